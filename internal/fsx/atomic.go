@@ -1,0 +1,169 @@
+package fsx
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// TempSuffix marks files that are being written. Readers that list a
+// directory skip names containing it.
+const TempSuffix = ".rezup-tmp"
+
+// RandomName returns prefix followed by 12 random hex characters.
+func RandomName(prefix string) string {
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		// crypto/rand never fails on supported platforms; a panic here
+		// would be a broken system, not a user error.
+		panic(err)
+	}
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// WriteFile atomically replaces path with data.
+func WriteFile(path string, data []byte, perm fs.FileMode) error {
+	return WriteFileFunc(path, perm, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// WriteFileFunc atomically replaces path with what write produces. The temp
+// file lives in path's directory, so the rename never crosses filesystems.
+// On any error the temp file is removed and path is untouched.
+func WriteFileFunc(path string, perm fs.FileMode, write func(io.Writer) error) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*"+TempSuffix)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()           // already failing; the close error adds nothing
+			os.Remove(tmp.Name()) // best effort: a leftover temp name is ignored by readers
+		}
+	}()
+	if err = write(tmp); err != nil {
+		return err
+	}
+	if err = tmp.Chmod(perm); err != nil {
+		return err
+	}
+	if err = tmp.Sync(); err != nil {
+		return err
+	}
+	if err = tmp.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	return SyncDir(dir)
+}
+
+// CreateExclusive writes data to path through a temp file and links it into
+// place only if path does not exist yet. It returns fs.ErrExist when
+// another writer got there first; the existing file is never replaced.
+func CreateExclusive(path string, perm fs.FileMode, write func(io.Writer) error) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*"+TempSuffix)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		tmp.Close()           // closed twice on success; the second close is a no-op error
+		os.Remove(tmp.Name()) // the temp name is always removed: on success the data lives on under path
+	}()
+	if err = write(tmp); err != nil {
+		return err
+	}
+	if err = tmp.Chmod(perm); err != nil {
+		return err
+	}
+	if err = tmp.Sync(); err != nil {
+		return err
+	}
+	if err = tmp.Close(); err != nil {
+		return err
+	}
+	if err = os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fs.ErrExist
+		}
+		return err
+	}
+	return SyncDir(dir)
+}
+
+// PublishDir renames the fully written directory staging to final and
+// fsyncs final's parent. It fails with fs.ErrExist if final already exists,
+// leaving both untouched.
+func PublishDir(staging, final string) error {
+	if err := os.Rename(staging, final); err != nil {
+		var le *os.LinkError
+		if errors.As(err, &le) && (errors.Is(le.Err, fs.ErrExist) || isNotEmpty(le.Err)) {
+			return fmt.Errorf("publish %s: %w", final, fs.ErrExist)
+		}
+		return fmt.Errorf("publish %s: %w", final, err)
+	}
+	return SyncDir(filepath.Dir(final))
+}
+
+// SyncDir fsyncs a directory so that renames into it survive a crash.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, errSyncUnsupported) {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// SyncTree fsyncs every regular file and directory under root. It is the
+// one sync pass before a staged tree is published.
+func SyncTree(root string) error {
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() && !d.IsDir() {
+			return nil
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		serr := f.Sync()
+		cerr := f.Close()
+		if serr != nil && !errors.Is(serr, errSyncUnsupported) {
+			return fmt.Errorf("sync %s: %w", path, serr)
+		}
+		return cerr
+	})
+}
+
+// RemoveAll moves path out of sight into trashDir (same filesystem) with one
+// rename, then deletes it. Readers see it vanish at once; a crash leaves
+// only trash, which the next cleaner removes.
+func RemoveAll(path, trashDir string) error {
+	if err := os.MkdirAll(trashDir, 0o755); err != nil {
+		return err
+	}
+	trash := filepath.Join(trashDir, RandomName("trash-"))
+	if err := os.Rename(path, trash); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	return os.RemoveAll(trash)
+}

@@ -1,0 +1,15 @@
+// Package fsx owns the two write protocols every rezup package uses, and
+// the file locks.
+//
+//   - WriteFile and WriteFileFunc: write to a temp name beside the target,
+//     fsync, rename, fsync the directory. A reader sees the old file or the
+//     new one, never half of one.
+//   - PublishDir: rename a fully written staging directory into place and
+//     fsync the parent. The staging directory must be on the same
+//     filesystem, which callers guarantee by staging beside the target.
+//   - Lock: flock(2) shared or exclusive, returning the unlock func with
+//     the error, so a caller cannot forget to release it.
+//
+// fsx imports nothing of rezup's, so every package (cas and recipe too) may
+// use it. It never prints and never reads the environment.
+package fsx

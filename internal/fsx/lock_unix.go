@@ -1,0 +1,37 @@
+//go:build unix
+
+package fsx
+
+import (
+	"errors"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+func tryLock(f *os.File, exclusive bool) (bool, error) {
+	how := unix.LOCK_SH
+	if exclusive {
+		how = unix.LOCK_EX
+	}
+	for {
+		err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB)
+		switch {
+		case err == nil:
+			return true, nil
+		case errors.Is(err, unix.EWOULDBLOCK):
+			return false, nil
+		case errors.Is(err, unix.EINTR):
+			continue
+		default:
+			return false, err
+		}
+	}
+}
+
+// Inheritable clears close-on-exec on the lock's descriptor, so that a
+// process started with exec keeps holding the lock.
+func (l *Lock) Inheritable() error {
+	_, err := unix.FcntlInt(l.f.Fd(), unix.F_SETFD, 0)
+	return err
+}
