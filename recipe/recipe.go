@@ -1,0 +1,122 @@
+package recipe
+
+import "strconv"
+
+// Recipe is a parsed recipe, merged over the built-in defaults. Every field
+// has its default applied; nothing here is "unset" except where noted.
+type Recipe struct {
+	// File is the path the recipe was read from ("" for the defaults).
+	File string
+
+	Description string
+	Schema      string
+
+	Root   Root
+	Dotenv Dotenv
+	// Env is the [env] table: values are strings (TOML numbers and
+	// booleans are accepted and written as TOML prints them).
+	Env map[string]string
+
+	Pip        Pip
+	Rez        Tool
+	Extensions []Tool // empty [[extension]] tables are dropped
+	// Shared is the deprecated [shared] section; nil when absent or empty.
+	Shared *Shared
+	Init   Init
+	Build  Build
+	Cache  Cache
+}
+
+// Root is [root]. "" means unset: the seed's `false` and `""` both read as "".
+type Root struct {
+	Local  string
+	Remote string
+}
+
+// Dotenv is [dotenv]: files loaded in order when a revision is used.
+// Shared holds the top-level string keys; Platform holds the
+// [dotenv.linux], [dotenv.darwin] and [dotenv.windows] tables.
+type Dotenv struct {
+	Shared   map[string]string
+	Platform map[string]map[string]string
+}
+
+// Pip is [pip]: extra install options and environment for every pip run.
+type Pip struct {
+	Options []string
+	Env     map[string]string
+}
+
+// Tool is [rez] or one [[extension]].
+type Tool struct {
+	Name string
+	// URL is what pip installs; defaults to Name.
+	URL  string
+	Edit bool
+	// Flags are the interpreter flags of the production entry points.
+	// Defaults to ["-E"]; an explicit empty list means no flag at all.
+	Flags     []string
+	Isolation bool
+	// Python is the interpreter spec: "" (python3), a version ("3.11") or
+	// a path. A TOML number is accepted and formatted ("2.7").
+	Python string
+	// Lib lists extra pip requirements installed into the same venv.
+	Lib []string
+}
+
+// Shared is the deprecated [shared] section.
+type Shared struct {
+	Name     string
+	Requires []string
+}
+
+// Init is [init]: the site-customize script (only honoured in ~/rezup.toml).
+type Init struct {
+	Script string
+}
+
+// Build is [build]: Salt forces a new key for an unchanged recipe.
+type Build struct {
+	Salt string
+}
+
+// Cache is [cache]: URL of the shared cache ("" means none from the recipe).
+type Cache struct {
+	URL string
+}
+
+// Interpreter is the identity of a Python interpreter, as far as the key
+// is concerned.
+type Interpreter struct {
+	Implementation string `json:"implementation"` // sys.implementation.name, e.g. "cpython"
+	Version        string `json:"version"`        // major.minor.micro
+	Platform       string `json:"platform"`       // sysconfig.get_platform()
+}
+
+// Warning is something a user should fix but that does not stop rezup.
+type Warning struct {
+	File string
+	Line int
+	Msg  string
+}
+
+// Error is a recipe problem with its location. Line is 0 when unknown.
+type Error struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	switch {
+	case e.File != "" && e.Line > 0:
+		return e.File + ":" + strconv.Itoa(e.Line) + ": " + e.Msg
+	case e.File != "":
+		return e.File + ": " + e.Msg
+	}
+	return e.Msg
+}
+
+func (w Warning) String() string {
+	return (&Error{File: w.File, Line: w.Line, Msg: w.Msg}).Error()
+}
