@@ -1,0 +1,218 @@
+package pyenv
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// ErrNoPython means a required interpreter is not there: not on PATH, not
+// at the given path, or no longer where a venv's pyvenv.cfg says.
+var ErrNoPython = errors.New("python interpreter not found")
+
+// Interpreter is the identity of a Python interpreter, as it reports it.
+type Interpreter struct {
+	// Executable is sys.executable: the real interpreter, never a shim
+	// (pyenv shims are shell scripts that exec it).
+	Executable string `json:"executable"`
+	// Implementation is platform.python_implementation(), lowercased:
+	// "cpython", "pypy".
+	Implementation string `json:"implementation"`
+	// Version is major.minor.micro.
+	Version string `json:"version"`
+	// Platform is sysconfig.get_platform(), e.g. "linux-x86_64".
+	Platform string `json:"platform"`
+}
+
+// MajorMinor returns "3.11" for Version "3.11.7".
+func (py Interpreter) MajorMinor() string {
+	parts := strings.SplitN(py.Version, ".", 3)
+	if len(parts) < 2 {
+		return py.Version
+	}
+	return parts[0] + "." + parts[1]
+}
+
+var versionSpec = regexp.MustCompile(`^\d+(\.\d+)*$`)
+
+// Find resolves a recipe's python value to an executable path. spec is
+//
+//   - "": the default interpreter name (python3) looked up in pathEnv;
+//   - a version such as "3", "3.11" or "2.7": python3, python3.11,
+//     python2.7 looked up in pathEnv (a micro version, "3.11.7", looks up
+//     python3.11: Probe tells the micro version);
+//   - a bare name without a path separator ("pypy3"): looked up in pathEnv;
+//   - anything else: a path, with a leading ~ expanded to home, that must
+//     exist and be executable.
+//
+// The result may be a shim; Probe gives the real executable. A failure
+// wraps ErrNoPython and names what was looked for.
+func Find(spec, home, pathEnv string) (string, error) {
+	spec = strings.TrimSpace(spec)
+	switch {
+	case spec == "":
+		return lookPath(defaultPython, pathEnv)
+	case versionSpec.MatchString(spec):
+		parts := strings.SplitN(spec, ".", 3)
+		name := "python" + parts[0]
+		if len(parts) > 1 {
+			name += "." + parts[1]
+		}
+		return lookPath(name, pathEnv)
+	case !strings.ContainsAny(spec, `/\`) && spec != "~":
+		return lookPath(spec, pathEnv)
+	}
+	path := spec
+	if path == "~" || strings.HasPrefix(path, "~/") || strings.HasPrefix(path, `~\`) {
+		if home == "" {
+			return "", fmt.Errorf("python %s: cannot expand ~ without a home directory: %w", spec, ErrNoPython)
+		}
+		path = filepath.Join(home, path[1:])
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", fmt.Errorf("python %s: %w", spec, err)
+	}
+	info, err := os.Stat(abs)
+	if err != nil {
+		return "", fmt.Errorf("python %s not found: %w", abs, ErrNoPython)
+	}
+	if !isExecutable(abs, info) {
+		return "", fmt.Errorf("python %s is not an executable file: %w", abs, ErrNoPython)
+	}
+	return abs, nil
+}
+
+// lookPath is exec.LookPath over an explicit PATH value, because a library
+// must not read the environment. Empty PATH entries (meaning the current
+// directory) are skipped on purpose.
+func lookPath(name, pathEnv string) (string, error) {
+	for _, dir := range filepath.SplitList(pathEnv) {
+		if dir == "" || !filepath.IsAbs(dir) {
+			continue
+		}
+		for _, cand := range executableNames(name) {
+			p := filepath.Join(dir, cand)
+			if info, err := os.Stat(p); err == nil && isExecutable(p, info) {
+				return p, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("%s not found on PATH: %w", name, ErrNoPython)
+}
+
+// probeScript runs on Python 2.7 and 3.x alike.
+const probeScript = `import json, platform, sys, sysconfig
+json.dump({
+    "executable": sys.executable,
+    "implementation": platform.python_implementation().lower(),
+    "version": "%d.%d.%d" % tuple(sys.version_info[:3]),
+    "platform": sysconfig.get_platform(),
+}, sys.stdout)
+`
+
+// Probe runs exe once (with -E -s, so PYTHON* variables and the user site
+// cannot change the answer) and returns its identity.
+func Probe(ctx context.Context, exe string, env []string) (Interpreter, error) {
+	out, err := output(ctx, exe, []string{"-E", "-s", "-c", probeScript}, env)
+	if err != nil {
+		return Interpreter{}, fmt.Errorf("probe python %s: %w", exe, err)
+	}
+	var py Interpreter
+	if err := json.Unmarshal(bytes.TrimSpace(out), &py); err != nil {
+		return Interpreter{}, fmt.Errorf("probe python %s: unexpected output %q: %w", exe, tail(out, 3), err)
+	}
+	if py.Executable == "" {
+		return Interpreter{}, fmt.Errorf("probe python %s: it does not know its own executable (sys.executable is empty)", exe)
+	}
+	return py, nil
+}
+
+// CheckBase checks that the base interpreter of the venv in venvDir (the
+// "home" directory of its pyvenv.cfg) exists and is the version the venv
+// was built with. A relocated venv is useless without it. Failures wrap
+// ErrNoPython and name the interpreter and version needed.
+func CheckBase(ctx context.Context, venvDir string, env []string) error {
+	cfgPath := filepath.Join(venvDir, "pyvenv.cfg")
+	cfg, err := readPyvenvCfg(cfgPath)
+	if err != nil {
+		return err
+	}
+	home := cfg["home"]
+	if home == "" {
+		return fmt.Errorf("%s: no home entry", cfgPath)
+	}
+	version := cfg["version"]
+	if version == "" {
+		version = cfg["version_info"] // virtualenv's spelling: 3.11.7.final.0
+	}
+	parts := strings.Split(version, ".")
+	if len(parts) > 3 {
+		parts = parts[:3]
+	}
+	version = strings.Join(parts, ".")
+
+	var names []string
+	if len(parts) >= 2 {
+		names = append(names, "python"+parts[0]+"."+parts[1])
+	}
+	if len(parts) >= 1 && parts[0] != "" {
+		names = append(names, "python"+parts[0])
+	}
+	names = append(names, "python")
+	var base string
+	for _, n := range names {
+		for _, cand := range executableNames(n) {
+			p := filepath.Join(home, cand)
+			if info, err := os.Stat(p); err == nil && isExecutable(p, info) {
+				base = p
+				break
+			}
+		}
+		if base != "" {
+			break
+		}
+	}
+	if base == "" {
+		want := filepath.Join(home, names[0])
+		if version != "" {
+			return fmt.Errorf("base interpreter %s (python %s) not found: %w", want, version, ErrNoPython)
+		}
+		return fmt.Errorf("base interpreter %s not found: %w", want, ErrNoPython)
+	}
+	if len(parts) < 3 {
+		return nil // nothing precise to compare against
+	}
+	py, err := Probe(ctx, base, env)
+	if err != nil {
+		return fmt.Errorf("base interpreter %s (python %s): %w", base, version, err)
+	}
+	if py.Version != version {
+		return fmt.Errorf("base interpreter %s is python %s, the venv needs python %s: %w", base, py.Version, version, ErrNoPython)
+	}
+	return nil
+}
+
+func readPyvenvCfg(path string) (map[string]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read venv config: %w", err)
+	}
+	cfg := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), "=")
+		if !ok {
+			continue
+		}
+		cfg[strings.ToLower(strings.TrimSpace(k))] = strings.TrimSpace(v)
+	}
+	return cfg, sc.Err()
+}

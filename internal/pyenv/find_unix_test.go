@@ -1,0 +1,149 @@
+//go:build unix
+
+package pyenv
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// fakeExe writes an executable shell script.
+func fakeExe(t *testing.T, path, body string) string {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestFind(t *testing.T) {
+	root := t.TempDir()
+	home := filepath.Join(root, "home")
+	d1, d2 := filepath.Join(root, "d1"), filepath.Join(root, "d2")
+	// d1/python3 is not executable: Find must pass it over.
+	if err := os.MkdirAll(d1, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(d1, "python3"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fakeExe(t, filepath.Join(d1, "python3.11"), "")
+	fakeExe(t, filepath.Join(d2, "python3"), "")
+	fakeExe(t, filepath.Join(d2, "python3.11"), "")
+	fakeExe(t, filepath.Join(d2, "python2.7"), "")
+	fakeExe(t, filepath.Join(d2, "pypy3"), "")
+	fakeExe(t, filepath.Join(home, "py", "bin", "python"), "")
+	if err := os.Mkdir(filepath.Join(root, "adir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := strings.Join([]string{"", "relative", d1, d2}, string(os.PathListSeparator))
+
+	tests := []struct {
+		spec, want, wantErr string
+	}{
+		{"", filepath.Join(d2, "python3"), ""},
+		{"3", filepath.Join(d2, "python3"), ""},
+		{"3.11", filepath.Join(d1, "python3.11"), ""},
+		{"3.11.7", filepath.Join(d1, "python3.11"), ""},
+		{"2.7", filepath.Join(d2, "python2.7"), ""},
+		{"pypy3", filepath.Join(d2, "pypy3"), ""},
+		{"~/py/bin/python", filepath.Join(home, "py", "bin", "python"), ""},
+		{filepath.Join(d2, "python3"), filepath.Join(d2, "python3"), ""},
+		{"3.12", "", "python3.12 not found on PATH"},
+		{"python9", "", "python9 not found on PATH"},
+		{"~/nope/python", "", filepath.Join(home, "nope", "python") + " not found"},
+		{filepath.Join(d1, "python3"), "", "is not an executable file"},
+		{filepath.Join(root, "adir"), "", "is not an executable file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.spec, func(t *testing.T) {
+			got, err := Find(tt.spec, home, path)
+			if tt.wantErr != "" {
+				if !errors.Is(err, ErrNoPython) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want ErrNoPython and %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Fatalf("got %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestProbeRejectsGarbage(t *testing.T) {
+	exe := fakeExe(t, filepath.Join(t.TempDir(), "python"), "echo not json")
+	if _, err := Probe(context.Background(), exe, nil); err == nil || !strings.Contains(err.Error(), "not json") {
+		t.Fatalf("err = %v", err)
+	}
+	exe = fakeExe(t, filepath.Join(t.TempDir(), "python"), "echo boom >&2; exit 3")
+	if _, err := Probe(context.Background(), exe, nil); err == nil || !strings.Contains(err.Error(), "exit 3") || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestCreateExplainsMissingVenv(t *testing.T) {
+	// What Debian's python3 prints without python3-venv.
+	exe := fakeExe(t, filepath.Join(t.TempDir(), "python3"),
+		`echo "The virtual environment was not created successfully because ensurepip is not"; echo "available.  On Debian/Ubuntu systems, you need to install the python3-venv"; exit 1`)
+	var log strings.Builder
+	_, err := Create(context.Background(), Interpreter{Executable: exe, Version: "3.11.2"}, filepath.Join(t.TempDir(), "v"), nil, &log)
+	if !errors.Is(err, ErrNoVenvModule) || !strings.Contains(err.Error(), "python3.11-venv") {
+		t.Fatalf("err = %v", err)
+	}
+	if !strings.Contains(log.String(), "ensurepip") {
+		t.Fatalf("output not logged: %q", log.String())
+	}
+	_, err = Create(context.Background(), Interpreter{Executable: exe, Version: "2.7.18"}, t.TempDir(), nil, nil)
+	if !errors.Is(err, ErrNoVenvModule) {
+		t.Fatalf("python 2: err = %v", err)
+	}
+}
+
+func TestCheckBase(t *testing.T) {
+	home := t.TempDir()
+	fakeExe(t, filepath.Join(home, "python3.11"), `echo '{"executable": "'$0'", "implementation": "cpython", "version": "3.11.7", "platform": "linux-x86_64"}'`)
+	write := func(cfg string) string {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "pyvenv.cfg"), []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	ctx := context.Background()
+	tests := []struct {
+		name, cfg, wantErr string
+		noPython           bool
+	}{
+		{"ok", "home = " + home + "\ninclude-system-site-packages = false\nversion = 3.11.7\n", "", false},
+		{"virtualenv", "home = " + home + "\nversion_info = 3.11.7.final.0\n", "", false},
+		{"other micro", "home = " + home + "\nversion = 3.11.9\n", "is python 3.11.7, the venv needs python 3.11.9", true},
+		{"missing", "home = " + filepath.Join(home, "gone") + "\nversion = 3.12.1\n",
+			"base interpreter " + filepath.Join(home, "gone", "python3.12") + " (python 3.12.1) not found", true},
+		{"no home", "version = 3.11.7\n", "no home entry", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := CheckBase(ctx, write(tt.cfg), nil)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || errors.Is(err, ErrNoPython) != tt.noPython {
+				t.Fatalf("err = %v, want %q (ErrNoPython %v)", err, tt.wantErr, tt.noPython)
+			}
+		})
+	}
+}

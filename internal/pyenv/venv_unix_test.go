@@ -1,0 +1,211 @@
+//go:build unix
+
+package pyenv
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/rezup/rezup/internal/testkit"
+)
+
+// runRez runs a fake-rez entry point and decodes the line it prints.
+func runRez(t *testing.T, script string, env []string, args ...string) testkit.RezReport {
+	t.Helper()
+	cmd := exec.Command(script, args...)
+	cmd.Env = env
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", script, err, stderr.Bytes())
+	}
+	var rep testkit.RezReport
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("%s printed %q: %v", script, out, err)
+	}
+	return rep
+}
+
+// TestVenv builds one real venv (slow, so every step shares it): create,
+// pip install the fake rez offline, write production entry points, run
+// them, then move the venv to a much longer path, relocate it and run
+// them again.
+func TestVenv(t *testing.T) {
+	py := probedPython(t)
+	wheels := testkit.WheelHouse(t)
+	ctx := context.Background()
+	// PYTHONPATH pointing at nothing shows whether -E is in effect.
+	env := append(os.Environ(), "PYTHONPATH=/nonexistent/pythonpath")
+
+	step := func(name string, f func(t *testing.T)) {
+		if !t.Run(name, f) {
+			t.FailNow() // later steps build on this one
+		}
+	}
+	step("probe", func(t *testing.T) {
+		if !filepath.IsAbs(py.Executable) || strings.Contains(py.Executable, "/shims/") {
+			t.Errorf("executable %q is not the real interpreter", py.Executable)
+		}
+		if !regexp.MustCompile(`^\d+\.\d+\.\d+$`).MatchString(py.Version) || py.Implementation != "cpython" || py.Platform == "" {
+			t.Errorf("identity %+v", py)
+		}
+	})
+
+	buildDir := filepath.Join(t.TempDir(), "venv", "rez")
+	var v Venv
+	step("create", func(t *testing.T) {
+		var log bytes.Buffer
+		var err error
+		v, err = Create(ctx, py, buildDir, env, &log)
+		if err != nil {
+			t.Fatalf("%v\nlog:\n%s", err, log.Bytes())
+		}
+		if _, err := os.Stat(v.Python()); err != nil {
+			t.Fatal(err)
+		}
+		if err := CheckBase(ctx, v.Dir, env); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	step("install", func(t *testing.T) {
+		var log bytes.Buffer
+		args := []string{"--no-index", "--find-links", wheels, "rez==" + testkit.RezVersion}
+		if err := v.Install(ctx, args, env, &log); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(log.String(), "Successfully installed rez-"+testkit.RezVersion) {
+			t.Errorf("pip output not logged:\n%s", log.Bytes())
+		}
+	})
+
+	step("install failure", func(t *testing.T) {
+		err := v.Install(ctx, []string{"--no-index", "--find-links", wheels, "no-such-dist"}, env, nil)
+		if err == nil {
+			t.Fatal("installing a missing distribution succeeded")
+		}
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "pip install --no-index --find-links "+wheels+" no-such-dist failed (exit 1):\n") ||
+			!strings.Contains(msg, "No matching distribution found for no-such-dist") {
+			t.Fatalf("error:\n%s", msg)
+		}
+	})
+
+	var eps []EntryPoint
+	step("introspect", func(t *testing.T) {
+		var err error
+		eps, err = v.ConsoleScripts(ctx, "rez", env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []EntryPoint{
+			{"rez", "rez.cli._main", "run"},
+			{"rez-env", "rez.cli._main", "run"},
+			{"rez-python", "rez.cli._main", "run"},
+		}
+		if !slices.Equal(eps, want) {
+			t.Fatalf("console scripts %v, want %v", eps, want)
+		}
+		if _, err := v.ConsoleScripts(ctx, "no-such-dist", env); !errors.Is(err, ErrNotInstalled) {
+			t.Fatalf("missing distribution: %v", err)
+		}
+		ver, err := v.RezVersion(ctx, env)
+		if err != nil || ver != testkit.RezVersion {
+			t.Fatalf("rez version %q, %v", ver, err)
+		}
+		sp, err := v.SitePackages(ctx, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(sp, "rez", "utils", "_version.py")); err != nil || !strings.HasPrefix(sp, v.Dir+"/") {
+			t.Fatalf("site-packages %s: %v", sp, err)
+		}
+	})
+
+	step("production entry points", func(t *testing.T) {
+		names := make([]string, len(eps))
+		for i, ep := range eps {
+			names[i] = ep.Name
+		}
+		// bin/rez the pip script must go before bin/rez the directory.
+		if err := RemoveScripts(v.BinDir(), names); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteEntryPoints(v.ProdBinDir(), v.Python(), []string{"-E"}, eps, ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteProductionMarker(v.ProdBinDir(), testkit.RezVersion); err != nil {
+			t.Fatal(err)
+		}
+		rep := runRez(t, filepath.Join(v.ProdBinDir(), "rez-env"), env, "a", "b")
+		if !rep.IgnoreEnvironment || !rep.ProductionMarker || rep.Prefix != v.Dir || rep.Executable != v.Python() {
+			t.Fatalf("report %+v", rep)
+		}
+		if !slices.Equal(rep.Argv[1:], []string{"a", "b"}) || rep.RezBinPath != nil {
+			t.Fatalf("report %+v", rep)
+		}
+	})
+
+	step("edit mode entry points", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "edit")
+		if err := WriteEntryPoints(dir, v.Python(), []string{"-E"}, eps, v.ProdBinDir()); err != nil {
+			t.Fatal(err)
+		}
+		if rep := runRez(t, filepath.Join(dir, "rez"), env); rep.RezBinPath != nil {
+			t.Errorf("rez_bin_path set without REZUP_EDIT_IN_PRODUCTION: %q", *rep.RezBinPath)
+		}
+		rep := runRez(t, filepath.Join(dir, "rez"), append(env, "REZUP_EDIT_IN_PRODUCTION=1"))
+		if rep.RezBinPath == nil || *rep.RezBinPath != v.ProdBinDir() {
+			t.Errorf("rez_bin_path = %v, want %s", rep.RezBinPath, v.ProdBinDir())
+		}
+	})
+
+	step("relocate", func(t *testing.T) {
+		newDir := filepath.Join(t.TempDir(), strings.Repeat("relocated-far-away/", 5), "venv", "rez")
+		if len(Shebang(filepath.Join(newDir, "bin", "python"), []string{"-E"})) <= maxShebang+20 {
+			t.Fatal("test path too short to need the /bin/sh form")
+		}
+		if err := os.MkdirAll(filepath.Dir(newDir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(buildDir, newDir); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := Relocate(newDir, buildDir, newDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Rewritten < 5 || len(rep.Binary) != 0 {
+			t.Errorf("report %+v", rep)
+		}
+		nv := Venv{Dir: newDir}
+		script := filepath.Join(nv.ProdBinDir(), "rez-env")
+		head, _ := os.ReadFile(script)
+		if !bytes.HasPrefix(head, []byte("#!/bin/sh\n'''exec' \""+nv.Python()+"\" -E ")) {
+			t.Fatalf("header not rebuilt:\n%s", head)
+		}
+		r := runRez(t, script, env, "a", "b")
+		if !r.IgnoreEnvironment || !r.ProductionMarker || r.Prefix != newDir || r.Executable != nv.Python() ||
+			!strings.HasPrefix(r.RezFile, newDir+"/") || !slices.Equal(r.Argv[1:], []string{"a", "b"}) {
+			t.Fatalf("report %+v", r)
+		}
+		// pip's own script moved too, and pip still works there.
+		out, err := exec.Command(filepath.Join(nv.BinDir(), "pip"), "--version").CombinedOutput()
+		if err != nil || !bytes.Contains(out, []byte(newDir)) {
+			t.Fatalf("relocated pip: %v\n%s", err, out)
+		}
+		if err := CheckBase(ctx, newDir, env); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
