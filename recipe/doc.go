@@ -1,0 +1,25 @@
+// Package recipe owns the recipe: parsing, validating and merging a recipe
+// TOML file (~/rezup.toml, ~/rezup.NAME.toml) over the built-in defaults,
+// the recipe file naming and the container-name rule, and the canonical
+// build-input bytes that the key is computed from.
+//
+// Use [Load] (or [Parse] for bytes already read) to get a [*Recipe] with
+// every default applied, plus warnings for values that parse but probably
+// do not mean what the user wrote. Every recipe problem is an [*Error] that
+// carries the file and line and says what to do. [DefaultTOML] is the
+// commented recipe `rezup add` writes when a container has none; it parses
+// to exactly [Default].
+//
+// [BuildInputs] returns the bytes the key is computed from (the hash
+// itself belongs to package cas). Those bytes are golden: changing what
+// they hold, or how it is spelled, changes every key and is a breaking
+// change.
+//
+// The package is strict, but accepts the loosely typed values that recipes
+// written for the Python rezup use: `false` for an unset root, a number for
+// python, `flags = []` and an empty [[extension]] table.
+//
+// It never touches the filesystem except to read the file [Load] is asked
+// for, never reads the environment, never prints. It imports nothing of
+// rezup's.
+package recipe
