@@ -1,0 +1,284 @@
+package materialize
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/internal/fsx"
+	"github.com/rezup/rezup/internal/pyenv"
+	"github.com/rezup/rezup/recipe"
+)
+
+// Plan is a recipe resolved on this machine: its interpreters found and
+// probed, its build inputs and its key.
+type Plan struct {
+	Recipe  *recipe.Recipe
+	Interps map[string]pyenv.Interpreter
+	Inputs  []byte
+	Key     cas.Key
+}
+
+// Resolve finds and probes every interpreter the recipe asks for and
+// computes the key. It runs python once per distinct interpreter; it is
+// never on the launch hot path.
+func (s *Store) Resolve(ctx context.Context, r *recipe.Recipe) (*Plan, error) {
+	interps := map[string]pyenv.Interpreter{}
+	ids := map[string]recipe.Interpreter{}
+	for _, spec := range r.PythonSpecs() {
+		exe, err := pyenv.Find(spec, s.opt.Home, lookupEnv(s.opt.Environ, "PATH"))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", r.File, err)
+		}
+		py, err := pyenv.Probe(ctx, exe, s.opt.Environ)
+		if err != nil {
+			return nil, err
+		}
+		interps[spec] = py
+		ids[spec] = recipe.Interpreter{Implementation: py.Implementation, Version: py.Version, Platform: py.Platform}
+	}
+	inputs, err := recipe.BuildInputs(r, ids)
+	if err != nil {
+		return nil, err
+	}
+	return &Plan{Recipe: r, Interps: interps, Inputs: inputs, Key: cas.KeyOf(inputs)}, nil
+}
+
+// Ensure makes the plan's entry ready in the store and returns its
+// manifest: at once when it is already there, otherwise under the entry's
+// exclusive lock, so that concurrent callers build it once.
+func (s *Store) Ensure(ctx context.Context, p *Plan) (*Manifest, error) {
+	if m, err := s.ReadManifest(p.Key); err == nil {
+		return m, nil
+	}
+	unlock, err := s.exclusive(ctx, p.Key, "building")
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if m, err := s.ReadManifest(p.Key); err == nil {
+		return m, nil // built by whoever held the lock before us
+	}
+	s.clearStaging(p.Key)
+	staging, err := s.stage(p.Key)
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.build(ctx, p, staging)
+	if err == nil {
+		err = s.publish(staging, m)
+	}
+	if err != nil {
+		// Nothing of a failed build may stay: the staging dir is all there
+		// is, and removing it is best effort (the next builder clears it).
+		_ = os.RemoveAll(staging)
+		return nil, fmt.Errorf("build %s: %w", p.Key, err)
+	}
+	s.opt.Reporter.Infof("built %s", p.Key)
+	return m, nil
+}
+
+// build installs the recipe into staging, laid out as the final entry, and
+// relocates it to the final prefix.
+func (s *Store) build(ctx context.Context, p *Plan, staging string) (*Manifest, error) {
+	r := p.Recipe
+	final := s.opt.Root.EntryDir(p.Key)
+	pipEnv := mergeEnv(s.opt.Environ, r.Pip.Env)
+
+	venvs := []string{"rez"}
+	created := map[string]pyenv.Venv{}
+	newVenv := func(name, spec string) (pyenv.Venv, error) {
+		s.opt.Reporter.Infof("creating venv %s (python %s)", name, p.Interps[spec].Version)
+		v, err := pyenv.Create(ctx, p.Interps[spec], filepath.Join(staging, "venv", name), s.opt.Environ, s.opt.Log)
+		if err != nil {
+			return v, fmt.Errorf("venv %s: %w", name, err)
+		}
+		created[name] = v
+		return v, nil
+	}
+	install := func(v pyenv.Venv, t recipe.Tool, withLib bool) error {
+		s.opt.Reporter.Infof("installing %s", t.URL)
+		var args []string
+		if t.Edit {
+			args = append(args, "--editable")
+		}
+		args = append(args, s.expand(t.URL))
+		if withLib {
+			args = append(args, t.Lib...)
+		}
+		args = append(args, r.Pip.Options...)
+		return v.Install(ctx, args, pipEnv, s.opt.Log)
+	}
+	editBin := ""
+	if r.Rez.Edit {
+		editBin = prodBin(final, "rez")
+	}
+	entryPoints := func(v pyenv.Venv, venvName string, t recipe.Tool) error {
+		eps, err := v.ConsoleScripts(ctx, t.Name, s.opt.Environ)
+		if err != nil {
+			return err
+		}
+		names := make([]string, len(eps))
+		for i, ep := range eps {
+			names[i] = ep.Name
+		}
+		// The plain scripts pip wrote would shadow nothing (bin/rez is the
+		// production dir), but they run without -E: remove them, as the
+		// Python rezup does.
+		if err := pyenv.RemoveScripts(v.BinDir(), names); err != nil {
+			return err
+		}
+		finalVenv := pyenv.Venv{Dir: filepath.Join(final, "venv", venvName)}
+		return pyenv.WriteEntryPoints(v.ProdBinDir(), finalVenv.Python(), t.Flags, eps, editBin)
+	}
+
+	rezVenv, err := newVenv("rez", r.Rez.Python)
+	if err != nil {
+		return nil, err
+	}
+	if err := install(rezVenv, r.Rez, true); err != nil {
+		return nil, err
+	}
+	if err := entryPoints(rezVenv, "rez", r.Rez); err != nil {
+		return nil, err
+	}
+	rezVersion, err := rezVenv.RezVersion(ctx, s.opt.Environ)
+	if err != nil {
+		return nil, err
+	}
+	if err := pyenv.WriteProductionMarker(rezVenv.ProdBinDir(), rezVersion); err != nil {
+		return nil, err
+	}
+
+	if sh := r.Shared; sh != nil {
+		if err := s.installShared(ctx, rezVenv, sh, r.Pip.Options, pipEnv, staging); err != nil {
+			return nil, err
+		}
+	}
+
+	for _, ext := range r.Extensions {
+		v, venvName := rezVenv, "rez"
+		if ext.Isolation {
+			venvName = ext.Name
+			if v, err = newVenv(ext.Name, ext.Python); err != nil {
+				return nil, err
+			}
+			// An isolated extension still imports rez: install it as a
+			// library, without production scripts.
+			if err := install(v, r.Rez, false); err != nil {
+				return nil, err
+			}
+			venvs = append(venvs, ext.Name)
+		}
+		if err := install(v, ext, true); err != nil {
+			return nil, err
+		}
+		if err := entryPoints(v, venvName, ext); err != nil {
+			return nil, err
+		}
+	}
+
+	rep, err := pyenv.Relocate(staging, staging, final)
+	if err != nil {
+		return nil, fmt.Errorf("relocate: %w", err)
+	}
+	if len(rep.Binary) > 0 {
+		s.opt.Reporter.Warnf("%d binary file(s) hold the build path and were left as they are, e.g. %s", len(rep.Binary), rep.Binary[0])
+	}
+
+	m := &Manifest{
+		Key:          p.Key.String(),
+		Prefix:       final,
+		Interpreters: map[string]Interp{},
+		Venvs:        venvs,
+		RezVersion:   rezVersion,
+		Created:      s.opt.Now().UTC(),
+		RezupVersion: s.opt.Version,
+	}
+	for spec, py := range p.Interps {
+		m.Interpreters[spec] = Interp{Executable: py.Executable, Implementation: py.Implementation, Version: py.Version, Platform: py.Platform}
+	}
+	return m, nil
+}
+
+// installShared installs the deprecated [shared] section. The Python rezup
+// put it in <container>/libs/NAME and reused it across revisions; here it
+// lives inside the store entry (libs/NAME), linked by a relative .pth, so
+// that an entry stays immutable, self-contained and relocatable: an
+// in-place `pip install -U` into a directory that running jobs import
+// from is exactly what rezup exists to prevent.
+func (s *Store) installShared(ctx context.Context, rez pyenv.Venv, sh *recipe.Shared, opts []string, env []string, staging string) error {
+	s.opt.Reporter.Infof("installing shared libs %s", sh.Name)
+	lib := filepath.Join(staging, "libs", sh.Name)
+	args := append([]string{"--upgrade", "--target", lib}, sh.Requires...)
+	args = append(args, opts...)
+	if err := rez.Install(ctx, args, env, s.opt.Log); err != nil {
+		return err
+	}
+	site, err := rez.SitePackages(ctx, s.opt.Environ)
+	if err != nil {
+		return err
+	}
+	rel, err := filepath.Rel(site, lib)
+	if err != nil {
+		return err
+	}
+	return fsx.WriteFile(filepath.Join(site, "_rezup_shared.pth"), []byte(rel+"\n"), 0o644)
+}
+
+func prodBin(entry, venv string) string {
+	return pyenv.Venv{Dir: filepath.Join(entry, "venv", venv)}.ProdBinDir()
+}
+
+// BinDirs are the production bin dirs of a ready entry, in venv order.
+func (s *Store) BinDirs(k cas.Key, venvs []string) []string {
+	dirs := make([]string, len(venvs))
+	for i, v := range venvs {
+		dirs[i] = prodBin(s.opt.Root.EntryDir(k), v)
+	}
+	return dirs
+}
+
+func (s *Store) expand(p string) string {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		return filepath.Join(s.opt.Home, p[1:])
+	}
+	return p
+}
+
+func lookupEnv(environ []string, key string) string {
+	for i := len(environ) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(environ[i], "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}
+
+// mergeEnv returns environ with extra set on top, in a stable order.
+func mergeEnv(environ []string, extra map[string]string) []string {
+	if len(extra) == 0 {
+		return environ
+	}
+	out := make([]string, 0, len(environ)+len(extra))
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, ok := extra[k]; !ok {
+			out = append(out, kv)
+		}
+	}
+	keys := make([]string, 0, len(extra))
+	for k := range extra {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		out = append(out, k+"="+extra[k])
+	}
+	return out
+}
+

@@ -1,0 +1,21 @@
+// Package materialize owns the local root: containers, revisions, the
+// content-addressed store and its locks. It turns a recipe into a ready
+// store entry: reuse it when it is already there, otherwise build it with
+// python and pip under an exclusive lock, and publish it with one rename.
+//
+// Guarantees:
+//   - Safe across processes on one local filesystem: a store entry is
+//     built once however many processes ask for it at the same time
+//     (.store/<key>.lock, LOCK_EX), and a process using an entry holds
+//     LOCK_SH on the same lock for as long as it runs.
+//   - Nothing half-made is ever visible: store entries are staged in .tmp
+//     and renamed into .store; revisions are staged and renamed into
+//     <container>/revisions; revision.json is the commit point.
+//   - The hot path (Latest, then Use on a ready entry) reads one directory,
+//     one small JSON file and takes one lock: no python, no hashing, no tree
+//     walks.
+//
+// It never prints (progress goes through Reporter), never reads the
+// environment (callers pass Options), and never decides which root or recipe
+// applies: cmd/rezup resolves those.
+package materialize

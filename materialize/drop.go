@@ -1,0 +1,94 @@
+package materialize
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/internal/fsx"
+)
+
+// ErrInUse means a process holds the in-use lock of an entry.
+var ErrInUse = errors.New("in use")
+
+// DropResult says what Drop removed.
+type DropResult struct {
+	Revisions int
+	Entries   []cas.Key // store entries no other revision used
+}
+
+// Drop removes a container's revisions from the local root, and the store
+// entries that no revision of another container uses. It is refused, with
+// nothing removed, while any entry of the container is in use: it takes
+// every entry's lock exclusively without waiting first.
+func (s *Store) Drop(ctx context.Context, container string) (*DropResult, error) {
+	root := s.opt.Root
+	revs, err := root.Revisions(container)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(root.ContainerDir(container)); err != nil {
+		return nil, fmt.Errorf("container %s: %w", container, ErrNoRevision)
+	}
+	keys := map[cas.Key]bool{}
+	for _, rev := range revs {
+		if k, ok := rev.Key(); ok {
+			keys[k] = true
+		}
+	}
+	for k := range keys {
+		if !s.Ready(k) {
+			delete(keys, k)
+			continue
+		}
+		_, unlock, err := fsx.TryExclusive(root.LockPath(k))
+		if errors.Is(err, fsx.ErrLocked) {
+			return nil, fmt.Errorf("container %s: build %s is %w by a running process", container, k, ErrInUse)
+		}
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+	}
+	if err := fsx.RemoveAll(root.ContainerDir(container), root.TmpDir()); err != nil {
+		return nil, fmt.Errorf("drop %s: %w", container, err)
+	}
+	res := &DropResult{Revisions: len(revs)}
+	used, err := s.usedKeys()
+	if err != nil {
+		return res, err
+	}
+	for k := range keys {
+		if used[k] {
+			continue
+		}
+		if err := fsx.RemoveAll(root.EntryDir(k), root.TmpDir()); err != nil {
+			return res, fmt.Errorf("remove %s: %w", k, err)
+		}
+		res.Entries = append(res.Entries, k)
+	}
+	return res, nil
+}
+
+// usedKeys are the keys that some revision of the local root points to.
+func (s *Store) usedKeys() (map[cas.Key]bool, error) {
+	names, err := s.opt.Root.Containers()
+	if err != nil {
+		return nil, err
+	}
+	used := map[cas.Key]bool{}
+	for _, name := range names {
+		revs, err := s.opt.Root.Revisions(name)
+		if err != nil {
+			return nil, err
+		}
+		for _, rev := range revs {
+			if k, ok := rev.Key(); ok {
+				used[k] = true
+			}
+		}
+	}
+	return used, nil
+}

@@ -1,0 +1,229 @@
+package materialize
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/internal/fsx"
+)
+
+// ErrNoRevision means a container has no ready revision.
+var ErrNoRevision = errors.New("no ready revision")
+
+// Meta is revision.json. The fields the Python rezup writes keep their
+// names; Key is empty in revisions the Python rezup wrote.
+type Meta struct {
+	Key          string   `json:"key,omitempty"`
+	RezupVersion string   `json:"rezup_version"`
+	Creator      string   `json:"creator"`
+	Hostname     string   `json:"hostname"`
+	RevisionPath string   `json:"revision_path,omitempty"`
+	Venvs        []string `json:"venvs"`
+	RezVersion   string   `json:"rez_version,omitempty"`
+}
+
+// Revision is one timestamp-named directory of a container.
+type Revision struct {
+	Container string
+	Name      string // the directory name, a Unix timestamp
+	Time      time.Time
+	Dir       string
+	Remote    bool
+	// Meta is nil while the revision is not ready (no revision.json yet).
+	Meta *Meta
+}
+
+// Ready reports whether revision.json was written.
+func (r *Revision) Ready() bool { return r.Meta != nil }
+
+// RecipePath is the revision's frozen recipe.
+func (r *Revision) RecipePath() string { return filepath.Join(r.Dir, "rezup.toml") }
+
+// Key is the store key the revision uses. ok is false for revisions
+// without one (written by the Python rezup, or not ready).
+func (r *Revision) Key() (cas.Key, bool) {
+	if r.Meta == nil || r.Meta.Key == "" {
+		return cas.Key{}, false
+	}
+	k, err := cas.ParseKey(r.Meta.Key)
+	return k, err == nil
+}
+
+// RevisionName formats t the way the Python rezup names revisions
+// (seconds since the epoch with a fractional part).
+func RevisionName(t time.Time) string {
+	return strconv.FormatFloat(float64(t.UnixMicro())/1e6, 'f', 6, 64)
+}
+
+func parseRevisionName(name string) (time.Time, bool) {
+	if name == "" || name[0] == '.' {
+		return time.Time{}, false
+	}
+	f, err := strconv.ParseFloat(name, 64)
+	if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+		return time.Time{}, false
+	}
+	sec, frac := math.Modf(f)
+	return time.Unix(int64(sec), int64(math.Round(frac*1e6))*1e3), true
+}
+
+// Revisions lists a container's valid revisions, newest first. A revision
+// is valid when its name is a timestamp and it holds rezup.toml, as in the
+// Python rezup; it is ready when revision.json exists too.
+func (r Root) Revisions(container string) ([]*Revision, error) {
+	dir := r.RevisionsDir(container)
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list revisions of %s: %w", container, err)
+	}
+	var revs []*Revision
+	for _, e := range ents {
+		t, ok := parseRevisionName(e.Name())
+		if !ok || !e.IsDir() {
+			continue
+		}
+		revs = append(revs, &Revision{Container: container, Name: e.Name(), Time: t, Dir: filepath.Join(dir, e.Name()), Remote: r.Remote})
+	}
+	sort.Slice(revs, func(i, j int) bool {
+		if !revs[i].Time.Equal(revs[j].Time) {
+			return revs[i].Time.After(revs[j].Time)
+		}
+		return revs[i].Name > revs[j].Name
+	})
+	valid := revs[:0]
+	for _, rev := range revs {
+		if _, err := os.Stat(rev.RecipePath()); err != nil {
+			continue
+		}
+		meta, err := readMeta(rev.Dir)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		rev.Meta = meta
+		valid = append(valid, rev)
+	}
+	return valid, nil
+}
+
+// Latest returns the newest ready revision of a container. It reads the
+// directory and then only as many revision.json files as it must: this is
+// the launch hot path.
+func (r Root) Latest(container string) (*Revision, error) {
+	dir := r.RevisionsDir(container)
+	ents, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("list revisions of %s: %w", container, err)
+	}
+	type cand struct {
+		name string
+		t    time.Time
+	}
+	var cands []cand
+	for _, e := range ents {
+		if t, ok := parseRevisionName(e.Name()); ok && e.IsDir() {
+			cands = append(cands, cand{e.Name(), t})
+		}
+	}
+	sort.Slice(cands, func(i, j int) bool {
+		if !cands[i].t.Equal(cands[j].t) {
+			return cands[i].t.After(cands[j].t)
+		}
+		return cands[i].name > cands[j].name
+	})
+	for _, c := range cands {
+		rdir := filepath.Join(dir, c.name)
+		meta, err := readMeta(rdir)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // not ready: being written, or abandoned by a crash
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &Revision{Container: container, Name: c.name, Time: c.t, Dir: rdir, Remote: r.Remote, Meta: meta}, nil
+	}
+	return nil, fmt.Errorf("container %s: %w", container, ErrNoRevision)
+}
+
+func readMeta(revDir string) (*Meta, error) {
+	b, err := os.ReadFile(filepath.Join(revDir, "revision.json"))
+	if err != nil {
+		return nil, err
+	}
+	var m Meta
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("read %s: %w", filepath.Join(revDir, "revision.json"), err)
+	}
+	return &m, nil
+}
+
+// writeRevision stages a complete revision directory (frozen recipe, venv
+// symlink into the store, revision.json written last) and renames it into
+// <container>/revisions/<timestamp>. A reader sees all of it or nothing.
+func (r Root) writeRevision(container string, recipeBytes []byte, meta Meta, now time.Time) (*Revision, error) {
+	revsDir := r.RevisionsDir(container)
+	if err := os.MkdirAll(revsDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create container %s: %w", container, err)
+	}
+	// Stage beside the target, so the rename never crosses filesystems.
+	// The leading dot hides it from every listing.
+	staging, err := os.MkdirTemp(revsDir, ".staging-")
+	if err != nil {
+		return nil, fmt.Errorf("stage revision: %w", err)
+	}
+	defer os.RemoveAll(staging) // a no-op once the rename has succeeded
+	if err := fsx.WriteFile(filepath.Join(staging, "rezup.toml"), recipeBytes, 0o644); err != nil {
+		return nil, fmt.Errorf("stage revision: %w", err)
+	}
+	if meta.Key != "" && !r.Remote {
+		// The Python rezup's layout has <revision>/venv; tools that expect
+		// it keep working through this relative link into the store.
+		target := filepath.Join("..", "..", "..", ".store", meta.Key, "venv")
+		if err := os.Symlink(target, filepath.Join(staging, "venv")); err != nil {
+			return nil, fmt.Errorf("stage revision: %w", err)
+		}
+	}
+	for {
+		name := RevisionName(now)
+		final := filepath.Join(revsDir, name)
+		meta.RevisionPath = final
+		b, err := json.MarshalIndent(meta, "", "    ")
+		if err != nil {
+			return nil, err
+		}
+		if err := fsx.WriteFile(filepath.Join(staging, "revision.json"), append(b, '\n'), 0o644); err != nil {
+			return nil, fmt.Errorf("stage revision: %w", err)
+		}
+		if err := fsx.SyncDir(staging); err != nil {
+			return nil, err
+		}
+		err = fsx.PublishDir(staging, final)
+		if errors.Is(err, fs.ErrExist) {
+			// Another revision got this microsecond; take the next one.
+			now = now.Add(time.Microsecond)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		t, _ := parseRevisionName(name)
+		return &Revision{Container: container, Name: name, Time: t, Dir: final, Remote: r.Remote, Meta: &meta}, nil
+	}
+}
+
+// isHidden reports names that listings skip: staging dirs and temp files.
+func isHidden(name string) bool {
+	return strings.HasPrefix(name, ".") || strings.Contains(name, fsx.TempSuffix)
+}

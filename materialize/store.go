@@ -1,0 +1,248 @@
+package materialize
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/internal/fsx"
+)
+
+// Reporter receives progress and warnings meant for people. cmd/rezup
+// prints them to stderr.
+type Reporter interface {
+	Infof(format string, args ...any)
+	Warnf(format string, args ...any)
+}
+
+type nopReporter struct{}
+
+func (nopReporter) Infof(string, ...any) {}
+func (nopReporter) Warnf(string, ...any) {}
+
+// Options configure a Store. cmd/rezup fills them from flags, the
+// environment and the recipe; nothing here reads the environment.
+type Options struct {
+	Root Root
+	// Home expands "~" in recipe paths.
+	Home string
+	// Environ is the environment python and pip run with.
+	Environ []string
+	// Log receives the output of python and pip (nil: discarded).
+	Log io.Writer
+	// Reporter receives progress for people (nil: discarded).
+	Reporter Reporter
+	// Now is the clock (nil: time.Now).
+	Now func() time.Time
+	// Version is rezup's own version, recorded in what it writes.
+	Version string
+	// User and Host are recorded as the creator of revisions.
+	User, Host string
+}
+
+// Store is the local root's store of materialized builds.
+type Store struct {
+	opt Options
+}
+
+// New returns a Store over opt.Root.
+func New(opt Options) *Store {
+	if opt.Reporter == nil {
+		opt.Reporter = nopReporter{}
+	}
+	if opt.Log == nil {
+		opt.Log = io.Discard
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	return &Store{opt: opt}
+}
+
+// Root returns the local root the store lives in.
+func (s *Store) Root() Root { return s.opt.Root }
+
+// Manifest is .store/<key>/.rezup/manifest.json, written last into the
+// staged entry: an entry with a manifest is complete.
+type Manifest struct {
+	Key          string            `json:"key"`
+	Prefix       string            `json:"prefix"`
+	Interpreters map[string]Interp `json:"interpreters"`
+	Venvs        []string          `json:"venvs"`
+	RezVersion   string            `json:"rez_version"`
+	Files        int64             `json:"files"`
+	Bytes        int64             `json:"bytes"`
+	Created      time.Time         `json:"created"`
+	RezupVersion string            `json:"rezup_version"`
+}
+
+// Interp is an interpreter as recorded in a manifest.
+type Interp struct {
+	Executable     string `json:"executable"`
+	Implementation string `json:"implementation"`
+	Version        string `json:"version"`
+	Platform       string `json:"platform"`
+}
+
+// Ready reports whether .store/<key> is complete. One stat: hot path.
+func (s *Store) Ready(k cas.Key) bool {
+	_, err := os.Stat(s.opt.Root.manifestPath(k))
+	return err == nil
+}
+
+// ReadManifest reads a ready entry's manifest.
+func (s *Store) ReadManifest(k cas.Key) (*Manifest, error) {
+	b, err := os.ReadFile(s.opt.Root.manifestPath(k))
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("read manifest of %s: %w", k, err)
+	}
+	return &m, nil
+}
+
+// ErrNotReady means the entry asked for is not in the store.
+var ErrNotReady = errors.New("not in the store")
+
+// Use takes the in-use lock (LOCK_SH) on a ready entry and returns it. The
+// caller hands the lock to the process it launches. It waits while a
+// builder or a collector holds the entry exclusively, then checks again:
+// the entry may have been removed meanwhile (ErrNotReady).
+func (s *Store) Use(ctx context.Context, k cas.Key) (*fsx.Lock, func(), error) {
+	if !s.Ready(k) {
+		return nil, nil, fmt.Errorf("%s: %w", k, ErrNotReady)
+	}
+	lock, unlock, err := fsx.Shared(ctx, s.opt.Root.LockPath(k), func() {
+		s.opt.Reporter.Infof("waiting for %s (%s)", k, s.holder(k))
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if !s.Ready(k) {
+		unlock()
+		return nil, nil, fmt.Errorf("%s: %w", k, ErrNotReady)
+	}
+	return lock, unlock, nil
+}
+
+// exclusive takes LOCK_EX on an entry's lock, telling the user who holds
+// it while it waits, and records this process as the holder.
+func (s *Store) exclusive(ctx context.Context, k cas.Key, what string) (func(), error) {
+	if err := os.MkdirAll(s.opt.Root.StoreDir(), 0o755); err != nil {
+		return nil, fmt.Errorf("create store: %w", err)
+	}
+	lock, unlock, err := fsx.Exclusive(ctx, s.opt.Root.LockPath(k), func() {
+		s.opt.Reporter.Infof("waiting for %s: %s", k, s.holder(k))
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Who holds the lock, for the message of whoever waits next. Written
+	// in place: only the exclusive holder writes, and a torn read only
+	// garbles a message.
+	info := fmt.Sprintf("%s by %s@%s pid %d since %s", what, s.opt.User, s.opt.Host, os.Getpid(), s.opt.Now().Format(time.RFC3339))
+	f := lock.File()
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt([]byte(info), 0) // the message is a courtesy; the lock is what matters
+	}
+	return unlock, nil
+}
+
+func (s *Store) holder(k cas.Key) string {
+	b, err := os.ReadFile(s.opt.Root.LockPath(k))
+	if err != nil || len(b) == 0 {
+		return "in use by another process"
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// clearStaging removes staging dirs a crashed builder of k left behind.
+// Called only under k's exclusive lock, so none of them is live.
+func (s *Store) clearStaging(k cas.Key) {
+	ents, err := os.ReadDir(s.opt.Root.TmpDir())
+	if err != nil {
+		return // no staging area yet: nothing to clear
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), k.String()+"-") {
+			// Best effort: a leftover is retried by the next builder.
+			_ = os.RemoveAll(filepath.Join(s.opt.Root.TmpDir(), e.Name()))
+		}
+	}
+}
+
+// stage makes an empty staging dir for k in .tmp.
+func (s *Store) stage(k cas.Key) (string, error) {
+	if err := os.MkdirAll(s.opt.Root.TmpDir(), 0o755); err != nil {
+		return "", fmt.Errorf("create staging area: %w", err)
+	}
+	dir, err := os.MkdirTemp(s.opt.Root.TmpDir(), k.String()+"-")
+	if err != nil {
+		return "", fmt.Errorf("create staging area: %w", err)
+	}
+	return dir, nil
+}
+
+// publish writes the manifest into a complete staged entry, syncs it and
+// renames it into .store/<key>.
+func (s *Store) publish(staging string, m *Manifest) error {
+	k, err := cas.ParseKey(m.Key)
+	if err != nil {
+		return err
+	}
+	files, bytes, err := treeSize(staging)
+	if err != nil {
+		return err
+	}
+	m.Files, m.Bytes = files, bytes
+	if err := os.MkdirAll(filepath.Join(staging, ".rezup"), 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := fsx.WriteFile(filepath.Join(staging, ".rezup", "manifest.json"), append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	if err := fsx.SyncTree(staging); err != nil {
+		return err
+	}
+	final := s.opt.Root.EntryDir(k)
+	if _, err := os.Stat(final); err == nil {
+		// An incomplete entry (no manifest) from an older, interrupted
+		// rezup: move it out of the way under our exclusive lock.
+		if err := fsx.RemoveAll(final, s.opt.Root.TmpDir()); err != nil {
+			return err
+		}
+	}
+	return fsx.PublishDir(staging, final)
+}
+
+func treeSize(root string) (files, bytes int64, err error) {
+	err = filepath.WalkDir(root, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			files++
+			bytes += info.Size()
+		}
+		return nil
+	})
+	return files, bytes, err
+}

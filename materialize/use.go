@@ -1,0 +1,114 @@
+package materialize
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/internal/fsx"
+	"github.com/rezup/rezup/recipe"
+)
+
+// AddRevision records a new ready revision of container that uses the
+// entry m describes. recipeBytes is the frozen recipe.
+func (s *Store) AddRevision(container string, recipeBytes []byte, m *Manifest) (*Revision, error) {
+	meta := Meta{
+		Key:          m.Key,
+		RezupVersion: s.opt.Version,
+		Creator:      s.opt.User,
+		Hostname:     s.opt.Host,
+		Venvs:        m.Venvs,
+		RezVersion:   m.RezVersion,
+	}
+	return s.opt.Root.writeRevision(container, recipeBytes, meta, s.opt.Now())
+}
+
+// Acquire returns the key of a revision's entry and the in-use lock on
+// it. On the hot path that is one stat and one lock. When the entry is
+// missing (collected, or the revision came from elsewhere), it is
+// materialized again from the revision's frozen recipe first.
+func (s *Store) Acquire(ctx context.Context, rev *Revision) (cas.Key, *fsx.Lock, func(), error) {
+	if k, ok := rev.Key(); ok {
+		lock, unlock, err := s.Use(ctx, k)
+		if err == nil {
+			return k, lock, unlock, nil
+		}
+		if !errors.Is(err, ErrNotReady) {
+			return k, nil, nil, err
+		}
+	}
+	r, warns, err := recipe.Load(rev.RecipePath())
+	if err != nil {
+		return cas.Key{}, nil, nil, err
+	}
+	for _, w := range warns {
+		s.opt.Reporter.Warnf("%s", w)
+	}
+	plan, err := s.Resolve(ctx, r)
+	if err != nil {
+		return cas.Key{}, nil, nil, err
+	}
+	// A collector may remove the entry between Ensure and Use; trying a
+	// few times makes that race harmless.
+	for attempt := 0; ; attempt++ {
+		m, err := s.Ensure(ctx, plan)
+		if err != nil {
+			return plan.Key, nil, nil, err
+		}
+		if err := s.repoint(rev, m); err != nil {
+			return plan.Key, nil, nil, err
+		}
+		lock, unlock, err := s.Use(ctx, plan.Key)
+		if err == nil {
+			return plan.Key, lock, unlock, nil
+		}
+		if !errors.Is(err, ErrNotReady) || attempt == 2 {
+			return plan.Key, nil, nil, err
+		}
+	}
+}
+
+// repoint records in a local revision the key its recipe resolves to on
+// this machine, when it differs from what revision.json says (a revision
+// written by the Python rezup has no key; an interpreter upgrade changes
+// it). revision.json and the venv link are replaced atomically.
+func (s *Store) repoint(rev *Revision, m *Manifest) error {
+	if rev.Remote || rev.Meta == nil || rev.Meta.Key == m.Key {
+		return nil
+	}
+	if rev.Meta.Key != "" {
+		s.opt.Reporter.Warnf("revision %s of %s now uses %s (was %s): its interpreters changed", rev.Name, rev.Container, m.Key, rev.Meta.Key)
+	}
+	meta := *rev.Meta
+	meta.Key = m.Key
+	if len(meta.Venvs) == 0 {
+		meta.Venvs = m.Venvs
+	}
+	if meta.RezVersion == "" {
+		meta.RezVersion = m.RezVersion
+	}
+	link := filepath.Join(rev.Dir, "venv")
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink != 0 {
+		tmp := filepath.Join(rev.Dir, fsx.RandomName(".venv-"))
+		if err := os.Symlink(filepath.Join("..", "..", "..", ".store", m.Key, "venv"), tmp); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, link); err != nil {
+			os.Remove(tmp) // the rename failed; the temp link is all there is to clean
+			return err
+		}
+	}
+	b, err := json.MarshalIndent(meta, "", "    ")
+	if err != nil {
+		return err
+	}
+	if err := fsx.WriteFile(filepath.Join(rev.Dir, "revision.json"), append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("update revision %s: %w", rev.Name, err)
+	}
+	rev.Meta = &meta
+	return nil
+}
