@@ -281,4 +281,3 @@ func mergeEnv(environ []string, extra map[string]string) []string {
 	}
 	return out
 }
-
