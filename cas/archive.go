@@ -1,0 +1,717 @@
+package cas
+
+import (
+	"archive/tar"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/zeebo/blake3"
+)
+
+var (
+	// ErrCorrupt means an archive's bytes are not what was published: the
+	// digest does not match, or the stream is truncated or does not
+	// decompress or parse. Fetching it again may help; using it never does.
+	ErrCorrupt = errors.New("archive is corrupt")
+
+	// ErrUnsafe means an archive holds an entry rezup refuses to extract
+	// (or a tree holds one it refuses to pack): an absolute path, "..", a
+	// write through a symlink, a hard link, a device, a setuid, setgid or
+	// sticky bit, or more than the Limits allow.
+	ErrUnsafe = errors.New("unsafe archive entry")
+)
+
+// maxNameLen bounds entry names and symlink targets (PATH_MAX on Linux).
+const maxNameLen = 4096
+
+// maxWindow bounds the zstd window a hostile archive can make Unpack
+// allocate. zstd's own levels use at most 8 MiB (128 MiB with --long=27).
+const maxWindow = 128 << 20
+
+// maxTrailing bounds how much decompressed data may follow the tar end
+// marker. Tar writers pad to a record (GNU tar: 10 KiB); more is not an
+// archive rezup wrote.
+const maxTrailing = 1 << 20
+
+// progressEvery is how often, at most, a progress callback runs.
+const progressEvery = 100 * time.Millisecond
+
+// copyBufSize is the buffer Pack and Unpack copy file contents through.
+const copyBufSize = 256 << 10
+
+// Limits bounds what Unpack accepts. A zero field means the DefaultLimits
+// value for that field.
+type Limits struct {
+	// MaxBytes bounds the total size of regular-file contents, counted
+	// while copying (headers are not trusted).
+	MaxBytes int64
+	// MaxFiles bounds the number of entries of any kind (files,
+	// directories, symlinks).
+	MaxFiles int64
+}
+
+// DefaultLimits is far above any Rez environment (a few hundred MB and
+// tens of thousands of files) and far below what fills a disk.
+func DefaultLimits() Limits {
+	return Limits{MaxBytes: 4 << 30, MaxFiles: 1_000_000}
+}
+
+// Progress is what Pack and Unpack have done so far: entries of any kind,
+// and regular-file bytes.
+type Progress struct {
+	Bytes int64
+	Files int64
+}
+
+// PackOptions tunes Pack. The zero value is the default.
+type PackOptions struct {
+	// Level is a zstd level as the zstd command line counts them (1-22);
+	// 0 means the default (3).
+	Level int
+	// Progress, when set, is called at most every 100ms and once at the
+	// end.
+	Progress func(Progress)
+}
+
+// PackStats is what Pack wrote: Files counts entries of any kind (the
+// number Limits.MaxFiles bounds), Bytes the regular-file contents.
+type PackStats struct {
+	Files int64
+	Bytes int64
+}
+
+// UnpackStats is what Unpack extracted, counted as PackStats counts.
+// ArchiveBytes is the size of the compressed archive it read.
+type UnpackStats struct {
+	Files        int64
+	Bytes        int64
+	ArchiveBytes int64
+}
+
+// statsRecorder is implemented by writers that want to learn what Pack
+// wrote to them (DirCache.Publish records it in entry.json).
+type statsRecorder interface {
+	recordPackStats(PackStats)
+}
+
+// Pack writes the tree under root to w as a tar (PAX) stream compressed
+// with zstd, streaming: the archive is never held in memory. Entries come
+// in sorted order, named relative to root with forward slashes; root
+// itself is not an entry.
+//
+// It keeps regular files with their permission bits, directories, symlinks
+// (targets as they are) and modification times to the nanosecond. It
+// drops owners (uid, gid and names are zero), so the same tree packs to
+// the same entries for every user. Hard-linked files are packed as
+// separate copies. Setgid and sticky bits on directories are dropped: they
+// come from where a tree was built, not from what was built.
+//
+// It refuses, with an error wrapping ErrUnsafe and naming the path,
+// whatever Unpack would refuse: devices, sockets, fifos, setuid, setgid or
+// sticky files, names and symlink targets over 4096 bytes.
+func Pack(w io.Writer, root string, opt PackOptions) (PackStats, error) {
+	st, err := pack(w, root, opt)
+	if err != nil {
+		return st, fmt.Errorf("pack %s: %w", root, err)
+	}
+	if rec, ok := w.(statsRecorder); ok {
+		rec.recordPackStats(st)
+	}
+	return st, nil
+}
+
+func pack(w io.Writer, root string, opt PackOptions) (PackStats, error) {
+	var st PackStats
+	fi, err := os.Lstat(root)
+	if err != nil {
+		return st, err
+	}
+	if !fi.IsDir() {
+		return st, errors.New("not a directory")
+	}
+	level := zstd.SpeedDefault
+	if opt.Level != 0 {
+		level = zstd.EncoderLevelFromZstd(opt.Level)
+	}
+	zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(level))
+	if err != nil {
+		return st, err
+	}
+	tw := tar.NewWriter(zw)
+	tick := progressTicker{fn: opt.Progress}
+	buf := make([]byte, copyBufSize)
+
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == root {
+			return nil
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return err
+		}
+		name := filepath.ToSlash(rel)
+		if len(name) > maxNameLen {
+			return fmt.Errorf("%w: %s: name longer than %d bytes", ErrUnsafe, name, maxNameLen)
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		mode := info.Mode()
+		hdr := &tar.Header{
+			Name:    name,
+			Mode:    int64(mode.Perm()),
+			ModTime: info.ModTime(),
+			Format:  tar.FormatPAX,
+		}
+		switch {
+		case mode.IsDir():
+			hdr.Typeflag = tar.TypeDir
+			hdr.Name += "/"
+		case mode.IsRegular():
+			if mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != 0 {
+				return fmt.Errorf("%w: %s: setuid, setgid or sticky bit (mode %s)", ErrUnsafe, name, mode)
+			}
+			hdr.Typeflag = tar.TypeReg
+			hdr.Size = info.Size()
+		case mode&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			if len(target) > maxNameLen || target == "" {
+				return fmt.Errorf("%w: %s: symlink target is empty or longer than %d bytes", ErrUnsafe, name, maxNameLen)
+			}
+			hdr.Typeflag = tar.TypeSymlink
+			hdr.Linkname = target
+		default:
+			return fmt.Errorf("%w: %s: cannot pack a %s (only files, directories and symlinks)", ErrUnsafe, name, fileKind(mode))
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		st.Files++
+		if hdr.Typeflag == tar.TypeReg {
+			n, err := copyFile(tw, p, hdr.Size, buf)
+			st.Bytes += n
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+		}
+		tick.maybe(Progress{Bytes: st.Bytes, Files: st.Files})
+		return nil
+	})
+	if err != nil {
+		// The stream is already broken; closing only stops the encoder's
+		// goroutines, and its error adds nothing.
+		_ = zw.Close()
+		return st, err
+	}
+	if err := tw.Close(); err != nil {
+		_ = zw.Close() // as above
+		return st, err
+	}
+	if err := zw.Close(); err != nil {
+		return st, err
+	}
+	tick.done(Progress{Bytes: st.Bytes, Files: st.Files})
+	return st, nil
+}
+
+// copyFile copies exactly size bytes of the file at p into w. A file that
+// grows or shrinks while it is packed is an error: the archive would not
+// match the tree.
+func copyFile(w io.Writer, p string, size int64, buf []byte) (int64, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close() // read-only: a close error cannot lose data
+	n, err := io.CopyBuffer(w, io.LimitReader(f, size), buf)
+	if err != nil {
+		return n, err
+	}
+	if n != size {
+		return n, fmt.Errorf("file changed while packing (read %d of %d bytes)", n, size)
+	}
+	var one [1]byte
+	if m, _ := f.Read(one[:]); m != 0 {
+		return n, fmt.Errorf("file changed while packing (grew past %d bytes)", size)
+	}
+	return n, nil
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeCharDevice != 0:
+		return "character device"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	case m&fs.ModeNamedPipe != 0:
+		return "fifo"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	default:
+		return "irregular file"
+	}
+}
+
+// Unpack reads an archive written by Pack from r and extracts it into
+// dest, which must be an existing, empty directory that nobody else sees
+// yet (a staging directory the caller publishes once Unpack succeeds).
+//
+// It hashes the compressed bytes while they stream, and after the tar end
+// it reads r to EOF, so the digest covers every byte: a mismatch with want
+// returns an error wrapping ErrCorrupt that names both digests. A
+// truncated stream, or one that does not decompress or parse, wraps
+// ErrCorrupt too. An error reading r is returned as it is.
+//
+// It refuses, with an error wrapping ErrUnsafe and naming the entry:
+// absolute paths, ".." components, entries whose parent is a symlink or a
+// file, duplicate entries (other than directories), hard links, devices,
+// fifos and unknown entry types, setuid, setgid and sticky bits, names and
+// symlink targets over 4096 bytes, and archives over lim. Symlink targets
+// may point anywhere (a venv links to its base interpreter), but
+// extraction never follows a symlink.
+//
+// Files and symlinks get their modes and mtimes as they are extracted;
+// directories get theirs in a final pass, after their contents. On error,
+// dest holds a partial tree with writable directories: remove it.
+//
+// progress, when not nil, is called at most every 100ms and once at the
+// end.
+func Unpack(r io.Reader, dest string, want Digest, lim Limits, progress func(Progress)) (UnpackStats, error) {
+	st, err := unpack(r, dest, want, lim, progress)
+	if err != nil {
+		return st, fmt.Errorf("unpack %s: %w", want, err)
+	}
+	return st, nil
+}
+
+func unpack(r io.Reader, dest string, want Digest, lim Limits, progress func(Progress)) (UnpackStats, error) {
+	def := DefaultLimits()
+	if lim.MaxBytes <= 0 {
+		lim.MaxBytes = def.MaxBytes
+	}
+	if lim.MaxFiles <= 0 {
+		lim.MaxFiles = def.MaxFiles
+	}
+	if err := checkEmptyDir(dest); err != nil {
+		return UnpackStats{}, err
+	}
+
+	src := &hashingReader{r: r, h: blake3.New()}
+	// Every read of r goes through src on this goroutine, so the hash sees
+	// each byte once and in order.
+	zr, err := zstdReader(src)
+	if err != nil {
+		return UnpackStats{}, err
+	}
+	defer zr.Close()
+
+	x := &extractor{
+		dest: dest,
+		lim:  lim,
+		dirs: make(map[string]*dirMeta),
+		buf:  make([]byte, copyBufSize),
+		tick: progressTicker{fn: progress},
+	}
+	// corrupt classifies a failure of the compressed stream: an error
+	// reading r is r's, anything else is the archive's.
+	corrupt := func(what string, err error) error {
+		if src.err != nil {
+			return fmt.Errorf("read archive: %w", src.err)
+		}
+		return fmt.Errorf("%w: %s: %v", ErrCorrupt, what, err)
+	}
+
+	tr := tar.NewReader(zr)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return x.stats(src), corrupt("read tar header", err)
+		}
+		if err := x.entry(hdr, tr); err != nil {
+			if errors.Is(err, errArchiveRead) {
+				return x.stats(src), corrupt(hdr.Name, err)
+			}
+			return x.stats(src), err
+		}
+	}
+
+	// The tar end marker is not the end of the archive: the rest (padding,
+	// the zstd checksum, anything appended) must be read so that the digest
+	// covers every byte.
+	n, err := io.Copy(io.Discard, io.LimitReader(zr, maxTrailing+1))
+	if err != nil {
+		return x.stats(src), corrupt("after tar end", err)
+	}
+	if n > maxTrailing {
+		return x.stats(src), corrupt("after tar end", fmt.Errorf("more than %d bytes of trailing data", maxTrailing))
+	}
+	if _, err := io.Copy(io.Discard, src); err != nil {
+		return x.stats(src), fmt.Errorf("read archive: %w", err)
+	}
+	if got := sumDigest(src.h); got != want {
+		return x.stats(src), fmt.Errorf("%w: digest is %s, want %s", ErrCorrupt, got, want)
+	}
+	if err := x.finishDirs(); err != nil {
+		return x.stats(src), err
+	}
+	x.tick.done(Progress{Bytes: x.bytes, Files: x.files})
+	return x.stats(src), nil
+}
+
+// checkEmptyDir makes sure nothing but Unpack's own entries can be in
+// dest: the extractor relies on knowing every name it meets.
+func checkEmptyDir(dest string) error {
+	f, err := os.Open(dest)
+	if err != nil {
+		return err
+	}
+	defer f.Close() // read-only directory handle
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s: not a directory", dest)
+	}
+	names, err := f.Readdirnames(1)
+	if err != nil && err != io.EOF {
+		return err
+	}
+	if len(names) > 0 {
+		return fmt.Errorf("%s: destination is not empty", dest)
+	}
+	return nil
+}
+
+// hashingReader hashes and counts everything read through it, and keeps
+// the first real read error so that it is not mistaken for corruption.
+type hashingReader struct {
+	r   io.Reader
+	h   *blake3.Hasher
+	n   int64
+	err error
+}
+
+func (s *hashingReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	s.h.Write(p[:n]) // blake3 writes never fail
+	s.n += int64(n)
+	if err != nil && err != io.EOF && s.err == nil {
+		s.err = err
+	}
+	return n, err
+}
+
+// errArchiveRead marks a failure reading entry data from the tar stream,
+// as opposed to writing it to disk.
+var errArchiveRead = errors.New("read entry data")
+
+type dirMeta struct {
+	perm     fs.FileMode
+	mtime    time.Time
+	explicit bool // false for a parent the archive never listed
+}
+
+type extractor struct {
+	dest  string
+	lim   Limits
+	dirs  map[string]*dirMeta // every directory created, by clean name
+	buf   []byte
+	files int64
+	bytes int64
+	tick  progressTicker
+}
+
+func (x *extractor) stats(src *hashingReader) UnpackStats {
+	return UnpackStats{Files: x.files, Bytes: x.bytes, ArchiveBytes: src.n}
+}
+
+func refuse(name, format string, args ...any) error {
+	return fmt.Errorf("%w: %q: %s", ErrUnsafe, name, fmt.Sprintf(format, args...))
+}
+
+func (x *extractor) entry(hdr *tar.Header, data io.Reader) error {
+	if hdr.Typeflag == tar.TypeXGlobalHeader {
+		return nil // PAX global headers carry defaults for readers; rezup needs none
+	}
+	x.files++
+	if x.files > x.lim.MaxFiles {
+		return refuse(truncName(hdr.Name), "more than %d entries", x.lim.MaxFiles)
+	}
+	if len(hdr.Name) > maxNameLen {
+		return refuse(truncName(hdr.Name), "name longer than %d bytes", maxNameLen)
+	}
+	name, err := cleanName(hdr.Name)
+	if err != nil {
+		return refuse(hdr.Name, "%v", err)
+	}
+	if hdr.Mode&0o7000 != 0 {
+		return refuse(hdr.Name, "setuid, setgid or sticky bit (mode %#o)", hdr.Mode)
+	}
+	perm := fs.FileMode(hdr.Mode & 0o777)
+
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+		if name == "" {
+			return nil // the root itself ("./"): dest belongs to the caller
+		}
+		if d, ok := x.dirs[name]; ok {
+			*d = dirMeta{perm: perm, mtime: hdr.ModTime, explicit: true}
+			return nil
+		}
+		if err := x.ensureParent(name, hdr.Name); err != nil {
+			return err
+		}
+		return x.mkdir(name, hdr.Name, &dirMeta{perm: perm, mtime: hdr.ModTime, explicit: true})
+
+	case tar.TypeReg:
+		if name == "" {
+			return refuse(hdr.Name, "a file cannot replace the destination")
+		}
+		if err := x.ensureParent(name, hdr.Name); err != nil {
+			return err
+		}
+		return x.writeFile(name, hdr, perm, data)
+
+	case tar.TypeSymlink:
+		if name == "" {
+			return refuse(hdr.Name, "a symlink cannot replace the destination")
+		}
+		if hdr.Linkname == "" || len(hdr.Linkname) > maxNameLen || strings.IndexByte(hdr.Linkname, 0) >= 0 {
+			return refuse(hdr.Name, "symlink target is empty, longer than %d bytes or holds NUL", maxNameLen)
+		}
+		if err := x.ensureParent(name, hdr.Name); err != nil {
+			return err
+		}
+		p := x.path(name)
+		if err := os.Symlink(hdr.Linkname, p); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return refuse(hdr.Name, "duplicate entry")
+			}
+			return err
+		}
+		if err := lchtimes(p, hdr.ModTime); err != nil {
+			return fmt.Errorf("%s: %w", hdr.Name, err)
+		}
+		x.tick.maybe(Progress{Bytes: x.bytes, Files: x.files})
+		return nil
+
+	case tar.TypeLink:
+		return refuse(hdr.Name, "hard link (to %q) refused", truncName(hdr.Linkname))
+	case tar.TypeChar, tar.TypeBlock:
+		return refuse(hdr.Name, "device file refused")
+	case tar.TypeFifo:
+		return refuse(hdr.Name, "fifo refused")
+	default:
+		return refuse(hdr.Name, "unsupported entry type %q", hdr.Typeflag)
+	}
+}
+
+func (x *extractor) path(name string) string {
+	return filepath.Join(x.dest, filepath.FromSlash(name))
+}
+
+// ensureParent makes sure every parent of name is a directory this
+// extraction created (or verified), creating missing ones. Because dest
+// started empty and nothing is ever replaced, a parent that is not in
+// x.dirs and already exists is a file or a symlink: writing through it is
+// refused.
+func (x *extractor) ensureParent(name, orig string) error {
+	parent := path.Dir(name)
+	if parent == "." {
+		return nil
+	}
+	if _, ok := x.dirs[parent]; ok {
+		return nil
+	}
+	if err := x.ensureParent(parent, orig); err != nil {
+		return err
+	}
+	return x.mkdir(parent, orig, &dirMeta{perm: 0o755})
+}
+
+// mkdir creates the directory name (0700 until the final pass, so that a
+// read-only directory can still be filled). If something is there
+// already, it is accepted only when it is a real directory, which happens
+// when the filesystem folds case or normalizes Unicode.
+func (x *extractor) mkdir(name, orig string, meta *dirMeta) error {
+	p := x.path(name)
+	if err := os.Mkdir(p, 0o700); err != nil {
+		if !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		fi, lerr := os.Lstat(p)
+		switch {
+		case lerr != nil:
+			return err
+		case fi.Mode()&fs.ModeSymlink != 0:
+			return refuse(orig, "%q is a symlink: writing through it is refused", name)
+		case !fi.IsDir():
+			return refuse(orig, "%q is not a directory", name)
+		}
+	}
+	x.dirs[name] = meta
+	return nil
+}
+
+func (x *extractor) writeFile(name string, hdr *tar.Header, perm fs.FileMode, data io.Reader) (err error) {
+	remaining := x.lim.MaxBytes - x.bytes
+	if hdr.Size > remaining {
+		return refuse(hdr.Name, "%d bytes would take the archive over its limit of %d bytes of file data", hdr.Size, x.lim.MaxBytes)
+	}
+	p := x.path(name)
+	// O_EXCL: never open an existing name, so never follow a symlink.
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return refuse(hdr.Name, "duplicate entry")
+		}
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close() // already failing; the partial file is the caller's to remove
+		}
+	}()
+	for {
+		n, rerr := data.Read(x.buf)
+		if n > 0 {
+			if int64(n) > remaining {
+				return refuse(hdr.Name, "archive holds more than its limit of %d bytes of file data", x.lim.MaxBytes)
+			}
+			if _, err := f.Write(x.buf[:n]); err != nil {
+				return err
+			}
+			remaining -= int64(n)
+			x.bytes += int64(n)
+			x.tick.maybe(Progress{Bytes: x.bytes, Files: x.files})
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return fmt.Errorf("%w: %w", errArchiveRead, rerr)
+		}
+	}
+	if err := f.Chmod(perm); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return lchtimes(p, hdr.ModTime)
+}
+
+// finishDirs sets directory modes and mtimes, children before parents:
+// creating an entry changes its parent's mtime, and a read-only parent
+// would refuse the child's changes.
+func (x *extractor) finishDirs() error {
+	names := make([]string, 0, len(x.dirs))
+	for n := range x.dirs {
+		names = append(names, n)
+	}
+	// A parent is a proper prefix of its children, so it sorts before
+	// them; reverse order visits children first.
+	sort.Sort(sort.Reverse(sort.StringSlice(names)))
+	for _, n := range names {
+		d := x.dirs[n]
+		p := x.path(n)
+		if err := os.Chmod(p, d.perm); err != nil {
+			return err
+		}
+		if d.explicit {
+			if err := lchtimes(p, d.mtime); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// cleanName turns a tar name into a clean slash-separated relative path
+// ("" for the root), refusing anything that could leave the destination.
+func cleanName(name string) (string, error) {
+	if name == "" {
+		return "", errors.New("empty name")
+	}
+	if strings.IndexByte(name, 0) >= 0 {
+		return "", errors.New("name holds NUL")
+	}
+	if name[0] == '/' {
+		return "", errors.New("absolute path")
+	}
+	parts := strings.Split(name, "/")
+	out := parts[:0]
+	for _, p := range parts {
+		switch p {
+		case "", ".":
+			continue
+		case "..":
+			return "", errors.New(`".." component`)
+		}
+		out = append(out, p)
+	}
+	clean := strings.Join(out, "/")
+	// On Windows this also refuses drive letters, backslashes and
+	// reserved names; on Unix the checks above are the whole story.
+	if clean != "" && !filepath.IsLocal(filepath.FromSlash(clean)) {
+		return "", errors.New("not a relative path")
+	}
+	return clean, nil
+}
+
+// truncName keeps error messages readable when a hostile name is huge.
+func truncName(s string) string {
+	if len(s) > 200 {
+		return s[:200] + "…"
+	}
+	return s
+}
+
+// progressTicker rate-limits a progress callback. time.Now is cheap
+// (vDSO), so checking it per entry costs nothing next to a file create.
+type progressTicker struct {
+	fn   func(Progress)
+	last time.Time
+}
+
+func (t *progressTicker) maybe(p Progress) {
+	if t.fn == nil {
+		return
+	}
+	if now := time.Now(); now.Sub(t.last) >= progressEvery {
+		t.last = now
+		t.fn(p)
+	}
+}
+
+func (t *progressTicker) done(p Progress) {
+	if t.fn != nil {
+		t.fn(p)
+	}
+}
+
+// zstdReader is the decoder Unpack uses: synchronous, so that every read
+// of r happens on the caller's goroutine, and with a bounded window.
+func zstdReader(r io.Reader) (*zstd.Decoder, error) {
+	return zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxWindow))
+}

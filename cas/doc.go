@@ -1,0 +1,31 @@
+// Package cas owns content addressing for rezup: the build Key, the
+// archive Digest, the archive format (Pack and Unpack: tar in PAX format,
+// compressed with zstd), and the shared-cache backends behind the Cache
+// interface (Open picks one from a location; DirCache is the directory
+// backend for local disk, NFS and SMB).
+//
+// Use KeyOf to name a build, Pack to turn a built tree into an archive,
+// Cache.Publish to store it, and Cache.Lookup, Cache.Open and Unpack to
+// bring it back on another machine.
+//
+// Guarantees:
+//   - An archive is named by the BLAKE3 digest of its own bytes and is
+//     never overwritten: <cache>/<key>/<digest>.tar.zst. (On a filesystem
+//     without hard links, two publishers racing for one name may rename
+//     over each other, with identical bytes.)
+//   - entry.json is the commit point. It is written last, atomically, and
+//     names an archive that is complete and synced. A missing, unreadable
+//     or corrupt entry.json is a cache miss, never a crash.
+//   - The shared cache needs no locks. Concurrent publishers of one key only
+//     ever rename complete files into place, so every reader sees a valid
+//     archive or nothing.
+//   - Unpack verifies the digest while streaming and refuses hostile input
+//     (absolute paths, "..", writes through symlinks, hard links, devices,
+//     setuid/setgid/sticky bits, size and count limits). It only writes
+//     into the empty staging directory it is given, which the caller
+//     publishes after Unpack succeeds, so nothing unverified is visible.
+//
+// cas never prints, never reads environment variables, never touches the
+// local store (that is package materialize), and imports nothing of rezup's
+// except internal/fsx.
+package cas

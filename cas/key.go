@@ -1,0 +1,69 @@
+package cas
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/zeebo/blake3"
+)
+
+// ErrBadKey means a string is not a key: keys are exactly 32 lowercase hex
+// characters.
+var ErrBadKey = errors.New("not a rezup key (want 32 lowercase hex characters)")
+
+// Key names a build: the first 128 bits of the BLAKE3-256 hash of the
+// canonical build-input bytes (package recipe produces those). It is short
+// on purpose, because it becomes part of paths and so of shebangs.
+type Key [16]byte
+
+// KeyOf hashes canonical build-input bytes into a Key. Changing what it
+// returns for the same input is a breaking change: golden tests pin it.
+func KeyOf(buildInputs []byte) Key {
+	sum := blake3.Sum256(buildInputs)
+	var k Key
+	copy(k[:], sum[:len(k)])
+	return k
+}
+
+// ParseKey parses the 32 lowercase hex characters String produces.
+func ParseKey(s string) (Key, error) {
+	var k Key
+	if err := parseHex(k[:], s); err != nil {
+		return Key{}, fmt.Errorf("parse key %q: %w", s, ErrBadKey)
+	}
+	return k, nil
+}
+
+// String returns the key as 32 lowercase hex characters.
+func (k Key) String() string { return hex.EncodeToString(k[:]) }
+
+// MarshalText implements encoding.TextMarshaler.
+func (k Key) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (k *Key) UnmarshalText(b []byte) error {
+	p, err := ParseKey(string(b))
+	if err != nil {
+		return err
+	}
+	*k = p
+	return nil
+}
+
+// parseHex decodes exactly 2*len(dst) lowercase hex characters. Uppercase
+// is refused so that a key or digest has exactly one spelling, on disk and
+// in JSON.
+func parseHex(dst []byte, s string) error {
+	if len(s) != 2*len(dst) {
+		return errors.New("wrong length")
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return errors.New("not lowercase hex")
+		}
+	}
+	_, err := hex.Decode(dst, []byte(s))
+	return err
+}
