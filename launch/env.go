@@ -1,0 +1,206 @@
+package launch
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+
+	"github.com/rezup/rezup/recipe"
+)
+
+// Options is what composing a launch environment needs. cmd/rezup fills it
+// once from the flags, the environment and the revision.
+type Options struct {
+	// Container is the container's name, e.g. ".main".
+	Container string
+	// Remote is true when the revision came from the remote root.
+	Remote bool
+	// Recipe is the revision's frozen recipe; nil means no [dotenv] or [env].
+	Recipe *recipe.Recipe
+	// BinDirs are the production bin dirs of every venv, in order. They are
+	// prepended to PATH.
+	BinDirs []string
+	// Environ is the caller's environment ("KEY=VALUE" entries).
+	Environ []string
+	// GOOS picks the [dotenv.<goos>] table (linux, darwin, windows);
+	// "" means the running system's.
+	GOOS string
+}
+
+// ErrNested is returned by CheckNested when rezup runs inside a shell or
+// command that rezup launched.
+var ErrNested = errors.New("already inside rezup container")
+
+// CheckNested refuses to start rezup inside a rezup container, as the seed
+// does: REZUP_CONTAINER set to a non-empty value in environ.
+func CheckNested(environ []string) error {
+	if name, _ := lookupEnv(environ, "REZUP_CONTAINER"); name != "" {
+		return fmt.Errorf("%w %s; exit that shell first", ErrNested, name)
+	}
+	return nil
+}
+
+// Environ composes the environment of a revision, each step over the one
+// before:
+//
+//  1. the caller's environment (o.Environ);
+//  2. the [dotenv] files: the top-level entries sorted by key, then the
+//     [dotenv.<GOOS>] entries sorted by key; each file's bindings in file
+//     order. A file that cannot be read or parsed is an error naming it and
+//     its recipe key;
+//  3. [env], keys sorted;
+//  4. REZUP_CONTAINER and REZUP_USING_REMOTE ("yes" or "");
+//  5. PATH: the bin dirs, then the PATH composed so far.
+//
+// Unquoted and double-quoted dotenv values and every [env] value get
+// python-dotenv interpolation (${VAR}, ${VAR:-default}) against the
+// environment composed so far, so later files see earlier ones and [env]
+// sees them all. The result keeps the caller's order, with new keys
+// appended, and has no duplicate keys (case-insensitive on Windows, where
+// the caller's spelling of a key such as Path is kept).
+func Environ(o Options) ([]string, error) {
+	env := newEnvList(o.Environ)
+	if r := o.Recipe; r != nil {
+		goos := o.GOOS
+		if goos == "" {
+			goos = runtime.GOOS
+		}
+		type file struct{ table, key, path string }
+		var files []file
+		for _, k := range sortedKeys(r.Dotenv.Shared) {
+			files = append(files, file{"[dotenv]", k, r.Dotenv.Shared[k]})
+		}
+		plat := r.Dotenv.Platform[goos]
+		for _, k := range sortedKeys(plat) {
+			files = append(files, file{"[dotenv." + goos + "]", k, plat[k]})
+		}
+		for _, f := range files {
+			kvs, err := readDotenv(f.path)
+			if err != nil {
+				where := ""
+				if r.File != "" {
+					where = " of " + r.File
+				}
+				return nil, fmt.Errorf("load %s %s%s: %w", f.table, f.key, where, err)
+			}
+			// Every value is expanded, single-quoted ones too: that is
+			// what python-dotenv, which the Python rezup used, does.
+			for _, kv := range kvs {
+				env.set(kv.Key, expand(kv.Value, env.get))
+			}
+		}
+		for _, k := range sortedKeys(r.Env) {
+			env.set(k, expand(r.Env[k], env.get))
+		}
+	}
+
+	env.set("REZUP_CONTAINER", o.Container)
+	remote := ""
+	if o.Remote {
+		remote = "yes"
+	}
+	env.set("REZUP_USING_REMOTE", remote)
+
+	if len(o.BinDirs) > 0 {
+		path := strings.Join(o.BinDirs, string(os.PathListSeparator))
+		// An empty PATH stays out: a trailing separator would mean the
+		// working directory.
+		if old, _ := env.get("PATH"); old != "" {
+			path += string(os.PathListSeparator) + old
+		}
+		env.set("PATH", path)
+	}
+	return env.list(), nil
+}
+
+func readDotenv(path string) ([]KV, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err // *PathError already names the file
+	}
+	defer f.Close() // read-only; nothing to lose
+	kvs, err := ParseDotenv(f)
+	var se *SyntaxError
+	if errors.As(err, &se) {
+		se.File = path
+	}
+	return kvs, err
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// splitEnv splits "KEY=VALUE". The search for '=' starts at 1 because
+// Windows keeps per-drive directories in entries such as "=C:=C:\dir".
+func splitEnv(kv string) (key, value string, ok bool) {
+	if len(kv) == 0 {
+		return "", "", false
+	}
+	i := strings.IndexByte(kv[1:], '=')
+	if i < 0 {
+		return "", "", false
+	}
+	return kv[:i+1], kv[i+2:], true
+}
+
+// lookupEnv finds key in environ; the last entry wins, as in getenv.
+func lookupEnv(environ []string, key string) (string, bool) {
+	want := envKey(key)
+	for i := len(environ) - 1; i >= 0; i-- {
+		if k, v, ok := splitEnv(environ[i]); ok && envKey(k) == want {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// envList is an environment being composed: ordered, one entry per key.
+type envList struct {
+	keys []string // as first spelled
+	vals []string
+	idx  map[string]int // envKey(key) → position
+}
+
+func newEnvList(environ []string) *envList {
+	e := &envList{idx: make(map[string]int, len(environ)+8)}
+	for _, kv := range environ {
+		if k, v, ok := splitEnv(kv); ok {
+			e.set(k, v)
+		}
+	}
+	return e
+}
+
+func (e *envList) get(key string) (string, bool) {
+	if i, ok := e.idx[envKey(key)]; ok {
+		return e.vals[i], true
+	}
+	return "", false
+}
+
+func (e *envList) set(key, value string) {
+	if i, ok := e.idx[envKey(key)]; ok {
+		e.vals[i] = value
+		return
+	}
+	e.idx[envKey(key)] = len(e.keys)
+	e.keys = append(e.keys, key)
+	e.vals = append(e.vals, value)
+}
+
+func (e *envList) list() []string {
+	out := make([]string, len(e.keys))
+	for i, k := range e.keys {
+		out[i] = k + "=" + e.vals[i]
+	}
+	return out
+}

@@ -1,0 +1,344 @@
+package launch
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rezup/rezup/recipe"
+)
+
+// envMap turns an environment into a map, failing on a duplicate key.
+func envMap(t *testing.T, env []string) map[string]string {
+	t.Helper()
+	m := make(map[string]string, len(env))
+	for _, kv := range env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			t.Fatalf("entry without '=': %q", kv)
+		}
+		if _, dup := m[k]; dup {
+			t.Fatalf("duplicate key %s in %q", k, env)
+		}
+		m[k] = v
+	}
+	return m
+}
+
+func writeFile(t *testing.T, path, text string, mode fs.FileMode) string {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(text), mode); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestEnviron(t *testing.T) {
+	dir := t.TempDir()
+	f := func(name, text string) string { return writeFile(t, filepath.Join(dir, name), text, 0o644) }
+	sep := string(os.PathListSeparator)
+	base := []string{"ORDER=caller", "CALLER=c", "KEEP=k", "KEEP=last", "PATH=/usr/bin"}
+
+	tests := []struct {
+		name string
+		opts Options
+		want map[string]string // the keys to check
+	}{
+		{
+			name: "dotenv shared sorted, then platform sorted, then env",
+			opts: Options{
+				Container: ".main",
+				GOOS:      "linux",
+				Recipe: &recipe.Recipe{Dotenv: recipe.Dotenv{
+					Shared: map[string]string{"b": f("b.env", "ORDER=${ORDER},b\n"), "a": f("a.env", "ORDER=${ORDER},a\n")},
+					Platform: map[string]map[string]string{
+						"linux":  {"z": f("z.env", "ORDER=${ORDER},z\n"), "c": f("c.env", "ORDER=${ORDER},c\n")},
+						"darwin": {"a": filepath.Join(dir, "not-read-on-linux.env")},
+					},
+				}, Env: map[string]string{"ORDER": "${ORDER},env"}},
+			},
+			want: map[string]string{"ORDER": "caller,a,b,c,z,env", "KEEP": "last"},
+		},
+		{
+			name: "env overrides dotenv and interpolates",
+			opts: Options{
+				GOOS: "linux",
+				Recipe: &recipe.Recipe{
+					Dotenv: recipe.Dotenv{Shared: map[string]string{"site": f("site.env", strings.Join([]string{
+						"X=dot",
+						"LIT='${CALLER}'",
+						`DQ="${CALLER}-${X}"`,
+						"U=${UNSET:-dflt} ${CALLER:-no}",
+						"RAW=$CALLER",
+					}, "\n"))}},
+					Env: map[string]string{"X": "env", "Y": "${X}-y", "A": "${X}-before-x-in-env"},
+				},
+			},
+			want: map[string]string{
+				"X": "env", "Y": "env-y", "A": "dot-before-x-in-env",
+				"LIT": "c", "DQ": "c-dot", "U": "dflt c", "RAW": "$CALLER",
+			},
+		},
+		{
+			name: "rezup variables, local",
+			opts: Options{Container: "dev"},
+			want: map[string]string{"REZUP_CONTAINER": "dev", "REZUP_USING_REMOTE": "", "PATH": "/usr/bin"},
+		},
+		{
+			name: "rezup variables, remote, override the caller's",
+			opts: Options{Container: ".main", Remote: true, Environ: []string{"REZUP_USING_REMOTE=no"}},
+			want: map[string]string{"REZUP_CONTAINER": ".main", "REZUP_USING_REMOTE": "yes"},
+		},
+		{
+			name: "bin dirs prepended to PATH, after [env] changed it",
+			opts: Options{
+				BinDirs: []string{"/s/venv/rez/bin/rez", "/s/venv/ext/bin/rez"},
+				Recipe:  &recipe.Recipe{Env: map[string]string{"PATH": "/opt/tools/bin" + sep + "${PATH}"}},
+			},
+			want: map[string]string{"PATH": strings.Join([]string{"/s/venv/rez/bin/rez", "/s/venv/ext/bin/rez", "/opt/tools/bin", "/usr/bin"}, sep)},
+		},
+		{
+			name: "no PATH to prepend to: no trailing separator",
+			opts: Options{BinDirs: []string{"/b"}, Environ: []string{"HOME=/h"}},
+			want: map[string]string{"PATH": "/b"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.opts.Environ == nil {
+				tt.opts.Environ = base
+			}
+			got, err := Environ(tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := envMap(t, got)
+			for k, v := range tt.want {
+				if m[k] != v {
+					t.Errorf("%s = %q, want %q", k, m[k], v)
+				}
+			}
+		})
+	}
+}
+
+func TestEnvironKeepsCallerOrder(t *testing.T) {
+	got, err := Environ(Options{Container: "c", Environ: []string{"B=1", "A=2", "B=3", "junk"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"B=3", "A=2", "REZUP_CONTAINER=c", "REZUP_USING_REMOTE="}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestEnvironDotenvErrors(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.env")
+	broken := writeFile(t, filepath.Join(dir, "broken.env"), "A=1\nB=\"open\n", 0o644)
+	tests := []struct {
+		name  string
+		dot   recipe.Dotenv
+		wants []string
+		is    error
+	}{
+		{
+			name:  "missing shared file",
+			dot:   recipe.Dotenv{Shared: map[string]string{"site": missing}},
+			wants: []string{"[dotenv] site", "/r/rezup.toml", missing},
+			is:    fs.ErrNotExist,
+		},
+		{
+			name:  "missing platform file",
+			dot:   recipe.Dotenv{Platform: map[string]map[string]string{"linux": {"studio": missing}}},
+			wants: []string{"[dotenv.linux] studio", missing},
+			is:    fs.ErrNotExist,
+		},
+		{
+			name:  "syntax error",
+			dot:   recipe.Dotenv{Shared: map[string]string{"site": broken}},
+			wants: []string{"[dotenv] site", broken + ":2: unterminated double-quoted value"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Environ(Options{GOOS: "linux", Recipe: &recipe.Recipe{File: "/r/rezup.toml", Dotenv: tt.dot}})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.wants {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			if tt.is != nil && !errors.Is(err, tt.is) {
+				t.Errorf("error %v is not %v", err, tt.is)
+			}
+		})
+	}
+}
+
+func TestCheckNested(t *testing.T) {
+	tests := []struct {
+		environ []string
+		want    string
+	}{
+		{nil, ""},
+		{[]string{"REZUP_CONTAINER="}, ""},
+		{[]string{"REZUP_CONTAINER=.main"}, "already inside rezup container .main; exit that shell first"},
+		{[]string{"REZUP_CONTAINER=dev", "OTHER=1"}, "already inside rezup container dev; exit that shell first"},
+	}
+	for _, tt := range tests {
+		err := CheckNested(tt.environ)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("CheckNested(%q) = %v, want nil", tt.environ, err)
+		case tt.want != "" && (err == nil || err.Error() != tt.want || !errors.Is(err, ErrNested)):
+			t.Errorf("CheckNested(%q) = %v, want %q wrapping ErrNested", tt.environ, err, tt.want)
+		}
+	}
+}
+
+func TestPrompt(t *testing.T) {
+	tests := []struct {
+		container string
+		remote    bool
+		environ   []string
+		want      string
+	}{
+		{".main", false, nil, "rezup (.main/local) "},
+		{"dev", true, []string{"PS1=$ "}, "rezup (dev/remote) "},
+		{"dev", true, []string{"REZUP_PROMPT=[rez] "}, "[rez] "},
+		{"dev", false, []string{"REZUP_PROMPT=rezup{linebreak}> "}, "rezup\n> "},
+		{"dev", false, []string{"REZUP_PROMPT="}, ""},
+	}
+	for _, tt := range tests {
+		if got := Prompt(tt.container, tt.remote, tt.environ); got != tt.want {
+			t.Errorf("Prompt(%q, %v, %q) = %q, want %q", tt.container, tt.remote, tt.environ, got, tt.want)
+		}
+	}
+}
+
+func TestLookPathFindsProductionBinFirst(t *testing.T) {
+	dir := t.TempDir()
+	prod := filepath.Join(dir, "store", "venv", "rez", "bin", "rez")
+	user := filepath.Join(dir, "usr", "bin")
+	script := "#!/bin/sh\necho hi\n"
+	want := writeFile(t, filepath.Join(prod, "rez-env"), script, 0o755)
+	writeFile(t, filepath.Join(user, "rez-env"), script, 0o755)
+	writeFile(t, filepath.Join(user, "only-user"), script, 0o755)
+	writeFile(t, filepath.Join(prod, "not-exec"), script, 0o644)
+	writeFile(t, filepath.Join(user, "not-exec"), script, 0o755)
+
+	env, err := Environ(Options{BinDirs: []string{prod}, Environ: []string{"PATH=relative" + string(os.PathListSeparator) + user}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ file, want string }{
+		{"rez-env", want},
+		{"only-user", filepath.Join(user, "only-user")},
+		{"not-exec", filepath.Join(user, "not-exec")},
+		{want, want},
+	}
+	for _, tt := range tests {
+		got, err := LookPath(tt.file, env)
+		if err != nil || got != tt.want {
+			t.Errorf("LookPath(%q) = %q, %v; want %q", tt.file, got, err, tt.want)
+		}
+	}
+
+	_, err = LookPath("no-such-command", env)
+	if !errors.Is(err, ErrNotFound) || err.Error() != `command "no-such-command" not found on PATH` {
+		t.Errorf("err = %v, want not found on PATH", err)
+	}
+	_, err = LookPath(filepath.Join(dir, "nope"), env)
+	if !errors.Is(err, ErrNotFound) {
+		t.Errorf("err = %v, want ErrNotFound", err)
+	}
+	_, err = LookPath(filepath.Join(prod, "not-exec"), env)
+	if !errors.Is(err, ErrNotExecutable) {
+		t.Errorf("err = %v, want ErrNotExecutable", err)
+	}
+}
+
+func TestShell(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	myshell := writeFile(t, filepath.Join(bin, "myshell"), "#!/bin/sh\n", 0o755)
+	path := "PATH=" + bin
+	noParent := func([]string) (string, bool) { return "", false }
+	parent := func([]string) (string, bool) { return "/parent/zsh", true }
+
+	tests := []struct {
+		name    string
+		environ []string
+		parent  func([]string) (string, bool)
+		want    string
+		err     string
+	}{
+		{"REZUP_DEFAULT_SHELL name on PATH", []string{path, "REZUP_DEFAULT_SHELL=myshell", "SHELL=/bin/false"}, parent, myshell, ""},
+		{"REZUP_DEFAULT_SHELL path", []string{"REZUP_DEFAULT_SHELL=" + myshell}, parent, myshell, ""},
+		{"REZUP_DEFAULT_SHELL missing", []string{path, "REZUP_DEFAULT_SHELL=nosh"}, parent, "", `REZUP_DEFAULT_SHELL: command "nosh" not found on PATH`},
+		{"parent shell before SHELL", []string{"SHELL=" + myshell}, parent, "/parent/zsh", ""},
+		{"SHELL fallback", []string{"SHELL=" + myshell}, noParent, myshell, ""},
+		{"SHELL name", []string{path, "SHELL=myshell"}, noParent, myshell, ""},
+		{"SHELL broken", []string{"SHELL=" + filepath.Join(dir, "gone")}, noParent, "", "SHELL: command"},
+		{"nothing set", nil, noParent, "/bin/sh", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := pickShell(tt.environ, tt.parent)
+			if tt.err != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("got %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+
+	// The exported Shell honours REZUP_DEFAULT_SHELL before anything else.
+	got, err := Shell([]string{path, "REZUP_DEFAULT_SHELL=myshell"})
+	if err != nil || got != myshell {
+		t.Errorf("Shell = %q, %v; want %q", got, err, myshell)
+	}
+}
+
+func TestShellKind(t *testing.T) {
+	for in, want := range map[string]string{
+		"/usr/bin/bash":  "bash",
+		"-zsh":           "zsh",
+		"fish":           "fish",
+		`C:\PS\PwSh.exe`: "pwsh",
+		"/bin/sh":        "sh",
+	} {
+		if got := shellKind(in); got != want {
+			t.Errorf("shellKind(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func BenchmarkEnviron(b *testing.B) {
+	environ := append([]string(nil), os.Environ()...)
+	o := Options{
+		Container: ".main",
+		BinDirs:   []string{"/s/venv/rez/bin/rez", "/s/venv/ext/bin/rez"},
+		Recipe:    &recipe.Recipe{Env: map[string]string{"REZ_CONFIG_FILE": "${HOME}/rezconfig.py", "A": "1"}},
+		Environ:   environ,
+	}
+	for b.Loop() {
+		if _, err := Environ(o); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

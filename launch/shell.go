@@ -1,0 +1,68 @@
+package launch
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// knownShells are the names the parent-process walk accepts as "the shell
+// that invoked rezup".
+var knownShells = map[string]bool{
+	"bash": true, "zsh": true, "sh": true, "dash": true, "fish": true,
+	"tcsh": true, "csh": true, "ksh": true, "mksh": true, "pwsh": true,
+	"xonsh": true,
+}
+
+// Shell picks the interactive shell, first match wins:
+//
+//  1. $REZUP_DEFAULT_SHELL: a path, or a name looked up on PATH;
+//  2. on Linux, the nearest ancestor process that is a known shell (bash,
+//     zsh, sh, dash, fish, tcsh, csh, ksh, mksh, pwsh, xonsh), which is the
+//     shell the user typed rezup in, not merely their login shell;
+//  3. on Unix $SHELL, on Windows %COMSPEC%;
+//  4. /bin/sh, or cmd.exe on Windows.
+//
+// Only a REZUP_DEFAULT_SHELL or SHELL that names no command is an error.
+func Shell(environ []string) (string, error) {
+	return pickShell(environ, parentShell)
+}
+
+func pickShell(environ []string, parent func([]string) (string, bool)) (string, error) {
+	if s, _ := lookupEnv(environ, "REZUP_DEFAULT_SHELL"); s != "" {
+		p, err := LookPath(s, environ)
+		if err != nil {
+			return "", fmt.Errorf("REZUP_DEFAULT_SHELL: %w", err)
+		}
+		return p, nil
+	}
+	if p, ok := parent(environ); ok {
+		return p, nil
+	}
+	return fallbackShell(environ)
+}
+
+// shellKind is a shell's name without directory, ".exe", login dash or
+// case: "/usr/bin/bash" → "bash", "-zsh" → "zsh", `C:\…\PwSh.exe` → "pwsh".
+func shellKind(shell string) string {
+	base := shell
+	if i := strings.LastIndexAny(base, `/\`); i >= 0 {
+		base = base[i+1:]
+	}
+	base = strings.ToLower(strings.TrimPrefix(base, "-"))
+	return strings.TrimSuffix(base, filepath.Ext(base))
+}
+
+// Prompt is the prompt prefix of a rezup shell: $REZUP_PROMPT when set
+// (even to ""), with the seed's "{linebreak}" code turned into a newline;
+// otherwise "rezup (NAME/local) " or "rezup (NAME/remote) ".
+func Prompt(container string, remote bool, environ []string) string {
+	if p, ok := lookupEnv(environ, "REZUP_PROMPT"); ok {
+		return strings.ReplaceAll(p, "{linebreak}", "\n")
+	}
+	where := "local"
+	if remote {
+		where = "remote"
+	}
+	return "rezup (" + container + "/" + where + ") "
+}

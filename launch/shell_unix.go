@@ -1,0 +1,16 @@
+//go:build unix
+
+package launch
+
+import "fmt"
+
+func fallbackShell(environ []string) (string, error) {
+	if s, _ := lookupEnv(environ, "SHELL"); s != "" {
+		p, err := LookPath(s, environ)
+		if err != nil {
+			return "", fmt.Errorf("SHELL: %w", err)
+		}
+		return p, nil
+	}
+	return "/bin/sh", nil
+}
