@@ -1,0 +1,122 @@
+// Command rezup-bench measures the warm launch: `rezup use -- true` with
+// the revision already local, against a bare `true` in the same run.
+//
+//	go run ./cmd/rezup-bench -n 300
+//
+// It builds rezup (unless -rezup is given), makes a throwaway HOME with a
+// recipe that installs the test wheels offline, runs `rezup add
+// --skip-use` once, then alternates the two commands and prints their
+// medians, the median overhead and the ratio to the Python rezup's
+// ~215 ms on the same kind of revision.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rezup/rezup/internal/testkit"
+)
+
+// pythonRezupWarm is the Python rezup's warm `rezup use -- true`, measured
+// on a real rez 3.4 revision (issue 2); PyPI is out of reach here, so it
+// cannot be re-measured in the same run.
+const pythonRezupWarm = 215 * time.Millisecond
+
+func main() {
+	n := flag.Int("n", 200, "runs of each command")
+	bin := flag.String("rezup", "", "rezup binary to measure (default: build ./cmd/rezup)")
+	keep := flag.Bool("keep", false, "keep the temp HOME")
+	flag.Parse()
+	if err := run(*n, *bin, *keep); err != nil {
+		fmt.Fprintf(os.Stderr, "rezup-bench: error: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(n int, bin string, keep bool) error {
+	tmp, err := os.MkdirTemp("", "rezup-bench-")
+	if err != nil {
+		return err
+	}
+	if keep {
+		fmt.Println("home:", tmp)
+	} else {
+		defer os.RemoveAll(tmp)
+	}
+	if bin == "" {
+		bin = filepath.Join(tmp, "rezup")
+		build := exec.Command("go", "build", "-o", bin, "github.com/rezup/rezup/cmd/rezup")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("build rezup: %w", err)
+		}
+	}
+	home := filepath.Join(tmp, "home")
+	wheels := filepath.Join(tmp, "wheels")
+	if err := testkit.WheelHouseAt(wheels); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(home, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(home, "rezup.toml"), []byte(testkit.RecipeTOML(wheels, "")), 0o644); err != nil {
+		return err
+	}
+	// The caller's environment, less anything that configures rezup.
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		return strings.HasPrefix(kv, "REZUP_") || strings.HasPrefix(kv, "HOME=")
+	})
+	env = append(env, "HOME="+home)
+	add := exec.Command(bin, "add", "--skip-use")
+	add.Env, add.Dir, add.Stderr = env, home, os.Stderr
+	if err := add.Run(); err != nil {
+		return fmt.Errorf("rezup add: %w", err)
+	}
+	truePath, err := exec.LookPath("true")
+	if err != nil {
+		return err
+	}
+	timeOf := func(argv ...string) (time.Duration, error) {
+		c := exec.Command(argv[0], argv[1:]...)
+		c.Env, c.Dir = env, home
+		start := time.Now()
+		err := c.Run()
+		return time.Since(start), err
+	}
+	var bare, warm []time.Duration
+	for i := 0; i < n+5; i++ {
+		b, err := timeOf(truePath)
+		if err != nil {
+			return err
+		}
+		w, err := timeOf(bin, "use", "--", "true")
+		if err != nil {
+			return fmt.Errorf("rezup use -- true: %w", err)
+		}
+		if i >= 5 { // warm-up runs fill the page cache
+			bare, warm = append(bare, b), append(warm, w)
+		}
+	}
+	mb, mw := median(bare), median(warm)
+	over := mw - mb
+	fmt.Printf("runs:                      %d each, alternating\n", n)
+	fmt.Printf("bare true, median:         %v\n", mb.Round(time.Microsecond))
+	fmt.Printf("rezup use -- true, median: %v (p90 %v)\n", mw.Round(time.Microsecond), percentile(warm, 0.9).Round(time.Microsecond))
+	fmt.Printf("median overhead:           %v\n", over.Round(time.Microsecond))
+	fmt.Printf("vs Python rezup (~%v):  %.0fx faster\n", pythonRezupWarm, float64(pythonRezupWarm)/float64(mw))
+	return nil
+}
+
+func median(d []time.Duration) time.Duration { return percentile(d, 0.5) }
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[int(float64(len(s)-1)*p)]
+}

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/user"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+
+	"github.com/rezup/rezup/internal/fsx"
+	"github.com/rezup/rezup/materialize"
+	"github.com/rezup/rezup/recipe"
+)
+
+// version is set at release time with -ldflags "-X main.version=…".
+var version = ""
+
+func rezupVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "0.1.0-dev"
+}
+
+// app holds what every command resolves once: the environment, home and
+// output streams. Packages below get typed options built from it.
+type app struct {
+	environ        []string
+	stdout, stderr io.Writer
+	debug          bool
+	log            *slog.Logger
+}
+
+func newApp(environ []string, stdout, stderr io.Writer) *app {
+	return &app{environ: environ, stdout: stdout, stderr: stderr, log: slog.New(slog.DiscardHandler)}
+}
+
+func (a *app) getenv(key string) string {
+	for i := len(a.environ) - 1; i >= 0; i-- {
+		if k, v, ok := strings.Cut(a.environ[i], "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}
+
+func (a *app) home() (string, error) {
+	if h := a.getenv("HOME"); h != "" {
+		return h, nil
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return h, nil
+	}
+	return "", errors.New("cannot tell the home directory: set HOME")
+}
+
+func (a *app) expand(p, home string) string {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		return filepath.Join(home, p[1:])
+	}
+	return p
+}
+
+// containerRecipe is a container's recipe file in the home directory.
+type containerRecipe struct {
+	Path   string
+	Data   []byte // nil when the file does not exist
+	Recipe *recipe.Recipe
+}
+
+// loadRecipe reads ~/rezup[.NAME].toml. A missing file yields the default
+// recipe (so roots still come from the environment) with Data nil.
+func (a *app) loadRecipe(container string) (*containerRecipe, error) {
+	home, err := a.home()
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(home, recipe.FileName(container))
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		r := recipe.Default()
+		return &containerRecipe{Path: path, Recipe: r}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read recipe: %w", err)
+	}
+	r, warns, err := recipe.Parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range warns {
+		a.warnf("%s", w)
+	}
+	return &containerRecipe{Path: path, Data: data, Recipe: r}, nil
+}
+
+// localRoot is [root] local, else $REZUP_ROOT_LOCAL, else ~/.rezup: the
+// recipe supersedes the environment, as in the Python rezup.
+func (a *app) localRoot(r *recipe.Recipe) (materialize.Root, error) {
+	home, err := a.home()
+	if err != nil {
+		return materialize.Root{}, err
+	}
+	dir := r.Root.Local
+	if dir == "" {
+		dir = a.getenv("REZUP_ROOT_LOCAL")
+	}
+	if dir == "" {
+		dir = filepath.Join(home, ".rezup")
+	}
+	dir, err = filepath.Abs(a.expand(dir, home))
+	if err != nil {
+		return materialize.Root{}, err
+	}
+	return materialize.Root{Dir: dir}, nil
+}
+
+func (a *app) store(root materialize.Root) (*materialize.Store, error) {
+	home, err := a.home()
+	if err != nil {
+		return nil, err
+	}
+	var pipLog io.Writer = io.Discard
+	if a.debug {
+		pipLog = a.stderr
+	}
+	return materialize.New(materialize.Options{
+		Root:     root,
+		Home:     home,
+		Environ:  a.environ,
+		Log:      pipLog,
+		Reporter: reporter{a},
+		Version:  rezupVersion(),
+		// Creator and host are only written when something is built or
+		// recorded: resolving them (NSS, uname) stays off the hot path.
+		Creator: func() (string, string) { return currentUser(a), hostname() },
+	}), nil
+}
+
+func currentUser(a *app) string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	if u := a.getenv("USER"); u != "" {
+		return u
+	}
+	return "unknown"
+}
+
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "unknown"
+	}
+	return h
+}
+
+// reporter prints progress for people on stderr.
+type reporter struct{ a *app }
+
+func (r reporter) Infof(format string, args ...any) {
+	fmt.Fprintf(r.a.stderr, "rezup: "+format+"\n", args...)
+}
+
+func (r reporter) Warnf(format string, args ...any) { r.a.warnf(format, args...) }
+
+func (a *app) warnf(format string, args ...any) {
+	fmt.Fprintf(a.stderr, "rezup: warning: "+format+"\n", args...)
+}
+
+func (a *app) infof(format string, args ...any) {
+	fmt.Fprintf(a.stderr, "rezup: "+format+"\n", args...)
+}
+
+// writeDefaultRecipe writes the default recipe for a container that has
+// none, as the Python rezup does, and never replaces an existing file.
+func (a *app) writeDefaultRecipe(path string) ([]byte, error) {
+	data := recipe.DefaultTOML()
+	err := fsx.CreateExclusive(path, 0o644, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+	if errors.Is(err, fs.ErrExist) {
+		return os.ReadFile(path) // written by a concurrent rezup: use theirs
+	}
+	if err != nil {
+		return nil, fmt.Errorf("write default recipe: %w", err)
+	}
+	a.infof("wrote the default recipe to %s", path)
+	return data, nil
+}

@@ -1,0 +1,346 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rezup/rezup/internal/testkit"
+)
+
+func TestMain(m *testing.M) { os.Exit(testkit.Main(m)) }
+
+// newUser is a new user with a fresh HOME, the rezup binary and a wheel
+// house that pip installs from offline.
+func newUser(t *testing.T) (*testkit.Session, string) {
+	t.Helper()
+	testkit.Python(t)
+	bin := testkit.Binary(t, "github.com/rezup/rezup/cmd/rezup")
+	return testkit.NewSession(t, bin), testkit.WheelHouse(t)
+}
+
+// storeEntries lists the built entries of a local root's store.
+func storeEntries(t *testing.T, root string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join(root, ".store"))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, e := range ents {
+		if e.IsDir() {
+			keys = append(keys, e.Name())
+		}
+	}
+	return keys
+}
+
+func revisions(t *testing.T, root, container string) []string {
+	t.Helper()
+	ents, _ := os.ReadDir(filepath.Join(root, container, "revisions"))
+	var names []string
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), ".") {
+			names = append(names, e.Name())
+		}
+	}
+	return names
+}
+
+func rezReport(t *testing.T, out string) testkit.RezReport {
+	t.Helper()
+	var r testkit.RezReport
+	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &r); err != nil {
+		t.Fatalf("rez output is not the fake rez's report: %v\n%s", err, out)
+	}
+	return r
+}
+
+// The issue's first scenario, as a new user types it.
+func TestNewUserSession(t *testing.T) {
+	s, wh := newUser(t)
+	root := filepath.Join(s.Home, ".rezup")
+	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, "[env]\nTEST_FROM_RECIPE = \"yes\"\n"))
+
+	res := s.MustRun("add", "--skip-use")
+	if !strings.Contains(res.Stderr, "built") {
+		t.Errorf("add did not say it built:\n%s", res.Stderr)
+	}
+	keys := storeEntries(t, root)
+	if len(keys) != 1 {
+		t.Fatalf("store entries after add: %v", keys)
+	}
+	key := keys[0]
+	if len(key) != 32 {
+		t.Errorf("key %q is not 32 hex characters", key)
+	}
+
+	t.Run("production entry point", func(t *testing.T) {
+		res := s.MustRun("use", "--", "rez-env", "a", "b")
+		r := rezReport(t, res.Stdout)
+		wantBin := filepath.Join(root, ".store", key, "venv", "rez", "bin", "rez")
+		if r.Script != filepath.Join(wantBin, "rez-env") {
+			t.Errorf("ran %s, want the production entry point in %s", r.Script, wantBin)
+		}
+		if strings.Join(r.Argv[1:], " ") != "a b" {
+			t.Errorf("argv = %v", r.Argv)
+		}
+		if !r.IgnoreEnvironment {
+			t.Error("entry point did not run python with -E")
+		}
+		if !r.ProductionMarker {
+			t.Error(".rez_production_install is not beside the entry point")
+		}
+		if r.RezupContainer == nil || *r.RezupContainer != ".main" {
+			t.Errorf("REZUP_CONTAINER = %v, want .main", r.RezupContainer)
+		}
+		if r.Path0 != wantBin {
+			t.Errorf("PATH starts with %s, want %s", r.Path0, wantBin)
+		}
+		if r.Env["TEST_FROM_RECIPE"] != "yes" {
+			t.Errorf("[env] not applied: %v", r.Env)
+		}
+		if r.Env["REZUP_USING_REMOTE"] != "" {
+			t.Errorf("REZUP_USING_REMOTE = %q for a local revision", r.Env["REZUP_USING_REMOTE"])
+		}
+		marker, err := os.ReadFile(filepath.Join(wantBin, ".rez_production_install"))
+		if err != nil || strings.TrimSpace(string(marker)) != testkit.RezVersion {
+			t.Errorf(".rez_production_install = %q, %v; want %s", marker, err, testkit.RezVersion)
+		}
+		if _, err := os.Stat(filepath.Join(root, ".store", key, "venv", "rez", "bin", "rez-env")); !os.IsNotExist(err) {
+			t.Errorf("the plain pip script bin/rez-env is still there (%v)", err)
+		}
+	})
+
+	t.Run("exit code", func(t *testing.T) {
+		if res := s.Run("use", "--", "sh", "-c", "exit 7"); res.Code != 7 {
+			t.Fatalf("exit code %d, want 7\n%s", res.Code, res.Stderr)
+		}
+		if res := s.Run("use", "--do", "exit 5"); res.Code != 5 {
+			t.Fatalf("--do exit code %d, want 5\n%s", res.Code, res.Stderr)
+		}
+	})
+
+	t.Run("env-only change reuses the build", func(t *testing.T) {
+		s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, "[env]\nTEST_FROM_RECIPE = \"changed\"\n"))
+		res := s.MustRun("add", "--skip-use")
+		if !strings.Contains(res.Stderr, "reused") {
+			t.Errorf("add did not reuse:\n%s", res.Stderr)
+		}
+		if got := storeEntries(t, root); len(got) != 1 {
+			t.Fatalf("an [env] change made a new store entry: %v", got)
+		}
+		if got := revisions(t, root, ".main"); len(got) != 2 {
+			t.Fatalf("revisions = %v, want 2", got)
+		}
+		r := rezReport(t, s.MustRun("use", "--", "rez-env").Stdout)
+		if r.Env["TEST_FROM_RECIPE"] != "changed" {
+			t.Errorf("the latest revision's [env] is not used: %v", r.Env)
+		}
+	})
+
+	t.Run("bad recipe changes nothing", func(t *testing.T) {
+		before := testkit.RecipeTOML(wh, "")
+		bad := "[rez]\nname = \"rez\"\nurl = \n"
+		s.WriteFile("rezup.toml", bad)
+		revsBefore := revisions(t, root, ".main")
+		res := s.Run("add", "--skip-use")
+		if res.Code != 2 {
+			t.Fatalf("exit code %d, want 2\n%s", res.Code, res.Stderr)
+		}
+		if !strings.Contains(res.Stderr, "rezup.toml:3") {
+			t.Errorf("error does not name line 3:\n%s", res.Stderr)
+		}
+		if strings.Count(strings.TrimSpace(res.Stderr), "\n") > 1 || strings.Contains(res.Stderr, "goroutine") {
+			t.Errorf("error is not a short message:\n%s", res.Stderr)
+		}
+		if got := revisions(t, root, ".main"); len(got) != len(revsBefore) {
+			t.Errorf("revisions changed: %v -> %v", revsBefore, got)
+		}
+		if got, _ := os.ReadFile(filepath.Join(s.Home, "rezup.toml")); string(got) != bad {
+			t.Errorf("the recipe file was rewritten")
+		}
+		s.WriteFile("rezup.toml", before)
+	})
+
+	t.Run("bad names", func(t *testing.T) {
+		for _, name := range []string{"../../etc", ".store", ".tmp-x", "a/b", "..", "-x"} {
+			if res := s.Run("use", name); res.Code != 2 {
+				t.Errorf("use %q: exit code %d, want 2\n%s", name, res.Code, res.Stderr)
+			}
+		}
+	})
+
+	t.Run("status", func(t *testing.T) {
+		var c struct {
+			Name      string `json:"name"`
+			Count     int    `json:"revision_count"`
+			Revisions []struct {
+				Key        string `json:"key"`
+				RezVersion string `json:"rez_version"`
+				Bytes      int64  `json:"bytes"`
+				Built      bool   `json:"built"`
+			} `json:"revisions"`
+		}
+		if err := json.Unmarshal([]byte(s.MustRun("status", ".main", "--json").Stdout), &c); err != nil {
+			t.Fatal(err)
+		}
+		if c.Count != 2 || len(c.Revisions) != 2 || c.Revisions[0].Key != key || c.Revisions[0].RezVersion != testkit.RezVersion || !c.Revisions[0].Built || c.Revisions[0].Bytes == 0 {
+			t.Errorf("status .main --json = %+v", c)
+		}
+		table := s.MustRun("status").Stdout
+		if !strings.Contains(table, ".main") || !strings.Contains(table, "REVISIONS") {
+			t.Errorf("status table:\n%s", table)
+		}
+	})
+}
+
+func TestUnknownContainerSuggestsAdd(t *testing.T) {
+	s, _ := newUser(t)
+	res := s.Run("use", "foo", "--", "true")
+	if res.Code == 0 || !strings.Contains(res.Stderr, "rezup add foo") {
+		t.Fatalf("exit %d, stderr:\n%s", res.Code, res.Stderr)
+	}
+	if _, err := os.Stat(filepath.Join(s.Home, ".rezup", "foo")); !os.IsNotExist(err) {
+		t.Errorf("use of an unknown container created it")
+	}
+}
+
+func TestNestedLaunchRefused(t *testing.T) {
+	s, _ := newUser(t)
+	s.Env["REZUP_CONTAINER"] = ".main"
+	res := s.Run("use", "--", "true")
+	if res.Code == 0 || !strings.Contains(res.Stderr, ".main") {
+		t.Fatalf("exit %d, stderr:\n%s", res.Code, res.Stderr)
+	}
+}
+
+func TestMissingPythonNamesIt(t *testing.T) {
+	s, wh := newUser(t)
+	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, "")+"python = \"3.99\"\n")
+	res := s.Run("add", "--skip-use")
+	if res.Code == 0 || !strings.Contains(res.Stderr, "python3.99") {
+		t.Fatalf("exit %d, stderr:\n%s", res.Code, res.Stderr)
+	}
+	if keys := storeEntries(t, filepath.Join(s.Home, ".rezup")); len(keys) != 0 {
+		t.Errorf("store entries after a failed build: %v", keys)
+	}
+}
+
+func TestFailedBuildLeavesNothing(t *testing.T) {
+	s, wh := newUser(t)
+	recipe := strings.Replace(testkit.RecipeTOML(wh, ""), "rez=="+testkit.RezVersion, "rez==9.9.9", 1)
+	s.WriteFile("rezup.toml", recipe)
+	res := s.Run("add", "--skip-use")
+	if res.Code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", res.Code, res.Stderr)
+	}
+	if !strings.Contains(res.Stderr, "rez==9.9.9") || !strings.Contains(res.Stderr, "No matching distribution") {
+		t.Errorf("error does not show pip's output:\n%s", res.Stderr)
+	}
+	root := filepath.Join(s.Home, ".rezup")
+	if keys := storeEntries(t, root); len(keys) != 0 {
+		t.Errorf("store entries after a failed build: %v", keys)
+	}
+	if revs := revisions(t, root, ".main"); len(revs) != 0 {
+		t.Errorf("revisions after a failed build: %v", revs)
+	}
+	tmp, _ := os.ReadDir(filepath.Join(root, ".tmp"))
+	if len(tmp) != 0 {
+		t.Errorf("staging left behind: %v", tmp)
+	}
+}
+
+func TestConcurrentAddsBuildOnce(t *testing.T) {
+	s, wh := newUser(t)
+	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, ""))
+	const n = 3
+	var wg sync.WaitGroup
+	results := make([]testkit.Result, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = s.Run("add", "--skip-use")
+		}()
+	}
+	wg.Wait()
+	built := 0
+	for _, r := range results {
+		if r.Code != 0 {
+			t.Fatalf("add failed:\n%s", r.Stderr)
+		}
+		built += strings.Count(r.Stderr, "rezup: built ")
+	}
+	if built != 1 {
+		t.Errorf("%d builds for one key, want 1", built)
+	}
+	root := filepath.Join(s.Home, ".rezup")
+	if keys := storeEntries(t, root); len(keys) != 1 {
+		t.Errorf("store entries: %v", keys)
+	}
+	if revs := revisions(t, root, ".main"); len(revs) != n {
+		t.Errorf("revisions: %v, want %d", revs, n)
+	}
+}
+
+func TestFreshAndDrop(t *testing.T) {
+	s, wh := newUser(t)
+	root := filepath.Join(s.Home, ".rezup")
+	s.WriteFile("rezup.dev.toml", testkit.RecipeTOML(wh, ""))
+	s.MustRun("add", "dev", "--skip-use")
+	s.MustRun("add", "dev", "--skip-use", "--fresh")
+	if keys := storeEntries(t, root); len(keys) != 2 {
+		t.Fatalf("--fresh did not make a new build: %v", keys)
+	}
+	frozen, _ := filepath.Glob(filepath.Join(root, "dev", "revisions", "*", "rezup.toml"))
+	salted := 0
+	for _, f := range frozen {
+		if b, _ := os.ReadFile(f); strings.Contains(string(b), "salt = ") {
+			salted++
+		}
+	}
+	if salted != 1 {
+		t.Errorf("%d frozen recipes carry a salt, want 1", salted)
+	}
+
+	// A running job holds its build: drop is refused until it ends.
+	marker := filepath.Join(s.Home, "started")
+	job := s.Start("use", "dev", "--", "sh", "-c", "touch "+marker+"; exec sleep 60")
+	waitFor(t, func() bool { _, err := os.Stat(marker); return err == nil })
+	res := s.Run("drop", "dev")
+	if res.Code == 0 || !strings.Contains(res.Stderr, "in use") {
+		t.Fatalf("drop while in use: exit %d\n%s", res.Code, res.Stderr)
+	}
+	if revs := revisions(t, root, "dev"); len(revs) != 2 {
+		t.Fatalf("a refused drop removed revisions: %v", revs)
+	}
+	job.Process.Kill()
+	job.Wait()
+	res = s.MustRun("drop", "dev")
+	if !strings.Contains(res.Stdout, "2 build(s)") {
+		t.Errorf("drop output: %s", res.Stdout)
+	}
+	if keys := storeEntries(t, root); len(keys) != 0 {
+		t.Errorf("store entries after drop: %v", keys)
+	}
+	if _, err := os.Stat(filepath.Join(s.Home, "rezup.dev.toml")); err != nil {
+		t.Errorf("drop removed the recipe: %v", err)
+	}
+}
+
+// waitFor polls a condition: the tests wait on states, never on time.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 2 minutes")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rezup/rezup/materialize"
+)
+
+func (a *app) dropCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "drop NAME",
+		Short: "Remove a container's local revisions (refused while in use)",
+		Long: `Remove container NAME's revisions from the local root, and the builds no
+other container uses. It is refused, and nothing is removed, while any
+process still runs in one of the container's builds. The recipe file in
+your home directory is kept.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usagef("drop takes exactly one container name")
+			}
+			name, err := oneName(cmd, args)
+			if err != nil {
+				return err
+			}
+			cr, err := a.loadRecipe(name)
+			if err != nil {
+				return err
+			}
+			root, err := a.localRoot(cr.Recipe)
+			if err != nil {
+				return err
+			}
+			store, err := a.store(root)
+			if err != nil {
+				return err
+			}
+			res, err := store.Drop(cmd.Context(), name)
+			if errors.Is(err, materialize.ErrNoRevision) {
+				return withHint(fmt.Errorf("no container %s in %s", name, root.Dir), "run `rezup status` to list containers")
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "dropped %s: %d revision(s), %d build(s) removed\n", name, res.Revisions, len(res.Entries))
+			return nil
+		},
+	}
+}

@@ -1,0 +1,101 @@
+// Command rezup launches Rez from versioned, content-addressed Python
+// environments. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/rezup/rezup/internal/pyenv"
+	"github.com/rezup/rezup/launch"
+	"github.com/rezup/rezup/materialize"
+	"github.com/rezup/rezup/recipe"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+}
+
+func run(args, environ []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	app := newApp(environ, stdout, stderr)
+	cmd := app.rootCommand()
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var exit *launch.ExitError
+	if errors.As(err, &exit) {
+		return exit.Code
+	}
+	fmt.Fprintf(stderr, "rezup: error: %s\n", err)
+	if h := hintFor(err); h != "" {
+		fmt.Fprintf(stderr, "rezup: hint: %s\n", h)
+	}
+	return exitCode(err)
+}
+
+// exitCode is the one place errors become exit codes: 2 for usage and
+// recipe errors (nothing was changed), 1 for everything else.
+func exitCode(err error) int {
+	var re *recipe.Error
+	var ue *usageError
+	switch {
+	case errors.As(err, &ue), errors.As(err, &re), errors.Is(err, recipe.ErrBadName):
+		return 2
+	}
+	return 1
+}
+
+// usageError is a bad command line.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Sprintf(format, args...)}
+}
+
+// hinted carries what the user can do about an error.
+type hinted struct {
+	err  error
+	hint string
+}
+
+func (h *hinted) Error() string { return h.err.Error() }
+func (h *hinted) Unwrap() error { return h.err }
+
+func withHint(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return &hinted{err, fmt.Sprintf(format, args...)}
+}
+
+func hintFor(err error) string {
+	var h *hinted
+	if errors.As(err, &h) {
+		return h.hint
+	}
+	var ue *usageError
+	switch {
+	case errors.As(err, &ue):
+		return "see rezup --help"
+	case errors.Is(err, recipe.ErrBadName):
+		return "use a name like prod or dev-2 (letters, digits, '.', '_' and '-')"
+	case errors.Is(err, pyenv.ErrNoPython):
+		return "install that python, or set python in the recipe to a version or path that exists"
+	case errors.Is(err, materialize.ErrInUse):
+		return "wait for the jobs that use it to end, then try again"
+	case errors.Is(err, launch.ErrNested):
+		return "exit the rezup shell first"
+	}
+	return ""
+}

@@ -1,0 +1,5 @@
+//go:build !windows
+
+package main
+
+func shellCommand(line string) []string { return []string{"/bin/sh", "-c", line} }

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rezup/rezup/recipe"
+)
+
+// statusContainer and statusRevision are the --json output; their field
+// names are stable (see README).
+type statusContainer struct {
+	Name      string           `json:"name"`
+	Root      string           `json:"root"`
+	Remote    string           `json:"remote,omitempty"`
+	Recipe    string           `json:"recipe,omitempty"`
+	Count     int              `json:"revision_count"`
+	Revisions []statusRevision `json:"revisions,omitempty"`
+}
+
+type statusRevision struct {
+	Name       string    `json:"name"`
+	Time       time.Time `json:"time"`
+	From       string    `json:"from"` // local or remote
+	Ready      bool      `json:"ready"`
+	RezVersion string    `json:"rez_version,omitempty"`
+	Key        string    `json:"key,omitempty"`
+	Built      bool      `json:"built"` // the store entry is here
+	Bytes      int64     `json:"bytes,omitempty"`
+	Files      int64     `json:"files,omitempty"`
+}
+
+func (a *app) statusCommand() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status [NAME]",
+		Short: "List containers, or the revisions of one container",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usagef("status takes at most one container name")
+			}
+			var out []statusContainer
+			if len(args) == 1 {
+				if err := recipe.ValidContainerName(args[0]); err != nil {
+					return err
+				}
+				c, err := a.containerStatus(args[0], true)
+				if err != nil {
+					return err
+				}
+				out = []statusContainer{c}
+			} else {
+				names, err := a.knownContainers()
+				if err != nil {
+					return err
+				}
+				for _, n := range names {
+					c, err := a.containerStatus(n, false)
+					if err != nil {
+						return err
+					}
+					out = append(out, c)
+				}
+			}
+			if asJSON {
+				enc := json.NewEncoder(a.stdout)
+				enc.SetIndent("", "  ")
+				if len(args) == 1 {
+					return enc.Encode(out[0])
+				}
+				if out == nil {
+					out = []statusContainer{}
+				}
+				return enc.Encode(out)
+			}
+			if len(args) == 1 {
+				a.printRevisions(out[0])
+			} else {
+				a.printContainers(out)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// knownContainers are those with a recipe in the home directory or a
+// directory in the default local root.
+func (a *app) knownContainers() ([]string, error) {
+	home, err := a.home()
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	files, _ := filepath.Glob(filepath.Join(home, "rezup*.toml")) // the pattern is valid: no error
+	for _, f := range files {
+		if n, ok := recipe.ContainerOf(filepath.Base(f)); ok {
+			seen[n] = true
+		}
+	}
+	root, err := a.localRoot(recipe.Default())
+	if err != nil {
+		return nil, err
+	}
+	names, err := root.Containers()
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		seen[n] = true
+	}
+	out := make([]string, 0, len(seen))
+	for n := range seen {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func (a *app) containerStatus(name string, detail bool) (statusContainer, error) {
+	cr, err := a.loadRecipe(name)
+	if err != nil {
+		return statusContainer{}, err
+	}
+	root, err := a.localRoot(cr.Recipe)
+	if err != nil {
+		return statusContainer{}, err
+	}
+	c := statusContainer{Name: name, Root: root.Dir}
+	if cr.Data != nil {
+		c.Recipe = cr.Path
+	}
+	revs, err := root.Revisions(name)
+	if err != nil {
+		return c, err
+	}
+	c.Count = len(revs)
+	if !detail {
+		return c, nil
+	}
+	if len(revs) == 0 && cr.Data == nil {
+		if _, err := os.Stat(root.ContainerDir(name)); err != nil {
+			return c, withHint(fmt.Errorf("no container %s in %s", name, root.Dir), "run `rezup status` to list containers, or `rezup add %s` to create it", name)
+		}
+	}
+	store, err := a.store(root)
+	if err != nil {
+		return c, err
+	}
+	c.Revisions = []statusRevision{}
+	for _, rev := range revs {
+		sr := statusRevision{Name: rev.Name, Time: rev.Time.UTC(), From: "local", Ready: rev.Ready()}
+		if rev.Remote {
+			sr.From = "remote"
+		}
+		if rev.Meta != nil {
+			sr.RezVersion = rev.Meta.RezVersion
+			sr.Key = rev.Meta.Key
+		}
+		if k, ok := rev.Key(); ok {
+			if m, err := store.ReadManifest(k); err == nil {
+				sr.Built, sr.Bytes, sr.Files = true, m.Bytes, m.Files
+				if sr.RezVersion == "" {
+					sr.RezVersion = m.RezVersion
+				}
+			}
+		}
+		c.Revisions = append(c.Revisions, sr)
+	}
+	return c, nil
+}
+
+func (a *app) printContainers(cs []statusContainer) {
+	if len(cs) == 0 {
+		fmt.Fprintln(a.stdout, "no containers yet: run `rezup` or `rezup add NAME`")
+		return
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tREMOTE\tREVISIONS\tROOT")
+	for _, c := range cs {
+		remote := "-"
+		if c.Remote != "" {
+			remote = c.Remote
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", c.Name, remote, c.Count, c.Root)
+	}
+	tw.Flush()
+}
+
+func (a *app) printRevisions(c statusContainer) {
+	fmt.Fprintf(a.stdout, "container %s in %s\n", c.Name, c.Root)
+	if len(c.Revisions) == 0 {
+		fmt.Fprintf(a.stdout, "no revisions: run `rezup add %s`\n", c.Name)
+		return
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "REVISION\tFROM\tREZ\tDATE\tKEY\tSIZE\tSTATE")
+	for i, r := range c.Revisions {
+		state := "ready"
+		switch {
+		case !r.Ready:
+			state = "not ready"
+		case !r.Built:
+			state = "not built here"
+		case i == 0:
+			state = "ready (latest)"
+		}
+		size := "-"
+		if r.Built {
+			size = humanBytes(r.Bytes)
+		}
+		key := r.Key
+		if key == "" {
+			key = "-"
+		}
+		rez := r.RezVersion
+		if rez == "" {
+			rez = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.From, rez, r.Time.Local().Format("02 Jan 06 15:04"), key, size, state)
+	}
+	tw.Flush()
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
