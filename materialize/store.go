@@ -44,8 +44,9 @@ type Options struct {
 	Now func() time.Time
 	// Version is rezup's own version, recorded in what it writes.
 	Version string
-	// User and Host are recorded as the creator of revisions.
-	User, Host string
+	// Creator returns the user and host recorded in what the store
+	// writes. It is called only when something is written (nil: unknown).
+	Creator func() (user, host string)
 }
 
 // Store is the local root's store of materialized builds.
@@ -65,6 +66,13 @@ func New(opt Options) *Store {
 		opt.Now = time.Now
 	}
 	return &Store{opt: opt}
+}
+
+func (s *Store) creator() (user, host string) {
+	if s.opt.Creator == nil {
+		return "unknown", "unknown"
+	}
+	return s.opt.Creator()
 }
 
 // Root returns the local root the store lives in.
@@ -150,7 +158,8 @@ func (s *Store) exclusive(ctx context.Context, k cas.Key, what string) (func(), 
 	// Who holds the lock, for the message of whoever waits next. Written
 	// in place: only the exclusive holder writes, and a torn read only
 	// garbles a message.
-	info := fmt.Sprintf("%s by %s@%s pid %d since %s", what, s.opt.User, s.opt.Host, os.Getpid(), s.opt.Now().Format(time.RFC3339))
+	user, host := s.creator()
+	info := fmt.Sprintf("%s by %s@%s pid %d since %s", what, user, host, os.Getpid(), s.opt.Now().Format(time.RFC3339))
 	f := lock.File()
 	if err := f.Truncate(0); err == nil {
 		_, _ = f.WriteAt([]byte(info), 0) // the message is a courtesy; the lock is what matters

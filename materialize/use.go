@@ -16,11 +16,12 @@ import (
 // AddRevision records a new ready revision of container that uses the
 // entry m describes. recipeBytes is the frozen recipe.
 func (s *Store) AddRevision(container string, recipeBytes []byte, m *Manifest) (*Revision, error) {
+	user, host := s.creator()
 	meta := Meta{
 		Key:          m.Key,
 		RezupVersion: s.opt.Version,
-		Creator:      s.opt.User,
-		Hostname:     s.opt.Host,
+		Creator:      user,
+		Hostname:     host,
 		Venvs:        m.Venvs,
 		RezVersion:   m.RezVersion,
 	}
