@@ -2,6 +2,7 @@ package materialize
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -48,23 +49,51 @@ func (s *Store) Resolve(ctx context.Context, r *recipe.Recipe) (*Plan, error) {
 	return &Plan{Recipe: r, Interps: interps, Inputs: inputs, Key: cas.KeyOf(inputs)}, nil
 }
 
-// Ensure makes the plan's entry ready in the store and returns its
-// manifest: at once when it is already there, otherwise under the entry's
-// exclusive lock, so that concurrent callers build it once.
-func (s *Store) Ensure(ctx context.Context, p *Plan) (*Manifest, error) {
-	if m, err := s.ReadManifest(p.Key); err == nil {
+// ErrNotCached means an entry is neither in the store nor in the shared
+// cache, and there was no recipe to build it from.
+var ErrNotCached = errors.New("not in the store or the shared cache")
+
+// Ensure makes entry k ready in the store and returns its manifest: at once
+// when it is already there; otherwise, under the entry's exclusive lock (so
+// that concurrent callers do the work once), fetched from the shared cache
+// (verified, unpacked and relocated), or else built from p and published
+// to the cache. With p nil, a cache miss is ErrNotCached.
+func (s *Store) Ensure(ctx context.Context, k cas.Key, p *Plan) (*Manifest, error) {
+	if m, err := s.ReadManifest(k); err == nil {
 		return m, nil
 	}
-	unlock, err := s.exclusive(ctx, p.Key, "building")
+	unlock, err := s.exclusive(ctx, k, "materializing")
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	if m, err := s.ReadManifest(p.Key); err == nil {
-		return m, nil // built by whoever held the lock before us
+	if m, err := s.ReadManifest(k); err == nil {
+		return m, nil // made by whoever held the lock before us
 	}
-	s.clearStaging(p.Key)
-	staging, err := s.stage(p.Key)
+	s.clearStaging(k)
+
+	if cache := s.opt.Cache; cache != nil {
+		e, err := cache.Lookup(ctx, k)
+		switch {
+		case err == nil:
+			return s.fetch(ctx, e)
+		case errors.Is(err, cas.ErrNotFound):
+			s.opt.Reporter.Debugf("cache miss for %s in %s: %v", k, cache, err)
+		default:
+			// An unreachable cache must not stop a farm: build if we can.
+			if p == nil {
+				return nil, fmt.Errorf("look up %s in %s: %w", k, cache, err)
+			}
+			s.opt.Reporter.Warnf("shared cache %s: %v; building locally", cache, err)
+		}
+	}
+	if p == nil {
+		return nil, fmt.Errorf("%s: %w", k, ErrNotCached)
+	}
+	if p.Key != k {
+		return nil, fmt.Errorf("build %s: the plan is for %s", k, p.Key)
+	}
+	staging, err := s.stage(k)
 	if err != nil {
 		return nil, err
 	}
@@ -76,9 +105,16 @@ func (s *Store) Ensure(ctx context.Context, p *Plan) (*Manifest, error) {
 		// Nothing of a failed build may stay: the staging dir is all there
 		// is, and removing it is best effort (the next builder clears it).
 		_ = os.RemoveAll(staging)
-		return nil, fmt.Errorf("build %s: %w", p.Key, err)
+		return nil, fmt.Errorf("build %s: %w", k, err)
 	}
-	s.opt.Reporter.Infof("built %s", p.Key)
+	s.opt.Reporter.Infof("built %s", k)
+	if s.opt.Cache != nil && s.opt.Cache.Writable() {
+		// Still under the exclusive lock: nobody can remove the entry
+		// while it is packed.
+		if err := s.pack(ctx, k, m); err != nil {
+			s.opt.Reporter.Warnf("could not publish %s to %s: %v", k, s.opt.Cache, err)
+		}
+	}
 	return m, nil
 }
 
@@ -194,6 +230,7 @@ func (s *Store) build(ctx context.Context, p *Plan, staging string) (*Manifest, 
 		Key:          p.Key.String(),
 		Prefix:       final,
 		Interpreters: map[string]Interp{},
+		RezPython:    r.Rez.Python,
 		Venvs:        venvs,
 		RezVersion:   rezVersion,
 		Created:      s.opt.Now().UTC(),

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/rezup/rezup/cas"
@@ -23,7 +22,10 @@ var ErrNoRevision = errors.New("no ready revision")
 // Meta is revision.json. The fields the Python rezup writes keep their
 // names; Key is empty in revisions the Python rezup wrote.
 type Meta struct {
-	Key          string   `json:"key,omitempty"`
+	Key string `json:"key,omitempty"`
+	// RemoteKey is, in a revision pulled from a remote root, the key the
+	// remote revision names (Key is the one this machine uses).
+	RemoteKey    string   `json:"remote_key,omitempty"`
 	RezupVersion string   `json:"rezup_version"`
 	Creator      string   `json:"creator"`
 	Hostname     string   `json:"hostname"`
@@ -172,7 +174,32 @@ func readMeta(revDir string) (*Meta, error) {
 // writeRevision stages a complete revision directory (frozen recipe, venv
 // symlink into the store, revision.json written last) and renames it into
 // <container>/revisions/<timestamp>. A reader sees all of it or nothing.
+// Two revisions made in the same microsecond get successive names.
 func (r Root) writeRevision(container string, recipeBytes []byte, meta Meta, now time.Time) (*Revision, error) {
+	for {
+		rev, err := r.stageRevision(container, RevisionName(now), recipeBytes, meta)
+		if !errors.Is(err, fs.ErrExist) {
+			return rev, err
+		}
+		now = now.Add(time.Microsecond)
+	}
+}
+
+// writeRevisionAt is writeRevision under a given name: the local mirror of
+// a remote revision. When a concurrent rezup made it first, theirs is used.
+func (r Root) writeRevisionAt(container, name string, recipeBytes []byte, meta Meta) (*Revision, error) {
+	rev, err := r.stageRevision(container, name, recipeBytes, meta)
+	if errors.Is(err, fs.ErrExist) {
+		return r.Revision(container, name)
+	}
+	return rev, err
+}
+
+func (r Root) stageRevision(container, name string, recipeBytes []byte, meta Meta) (*Revision, error) {
+	t, ok := parseRevisionName(name)
+	if !ok {
+		return nil, fmt.Errorf("%q is not a revision name", name)
+	}
 	revsDir := r.RevisionsDir(container)
 	if err := os.MkdirAll(revsDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create container %s: %w", container, err)
@@ -195,35 +222,17 @@ func (r Root) writeRevision(container string, recipeBytes []byte, meta Meta, now
 			return nil, fmt.Errorf("stage revision: %w", err)
 		}
 	}
-	for {
-		name := RevisionName(now)
-		final := filepath.Join(revsDir, name)
-		meta.RevisionPath = final
-		b, err := json.MarshalIndent(meta, "", "    ")
-		if err != nil {
-			return nil, err
-		}
-		if err := fsx.WriteFile(filepath.Join(staging, "revision.json"), append(b, '\n'), 0o644); err != nil {
-			return nil, fmt.Errorf("stage revision: %w", err)
-		}
-		if err := fsx.SyncDir(staging); err != nil {
-			return nil, err
-		}
-		err = fsx.PublishDir(staging, final)
-		if errors.Is(err, fs.ErrExist) {
-			// Another revision got this microsecond; take the next one.
-			now = now.Add(time.Microsecond)
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		t, _ := parseRevisionName(name)
-		return &Revision{Container: container, Name: name, Time: t, Dir: final, Remote: r.Remote, Meta: &meta}, nil
+	final := filepath.Join(revsDir, name)
+	meta.RevisionPath = final
+	b, err := json.MarshalIndent(meta, "", "    ")
+	if err != nil {
+		return nil, err
 	}
-}
-
-// isHidden reports names that listings skip: staging dirs and temp files.
-func isHidden(name string) bool {
-	return strings.HasPrefix(name, ".") || strings.Contains(name, fsx.TempSuffix)
+	if err := fsx.WriteFile(filepath.Join(staging, "revision.json"), append(b, '\n'), 0o644); err != nil {
+		return nil, fmt.Errorf("stage revision: %w", err)
+	}
+	if err := fsx.PublishDir(staging, final); err != nil {
+		return nil, err
+	}
+	return &Revision{Container: container, Name: name, Time: t, Dir: final, Remote: r.Remote, Meta: &meta}, nil
 }

@@ -21,12 +21,17 @@ import (
 type Reporter interface {
 	Infof(format string, args ...any)
 	Warnf(format string, args ...any)
+	Debugf(format string, args ...any)
+	// Progress reports a long transfer: what, how far, out of how much.
+	Progress(what string, done, total cas.Progress)
 }
 
 type nopReporter struct{}
 
-func (nopReporter) Infof(string, ...any) {}
-func (nopReporter) Warnf(string, ...any) {}
+func (nopReporter) Infof(string, ...any)                        {}
+func (nopReporter) Warnf(string, ...any)                        {}
+func (nopReporter) Debugf(string, ...any)                       {}
+func (nopReporter) Progress(string, cas.Progress, cas.Progress) {}
 
 // Options configure a Store. cmd/rezup fills them from flags, the
 // environment and the recipe; nothing here reads the environment.
@@ -42,6 +47,9 @@ type Options struct {
 	Reporter Reporter
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
+	// Cache is the shared cache (nil: none). Builds are fetched from it
+	// and published to it when it is writable.
+	Cache cas.Cache
 	// Version is rezup's own version, recorded in what it writes.
 	Version string
 	// Creator returns the user and host recorded in what the store
@@ -75,6 +83,9 @@ func (s *Store) creator() (user, host string) {
 	return s.opt.Creator()
 }
 
+// Cache returns the shared cache (nil: none).
+func (s *Store) Cache() cas.Cache { return s.opt.Cache }
+
 // Root returns the local root the store lives in.
 func (s *Store) Root() Root { return s.opt.Root }
 
@@ -83,7 +94,8 @@ func (s *Store) Root() Root { return s.opt.Root }
 type Manifest struct {
 	Key          string            `json:"key"`
 	Prefix       string            `json:"prefix"`
-	Interpreters map[string]Interp `json:"interpreters"`
+	Interpreters map[string]Interp `json:"interpreters"` // by python spec ("" = python3)
+	RezPython    string            `json:"rez_python"`   // the spec of the rez venv's python
 	Venvs        []string          `json:"venvs"`
 	RezVersion   string            `json:"rez_version"`
 	Files        int64             `json:"files"`

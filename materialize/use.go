@@ -30,44 +30,46 @@ func (s *Store) AddRevision(container string, recipeBytes []byte, m *Manifest) (
 
 // Acquire returns the key of a revision's entry and the in-use lock on
 // it. On the hot path that is one stat and one lock. When the entry is
-// missing (collected, or the revision came from elsewhere), it is
-// materialized again from the revision's frozen recipe first.
+// missing (collected, or the revision came from elsewhere), it is fetched
+// from the shared cache, or built again from the revision's frozen recipe.
 func (s *Store) Acquire(ctx context.Context, rev *Revision) (cas.Key, *fsx.Lock, func(), error) {
-	if k, ok := rev.Key(); ok {
-		lock, unlock, err := s.Use(ctx, k)
-		if err == nil {
-			return k, lock, unlock, nil
-		}
-		if !errors.Is(err, ErrNotReady) {
-			return k, nil, nil, err
-		}
-	}
-	r, warns, err := recipe.Load(rev.RecipePath())
-	if err != nil {
-		return cas.Key{}, nil, nil, err
-	}
-	for _, w := range warns {
-		s.opt.Reporter.Warnf("%s", w)
-	}
-	plan, err := s.Resolve(ctx, r)
-	if err != nil {
-		return cas.Key{}, nil, nil, err
-	}
-	// A collector may remove the entry between Ensure and Use; trying a
-	// few times makes that race harmless.
+	var plan *Plan
+	// A collector may remove the entry between Ensure and Use; a few
+	// rounds make that race harmless.
 	for attempt := 0; ; attempt++ {
-		m, err := s.Ensure(ctx, plan)
+		if k, ok := rev.Key(); ok {
+			lock, unlock, err := s.Use(ctx, k)
+			if err == nil {
+				return k, lock, unlock, nil
+			}
+			if !errors.Is(err, ErrNotReady) || attempt == 3 {
+				return k, nil, nil, err
+			}
+			if _, err = s.Ensure(ctx, k, plan); err == nil {
+				continue
+			}
+			if !errors.Is(err, ErrNotCached) {
+				return k, nil, nil, err
+			}
+		}
+		if plan != nil {
+			return plan.Key, nil, nil, fmt.Errorf("revision %s of %s: %w", rev.Name, rev.Container, ErrNotReady)
+		}
+		r, warns, err := recipe.Load(rev.RecipePath())
+		if err != nil {
+			return cas.Key{}, nil, nil, err
+		}
+		for _, w := range warns {
+			s.opt.Reporter.Warnf("%s", w)
+		}
+		if plan, err = s.Resolve(ctx, r); err != nil {
+			return cas.Key{}, nil, nil, err
+		}
+		m, err := s.Ensure(ctx, plan.Key, plan)
 		if err != nil {
 			return plan.Key, nil, nil, err
 		}
 		if err := s.repoint(rev, m); err != nil {
-			return plan.Key, nil, nil, err
-		}
-		lock, unlock, err := s.Use(ctx, plan.Key)
-		if err == nil {
-			return plan.Key, lock, unlock, nil
-		}
-		if !errors.Is(err, ErrNotReady) || attempt == 2 {
 			return plan.Key, nil, nil, err
 		}
 	}

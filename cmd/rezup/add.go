@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 
 	"github.com/spf13/cobra"
 
+	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/materialize"
 	"github.com/rezup/rezup/recipe"
 )
@@ -14,6 +16,7 @@ import (
 type addOptions struct {
 	skipUse bool
 	fresh   bool
+	remote  bool
 }
 
 func (a *app) addCommand() *cobra.Command {
@@ -40,36 +43,97 @@ reuses the existing build at once. --fresh forces a new build.`,
 			if err != nil {
 				return err
 			}
-			store, err := a.store(root)
+			remote, hasRemote, err := a.remoteRoot(cr.Recipe)
 			if err != nil {
 				return err
 			}
-			if _, err := a.addRevision(cmd.Context(), name, cr, o.fresh, store); err != nil {
+			if o.remote && !hasRemote {
+				return usagef("add --remote needs a remote root: set REZUP_ROOT_REMOTE or [root] remote in %s", cr.Path)
+			}
+			loc, err := a.cacheLocation(remote, hasRemote, cr.Recipe)
+			if err != nil {
+				return err
+			}
+			cache, err := a.openCache(loc)
+			if err != nil {
+				return err
+			}
+			store, err := a.store(root, cache)
+			if err != nil {
+				return err
+			}
+			if o.remote {
+				if err := a.addRemoteRevision(cmd.Context(), name, cr, o.fresh, store, remote); err != nil {
+					return err
+				}
+			} else if _, err := a.addRevision(cmd.Context(), name, cr, o.fresh, store); err != nil {
 				return err
 			}
 			if o.skipUse {
 				return nil
 			}
-			return a.runUse(cmd.Context(), useOptions{name: name})
+			return a.runUse(cmd.Context(), useOptions{name: name, local: !o.remote})
 		},
 	}
 	cmd.Flags().BoolVar(&o.skipUse, "skip-use", false, "do not open a shell in the new revision")
 	cmd.Flags().BoolVar(&o.fresh, "fresh", false, "force a new build of an unchanged recipe (sets a new [build] salt)")
+	cmd.Flags().BoolVar(&o.remote, "remote", false, "publish the revision to the remote root (and its build to the shared cache)")
 	return cmd
 }
 
 // addRevision builds (or reuses) the container's recipe and records a new
 // ready revision of it. A missing recipe is written from the defaults.
 func (a *app) addRevision(ctx context.Context, name string, cr *containerRecipe, fresh bool, store *materialize.Store) (*materialize.Revision, error) {
+	data, m, err := a.buildRecipe(ctx, name, cr, fresh, store)
+	if err != nil {
+		return nil, err
+	}
+	rev, err := store.AddRevision(name, data, m)
+	if err != nil {
+		return nil, err
+	}
+	a.infof("revision %s of %s is ready (%s, rez %s)", rev.Name, name, m.Key, m.RezVersion)
+	return rev, nil
+}
+
+// addRemoteRevision builds (or reuses) the recipe here, publishes the
+// build to the shared cache, then writes the revision to the remote root:
+// nodes that follow it fetch the build instead of running pip.
+func (a *app) addRemoteRevision(ctx context.Context, name string, cr *containerRecipe, fresh bool, store *materialize.Store, remote materialize.Root) error {
+	data, m, err := a.buildRecipe(ctx, name, cr, fresh, store)
+	if err != nil {
+		return err
+	}
+	k, err := cas.ParseKey(m.Key)
+	if err != nil {
+		return err
+	}
+	if store.Cache() == nil {
+		a.warnf("no shared cache: every node will build %s itself (set REZUP_CACHE or [cache] url)", k)
+	} else if err := store.Publish(ctx, k); err != nil {
+		return withHint(err, "make the shared cache writable, or point REZUP_CACHE at one that is")
+	}
+	rev, err := store.AddRemoteRevision(remote, name, data, m)
+	if err != nil {
+		return fmt.Errorf("write remote revision: %w", err)
+	}
+	a.infof("remote revision %s of %s is published in %s (%s, rez %s)", rev.Name, name, remote.Dir, m.Key, m.RezVersion)
+	return nil
+}
+
+// buildRecipe resolves the container's recipe (written from the defaults
+// when missing, salted with --fresh) and makes its entry ready. It returns
+// the recipe bytes to freeze into the revision.
+func (a *app) buildRecipe(ctx context.Context, name string, cr *containerRecipe, fresh bool, store *materialize.Store) ([]byte, *materialize.Manifest, error) {
 	data := cr.Data
 	r := cr.Recipe
 	if data == nil {
 		var err error
 		if data, err = a.writeDefaultRecipe(cr.Path); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if r, _, err = recipe.Parse(cr.Path, data); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if fresh {
@@ -77,30 +141,23 @@ func (a *app) addRevision(ctx context.Context, name string, cr *containerRecipe,
 		_, _ = rand.Read(salt[:]) // crypto/rand does not fail on supported platforms
 		var err error
 		if data, err = recipe.WithSalt(cr.Path, data, hex.EncodeToString(salt[:])); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if r, _, err = recipe.Parse(cr.Path, data); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	plan, err := store.Resolve(ctx, r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	a.log.Debug("resolved", "container", name, "key", plan.Key, "inputs", string(plan.Inputs))
-	reused := store.Ready(plan.Key)
-	m, err := store.Ensure(ctx, plan)
+	if store.Ready(plan.Key) {
+		a.infof("reused %s", plan.Key)
+	}
+	m, err := store.Ensure(ctx, plan.Key, plan)
 	if err != nil {
-		return nil, withHint(err, "fix the recipe %s or the package index it uses, then run `rezup add %s` again; -D shows pip's full output", cr.Path, name)
+		return nil, nil, withHint(err, "fix the recipe %s or the package index it uses, then run `rezup add %s` again; -D shows pip's full output", cr.Path, name)
 	}
-	rev, err := store.AddRevision(name, data, m)
-	if err != nil {
-		return nil, err
-	}
-	how := "built"
-	if reused {
-		how = "reused"
-	}
-	a.infof("revision %s of %s is ready (%s %s, rez %s)", rev.Name, name, how, plan.Key, m.RezVersion)
-	return rev, nil
+	return data, m, nil
 }

@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/materialize"
 	"github.com/rezup/rezup/recipe"
@@ -123,7 +124,63 @@ func (a *app) localRoot(r *recipe.Recipe) (materialize.Root, error) {
 	return materialize.Root{Dir: dir}, nil
 }
 
-func (a *app) store(root materialize.Root) (*materialize.Store, error) {
+// remoteRoot is [root] remote, else $REZUP_ROOT_REMOTE; ok is false when
+// neither is set.
+func (a *app) remoteRoot(r *recipe.Recipe) (root materialize.Root, ok bool, err error) {
+	home, err := a.home()
+	if err != nil {
+		return materialize.Root{}, false, err
+	}
+	dir := r.Root.Remote
+	if dir == "" {
+		dir = a.getenv("REZUP_ROOT_REMOTE")
+	}
+	if dir == "" {
+		return materialize.Root{}, false, nil
+	}
+	dir, err = filepath.Abs(a.expand(dir, home))
+	if err != nil {
+		return materialize.Root{}, false, err
+	}
+	return materialize.Root{Dir: dir, Remote: true}, true, nil
+}
+
+// cacheLocation is where the shared cache is, first match wins:
+// $REZUP_CACHE, the recipes' [cache] url (the container's recipe, then
+// any further ones given, such as a remote revision's), then
+// <remote root>/.cache. "" means no shared cache.
+func (a *app) cacheLocation(remote materialize.Root, hasRemote bool, recipes ...*recipe.Recipe) (string, error) {
+	if loc := a.getenv("REZUP_CACHE"); loc != "" {
+		return loc, nil
+	}
+	home, err := a.home()
+	if err != nil {
+		return "", err
+	}
+	for _, r := range recipes {
+		if r != nil && r.Cache.URL != "" {
+			return a.expand(r.Cache.URL, home), nil
+		}
+	}
+	if hasRemote {
+		return filepath.Join(remote.Dir, ".cache"), nil
+	}
+	return "", nil
+}
+
+// openCache opens the shared cache at loc ("" means none).
+func (a *app) openCache(loc string) (cas.Cache, error) {
+	if loc == "" {
+		return nil, nil
+	}
+	c, err := cas.Open(loc)
+	if err != nil {
+		return nil, withHint(fmt.Errorf("shared cache %s: %w", loc, err), "set REZUP_CACHE or [cache] url to a directory (local disk, NFS or SMB)")
+	}
+	return c, nil
+}
+
+func (a *app) store(root materialize.Root, cache cas.Cache) (*materialize.Store, error) {
 	home, err := a.home()
 	if err != nil {
 		return nil, err
@@ -137,7 +194,8 @@ func (a *app) store(root materialize.Root) (*materialize.Store, error) {
 		Home:     home,
 		Environ:  a.environ,
 		Log:      pipLog,
-		Reporter: reporter{a},
+		Reporter: newReporter(a),
+		Cache:    cache,
 		Version:  rezupVersion(),
 		// Creator and host are only written when something is built or
 		// recorded: resolving them (NSS, uname) stays off the hot path.
@@ -162,15 +220,6 @@ func hostname() string {
 	}
 	return h
 }
-
-// reporter prints progress for people on stderr.
-type reporter struct{ a *app }
-
-func (r reporter) Infof(format string, args ...any) {
-	fmt.Fprintf(r.a.stderr, "rezup: "+format+"\n", args...)
-}
-
-func (r reporter) Warnf(format string, args ...any) { r.a.warnf(format, args...) }
 
 func (a *app) warnf(format string, args ...any) {
 	fmt.Fprintf(a.stderr, "rezup: warning: "+format+"\n", args...)

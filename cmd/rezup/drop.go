@@ -33,7 +33,7 @@ your home directory is kept.`,
 			if err != nil {
 				return err
 			}
-			store, err := a.store(root)
+			store, err := a.store(root, nil)
 			if err != nil {
 				return err
 			}

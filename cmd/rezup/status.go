@@ -151,7 +151,7 @@ func (a *app) containerStatus(name string, detail bool) (statusContainer, error)
 			return c, withHint(fmt.Errorf("no container %s in %s", name, root.Dir), "run `rezup status` to list containers, or `rezup add %s` to create it", name)
 		}
 	}
-	store, err := a.store(root)
+	store, err := a.store(root, nil)
 	if err != nil {
 		return c, err
 	}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/launch"
 	"github.com/rezup/rezup/materialize"
 	"github.com/rezup/rezup/recipe"
@@ -61,55 +63,159 @@ func (a *app) useCommand() *cobra.Command {
 	return cmd
 }
 
-// runUse is the launch hot path when the revision is local and built:
-// one recipe parse, one directory read, one revision.json, one stat, one
-// lock, then exec.
+// target is a revision ready to launch: its entry held in use.
+type target struct {
+	rev     *materialize.Revision // the local revision (a pulled mirror when remote)
+	remote  bool                  // followed from the remote root
+	key     cas.Key
+	lock    *fsx.Lock
+	release func()
+	opts    launch.Options
+}
+
+// acquire resolves container name to its latest ready revision (remote
+// first, unless local), materializes it when needed and takes its in-use
+// lock. On the hot path (a local revision whose entry is here) that is a
+// recipe parse, a directory read or two, a small JSON file, a stat and a
+// lock: no python, no hashing, no tree walk.
+func (a *app) acquire(ctx context.Context, name string, local bool) (*target, error) {
+	cr, err := a.loadRecipe(name)
+	if err != nil {
+		return nil, err
+	}
+	root, err := a.localRoot(cr.Recipe)
+	if err != nil {
+		return nil, err
+	}
+	remote, hasRemote, err := a.remoteRoot(cr.Recipe)
+	if err != nil {
+		return nil, err
+	}
+	// The cache is opened lazily: the hot path never needs it.
+	var store *materialize.Store
+	openStore := func(more ...*recipe.Recipe) error {
+		loc, err := a.cacheLocation(remote, hasRemote, append([]*recipe.Recipe{cr.Recipe}, more...)...)
+		if err != nil {
+			return err
+		}
+		cache, err := a.openCache(loc)
+		if err != nil {
+			return err
+		}
+		store, err = a.store(root, cache)
+		return err
+	}
+
+	var rev *materialize.Revision
+	fromRemote := false
+	if hasRemote && !local {
+		rrev, err := remote.Latest(name)
+		switch {
+		case err == nil:
+			fromRemote = true
+			if lrev, err := root.Revision(name, rrev.Name); err == nil && lrev.Ready() {
+				rev = lrev
+				break
+			}
+			rr, _, err := recipe.Load(rrev.RecipePath())
+			if err != nil {
+				return nil, fmt.Errorf("remote revision %s of %s: %w", rrev.Name, name, err)
+			}
+			if err := openStore(rr); err != nil {
+				return nil, err
+			}
+			if rev, err = store.Pull(ctx, rrev); err != nil {
+				return nil, err
+			}
+		case errors.Is(err, materialize.ErrNoRevision):
+			a.log.Debug("no remote revision; using the local root", "container", name, "remote", remote.Dir)
+		default:
+			return nil, withHint(err, "check the remote root %s, or run with --local", remote.Dir)
+		}
+	}
+	if rev == nil {
+		rev, err = root.Latest(name)
+		if errors.Is(err, materialize.ErrNoRevision) {
+			if err := openStore(); err != nil {
+				return nil, err
+			}
+			rev, err = a.firstRevision(ctx, name, cr, store)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if store == nil {
+		if store, err = a.store(root, nil); err != nil {
+			return nil, err
+		}
+		// Only needed when the entry is missing: open the cache then.
+		if !store.Ready(mustKey(rev)) {
+			frozen, _, _ := recipe.Load(rev.RecipePath()) // a bad recipe is reported by Acquire
+			if err := openStore(frozen); err != nil {
+				return nil, err
+			}
+		}
+	}
+	key, lock, release, err := store.Acquire(ctx, rev)
+	if err != nil {
+		return nil, err
+	}
+	frozen, _, err := recipe.Load(rev.RecipePath())
+	if err != nil {
+		release()
+		return nil, fmt.Errorf("revision %s of %s: %w", rev.Name, name, err)
+	}
+	return &target{
+		rev: rev, remote: fromRemote, key: key, lock: lock, release: release,
+		opts: launch.Options{
+			Container: name,
+			Remote:    fromRemote,
+			Recipe:    frozen,
+			BinDirs:   store.BinDirs(key, rev.Meta.Venvs),
+			Environ:   a.environ,
+			GOOS:      runtime.GOOS,
+		},
+	}, nil
+}
+
+// mustKey is a revision's key, or the zero key (never ready) without one.
+func mustKey(rev *materialize.Revision) cas.Key {
+	k, _ := rev.Key()
+	return k
+}
+
+// launchEnv is the environment `use` runs commands with, and the release
+// of the in-use lock it holds meanwhile.
+func (a *app) launchEnv(ctx context.Context, name string, local bool) (env []string, release func(), err error) {
+	t, err := a.acquire(ctx, name, local)
+	if err != nil {
+		return nil, nil, err
+	}
+	env, err = launch.Environ(t.opts)
+	if err != nil {
+		t.release()
+		return nil, nil, err
+	}
+	return env, t.release, nil
+}
+
+// runUse launches a shell or a command in a container's latest revision.
 func (a *app) runUse(ctx context.Context, o useOptions) error {
 	start := time.Now()
 	if err := launch.CheckNested(a.environ); err != nil {
 		return err
 	}
-	cr, err := a.loadRecipe(o.name)
+	t, err := a.acquire(ctx, o.name, o.local)
 	if err != nil {
 		return err
 	}
-	root, err := a.localRoot(cr.Recipe)
+	defer t.release()
+	env, err := launch.Environ(t.opts)
 	if err != nil {
 		return err
 	}
-	store, err := a.store(root)
-	if err != nil {
-		return err
-	}
-	rev, err := root.Latest(o.name)
-	if errors.Is(err, materialize.ErrNoRevision) {
-		rev, err = a.firstRevision(ctx, o.name, cr, store)
-	}
-	if err != nil {
-		return err
-	}
-	key, lock, unlock, err := store.Acquire(ctx, rev)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	frozen, _, err := recipe.Load(rev.RecipePath())
-	if err != nil {
-		return fmt.Errorf("revision %s of %s: %w", rev.Name, o.name, err)
-	}
-	lo := launch.Options{
-		Container: o.name,
-		Remote:    rev.Remote,
-		Recipe:    frozen,
-		BinDirs:   store.BinDirs(key, rev.Meta.Venvs),
-		Environ:   a.environ,
-		GOOS:      runtime.GOOS,
-	}
-	env, err := launch.Environ(lo)
-	if err != nil {
-		return err
-	}
-	a.log.Debug("launch ready", "container", o.name, "revision", rev.Name, "key", key, "elapsed", time.Since(start))
+	a.log.Debug("launch ready", "container", o.name, "revision", t.rev.Name, "remote", t.remote, "key", t.key, "elapsed", time.Since(start))
 
 	argv := o.argv
 	if o.do != "" {
@@ -120,11 +226,11 @@ func (a *app) runUse(ctx context.Context, o useOptions) error {
 		if err != nil {
 			return err
 		}
-		argv, env, cleanup, err := launch.Interactive(shell, env, lo)
+		argv, env, cleanup, err := launch.Interactive(shell, env, t.opts)
 		if err != nil {
 			return err
 		}
-		err = launch.Exec(argv, env, lock)
+		err = launch.Exec(argv, env, t.lock)
 		cleanup()
 		return err
 	}
@@ -134,10 +240,10 @@ func (a *app) runUse(ctx context.Context, o useOptions) error {
 	}
 	argv = append([]string{path}, argv[1:]...)
 	if o.noWait {
-		_, err := launch.Start(argv, env, lock)
+		_, err := launch.Start(argv, env, t.lock)
 		return err
 	}
-	return launch.Exec(argv, env, lock)
+	return launch.Exec(argv, env, t.lock)
 }
 
 // firstRevision handles a container without a ready revision: .main is

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func (a *app) pullCommand() *cobra.Command {
+	var local bool
+	cmd := &cobra.Command{
+		Use:   "pull [NAME]",
+		Short: "Materialize a container's latest revision without launching it",
+		Long: `Make the latest ready revision of container NAME (default .main) ready on
+this machine: follow the remote root, fetch the build from the shared
+cache (or build it), and return. Use it to pre-warm farm nodes.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, err := oneName(cmd, args)
+			if err != nil {
+				return err
+			}
+			t, err := a.acquire(cmd.Context(), name, local)
+			if err != nil {
+				return err
+			}
+			t.release()
+			from := "local"
+			if t.remote {
+				from = "remote"
+			}
+			fmt.Fprintf(a.stdout, "%s: revision %s (%s) is ready: %s\n", name, t.rev.Name, from, t.key)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&local, "local", false, "ignore the remote root")
+	return cmd
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rezup/rezup/cas"
+)
+
+// reporter prints progress for people on stderr: lines for steps, and a
+// progress line for transfers that take more than a second, only when
+// stderr is a terminal.
+type reporter struct {
+	a        *app
+	terminal bool
+
+	mu      sync.Mutex
+	started map[string]time.Time
+	last    time.Time
+	shown   bool
+}
+
+func newReporter(a *app) *reporter {
+	return &reporter{a: a, terminal: isTerminal(a.stderr), started: map[string]time.Time{}}
+}
+
+func (r *reporter) Infof(format string, args ...any) {
+	r.endProgress()
+	r.a.infof(format, args...)
+}
+
+func (r *reporter) Warnf(format string, args ...any) {
+	r.endProgress()
+	r.a.warnf(format, args...)
+}
+
+func (r *reporter) Debugf(format string, args ...any) {
+	r.a.log.Debug(fmt.Sprintf(format, args...))
+}
+
+func (r *reporter) Progress(what string, done, total cas.Progress) {
+	if !r.terminal {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	start, ok := r.started[what]
+	if !ok {
+		r.started[what] = now
+		return
+	}
+	if now.Sub(start) < time.Second || now.Sub(r.last) < 100*time.Millisecond {
+		return
+	}
+	r.last, r.shown = now, true
+	pct := ""
+	if total.Bytes > 0 {
+		pct = fmt.Sprintf(" %3d%%", min(100, done.Bytes*100/total.Bytes))
+	}
+	fmt.Fprintf(r.a.stderr, "\rrezup: %s%s  %s / %s, %d / %d files\033[K", what, pct,
+		humanBytes(done.Bytes), humanBytes(total.Bytes), done.Files, total.Files)
+}
+
+func (r *reporter) endProgress() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.shown {
+		fmt.Fprint(r.a.stderr, "\n")
+		r.shown = false
+	}
+}

@@ -1,0 +1,141 @@
+package materialize
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/internal/pyenv"
+)
+
+// fetch materializes a cache entry: stream, verify and unpack it into a
+// staging dir, relocate it to this store's prefix, check its base
+// interpreters exist here, then publish it. Called under the entry's
+// exclusive lock. A corrupt archive is refused before anything is visible.
+func (s *Store) fetch(ctx context.Context, e cas.Entry) (*Manifest, error) {
+	k := e.Key
+	final := s.opt.Root.EntryDir(k)
+	staging, err := s.stage(k)
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.unpack(ctx, e, staging, final)
+	if err == nil {
+		err = s.publish(staging, m)
+	}
+	if err != nil {
+		// Only the staging dir holds anything, and the next materializer
+		// clears it under the lock if this removal fails.
+		_ = os.RemoveAll(staging)
+		return nil, fmt.Errorf("materialize %s from %s: %w", k, s.opt.Cache, err)
+	}
+	s.opt.Reporter.Infof("fetched %s from %s", k, s.opt.Cache)
+	return m, nil
+}
+
+func (s *Store) unpack(ctx context.Context, e cas.Entry, staging, final string) (*Manifest, error) {
+	rc, err := s.opt.Cache.Open(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	s.opt.Reporter.Infof("fetching %s (%s)", e.Key, humanSize(e.Size))
+	total := cas.Progress{Bytes: e.Bytes, Files: e.Files}
+	progress := func(p cas.Progress) { s.opt.Reporter.Progress("unpack "+e.Key.String(), p, total) }
+	if _, err := cas.Unpack(ctxReader{ctx, rc}, staging, e.Digest, cas.DefaultLimits(), progress); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(filepath.Join(staging, ".rezup", "manifest.json"))
+	if err != nil {
+		return nil, fmt.Errorf("archive of %s has no manifest: %w", e.Key, cas.ErrCorrupt)
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil || m.Key != e.Key.String() {
+		return nil, fmt.Errorf("archive of %s holds the manifest of %q: %w", e.Key, m.Key, cas.ErrCorrupt)
+	}
+	if m.Prefix != final {
+		rep, err := pyenv.Relocate(staging, m.Prefix, final)
+		if err != nil {
+			return nil, fmt.Errorf("relocate: %w", err)
+		}
+		if len(rep.Binary) > 0 {
+			s.opt.Reporter.Warnf("%d binary file(s) hold the build path %s and were left as they are, e.g. %s", len(rep.Binary), m.Prefix, rep.Binary[0])
+		}
+		m.Prefix = final
+	}
+	for _, v := range m.Venvs {
+		if err := pyenv.CheckBase(ctx, filepath.Join(staging, "venv", v), s.opt.Environ); err != nil {
+			return nil, fmt.Errorf("venv %s: %w", v, err)
+		}
+	}
+	return &m, nil
+}
+
+// pack publishes a ready entry to the shared cache. The caller holds a
+// lock on the entry (shared or exclusive), so it cannot vanish meanwhile.
+func (s *Store) pack(ctx context.Context, k cas.Key, m *Manifest) error {
+	e := cas.Entry{Key: k, Prefix: m.Prefix, RezupVersion: s.opt.Version}
+	if py, ok := m.Interpreters[m.RezPython]; ok {
+		e.Interpreter = cas.Interpreter{Implementation: py.Implementation, Version: py.Version, Platform: py.Platform}
+	}
+	s.opt.Reporter.Infof("publishing %s to %s", k, s.opt.Cache)
+	dir := s.opt.Root.EntryDir(k)
+	_, err := s.opt.Cache.Publish(ctx, e, func(w io.Writer) error {
+		_, err := cas.Pack(w, dir, cas.PackOptions{})
+		return err
+	})
+	return err
+}
+
+// Publish makes sure the shared cache holds entry k, which must be ready
+// in the store: it packs and publishes it unless the cache already has it.
+func (s *Store) Publish(ctx context.Context, k cas.Key) error {
+	if s.opt.Cache == nil {
+		return fmt.Errorf("publish %s: no shared cache is configured", k)
+	}
+	if _, err := s.opt.Cache.Lookup(ctx, k); err == nil {
+		return nil
+	}
+	if !s.opt.Cache.Writable() {
+		return fmt.Errorf("publish %s: the shared cache %s is not writable", k, s.opt.Cache)
+	}
+	_, unlock, err := s.Use(ctx, k)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	m, err := s.ReadManifest(k)
+	if err != nil {
+		return err
+	}
+	return s.pack(ctx, k, m)
+}
+
+// ctxReader stops a long unpack when the context is cancelled.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
