@@ -153,6 +153,21 @@ func TestPublishOnceMaterializeEverywhere(t *testing.T) {
 	if got := revisions(t, long, "prod"); len(got) != 1 || got[0] != revs[0] {
 		t.Errorf("local mirror revisions = %v, want [%s]", got, revs[0])
 	}
+	var st struct {
+		Remote    string `json:"remote"`
+		Revisions []struct {
+			From  string `json:"from"`
+			Key   string `json:"key"`
+			Built bool   `json:"built"`
+		} `json:"revisions"`
+	}
+	if err := json.Unmarshal([]byte(node.MustRun("status", "prod", "--json").Stdout), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Remote != f.remote || len(st.Revisions) != 2 || st.Revisions[0].From != "remote" || !st.Revisions[0].Built || st.Revisions[0].Key != meta.Key {
+		t.Errorf("status prod --json on the node: %+v", st)
+	}
+
 	// --local ignores the remote root, and finds the mirror.
 	r = rezReport(t, node.MustRun("use", "prod", "--local", "--", "rez-env").Stdout)
 	if r.Env["REZUP_USING_REMOTE"] != "" {

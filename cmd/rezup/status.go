@@ -11,18 +11,21 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rezup/rezup/materialize"
 	"github.com/rezup/rezup/recipe"
 )
 
 // statusContainer and statusRevision are the --json output; their field
 // names are stable (see README).
 type statusContainer struct {
-	Name      string           `json:"name"`
-	Root      string           `json:"root"`
-	Remote    string           `json:"remote,omitempty"`
-	Recipe    string           `json:"recipe,omitempty"`
-	Count     int              `json:"revision_count"`
-	Revisions []statusRevision `json:"revisions,omitempty"`
+	Name   string `json:"name"`
+	Root   string `json:"root"`
+	Remote string `json:"remote,omitempty"`
+	Recipe string `json:"recipe,omitempty"`
+	Count  int    `json:"revision_count"`
+	// RemoteCount counts the remote root's revisions of the container.
+	RemoteCount int              `json:"remote_revision_count"`
+	Revisions   []statusRevision `json:"revisions,omitempty"`
 }
 
 type statusRevision struct {
@@ -106,16 +109,25 @@ func (a *app) knownContainers() ([]string, error) {
 			seen[n] = true
 		}
 	}
+	roots := []materialize.Root{}
 	root, err := a.localRoot(recipe.Default())
 	if err != nil {
 		return nil, err
 	}
-	names, err := root.Containers()
-	if err != nil {
+	roots = append(roots, root)
+	if remote, ok, err := a.remoteRoot(recipe.Default()); err != nil {
 		return nil, err
+	} else if ok {
+		roots = append(roots, remote)
 	}
-	for _, n := range names {
-		seen[n] = true
+	for _, r := range roots {
+		names, err := r.Containers()
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range names {
+			seen[n] = true
+		}
 	}
 	out := make([]string, 0, len(seen))
 	for n := range seen {
@@ -143,10 +155,20 @@ func (a *app) containerStatus(name string, detail bool) (statusContainer, error)
 		return c, err
 	}
 	c.Count = len(revs)
+	var remoteRevs []*materialize.Revision
+	if remote, ok, err := a.remoteRoot(cr.Recipe); err != nil {
+		return c, err
+	} else if ok {
+		c.Remote = remote.Dir
+		if remoteRevs, err = remote.Revisions(name); err != nil {
+			return c, err
+		}
+		c.RemoteCount = len(remoteRevs)
+	}
 	if !detail {
 		return c, nil
 	}
-	if len(revs) == 0 && cr.Data == nil {
+	if len(revs)+len(remoteRevs) == 0 && cr.Data == nil {
 		if _, err := os.Stat(root.ContainerDir(name)); err != nil {
 			return c, withHint(fmt.Errorf("no container %s in %s", name, root.Dir), "run `rezup status` to list containers, or `rezup add %s` to create it", name)
 		}
@@ -156,7 +178,7 @@ func (a *app) containerStatus(name string, detail bool) (statusContainer, error)
 		return c, err
 	}
 	c.Revisions = []statusRevision{}
-	for _, rev := range revs {
+	for _, rev := range append(remoteRevs, revs...) {
 		sr := statusRevision{Name: rev.Name, Time: rev.Time.UTC(), From: "local", Ready: rev.Ready()}
 		if rev.Remote {
 			sr.From = "remote"
@@ -165,7 +187,14 @@ func (a *app) containerStatus(name string, detail bool) (statusContainer, error)
 			sr.RezVersion = rev.Meta.RezVersion
 			sr.Key = rev.Meta.Key
 		}
-		if k, ok := rev.Key(); ok {
+		k, ok := rev.Key()
+		if rev.Remote {
+			// Built here when its local mirror's entry is.
+			if mirror, err := root.Revision(name, rev.Name); err == nil {
+				k, ok = mirror.Key()
+			}
+		}
+		if ok {
 			if m, err := store.ReadManifest(k); err == nil {
 				sr.Built, sr.Bytes, sr.Files = true, m.Bytes, m.Files
 				if sr.RezVersion == "" {
@@ -190,28 +219,35 @@ func (a *app) printContainers(cs []statusContainer) {
 		if c.Remote != "" {
 			remote = c.Remote
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", c.Name, remote, c.Count, c.Root)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", c.Name, remote, c.Count+c.RemoteCount, c.Root)
 	}
 	tw.Flush()
 }
 
 func (a *app) printRevisions(c statusContainer) {
 	fmt.Fprintf(a.stdout, "container %s in %s\n", c.Name, c.Root)
+	if c.Remote != "" {
+		fmt.Fprintf(a.stdout, "remote root %s\n", c.Remote)
+	}
 	if len(c.Revisions) == 0 {
 		fmt.Fprintf(a.stdout, "no revisions: run `rezup add %s`\n", c.Name)
 		return
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "REVISION\tFROM\tREZ\tDATE\tKEY\tSIZE\tSTATE")
-	for i, r := range c.Revisions {
+	// Remote revisions come first, as `rezup use` prefers them: the first
+	// ready one listed is the one it launches.
+	latest := false
+	for _, r := range c.Revisions {
 		state := "ready"
 		switch {
 		case !r.Ready:
 			state = "not ready"
-		case !r.Built:
-			state = "not built here"
-		case i == 0:
-			state = "ready (latest)"
+		case !latest:
+			state, latest = "latest", true
+		}
+		if r.Ready && !r.Built {
+			state += ", not built here"
 		}
 		size := "-"
 		if r.Built {
