@@ -158,14 +158,9 @@ func (s *Store) build(ctx context.Context, p *Plan, staging string) (*Manifest, 
 		if err != nil {
 			return err
 		}
-		names := make([]string, len(eps))
-		for i, ep := range eps {
-			names[i] = ep.Name
-		}
-		// The plain scripts pip wrote would shadow nothing (bin/rez is the
-		// production dir), but they run without -E: remove them, as the
-		// Python rezup does.
-		if err := pyenv.RemoveScripts(v.BinDir(), names); err != nil {
+		// The plain scripts pip wrote run without -E, and bin/rez must
+		// become the production dir: remove them, as the Python rezup does.
+		if err := pyenv.RemoveScripts(v.BinDir(), entryNames(eps)); err != nil {
 			return err
 		}
 		finalVenv := pyenv.Venv{Dir: filepath.Join(final, "venv", venvName)}
@@ -206,6 +201,15 @@ func (s *Store) build(ctx context.Context, p *Plan, staging string) (*Manifest, 
 			// An isolated extension still imports rez: install it as a
 			// library, without production scripts.
 			if err := install(v, r.Rez, false); err != nil {
+				return nil, err
+			}
+			// rez's plain scripts would run without -E, and bin/rez, its
+			// main script, is where the production dir goes: remove them.
+			eps, err := v.ConsoleScripts(ctx, r.Rez.Name, s.opt.Environ)
+			if err != nil {
+				return nil, err
+			}
+			if err := pyenv.RemoveScripts(v.BinDir(), entryNames(eps)); err != nil {
 				return nil, err
 			}
 			venvs = append(venvs, ext.Name)
@@ -265,6 +269,14 @@ func (s *Store) installShared(ctx context.Context, rez pyenv.Venv, sh *recipe.Sh
 		return err
 	}
 	return fsx.WriteFile(filepath.Join(site, "_rezup_shared.pth"), []byte(rel+"\n"), 0o644)
+}
+
+func entryNames(eps []pyenv.EntryPoint) []string {
+	names := make([]string, len(eps))
+	for i, ep := range eps {
+		names[i] = ep.Name
+	}
+	return names
 }
 
 func prodBin(entry, venv string) string {
