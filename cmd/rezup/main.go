@@ -21,7 +21,14 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
 }
 
-func run(args, environ []string, stdout, stderr io.Writer) int {
+func run(args, environ []string, stdout, stderr io.Writer) (code int) {
+	defer func() {
+		// A bug must still end in one line for the user, not a stack.
+		if r := recover(); r != nil {
+			fmt.Fprintf(stderr, "rezup: error: internal error: %v\nrezup: hint: this is a bug in rezup %s; run again with -D and report it\n", r, rezupVersion())
+			code = 1
+		}
+	}()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	app := newApp(environ, stdout, stderr)
