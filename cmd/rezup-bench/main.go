@@ -4,15 +4,18 @@
 //	go run ./cmd/rezup-bench -n 300
 //
 // It builds rezup (unless -rezup is given), makes a throwaway HOME with a
-// recipe that installs the test wheels offline, runs `rezup add
-// --skip-use` once, then alternates the two commands and prints their
-// medians, the median overhead and the ratio to the Python rezup's
-// ~215 ms on the same kind of revision.
+// recipe that installs the test wheels offline, runs `rezup add --remote
+// --skip-use` once (build and publish to a shared cache), then alternates
+// the two commands and prints their medians, the median overhead and the
+// ratio to the Python rezup's ~215 ms on the same kind of revision. Last,
+// it times `rezup pull` on fresh node roots (fetch, verify, unpack,
+// relocate from the cache) against the admin's build.
 package main
 
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,11 +76,16 @@ func run(n int, bin string, keep bool) error {
 		return strings.HasPrefix(kv, "REZUP_") || strings.HasPrefix(kv, "HOME=")
 	})
 	env = append(env, "HOME="+home)
-	add := exec.Command(bin, "add", "--skip-use")
-	add.Env, add.Dir, add.Stderr = env, home, os.Stderr
+	// The admin's build: pip into venvs, then packed into the shared cache.
+	remote := filepath.Join(tmp, "remote")
+	adminEnv := append(slices.Clone(env), "REZUP_ROOT_REMOTE="+remote)
+	add := exec.Command(bin, "add", "--remote", "--skip-use")
+	add.Env, add.Dir, add.Stderr = adminEnv, home, os.Stderr
+	start := time.Now()
 	if err := add.Run(); err != nil {
 		return fmt.Errorf("rezup add: %w", err)
 	}
+	buildTime := time.Since(start)
 	truePath, err := exec.LookPath("true")
 	if err != nil {
 		return err
@@ -103,6 +111,19 @@ func run(n int, bin string, keep bool) error {
 			bare, warm = append(bare, b), append(warm, w)
 		}
 	}
+	// Fresh nodes: verify, unpack and relocate from the shared cache.
+	var cold []time.Duration
+	for i := 0; i < 5; i++ {
+		c := exec.Command(bin, "pull")
+		c.Env = append(slices.Clone(adminEnv), "REZUP_ROOT_LOCAL="+filepath.Join(tmp, fmt.Sprintf("node-%d", i)))
+		c.Dir, c.Stderr = home, io.Discard
+		start := time.Now()
+		if err := c.Run(); err != nil {
+			return fmt.Errorf("rezup pull on a fresh node: %w", err)
+		}
+		cold = append(cold, time.Since(start))
+	}
+
 	mb, mw := median(bare), median(warm)
 	over := mw - mb
 	fmt.Printf("runs:                      %d each, alternating\n", n)
@@ -110,6 +131,8 @@ func run(n int, bin string, keep bool) error {
 	fmt.Printf("rezup use -- true, median: %v (p90 %v)\n", mw.Round(time.Microsecond), percentile(warm, 0.9).Round(time.Microsecond))
 	fmt.Printf("median overhead:           %v\n", over.Round(time.Microsecond))
 	fmt.Printf("vs Python rezup (~%v):  %.0fx faster\n", pythonRezupWarm, float64(pythonRezupWarm)/float64(mw))
+	fmt.Printf("admin build + publish:     %v\n", buildTime.Round(time.Millisecond))
+	fmt.Printf("fresh node pull, median:   %v (of %d; %.0fx faster than building)\n", median(cold).Round(time.Millisecond), len(cold), float64(buildTime)/float64(median(cold)))
 	return nil
 }
 
