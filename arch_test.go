@@ -9,38 +9,44 @@ import (
 const module = "github.com/rezup/rezup"
 
 // TestImportsPointDown keeps the architecture of DESIGN.md: each package
-// imports only the rezup packages listed for it.
+// imports only the rezup packages listed for it, and the bottom packages
+// only the third-party modules listed for them.
 func TestImportsPointDown(t *testing.T) {
-	allowed := map[string][]string{
-		"recipe":           {"internal/fsx"},
-		"cas":              {"internal/fsx"},
-		"internal/fsx":     {},
-		"internal/pyenv":   {"internal/fsx"},
-		"materialize":      {"recipe", "cas", "internal/fsx", "internal/pyenv"},
-		"launch":           {"recipe", "materialize", "cas", "internal/fsx", "internal/pyenv"},
-		"gc":               {"materialize", "cas", "recipe", "internal/fsx", "internal/pyenv"},
-		"internal/testkit": {"internal/fsx"},
+	tests := []struct {
+		pkg   string
+		ours  []string
+		third []string // nil: any
+	}{
+		{"recipe", []string{"internal/fsx"}, []string{"github.com/BurntSushi/toml"}},
+		{"cas", []string{"internal/fsx"}, []string{"github.com/zeebo/blake3", "github.com/klauspost/", "golang.org/x/sys"}},
+		{"internal/fsx", nil, []string{"golang.org/x/sys"}},
+		{"internal/pyenv", []string{"internal/fsx"}, nil},
+		{"materialize", []string{"recipe", "cas", "internal/fsx", "internal/pyenv"}, nil},
+		{"launch", []string{"recipe", "materialize", "cas", "internal/fsx", "internal/pyenv"}, nil},
+		{"gc", []string{"materialize", "cas", "recipe", "internal/fsx", "internal/pyenv"}, nil},
+		{"internal/testkit", []string{"internal/fsx"}, nil},
 	}
-	for pkg, ok := range allowed {
-		out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", module+"/"+pkg).CombinedOutput()
+	for _, tt := range tests {
+		out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", module+"/"+tt.pkg).CombinedOutput()
 		if err != nil {
-			t.Fatalf("go list %s: %v\n%s", pkg, err, out)
+			t.Fatalf("go list %s: %v\n%s", tt.pkg, err, out)
 		}
 		for _, dep := range strings.Fields(string(out)) {
 			rel, ours := strings.CutPrefix(dep, module+"/")
-			if !ours || rel == pkg {
-				continue
-			}
-			if !contains(ok, rel) {
-				t.Errorf("%s imports %s; DESIGN.md allows only %v", pkg, rel, ok)
+			switch {
+			case ours && rel == tt.pkg:
+			case ours && !hasPrefix(tt.ours, rel):
+				t.Errorf("%s imports %s; DESIGN.md allows only %v", tt.pkg, rel, tt.ours)
+			case !ours && tt.third != nil && !hasPrefix(tt.third, dep):
+				t.Errorf("%s depends on %s; allowed: %v", tt.pkg, dep, tt.third)
 			}
 		}
 	}
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
+func hasPrefix(list []string, s string) bool {
+	for _, p := range list {
+		if s == p || strings.HasPrefix(s, p) && (strings.HasSuffix(p, "/") || strings.HasPrefix(s[len(p):], "/")) {
 			return true
 		}
 	}

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"go/parser"
-	"go/token"
 	"io"
 	"os"
 	"path/filepath"
@@ -466,29 +464,5 @@ func TestWritable(t *testing.T) {
 	os.WriteFile(f, nil, 0o644)
 	if NewDirCache(filepath.Join(f, "cache")).Writable() {
 		t.Fatal("cache under a file reported writable")
-	}
-}
-
-// cas imports nothing of rezup's but internal/fsx: it sits at the bottom
-// of the package table in DESIGN.md.
-func TestImportsStayDown(t *testing.T) {
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		af, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.ImportsOnly)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, im := range af.Imports {
-			p, _ := strconv.Unquote(im.Path.Value)
-			if strings.HasPrefix(p, "github.com/rezup/rezup/") && p != "github.com/rezup/rezup/internal/fsx" {
-				t.Errorf("%s imports %s", f, p)
-			}
-		}
 	}
 }
