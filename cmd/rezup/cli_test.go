@@ -344,3 +344,36 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// `rezup` alone creates .main on the first run, then opens a shell.
+func TestBareRezupCreatesMain(t *testing.T) {
+	s, wh := newUser(t)
+	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, ""))
+	s.Env["REZUP_DEFAULT_SHELL"] = "/bin/sh"
+	res := s.Run() // the shell reads an empty stdin and exits
+	if res.Code != 0 || !strings.Contains(res.Stderr, "creating container .main") {
+		t.Fatalf("exit %d\n%s", res.Code, res.Stderr)
+	}
+	if revs := revisions(t, filepath.Join(s.Home, ".rezup"), ".main"); len(revs) != 1 {
+		t.Errorf("revisions of .main: %v", revs)
+	}
+}
+
+// `rezup add NAME` without a recipe writes the default one, as the seed
+// does; here its rez>=2.83 cannot be installed (no index), which fails
+// cleanly and leaves the new recipe for the user to edit.
+func TestAddWritesDefaultRecipe(t *testing.T) {
+	s, _ := newUser(t)
+	s.Env["PIP_NO_INDEX"] = "1"
+	res := s.Run("add", "dev", "--skip-use")
+	if res.Code != 1 || !strings.Contains(res.Stderr, "wrote the default recipe") || !strings.Contains(res.Stderr, "rez>=2.83") {
+		t.Fatalf("exit %d\n%s", res.Code, res.Stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(s.Home, "rezup.dev.toml"))
+	if err != nil || !strings.Contains(string(b), `url = "rez>=2.83"`) {
+		t.Fatalf("default recipe: %v\n%s", err, b)
+	}
+	if keys := storeEntries(t, filepath.Join(s.Home, ".rezup")); len(keys) != 0 {
+		t.Errorf("store entries: %v", keys)
+	}
+}
