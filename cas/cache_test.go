@@ -466,3 +466,27 @@ func TestWritable(t *testing.T) {
 		t.Fatal("cache under a file reported writable")
 	}
 }
+
+func TestKeyTimeIsNewestWrite(t *testing.T) {
+	c := NewDirCache(t.TempDir())
+	k := KeyOf([]byte("keytime"))
+	if _, err := c.KeyTime(context.Background(), k); err == nil {
+		t.Fatal("KeyTime of a missing key succeeded")
+	}
+	dir := filepath.Join(c.String(), k.String())
+	os.MkdirAll(dir, 0o755)
+	old := time.Now().Add(-48 * time.Hour)
+	f := filepath.Join(dir, "x"+".rezup-tmp")
+	os.WriteFile(f, nil, 0o644)
+	os.Chtimes(f, old, old)
+	os.Chtimes(dir, old, old)
+	got, err := c.KeyTime(context.Background(), k)
+	if err != nil || !got.Equal(old) {
+		t.Fatalf("KeyTime = %v, %v; want %v", got, err, old)
+	}
+	newer := old.Add(time.Hour)
+	os.Chtimes(f, newer, newer)
+	if got, _ := c.KeyTime(context.Background(), k); !got.Equal(newer) {
+		t.Fatalf("KeyTime = %v, want the newest file's %v", got, newer)
+	}
+}

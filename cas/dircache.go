@@ -334,3 +334,25 @@ func (c *DirCache) remove(key Key) error {
 	}
 	return fsx.SyncDir(c.dir)
 }
+
+// KeyTime is when anything was last written under key, committed or not:
+// the newest mtime of its directory and the files in it. Collectors age
+// keys with no readable entry.json (a crashed or running publish) by it.
+func (c *DirCache) KeyTime(ctx context.Context, key Key) (time.Time, error) {
+	dir := c.keyDir(key)
+	info, err := os.Stat(dir)
+	if err != nil {
+		return time.Time{}, err
+	}
+	newest := info.ModTime()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil && fi.ModTime().After(newest) {
+			newest = fi.ModTime()
+		}
+	}
+	return newest, nil
+}
