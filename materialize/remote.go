@@ -44,9 +44,12 @@ func (s *Store) Pull(ctx context.Context, rrev *Revision) (*Revision, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read remote revision %s of %s: %w", rrev.Name, rrev.Container, err)
 	}
+	// The entry is held in use until the revision refers to it, so that
+	// a collector cannot take it in between.
 	var m *Manifest
+	var release func()
 	if k, ok := rrev.Key(); ok {
-		m, err = s.Ensure(ctx, k, nil)
+		m, release, err = s.Hold(ctx, k, nil)
 		if err != nil && !errors.Is(err, ErrNotCached) {
 			return nil, err
 		}
@@ -66,10 +69,11 @@ func (s *Store) Pull(ctx context.Context, rrev *Revision) (*Revision, error) {
 		if k, ok := rrev.Key(); ok && k != p.Key {
 			s.opt.Reporter.Warnf("remote revision %s of %s is %s, but its recipe is %s on this machine (another interpreter); building that", rrev.Name, rrev.Container, k, p.Key)
 		}
-		if m, err = s.Ensure(ctx, p.Key, p); err != nil {
+		if m, release, err = s.Hold(ctx, p.Key, p); err != nil {
 			return nil, err
 		}
 	}
+	defer release()
 	user, host := s.creator()
 	meta := Meta{Key: m.Key, RezupVersion: s.opt.Version, Creator: user, Hostname: host, Venvs: m.Venvs, RezVersion: m.RezVersion}
 	if rrev.Meta != nil {

@@ -28,6 +28,25 @@ func (s *Store) AddRevision(container string, recipeBytes []byte, m *Manifest) (
 	return s.opt.Root.writeRevision(container, recipeBytes, meta, s.opt.Now())
 }
 
+// Hold is Ensure, then Use: when it returns, entry k is ready and held in
+// use, so that a collector cannot remove it before a revision refers to
+// it. Release it with the returned func once the revision is written.
+func (s *Store) Hold(ctx context.Context, k cas.Key, p *Plan) (*Manifest, func(), error) {
+	for attempt := 0; ; attempt++ {
+		m, err := s.Ensure(ctx, k, p)
+		if err != nil {
+			return nil, nil, err
+		}
+		_, unlock, err := s.Use(ctx, k)
+		if err == nil {
+			return m, unlock, nil
+		}
+		if !errors.Is(err, ErrNotReady) || attempt == 2 {
+			return nil, nil, err
+		}
+	}
+}
+
 // Acquire returns the key of a revision's entry and the in-use lock on
 // it. On the hot path that is one stat and one lock. When the entry is
 // missing (collected, or the revision came from elsewhere), it is fetched

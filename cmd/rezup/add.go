@@ -84,10 +84,11 @@ reuses the existing build at once. --fresh forces a new build.`,
 // addRevision builds (or reuses) the container's recipe and records a new
 // ready revision of it. A missing recipe is written from the defaults.
 func (a *app) addRevision(ctx context.Context, name string, cr *containerRecipe, fresh bool, store *materialize.Store) (*materialize.Revision, error) {
-	data, m, err := a.buildRecipe(ctx, name, cr, fresh, store)
+	data, m, release, err := a.buildRecipe(ctx, name, cr, fresh, store)
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	rev, err := store.AddRevision(name, data, m)
 	if err != nil {
 		return nil, err
@@ -100,10 +101,11 @@ func (a *app) addRevision(ctx context.Context, name string, cr *containerRecipe,
 // build to the shared cache, then writes the revision to the remote root:
 // nodes that follow it fetch the build instead of running pip.
 func (a *app) addRemoteRevision(ctx context.Context, name string, cr *containerRecipe, fresh bool, store *materialize.Store, remote materialize.Root) error {
-	data, m, err := a.buildRecipe(ctx, name, cr, fresh, store)
+	data, m, release, err := a.buildRecipe(ctx, name, cr, fresh, store)
 	if err != nil {
 		return err
 	}
+	defer release()
 	k, err := cas.ParseKey(m.Key)
 	if err != nil {
 		return err
@@ -123,41 +125,40 @@ func (a *app) addRemoteRevision(ctx context.Context, name string, cr *containerR
 
 // buildRecipe resolves the container's recipe (written from the defaults
 // when missing, salted with --fresh) and makes its entry ready. It returns
-// the recipe bytes to freeze into the revision.
-func (a *app) buildRecipe(ctx context.Context, name string, cr *containerRecipe, fresh bool, store *materialize.Store) ([]byte, *materialize.Manifest, error) {
-	data := cr.Data
+// the recipe bytes to freeze into the revision, and the entry held in use
+// until release, so that gc cannot take it before the revision exists.
+func (a *app) buildRecipe(ctx context.Context, name string, cr *containerRecipe, fresh bool, store *materialize.Store) (data []byte, m *materialize.Manifest, release func(), err error) {
+	data = cr.Data
 	r := cr.Recipe
 	if data == nil {
-		var err error
 		if data, err = a.writeDefaultRecipe(cr.Path); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if r, _, err = recipe.Parse(cr.Path, data); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	if fresh {
 		var salt [8]byte
 		_, _ = rand.Read(salt[:]) // crypto/rand does not fail on supported platforms
-		var err error
 		if data, err = recipe.WithSalt(cr.Path, data, hex.EncodeToString(salt[:])); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if r, _, err = recipe.Parse(cr.Path, data); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	plan, err := store.Resolve(ctx, r)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	a.log.Debug("resolved", "container", name, "key", plan.Key, "inputs", string(plan.Inputs))
 	if store.Ready(plan.Key) {
 		a.infof("reused %s", plan.Key)
 	}
-	m, err := store.Ensure(ctx, plan.Key, plan)
+	m, release, err = store.Hold(ctx, plan.Key, plan)
 	if err != nil {
-		return nil, nil, withHint(err, "fix the recipe %s or the package index it uses, then run `rezup add %s` again; -D shows pip's full output", cr.Path, name)
+		return nil, nil, nil, withHint(err, "fix the recipe %s or the package index it uses, then run `rezup add %s` again; -D shows pip's full output", cr.Path, name)
 	}
-	return data, m, nil
+	return data, m, release, nil
 }

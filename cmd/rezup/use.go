@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"runtime"
 	"time"
 
@@ -79,6 +80,20 @@ type target struct {
 // recipe parse, a directory read or two, a small JSON file, a stat and a
 // lock: no python, no hashing, no tree walk.
 func (a *app) acquire(ctx context.Context, name string, local bool) (*target, error) {
+	for attempt := 0; ; attempt++ {
+		t, err := a.acquireOnce(ctx, name, local)
+		// A collector may remove the revision picked as latest once a
+		// newer one exists (the build it uses stays while held): start
+		// again from the newer one.
+		if err != nil && errors.Is(err, fs.ErrNotExist) && attempt < 3 {
+			a.log.Debug("revision vanished; looking again", "container", name, "err", err)
+			continue
+		}
+		return t, err
+	}
+}
+
+func (a *app) acquireOnce(ctx context.Context, name string, local bool) (*target, error) {
 	cr, err := a.loadRecipe(name)
 	if err != nil {
 		return nil, err
