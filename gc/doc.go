@@ -2,7 +2,33 @@
 // cache nothing uses any more, and removes it without ever removing what a
 // running process uses.
 //
-// It plans first (Plan) and removes second (Execute), so that --dry-run is
-// the plan printed. It asks materialize for paths and locks; it never
-// composes store paths by hand. Not implemented yet: see issue 4.
+// Use Plan to decide (it returns a *Sweep: what goes and what stays, each
+// with a Reason) and Sweep.Execute to remove, holding Lock meanwhile. A dry
+// run is a plan that is never executed.
+//
+// The rules:
+//   - The latest ready revision of every container stays, and so do the
+//     PlanInput.Keep newest; older ones go unless used within OlderThan. A
+//     revision goes even while its entry is in use: a running process holds
+//     the entry, not the revision, and new launches pick the latest.
+//   - A store entry stays while a kept revision (local, or kept in the
+//     remote root) uses it, or while a process holds its lock (LOCK_SH while
+//     it runs in it, LOCK_EX while it is built); otherwise it goes: taken
+//     LOCK_EX|LOCK_NB, renamed into .tmp, deleted. An entry left in use goes
+//     on a later run, once unused.
+//   - Not-ready revisions and revision staging dirs older than Grace,
+//     build staging dirs whose key's lock is free, and trash go.
+//   - With a Cache, a key that no revision of the remote root (nor a kept
+//     local one) names goes once it is older than CacheGrace; the cache
+//     removes entry.json before the archives, so a reader gets the archive
+//     or a clean miss.
+//
+// Guarantees: Plan changes nothing, not even an mtime (it probes locks with
+// LOCK_EX|LOCK_NB only on lock files that exist, and never creates one).
+// Execute checks every item again just before removing it, so what changed
+// since the plan is skipped, never broken. Lock files are never removed.
+// Time comes from PlanInput.Now, so the age rules are testable.
+//
+// gc asks materialize for every path, lock and removal; it never composes
+// a store path by hand, never prints and never reads the environment.
 package gc

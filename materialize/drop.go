@@ -17,13 +17,17 @@ var ErrInUse = errors.New("in use")
 type DropResult struct {
 	Revisions int
 	Entries   []cas.Key // store entries no other revision used
+	InUse     []cas.Key // with force: entries left because they are in use
 }
 
 // Drop removes a container's revisions from the local root, and the store
 // entries that no revision of another container uses. It is refused, with
 // nothing removed, while any entry of the container is in use: it takes
-// every entry's lock exclusively without waiting first.
-func (s *Store) Drop(ctx context.Context, container string) (*DropResult, error) {
+// every entry's lock exclusively without waiting first. With force, the
+// revisions go anyway, and so do the entries nothing uses; an entry in use
+// stays (DropResult.InUse) until gc finds it unused: nothing in use is
+// ever deleted.
+func (s *Store) Drop(ctx context.Context, container string, force bool) (*DropResult, error) {
 	root := s.opt.Root
 	revs, err := root.Revisions(container)
 	if err != nil {
@@ -38,12 +42,18 @@ func (s *Store) Drop(ctx context.Context, container string) (*DropResult, error)
 			keys[k] = true
 		}
 	}
+	var inUse []cas.Key
 	for k := range keys {
 		if !s.Ready(k) {
 			delete(keys, k)
 			continue
 		}
 		_, unlock, err := fsx.TryExclusive(root.LockPath(k))
+		if errors.Is(err, fsx.ErrLocked) && force {
+			inUse = append(inUse, k)
+			delete(keys, k)
+			continue
+		}
 		if errors.Is(err, fsx.ErrLocked) {
 			return nil, fmt.Errorf("container %s: build %s is %w by a running process", container, k, ErrInUse)
 		}
@@ -55,7 +65,7 @@ func (s *Store) Drop(ctx context.Context, container string) (*DropResult, error)
 	if err := fsx.RemoveAll(root.ContainerDir(container), root.TmpDir()); err != nil {
 		return nil, fmt.Errorf("drop %s: %w", container, err)
 	}
-	res := &DropResult{Revisions: len(revs)}
+	res := &DropResult{Revisions: len(revs), InUse: inUse}
 	used, err := s.usedKeys()
 	if err != nil {
 		return res, err
@@ -64,8 +74,8 @@ func (s *Store) Drop(ctx context.Context, container string) (*DropResult, error)
 		if used[k] {
 			continue
 		}
-		if err := fsx.RemoveAll(root.EntryDir(k), root.TmpDir()); err != nil {
-			return res, fmt.Errorf("remove %s: %w", k, err)
+		if err := s.removeEntryLocked(k); err != nil {
+			return res, err
 		}
 		res.Entries = append(res.Entries, k)
 	}

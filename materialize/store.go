@@ -137,7 +137,8 @@ var ErrNotReady = errors.New("not in the store")
 // Use takes the in-use lock (LOCK_SH) on a ready entry and returns it. The
 // caller hands the lock to the process it launches. It waits while a
 // builder or a collector holds the entry exclusively, then checks again:
-// the entry may have been removed meanwhile (ErrNotReady).
+// the entry may have been removed meanwhile (ErrNotReady). It refreshes
+// the entry's use-stamp at most once an hour (see LastUse).
 func (s *Store) Use(ctx context.Context, k cas.Key) (*fsx.Lock, func(), error) {
 	if !s.Ready(k) {
 		return nil, nil, fmt.Errorf("%s: %w", k, ErrNotReady)
@@ -152,6 +153,7 @@ func (s *Store) Use(ctx context.Context, k cas.Key) (*fsx.Lock, func(), error) {
 		unlock()
 		return nil, nil, fmt.Errorf("%s: %w", k, ErrNotReady)
 	}
+	s.stampUse(lock, k)
 	return lock, unlock, nil
 }
 
@@ -240,6 +242,9 @@ func (s *Store) publish(staging string, m *Manifest) error {
 		return err
 	}
 	final := s.opt.Root.EntryDir(k)
+	if err := os.MkdirAll(s.opt.Root.StoreDir(), 0o755); err != nil {
+		return err
+	}
 	if _, err := os.Stat(final); err == nil {
 		// An incomplete entry (no manifest) from an older, interrupted
 		// rezup: move it out of the way under our exclusive lock.

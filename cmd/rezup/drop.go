@@ -10,13 +10,18 @@ import (
 )
 
 func (a *app) dropCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "drop NAME",
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "drop NAME [--force]",
 		Short: "Remove a container's local revisions (refused while in use)",
 		Long: `Remove container NAME's revisions from the local root, and the builds no
 other container uses. It is refused, and nothing is removed, while any
 process still runs in one of the container's builds. The recipe file in
-your home directory is kept.`,
+your home directory is kept.
+
+With --force the revisions go even then, and so do the builds nothing
+uses; a build in use is never deleted: it stays until ` + "`rezup gc`" + ` finds it
+unused.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usagef("drop takes exactly one container name")
@@ -37,7 +42,7 @@ your home directory is kept.`,
 			if err != nil {
 				return err
 			}
-			res, err := store.Drop(cmd.Context(), name)
+			res, err := store.Drop(cmd.Context(), name, force)
 			if errors.Is(err, materialize.ErrNoRevision) {
 				return withHint(fmt.Errorf("no container %s in %s", name, root.Dir), "run `rezup status` to list containers")
 			}
@@ -45,7 +50,12 @@ your home directory is kept.`,
 				return err
 			}
 			fmt.Fprintf(a.stdout, "dropped %s: %d revision(s), %d build(s) removed\n", name, res.Revisions, len(res.Entries))
+			if len(res.InUse) > 0 {
+				fmt.Fprintf(a.stdout, "%d build(s) in use were kept; `rezup gc` removes them once unused\n", len(res.InUse))
+			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&force, "force", false, "drop the revisions even while in use (builds in use are kept until unused)")
+	return cmd
 }

@@ -48,7 +48,7 @@ first run from ~/rezup.toml.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usagef("%s: %v", c.CommandPath(), err)
 	})
-	root.AddCommand(a.useCommand(), a.addCommand(), a.statusCommand(), a.dropCommand(), a.pullCommand())
+	root.AddCommand(a.useCommand(), a.addCommand(), a.statusCommand(), a.dropCommand(), a.pullCommand(), a.gcCommand())
 	root.CompletionOptions.HiddenDefaultCmd = true
 	return root
 }

@@ -1,0 +1,62 @@
+package gc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/rezup/rezup/internal/fsx"
+	"github.com/rezup/rezup/materialize"
+)
+
+// ErrRunning means another gc holds the root's gc lock. The error is a
+// *RunningError, which says who.
+var ErrRunning = errors.New("gc already running")
+
+// RunningError is ErrRunning with the holder's line (its pid).
+type RunningError struct{ Holder string }
+
+func (e *RunningError) Error() string {
+	if e.Holder == "" {
+		return ErrRunning.Error()
+	}
+	return fmt.Sprintf("%s (%s)", ErrRunning, e.Holder)
+}
+
+// Is makes errors.Is(err, ErrRunning) true.
+func (e *RunningError) Is(target error) bool { return target == ErrRunning }
+
+// Lock takes the root's gc lock (<root>/.gc.lock, LOCK_EX), so that two
+// collectors never work on one root at once. Without wait it fails at once
+// with a *RunningError when another gc holds it; with wait it waits until
+// ctx is done. A root that does not exist has nothing to collect: Lock
+// then creates nothing and returns a no-op unlock. A dry run needs no lock.
+func Lock(ctx context.Context, root materialize.Root, wait bool) (unlock func(), err error) {
+	if _, err := os.Stat(root.Dir); errors.Is(err, fs.ErrNotExist) {
+		return func() {}, nil
+	}
+	p := root.GCLockPath()
+	var l *fsx.Lock
+	if wait {
+		l, unlock, err = fsx.Exclusive(ctx, p, nil)
+	} else {
+		l, unlock, err = fsx.TryExclusive(p)
+	}
+	if errors.Is(err, fsx.ErrLocked) {
+		b, _ := os.ReadFile(p) // the holder's line is a courtesy: without it the error still says what
+		return nil, &RunningError{Holder: strings.TrimSpace(string(b))}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("gc lock: %w", err)
+	}
+	// Who holds it, for the message of a second gc. Only the holder
+	// writes, and a torn read only garbles that message.
+	f := l.File()
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt([]byte(fmt.Sprintf("pid %d", os.Getpid())), 0) // a courtesy, as above
+	}
+	return unlock, nil
+}

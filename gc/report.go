@@ -1,0 +1,73 @@
+package gc
+
+import "time"
+
+// Report is the --json output of `rezup gc`: the plan, and what executing
+// it did. Field names and reason values are stable (see README.md).
+type Report struct {
+	Root              string    `json:"root"`
+	Remote            string    `json:"remote,omitempty"`
+	Cache             string    `json:"cache,omitempty"`
+	DryRun            bool      `json:"dry_run"`
+	Now               time.Time `json:"now"`
+	Keep              int       `json:"keep"`
+	OlderThanSeconds  int64     `json:"older_than_seconds"`
+	CacheGraceSeconds int64     `json:"cache_grace_seconds,omitempty"`
+	// Remove is what the plan removes; Kept is every survivor it looked
+	// at, with why it stays.
+	Remove []Item `json:"remove"`
+	Kept   []Item `json:"kept"`
+	// Removed and Skipped are what execution did: empty in a dry run.
+	Removed      []Item   `json:"removed"`
+	Skipped      []Item   `json:"skipped"`
+	PlannedBytes int64    `json:"planned_bytes"`
+	RemovedBytes int64    `json:"removed_bytes"`
+	Warnings     []string `json:"warnings"`
+	Errors       []string `json:"errors"`
+}
+
+// NewReport puts a sweep and its result (nil for a dry run) together, with
+// every list present (empty rather than null).
+func NewReport(s *Sweep, r *Result, execErr error) Report {
+	rep := Report{
+		Root: s.Root, Remote: s.Remote, Cache: s.Cache, DryRun: r == nil,
+		Now: s.Now.UTC(), Keep: s.Keep,
+		OlderThanSeconds: int64(s.OlderThan / time.Second),
+		Remove:           nonNil(s.Remove), Kept: nonNil(s.Kept),
+		Removed: []Item{}, Skipped: []Item{},
+		PlannedBytes: s.Bytes(),
+		Warnings:     append([]string{}, s.Warnings...),
+		Errors:       []string{},
+	}
+	if s.Cache != "" {
+		rep.CacheGraceSeconds = int64(s.CacheGrace / time.Second)
+	}
+	if r != nil {
+		rep.Removed, rep.Skipped, rep.RemovedBytes = nonNil(r.Removed), nonNil(r.Skipped), r.Bytes
+	}
+	if execErr != nil {
+		for _, e := range unjoin(execErr) {
+			rep.Errors = append(rep.Errors, e.Error())
+		}
+	}
+	return rep
+}
+
+// nonNil copies items with their times in UTC, [] for none.
+func nonNil(items []Item) []Item {
+	out := make([]Item, len(items))
+	for i, it := range items {
+		if !it.LastUse.IsZero() {
+			it.LastUse = it.LastUse.UTC()
+		}
+		out[i] = it
+	}
+	return out
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}

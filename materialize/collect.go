@@ -1,0 +1,262 @@
+package materialize
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/internal/fsx"
+)
+
+// This file is the removal side of the store, shared by Drop and package
+// gc: what is there, whether it is in use, and removing it with the one
+// protocol rezup has for that: take the entry's lock LOCK_EX|LOCK_NB (in
+// use: refuse), rename into .tmp (readers see it vanish at once), delete.
+// Lock files are never removed: a process may be waiting on one, and a
+// lock on an unlinked file would protect nothing.
+
+// GCLockPath is <root>/.gc.lock, held by a collector while it removes.
+func (r Root) GCLockPath() string { return filepath.Join(r.Dir, ".gc.lock") }
+
+// Entries lists the keys of the store's entry directories, complete or
+// not, sorted. Lock files and names that are not keys are skipped.
+func (r Root) Entries() ([]cas.Key, error) {
+	ents, err := os.ReadDir(r.StoreDir())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list store: %w", err)
+	}
+	var keys []cas.Key
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		if k, err := cas.ParseKey(e.Name()); err == nil {
+			keys = append(keys, k)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+	return keys, nil
+}
+
+// EntryBytes is the size of entry k: what its manifest records, or for
+// an entry without one (left by an interrupted rezup), what a walk finds.
+func (s *Store) EntryBytes(k cas.Key) int64 {
+	if m, err := s.ReadManifest(k); err == nil {
+		return m.Bytes
+	}
+	return dirBytes(s.opt.Root.EntryDir(k))
+}
+
+// InUse reports whether a process holds entry k's lock: LOCK_SH while it
+// runs in the entry, LOCK_EX while it builds, fetches or removes it. It
+// takes and drops LOCK_EX|LOCK_NB to find out, and never creates the lock
+// file: an entry nobody ever locked is not in use.
+func (s *Store) InUse(k cas.Key) (bool, error) {
+	p := s.opt.Root.LockPath(k)
+	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	_, unlock, err := fsx.TryExclusive(p)
+	if errors.Is(err, fsx.ErrLocked) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	unlock()
+	return false, nil
+}
+
+// RemoveEntry removes entry k from the store unless a process holds its
+// lock (ErrInUse). Removing an entry that is not there is not an error.
+func (s *Store) RemoveEntry(k cas.Key) error {
+	if _, err := os.Stat(s.opt.Root.EntryDir(k)); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	_, unlock, err := fsx.TryExclusive(s.opt.Root.LockPath(k))
+	if errors.Is(err, fsx.ErrLocked) {
+		return fmt.Errorf("remove %s: %w", k, ErrInUse)
+	}
+	if err != nil {
+		return fmt.Errorf("remove %s: %w", k, err)
+	}
+	defer unlock()
+	return s.removeEntryLocked(k)
+}
+
+// removeEntryLocked moves entry k into .tmp and deletes it. The caller
+// holds k's lock exclusively.
+func (s *Store) removeEntryLocked(k cas.Key) error {
+	if err := fsx.RemoveAll(s.opt.Root.EntryDir(k), s.opt.Root.TmpDir()); err != nil {
+		return fmt.Errorf("remove %s: %w", k, err)
+	}
+	return nil
+}
+
+// RemoveRevision removes a revision of the local root: renamed into .tmp,
+// then deleted. It takes no lock: processes running in a revision hold its
+// entry, not the revision, and a new launch picks the latest revision,
+// which collectors keep.
+func (s *Store) RemoveRevision(rev *Revision) error {
+	if rev.Remote || filepath.Dir(rev.Dir) != s.opt.Root.RevisionsDir(rev.Container) {
+		return fmt.Errorf("remove revision %s of %s: not a revision of the local root %s", rev.Name, rev.Container, s.opt.Root.Dir)
+	}
+	if err := fsx.RemoveAll(rev.Dir, s.opt.Root.TmpDir()); err != nil {
+		return fmt.Errorf("remove revision %s of %s: %w", rev.Name, rev.Container, err)
+	}
+	return nil
+}
+
+// Bytes is the size of the regular files under the revision directory
+// (its venv link into the store is not followed).
+func (r *Revision) Bytes() int64 { return dirBytes(r.Dir) }
+
+// ModTime is the revision directory's mtime: when its last file was
+// written, which for a ready revision is when it was published.
+func (r *Revision) ModTime() (time.Time, error) {
+	fi, err := os.Stat(r.Dir)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return fi.ModTime(), nil
+}
+
+// LeftoverKind says what a crashed or interrupted process left behind.
+type LeftoverKind string
+
+const (
+	// LeftoverStaging is .tmp/<key>-*: a build or fetch of key that did
+	// not finish. It is live while the key's lock is held.
+	LeftoverStaging LeftoverKind = "staging"
+	// LeftoverRevisionStaging is <container>/revisions/.staging-*: a
+	// revision being written, or abandoned. Only its age tells which.
+	LeftoverRevisionStaging LeftoverKind = "revision-staging"
+	// LeftoverTrash is .tmp/trash-*: something renamed away to be deleted.
+	// It is never used again, whoever is deleting it.
+	LeftoverTrash LeftoverKind = "trash"
+)
+
+// Leftover is one staging or trash directory.
+type Leftover struct {
+	Kind      LeftoverKind
+	Container string  // LeftoverRevisionStaging only
+	Key       cas.Key // LeftoverStaging only
+	Name      string  // the directory's base name
+	Path      string
+	ModTime   time.Time
+}
+
+// Bytes is the size of the regular files under the leftover.
+func (l Leftover) Bytes() int64 { return dirBytes(l.Path) }
+
+// TmpLeftovers lists the staging dirs of builds (.tmp/<key>-*) and the
+// trash (.tmp/trash-*) in the staging area. Other names are not rezup's
+// leftovers and are not listed.
+func (r Root) TmpLeftovers() ([]Leftover, error) {
+	ents, err := os.ReadDir(r.TmpDir())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list staging area: %w", err)
+	}
+	var out []Leftover
+	for _, e := range ents {
+		l := Leftover{Name: e.Name(), Path: filepath.Join(r.TmpDir(), e.Name())}
+		switch {
+		case strings.HasPrefix(e.Name(), "trash-"):
+			l.Kind = LeftoverTrash
+		default:
+			ks, _, ok := strings.Cut(e.Name(), "-")
+			k, err := cas.ParseKey(ks)
+			if !ok || err != nil || !e.IsDir() {
+				continue
+			}
+			l.Kind, l.Key = LeftoverStaging, k
+		}
+		if fi, err := e.Info(); err == nil {
+			l.ModTime = fi.ModTime()
+		} else {
+			continue // gone since the listing: deleted by its owner
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// RevisionStaging lists a container's revision staging dirs.
+func (r Root) RevisionStaging(container string) ([]Leftover, error) {
+	dir := r.RevisionsDir(container)
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list revisions of %s: %w", container, err)
+	}
+	var out []Leftover
+	for _, e := range ents {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), ".staging-") {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue // published or removed since the listing
+		}
+		out = append(out, Leftover{Kind: LeftoverRevisionStaging, Container: container, Name: e.Name(), Path: filepath.Join(dir, e.Name()), ModTime: fi.ModTime()})
+	}
+	return out, nil
+}
+
+// RemoveLeftover deletes a leftover. A build staging dir is deleted only
+// under its key's exclusive lock (ErrInUse while a build or fetch holds
+// it); a revision staging dir is renamed into .tmp first, as a revision
+// would be. The caller decides the age rules.
+func (s *Store) RemoveLeftover(l Leftover) error {
+	switch l.Kind {
+	case LeftoverStaging:
+		_, unlock, err := fsx.TryExclusive(s.opt.Root.LockPath(l.Key))
+		if errors.Is(err, fsx.ErrLocked) {
+			return fmt.Errorf("remove %s: %w", l.Path, ErrInUse)
+		}
+		if err != nil {
+			return fmt.Errorf("remove %s: %w", l.Path, err)
+		}
+		defer unlock()
+		return os.RemoveAll(l.Path)
+	case LeftoverTrash:
+		// Its owner may be deleting it at the same time: os.RemoveAll
+		// takes entries vanishing underneath it in its stride.
+		return os.RemoveAll(l.Path)
+	case LeftoverRevisionStaging:
+		return fsx.RemoveAll(l.Path, s.opt.Root.TmpDir())
+	}
+	return fmt.Errorf("remove %s: unknown leftover kind %q", l.Path, l.Kind)
+}
+
+// dirBytes is the size of the regular files under root, best effort: what
+// vanishes during the walk is not counted.
+func dirBytes(root string) int64 {
+	var n int64
+	_ = filepath.WalkDir(root, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil // unreadable or gone: counted as nothing, and the walk goes on
+		}
+		if d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}

@@ -1,0 +1,268 @@
+package materialize
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/internal/fsx"
+	"github.com/rezup/rezup/internal/pyenv"
+	"github.com/rezup/rezup/internal/testkit"
+)
+
+// countingReporter counts the "fetched" and "built" reports.
+type countingReporter struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (r *countingReporter) Infof(f string, a ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lines = append(r.lines, fmt.Sprintf(f, a...))
+}
+func (r *countingReporter) Warnf(f string, a ...any)                    { r.Infof("warning: "+f, a...) }
+func (r *countingReporter) Debugf(string, ...any)                       {}
+func (r *countingReporter) Progress(string, cas.Progress, cas.Progress) {}
+
+func (r *countingReporter) count(prefix string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, l := range r.lines {
+		if strings.HasPrefix(l, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// fakeEntry writes a ready store entry by hand, as a build would lay it
+// out, without pip: a venv whose pyvenv.cfg names the real interpreter and
+// an entry point whose shebang holds the entry's prefix.
+func fakeEntry(t *testing.T, s *Store, k cas.Key) {
+	t.Helper()
+	py, err := pyenv.Probe(context.Background(), testkit.Python(t), os.Environ())
+	if err != nil {
+		t.Fatal(err)
+	}
+	final := s.opt.Root.EntryDir(k)
+	staging, err := s.stage(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	venv := filepath.Join(staging, "venv", "rez")
+	write := func(rel, body string, mode os.FileMode) {
+		p := filepath.Join(venv, rel)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(body), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.MkdirAll(filepath.Join(venv, "bin"), 0o755)
+	write("pyvenv.cfg", fmt.Sprintf("home = %s\nversion = %s\n", filepath.Dir(py.Executable), py.Version), 0o644)
+	if err := os.Symlink(py.Executable, filepath.Join(venv, "bin", "python")); err != nil {
+		t.Fatal(err)
+	}
+	write("bin/rez/rez-env", pyenv.Shebang(filepath.Join(final, "venv", "rez", "bin", "python"), []string{"-E"})+
+		"import sys\nprint(sys.flags.ignore_environment)\n", 0o755)
+	m := &Manifest{Key: k.String(), Prefix: final, Venvs: []string{"rez"}, RezVersion: "2.113.0",
+		Interpreters: map[string]Interp{"": {Executable: py.Executable, Implementation: py.Implementation, Version: py.Version, Platform: py.Platform}}}
+	if err := s.publish(staging, m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newStore(t *testing.T, root string, cache cas.Cache, rep Reporter) *Store {
+	return New(Options{Root: Root{Dir: root}, Environ: os.Environ(), Cache: cache, Reporter: rep, Version: "test"})
+}
+
+func TestFetchRelocatesAndBuildsOnce(t *testing.T) {
+	ctx := context.Background()
+	cache := cas.NewDirCache(filepath.Join(t.TempDir(), "cache"))
+	k := cas.KeyOf([]byte("fetch test"))
+	admin := newStore(t, filepath.Join(t.TempDir(), "admin"), cache, nil)
+	fakeEntry(t, admin, k)
+	if err := admin.Publish(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+
+	// A node root long enough that the shebang switches form.
+	rep := &countingReporter{}
+	node := newStore(t, filepath.Join(t.TempDir(), strings.Repeat("x", 120)), cache, rep)
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = node.Ensure(ctx, k, nil)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := rep.count("fetched"); n != 1 {
+		t.Errorf("%d fetches for 8 concurrent Ensure, want 1", n)
+	}
+	m, err := node.ReadManifest(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Prefix != node.opt.Root.EntryDir(k) {
+		t.Errorf("manifest prefix %s, want %s", m.Prefix, node.opt.Root.EntryDir(k))
+	}
+	script := filepath.Join(node.opt.Root.EntryDir(k), "venv", "rez", "bin", "rez", "rez-env")
+	out, err := exec.Command(script).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "1" {
+		t.Fatalf("relocated entry point: %v\n%s", err, out)
+	}
+	if b, _ := os.ReadFile(script); !strings.HasPrefix(string(b), "#!/bin/sh\n") {
+		t.Errorf("long shebang not in the /bin/sh form:\n%s", b)
+	}
+}
+
+func TestEnsureMissAndCorrupt(t *testing.T) {
+	ctx := context.Background()
+	cacheDir := filepath.Join(t.TempDir(), "cache")
+	cache := cas.NewDirCache(cacheDir)
+	node := newStore(t, filepath.Join(t.TempDir(), "node"), cache, nil)
+
+	if _, err := node.Ensure(ctx, cas.KeyOf([]byte("nowhere")), nil); !errors.Is(err, ErrNotCached) {
+		t.Fatalf("miss without a plan: %v, want ErrNotCached", err)
+	}
+
+	k := cas.KeyOf([]byte("corrupt test"))
+	admin := newStore(t, filepath.Join(t.TempDir(), "admin"), cache, nil)
+	fakeEntry(t, admin, k)
+	if err := admin.Publish(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	e, err := cache.Lookup(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(cacheDir, k.String(), e.Digest.String()+".tar.zst")
+	b, _ := os.ReadFile(archive)
+	b[len(b)/3] ^= 0x55
+	os.Chmod(archive, 0o644)
+	os.WriteFile(archive, b, 0o644)
+
+	_, err = node.Ensure(ctx, k, nil)
+	if !errors.Is(err, cas.ErrCorrupt) || !strings.Contains(err.Error(), k.String()) || !strings.Contains(err.Error(), e.Digest.String()) {
+		t.Fatalf("corrupt archive: %v; want ErrCorrupt naming key and digest", err)
+	}
+	if node.Ready(k) {
+		t.Fatal("a corrupt archive became a store entry")
+	}
+	if ents, _ := os.ReadDir(node.opt.Root.TmpDir()); len(ents) != 0 {
+		t.Errorf("staging left behind: %v", ents)
+	}
+}
+
+// A stale staging dir (a builder killed mid-way) is cleared under the lock
+// by the next materializer, and never mistaken for an entry.
+func TestStaleStagingCleared(t *testing.T) {
+	ctx := context.Background()
+	cache := cas.NewDirCache(filepath.Join(t.TempDir(), "cache"))
+	k := cas.KeyOf([]byte("stale test"))
+	admin := newStore(t, filepath.Join(t.TempDir(), "admin"), cache, nil)
+	fakeEntry(t, admin, k)
+	if err := admin.Publish(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	node := newStore(t, filepath.Join(t.TempDir(), "node"), cache, nil)
+	stale, err := node.stage(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(stale, "half"), []byte("x"), 0o644)
+	if node.Ready(k) {
+		t.Fatal("a staging dir counts as ready")
+	}
+	if _, err := node.Ensure(ctx, k, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale staging dir not cleared: %v", err)
+	}
+}
+
+func TestLatestSkipsNotReady(t *testing.T) {
+	root := Root{Dir: t.TempDir()}
+	now := time.Unix(1700000000, 0)
+	for i, ready := range []bool{true, true, false} {
+		rev, err := root.writeRevision("c", []byte("[rez]\n"), Meta{Key: cas.KeyOf([]byte{byte(i)}).String()}, now.Add(time.Duration(i)*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ready {
+			os.Remove(filepath.Join(rev.Dir, "revision.json"))
+		}
+	}
+	// Same microsecond twice: successive names, none lost.
+	if _, err := root.writeRevision("c", []byte("[rez]\n"), Meta{}, now); err != nil {
+		t.Fatal(err)
+	}
+	revs, err := root.Revisions("c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(revs) != 4 || revs[0].Ready() {
+		t.Fatalf("revisions: %d, newest ready=%v", len(revs), revs[0].Ready())
+	}
+	latest, err := root.Latest("c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if latest.Name != RevisionName(now.Add(time.Second)) {
+		t.Errorf("latest = %s, want the newest ready one", latest.Name)
+	}
+	if _, err := root.Latest("nothing"); !errors.Is(err, ErrNoRevision) {
+		t.Errorf("empty container: %v", err)
+	}
+	// Staging dirs are invisible.
+	os.MkdirAll(filepath.Join(root.RevisionsDir("c"), ".staging-x"), 0o755)
+	if revs2, _ := root.Revisions("c"); len(revs2) != 4 {
+		t.Errorf("a staging dir is listed")
+	}
+}
+
+func TestUseWaitsForBuilderThenRechecks(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, t.TempDir(), nil, nil)
+	k := cas.KeyOf([]byte("use test"))
+	if _, _, err := s.Use(ctx, k); !errors.Is(err, ErrNotReady) {
+		t.Fatalf("Use of a missing entry: %v", err)
+	}
+	fakeEntry(t, s, k)
+	_, unlockEX, err := fsx.TryExclusive(s.opt.Root.LockPath(k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// While a collector holds it exclusively and removes it, Use waits,
+	// then finds it gone.
+	done := make(chan error)
+	go func() {
+		_, _, err := s.Use(ctx, k)
+		done <- err
+	}()
+	if err := fsx.RemoveAll(s.opt.Root.EntryDir(k), s.opt.Root.TmpDir()); err != nil {
+		t.Fatal(err)
+	}
+	unlockEX()
+	if err := <-done; !errors.Is(err, ErrNotReady) {
+		t.Fatalf("Use after removal: %v, want ErrNotReady", err)
+	}
+}
