@@ -25,6 +25,7 @@ func TestImportsPointDown(t *testing.T) {
 		{"launch", []string{"recipe", "materialize", "cas", "internal/fsx", "internal/pyenv"}, nil},
 		{"gc", []string{"materialize", "cas", "recipe", "internal/fsx", "internal/pyenv"}, nil},
 		{"internal/testkit", []string{"internal/fsx"}, nil},
+		{"internal/selfupdate", []string{"internal/fsx"}, nil},
 	}
 	for _, tt := range tests {
 		out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", module+"/"+tt.pkg).CombinedOutput()

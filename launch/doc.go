@@ -6,6 +6,8 @@
 //
 // Use it in this order: CheckNested, Environ, then either Exec (or Start for
 // --no-wait) for a command, or Shell, Interactive and Exec for a shell.
+// RunInit, the site-customize script ([init] script), runs before all of
+// it, and only when a script is set: its environment becomes the caller's.
 //
 // Guarantees:
 //   - The launch path is cheap: no python, no hashing, no tree walks. It

@@ -38,6 +38,12 @@ type app struct {
 	stdout, stderr io.Writer
 	debug          bool
 	log            *slog.Logger
+	// startEnviron is the environment rezup started with, before the
+	// site-customize script ([init] script) replaced environ.
+	startEnviron []string
+	// mainRecipe is ~/rezup.toml as preRun read it; the next
+	// loadRecipe(".main") takes it instead of parsing the file again.
+	mainRecipe *containerRecipe
 }
 
 func newApp(environ []string, stdout, stderr io.Writer) *app {
@@ -80,6 +86,10 @@ type containerRecipe struct {
 // loadRecipe reads ~/rezup[.NAME].toml. A missing file yields the default
 // recipe (so roots still come from the environment) with Data nil.
 func (a *app) loadRecipe(container string) (*containerRecipe, error) {
+	if cr := a.mainRecipe; cr != nil && container == recipe.DefaultContainer {
+		a.mainRecipe = nil // used once: later calls see a file that add wrote meanwhile
+		return cr, nil
+	}
 	home, err := a.home()
 	if err != nil {
 		return nil, err

@@ -10,7 +10,7 @@ import (
 )
 
 func (a *app) rootCommand() *cobra.Command {
-	var showVersion bool
+	var showVersion, latest bool
 	var uo useOptions
 	root := &cobra.Command{
 		Use:   "rezup",
@@ -27,29 +27,36 @@ first run from ~/rezup.toml.`,
 		},
 		SilenceErrors: true,
 		SilenceUsage:  true,
-		PersistentPreRun: func(cmd *cobra.Command, args []string) {
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			if a.debug {
 				a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			}
+			return a.preRun(cmd)
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if showVersion {
 				fmt.Fprintf(a.stdout, "rezup %s\n", rezupVersion())
 				return nil
 			}
+			if latest {
+				return a.printLatest()
+			}
 			uo.name = recipe.DefaultContainer
 			return a.runUse(cmd.Context(), uo)
 		},
 	}
 	root.Flags().BoolVarP(&showVersion, "version", "V", false, "print the version and exit")
+	root.Flags().BoolVarP(&latest, "latest", "L", false, "print the newest rezup version in $REZUP_UPGRADE_SOURCE and exit")
 	root.PersistentFlags().BoolVarP(&a.debug, "debug", "D", false, "print debug logs (and pip's output) to stderr")
+	root.PersistentFlags().Bool("no-upgrade", false, "do not upgrade rezup from $REZUP_UPGRADE_SOURCE")
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usagef("%s: %v", c.CommandPath(), err)
 	})
-	root.AddCommand(a.useCommand(), a.addCommand(), a.statusCommand(), a.dropCommand(), a.pullCommand(), a.gcCommand())
-	root.CompletionOptions.HiddenDefaultCmd = true
+	root.AddCommand(a.useCommand(), a.addCommand(), a.statusCommand(), a.dropCommand(), a.pullCommand(), a.envCommand(), a.resolveCommand(), a.completionCommand(), a.gcCommand())
+	root.CompletionOptions.DisableDefaultCmd = true
+	a.completeContainerNames(root)
 	return root
 }
 

@@ -12,7 +12,16 @@ const RezMain = "rez.cli._main:run"
 // rez-env and rez-python all run rez.cli._main:run, which prints one line
 // of JSON describing how it was started (see RezReport) and exits with
 // $TEST_EXIT_CODE (0 when unset). rez-python -c CODE runs CODE instead,
-// like a Python interpreter.
+// like a Python interpreter, and rez-python FILE ARG... (FILE an existing
+// file) runs FILE with python -E as the real rez-python does, exiting 0 whatever FILE's status
+// (rez's python command does not pass it on either).
+//
+// rez.resolved_context.ResolvedContext(request) resolves any request:
+// get_environ() returns REZ_USED_REQUEST (the request joined by spaces),
+// REZ_RESOLVE (each request with "-1.0"), REZ_USED_VERSION and
+// REZUP_CONTAINER. A request for a package whose name starts with
+// "missing" fails, as a missing package family does in rez: success is
+// False and failure_description names it.
 //
 // Like the real rez, the version lives in rez/utils/_version.py as
 // `_rez_version = "VERSION"`, which is where rezup reads it from.
@@ -27,8 +36,9 @@ func RezWheel(version string) Wheel {
 			"rez/system.py": "class System(object):\n" +
 				"    rez_bin_path = None\n\n\n" +
 				"system = System()\n",
-			"rez/cli/__init__.py": "",
-			"rez/cli/_main.py":    rezMainPy,
+			"rez/cli/__init__.py":     "",
+			"rez/cli/_main.py":        rezMainPy,
+			"rez/resolved_context.py": resolvedContextPy,
 		},
 		ConsoleScripts: map[string]string{
 			"rez":        RezMain,
@@ -90,9 +100,39 @@ def run():
         sys.argv = ["-c"] + sys.argv[3:]
         exec(compile(code, "<string>", "exec"), {"__name__": "__main__"})
         return 0
+    if name.startswith("rez-python") and sys.argv[1:2] and os.path.isfile(sys.argv[1]):
+        import subprocess
+        subprocess.call([sys.executable, "-E"] + sys.argv[1:])
+        return 0
     sys.stdout.write(json.dumps(_report(), sort_keys=True) + "\n")
     sys.stdout.flush()
     return int(os.environ.get("TEST_EXIT_CODE", "0"))
+`
+
+const resolvedContextPy = `import os
+
+from rez.utils._version import _rez_version
+
+
+class ResolvedContext(object):
+    def __init__(self, package_requests, **kwargs):
+        self.package_requests = [str(r) for r in package_requests]
+        missing = [r for r in self.package_requests
+                   if r.lstrip("~!").startswith("missing")]
+        self.success = not missing
+        self.failure_description = None
+        if missing:
+            self.failure_description = "package family not found: %s" % missing[0]
+
+    def get_environ(self, parent_environ=None):
+        if not self.success:
+            raise RuntimeError("Cannot perform operation in a failed context")
+        return {
+            "REZ_USED_REQUEST": " ".join(self.package_requests),
+            "REZ_RESOLVE": " ".join(r + "-1.0" for r in self.package_requests),
+            "REZ_USED_VERSION": _rez_version,
+            "REZUP_CONTAINER": os.environ.get("REZUP_CONTAINER", ""),
+        }
 `
 
 // ExtensionWheel is a fake rez extension: package ModuleName(name) with a

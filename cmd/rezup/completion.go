@@ -1,0 +1,118 @@
+package main
+
+import (
+	"os"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rezup/rezup/recipe"
+)
+
+func (a *app) completionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "completion bash|zsh|fish|powershell",
+		Short: "Print the shell completion script",
+		Long: `Print the completion script of a shell. Commands and container names
+(from your recipes and the local and remote roots) then complete with Tab.
+
+  source <(rezup completion bash)          # in ~/.bashrc
+  rezup completion zsh > "${fpath[1]}/_rezup"
+  rezup completion fish > ~/.config/fish/completions/rezup.fish
+  rezup completion powershell | Out-String | Invoke-Expression`,
+		ValidArgs: []string{"bash", "zsh", "fish", "powershell"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usagef("completion takes one shell: bash, zsh, fish or powershell")
+			}
+			root := cmd.Root()
+			switch args[0] {
+			case "bash":
+				return root.GenBashCompletionV2(a.stdout, true)
+			case "zsh":
+				return root.GenZshCompletion(a.stdout)
+			case "fish":
+				return root.GenFishCompletion(a.stdout, true)
+			case "powershell", "pwsh":
+				return root.GenPowerShellCompletionWithDesc(a.stdout)
+			}
+			return usagef("completion: unknown shell %q: use bash, zsh, fish or powershell", args[0])
+		},
+	}
+}
+
+// completeContainerNames makes the container argument of these commands
+// complete with the known container names.
+func (a *app) completeContainerNames(root *cobra.Command) {
+	for _, c := range root.Commands() {
+		switch c.Name() {
+		case "use", "add", "status", "drop", "env", "resolve", "pull":
+			if c.ValidArgsFunction == nil {
+				c.ValidArgsFunction = a.containerArgs
+			}
+		}
+	}
+}
+
+// containerArgs completes the one NAME before "--"; what follows "--" is a
+// command (use) or a Rez request (resolve), left to the shell.
+func (a *app) containerArgs(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	if dashTyped() {
+		return nil, cobra.ShellCompDirectiveDefault
+	}
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var out []string
+	for _, n := range a.completionNames() {
+		if strings.HasPrefix(n, toComplete) {
+			out = append(out, n)
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
+}
+
+// dashTyped reports whether "--" comes before the word being completed.
+// cmd.ArgsLenAtDash cannot tell: cobra's completion parses the flags once
+// with an extra "--" appended, and pflag keeps that position. The command
+// line of a completion request is the process's own (rezup __complete …).
+func dashTyped() bool {
+	if len(os.Args) < 2 {
+		return false
+	}
+	return slices.Contains(os.Args[1:len(os.Args)-1], "--")
+}
+
+// completionNames are the containers of knownContainers, plus those of the
+// roots ~/rezup.toml names. Errors only shorten the list: a Tab must not
+// print them.
+func (a *app) completionNames() []string {
+	seen := map[string]bool{}
+	if names, err := a.knownContainers(); err == nil {
+		for _, n := range names {
+			seen[n] = true
+		}
+	}
+	if cr, err := a.loadRecipe(recipe.DefaultContainer); err == nil {
+		if root, err := a.localRoot(cr.Recipe); err == nil {
+			names, _ := root.Containers() // a missing root has none
+			for _, n := range names {
+				seen[n] = true
+			}
+		}
+		if remote, ok, err := a.remoteRoot(cr.Recipe); err == nil && ok {
+			names, _ := remote.Containers() // an unreachable remote has none
+			for _, n := range names {
+				seen[n] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for n := range seen {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rezup/rezup/launch"
+)
+
+// resolvePy runs under the revision's rez-python as a script file, which
+// every rez version's rez-python accepts (FILE ARG...). rez-python does
+// not pass the script's exit status on, so the result, failure included,
+// is written as JSON to the file named by argv[1]. It stays Python 2
+// compatible, as rez with python = 2.7 still exists.
+const resolvePy = `import json
+import sys
+import traceback
+
+out, request = sys.argv[1], sys.argv[2:]
+result = {"ok": False}
+try:
+    from rez.resolved_context import ResolvedContext
+    context = ResolvedContext(request)
+    if context.success:
+        result = {"ok": True, "environ": context.get_environ()}
+    else:
+        result["error"] = str(context.failure_description or "the resolve failed")
+except Exception as e:
+    traceback.print_exc()
+    result["error"] = "%s: %s" % (type(e).__name__, e)
+with open(out, "w") as f:
+    json.dump(result, f)
+`
+
+func (a *app) resolveCommand() *cobra.Command {
+	var asJSON, local bool
+	cmd := &cobra.Command{
+		Use:   "resolve [NAME] -- REQUEST...",
+		Short: "Resolve a Rez context in a container and print its environment",
+		Long: `Resolve the Rez package REQUEST in the latest revision of container NAME
+(default .main), with that revision's rez-python, and print the resolved
+context's environment: sh export lines, or one JSON object with --json.
+
+  rezup resolve -- maya-2024 arnold
+  rezup resolve prod --json -- nuke`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dash := cmd.ArgsLenAtDash()
+			if dash < 0 || dash == len(args) {
+				return usagef("give the Rez request after --, e.g. rezup resolve -- maya-2024")
+			}
+			name, err := oneName(cmd, args[:dash])
+			if err != nil {
+				return err
+			}
+			vars, err := a.resolve(cmd, name, local, args[dash:])
+			if err != nil {
+				return err
+			}
+			return writeVars(a.stdout, asJSON, vars)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&local, "local", false, "ignore the remote root and use the latest local revision")
+	return cmd
+}
+
+// errResolve is a resolve that Rez refused (a missing package, a conflict).
+var errResolve = errors.New("rez could not resolve")
+
+func (a *app) resolve(cmd *cobra.Command, name string, local bool, request []string) (map[string]string, error) {
+	env, release, err := a.launchEnv(cmd.Context(), name, local)
+	if err != nil {
+		return nil, err
+	}
+	// Held while rez-python runs: it runs from the build.
+	defer release()
+	rezPython, err := launch.LookPath("rez-python", env)
+	if err != nil {
+		return nil, fmt.Errorf("container %s: %w", name, err)
+	}
+	dir, err := os.MkdirTemp("", "rezup-resolve-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir) // best effort: two small files in the temp dir
+	script, out := filepath.Join(dir, "resolve.py"), filepath.Join(dir, "result.json")
+	// Fresh private dir, read only by the child below: no atomic write needed.
+	if err := os.WriteFile(script, []byte(resolvePy), 0o600); err != nil {
+		return nil, err
+	}
+	c := exec.CommandContext(cmd.Context(), rezPython, append([]string{script, out}, request...)...)
+	c.Env = env
+	// rez's own output (warnings, a traceback) is for people: stdout stays
+	// the environment alone.
+	c.Stdout, c.Stderr = a.stderr, a.stderr
+	runErr := c.Run()
+	data, err := os.ReadFile(out)
+	if err != nil {
+		if runErr == nil {
+			runErr = errors.New("it wrote no result")
+		}
+		return nil, withHint(fmt.Errorf("rez-python of %s failed: %v", name, runErr), "rez's output is above; -D shows more")
+	}
+	var res struct {
+		OK      bool              `json:"ok"`
+		Error   string            `json:"error"`
+		Environ map[string]string `json:"environ"`
+	}
+	if err := json.Unmarshal(data, &res); err != nil {
+		return nil, fmt.Errorf("rez-python of %s: unreadable result: %w", name, err)
+	}
+	if !res.OK {
+		return nil, withHint(fmt.Errorf("%w %q in %s: %s", errResolve, request, name, res.Error),
+			"check the request, and the package paths of that rez (REZ_PACKAGES_PATH)")
+	}
+	return res.Environ, nil
+}

@@ -1,0 +1,134 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/rezup/rezup/internal/fsx"
+	"github.com/rezup/rezup/internal/testkit"
+)
+
+// comm is the command name of a process, "" once it is gone.
+func comm(pid int) string {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "comm"))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// gone reports whether pid no longer exists (reaped, not merely a zombie).
+func gone(pid int) bool {
+	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+}
+
+// A signal sent to `rezup use -- CMD` is CMD's: rezup has exec'd it, so the
+// pid is the command's, nothing else is left running, and the exit status
+// is the signal's.
+func TestSignalsReachTheCommand(t *testing.T) {
+	s := builtUser(t, "")
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
+		t.Run(sig.String(), func(t *testing.T) {
+			job := s.Start("use", "--", "sleep", "40")
+			pid := job.Process.Pid
+			waitFor(t, func() bool { return comm(pid) == "sleep" })
+			if err := job.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			err := job.Wait()
+			ws, ok := job.ProcessState.Sys().(syscall.WaitStatus)
+			if !ok || !ws.Signaled() || ws.Signal() != sig {
+				t.Fatalf("exit: %v (%v), want killed by %v\nstderr:\n%s", err, job.ProcessState, sig, job.Stderr)
+			}
+			if !gone(pid) {
+				t.Errorf("pid %d (%s) is still running", pid, comm(pid))
+			}
+		})
+	}
+}
+
+// Under a shell, the same is exit status 128+15.
+func TestSigtermExitStatusUnderShell(t *testing.T) {
+	s := builtUser(t, "")
+	pidFile := filepath.Join(s.Home, "pid")
+	script := `"$REZUP_BIN" use -- sleep 40 & echo $! > "$PID_FILE"; wait $!; echo "status $?"`
+	s.Env["REZUP_BIN"], s.Env["PID_FILE"] = s.Bin, pidFile
+	shell := *s
+	shell.Bin = testkit.RequireTool(t, "sh")
+	job := shell.Start("-c", script)
+	var pid int
+	waitFor(t, func() bool {
+		b, _ := os.ReadFile(pidFile)
+		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return pid > 0 && comm(pid) == "sleep"
+	})
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := job.Wait(); err != nil {
+		t.Fatalf("sh: %v\n%s", err, job.Stderr)
+	}
+	if got := job.Stdout.(*testkit.Buffer).String(); got != "status 143\n" {
+		t.Errorf("sh printed %q, want status 143", got)
+	}
+	waitFor(t, func() bool { return gone(pid) })
+}
+
+// --no-wait returns 0 at once; the command runs on, holding the build in
+// use, and lets go of it when it ends.
+func TestNoWaitHoldsTheBuild(t *testing.T) {
+	s := builtUser(t, "")
+	root := filepath.Join(s.Home, ".rezup")
+	key := storeEntries(t, root)[0]
+	lockPath := filepath.Join(root, ".store", key+".lock")
+	pidFile := filepath.Join(s.Home, "pid")
+
+	// The detached command inherits rezup's stdout and stderr: files here,
+	// as a pipe would stay open for as long as it runs.
+	out, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cmd := s.Command(context.Background(), "use", "--no-wait", "--", "sh", "-c", `echo $$ > "$0"; exec sleep 40`, pidFile)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		b, _ := os.ReadFile(out.Name())
+		t.Fatalf("use --no-wait: %v\n%s", err, b)
+	}
+	var pid int
+	waitFor(t, func() bool {
+		b, _ := os.ReadFile(pidFile)
+		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return pid > 0 && comm(pid) == "sleep"
+	})
+	t.Cleanup(func() {
+		// The test may fail before the kill below; the detached sleep
+		// must not outlive it. ESRCH means it is gone already.
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	})
+	if _, _, err := fsx.TryExclusive(lockPath); !errors.Is(err, fsx.ErrLocked) {
+		t.Fatalf("the build is not in use while the --no-wait command runs: %v", err)
+	}
+	if res := s.Run("drop", ".main"); res.Code == 0 {
+		t.Fatalf("drop succeeded while the --no-wait command runs")
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		_, unlock, err := fsx.TryExclusive(lockPath)
+		if err == nil {
+			unlock()
+		}
+		return err == nil
+	})
+}

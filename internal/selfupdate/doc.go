@@ -1,0 +1,21 @@
+// Package selfupdate owns rezup's self-upgrade from a directory of release
+// binaries: comparing versions, finding the newest release for this OS and
+// architecture, the stamp that spaces checks out, and replacing the
+// running executable.
+//
+// A release source is a directory (local disk, NFS or SMB) holding one
+// file per release and platform, named
+//
+//	rezup-<version>-<goos>-<goarch>        e.g. rezup-1.4.0-linux-amd64
+//	rezup-<version>-windows-<goarch>.exe
+//
+// Other files are ignored, so one directory can serve every platform.
+//
+// Guarantees: the executable is replaced by a rename within its own
+// directory, and only after the new binary ran with --version and printed
+// the expected version, so a broken or truncated release never replaces a
+// working rezup. Checks are bounded: Due is a single stat.
+//
+// Never: it prints nothing, reads no environment variable (callers pass
+// the source, the pause and the environment), and never exits the process.
+package selfupdate
