@@ -485,12 +485,12 @@ func TestCachePruning(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	publish(1, at(0))                                                           // named by an old remote revision
-	publish(2, at(0))                                                           // named by nothing, old
-	publish(3, now.Add(-time.Hour))                                             // named by nothing yet: published an hour ago
-	publish(4, at(0))                                                           // used by the local latest revision
-	publish(5, at(0))                                                           // named by a local revision that goes
-	publish(6, at(0))                                                           // the remote key of a kept local mirror
+	publish(1, at(0))               // named by an old remote revision
+	publish(2, at(0))               // named by nothing, old
+	publish(3, now.Add(-time.Hour)) // named by nothing yet: published an hour ago
+	publish(4, at(0))               // used by the local latest revision
+	publish(5, at(0))               // named by a local revision that goes
+	publish(6, at(0))               // the remote key of a kept local mirror
 	// Publishes that never committed (no entry.json): DirCache ages them
 	// by their directory, so an old one goes and a recent one stays.
 	for n, mt := range map[int]time.Time{7: at(0), 8: now.Add(-time.Hour)} {
