@@ -3,12 +3,9 @@ package main
 import (
 	"os"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
-
-	"github.com/rezup/rezup/recipe"
 )
 
 func (a *app) completionCommand() *cobra.Command {
@@ -85,34 +82,9 @@ func dashTyped() bool {
 	return slices.Contains(os.Args[1:len(os.Args)-1], "--")
 }
 
-// completionNames are the containers of knownContainers, plus those of the
-// roots ~/rezup.toml names. Errors only shorten the list: a Tab must not
-// print them.
+// completionNames are the known containers. Errors only shorten the
+// list: a Tab must not print them.
 func (a *app) completionNames() []string {
-	seen := map[string]bool{}
-	if names, err := a.knownContainers(); err == nil {
-		for _, n := range names {
-			seen[n] = true
-		}
-	}
-	if cr, err := a.loadRecipe(recipe.DefaultContainer); err == nil {
-		if root, err := a.localRoot(cr.Recipe); err == nil {
-			names, _ := root.Containers() // a missing root has none
-			for _, n := range names {
-				seen[n] = true
-			}
-		}
-		if remote, ok, err := a.remoteRoot(cr.Recipe); err == nil && ok {
-			names, _ := remote.Containers() // an unreachable remote has none
-			for _, n := range names {
-				seen[n] = true
-			}
-		}
-	}
-	out := make([]string, 0, len(seen))
-	for n := range seen {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
+	names, _ := a.knownContainers() // see above: errors only shorten the list
+	return names
 }

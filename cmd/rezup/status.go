@@ -109,13 +109,18 @@ func (a *app) knownContainers() ([]string, error) {
 			seen[n] = true
 		}
 	}
+	// The roots of ~/rezup.toml (which default to the environment's).
+	cr, err := a.loadRecipe(recipe.DefaultContainer)
+	if err != nil {
+		return nil, err
+	}
 	roots := []materialize.Root{}
-	root, err := a.localRoot(recipe.Default())
+	root, err := a.localRoot(cr.Recipe)
 	if err != nil {
 		return nil, err
 	}
 	roots = append(roots, root)
-	if remote, ok, err := a.remoteRoot(recipe.Default()); err != nil {
+	if remote, ok, err := a.remoteRoot(cr.Recipe); err != nil {
 		return nil, err
 	} else if ok {
 		roots = append(roots, remote)

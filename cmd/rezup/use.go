@@ -249,11 +249,6 @@ func (a *app) runUse(ctx context.Context, o useOptions) error {
 		cleanup()
 		return err
 	}
-	path, err := launch.LookPath(argv[0], env)
-	if err != nil {
-		return err
-	}
-	argv = append([]string{path}, argv[1:]...)
 	if o.noWait {
 		_, err := launch.Start(argv, env, t.lock)
 		return err
