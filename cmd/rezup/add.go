@@ -35,38 +35,26 @@ reuses the existing build at once. --fresh forces a new build.`,
 			if err != nil {
 				return err
 			}
-			cr, err := a.loadRecipe(name)
+			c, err := a.openContainer(name)
 			if err != nil {
 				return err
 			}
-			root, err := a.localRoot(cr.Recipe)
+			if o.remote && !c.hasRemote {
+				return usagef("add --remote needs a remote root: set REZUP_ROOT_REMOTE or [root] remote in %s", c.recipe.Path)
+			}
+			cache, err := a.cache(c)
 			if err != nil {
 				return err
 			}
-			remote, hasRemote, err := a.remoteRoot(cr.Recipe)
-			if err != nil {
-				return err
-			}
-			if o.remote && !hasRemote {
-				return usagef("add --remote needs a remote root: set REZUP_ROOT_REMOTE or [root] remote in %s", cr.Path)
-			}
-			loc, err := a.cacheLocation(remote, hasRemote, cr.Recipe)
-			if err != nil {
-				return err
-			}
-			cache, err := a.openCache(loc)
-			if err != nil {
-				return err
-			}
-			store, err := a.store(root, cache)
+			store, err := a.store(c.root, cache)
 			if err != nil {
 				return err
 			}
 			if o.remote {
-				if err := a.addRemoteRevision(cmd.Context(), name, cr, o.fresh, store, remote); err != nil {
+				if err := a.addRemoteRevision(cmd.Context(), name, c.recipe, o.fresh, store, c.remote); err != nil {
 					return err
 				}
-			} else if _, err := a.addRevision(cmd.Context(), name, cr, o.fresh, store); err != nil {
+			} else if _, err := a.addRevision(cmd.Context(), name, c.recipe, o.fresh, store); err != nil {
 				return err
 			}
 			if o.skipUse {

@@ -113,6 +113,42 @@ func (a *app) loadRecipe(container string) (*containerRecipe, error) {
 	return &containerRecipe{Path: path, Data: data, Recipe: r}, nil
 }
 
+// container is what a command resolves of one container: its recipe in
+// the home directory and the roots that recipe (or the environment) names.
+type container struct {
+	name      string
+	recipe    *containerRecipe
+	root      materialize.Root
+	remote    materialize.Root
+	hasRemote bool
+}
+
+func (a *app) openContainer(name string) (*container, error) {
+	cr, err := a.loadRecipe(name)
+	if err != nil {
+		return nil, err
+	}
+	root, err := a.localRoot(cr.Recipe)
+	if err != nil {
+		return nil, err
+	}
+	remote, hasRemote, err := a.remoteRoot(cr.Recipe)
+	if err != nil {
+		return nil, err
+	}
+	return &container{name: name, recipe: cr, root: root, remote: remote, hasRemote: hasRemote}, nil
+}
+
+// cache opens the container's shared cache (nil when there is none); more
+// recipes, such as a remote revision's, may name it too.
+func (a *app) cache(c *container, more ...*recipe.Recipe) (cas.Cache, error) {
+	loc, err := a.cacheLocation(c.remote, c.hasRemote, append([]*recipe.Recipe{c.recipe.Recipe}, more...)...)
+	if err != nil {
+		return nil, err
+	}
+	return a.openCache(loc)
+}
+
 // localRoot is [root] local, else $REZUP_ROOT_LOCAL, else ~/.rezup: the
 // recipe supersedes the environment, as in the Python rezup.
 func (a *app) localRoot(r *recipe.Recipe) (materialize.Root, error) {

@@ -30,14 +30,11 @@ unused.`,
 			if err != nil {
 				return err
 			}
-			cr, err := a.loadRecipe(name)
+			c, err := a.openContainer(name)
 			if err != nil {
 				return err
 			}
-			root, err := a.localRoot(cr.Recipe)
-			if err != nil {
-				return err
-			}
+			root := c.root
 			store, err := a.store(root, nil)
 			if err != nil {
 				return err

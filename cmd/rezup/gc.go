@@ -14,7 +14,6 @@ import (
 
 	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/gc"
-	"github.com/rezup/rezup/materialize"
 	"github.com/rezup/rezup/recipe"
 )
 
@@ -89,40 +88,28 @@ func (a *app) runGC(ctx context.Context, names []string, o gcOptions) error {
 	if len(names) > 0 {
 		recipeOf = names
 	}
-	var cr *containerRecipe
-	var root materialize.Root
+	var first *container
 	for i, n := range recipeOf {
-		c, err := a.loadRecipe(n)
+		c, err := a.openContainer(n)
 		if err != nil {
 			return err
-		}
-		r, err := a.localRoot(c.Recipe)
-		if err != nil {
-			return err
-		}
-		if i > 0 && r.Dir != root.Dir {
-			return usagef("containers %s and %s live in different local roots (%s and %s): collect them in separate runs", recipeOf[0], n, root.Dir, r.Dir)
 		}
 		if i == 0 {
-			cr, root = c, r
+			first = c
+		} else if c.root.Dir != first.root.Dir {
+			return usagef("containers %s and %s live in different local roots (%s and %s): collect them in separate runs", recipeOf[0], n, first.root.Dir, c.root.Dir)
 		}
 	}
-	remote, hasRemote, err := a.remoteRoot(cr.Recipe)
-	if err != nil {
-		return err
-	}
+	cr, root, remote, hasRemote := first.recipe, first.root, first.remote, first.hasRemote
 	var cache cas.Cache
 	if o.cache {
-		loc, err := a.cacheLocation(remote, hasRemote, cr.Recipe)
-		if err != nil {
+		var err error
+		if cache, err = a.cache(first); err != nil {
 			return err
 		}
-		if loc == "" {
+		if cache == nil {
 			return withHint(usagef("--cache: no shared cache is configured"),
 				"set REZUP_CACHE, [cache] url in %s, or a remote root ([root] remote or REZUP_ROOT_REMOTE)", cr.Path)
-		}
-		if cache, err = a.openCache(loc); err != nil {
-			return err
 		}
 	}
 	store, err := a.store(root, nil)

@@ -110,20 +110,13 @@ func (a *app) knownContainers() ([]string, error) {
 		}
 	}
 	// The roots of ~/rezup.toml (which default to the environment's).
-	cr, err := a.loadRecipe(recipe.DefaultContainer)
+	main, err := a.openContainer(recipe.DefaultContainer)
 	if err != nil {
 		return nil, err
 	}
-	roots := []materialize.Root{}
-	root, err := a.localRoot(cr.Recipe)
-	if err != nil {
-		return nil, err
-	}
-	roots = append(roots, root)
-	if remote, ok, err := a.remoteRoot(cr.Recipe); err != nil {
-		return nil, err
-	} else if ok {
-		roots = append(roots, remote)
+	roots := []materialize.Root{main.root}
+	if main.hasRemote {
+		roots = append(roots, main.remote)
 	}
 	for _, r := range roots {
 		names, err := r.Containers()
@@ -143,14 +136,11 @@ func (a *app) knownContainers() ([]string, error) {
 }
 
 func (a *app) containerStatus(name string, detail bool) (statusContainer, error) {
-	cr, err := a.loadRecipe(name)
+	con, err := a.openContainer(name)
 	if err != nil {
 		return statusContainer{}, err
 	}
-	root, err := a.localRoot(cr.Recipe)
-	if err != nil {
-		return statusContainer{}, err
-	}
+	cr, root := con.recipe, con.root
 	c := statusContainer{Name: name, Root: root.Dir}
 	if cr.Data != nil {
 		c.Recipe = cr.Path
@@ -161,11 +151,9 @@ func (a *app) containerStatus(name string, detail bool) (statusContainer, error)
 	}
 	c.Count = len(revs)
 	var remoteRevs []*materialize.Revision
-	if remote, ok, err := a.remoteRoot(cr.Recipe); err != nil {
-		return c, err
-	} else if ok {
-		c.Remote = remote.Dir
-		if remoteRevs, err = remote.Revisions(name); err != nil {
+	if con.hasRemote {
+		c.Remote = con.remote.Dir
+		if remoteRevs, err = con.remote.Revisions(name); err != nil {
 			return c, err
 		}
 		c.RemoteCount = len(remoteRevs)

@@ -94,26 +94,15 @@ func (a *app) acquire(ctx context.Context, name string, local bool) (*target, er
 }
 
 func (a *app) acquireOnce(ctx context.Context, name string, local bool) (*target, error) {
-	cr, err := a.loadRecipe(name)
+	c, err := a.openContainer(name)
 	if err != nil {
 		return nil, err
 	}
-	root, err := a.localRoot(cr.Recipe)
-	if err != nil {
-		return nil, err
-	}
-	remote, hasRemote, err := a.remoteRoot(cr.Recipe)
-	if err != nil {
-		return nil, err
-	}
+	cr, root, remote := c.recipe, c.root, c.remote
 	// The cache is opened lazily: the hot path never needs it.
 	var store *materialize.Store
 	openStore := func(more ...*recipe.Recipe) error {
-		loc, err := a.cacheLocation(remote, hasRemote, append([]*recipe.Recipe{cr.Recipe}, more...)...)
-		if err != nil {
-			return err
-		}
-		cache, err := a.openCache(loc)
+		cache, err := a.cache(c, more...)
 		if err != nil {
 			return err
 		}
@@ -123,7 +112,7 @@ func (a *app) acquireOnce(ctx context.Context, name string, local bool) (*target
 
 	var rev *materialize.Revision
 	fromRemote := false
-	if hasRemote && !local {
+	if c.hasRemote && !local {
 		rrev, err := remote.Latest(name)
 		switch {
 		case err == nil:
