@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -131,4 +132,28 @@ func TestNoWaitHoldsTheBuild(t *testing.T) {
 		}
 		return err == nil
 	})
+}
+
+// A --do line that is a simple command replaces the shell, so SIGTERM to
+// rezup's pid reaches the command and leaves nothing running.
+func TestDoSimpleCommandGetsSignals(t *testing.T) {
+	s, wh := newUser(t)
+	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, ""))
+	s.MustRun("add", "--skip-use")
+	for _, tt := range []struct{ line, want string }{
+		{"sleep 40", "sleep"},
+		{"sleep 40 > /dev/null", "sleep"},
+		{"sleep 40; true", "sh"}, // a list stays a shell
+	} {
+		cmd := s.Start("use", "--do", tt.line)
+		pid := cmd.Process.Pid
+		// rezup execs sh, which execs a simple command: wait for the
+		// process to become what it should end up as.
+		waitFor(t, func() bool {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+			return err == nil && strings.TrimSpace(string(b)) == tt.want
+		})
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}
 }
