@@ -128,9 +128,14 @@ func SyncDir(dir string) error {
 	return nil
 }
 
-// SyncTree fsyncs every regular file and directory under root. It is the
-// one sync pass before a staged tree is published.
+// SyncTree makes everything under root durable: the one sync pass before a
+// staged tree is published. On Linux that is one syncfs(2) of root's
+// filesystem; elsewhere every file and directory is fsynced.
 func SyncTree(root string) error {
+	return syncTree(root)
+}
+
+func syncEach(root string) error {
 	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
