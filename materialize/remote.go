@@ -49,7 +49,7 @@ func (s *Store) Pull(ctx context.Context, rrev *Revision) (*Revision, error) {
 	var m *Manifest
 	var release func()
 	if k, ok := rrev.Key(); ok {
-		m, release, err = s.Hold(ctx, k, nil)
+		m, _, release, err = s.Hold(ctx, k, nil)
 		if err != nil && !errors.Is(err, ErrNotCached) {
 			return nil, err
 		}
@@ -69,7 +69,7 @@ func (s *Store) Pull(ctx context.Context, rrev *Revision) (*Revision, error) {
 		if k, ok := rrev.Key(); ok && k != p.Key {
 			s.opt.Reporter.Warnf("remote revision %s of %s is %s, but its recipe is %s on this machine (another interpreter); building that", rrev.Name, rrev.Container, k, p.Key)
 		}
-		if m, release, err = s.Hold(ctx, p.Key, p); err != nil {
+		if m, _, release, err = s.Hold(ctx, p.Key, p); err != nil {
 			return nil, err
 		}
 	}

@@ -29,20 +29,22 @@ func (s *Store) AddRevision(container string, recipeBytes []byte, m *Manifest) (
 }
 
 // Hold is Ensure, then Use: when it returns, entry k is ready and held in
-// use, so that a collector cannot remove it before a revision refers to
-// it. Release it with the returned func once the revision is written.
-func (s *Store) Hold(ctx context.Context, k cas.Key, p *Plan) (*Manifest, func(), error) {
+// use (the lock is what a launcher hands on), so that a collector cannot
+// remove it before a revision refers to it or a command runs in it.
+func (s *Store) Hold(ctx context.Context, k cas.Key, p *Plan) (*Manifest, *fsx.Lock, func(), error) {
+	// A collector may remove the entry between Ensure and Use; a few
+	// rounds make that race harmless.
 	for attempt := 0; ; attempt++ {
 		m, err := s.Ensure(ctx, k, p)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		_, unlock, err := s.Use(ctx, k)
+		lock, unlock, err := s.Use(ctx, k)
 		if err == nil {
-			return m, unlock, nil
+			return m, lock, unlock, nil
 		}
 		if !errors.Is(err, ErrNotReady) || attempt == 2 {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 }
@@ -52,46 +54,42 @@ func (s *Store) Hold(ctx context.Context, k cas.Key, p *Plan) (*Manifest, func()
 // missing (collected, or the revision came from elsewhere), it is fetched
 // from the shared cache, or built again from the revision's frozen recipe.
 func (s *Store) Acquire(ctx context.Context, rev *Revision) (cas.Key, *fsx.Lock, func(), error) {
-	var plan *Plan
-	// A collector may remove the entry between Ensure and Use; a few
-	// rounds make that race harmless.
-	for attempt := 0; ; attempt++ {
-		if k, ok := rev.Key(); ok {
-			lock, unlock, err := s.Use(ctx, k)
-			if err == nil {
-				return k, lock, unlock, nil
-			}
-			if !errors.Is(err, ErrNotReady) || attempt == 3 {
-				return k, nil, nil, err
-			}
-			if _, err = s.Ensure(ctx, k, plan); err == nil {
-				continue
-			}
-			if !errors.Is(err, ErrNotCached) {
-				return k, nil, nil, err
-			}
+	if k, ok := rev.Key(); ok {
+		lock, unlock, err := s.Use(ctx, k)
+		if err == nil {
+			return k, lock, unlock, nil
 		}
-		if plan != nil {
-			return plan.Key, nil, nil, fmt.Errorf("revision %s of %s: %w", rev.Name, rev.Container, ErrNotReady)
+		if !errors.Is(err, ErrNotReady) {
+			return k, nil, nil, err
 		}
-		r, warns, err := recipe.Load(rev.RecipePath())
-		if err != nil {
-			return cas.Key{}, nil, nil, err
+		_, lock, unlock, err = s.Hold(ctx, k, nil)
+		if err == nil {
+			return k, lock, unlock, nil
 		}
-		for _, w := range warns {
-			s.opt.Reporter.Warnf("%s", w)
-		}
-		if plan, err = s.Resolve(ctx, r); err != nil {
-			return cas.Key{}, nil, nil, err
-		}
-		m, err := s.Ensure(ctx, plan.Key, plan)
-		if err != nil {
-			return plan.Key, nil, nil, err
-		}
-		if err := s.repoint(rev, m); err != nil {
-			return plan.Key, nil, nil, err
+		if !errors.Is(err, ErrNotCached) {
+			return k, nil, nil, err
 		}
 	}
+	r, warns, err := recipe.Load(rev.RecipePath())
+	if err != nil {
+		return cas.Key{}, nil, nil, err
+	}
+	for _, w := range warns {
+		s.opt.Reporter.Warnf("%s", w)
+	}
+	plan, err := s.Resolve(ctx, r)
+	if err != nil {
+		return cas.Key{}, nil, nil, err
+	}
+	m, lock, unlock, err := s.Hold(ctx, plan.Key, plan)
+	if err != nil {
+		return plan.Key, nil, nil, err
+	}
+	if err := s.repoint(rev, m); err != nil {
+		unlock()
+		return plan.Key, nil, nil, err
+	}
+	return plan.Key, lock, unlock, nil
 }
 
 // repoint records in a local revision the key its recipe resolves to on
