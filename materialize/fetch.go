@@ -43,7 +43,7 @@ func (s *Store) unpack(ctx context.Context, e cas.Entry, staging, final string) 
 		return nil, err
 	}
 	defer rc.Close()
-	s.opt.Reporter.Infof("fetching %s (%s)", e.Key, humanSize(e.Size))
+	s.opt.Reporter.Infof("fetching %s (%s)", e.Key, HumanSize(e.Size))
 	total := cas.Progress{Bytes: e.Bytes, Files: e.Files}
 	progress := func(p cas.Progress) { s.opt.Reporter.Progress("unpack "+e.Key.String(), p, total) }
 	if _, err := cas.Unpack(ctxReader{ctx, rc}, staging, e.Digest, cas.DefaultLimits(), progress); err != nil {
@@ -128,7 +128,8 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-func humanSize(n int64) string {
+// HumanSize formats a byte count for people: 512 B, 21.4 MiB.
+func HumanSize(n int64) string {
 	switch {
 	case n >= 1<<30:
 		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))

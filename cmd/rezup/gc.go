@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/materialize"
 	"github.com/rezup/rezup/gc"
 	"github.com/rezup/rezup/recipe"
 )
@@ -219,7 +220,7 @@ func (a *app) printSweep(s *gc.Sweep, res *gc.Result) {
 		for _, r := range rows {
 			size := "-"
 			if r.it.Bytes > 0 {
-				size = humanBytes(r.it.Bytes)
+				size = materialize.HumanSize(r.it.Bytes)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.action, r.it.Kind, r.it.Title(), size, r.it.Detail)
 		}
@@ -229,11 +230,11 @@ func (a *app) printSweep(s *gc.Sweep, res *gc.Result) {
 	case res == nil && len(s.Remove) == 0:
 		fmt.Fprintf(a.stdout, "nothing to remove in %s; %d kept (dry run)\n", s.Root, len(s.Kept))
 	case res == nil:
-		fmt.Fprintf(a.stdout, "would remove %d item(s), %s; %d kept (dry run: nothing was changed)\n", len(s.Remove), humanBytes(s.Bytes()), len(s.Kept))
+		fmt.Fprintf(a.stdout, "would remove %d item(s), %s; %d kept (dry run: nothing was changed)\n", len(s.Remove), materialize.HumanSize(s.Bytes()), len(s.Kept))
 	case len(s.Remove) == 0:
 		fmt.Fprintf(a.stdout, "nothing to remove in %s; %d kept\n", s.Root, len(s.Kept))
 	default:
-		line := fmt.Sprintf("removed %d item(s), %s; %d kept", len(res.Removed), humanBytes(res.Bytes), len(s.Kept)+len(res.Skipped))
+		line := fmt.Sprintf("removed %d item(s), %s; %d kept", len(res.Removed), materialize.HumanSize(res.Bytes), len(s.Kept)+len(res.Skipped))
 		if len(res.Skipped) > 0 {
 			line += fmt.Sprintf(" (%d skipped: changed since the plan)", len(res.Skipped))
 		}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/materialize"
 )
 
 // reporter prints progress for people on stderr: lines for steps, and a
@@ -60,7 +61,7 @@ func (r *reporter) Progress(what string, done, total cas.Progress) {
 		pct = fmt.Sprintf(" %3d%%", min(100, done.Bytes*100/total.Bytes))
 	}
 	fmt.Fprintf(r.a.stderr, "\rrezup: %s%s  %s / %s, %d / %d files\033[K", what, pct,
-		humanBytes(done.Bytes), humanBytes(total.Bytes), done.Files, total.Files)
+		materialize.HumanSize(done.Bytes), materialize.HumanSize(total.Bytes), done.Files, total.Files)
 }
 
 func (r *reporter) endProgress() {

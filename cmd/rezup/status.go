@@ -244,7 +244,7 @@ func (a *app) printRevisions(c statusContainer) {
 		}
 		size := "-"
 		if r.Built {
-			size = humanBytes(r.Bytes)
+			size = materialize.HumanSize(r.Bytes)
 		}
 		key := r.Key
 		if key == "" {
@@ -257,17 +257,4 @@ func (a *app) printRevisions(c statusContainer) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.From, rez, r.Time.Local().Format("02 Jan 06 15:04"), key, size, state)
 	}
 	tw.Flush()
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
