@@ -13,8 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rezup/rezup/cas"
-	"github.com/rezup/rezup/materialize"
 	"github.com/rezup/rezup/gc"
+	"github.com/rezup/rezup/materialize"
 	"github.com/rezup/rezup/recipe"
 )
 
