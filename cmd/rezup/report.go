@@ -15,6 +15,7 @@ import (
 type reporter struct {
 	a        *app
 	terminal bool
+	now      func() time.Time
 
 	mu      sync.Mutex
 	started map[string]time.Time
@@ -23,7 +24,7 @@ type reporter struct {
 }
 
 func newReporter(a *app) *reporter {
-	return &reporter{a: a, terminal: isTerminal(a.stderr), started: map[string]time.Time{}}
+	return &reporter{a: a, terminal: isTerminal(a.stderr), now: time.Now, started: map[string]time.Time{}}
 }
 
 func (r *reporter) Infof(format string, args ...any) {
@@ -46,7 +47,7 @@ func (r *reporter) Progress(what string, done, total cas.Progress) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	now := time.Now()
+	now := r.now()
 	start, ok := r.started[what]
 	if !ok {
 		r.started[what] = now
