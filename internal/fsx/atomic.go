@@ -37,7 +37,22 @@ func WriteFile(path string, data []byte, perm fs.FileMode) error {
 // WriteFileFunc atomically replaces path with what write produces. The temp
 // file lives in path's directory, so the rename never crosses filesystems.
 // On any error the temp file is removed and path is untouched.
-func WriteFileFunc(path string, perm fs.FileMode, write func(io.Writer) error) (err error) {
+func WriteFileFunc(path string, perm fs.FileMode, write func(io.Writer) error) error {
+	return replace(path, perm, write, true)
+}
+
+// ReplaceStaged replaces path with data through a temp file and a rename,
+// as WriteFile does, but syncs nothing: it is for files inside a staged
+// tree that SyncTree syncs as a whole before PublishDir makes it visible,
+// where an fsync per file would only multiply the cost of that one pass.
+func ReplaceStaged(path string, data []byte, perm fs.FileMode) error {
+	return replace(path, perm, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	}, false)
+}
+
+func replace(path string, perm fs.FileMode, write func(io.Writer) error, sync bool) (err error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*"+TempSuffix)
 	if err != nil {
@@ -55,14 +70,19 @@ func WriteFileFunc(path string, perm fs.FileMode, write func(io.Writer) error) (
 	if err = tmp.Chmod(perm); err != nil {
 		return err
 	}
-	if err = tmp.Sync(); err != nil {
-		return err
+	if sync {
+		if err = tmp.Sync(); err != nil {
+			return err
+		}
 	}
 	if err = tmp.Close(); err != nil {
 		return err
 	}
 	if err = os.Rename(tmp.Name(), path); err != nil {
 		return err
+	}
+	if !sync {
+		return nil
 	}
 	return SyncDir(dir)
 }

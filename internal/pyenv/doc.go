@@ -9,11 +9,13 @@
 //   - Rez "production" entry points: scripts run with interpreter flags
 //     such as -E, with pip's (distlib's) shebang rules (Shebang,
 //     WriteEntryPoints, WriteProductionMarker);
-//   - relocating a built venv tree from one prefix to another (Relocate)
-//     and checking that its base interpreter still exists (CheckBase).
+//   - relocating a built venv tree from one prefix to another (Relocate,
+//     or a Relocator fed file by file while an archive is unpacked) and
+//     checking that its base interpreter still exists (CheckBase).
 //
 // Guarantees: every file it writes goes through fsx (temp file, rename),
-// so a crash leaves the old file or the new one. Relocate keeps modes and
+// so a crash leaves the old file or the new one; relocation works on staged
+// trees, which the caller syncs once as a whole before publishing them. Relocate keeps modes and
 // mtimes (.pyc files stay valid only while their sources keep their
 // mtimes) and never patches a binary file: it reports it.
 //

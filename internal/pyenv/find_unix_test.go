@@ -112,7 +112,8 @@ func TestCreateExplainsMissingVenv(t *testing.T) {
 
 func TestCheckBase(t *testing.T) {
 	home := t.TempDir()
-	fakeExe(t, filepath.Join(home, "python3.11"), `echo '{"executable": "'$0'", "implementation": "cpython", "version": "3.11.7", "platform": "linux-x86_64"}'`)
+	// CheckBase asks for the version alone, with site skipped (-S).
+	fakeExe(t, filepath.Join(home, "python3.11"), `case " $* " in *" -S "*) printf 3.11.7;; *) echo "not a version probe: $*" >&2; exit 1;; esac`)
 	write := func(cfg string) string {
 		dir := t.TempDir()
 		if err := os.WriteFile(filepath.Join(dir, "pyvenv.cfg"), []byte(cfg), 0o644); err != nil {

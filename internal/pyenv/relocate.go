@@ -8,7 +8,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rezup/rezup/internal/fsx"
@@ -49,67 +51,124 @@ const scanChunk = 1 << 20
 //
 // Each rewritten file keeps its mode and mtime (.pyc files are checked
 // against their source's mtime) and is replaced through a temp file and a
-// rename. Symlink mtimes are not kept.
+// rename. Symlink mtimes are not kept. Nothing is synced: root is a staged
+// tree, and the caller syncs it once (fsx.SyncTree) before publishing it.
+//
+// An unpacker that holds each file's bytes anyway relocates them on the
+// way through a Relocator instead, and reads nothing twice.
 func Relocate(root, oldPrefix, newPrefix string) (Report, error) {
-	var rep Report
-	if oldPrefix == "" || newPrefix == "" {
-		return rep, errors.New("relocate: empty prefix")
+	r, err := NewRelocator(oldPrefix, newPrefix)
+	if err != nil {
+		return Report{}, err
 	}
-	r := relocator{old: filepath.Clean(oldPrefix), new: filepath.Clean(newPrefix)}
-	if !filepath.IsAbs(r.old) || !filepath.IsAbs(r.new) {
-		return rep, fmt.Errorf("relocate %s to %s: prefixes must be absolute", oldPrefix, newPrefix)
+	if r == nil {
+		return Report{}, nil
 	}
-	if r.old == filepath.Dir(r.old) {
-		return rep, fmt.Errorf("relocate: refusing a filesystem root (%s) as the old prefix", r.old)
-	}
-	if r.old == r.new {
-		return rep, nil
-	}
-	r.oldB = []byte(r.old)
-	r.newB = []byte(r.new)
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		switch t := d.Type(); {
 		case t&fs.ModeSymlink != 0:
-			done, err := r.symlink(path)
-			if err != nil {
-				return err
-			}
-			if done {
-				rep.Retargeted++
-			}
+			return r.symlink(path)
 		case t.IsRegular():
-			if ext := filepath.Ext(path); ext == ".pyc" || ext == ".pyo" {
-				return nil
-			}
-			rewritten, binary, err := r.file(path)
-			if err != nil {
-				return err
-			}
-			if rewritten {
-				rep.Rewritten++
-			}
-			if binary {
-				rep.Binary = append(rep.Binary, path)
-			}
+			return r.File(path)
 		}
 		return nil
 	})
 	if err != nil {
-		return rep, fmt.Errorf("relocate %s from %s to %s: %w", root, r.old, r.new, err)
+		return r.Report(), fmt.Errorf("relocate %s from %s to %s: %w", root, r.old, r.new, err)
 	}
-	return rep, nil
+	return r.Report(), nil
 }
 
-type relocator struct {
+// A Relocator applies Relocate's rules one file or link at a time, for
+// callers that meet the files one by one. Its methods are safe for
+// concurrent use.
+type Relocator struct {
 	old, new   string
 	oldB, newB []byte
+
+	mu  sync.Mutex
+	rep Report
+}
+
+// NewRelocator returns a Relocator from oldPrefix to newPrefix, or nil
+// when the two are the same and there is nothing to do.
+func NewRelocator(oldPrefix, newPrefix string) (*Relocator, error) {
+	if oldPrefix == "" || newPrefix == "" {
+		return nil, errors.New("relocate: empty prefix")
+	}
+	r := &Relocator{old: filepath.Clean(oldPrefix), new: filepath.Clean(newPrefix)}
+	if !filepath.IsAbs(r.old) || !filepath.IsAbs(r.new) {
+		return nil, fmt.Errorf("relocate %s to %s: prefixes must be absolute", oldPrefix, newPrefix)
+	}
+	if r.old == filepath.Dir(r.old) {
+		return nil, fmt.Errorf("relocate: refusing a filesystem root (%s) as the old prefix", r.old)
+	}
+	if r.old == r.new {
+		return nil, nil
+	}
+	r.oldB = []byte(r.old)
+	r.newB = []byte(r.new)
+	return r, nil
+}
+
+// Report is what the Relocator has changed so far, and what it could not.
+func (r *Relocator) Report() Report {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rep := r.rep
+	rep.Binary = slices.Clone(r.rep.Binary)
+	return rep
+}
+
+// Content relocates the whole contents of the file at path (which names
+// it in the report): it returns the new contents, or nil when the file
+// stays as it is.
+func (r *Relocator) Content(path string, data []byte) []byte {
+	if ext := filepath.Ext(path); ext == ".pyc" || ext == ".pyo" {
+		return nil
+	}
+	head := data[:min(len(data), binarySniff)]
+	if bytes.IndexByte(head, 0) >= 0 {
+		if r.next(data, 0, true, true) >= 0 {
+			r.binary(path)
+		}
+		return nil
+	}
+	if !bytes.Contains(data, r.oldB) {
+		return nil
+	}
+	out := r.rewrite(data)
+	if out != nil {
+		r.mu.Lock()
+		r.rep.Rewritten++
+		r.mu.Unlock()
+	}
+	return out
+}
+
+// Target returns where a symlink pointing at target must point instead,
+// or "" when it stays as it is.
+func (r *Relocator) Target(target string) string {
+	if !filepath.IsAbs(target) || !r.inside(target) {
+		return ""
+	}
+	r.mu.Lock()
+	r.rep.Retargeted++
+	r.mu.Unlock()
+	return r.new + target[len(r.old):]
+}
+
+func (r *Relocator) binary(path string) {
+	r.mu.Lock()
+	r.rep.Binary = append(r.rep.Binary, path)
+	r.mu.Unlock()
 }
 
 // inside reports whether the absolute path p is oldPrefix or under it.
-func (r *relocator) inside(p string) bool {
+func (r *Relocator) inside(p string) bool {
 	if !strings.HasPrefix(p, r.old) {
 		return false
 	}
@@ -120,74 +179,74 @@ func (r *relocator) inside(p string) bool {
 	return c == '/' || c == filepath.Separator
 }
 
-func (r *relocator) symlink(path string) (bool, error) {
+func (r *Relocator) symlink(path string) error {
 	target, err := os.Readlink(path)
 	if err != nil {
-		return false, err
+		return err
 	}
-	if !filepath.IsAbs(target) || !r.inside(target) {
-		return false, nil
+	newTarget := r.Target(target)
+	if newTarget == "" {
+		return nil
 	}
-	newTarget := r.new + target[len(r.old):]
 	tmp := filepath.Join(filepath.Dir(path), fsx.RandomName("."+filepath.Base(path)+".")+fsx.TempSuffix)
 	if err := os.Symlink(newTarget, tmp); err != nil {
-		return false, err
+		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		os.Remove(tmp) // best effort: readers skip temp names
-		return false, err
+		return err
 	}
-	return true, nil
+	return nil
 }
 
-// file rewrites one regular file if it is text and holds the old prefix.
-// binary reports a binary file that holds it.
-func (r *relocator) file(path string) (rewritten, binary bool, err error) {
+// File relocates one regular file on disk: a text file holding the old
+// prefix is rewritten; a binary one is searched in bounded chunks and, if
+// it holds the prefix, reported.
+func (r *Relocator) File(path string) error {
+	if ext := filepath.Ext(path); ext == ".pyc" || ext == ".pyo" {
+		return nil
+	}
 	f, err := os.Open(path)
 	if err != nil {
-		return false, false, err
+		return err
 	}
 	defer f.Close() // read-only; a close error loses nothing
 	info, err := f.Stat()
 	if err != nil {
-		return false, false, err
+		return err
 	}
 	head := make([]byte, binarySniff)
 	n, err := io.ReadFull(f, head)
 	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
-		return false, false, err
+		return err
 	}
 	head = head[:n]
 	if bytes.IndexByte(head, 0) >= 0 {
 		found, err := r.scan(io.MultiReader(bytes.NewReader(head), f))
-		return false, found, err
+		if found {
+			r.binary(path)
+		}
+		return err
 	}
 	rest, err := io.ReadAll(f)
 	if err != nil {
-		return false, false, err
+		return err
 	}
-	data := append(head, rest...)
-	if !bytes.Contains(data, r.oldB) {
-		return false, false, nil
-	}
-	out := r.rewrite(data)
+	out := r.Content(path, append(head, rest...))
 	if out == nil {
-		return false, false, nil
+		return nil
 	}
 	mode := info.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
-	if err := fsx.WriteFile(path, out, mode); err != nil {
-		return false, false, err
+	if err := fsx.ReplaceStaged(path, out, mode); err != nil {
+		return err
 	}
 	// A zero atime leaves it as the rename left it; only mtime matters.
-	if err := os.Chtimes(path, time.Time{}, info.ModTime()); err != nil {
-		return false, false, err
-	}
-	return true, false, nil
+	return os.Chtimes(path, time.Time{}, info.ModTime())
 }
 
 // rewrite returns data with the prefix replaced, or nil if nothing
 // changed.
-func (r *relocator) rewrite(data []byte) []byte {
+func (r *Relocator) rewrite(data []byte) []byte {
 	var out []byte
 	body := data
 	if interp, flags, n, ok := parseShebang(data); ok && r.inside(interp) {
@@ -215,7 +274,7 @@ func (r *relocator) rewrite(data []byte) []byte {
 // reading it in bounded chunks. A window keeps the previous chunk's last
 // len(prefix)+1 bytes, so a match cut by a chunk edge is judged whole in
 // the next window.
-func (r *relocator) scan(rd io.Reader) (bool, error) {
+func (r *Relocator) scan(rd io.Reader) (bool, error) {
 	chunk := make([]byte, scanChunk)
 	var window []byte
 	keep := len(r.oldB) + 1
@@ -242,7 +301,7 @@ func (r *relocator) scan(rd io.Reader) (bool, error) {
 // data at or after from that sits on path boundaries, or -1. The edges of
 // data count as boundaries only when startEdge/endEdge say data really
 // starts/ends there (and not at a chunk cut).
-func (r *relocator) next(data []byte, from int, startEdge, endEdge bool) int {
+func (r *Relocator) next(data []byte, from int, startEdge, endEdge bool) int {
 	for from <= len(data) {
 		j := bytes.Index(data[from:], r.oldB)
 		if j < 0 {
