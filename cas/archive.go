@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -89,12 +90,38 @@ type PackStats struct {
 	Bytes int64
 }
 
+// UnpackOptions tune Unpack. The zero value extracts as it is, within
+// DefaultLimits.
+type UnpackOptions struct {
+	Limits Limits
+	// Progress, when set, is called at most every 100ms and once at the
+	// end.
+	Progress func(Progress)
+	// Rewrite, when set, may replace the contents of each regular file of
+	// at most RewriteMax bytes before it is written: it gets the path the
+	// file is extracted to and its bytes, and returns new bytes, or nil to
+	// keep them. It runs on several goroutines at once. Larger files are
+	// streamed to disk without it and listed in UnpackStats.Unseen.
+	Rewrite func(path string, data []byte) []byte
+	// Relink, when set, may replace the target of each symlink: it gets
+	// the target and returns a new one, or "" to keep it.
+	Relink func(target string) string
+}
+
+// RewriteMax is the largest file UnpackOptions.Rewrite sees. A venv is
+// mostly small files; the few larger ones are compiled libraries.
+const RewriteMax = smallFile
+
 // UnpackStats is what Unpack extracted, counted as PackStats counts.
 // ArchiveBytes is the size of the compressed archive it read.
 type UnpackStats struct {
 	Files        int64
 	Bytes        int64
 	ArchiveBytes int64
+	// Unseen lists, when UnpackOptions.Rewrite is set, the paths of the
+	// regular files it did not see because they are larger than
+	// RewriteMax.
+	Unseen []string
 }
 
 // statsRecorder is implemented by writers that want to learn what Pack
@@ -289,18 +316,16 @@ func fileKind(m fs.FileMode) string {
 // Files and symlinks get their modes and mtimes as they are extracted;
 // directories get theirs in a final pass, after their contents. On error,
 // dest holds a partial tree with writable directories: remove it.
-//
-// progress, when not nil, is called at most every 100ms and once at the
-// end.
-func Unpack(r io.Reader, dest string, want Digest, lim Limits, progress func(Progress)) (UnpackStats, error) {
-	st, err := unpack(r, dest, want, lim, progress)
+func Unpack(r io.Reader, dest string, want Digest, opt UnpackOptions) (UnpackStats, error) {
+	st, err := unpack(r, dest, want, opt)
 	if err != nil {
 		return st, fmt.Errorf("unpack %s: %w", want, err)
 	}
 	return st, nil
 }
 
-func unpack(r io.Reader, dest string, want Digest, lim Limits, progress func(Progress)) (UnpackStats, error) {
+func unpack(r io.Reader, dest string, want Digest, opt UnpackOptions) (UnpackStats, error) {
+	lim := opt.Limits
 	def := DefaultLimits()
 	if lim.MaxBytes <= 0 {
 		lim.MaxBytes = def.MaxBytes
@@ -322,12 +347,18 @@ func unpack(r io.Reader, dest string, want Digest, lim Limits, progress func(Pro
 	defer zr.Close()
 
 	x := &extractor{
-		dest: dest,
-		lim:  lim,
-		dirs: make(map[string]*dirMeta),
-		buf:  make([]byte, copyBufSize),
-		tick: progressTicker{fn: progress},
+		dest:   dest,
+		lim:    lim,
+		dirs:   make(map[string]*dirMeta),
+		leaves: make(map[string]fs.FileMode),
+		buf:    make([]byte, copyBufSize),
+		tick:   progressTicker{fn: opt.Progress},
+		w:      startWriters(opt.Rewrite),
+		opt:    opt,
 	}
+	// Every return waits for the writers: nothing may write into dest
+	// once Unpack has returned, least of all while the caller removes it.
+	defer x.w.wait()
 	// corrupt classifies a failure of the compressed stream: an error
 	// reading r is r's, anything else is the archive's.
 	corrupt := func(what string, err error) error {
@@ -345,6 +376,9 @@ func unpack(r io.Reader, dest string, want Digest, lim Limits, progress func(Pro
 		}
 		if err != nil {
 			return x.stats(src), corrupt("read tar header", err)
+		}
+		if err := x.w.err(); err != nil {
+			return x.stats(src), err
 		}
 		if err := x.entry(hdr, tr); err != nil {
 			if errors.Is(err, errArchiveRead) {
@@ -369,6 +403,9 @@ func unpack(r io.Reader, dest string, want Digest, lim Limits, progress func(Pro
 	}
 	if got := sumDigest(src.h); got != want {
 		return x.stats(src), fmt.Errorf("%w: digest is %s, want %s", ErrCorrupt, got, want)
+	}
+	if err := x.w.wait(); err != nil {
+		return x.stats(src), err
 	}
 	if err := x.finishDirs(); err != nil {
 		return x.stats(src), err
@@ -432,17 +469,23 @@ type dirMeta struct {
 }
 
 type extractor struct {
-	dest  string
-	lim   Limits
-	dirs  map[string]*dirMeta // every directory created, by clean name
-	buf   []byte
-	files int64
-	bytes int64
-	tick  progressTicker
+	dest string
+	lim  Limits
+	dirs map[string]*dirMeta // every directory created, by clean name
+	// leaves are the files and symlinks extracted so far, by clean name:
+	// a file may still be waiting for its writer, so the disk cannot tell.
+	leaves map[string]fs.FileMode
+	buf    []byte
+	files  int64
+	bytes  int64
+	tick   progressTicker
+	w      *writers
+	opt    UnpackOptions
+	unseen []string
 }
 
 func (x *extractor) stats(src *hashingReader) UnpackStats {
-	return UnpackStats{Files: x.files, Bytes: x.bytes, ArchiveBytes: src.n}
+	return UnpackStats{Files: x.files, Bytes: x.bytes, ArchiveBytes: src.n, Unseen: x.unseen}
 }
 
 func refuse(name, format string, args ...any) error {
@@ -490,6 +533,9 @@ func (x *extractor) entry(hdr *tar.Header, data io.Reader) error {
 		if err := x.ensureParent(name, hdr.Name); err != nil {
 			return err
 		}
+		if err := x.claim(name, hdr.Name, 0); err != nil {
+			return err
+		}
 		return x.writeFile(name, hdr, perm, data)
 
 	case tar.TypeSymlink:
@@ -502,8 +548,17 @@ func (x *extractor) entry(hdr *tar.Header, data io.Reader) error {
 		if err := x.ensureParent(name, hdr.Name); err != nil {
 			return err
 		}
+		if err := x.claim(name, hdr.Name, fs.ModeSymlink); err != nil {
+			return err
+		}
 		p := x.path(name)
-		if err := os.Symlink(hdr.Linkname, p); err != nil {
+		target := hdr.Linkname
+		if x.opt.Relink != nil {
+			if t := x.opt.Relink(target); t != "" {
+				target = t
+			}
+		}
+		if err := os.Symlink(target, p); err != nil {
 			if errors.Is(err, fs.ErrExist) {
 				return refuse(hdr.Name, "duplicate entry")
 			}
@@ -524,6 +579,18 @@ func (x *extractor) entry(hdr *tar.Header, data io.Reader) error {
 	default:
 		return refuse(hdr.Name, "unsupported entry type %q", hdr.Typeflag)
 	}
+}
+
+// claim records name as a file or symlink, refusing a name already used.
+func (x *extractor) claim(name, orig string, kind fs.FileMode) error {
+	if _, ok := x.dirs[name]; ok {
+		return refuse(orig, "duplicate entry")
+	}
+	if _, ok := x.leaves[name]; ok {
+		return refuse(orig, "duplicate entry")
+	}
+	x.leaves[name] = kind
+	return nil
 }
 
 func (x *extractor) path(name string) string {
@@ -554,6 +621,12 @@ func (x *extractor) ensureParent(name, orig string) error {
 // already, it is accepted only when it is a real directory, which happens
 // when the filesystem folds case or normalizes Unicode.
 func (x *extractor) mkdir(name, orig string, meta *dirMeta) error {
+	if kind, ok := x.leaves[name]; ok {
+		if kind == fs.ModeSymlink {
+			return refuse(orig, "%q is a symlink: writing through it is refused", name)
+		}
+		return refuse(orig, "%q is not a directory", name)
+	}
 	p := x.path(name)
 	if err := os.Mkdir(p, 0o700); err != nil {
 		if !errors.Is(err, fs.ErrExist) {
@@ -579,12 +652,25 @@ func (x *extractor) writeFile(name string, hdr *tar.Header, perm fs.FileMode, da
 		return refuse(hdr.Name, "%d bytes would take the archive over its limit of %d bytes of file data", hdr.Size, x.lim.MaxBytes)
 	}
 	p := x.path(name)
-	// O_EXCL: never open an existing name, so never follow a symlink.
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return refuse(hdr.Name, "duplicate entry")
+	if hdr.Size <= smallFile {
+		// Read here, on the goroutine that hashes the stream; create and
+		// write on a writer, so that file creation overlaps decompression.
+		// hdr.Size is the tar reader's bound on data, so a short read is a
+		// truncated archive.
+		b := make([]byte, hdr.Size)
+		if _, err := io.ReadFull(data, b); err != nil {
+			return fmt.Errorf("%w: %w", errArchiveRead, err)
 		}
+		x.bytes += hdr.Size
+		x.tick.maybe(Progress{Bytes: x.bytes, Files: x.files})
+		x.w.submit(fileJob{path: p, name: hdr.Name, data: b, perm: perm, mtime: hdr.ModTime})
+		return nil
+	}
+	if x.opt.Rewrite != nil {
+		x.unseen = append(x.unseen, p)
+	}
+	f, err := createNew(p, hdr.Name)
+	if err != nil {
 		return err
 	}
 	defer func() {
@@ -612,13 +698,126 @@ func (x *extractor) writeFile(name string, hdr *tar.Header, perm fs.FileMode, da
 			return fmt.Errorf("%w: %w", errArchiveRead, rerr)
 		}
 	}
+	return finishFile(f, p, perm, hdr.ModTime)
+}
+
+// createNew creates the file p, which must not exist. O_EXCL: never open
+// an existing name, so never follow a symlink.
+func createNew(p, orig string) (*os.File, error) {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil, refuse(orig, "duplicate entry")
+	}
+	return f, err
+}
+
+// finishFile gives a written file its mode and mtime, and closes it.
+func finishFile(f *os.File, p string, perm fs.FileMode, mtime time.Time) error {
 	if err := f.Chmod(perm); err != nil {
+		f.Close() // already failing; the partial file is the caller's to remove
 		return err
 	}
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return lchtimes(p, hdr.ModTime)
+	return lchtimes(p, mtime)
+}
+
+// smallFile is the size up to which Unpack reads a file into memory and
+// hands it to a writer goroutine. A venv is mostly small files, whose
+// cost is creating them; larger ones are streamed on the reading
+// goroutine through one buffer.
+const smallFile = 256 << 10
+
+// fileJob is one small file for a writer to create.
+type fileJob struct {
+	path, name string
+	data       []byte
+	perm       fs.FileMode
+	mtime      time.Time
+}
+
+// writers create small files in parallel. Only the reading goroutine
+// creates directories and symlinks, and every job's parent is a directory
+// it made, before the job was submitted; a job never replaces anything
+// (O_EXCL), so the order in which writers run cannot change what is
+// refused, only which of two clashing entries is named.
+type writers struct {
+	rewrite func(path string, data []byte) []byte
+	jobs    chan fileJob
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	first   error
+	done    bool
+}
+
+// unpackWriters is how many goroutines create files: more than the cores,
+// since each spends most of its time in the kernel.
+const unpackWriters = 4
+
+func startWriters(rewrite func(string, []byte) []byte) *writers {
+	w := &writers{rewrite: rewrite, jobs: make(chan fileJob, 4*unpackWriters)}
+	for range unpackWriters {
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			for j := range w.jobs {
+				if w.err() != nil {
+					continue // drain: the unpack has failed
+				}
+				if w.rewrite != nil {
+					if b := w.rewrite(j.path, j.data); b != nil {
+						j.data = b
+					}
+				}
+				if err := j.write(); err != nil {
+					w.fail(err)
+				}
+			}
+		}()
+	}
+	return w
+}
+
+func (j fileJob) write() error {
+	f, err := createNew(j.path, j.name)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(j.data); err != nil {
+		f.Close() // already failing; the partial file is the caller's to remove
+		return err
+	}
+	return finishFile(f, j.path, j.perm, j.mtime)
+}
+
+func (w *writers) submit(j fileJob) { w.jobs <- j }
+
+func (w *writers) fail(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.first == nil {
+		w.first = err
+	}
+}
+
+// err is the first error a writer met, if any.
+func (w *writers) err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.first
+}
+
+// wait ends the writers once every submitted file is written, and returns
+// their first error. Only the reading goroutine calls it; later calls
+// return at once.
+func (w *writers) wait() error {
+	if !w.done {
+		w.done = true
+		close(w.jobs)
+		w.wg.Wait()
+	}
+	return w.err()
 }
 
 // finishDirs sets directory modes and mtimes, children before parents:

@@ -5,10 +5,13 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -50,7 +53,7 @@ func TestPackUnpackRoundTrip(t *testing.T) {
 			dest := t.TempDir()
 			t.Cleanup(func() { makeRemovable(dest) })
 			calls, last = 0, Progress{}
-			ust, err := Unpack(bytes.NewReader(archive), dest, digest, DefaultLimits(), func(p Progress) { calls++; last = p })
+			ust, err := Unpack(bytes.NewReader(archive), dest, digest, UnpackOptions{Progress: func(p Progress) { calls++; last = p }})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -145,7 +148,7 @@ func TestPackDropsSetgidOnDirectories(t *testing.T) {
 	}
 	archive, digest, _ := packTree(t, root, PackOptions{})
 	dest := t.TempDir()
-	if _, err := Unpack(bytes.NewReader(archive), dest, digest, DefaultLimits(), nil); err != nil {
+	if _, err := Unpack(bytes.NewReader(archive), dest, digest, UnpackOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(filepath.Join(dest, "d"))
@@ -187,7 +190,7 @@ func TestUnpackCorrupt(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dest := t.TempDir()
 			t.Cleanup(func() { makeRemovable(dest) })
-			_, err := Unpack(bytes.NewReader(tt.data), dest, digest, DefaultLimits(), nil)
+			_, err := Unpack(bytes.NewReader(tt.data), dest, digest, UnpackOptions{})
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("err = %v, want ErrCorrupt", err)
 			}
@@ -201,7 +204,7 @@ func TestUnpackCorrupt(t *testing.T) {
 func TestUnpackDigestMismatchNamesBoth(t *testing.T) {
 	archive := handTar(t, file("a", "b"))
 	want := DigestOf([]byte("something else"))
-	_, err := Unpack(bytes.NewReader(archive), t.TempDir(), want, DefaultLimits(), nil)
+	_, err := Unpack(bytes.NewReader(archive), t.TempDir(), want, UnpackOptions{})
 	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), want.String()) || !strings.Contains(err.Error(), DigestOf(archive).String()) {
 		t.Fatalf("err = %v, want ErrCorrupt naming %s and %s", err, want, DigestOf(archive))
 	}
@@ -225,7 +228,7 @@ func TestUnpackReadErrorIsNotCorruption(t *testing.T) {
 	archive := handTar(t, file("a", strings.Repeat("x", 1<<20)))
 	boom := errors.New("connection reset")
 	r := &errReader{r: bytes.NewReader(archive[:len(archive)/2]), err: boom}
-	_, err := Unpack(r, t.TempDir(), DigestOf(archive), DefaultLimits(), nil)
+	_, err := Unpack(r, t.TempDir(), DigestOf(archive), UnpackOptions{})
 	if !errors.Is(err, boom) || errors.Is(err, ErrCorrupt) {
 		t.Fatalf("err = %v, want the read error, not ErrCorrupt", err)
 	}
@@ -235,7 +238,7 @@ func TestUnpackRefusesNonEmptyDest(t *testing.T) {
 	archive := handTar(t, file("a", "b"))
 	dest := t.TempDir()
 	os.WriteFile(filepath.Join(dest, "already"), nil, 0o644)
-	if _, err := Unpack(bytes.NewReader(archive), dest, DigestOf(archive), DefaultLimits(), nil); err == nil {
+	if _, err := Unpack(bytes.NewReader(archive), dest, DigestOf(archive), UnpackOptions{}); err == nil {
 		t.Fatal("unpacked into a non-empty directory")
 	}
 }
@@ -304,7 +307,7 @@ func TestUnpackRefusesHostileArchives(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer makeRemovable(dest)
-			_, err := Unpack(bytes.NewReader(archive), dest, DigestOf(archive), tt.lim, nil)
+			_, err := Unpack(bytes.NewReader(archive), dest, DigestOf(archive), UnpackOptions{Limits: tt.lim})
 			if !errors.Is(err, ErrUnsafe) {
 				t.Fatalf("err = %v, want ErrUnsafe", err)
 			}
@@ -323,7 +326,7 @@ func TestUnpackRefusesHostileArchives(t *testing.T) {
 
 func TestUnpackLimitsAreInclusive(t *testing.T) {
 	archive := handTar(t, dir("d/"), file("d/a", "12345"), file("b", "12345"))
-	_, err := Unpack(bytes.NewReader(archive), t.TempDir(), DigestOf(archive), Limits{MaxFiles: 3, MaxBytes: 10}, nil)
+	_, err := Unpack(bytes.NewReader(archive), t.TempDir(), DigestOf(archive), UnpackOptions{Limits: Limits{MaxFiles: 3, MaxBytes: 10}})
 	if err != nil {
 		t.Fatalf("archive exactly at the limits: %v", err)
 	}
@@ -367,7 +370,7 @@ func TestUnpackAcceptsBenignVariants(t *testing.T) {
 			archive := handTar(t, tt.entries...)
 			dest := t.TempDir()
 			t.Cleanup(func() { makeRemovable(dest) })
-			if _, err := Unpack(bytes.NewReader(archive), dest, DigestOf(archive), DefaultLimits(), nil); err != nil {
+			if _, err := Unpack(bytes.NewReader(archive), dest, DigestOf(archive), UnpackOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			if tt.check != nil {
@@ -399,5 +402,63 @@ func TestCleanName(t *testing.T) {
 		if (err == nil) != tt.ok || got != tt.want {
 			t.Errorf("cleanName(%q) = %q, %v; want %q, ok=%v", tt.in, got, err, tt.want, tt.ok)
 		}
+	}
+}
+
+// Rewrite sees every small file once, with its destination path, and its
+// result is what lands on disk, with the entry's mode and mtime; larger
+// files bypass it and are listed; Relink retargets symlinks.
+func TestUnpackRewrite(t *testing.T) {
+	root := t.TempDir()
+	big := strings.Repeat("OLD big\n", RewriteMax/8+1)
+	writeTree(t, root, []node{
+		{name: "bin", kind: 'd', perm: 0o755, mtime: at(1)},
+		{name: "bin/rez", kind: 'f', perm: 0o755, data: "#!OLD/bin/python\n", mtime: at(2)},
+		{name: "bin/python", kind: 'l', data: "OLD/python3", mtime: at(3)},
+		{name: "keep.txt", kind: 'f', perm: 0o644, data: "nothing to see\n", mtime: at(4)},
+		{name: "big.so", kind: 'f', perm: 0o644, data: big, mtime: at(5)},
+	})
+	archive, digest, _ := packTree(t, root, PackOptions{})
+	dest := t.TempDir()
+	var mu sync.Mutex
+	seen := map[string]int{}
+	st, err := Unpack(bytes.NewReader(archive), dest, digest, UnpackOptions{
+		Rewrite: func(p string, data []byte) []byte {
+			mu.Lock()
+			seen[p]++
+			mu.Unlock()
+			if !bytes.Contains(data, []byte("OLD")) {
+				return nil
+			}
+			return bytes.ReplaceAll(data, []byte("OLD"), []byte("/new/prefix"))
+		},
+		Relink: func(target string) string {
+			if rest, ok := strings.CutPrefix(target, "OLD"); ok {
+				return "/new/prefix" + rest
+			}
+			return ""
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rez, keep, bigPath := filepath.Join(dest, "bin", "rez"), filepath.Join(dest, "keep.txt"), filepath.Join(dest, "big.so")
+	if want := map[string]int{rez: 1, keep: 1}; !maps.Equal(seen, want) {
+		t.Errorf("Rewrite saw %v, want %v", seen, want)
+	}
+	if !slices.Equal(st.Unseen, []string{bigPath}) {
+		t.Errorf("Unseen = %q, want %q", st.Unseen, bigPath)
+	}
+	for p, want := range map[string]string{rez: "#!/new/prefix/bin/python\n", keep: "nothing to see\n", bigPath: big} {
+		if b, err := os.ReadFile(p); err != nil || string(b) != want {
+			t.Errorf("%s = %.40q (%v), want %.40q", p, b, err, want)
+		}
+	}
+	fi, err := os.Stat(rez)
+	if err != nil || fi.Mode().Perm() != 0o755 || !fi.ModTime().Equal(at(2)) {
+		t.Errorf("rewritten file lost its mode or mtime: %v %v (%v)", fi.Mode(), fi.ModTime(), err)
+	}
+	if got, err := os.Readlink(filepath.Join(dest, "bin", "python")); err != nil || got != "/new/prefix/python3" {
+		t.Errorf("symlink -> %q (%v), want /new/prefix/python3", got, err)
 	}
 }

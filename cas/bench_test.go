@@ -61,7 +61,7 @@ func BenchmarkUnpack(b *testing.B) {
 		if err := os.Mkdir(dest, 0o755); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := Unpack(bytes.NewReader(archive), dest, digest, DefaultLimits(), nil); err != nil {
+		if _, err := Unpack(bytes.NewReader(archive), dest, digest, UnpackOptions{}); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()

@@ -109,7 +109,7 @@ func fetch(t *testing.T, c Cache, key Key) (Entry, string) {
 	defer rc.Close()
 	dest := t.TempDir()
 	t.Cleanup(func() { makeRemovable(dest) })
-	st, err := Unpack(rc, dest, e.Digest, DefaultLimits(), nil)
+	st, err := Unpack(rc, dest, e.Digest, UnpackOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

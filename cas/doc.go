@@ -24,6 +24,10 @@
 //     setuid/setgid/sticky bits, size and count limits). It only writes
 //     into the empty staging directory it is given, which the caller
 //     publishes after Unpack succeeds, so nothing unverified is visible.
+//     Small files are created by a few writer goroutines while the stream
+//     is decompressed; a caller may rewrite them on the way through
+//     (UnpackOptions.Rewrite: materialize relocates there, reading nothing
+//     twice).
 //
 // cas never prints, never reads environment variables, never touches the
 // local store (that is package materialize), and imports nothing of rezup's

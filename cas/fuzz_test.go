@@ -94,7 +94,7 @@ func TestFuzzCorpus(t *testing.T) {
 		}
 		dest := filepath.Join(t.TempDir(), "dest")
 		os.Mkdir(dest, 0o755)
-		_, err = Unpack(bytes.NewReader(data), dest, DigestOf(data), DefaultLimits(), nil)
+		_, err = Unpack(bytes.NewReader(data), dest, DigestOf(data), UnpackOptions{})
 		makeRemovable(dest)
 		if strings.HasPrefix(name, "valid-") {
 			if err != nil {
@@ -121,7 +121,7 @@ func FuzzUnpack(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer makeRemovable(dest)
-		_, err := Unpack(bytes.NewReader(data), dest, DigestOf(data), lim, nil)
+		_, err := Unpack(bytes.NewReader(data), dest, DigestOf(data), UnpackOptions{Limits: lim})
 		if err != nil && strings.Contains(err.Error(), "read archive") {
 			// A bytes.Reader never fails: this is corruption misfiled.
 			t.Fatalf("archive damage reported as a read error: %v", err)

@@ -3,12 +3,16 @@ package materialize
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/internal/pyenv"
 )
 
@@ -45,11 +49,33 @@ func (s *Store) unpack(ctx context.Context, e cas.Entry, staging, final string) 
 	defer rc.Close()
 	s.opt.Reporter.Infof("fetching %s (%s)", e.Key, HumanSize(e.Size))
 	total := cas.Progress{Bytes: e.Bytes, Files: e.Files}
-	progress := func(p cas.Progress) { s.opt.Reporter.Progress("unpack "+e.Key.String(), p, total) }
-	if _, err := cas.Unpack(ctxReader{ctx, rc}, staging, e.Digest, cas.DefaultLimits(), progress); err != nil {
+	opt := cas.UnpackOptions{
+		Progress: func(p cas.Progress) { s.opt.Reporter.Progress("unpack "+e.Key.String(), p, total) },
+	}
+	// Relocate on the way through, while each file's bytes are in memory:
+	// nothing is read twice. The manifest is left as it was packed (it
+	// names the build prefix, checked below); publish rewrites it.
+	manifestPath := filepath.Join(staging, ".rezup", "manifest.json")
+	rel, err := pyenv.NewRelocator(e.Prefix, final)
+	if err != nil {
+		return nil, fmt.Errorf("entry of %s: %w", e.Key, err)
+	}
+	if rel != nil {
+		opt.Rewrite = func(p string, data []byte) []byte {
+			if p == manifestPath {
+				return nil
+			}
+			return rel.Content(p, data)
+		}
+		opt.Relink = rel.Target
+	}
+	start := time.Now()
+	st, err := cas.Unpack(ctxReader{ctx, rc}, staging, e.Digest, opt)
+	if err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(filepath.Join(staging, ".rezup", "manifest.json"))
+	s.opt.Reporter.Debugf("unpacked %s: %d entries, %s in %v", e.Key, st.Files, HumanSize(st.Bytes), time.Since(start).Round(time.Millisecond))
+	b, err := os.ReadFile(manifestPath)
 	if err != nil {
 		return nil, fmt.Errorf("archive of %s has no manifest: %w", e.Key, cas.ErrCorrupt)
 	}
@@ -57,20 +83,52 @@ func (s *Store) unpack(ctx context.Context, e cas.Entry, staging, final string) 
 	if err := json.Unmarshal(b, &m); err != nil || m.Key != e.Key.String() {
 		return nil, fmt.Errorf("archive of %s holds the manifest of %q: %w", e.Key, m.Key, cas.ErrCorrupt)
 	}
-	if m.Prefix != final {
-		rep, err := pyenv.Relocate(staging, m.Prefix, final)
-		if err != nil {
-			return nil, fmt.Errorf("relocate: %w", err)
+	if m.Prefix != e.Prefix {
+		return nil, fmt.Errorf("archive of %s was built at %s, its entry says %s: %w", e.Key, m.Prefix, e.Prefix, cas.ErrCorrupt)
+	}
+	// Three waits overlap: the bulk of the one sync pass (the writes of
+	// Unpack go to disk while the rest runs; publish's sync then has only
+	// the manifest and any rewritten large file left to write), python
+	// starting to confirm the base interpreters, and the large files being
+	// relocated.
+	syncErr := make(chan error, 1)
+	go func() {
+		start := time.Now()
+		err := fsx.SyncTree(staging)
+		s.opt.Reporter.Debugf("synced the unpacked %s in %v", e.Key, time.Since(start).Round(time.Millisecond))
+		syncErr <- err
+	}()
+	baseErr := make(chan error, 1)
+	go func() {
+		start := time.Now()
+		for _, v := range m.Venvs {
+			if err := pyenv.CheckBase(ctx, filepath.Join(staging, "venv", v), s.opt.Environ); err != nil {
+				baseErr <- fmt.Errorf("venv %s: %w", v, err)
+				return
+			}
 		}
-		if len(rep.Binary) > 0 {
-			s.opt.Reporter.Warnf("%d binary file(s) hold the build path %s and were left as they are, e.g. %s", len(rep.Binary), m.Prefix, rep.Binary[0])
+		s.opt.Reporter.Debugf("checked the base interpreters of %s in %v", e.Key, time.Since(start).Round(time.Millisecond))
+		baseErr <- nil
+	}()
+	var relErr error
+	if rel != nil {
+		// The few files too large to have been held in memory.
+		start := time.Now()
+		for _, p := range st.Unseen {
+			if relErr = rel.File(p); relErr != nil {
+				relErr = fmt.Errorf("relocate %s: %w", p, relErr)
+				break
+			}
+		}
+		s.opt.Reporter.Debugf("relocated %d large file(s) of %s in %v", len(st.Unseen), e.Key, time.Since(start).Round(time.Millisecond))
+		if bin := rel.Report().Binary; len(bin) > 0 {
+			s.opt.Reporter.Warnf("%d binary file(s) hold the build path %s and were left as they are, e.g. %s",
+				len(bin), m.Prefix, filepath.Join(final, strings.TrimPrefix(bin[0], staging)))
 		}
 		m.Prefix = final
 	}
-	for _, v := range m.Venvs {
-		if err := pyenv.CheckBase(ctx, filepath.Join(staging, "venv", v), s.opt.Environ); err != nil {
-			return nil, fmt.Errorf("venv %s: %w", v, err)
-		}
+	if err := errors.Join(<-baseErr, relErr, <-syncErr); err != nil {
+		return nil, err
 	}
 	return &m, nil
 }

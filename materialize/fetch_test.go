@@ -74,6 +74,11 @@ func fakeEntry(t *testing.T, s *Store, k cas.Key) {
 	}
 	write("bin/rez/rez-env", pyenv.Shebang(filepath.Join(final, "venv", "rez", "bin", "python"), []string{"-E"})+
 		"import sys\nprint(sys.flags.ignore_environment)\n", 0o755)
+	// Files too large for Unpack to hand to the relocator in memory: a
+	// text file naming the prefix, and a binary one.
+	big := strings.Repeat("# padding line of a large generated module\n", cas.RewriteMax/40)
+	write("lib/big.py", big+"ROOT = '"+final+"/venv/rez'\n", 0o644)
+	write("lib/_big.so", "\x00ELF"+big+final+"\x00", 0o755)
 	m := &Manifest{Key: k.String(), Prefix: final, Venvs: []string{"rez"}, RezVersion: "2.113.0",
 		Interpreters: map[string]Interp{"": {Executable: py.Executable, Implementation: py.Implementation, Version: py.Version, Platform: py.Platform}}}
 	if err := s.publish(staging, m); err != nil {
@@ -130,6 +135,15 @@ func TestFetchRelocatesAndBuildsOnce(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(script); !strings.HasPrefix(string(b), "#!/bin/sh\n") {
 		t.Errorf("long shebang not in the /bin/sh form:\n%s", b)
+	}
+	newPrefix := node.opt.Root.EntryDir(k)
+	b, err := os.ReadFile(filepath.Join(newPrefix, "venv", "rez", "lib", "big.py"))
+	if want := "ROOT = '" + newPrefix + "/venv/rez'\n"; err != nil || !strings.HasSuffix(string(b), want) {
+		t.Errorf("large text file not relocated (%v): ends %q, want %q", err, b[max(0, len(b)-len(want)):], want)
+	}
+	if n := rep.count("warning: 1 binary file(s) hold the build path"); n != 1 ||
+		!strings.Contains(strings.Join(rep.lines, "\n"), "e.g. "+filepath.Join(newPrefix, "venv", "rez", "lib", "_big.so")) {
+		t.Errorf("the large binary holding the prefix was reported %d times, want once, by its final path: %q", n, rep.lines)
 	}
 }
 

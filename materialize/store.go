@@ -17,7 +17,8 @@ import (
 )
 
 // Reporter receives progress and warnings meant for people. cmd/rezup
-// prints them to stderr.
+// prints them to stderr. Its methods may be called from several
+// goroutines at once.
 type Reporter interface {
 	Infof(format string, args ...any)
 	Warnf(format string, args ...any)
@@ -235,12 +236,15 @@ func (s *Store) publish(staging string, m *Manifest) error {
 	if err != nil {
 		return err
 	}
-	if err := fsx.WriteFile(filepath.Join(staging, ".rezup", "manifest.json"), append(b, '\n'), 0o644); err != nil {
+	// Written last, and synced with the rest of the tree just below.
+	if err := fsx.ReplaceStaged(filepath.Join(staging, ".rezup", "manifest.json"), append(b, '\n'), 0o644); err != nil {
 		return err
 	}
+	start := time.Now()
 	if err := fsx.SyncTree(staging); err != nil {
 		return err
 	}
+	s.opt.Reporter.Debugf("synced %s in %v", staging, time.Since(start).Round(time.Millisecond))
 	final := s.opt.Root.EntryDir(k)
 	if err := os.MkdirAll(s.opt.Root.StoreDir(), 0o755); err != nil {
 		return err
