@@ -1,9 +1,11 @@
-// Command rezup-bench measures the warm launch: `rezup use -- true` with
-// the revision already local, against a bare `true` in the same run.
+// Command rezup-bench measures rezup against comparators run in the same
+// run: the archive path (pack, cold materialize, reuse) against tar and
+// zstd (see storeBench), then the warm launch, `rezup use -- true` with
+// the revision already local, against a bare `true`.
 //
-//	go run ./cmd/rezup-bench -n 300
+//	go run ./cmd/rezup-bench -n 300 -rounds 9
 //
-// It builds rezup (unless -rezup is given), makes a throwaway HOME with a
+// For the launch, it builds rezup (unless -rezup is given), makes a throwaway HOME with a
 // recipe that installs the test wheels offline, runs `rezup add --remote
 // --skip-use` once (build and publish to a shared cache), then alternates
 // the two commands and prints their medians, the median overhead and the
@@ -35,14 +37,20 @@ func main() {
 	n := flag.Int("n", 200, "runs of each command")
 	bin := flag.String("rezup", "", "rezup binary to measure (default: build ./cmd/rezup)")
 	keep := flag.Bool("keep", false, "keep the temp HOME")
+	rounds := flag.Int("rounds", 5, "rounds of the store benchmark (pack, cold materialize)")
+	only := flag.String("only", "", `run only "launch" or "store"`)
 	flag.Parse()
-	if err := run(*n, *bin, *keep); err != nil {
+	if *only != "" && *only != "launch" && *only != "store" {
+		fmt.Fprintf(os.Stderr, "rezup-bench: error: -only is %q; use launch or store\n", *only)
+		os.Exit(2)
+	}
+	if err := run(*n, *rounds, *only, *bin, *keep); err != nil {
 		fmt.Fprintf(os.Stderr, "rezup-bench: error: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int, bin string, keep bool) error {
+func run(n, rounds int, only, bin string, keep bool) error {
 	tmp, err := os.MkdirTemp("", "rezup-bench-")
 	if err != nil {
 		return err
@@ -51,6 +59,14 @@ func run(n int, bin string, keep bool) error {
 		fmt.Println("home:", tmp)
 	} else {
 		defer os.RemoveAll(tmp)
+	}
+	if only != "launch" {
+		if err := storeBench(filepath.Join(tmp, "store"), rounds); err != nil {
+			return err
+		}
+	}
+	if only == "store" {
+		return nil
 	}
 	if bin == "" {
 		bin = filepath.Join(tmp, "rezup")
