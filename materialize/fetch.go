@@ -1,9 +1,9 @@
 package materialize
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -127,7 +127,8 @@ func (s *Store) unpack(ctx context.Context, e cas.Entry, staging, final string) 
 		}
 		m.Prefix = final
 	}
-	if err := errors.Join(<-baseErr, relErr, <-syncErr); err != nil {
+	// Both goroutines are waited for; the first error is the one to act on.
+	if err := cmp.Or(<-baseErr, relErr, <-syncErr); err != nil {
 		return nil, err
 	}
 	return &m, nil
