@@ -76,7 +76,7 @@ func storeBench(tmp string, rounds int) error {
 			ours, theirs = append(ours, d), append(theirs, e)
 		}
 		archiveSize, zstdSize = fileSize(p), fileSize(q)
-		os.Remove(p)
+		os.Remove(p) // the whole temp dir goes at the end anyway
 		os.Remove(q)
 	}
 	mo, mt := median(ours), median(theirs)
@@ -96,8 +96,13 @@ func storeBench(tmp string, rounds int) error {
 	if err != nil {
 		return err
 	}
-	archive := rc.(interface{ Name() string }).Name()
-	rc.Close()
+	f, ok := rc.(*os.File)
+	if !ok {
+		rc.Close()
+		return fmt.Errorf("the directory cache opened %s as %T, not a file", entry.Digest, rc)
+	}
+	archive := f.Name()
+	f.Close() // read-only; only its name was wanted
 
 	var cold, untar, untarSync []time.Duration
 	var node *materialize.Store
@@ -137,9 +142,9 @@ func storeBench(tmp string, rounds int) error {
 			cold, untar, untarSync = append(cold, c), append(untar, u), append(untarSync, us)
 		}
 		if i < rounds { // keep the last node for the reuse bench
-			os.RemoveAll(root.Dir)
+			os.RemoveAll(root.Dir) // space only: the temp dir goes at the end
 		}
-		os.RemoveAll(dest)
+		os.RemoveAll(dest) // likewise
 	}
 	mc, mu, mus := median(cold), median(untar), median(untarSync)
 	fmt.Printf("cold materialize, median:  %v vs zstd -dc | tar -x %v: %.2fx; vs the same plus sync -f %v: %.2fx\n",
