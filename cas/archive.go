@@ -108,9 +108,12 @@ type UnpackOptions struct {
 	Relink func(target string) string
 }
 
-// RewriteMax is the largest file UnpackOptions.Rewrite sees. A venv is
-// mostly small files; the few larger ones are compiled libraries.
-const RewriteMax = smallFile
+// RewriteMax is the size up to which Unpack reads a file into memory and
+// hands it to a writer goroutine (and to UnpackOptions.Rewrite). A venv is
+// mostly small files, whose cost is creating them; the few larger ones,
+// compiled libraries mostly, are streamed on the reading goroutine through
+// one buffer.
+const RewriteMax = 256 << 10
 
 // UnpackStats is what Unpack extracted, counted as PackStats counts.
 // ArchiveBytes is the size of the compressed archive it read.
@@ -347,14 +350,15 @@ func unpack(r io.Reader, dest string, want Digest, opt UnpackOptions) (UnpackSta
 	defer zr.Close()
 
 	x := &extractor{
-		dest:   dest,
-		lim:    lim,
-		dirs:   make(map[string]*dirMeta),
-		leaves: make(map[string]fs.FileMode),
-		buf:    make([]byte, copyBufSize),
-		tick:   progressTicker{fn: opt.Progress},
-		w:      startWriters(opt.Rewrite),
-		opt:    opt,
+		dest:       dest,
+		lim:        lim,
+		dirs:       make(map[string]*dirMeta),
+		leaves:     make(map[string]fs.FileMode),
+		buf:        make([]byte, copyBufSize),
+		tick:       progressTicker{fn: opt.Progress},
+		w:          startWriters(opt.Rewrite),
+		relink:     opt.Relink,
+		listUnseen: opt.Rewrite != nil,
 	}
 	// Every return waits for the writers: nothing may write into dest
 	// once Unpack has returned, least of all while the caller removes it.
@@ -480,8 +484,11 @@ type extractor struct {
 	bytes  int64
 	tick   progressTicker
 	w      *writers
-	opt    UnpackOptions
-	unseen []string
+	relink func(string) string
+	// listUnseen: files the writers' rewrite cannot see are listed in
+	// unseen.
+	listUnseen bool
+	unseen     []string
 }
 
 func (x *extractor) stats(src *hashingReader) UnpackStats {
@@ -553,8 +560,8 @@ func (x *extractor) entry(hdr *tar.Header, data io.Reader) error {
 		}
 		p := x.path(name)
 		target := hdr.Linkname
-		if x.opt.Relink != nil {
-			if t := x.opt.Relink(target); t != "" {
+		if x.relink != nil {
+			if t := x.relink(target); t != "" {
 				target = t
 			}
 		}
@@ -652,7 +659,7 @@ func (x *extractor) writeFile(name string, hdr *tar.Header, perm fs.FileMode, da
 		return refuse(hdr.Name, "%d bytes would take the archive over its limit of %d bytes of file data", hdr.Size, x.lim.MaxBytes)
 	}
 	p := x.path(name)
-	if hdr.Size <= smallFile {
+	if hdr.Size <= RewriteMax {
 		// Read here, on the goroutine that hashes the stream; create and
 		// write on a writer, so that file creation overlaps decompression.
 		// hdr.Size is the tar reader's bound on data, so a short read is a
@@ -666,7 +673,7 @@ func (x *extractor) writeFile(name string, hdr *tar.Header, perm fs.FileMode, da
 		x.w.submit(fileJob{path: p, name: hdr.Name, data: b, perm: perm, mtime: hdr.ModTime})
 		return nil
 	}
-	if x.opt.Rewrite != nil {
+	if x.listUnseen {
 		x.unseen = append(x.unseen, p)
 	}
 	f, err := createNew(p, hdr.Name)
@@ -722,12 +729,6 @@ func finishFile(f *os.File, p string, perm fs.FileMode, mtime time.Time) error {
 	}
 	return lchtimes(p, mtime)
 }
-
-// smallFile is the size up to which Unpack reads a file into memory and
-// hands it to a writer goroutine. A venv is mostly small files, whose
-// cost is creating them; larger ones are streamed on the reading
-// goroutine through one buffer.
-const smallFile = 256 << 10
 
 // fileJob is one small file for a writer to create.
 type fileJob struct {

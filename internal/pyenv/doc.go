@@ -14,10 +14,11 @@
 //     checking that its base interpreter still exists (CheckBase).
 //
 // Guarantees: every file it writes goes through fsx (temp file, rename),
-// so a crash leaves the old file or the new one; relocation works on staged
-// trees, which the caller syncs once as a whole before publishing them. Relocate keeps modes and
-// mtimes (.pyc files stay valid only while their sources keep their
-// mtimes) and never patches a binary file: it reports it.
+// so a crash leaves the old file or the new one; relocation works on
+// staged trees, which the caller syncs once as a whole before publishing
+// them. Relocation keeps modes and mtimes (.pyc files stay valid only
+// while their sources keep their mtimes) and never patches a binary file:
+// it reports it.
 //
 // It never prints (logs go to the io.Writer a caller passes), never reads
 // environment variables (callers pass PATH, HOME and the child process

@@ -127,7 +127,7 @@ func (r *Relocator) Report() Report {
 // it in the report): it returns the new contents, or nil when the file
 // stays as it is.
 func (r *Relocator) Content(path string, data []byte) []byte {
-	if ext := filepath.Ext(path); ext == ".pyc" || ext == ".pyo" {
+	if isBytecode(path) {
 		return nil
 	}
 	head := data[:min(len(data), binarySniff)]
@@ -159,6 +159,13 @@ func (r *Relocator) Target(target string) string {
 	r.rep.Retargeted++
 	r.mu.Unlock()
 	return r.new + target[len(r.old):]
+}
+
+// isBytecode reports a compiled Python file, which relocation leaves alone:
+// its paths are only in co_filename, which CPython corrects on import.
+func isBytecode(path string) bool {
+	ext := filepath.Ext(path)
+	return ext == ".pyc" || ext == ".pyo"
 }
 
 func (r *Relocator) binary(path string) {
@@ -203,7 +210,7 @@ func (r *Relocator) symlink(path string) error {
 // prefix is rewritten; a binary one is searched in bounded chunks and, if
 // it holds the prefix, reported.
 func (r *Relocator) File(path string) error {
-	if ext := filepath.Ext(path); ext == ".pyc" || ext == ".pyo" {
+	if isBytecode(path) {
 		return nil
 	}
 	f, err := os.Open(path)
