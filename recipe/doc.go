@@ -6,7 +6,11 @@
 // Use [Load] (or [Parse] for bytes already read) to get a [*Recipe] with
 // every default applied, plus warnings for values that parse but probably
 // do not mean what the user wrote. Every recipe problem is an [*Error] that
-// carries the file and line and says what to do. [DefaultTOML] is the
+// carries the file and line and says what to do. That strict parse is for
+// recipes being added; a revision's frozen recipe, which must never stop a
+// launch, is read with [LoadFrozen] (or [ParseFrozen]): the same checks,
+// with every problem but text that is not TOML reported as a [Warning] and
+// the value it is about left at its default. [DefaultTOML] is the
 // commented recipe `rezup add` writes when a container has none; it parses
 // to exactly [Default].
 //
@@ -17,7 +21,9 @@
 //
 // The package is strict, but accepts the loosely typed values that recipes
 // written for the Python rezup use: `false` for an unset root, a number for
-// python, `flags = []` and an empty [[extension]] table.
+// python, `flags = []`, an empty [[extension]] table, and in [env] numbers
+// and booleans (spelled as Python's str() spells them) and lists (joined
+// with the path list separator).
 //
 // It never touches the filesystem except to read the file [Load] is asked
 // for, never reads the environment, never prints. It imports nothing of

@@ -36,30 +36,81 @@ var (
 // error that wraps fs.ErrNotExist; callers that want the defaults then use
 // [Default] (or write [DefaultTOML]).
 func Load(path string) (*Recipe, []Warning, error) {
+	return load(path, ParseOptions{})
+}
+
+// LoadFrozen reads and parses a revision's frozen recipe (the rezup.toml
+// inside a revision, written by this rezup or the Python one) leniently:
+// see [ParseOptions] Frozen.
+func LoadFrozen(path string) (*Recipe, []Warning, error) {
+	return load(path, ParseOptions{Frozen: true})
+}
+
+func load(path string, o ParseOptions) (*Recipe, []Warning, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read recipe: %w", err)
 	}
-	return Parse(path, data)
+	return ParseWith(path, data, o)
 }
 
-// Parse parses a recipe and merges it over [Default]: each table key by
+// ParseOptions says how to parse a recipe. The zero value is the strict
+// parse of a recipe being added, for this platform.
+type ParseOptions struct {
+	// Frozen parses a revision's frozen recipe, which must never stop a
+	// launch: every problem the strict parse reports as an [*Error]
+	// becomes a [Warning] (its message prefixed "ignored: ") and the value
+	// it is about keeps its default. Only text that is not TOML at all is
+	// still an error.
+	Frozen bool
+	// ListSeparator joins the items of a list in [env]; "" means this
+	// platform's path list separator (":" or ";").
+	ListSeparator string
+}
+
+// Parse parses a recipe strictly; it is [ParseWith] with the zero
+// [ParseOptions].
+func Parse(file string, data []byte) (*Recipe, []Warning, error) {
+	return ParseWith(file, data, ParseOptions{})
+}
+
+// ParseFrozen parses a revision's frozen recipe leniently; it is
+// [ParseWith] with Frozen set.
+func ParseFrozen(file string, data []byte) (*Recipe, []Warning, error) {
+	return ParseWith(file, data, ParseOptions{Frozen: true})
+}
+
+// ParseWith parses a recipe and merges it over [Default]: each table key by
 // key, a list (such as [pip] options) replacing the default list, and the
 // [[extension]] tables replacing the default ones as a whole. file names
 // the recipe in errors and warnings and becomes Recipe.File.
 //
 // A recipe problem, including a TOML syntax error, is returned as an
-// [*Error]; when there are several, it is the first one in the file.
-// Warnings are in line order.
-func Parse(file string, data []byte) (*Recipe, []Warning, error) {
+// [*Error]; when there are several, it is the first one in the file. With
+// o.Frozen, only a TOML syntax error is, and the other problems are
+// warnings. Warnings are in line order.
+func ParseWith(file string, data []byte, o ParseOptions) (*Recipe, []Warning, error) {
 	m, err := decode(file, data)
 	if err != nil {
 		return nil, nil, err
 	}
-	p := &parser{file: file, loc: newLocator(string(data))}
+	sep := o.ListSeparator
+	if sep == "" {
+		sep = string(os.PathListSeparator)
+	}
+	p := &parser{file: file, loc: newLocator(string(data)), listSep: sep}
 	r := Default()
 	r.File = file
 	p.recipe(r, m)
+	if o.Frozen {
+		// The same checks as the strict parse, reported instead of
+		// refused: every site that reports an error leaves the default
+		// in place (see parser.errorf).
+		for _, e := range p.errs {
+			p.warns = append(p.warns, Warning{File: e.File, Line: e.Line, Msg: "ignored: " + e.Msg})
+		}
+		p.errs = nil
+	}
 	if len(p.errs) > 0 {
 		slices.SortStableFunc(p.errs, func(a, b *Error) int { return cmp.Compare(lineOrder(a.Line), lineOrder(b.Line)) })
 		return nil, nil, p.errs[0]
@@ -111,15 +162,23 @@ func firstLine(s string) string {
 }
 
 type parser struct {
-	file  string
-	loc   *locator
-	errs  []*Error
-	warns []Warning
+	file    string
+	loc     *locator
+	listSep string // joins the items of an [env] list
+	errs    []*Error
+	warns   []Warning
 }
 
+// errorf reports a problem. The strict parse refuses the recipe; the
+// frozen one goes on with it, so a site that reports an error must not
+// store the value it is about: it keeps the default instead. Sites that
+// check several things first compare p.failures() before and after.
 func (p *parser) errorf(path keyPath, format string, args ...any) {
 	p.errs = append(p.errs, &Error{File: p.file, Line: p.loc.line(path), Msg: fmt.Sprintf(format, args...)})
 }
+
+// failures counts the problems reported so far.
+func (p *parser) failures() int { return len(p.errs) }
 
 func (p *parser) warnf(path keyPath, format string, args ...any) {
 	p.warns = append(p.warns, Warning{File: p.file, Line: p.loc.line(path), Msg: fmt.Sprintf(format, args...)})
@@ -139,6 +198,7 @@ func (p *parser) recipe(r *Recipe, m map[string]any) {
 			if s, ok := p.str(path, v); ok {
 				if s != SchemaV1 && s != SchemaV2 {
 					p.errorf(path, "schema %q is not supported; set it to %q, or remove it", s, SchemaV2)
+					break
 				}
 				r.Schema = s
 			}
@@ -152,7 +212,7 @@ func (p *parser) recipe(r *Recipe, m map[string]any) {
 			p.dotenv(path, v, &r.Dotenv)
 		case "env":
 			if t, ok := p.table(path, v); ok {
-				p.env(path, t, r.Env)
+				p.env(path, t, r.Env, true)
 			}
 		case "pip":
 			if t, ok := p.table(path, v); ok {
@@ -164,7 +224,7 @@ func (p *parser) recipe(r *Recipe, m map[string]any) {
 				}
 				if v, ok := t["env"]; ok {
 					if t, ok := p.table(path.with("env"), v); ok {
-						p.env(path.with("env"), t, r.Pip.Env)
+						p.env(path.with("env"), t, r.Pip.Env, false)
 					}
 				}
 			}
@@ -241,9 +301,13 @@ func (p *parser) dotenvFile(path keyPath, v any) (string, bool) {
 	return s, ok
 }
 
-// env reads [env] or [pip.env] into dst: strings, or numbers and booleans
+// env reads [env] (launch is true) or [pip.env] into dst. [env] takes
+// what the Python rezup took: numbers and booleans spelled as Python's
+// str() spells them (True, 2.7, 1e+16), and lists, which are joined with
+// p.listSep. [pip.env] is part of the key, and the Python rezup handed it
+// to pip unconverted, so it keeps strings, and numbers and booleans
 // written as TOML prints them.
-func (p *parser) env(path keyPath, t map[string]any, dst map[string]string) {
+func (p *parser) env(path keyPath, t map[string]any, dst map[string]string, launch bool) {
 	for _, k := range sortedKeys(t) {
 		kp := path.with(k)
 		if k == "" || strings.ContainsAny(k, "=\x00") {
@@ -251,21 +315,13 @@ func (p *parser) env(path keyPath, t map[string]any, dst map[string]string) {
 			continue
 		}
 		var s string
-		switch v := t[k].(type) {
-		case string:
-			s = v
-		case bool:
-			s = strconv.FormatBool(v)
-		case int64:
-			s = strconv.FormatInt(v, 10)
-		case float64:
-			var ok bool
-			if s, ok = formatFloat(v); !ok {
-				p.errorf(kp, "%s must be a string, not %s", name(kp), describe(v))
-				continue
-			}
-		default:
-			p.errorf(kp, "%s must be a string, not %s", name(kp), describe(v))
+		var ok bool
+		if launch {
+			s, ok = p.launchValue(kp, t[k])
+		} else {
+			s, ok = p.pipEnvValue(kp, t[k])
+		}
+		if !ok {
 			continue
 		}
 		if strings.ContainsRune(s, 0) {
@@ -274,6 +330,87 @@ func (p *parser) env(path keyPath, t map[string]any, dst map[string]string) {
 		}
 		dst[k] = s
 	}
+}
+
+func (p *parser) pipEnvValue(path keyPath, v any) (string, bool) {
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case bool:
+		return strconv.FormatBool(v), true
+	case int64:
+		return strconv.FormatInt(v, 10), true
+	case float64:
+		if s, ok := formatFloat(v); ok {
+			return s, true
+		}
+	}
+	p.errorf(path, "%s must be a string, not %s", name(path), describe(v))
+	return "", false
+}
+
+// launchValue is an [env] value as the launch environment gets it.
+func (p *parser) launchValue(path keyPath, v any) (string, bool) {
+	if list, ok := asList(v); ok {
+		items := make([]string, 0, len(list))
+		for i, e := range list {
+			s, ok := pyStr(e)
+			if !ok {
+				p.errorf(path.with(i), "%s item %d must be a string, not %s", name(path), i+1, describe(e))
+				return "", false
+			}
+			items = append(items, s)
+		}
+		return strings.Join(items, p.listSep), true
+	}
+	if s, ok := pyStr(v); ok {
+		return s, true
+	}
+	p.errorf(path, "%s must be a string, not %s", name(path), describe(v))
+	return "", false
+}
+
+// pyStr spells a TOML scalar as Python's str() does; the Python rezup
+// passed [env] through str() (ConfigParser.read_dict).
+func pyStr(v any) (string, bool) {
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case bool:
+		if v {
+			return "True", true
+		}
+		return "False", true
+	case int64:
+		return strconv.FormatInt(v, 10), true
+	case float64:
+		return pyFloat(v), true
+	}
+	return "", false
+}
+
+// pyFloat is Python's repr of a float: the shortest digits that read back
+// the same, positional for exponents -4 to 15 (always with a ".0"), else
+// scientific with a signed two-digit exponent.
+func pyFloat(f float64) string {
+	switch {
+	case math.IsNaN(f):
+		return "nan"
+	case math.IsInf(f, 1):
+		return "inf"
+	case math.IsInf(f, -1):
+		return "-inf"
+	}
+	sci := strconv.FormatFloat(f, 'e', -1, 64) // d.ddde±XX
+	_, exp, _ := strings.Cut(sci, "e")
+	if e, _ := strconv.Atoi(exp); e < -4 || e >= 16 {
+		return sci
+	}
+	s := strconv.FormatFloat(f, 'f', -1, 64)
+	if !strings.Contains(s, ".") {
+		s += ".0"
+	}
+	return s
 }
 
 // tool reads [rez] or one [[extension]] over base.
@@ -291,8 +428,9 @@ func (p *parser) tool(path keyPath, t map[string]any, base Tool) Tool {
 				p.errorf(kp, "%s is empty; set it to the name of the package", name(kp))
 			case !plainName.MatchString(s):
 				p.errorf(kp, "%s %q is not a plain name; %s", name(kp), s, plainNameRule)
+			default:
+				tool.Name = s
 			}
-			tool.Name = s
 		}
 	}
 	if v, ok := t["url"]; ok {
@@ -303,8 +441,9 @@ func (p *parser) tool(path keyPath, t map[string]any, base Tool) Tool {
 				p.errorf(kp, `%s is empty; set it to a pip requirement such as "rez>=2.83"`, name(kp))
 			case s == "":
 				p.errorf(kp, "%s is empty; set it to a pip requirement, or remove it to install the name", name(kp))
+			default:
+				tool.URL = s
 			}
-			tool.URL = s
 		}
 	}
 	if v, ok := t["edit"]; ok {
@@ -324,26 +463,34 @@ func (p *parser) tool(path keyPath, t map[string]any, base Tool) Tool {
 	if v, ok := t["flags"]; ok {
 		kp := path.with("flags")
 		if list, ok := p.strList(kp, v); ok {
+			n := p.failures()
 			for i, f := range list {
 				if !strings.HasPrefix(f, "-") {
 					p.errorf(kp.with(i), `%s holds %q, which is not an interpreter flag; use flags such as "-E", or [] for none`, name(kp), f)
 				}
 			}
-			tool.Flags = list
+			if p.failures() == n {
+				tool.Flags = list
+			}
 		}
 	}
 	if v, ok := t["python"]; ok {
-		tool.Python = p.python(path.with("python"), v)
+		if s, ok := p.python(path.with("python"), v); ok {
+			tool.Python = s
+		}
 	}
 	if v, ok := t["lib"]; ok {
 		kp := path.with("lib")
 		if list, ok := p.strList(kp, v); ok {
+			n := p.failures()
 			for i, s := range list {
 				if s == "" {
 					p.errorf(kp.with(i), "%s holds an empty requirement; remove it", name(kp))
 				}
 			}
-			tool.Lib = list
+			if p.failures() == n {
+				tool.Lib = list
+			}
 		}
 	}
 	return tool
@@ -352,11 +499,11 @@ func (p *parser) tool(path keyPath, t map[string]any, base Tool) Tool {
 // python reads a python spec: a string, or a number such as 2.7 that the
 // Python rezup accepted. A number whose literal does not survive the trip
 // through a float (3.10 is 3.1) gets a warning.
-func (p *parser) python(path keyPath, v any) string {
+func (p *parser) python(path keyPath, v any) (string, bool) {
 	var s string
 	switch v := v.(type) {
 	case string:
-		return v
+		return v, true
 	case int64:
 		if v >= 0 {
 			s = strconv.FormatInt(v, 10)
@@ -368,12 +515,12 @@ func (p *parser) python(path keyPath, v any) string {
 	}
 	if s == "" {
 		p.errorf(path, `%s must be a version such as "3.11", or the path of a python, not %s`, name(path), describe(v))
-		return ""
+		return "", false
 	}
 	if raw, ok := p.loc.raw(path); ok && raw != s {
 		p.warnf(path, "python = %s reads as %s; quote it: python = %q", raw, s, raw)
 	}
-	return s
+	return s, true
 }
 
 func (p *parser) extensions(path keyPath, v any, rez Tool) []Tool {
@@ -402,17 +549,18 @@ func (p *parser) extensions(path keyPath, v any, rez Tool) []Tool {
 		if ext.Name == "" {
 			continue // reported by tool
 		}
-		if _, ok := t["url"]; !ok {
+		if ext.URL == "" { // absent, or reported by tool
 			ext.URL = ext.Name
 		}
 		nk := kp.with("name")
 		if j, dup := seen[strings.ToLower(ext.Name)]; dup {
 			p.errorf(nk, "%s %q is already used by %s; extension names must be unique", name(nk), ext.Name, where(path.with(j)))
-		} else {
-			seen[strings.ToLower(ext.Name)] = i
+			continue
 		}
+		seen[strings.ToLower(ext.Name)] = i
 		if ext.Isolation && (strings.EqualFold(ext.Name, "rez") || strings.EqualFold(ext.Name, rez.Name)) {
 			p.errorf(nk, "%s %q is the name of the rez venv; an isolated extension needs a name of its own", name(nk), ext.Name)
+			continue
 		}
 		if !ext.Isolation && ext.Python != "" {
 			p.warnf(kp.with("python"), "%s is ignored without isolation = true: the extension is installed into the rez venv", name(kp.with("python")))
@@ -430,6 +578,7 @@ func (p *parser) shared(path keyPath, t map[string]any) *Shared {
 		if s, ok := p.str(path.with("name"), v); ok {
 			if s != "" && !plainName.MatchString(s) {
 				p.errorf(path.with("name"), "%s %q is not a plain name; %s", name(path.with("name")), s, plainNameRule)
+				return nil
 			}
 			sh.Name = s
 		}

@@ -32,8 +32,9 @@ func TestParseMerge(t *testing.T) {
 		{"pip env", "[pip.env]\nPIP_INDEX_URL = \"https://x\"\nN = 3\n", func(r *Recipe) {
 			r.Pip.Env = map[string]string{"PIP_INDEX_URL": "https://x", "N": "3"}
 		}},
-		{"env values", "[env]\nA = \"a\"\nB = 1\nC = 1.5\nD = true\nE = 2.0\n", func(r *Recipe) {
-			r.Env = map[string]string{"A": "a", "B": "1", "C": "1.5", "D": "true", "E": "2.0"}
+		// As the Python rezup's str(): True, not true.
+		{"env values", "[env]\nA = \"a\"\nB = 1\nC = 1.5\nD = true\nE = 2.0\nF = false\n", func(r *Recipe) {
+			r.Env = map[string]string{"A": "a", "B": "1", "C": "1.5", "D": "True", "E": "2.0", "F": "False"}
 		}},
 		{"flags absent", "[rez]\nedit = true\n", func(r *Recipe) { r.Rez.Edit = true }},
 		{"flags empty means none", "[rez]\nflags = []\n", func(r *Recipe) { r.Rez.Flags = []string{} }},
@@ -168,7 +169,8 @@ func TestParseErrors(t *testing.T) {
 		{"python bool", "[rez]\npython = true\n", `rezup.toml:2: [rez] python must be a version such as "3.11", or the path of a python, not true`},
 		{"python inf", "[rez]\npython = inf\n", `rezup.toml:2: [rez] python must be a version such as "3.11", or the path of a python, not +Inf`},
 		{"python negative", "[rez]\npython = -3\n", `rezup.toml:2: [rez] python must be a version such as "3.11", or the path of a python, not -3`},
-		{"env list", "[env]\nA = \"a\"\nB = [1]\n", `rezup.toml:3: [env] B must be a string, not a list`},
+		{"env list of lists", "[env]\nA = \"a\"\nB = [\"x\", [1]]\n", `rezup.toml:3: [env] B item 2 must be a string, not a list`},
+		{"env list of tables", "[env]\nB = [\n  \"x\",\n  {y = 1},\n]\n", `rezup.toml:4: [env] B item 2 must be a string, not a table`},
 		{"env table", "[env]\nB.C = \"x\"\n", `rezup.toml:2: [env] B must be a string, not a table`},
 		{"env date", "[env]\nD = 1979-05-27\n", `rezup.toml:2: [env] D must be a string, not a date`},
 		{"env name", "[env]\n\"A=B\" = \"x\"\n", `rezup.toml:2: [env]: "A=B" is not an environment variable name`},

@@ -13,8 +13,9 @@ type Recipe struct {
 
 	Root   Root
 	Dotenv Dotenv
-	// Env is the [env] table: values are strings (TOML numbers and
-	// booleans are accepted and written as TOML prints them).
+	// Env is the [env] table: values are strings. TOML numbers and
+	// booleans are accepted and spelled as the Python rezup did (True,
+	// 2.7), and a list is joined with the path list separator.
 	Env map[string]string
 
 	Pip        Pip
