@@ -3,6 +3,7 @@ package launch
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"runtime"
 	"sort"
@@ -49,8 +50,9 @@ func CheckNested(environ []string) error {
 //  1. the caller's environment (o.Environ);
 //  2. the [dotenv] files: the top-level entries sorted by key, then the
 //     [dotenv.<GOOS>] entries sorted by key; each file's bindings in file
-//     order. A file that cannot be read or parsed is an error naming it and
-//     its recipe key;
+//     order. A missing file is skipped, as the Python rezup did, with a
+//     warning naming it; a file that cannot be read or parsed is an error
+//     naming it and its recipe key;
 //  3. [env], keys sorted;
 //  4. REZUP_CONTAINER and REZUP_USING_REMOTE ("yes" or "");
 //  5. PATH: the bin dirs, then the PATH composed so far.
@@ -60,8 +62,9 @@ func CheckNested(environ []string) error {
 // environment composed so far, so later files see earlier ones and [env]
 // sees them all. The result keeps the caller's order, with new keys
 // appended, and has no duplicate keys (case-insensitive on Windows, where
-// the caller's spelling of a key such as Path is kept).
-func Environ(o Options) ([]string, error) {
+// the caller's spelling of a key such as Path is kept). The warnings are
+// one line each, for the caller to show.
+func Environ(o Options) (environ, warnings []string, err error) {
 	env := newEnvList(o.Environ)
 	if r := o.Recipe; r != nil {
 		goos := o.GOOS
@@ -78,13 +81,17 @@ func Environ(o Options) ([]string, error) {
 			files = append(files, file{"[dotenv." + goos + "]", k, plat[k]})
 		}
 		for _, f := range files {
+			where := ""
+			if r.File != "" {
+				where = " of " + r.File
+			}
 			kvs, err := readDotenv(f.path)
+			if errors.Is(err, fs.ErrNotExist) {
+				warnings = append(warnings, fmt.Sprintf("skipped %s %s%s: no file %s", f.table, f.key, where, f.path))
+				continue
+			}
 			if err != nil {
-				where := ""
-				if r.File != "" {
-					where = " of " + r.File
-				}
-				return nil, fmt.Errorf("load %s %s%s: %w", f.table, f.key, where, err)
+				return nil, nil, fmt.Errorf("load %s %s%s: %w", f.table, f.key, where, err)
 			}
 			// Every value is expanded, single-quoted ones too: that is
 			// what python-dotenv, which the Python rezup used, does.
@@ -113,7 +120,7 @@ func Environ(o Options) ([]string, error) {
 		}
 		env.set("PATH", path)
 	}
-	return env.list(), nil
+	return env.list(), warnings, nil
 }
 
 func readDotenv(path string) ([]KV, error) {

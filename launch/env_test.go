@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -114,9 +115,9 @@ func TestEnviron(t *testing.T) {
 			if tt.opts.Environ == nil {
 				tt.opts.Environ = base
 			}
-			got, err := Environ(tt.opts)
-			if err != nil {
-				t.Fatal(err)
+			got, warns, err := Environ(tt.opts)
+			if err != nil || warns != nil {
+				t.Fatal(err, warns)
 			}
 			m := envMap(t, got)
 			for k, v := range tt.want {
@@ -129,7 +130,7 @@ func TestEnviron(t *testing.T) {
 }
 
 func TestEnvironKeepsCallerOrder(t *testing.T) {
-	got, err := Environ(Options{Container: "c", Environ: []string{"B=1", "A=2", "B=3", "junk"}})
+	got, _, err := Environ(Options{Container: "c", Environ: []string{"B=1", "A=2", "B=3", "junk"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,35 +142,26 @@ func TestEnvironKeepsCallerOrder(t *testing.T) {
 
 func TestEnvironDotenvErrors(t *testing.T) {
 	dir := t.TempDir()
-	missing := filepath.Join(dir, "missing.env")
 	broken := writeFile(t, filepath.Join(dir, "broken.env"), "A=1\nB=\"open\n", 0o644)
 	tests := []struct {
 		name  string
 		dot   recipe.Dotenv
 		wants []string
-		is    error
 	}{
-		{
-			name:  "missing shared file",
-			dot:   recipe.Dotenv{Shared: map[string]string{"site": missing}},
-			wants: []string{"[dotenv] site", "/r/rezup.toml", missing},
-			is:    fs.ErrNotExist,
-		},
-		{
-			name:  "missing platform file",
-			dot:   recipe.Dotenv{Platform: map[string]map[string]string{"linux": {"studio": missing}}},
-			wants: []string{"[dotenv.linux] studio", missing},
-			is:    fs.ErrNotExist,
-		},
 		{
 			name:  "syntax error",
 			dot:   recipe.Dotenv{Shared: map[string]string{"site": broken}},
-			wants: []string{"[dotenv] site", broken + ":2: unterminated double-quoted value"},
+			wants: []string{"[dotenv] site", "/r/rezup.toml", broken + ":2: unterminated double-quoted value"},
+		},
+		{
+			name:  "a directory",
+			dot:   recipe.Dotenv{Platform: map[string]map[string]string{"linux": {"studio": dir}}},
+			wants: []string{"[dotenv.linux] studio", dir},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Environ(Options{GOOS: "linux", Recipe: &recipe.Recipe{File: "/r/rezup.toml", Dotenv: tt.dot}})
+			_, _, err := Environ(Options{GOOS: "linux", Recipe: &recipe.Recipe{File: "/r/rezup.toml", Dotenv: tt.dot}})
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -178,8 +170,63 @@ func TestEnvironDotenvErrors(t *testing.T) {
 					t.Errorf("error %q does not mention %q", err, w)
 				}
 			}
-			if tt.is != nil && !errors.Is(err, tt.is) {
-				t.Errorf("error %v is not %v", err, tt.is)
+		})
+	}
+}
+
+// A missing dotenv file is skipped, as the Python rezup skipped it, with
+// one warning naming it; the files around it still apply.
+func TestEnvironMissingDotenvWarns(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "missing.env")
+	site := writeFile(t, filepath.Join(dir, "site.env"), "A=site\nB=site\n", 0o644)
+	linux := writeFile(t, filepath.Join(dir, "linux.env"), "B=linux\n", 0o644)
+	tests := []struct {
+		name  string
+		dot   recipe.Dotenv
+		warns []string
+		want  map[string]string
+	}{
+		{
+			name:  "missing shared file",
+			dot:   recipe.Dotenv{Shared: map[string]string{"1": site, "2": missing}, Platform: map[string]map[string]string{"linux": {"a": linux}}},
+			warns: []string{"skipped [dotenv] 2 of /r/rezup.toml: no file " + missing},
+			want:  map[string]string{"A": "site", "B": "linux", "E": "env"},
+		},
+		{
+			name:  "missing platform file",
+			dot:   recipe.Dotenv{Shared: map[string]string{"1": site}, Platform: map[string]map[string]string{"linux": {"a": missing, "b": linux}}},
+			warns: []string{"skipped [dotenv.linux] a of /r/rezup.toml: no file " + missing},
+			want:  map[string]string{"A": "site", "B": "linux", "E": "env"},
+		},
+		{
+			name: "two missing files",
+			dot:  recipe.Dotenv{Shared: map[string]string{"1": missing, "2": missing + "2"}},
+			warns: []string{
+				"skipped [dotenv] 1 of /r/rezup.toml: no file " + missing,
+				"skipped [dotenv] 2 of /r/rezup.toml: no file " + missing + "2",
+			},
+			want: map[string]string{"E": "env"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &recipe.Recipe{File: "/r/rezup.toml", Dotenv: tt.dot, Env: map[string]string{"E": "env"}}
+			got, warns, err := Environ(Options{GOOS: "linux", Container: "c", Recipe: r})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(warns, tt.warns) {
+				t.Errorf("warnings %q, want %q", warns, tt.warns)
+			}
+			m := envMap(t, got)
+			for k, v := range tt.want {
+				if m[k] != v {
+					t.Errorf("%s = %q, want %q", k, m[k], v)
+				}
+			}
+			if m["REZUP_CONTAINER"] != "c" {
+				t.Errorf("REZUP_CONTAINER = %q", m["REZUP_CONTAINER"])
 			}
 		})
 	}
@@ -237,7 +284,7 @@ func TestLookPathFindsProductionBinFirst(t *testing.T) {
 	writeFile(t, filepath.Join(prod, "not-exec"), script, 0o644)
 	writeFile(t, filepath.Join(user, "not-exec"), script, 0o755)
 
-	env, err := Environ(Options{BinDirs: []string{prod}, Environ: []string{"PATH=relative" + string(os.PathListSeparator) + user}})
+	env, _, err := Environ(Options{BinDirs: []string{prod}, Environ: []string{"PATH=relative" + string(os.PathListSeparator) + user}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +384,7 @@ func BenchmarkEnviron(b *testing.B) {
 		Environ:   environ,
 	}
 	for b.Loop() {
-		if _, err := Environ(o); err != nil {
+		if _, _, err := Environ(o); err != nil {
 			b.Fatal(err)
 		}
 	}
