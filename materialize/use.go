@@ -52,7 +52,8 @@ func (s *Store) Hold(ctx context.Context, k cas.Key, p *Plan) (*Manifest, *fsx.L
 // Acquire returns the key of a revision's entry and the in-use lock on
 // it. On the hot path that is one stat and one lock. When the entry is
 // missing (collected, or the revision came from elsewhere), it is fetched
-// from the shared cache, or built again from the revision's frozen recipe.
+// from the shared cache, or built again from the revision's frozen recipe
+// (read with recipe.LoadFrozen; the caller shows its warnings).
 func (s *Store) Acquire(ctx context.Context, rev *Revision) (cas.Key, *fsx.Lock, func(), error) {
 	if k, ok := rev.Key(); ok {
 		lock, unlock, err := s.Use(ctx, k)
@@ -70,12 +71,11 @@ func (s *Store) Acquire(ctx context.Context, rev *Revision) (cas.Key, *fsx.Lock,
 			return k, nil, nil, err
 		}
 	}
-	r, warns, err := recipe.Load(rev.RecipePath())
+	// Its warnings are the caller's to show: it reads the same recipe
+	// to launch.
+	r, _, err := recipe.LoadFrozen(rev.RecipePath())
 	if err != nil {
-		return cas.Key{}, nil, nil, err
-	}
-	for _, w := range warns {
-		s.opt.Reporter.Warnf("%s", w)
+		return cas.Key{}, nil, nil, fmt.Errorf("revision %s of %s: %w", rev.Name, rev.Container, err)
 	}
 	plan, err := s.Resolve(ctx, r)
 	if err != nil {

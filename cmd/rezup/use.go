@@ -121,9 +121,9 @@ func (a *app) acquireOnce(ctx context.Context, name string, local bool) (*target
 				rev = lrev
 				break
 			}
-			rr, _, err := recipe.Load(rrev.RecipePath())
+			rr, _, err := recipe.LoadFrozen(rrev.RecipePath()) // its warnings come with the launch
 			if err != nil {
-				return nil, fmt.Errorf("remote revision %s of %s: %w", rrev.Name, name, err)
+				return nil, frozenError(fmt.Errorf("remote revision %s of %s: %w", rrev.Name, name, err), rrev, name)
 			}
 			if err := openStore(rr); err != nil {
 				return nil, err
@@ -155,7 +155,7 @@ func (a *app) acquireOnce(ctx context.Context, name string, local bool) (*target
 		}
 		// Only needed when the entry is missing: open the cache then.
 		if !store.Ready(mustKey(rev)) {
-			frozen, _, _ := recipe.Load(rev.RecipePath()) // a bad recipe is reported by Acquire
+			frozen, _, _ := recipe.LoadFrozen(rev.RecipePath()) // a bad recipe is reported by Acquire
 			if err := openStore(frozen); err != nil {
 				return nil, err
 			}
@@ -163,12 +163,17 @@ func (a *app) acquireOnce(ctx context.Context, name string, local bool) (*target
 	}
 	key, lock, release, err := store.Acquire(ctx, rev)
 	if err != nil {
-		return nil, err
+		return nil, frozenError(err, rev, name)
 	}
-	frozen, _, err := recipe.Load(rev.RecipePath())
+	// A revision's frozen recipe never stops a launch: what cannot be
+	// understood is a warning, shown here once per launch.
+	frozen, warns, err := recipe.LoadFrozen(rev.RecipePath())
 	if err != nil {
 		release()
-		return nil, fmt.Errorf("revision %s of %s: %w", rev.Name, name, err)
+		return nil, frozenError(fmt.Errorf("revision %s of %s: %w", rev.Name, name, err), rev, name)
+	}
+	for _, w := range warns {
+		a.warnf("%s", w)
 	}
 	return &target{
 		rev: rev, remote: fromRemote, key: key, lock: lock, release: release,
@@ -181,6 +186,20 @@ func (a *app) acquireOnce(ctx context.Context, name string, local bool) (*target
 			GOOS:      runtime.GOOS,
 		},
 	}, nil
+}
+
+// frozenError adds what to do to an error about a revision's frozen
+// recipe that cannot be read at all (not TOML): the lenient parse accepts
+// anything else. Other errors pass unchanged.
+func frozenError(err error, rev *materialize.Revision, name string) error {
+	var re *recipe.Error
+	if !errors.As(err, &re) {
+		return err
+	}
+	if rev.Remote {
+		return withHint(err, "publish a new revision with `rezup add %s --remote`, or run with --local", name)
+	}
+	return withHint(err, "make a new revision with `rezup add %s`, or remove %s to use the one before", name, rev.Dir)
 }
 
 // mustKey is a revision's key, or the zero key (never ready) without one.
@@ -196,10 +215,13 @@ func (a *app) launchEnv(ctx context.Context, name string, local bool) (env []str
 	if err != nil {
 		return nil, nil, err
 	}
-	env, err = launch.Environ(t.opts)
+	env, warns, err := launch.Environ(t.opts)
 	if err != nil {
 		t.release()
 		return nil, nil, err
+	}
+	for _, w := range warns {
+		a.warnf("%s", w)
 	}
 	return env, t.release, nil
 }
@@ -215,9 +237,12 @@ func (a *app) runUse(ctx context.Context, o useOptions) error {
 		return err
 	}
 	defer t.release()
-	env, err := launch.Environ(t.opts)
+	env, warns, err := launch.Environ(t.opts)
 	if err != nil {
 		return err
+	}
+	for _, w := range warns {
+		a.warnf("%s", w)
 	}
 	a.log.Debug("launch ready", "container", o.name, "revision", t.rev.Name, "remote", t.remote, "key", t.key, "elapsed", time.Since(start))
 
