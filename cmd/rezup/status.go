@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -26,6 +28,9 @@ type statusContainer struct {
 	// RemoteCount counts the remote root's revisions of the container.
 	RemoteCount int              `json:"remote_revision_count"`
 	Revisions   []statusRevision `json:"revisions,omitempty"`
+	// Error is why the container's recipe cannot be read, in the list of
+	// every container; its roots, and so its counts, are then unknown.
+	Error string `json:"error,omitempty"`
 }
 
 type statusRevision struct {
@@ -66,7 +71,11 @@ func (a *app) statusCommand() *cobra.Command {
 				}
 				for _, n := range names {
 					c, err := a.containerStatus(n, false)
-					if err != nil {
+					if path, broken := a.brokenRecipe(n, err); broken {
+						// One bad recipe must not hide every other
+						// container: it is listed with its error.
+						c = statusContainer{Name: n, Recipe: path, Error: err.Error()}
+					} else if err != nil {
 						return err
 					}
 					out = append(out, c)
@@ -133,6 +142,25 @@ func (a *app) knownContainers() ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// brokenRecipe tells whether err is container name's recipe failing to
+// parse or to be read, and returns the recipe's path.
+func (a *app) brokenRecipe(name string, err error) (string, bool) {
+	if err == nil {
+		return "", false
+	}
+	home, herr := a.home()
+	if herr != nil {
+		return "", false
+	}
+	path := filepath.Join(home, recipe.FileName(name))
+	var re *recipe.Error
+	var pe *fs.PathError
+	if errors.As(err, &re) && re.File == path || errors.As(err, &pe) && pe.Path == path {
+		return path, true
+	}
+	return "", false
 }
 
 func (a *app) containerStatus(name string, detail bool) (statusContainer, error) {
@@ -208,6 +236,10 @@ func (a *app) printContainers(cs []statusContainer) {
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tREMOTE\tREVISIONS\tROOT")
 	for _, c := range cs {
+		if c.Error != "" {
+			fmt.Fprintf(tw, "%s\t-\t-\tbroken recipe: %s\n", c.Name, c.Error)
+			continue
+		}
 		remote := "-"
 		if c.Remote != "" {
 			remote = c.Remote
