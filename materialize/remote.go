@@ -33,8 +33,8 @@ func (r Root) Revision(container, name string) (*Revision, error) {
 // Pull returns the local revision that mirrors the remote revision rrev
 // (same container, same timestamp), creating it when missing: the entry is
 // fetched from the shared cache under the remote key, or built from the
-// remote recipe (read with recipe.ParseFrozen; the caller shows its
-// warnings) when the cache does not have it (a revision written by the
+// remote recipe (read with recipe.ParseFrozen; the caller shows what it
+// ignored) when the cache does not have it (a revision written by the
 // Python rezup has no key: its key is computed here). The local revision
 // records the key its entry has on this machine.
 func (s *Store) Pull(ctx context.Context, rrev *Revision) (*Revision, error) {
@@ -56,11 +56,14 @@ func (s *Store) Pull(ctx context.Context, rrev *Revision) (*Revision, error) {
 		}
 	}
 	if m == nil {
-		// Its warnings are the caller's to show: it reads the same
-		// recipe to launch.
-		r, _, err := recipe.ParseFrozen(rrev.RecipePath(), data)
+		r, warns, err := recipe.ParseFrozen(rrev.RecipePath(), data)
 		if err != nil {
 			return nil, fmt.Errorf("remote revision %s of %s: %w", rrev.Name, rrev.Container, err)
+		}
+		for _, w := range warns {
+			if !w.Ignored { // the caller shows those: it reads the same recipe to launch
+				s.opt.Reporter.Warnf("%s", w)
+			}
 		}
 		p, err := s.Resolve(ctx, r)
 		if err != nil {

@@ -53,7 +53,7 @@ func (s *Store) Hold(ctx context.Context, k cas.Key, p *Plan) (*Manifest, *fsx.L
 // it. On the hot path that is one stat and one lock. When the entry is
 // missing (collected, or the revision came from elsewhere), it is fetched
 // from the shared cache, or built again from the revision's frozen recipe
-// (read with recipe.LoadFrozen; the caller shows its warnings).
+// (read with recipe.LoadFrozen; the caller shows what it ignored).
 func (s *Store) Acquire(ctx context.Context, rev *Revision) (cas.Key, *fsx.Lock, func(), error) {
 	if k, ok := rev.Key(); ok {
 		lock, unlock, err := s.Use(ctx, k)
@@ -71,11 +71,14 @@ func (s *Store) Acquire(ctx context.Context, rev *Revision) (cas.Key, *fsx.Lock,
 			return k, nil, nil, err
 		}
 	}
-	// Its warnings are the caller's to show: it reads the same recipe
-	// to launch.
-	r, _, err := recipe.LoadFrozen(rev.RecipePath())
+	r, warns, err := recipe.LoadFrozen(rev.RecipePath())
 	if err != nil {
 		return cas.Key{}, nil, nil, fmt.Errorf("revision %s of %s: %w", rev.Name, rev.Container, err)
+	}
+	for _, w := range warns {
+		if !w.Ignored { // the caller shows those: it reads the same recipe to launch
+			s.opt.Reporter.Warnf("%s", w)
+		}
 	}
 	plan, err := s.Resolve(ctx, r)
 	if err != nil {

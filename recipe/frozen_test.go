@@ -142,6 +142,9 @@ func TestParseFrozen(t *testing.T) {
 			var ws []string
 			for _, w := range warns {
 				ws = append(ws, w.String())
+				if w.Ignored != strings.HasPrefix(w.Msg, "ignored: ") {
+					t.Errorf("%s: Ignored is %v", w, w.Ignored)
+				}
 			}
 			if !reflect.DeepEqual(ws, tt.warns) {
 				t.Errorf("warnings\n%q\nwant\n%q", ws, tt.warns)

@@ -59,7 +59,8 @@ func load(path string, o ParseOptions) (*Recipe, []Warning, error) {
 type ParseOptions struct {
 	// Frozen parses a revision's frozen recipe, which must never stop a
 	// launch: every problem the strict parse reports as an [*Error]
-	// becomes a [Warning] (its message prefixed "ignored: ") and the value
+	// becomes a [Warning] with Ignored set (its message prefixed
+	// "ignored: ") and the value
 	// it is about keeps its default. Only text that is not TOML at all is
 	// still an error.
 	Frozen bool
@@ -107,7 +108,7 @@ func ParseWith(file string, data []byte, o ParseOptions) (*Recipe, []Warning, er
 		// refused: every site that reports an error leaves the default
 		// in place (see parser.errorf).
 		for _, e := range p.errs {
-			p.warns = append(p.warns, Warning{File: e.File, Line: e.Line, Msg: "ignored: " + e.Msg})
+			p.warns = append(p.warns, Warning{File: e.File, Line: e.Line, Msg: "ignored: " + e.Msg, Ignored: true})
 		}
 		p.errs = nil
 	}

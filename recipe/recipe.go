@@ -99,6 +99,10 @@ type Warning struct {
 	File string
 	Line int
 	Msg  string
+	// Ignored marks a problem the strict parse refuses, which the frozen
+	// parse ignored (see ParseOptions): what launches differs from what
+	// the recipe says, so a launch shows it.
+	Ignored bool
 }
 
 // Error is a recipe problem with its location. Line is 0 when unknown.

@@ -165,15 +165,18 @@ func (a *app) acquireOnce(ctx context.Context, name string, local bool) (*target
 	if err != nil {
 		return nil, frozenError(err, rev, name)
 	}
-	// A revision's frozen recipe never stops a launch: what cannot be
-	// understood is a warning, shown here once per launch.
+	// A revision's frozen recipe never stops a launch: what it could
+	// not understand is shown at every launch. Its other warnings were
+	// shown when it was added or built.
 	frozen, warns, err := recipe.LoadFrozen(rev.RecipePath())
 	if err != nil {
 		release()
 		return nil, frozenError(fmt.Errorf("revision %s of %s: %w", rev.Name, name, err), rev, name)
 	}
 	for _, w := range warns {
-		a.warnf("%s", w)
+		if w.Ignored {
+			a.warnf("%s", w)
+		}
 	}
 	return &target{
 		rev: rev, remote: fromRemote, key: key, lock: lock, release: release,
