@@ -385,14 +385,7 @@ func Unpack(r io.Reader, dest string, want Digest, opt UnpackOptions) (UnpackSta
 }
 
 func unpack(r io.Reader, dest string, want Digest, opt UnpackOptions) (UnpackStats, error) {
-	lim := opt.Limits
-	def := DefaultLimits()
-	if lim.MaxBytes <= 0 {
-		lim.MaxBytes = def.MaxBytes
-	}
-	if lim.MaxFiles <= 0 {
-		lim.MaxFiles = def.MaxFiles
-	}
+	lim := opt.Limits.orDefault()
 	if err := checkEmptyDir(dest); err != nil {
 		return UnpackStats{}, err
 	}
@@ -449,21 +442,8 @@ func unpack(r io.Reader, dest string, want Digest, opt UnpackOptions) (UnpackSta
 		}
 	}
 
-	// The tar end marker is not the end of the archive: the rest (padding,
-	// the zstd checksum, anything appended) must be read so that the digest
-	// covers every byte.
-	n, err := io.Copy(io.Discard, io.LimitReader(zr, maxTrailing+1))
-	if err != nil {
-		return x.stats(src), corrupt("after tar end", err)
-	}
-	if n > maxTrailing {
-		return x.stats(src), corrupt("after tar end", fmt.Errorf("more than %d bytes of trailing data", maxTrailing))
-	}
-	if _, err := io.Copy(io.Discard, src); err != nil {
-		return x.stats(src), fmt.Errorf("read archive: %w", err)
-	}
-	if got := sumDigest(src.h); got != want {
-		return x.stats(src), fmt.Errorf("%w: digest is %s, want %s", ErrCorrupt, got, want)
+	if err := checkEnd(zr, src, want, corrupt); err != nil {
+		return x.stats(src), err
 	}
 	if err := x.w.wait(); err != nil {
 		return x.stats(src), err
@@ -473,6 +453,39 @@ func unpack(r io.Reader, dest string, want Digest, opt UnpackOptions) (UnpackSta
 	}
 	x.tick.done(Progress{Bytes: x.bytes, Files: x.files})
 	return x.stats(src), nil
+}
+
+// orDefault fills in DefaultLimits for the limits not set.
+func (l Limits) orDefault() Limits {
+	def := DefaultLimits()
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = def.MaxBytes
+	}
+	if l.MaxFiles <= 0 {
+		l.MaxFiles = def.MaxFiles
+	}
+	return l
+}
+
+// checkEnd reads what follows the tar end marker, which is not the end of
+// the archive: the rest (padding, the zstd checksum, anything appended)
+// must be read so that the digest covers every byte. Then it checks the
+// digest.
+func checkEnd(zr io.Reader, src *hashingReader, want Digest, corrupt func(string, error) error) error {
+	n, err := io.Copy(io.Discard, io.LimitReader(zr, maxTrailing+1))
+	if err != nil {
+		return corrupt("after tar end", err)
+	}
+	if n > maxTrailing {
+		return corrupt("after tar end", fmt.Errorf("more than %d bytes of trailing data", maxTrailing))
+	}
+	if _, err := io.Copy(io.Discard, src); err != nil {
+		return fmt.Errorf("read archive: %w", err)
+	}
+	if got := sumDigest(src.h); got != want {
+		return fmt.Errorf("%w: digest is %s, want %s", ErrCorrupt, got, want)
+	}
+	return nil
 }
 
 // checkEmptyDir makes sure nothing but Unpack's own entries can be in
@@ -615,24 +628,7 @@ func (x *extractor) entry(hdr *tar.Header, data io.Reader) error {
 		if err := x.claim(name, hdr.Name, fs.ModeSymlink); err != nil {
 			return err
 		}
-		p := x.path(name)
-		target := hdr.Linkname
-		if x.relink != nil {
-			if t := x.relink(target); t != "" {
-				target = t
-			}
-		}
-		if err := os.Symlink(target, p); err != nil {
-			if errors.Is(err, fs.ErrExist) {
-				return refuse(hdr.Name, "duplicate entry")
-			}
-			return err
-		}
-		if err := lchtimes(p, hdr.ModTime); err != nil {
-			return fmt.Errorf("%s: %w", hdr.Name, err)
-		}
-		x.tick.maybe(Progress{Bytes: x.bytes, Files: x.files})
-		return nil
+		return x.symlink(name, hdr)
 
 	case tar.TypeLink:
 		return refuse(hdr.Name, "hard link (to %q) refused", truncName(hdr.Linkname))
@@ -643,6 +639,29 @@ func (x *extractor) entry(hdr *tar.Header, data io.Reader) error {
 	default:
 		return refuse(hdr.Name, "unsupported entry type %q", hdr.Typeflag)
 	}
+}
+
+// symlink creates the symlink hdr describes at name, relinked if the
+// caller asked, with its mtime.
+func (x *extractor) symlink(name string, hdr *tar.Header) error {
+	p := x.path(name)
+	target := hdr.Linkname
+	if x.relink != nil {
+		if t := x.relink(target); t != "" {
+			target = t
+		}
+	}
+	if err := os.Symlink(target, p); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return refuse(hdr.Name, "duplicate entry")
+		}
+		return err
+	}
+	if err := lchtimes(p, hdr.ModTime); err != nil {
+		return fmt.Errorf("%s: %w", hdr.Name, err)
+	}
+	x.tick.maybe(Progress{Bytes: x.bytes, Files: x.files})
+	return nil
 }
 
 // claim records name as a file or symlink, refusing a name already used.

@@ -499,7 +499,7 @@ func TestCachePruning(t *testing.T) {
 	publish(4, at(0))               // used by the local latest revision
 	publish(5, at(0))               // named by a local revision that goes
 	publish(6, at(0))               // the remote key of a kept local mirror
-	// Publishes that never committed (no entry.json): DirCache ages them
+	// Publishes that never committed (no entry.json): the cache ages them
 	// by their directory, so an old one goes and a recent one stays.
 	for n, mt := range map[int]time.Time{7: at(0), 8: now.Add(-time.Hour)} {
 		dir := filepath.Join(cacheDir, key(n))
