@@ -127,12 +127,6 @@ type UnpackStats struct {
 	Unseen []string
 }
 
-// statsRecorder is implemented by writers that want to learn what Pack
-// wrote to them (DirCache.Publish records it in entry.json).
-type statsRecorder interface {
-	recordPackStats(PackStats)
-}
-
 // Pack writes the tree under root to w as a tar (PAX) stream compressed
 // with zstd, streaming: the archive is never held in memory. Entries come
 // in sorted order, named relative to root with forward slashes; root
@@ -153,20 +147,65 @@ func Pack(w io.Writer, root string, opt PackOptions) (PackStats, error) {
 	if err != nil {
 		return st, fmt.Errorf("pack %s: %w", root, err)
 	}
-	if rec, ok := w.(statsRecorder); ok {
-		rec.recordPackStats(st)
-	}
 	return st, nil
 }
 
+// Archive is a packed tree in a local file, with what Cache.Publish
+// records of it. PackFile makes one.
+type Archive struct {
+	Path   string
+	Digest Digest // BLAKE3-256 of the file's bytes
+	Size   int64  // the file's bytes
+	PackStats
+}
+
+// PackFile packs the tree under root, as Pack does, into a new file in dir
+// (which must exist), hashing and counting the bytes as they are written.
+// Put dir on the filesystem the file is read back from, and remove
+// a.Path when done with it. On error, no file is left.
+func PackFile(dir, root string, opt PackOptions) (a Archive, err error) {
+	f, err := os.CreateTemp(dir, "archive-*"+archiveExt)
+	if err != nil {
+		return Archive{}, fmt.Errorf("pack %s: %w", root, err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()           // already failing; the close error adds nothing
+			os.Remove(f.Name()) // a partial archive is of no use
+		}
+	}()
+	h := blake3.New()
+	cw := &countWriter{w: io.MultiWriter(f, h)}
+	a.PackStats, err = Pack(cw, root, opt)
+	if err != nil {
+		return Archive{}, err
+	}
+	if err := f.Close(); err != nil {
+		return Archive{}, fmt.Errorf("pack %s: %w", root, err)
+	}
+	a.Path, a.Digest, a.Size = f.Name(), sumDigest(h), cw.n
+	return a, nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// pack streams the walk of root through tar and zstd into w.
 func pack(w io.Writer, root string, opt PackOptions) (PackStats, error) {
-	var st PackStats
 	fi, err := os.Lstat(root)
 	if err != nil {
-		return st, err
+		return PackStats{}, err
 	}
 	if !fi.IsDir() {
-		return st, errors.New("not a directory")
+		return PackStats{}, errors.New("not a directory")
 	}
 	level := zstd.SpeedDefault
 	if opt.Level != 0 {
@@ -174,90 +213,108 @@ func pack(w io.Writer, root string, opt PackOptions) (PackStats, error) {
 	}
 	zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(level))
 	if err != nil {
-		return st, err
+		return PackStats{}, err
 	}
-	tw := tar.NewWriter(zw)
-	tick := progressTicker{fn: opt.Progress}
-	buf := make([]byte, copyBufSize)
-
-	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if p == root {
-			return nil
-		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil {
-			return err
-		}
-		name := filepath.ToSlash(rel)
-		if len(name) > maxNameLen {
-			return fmt.Errorf("%w: %s: name longer than %d bytes", ErrUnsafe, name, maxNameLen)
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		mode := info.Mode()
-		hdr := &tar.Header{
-			Name:    name,
-			Mode:    int64(mode.Perm()),
-			ModTime: info.ModTime(),
-			Format:  tar.FormatPAX,
-		}
-		switch {
-		case mode.IsDir():
-			hdr.Typeflag = tar.TypeDir
-			hdr.Name += "/"
-		case mode.IsRegular():
-			if mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != 0 {
-				return fmt.Errorf("%w: %s: setuid, setgid or sticky bit (mode %s)", ErrUnsafe, name, mode)
-			}
-			hdr.Typeflag = tar.TypeReg
-			hdr.Size = info.Size()
-		case mode&fs.ModeSymlink != 0:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
-			if len(target) > maxNameLen || target == "" {
-				return fmt.Errorf("%w: %s: symlink target is empty or longer than %d bytes", ErrUnsafe, name, maxNameLen)
-			}
-			hdr.Typeflag = tar.TypeSymlink
-			hdr.Linkname = target
-		default:
-			return fmt.Errorf("%w: %s: cannot pack a %s (only files, directories and symlinks)", ErrUnsafe, name, fileKind(mode))
-		}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		st.Files++
-		if hdr.Typeflag == tar.TypeReg {
-			n, err := copyFile(tw, p, hdr.Size, buf)
-			st.Bytes += n
-			if err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-		}
-		tick.maybe(Progress{Bytes: st.Bytes, Files: st.Files})
-		return nil
-	})
+	p := &packer{root: root, tw: tar.NewWriter(zw), tick: progressTicker{fn: opt.Progress}, buf: make([]byte, copyBufSize)}
+	err = filepath.WalkDir(root, p.visit)
+	if err == nil {
+		err = p.tw.Close()
+	}
 	if err != nil {
 		// The stream is already broken; closing only stops the encoder's
 		// goroutines, and its error adds nothing.
 		_ = zw.Close()
-		return st, err
-	}
-	if err := tw.Close(); err != nil {
-		_ = zw.Close() // as above
-		return st, err
+		return p.st, err
 	}
 	if err := zw.Close(); err != nil {
-		return st, err
+		return p.st, err
 	}
-	tick.done(Progress{Bytes: st.Bytes, Files: st.Files})
-	return st, nil
+	p.tick.done(Progress{Bytes: p.st.Bytes, Files: p.st.Files})
+	return p.st, nil
+}
+
+// packer is the state of one pack: the tar stream and what went into it.
+type packer struct {
+	root string
+	tw   *tar.Writer
+	tick progressTicker
+	buf  []byte
+	st   PackStats
+}
+
+// visit writes one entry of the walk: its header, then a file's bytes.
+func (p *packer) visit(file string, d fs.DirEntry, err error) error {
+	if err != nil {
+		return err
+	}
+	if file == p.root {
+		return nil
+	}
+	hdr, err := packHeader(p.root, file, d)
+	if err != nil {
+		return err
+	}
+	if err := p.tw.WriteHeader(hdr); err != nil {
+		return fmt.Errorf("%s: %w", hdr.Name, err)
+	}
+	p.st.Files++
+	if hdr.Typeflag == tar.TypeReg {
+		n, err := copyFile(p.tw, file, hdr.Size, p.buf)
+		p.st.Bytes += n
+		if err != nil {
+			return fmt.Errorf("%s: %w", hdr.Name, err)
+		}
+	}
+	p.tick.maybe(Progress{Bytes: p.st.Bytes, Files: p.st.Files})
+	return nil
+}
+
+// packHeader is the tar header of file, or the ErrUnsafe error that
+// refuses it.
+func packHeader(root, file string, d fs.DirEntry) (*tar.Header, error) {
+	rel, err := filepath.Rel(root, file)
+	if err != nil {
+		return nil, err
+	}
+	name := filepath.ToSlash(rel)
+	if len(name) > maxNameLen {
+		return nil, fmt.Errorf("%w: %s: name longer than %d bytes", ErrUnsafe, name, maxNameLen)
+	}
+	info, err := d.Info()
+	if err != nil {
+		return nil, err
+	}
+	mode := info.Mode()
+	hdr := &tar.Header{
+		Name:    name,
+		Mode:    int64(mode.Perm()),
+		ModTime: info.ModTime(),
+		Format:  tar.FormatPAX,
+	}
+	switch {
+	case mode.IsDir():
+		hdr.Typeflag = tar.TypeDir
+		hdr.Name += "/"
+	case mode.IsRegular():
+		if mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != 0 {
+			return nil, fmt.Errorf("%w: %s: setuid, setgid or sticky bit (mode %s)", ErrUnsafe, name, mode)
+		}
+		hdr.Typeflag = tar.TypeReg
+		hdr.Size = info.Size()
+	case mode&fs.ModeSymlink != 0:
+		target, err := os.Readlink(file)
+		if err != nil {
+			return nil, err
+		}
+		if len(target) > maxNameLen || target == "" {
+			return nil, fmt.Errorf("%w: %s: symlink target is empty or longer than %d bytes", ErrUnsafe, name, maxNameLen)
+		}
+		hdr.Typeflag = tar.TypeSymlink
+		hdr.Linkname = target
+	default:
+		return nil, fmt.Errorf("%w: %s: cannot pack a %s (only files, directories and symlinks)", ErrUnsafe, name, fileKind(mode))
+	}
+	return hdr, nil
 }
 
 // copyFile copies exactly size bytes of the file at p into w. A file that
@@ -328,14 +385,7 @@ func Unpack(r io.Reader, dest string, want Digest, opt UnpackOptions) (UnpackSta
 }
 
 func unpack(r io.Reader, dest string, want Digest, opt UnpackOptions) (UnpackStats, error) {
-	lim := opt.Limits
-	def := DefaultLimits()
-	if lim.MaxBytes <= 0 {
-		lim.MaxBytes = def.MaxBytes
-	}
-	if lim.MaxFiles <= 0 {
-		lim.MaxFiles = def.MaxFiles
-	}
+	lim := opt.Limits.orDefault()
 	if err := checkEmptyDir(dest); err != nil {
 		return UnpackStats{}, err
 	}
@@ -392,21 +442,8 @@ func unpack(r io.Reader, dest string, want Digest, opt UnpackOptions) (UnpackSta
 		}
 	}
 
-	// The tar end marker is not the end of the archive: the rest (padding,
-	// the zstd checksum, anything appended) must be read so that the digest
-	// covers every byte.
-	n, err := io.Copy(io.Discard, io.LimitReader(zr, maxTrailing+1))
-	if err != nil {
-		return x.stats(src), corrupt("after tar end", err)
-	}
-	if n > maxTrailing {
-		return x.stats(src), corrupt("after tar end", fmt.Errorf("more than %d bytes of trailing data", maxTrailing))
-	}
-	if _, err := io.Copy(io.Discard, src); err != nil {
-		return x.stats(src), fmt.Errorf("read archive: %w", err)
-	}
-	if got := sumDigest(src.h); got != want {
-		return x.stats(src), fmt.Errorf("%w: digest is %s, want %s", ErrCorrupt, got, want)
+	if err := checkEnd(zr, src, want, corrupt); err != nil {
+		return x.stats(src), err
 	}
 	if err := x.w.wait(); err != nil {
 		return x.stats(src), err
@@ -416,6 +453,39 @@ func unpack(r io.Reader, dest string, want Digest, opt UnpackOptions) (UnpackSta
 	}
 	x.tick.done(Progress{Bytes: x.bytes, Files: x.files})
 	return x.stats(src), nil
+}
+
+// orDefault fills in DefaultLimits for the limits not set.
+func (l Limits) orDefault() Limits {
+	def := DefaultLimits()
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = def.MaxBytes
+	}
+	if l.MaxFiles <= 0 {
+		l.MaxFiles = def.MaxFiles
+	}
+	return l
+}
+
+// checkEnd reads what follows the tar end marker, which is not the end of
+// the archive: the rest (padding, the zstd checksum, anything appended)
+// must be read so that the digest covers every byte. Then it checks the
+// digest.
+func checkEnd(zr io.Reader, src *hashingReader, want Digest, corrupt func(string, error) error) error {
+	n, err := io.Copy(io.Discard, io.LimitReader(zr, maxTrailing+1))
+	if err != nil {
+		return corrupt("after tar end", err)
+	}
+	if n > maxTrailing {
+		return corrupt("after tar end", fmt.Errorf("more than %d bytes of trailing data", maxTrailing))
+	}
+	if _, err := io.Copy(io.Discard, src); err != nil {
+		return fmt.Errorf("read archive: %w", err)
+	}
+	if got := sumDigest(src.h); got != want {
+		return fmt.Errorf("%w: digest is %s, want %s", ErrCorrupt, got, want)
+	}
+	return nil
 }
 
 // checkEmptyDir makes sure nothing but Unpack's own entries can be in
@@ -558,24 +628,7 @@ func (x *extractor) entry(hdr *tar.Header, data io.Reader) error {
 		if err := x.claim(name, hdr.Name, fs.ModeSymlink); err != nil {
 			return err
 		}
-		p := x.path(name)
-		target := hdr.Linkname
-		if x.relink != nil {
-			if t := x.relink(target); t != "" {
-				target = t
-			}
-		}
-		if err := os.Symlink(target, p); err != nil {
-			if errors.Is(err, fs.ErrExist) {
-				return refuse(hdr.Name, "duplicate entry")
-			}
-			return err
-		}
-		if err := lchtimes(p, hdr.ModTime); err != nil {
-			return fmt.Errorf("%s: %w", hdr.Name, err)
-		}
-		x.tick.maybe(Progress{Bytes: x.bytes, Files: x.files})
-		return nil
+		return x.symlink(name, hdr)
 
 	case tar.TypeLink:
 		return refuse(hdr.Name, "hard link (to %q) refused", truncName(hdr.Linkname))
@@ -586,6 +639,29 @@ func (x *extractor) entry(hdr *tar.Header, data io.Reader) error {
 	default:
 		return refuse(hdr.Name, "unsupported entry type %q", hdr.Typeflag)
 	}
+}
+
+// symlink creates the symlink hdr describes at name, relinked if the
+// caller asked, with its mtime.
+func (x *extractor) symlink(name string, hdr *tar.Header) error {
+	p := x.path(name)
+	target := hdr.Linkname
+	if x.relink != nil {
+		if t := x.relink(target); t != "" {
+			target = t
+		}
+	}
+	if err := os.Symlink(target, p); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return refuse(hdr.Name, "duplicate entry")
+		}
+		return err
+	}
+	if err := lchtimes(p, hdr.ModTime); err != nil {
+		return fmt.Errorf("%s: %w", hdr.Name, err)
+	}
+	x.tick.maybe(Progress{Bytes: x.bytes, Files: x.files})
+	return nil
 }
 
 // claim records name as a file or symlink, refusing a name already used.

@@ -2,25 +2,32 @@ package cas
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
-	"path/filepath"
+	"sort"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/rezup/rezup/internal/fsx"
 )
 
-var (
-	// ErrNotFound means the cache has no usable entry for a key: none was
-	// published, or its entry.json is unreadable or names an archive that
-	// is not there. Callers build instead.
-	ErrNotFound = errors.New("not in the cache")
+// ErrNotFound means the cache has no usable entry for a key: none was
+// published, or its entry.json is unreadable or names an archive that is
+// not there. Callers build instead. Lookup's misses are *MissError.
+var ErrNotFound = errors.New("not in the cache")
 
-	// ErrUnsupported means a cache location names a backend this build of
-	// rezup does not have (yet). It also matches errors.ErrUnsupported.
-	ErrUnsupported = fmt.Errorf("cache backend not supported yet: %w", errors.ErrUnsupported)
-)
+// entryFile is the commit point of a key.
+const entryFile = "entry.json"
+
+// archiveExt follows the digest in an archive's name.
+const archiveExt = ".tar.zst"
+
+// maxEntrySize bounds what Lookup reads of an entry.json: a real one is
+// well under a kilobyte.
+const maxEntrySize = 1 << 20
 
 // Interpreter identifies the base Python a build was made with: what
 // relocation must find again on the machine that unpacks it.
@@ -43,75 +50,324 @@ type Entry struct {
 	RezupVersion string      `json:"rezup_version"`
 }
 
-// Cache is a shared cache of archives, keyed by Key. Implementations are
-// safe for concurrent use, by goroutines and by processes on different
-// machines, without locks.
-type Cache interface {
-	// Lookup returns the entry published for key. A miss, including an
-	// entry.json that cannot be read or parsed, wraps ErrNotFound and says
-	// why.
-	Lookup(ctx context.Context, key Key) (Entry, error)
+// MissReason says why Lookup missed.
+type MissReason string
 
-	// Open returns the archive bytes of e, to pass to Unpack with
-	// e.Digest.
-	Open(ctx context.Context, e Entry) (io.ReadCloser, error)
+// Why Lookup misses.
+const (
+	MissNoEntry   MissReason = "no entry"         // nothing committed for the key
+	MissBadEntry  MissReason = "unreadable entry" // entry.json cannot be parsed or names no archive of the key
+	MissNoArchive MissReason = "archive missing"  // the archive entry.json names is gone or of the wrong size
+)
 
-	// Publish stores the archive that write produces under e.Key and then
-	// commits e, with Digest and Size computed from the bytes written, as
-	// the key's entry. When write packs with Pack directly onto the writer
-	// it is given, Files and Bytes are taken from Pack's stats; otherwise
-	// they are recorded as e carries them. A zero e.Created is set to the
-	// time of publishing. It returns the entry as committed.
-	Publish(ctx context.Context, e Entry, write func(io.Writer) error) (Entry, error)
-
-	// Writable reports whether Publish can be expected to succeed.
-	Writable() bool
-
-	// Keys lists the keys the cache holds anything for, committed or not.
-	Keys(ctx context.Context) ([]Key, error)
-
-	// Remove deletes everything stored for key: the entry first, so that
-	// readers miss before any archive goes.
-	Remove(ctx context.Context, key Key) error
-
-	// String names the cache for messages.
-	String() string
+// MissError is a Lookup miss. It wraps ErrNotFound.
+type MissError struct {
+	Key    Key
+	Cache  string // the cache's String
+	Reason MissReason
+	Detail string // for people: what exactly was wrong
 }
 
-// Open returns the Cache at location: a directory path or a file:// URL.
-// http://, https:// and s3:// locations are recognised but not supported
-// yet (ErrUnsupported).
-func Open(location string) (Cache, error) {
-	if location == "" {
-		return nil, errors.New("open cache: empty location")
+func (e *MissError) Error() string {
+	return fmt.Sprintf("look up %s in %s: %v: %s", e.Key, e.Cache, ErrNotFound, e.Detail)
+}
+
+// Unwrap returns ErrNotFound.
+func (e *MissError) Unwrap() error { return ErrNotFound }
+
+// Cache is the shared cache of archives, keyed by Key, over any Backend.
+// It owns the layout and the commit protocol:
+//
+//	<key>/<digest>.tar.zst   archives, named by their own digest, never replaced
+//	<key>/entry.json         the commit point: put last, removed first
+//
+// A Cache is safe for concurrent use, by goroutines and by processes on
+// different machines, without locks: publishers only ever create complete
+// objects, so every reader sees a valid archive or a miss.
+type Cache struct {
+	b   Backend
+	now func() time.Time
+
+	mu       sync.Mutex
+	probed   bool
+	probeErr error
+}
+
+// NewCache returns the cache stored in b.
+func NewCache(b Backend) *Cache { return &Cache{b: b, now: time.Now} }
+
+// Open returns the cache at location, a directory path or a file:// URL,
+// with at most DefaultTransfers transfers at once. http://, https:// and
+// s3:// locations are recognised but not supported yet (ErrUnsupported).
+func Open(location string) (*Cache, error) {
+	b, err := Schemes().Open(location)
+	if err != nil {
+		return nil, err
 	}
-	scheme, _, hasScheme := strings.Cut(location, "://")
-	if strings.HasPrefix(strings.ToLower(location), "file:") {
-		scheme, hasScheme = "file", true // file:/abs/path is a file URL too
+	return NewCache(LimitTransfers(b, DefaultTransfers)), nil
+}
+
+// String names the cache for messages: its backend's location.
+func (c *Cache) String() string { return c.b.String() }
+
+// Backend returns the backend the cache is stored in.
+func (c *Cache) Backend() Backend { return c.b }
+
+func entryName(k Key) string             { return k.String() + "/" + entryFile }
+func archiveName(k Key, d Digest) string { return k.String() + "/" + d.String() + archiveExt }
+func isArchiveName(name string) bool     { return strings.HasSuffix(name, archiveExt) && !isTempName(name) }
+func isTempName(name string) bool        { return strings.Contains(name, fsx.TempSuffix) }
+
+// Lookup returns the entry published for key. It also checks the archive
+// the entry names is there, so that a miss is found here rather than
+// halfway through a download. A miss is a *MissError, which says why.
+func (c *Cache) Lookup(ctx context.Context, key Key) (Entry, error) {
+	miss := func(why MissReason, format string, args ...any) error {
+		return &MissError{Key: key, Cache: c.String(), Reason: why, Detail: fmt.Sprintf(format, args...)}
 	}
-	if !hasScheme || strings.ContainsAny(scheme, `/\`) {
-		dir, err := filepath.Abs(location)
-		if err != nil {
-			return nil, fmt.Errorf("open cache %s: %w", location, err)
-		}
-		return NewDirCache(dir), nil
+	fail := func(err error) error { return fmt.Errorf("look up %s in %s: %w", key, c, err) }
+	b, err := c.readSmall(ctx, entryName(key))
+	if IsNotExist(err) {
+		return Entry{}, miss(MissNoEntry, "no entry")
 	}
-	switch strings.ToLower(scheme) {
-	case "file":
-		u, err := url.Parse(location)
-		if err != nil {
-			return nil, fmt.Errorf("open cache %s: %w", location, err)
-		}
-		if u.Host != "" && u.Host != "localhost" {
-			return nil, fmt.Errorf("open cache %s: file URL names host %q: mount it and give a path", location, u.Host)
-		}
-		if u.Path == "" || !filepath.IsAbs(filepath.FromSlash(u.Path)) {
-			return nil, fmt.Errorf("open cache %s: file URL needs an absolute path", location)
-		}
-		return NewDirCache(filepath.FromSlash(u.Path)), nil
-	case "http", "https", "s3":
-		return nil, fmt.Errorf("open cache %s: %s: %w", location, scheme, ErrUnsupported)
-	default:
-		return nil, fmt.Errorf("open cache %s: unknown scheme %q: %w", location, scheme, ErrUnsupported)
+	if err != nil {
+		return Entry{}, fail(err)
 	}
+	var e Entry
+	if err := json.Unmarshal(b, &e); err != nil {
+		return Entry{}, miss(MissBadEntry, "%s is unreadable: %v", entryName(key), err)
+	}
+	switch {
+	case e.Key != key:
+		return Entry{}, miss(MissBadEntry, "%s names key %s", entryName(key), e.Key)
+	case e.Digest == Digest{} || e.Size <= 0:
+		return Entry{}, miss(MissBadEntry, "%s names no archive", entryName(key))
+	}
+	fi, err := c.b.Stat(ctx, archiveName(key, e.Digest))
+	if IsNotExist(err) {
+		return Entry{}, miss(MissNoArchive, "archive %s is missing", e.Digest)
+	}
+	if err != nil {
+		return Entry{}, fail(err)
+	}
+	if fi.Size != e.Size {
+		return Entry{}, miss(MissNoArchive, "archive %s has %d bytes, entry says %d", e.Digest, fi.Size, e.Size)
+	}
+	return e, nil
+}
+
+func (c *Cache) readSmall(ctx context.Context, name string) ([]byte, error) {
+	rc, err := c.b.Open(ctx, name, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close() // read-only: a close error loses nothing
+	b, err := io.ReadAll(io.LimitReader(rc, maxEntrySize+1))
+	if err == nil && len(b) > maxEntrySize {
+		err = fmt.Errorf("%s is over %d bytes", name, maxEntrySize)
+	}
+	return b, err
+}
+
+// Open returns the archive bytes of e, to pass to Unpack with e.Digest.
+// A missing archive is an error wrapping ErrNotFound.
+func (c *Cache) Open(ctx context.Context, e Entry) (io.ReadCloser, error) {
+	rc, err := c.b.Open(ctx, archiveName(e.Key, e.Digest), 0)
+	if IsNotExist(err) {
+		return nil, fmt.Errorf("open %s in %s: archive %s: %w", e.Key, c, e.Digest, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s in %s: %w", e.Key, c, err)
+	}
+	return rc, nil
+}
+
+// Publish stores the archive a under e.Key and then commits e, with
+// Digest, Size, Files and Bytes taken from a, as the key's entry. A zero
+// e.Created is set to the time of publishing. The archive is put first,
+// under its digest; entry.json last. If another publisher committed the
+// key first, Publish leaves its entry and returns it: the key is already
+// published. Otherwise it returns e as committed. a.Path stays the
+// caller's to remove.
+func (c *Cache) Publish(ctx context.Context, e Entry, a Archive) (Entry, error) {
+	e.Digest, e.Size, e.Files, e.Bytes = a.Digest, a.Size, a.Files, a.Bytes
+	if e.Created.IsZero() {
+		e.Created = c.now().UTC()
+	}
+	got, err := c.publish(ctx, e, a)
+	if err != nil {
+		return Entry{}, fmt.Errorf("publish %s to %s: %w", e.Key, c, err)
+	}
+	return got, nil
+}
+
+func (c *Cache) publish(ctx context.Context, e Entry, a Archive) (Entry, error) {
+	if err := c.putArchive(ctx, e, a); err != nil {
+		return e, err
+	}
+	b, err := json.MarshalIndent(e, "", "  ")
+	if err != nil {
+		return e, err
+	}
+	b = append(b, '\n')
+	// A taken entry.json is either another publisher's commit (done) or a
+	// bad entry that Lookup misses on (replace it). Three rounds are
+	// plenty: each either commits or clears what was in the way.
+	for range 3 {
+		err := c.b.Put(ctx, entryName(e.Key), BytesSource(b))
+		if !errors.Is(err, ErrExist) {
+			return e, err
+		}
+		got, lerr := c.Lookup(ctx, e.Key)
+		var miss *MissError
+		switch {
+		case lerr == nil:
+			return got, nil
+		case !errors.As(lerr, &miss):
+			return e, lerr
+		case miss.Reason != MissNoEntry:
+			if err := c.b.Delete(ctx, entryName(e.Key)); err != nil && !IsNotExist(err) {
+				return e, fmt.Errorf("replace the bad entry (%s): %w", miss.Detail, err)
+			}
+		}
+	}
+	return e, errors.New("entry.json keeps changing under a publish; try again")
+}
+
+// putArchive puts a under its digest. An archive already there holds the
+// same bytes (same name, same digest) and is kept.
+func (c *Cache) putArchive(ctx context.Context, e Entry, a Archive) error {
+	if a.Size <= 0 {
+		return errors.New("the archive is empty")
+	}
+	src, err := OpenFileSource(a.Path)
+	if err != nil {
+		return err
+	}
+	defer src.Close() // read-only: a close error loses nothing
+	if src.Length() != a.Size {
+		return fmt.Errorf("%s has %d bytes, not the %d packed", a.Path, src.Length(), a.Size)
+	}
+	name := archiveName(e.Key, e.Digest)
+	err = c.b.Put(ctx, name, src)
+	if !errors.Is(err, ErrExist) {
+		return err
+	}
+	fi, err := c.b.Stat(ctx, name)
+	if err != nil {
+		return err
+	}
+	if fi.Size != a.Size {
+		// Same name means same digest means same bytes: a different size
+		// is damage in the cache, and rezup never replaces an archive.
+		return fmt.Errorf("%s exists with %d bytes, not %d: it is damaged, remove it", name, fi.Size, a.Size)
+	}
+	return nil
+}
+
+// Writable reports, with nil, whether Publish can be expected to succeed:
+// it puts and deletes a probe object (a temp name, which readers ignore)
+// once, and remembers the answer unless ctx ended the probe.
+func (c *Cache) Writable(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.probed {
+		return c.probeErr
+	}
+	name := fsx.RandomName(".writable-") + fsx.TempSuffix
+	err := c.b.Put(ctx, name, BytesSource(nil))
+	if err == nil {
+		// A probe left behind is a temp name: ignored by readers, and not
+		// a reason to call the cache unwritable.
+		_ = c.b.Delete(ctx, name)
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("probe %s: %w", c, ctx.Err())
+	}
+	if err != nil {
+		err = fmt.Errorf("the shared cache %s is not writable: %w", c, err)
+	}
+	c.probed, c.probeErr = true, err
+	return err
+}
+
+// KeyInfo is what the cache holds for a key, committed or not.
+type KeyInfo struct {
+	Key Key
+	// Modified is when anything was last stored under the key: the newest
+	// modification time of its objects. Collectors age keys that have no
+	// readable entry (a publish in flight, or one that crashed) by it.
+	Modified time.Time
+	// Size is the bytes of all its objects.
+	Size int64
+}
+
+// Keys lists the keys the cache holds anything for, committed or not,
+// sorted. Names that are not keys are ignored.
+func (c *Cache) Keys(ctx context.Context) ([]KeyInfo, error) {
+	byKey := map[Key]*KeyInfo{}
+	err := c.b.List(ctx, "", func(o ObjectInfo) error {
+		first, _, ok := strings.Cut(o.Name, "/")
+		k, err := ParseKey(first)
+		if !ok || err != nil {
+			return nil
+		}
+		ki := byKey[k]
+		if ki == nil {
+			ki = &KeyInfo{Key: k}
+			byKey[k] = ki
+		}
+		ki.Size += o.Size
+		if o.ModTime.After(ki.Modified) {
+			ki.Modified = o.ModTime
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", c, err)
+	}
+	keys := make([]KeyInfo, 0, len(byKey))
+	for _, ki := range byKey {
+		keys = append(keys, *ki)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].Key.String() < keys[j].Key.String() })
+	return keys, nil
+}
+
+// Remove deletes everything the cache stored for key: entry.json first
+// (readers miss from then on), then the archives, then what publishes in
+// flight or crashed left (a publisher in flight fails, which is what
+// removing its key means). Names that are none of these are not rezup's
+// and are left alone. Removing a key that is not there is not an error.
+func (c *Cache) Remove(ctx context.Context, key Key) error {
+	if err := c.remove(ctx, key); err != nil {
+		return fmt.Errorf("remove %s from %s: %w", key, c, err)
+	}
+	return nil
+}
+
+func (c *Cache) remove(ctx context.Context, key Key) error {
+	if err := c.b.Delete(ctx, entryName(key)); err != nil && !IsNotExist(err) {
+		return err
+	}
+	var archives, rest []string
+	err := c.b.List(ctx, key.String()+"/", func(o ObjectInfo) error {
+		rel := strings.TrimPrefix(o.Name, key.String()+"/")
+		switch {
+		case isArchiveName(o.Name) && !strings.Contains(rel, "/"):
+			archives = append(archives, o.Name)
+		case isTempName(o.Name), o.Name == key.String()+"/":
+			rest = append(rest, o.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, name := range append(archives, rest...) {
+		if err := c.b.Delete(ctx, name); err != nil && !IsNotExist(err) {
+			return err
+		}
+	}
+	return nil
 }

@@ -1,21 +1,28 @@
 // Package cas owns content addressing for rezup: the build Key, the
 // archive Digest, the archive format (Pack and Unpack: tar in PAX format,
-// compressed with zstd), and the shared-cache backends behind the Cache
-// interface (Open picks one from a location; DirCache is the directory
-// backend for local disk, NFS and SMB).
+// compressed with zstd), and the shared Cache of archives.
 //
-// Use KeyOf to name a build, Pack to turn a built tree into an archive,
-// Cache.Publish to store it, and Cache.Lookup, Cache.Open and Unpack to
-// bring it back on another machine.
+// The cache is two layers. A Backend stores opaque named objects and
+// knows nothing of archives (DirBackend: a directory on local disk, NFS
+// or SMB; HTTP and S3 backends are to come, and must pass the suite in
+// cas/backendtest). Cache writes the layout and the commit protocol once,
+// over any Backend. Cross-cutting concerns wrap a Backend (Limited caps
+// concurrent transfers); Open picks the backend for a location from a
+// Registry of schemes.
+//
+// Use KeyOf to name a build, PackFile to turn a built tree into a local
+// archive file, Cache.Publish to store it, and Cache.Lookup, Cache.Open
+// and Unpack to bring it back on another machine.
 //
 // Guarantees:
 //   - An archive is named by the BLAKE3 digest of its own bytes and is
 //     never overwritten: <cache>/<key>/<digest>.tar.zst. (On a filesystem
 //     without hard links, two publishers racing for one name may rename
 //     over each other, with identical bytes.)
-//   - entry.json is the commit point. It is written last, atomically, and
-//     names an archive that is complete and synced. A missing, unreadable
-//     or corrupt entry.json is a cache miss, never a crash.
+//   - entry.json is the commit point. It is put last, never over another
+//     publisher's valid entry, and names an archive that is complete and
+//     durable; Remove deletes it first. A missing, unreadable or corrupt
+//     entry.json is a cache miss (a *MissError saying why), never a crash.
 //   - The shared cache needs no locks. Concurrent publishers of one key only
 //     ever rename complete files into place, so every reader sees a valid
 //     archive or nothing.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -460,13 +459,28 @@ func TestLeftovers(t *testing.T) {
 	}
 }
 
-// keyTimed is a cache that can age uncommitted keys.
-type keyTimed struct {
-	cas.Cache
-	at time.Time
+// openCache opens the directory cache at dir.
+func openCache(t *testing.T, dir string) *cas.Cache {
+	t.Helper()
+	c, err := cas.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
-func (c keyTimed) KeyTime(context.Context, cas.Key) (time.Time, error) { return c.at, nil }
+// publishBytes publishes data as e's archive.
+func publishBytes(t *testing.T, c *cas.Cache, e cas.Entry, data string) {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "archive.tar.zst")
+	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := cas.Archive{Path: p, Digest: cas.DigestOf([]byte(data)), Size: int64(len(data))}
+	if _, err := c.Publish(context.Background(), e, a); err != nil {
+		t.Fatal(err)
+	}
+}
 
 func TestCachePruning(t *testing.T) {
 	ctx := context.Background()
@@ -474,16 +488,10 @@ func TestCachePruning(t *testing.T) {
 	f, store := newRoot(t, now)
 	remote := testkit.NewFakeRoot(t, filepath.Join(t.TempDir(), "remote"))
 	cacheDir := filepath.Join(t.TempDir(), "cache")
-	cache := cas.NewDirCache(cacheDir)
+	cache := openCache(t, cacheDir)
 	publish := func(n int, created time.Time) {
 		t.Helper()
-		_, err := cache.Publish(ctx, cas.Entry{Key: mustKey(t, key(n)), Created: created}, func(w io.Writer) error {
-			_, err := w.Write([]byte(strings.Repeat("archive", n)))
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		publishBytes(t, cache, cas.Entry{Key: mustKey(t, key(n)), Created: created}, strings.Repeat("archive", n))
 	}
 	publish(1, at(0))               // named by an old remote revision
 	publish(2, at(0))               // named by nothing, old
@@ -491,7 +499,7 @@ func TestCachePruning(t *testing.T) {
 	publish(4, at(0))               // used by the local latest revision
 	publish(5, at(0))               // named by a local revision that goes
 	publish(6, at(0))               // the remote key of a kept local mirror
-	// Publishes that never committed (no entry.json): DirCache ages them
+	// Publishes that never committed (no entry.json): the cache ages them
 	// by their directory, so an old one goes and a recent one stays.
 	for n, mt := range map[int]time.Time{7: at(0), 8: now.Add(-time.Hour)} {
 		dir := filepath.Join(cacheDir, key(n))
@@ -528,7 +536,12 @@ func TestCachePruning(t *testing.T) {
 	if want := sorted(key(1)+" referenced", key(3)+" grace", key(4)+" referenced", key(6)+" referenced", key(8)+" grace"); !slices.Equal(orEmpty(cacheKept), want) {
 		t.Errorf("cache kept:\n got %q\nwant %q", cacheKept, want)
 	}
-	// A key republished between plan and execution survives.
+	// A key republished between plan and execution survives. Publish
+	// never replaces a committed entry, so the key went first (another
+	// gc, an admin) and came back.
+	if err := cache.Remove(ctx, mustKey(t, key(5))); err != nil {
+		t.Fatal(err)
+	}
 	publish(5, now)
 	res := execute(t, s)
 	if got := titles(res.Skipped); !slices.Equal(got, []string{"cache " + key(5) + " grace"}) {
@@ -537,14 +550,16 @@ func TestCachePruning(t *testing.T) {
 	keys, _ := cache.Keys(ctx)
 	var left []string
 	for _, k := range keys {
-		left = append(left, k.String())
+		left = append(left, k.Key.String())
 	}
 	if want := []string{key(1), key(3), key(4), key(5), key(6), key(8)}; !slices.Equal(left, want) {
 		t.Errorf("cache keys left: %v, want %v", left, want)
 	}
 
-	// However a cache ages uncommitted keys (KeyTimer), an old one goes.
-	in.Cache = keyTimed{cache, at(0)}
+	// Once the uncommitted key is old, it goes.
+	if err := os.Chtimes(filepath.Join(cacheDir, key(8)), at(0), at(0)); err != nil {
+		t.Fatal(err)
+	}
 	s = plan(t, in)
 	if got := titles(s.Remove); !slices.Contains(got, "cache "+key(8)+" unreferenced") {
 		t.Errorf("uncommitted old key not removed: %q", got)
@@ -557,13 +572,8 @@ func TestPlanChangesNothing(t *testing.T) {
 	now := at(100 * day)
 	f, store := newRoot(t, now)
 	remote := testkit.NewFakeRoot(t, filepath.Join(filepath.Dir(f.Dir), "remote"))
-	cache := cas.NewDirCache(filepath.Join(filepath.Dir(f.Dir), "cache"))
-	if _, err := cache.Publish(context.Background(), cas.Entry{Key: mustKey(t, key(9)), Created: at(0)}, func(w io.Writer) error {
-		_, err := w.Write([]byte("archive"))
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	cache := openCache(t, filepath.Join(filepath.Dir(f.Dir), "cache"))
+	publishBytes(t, cache, cas.Entry{Key: mustKey(t, key(9)), Created: at(0)}, "archive")
 	for i := range 5 {
 		f.Entry(key(i+1), 10, at(time.Duration(i)*day))
 		f.Revision(".main", at(time.Duration(i)*day), key(i+1))

@@ -54,19 +54,11 @@ type PlanInput struct {
 	// of their key runs: their lock tells.
 	Grace time.Duration
 	// Cache is the shared cache to prune (nil: leave the cache alone).
-	Cache cas.Cache
+	Cache *cas.Cache
 	// CacheGrace is how old an unreferenced cache key must be to go.
 	CacheGrace time.Duration
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
-}
-
-// KeyTimer is implemented by caches that can tell when anything was last
-// written under a key, committed or not. Plan ages the keys that have no
-// readable entry.json with it (a publish in flight, or one that crashed);
-// with a cache that does not implement it, those keys stay.
-type KeyTimer interface {
-	KeyTime(ctx context.Context, key cas.Key) (time.Time, error)
 }
 
 // Kind is what an Item is.
@@ -466,7 +458,8 @@ func (p *Sweep) planCache(ctx context.Context, cacheRefs map[cas.Key]string, now
 	if err != nil {
 		return fmt.Errorf("gc: %w", err)
 	}
-	for _, k := range keys {
+	for _, ki := range keys {
+		k := ki.Key
 		it := Item{Kind: KindCache, Name: k.String(), key: k}
 		e, lerr := c.Lookup(ctx, k)
 		if lerr == nil {
@@ -481,12 +474,10 @@ func (p *Sweep) planCache(ctx context.Context, cacheRefs map[cas.Key]string, now
 			if err := ctx.Err(); err != nil {
 				return fmt.Errorf("gc: %w", err)
 			}
-			kt, ok := c.(KeyTimer)
-			var terr error
-			if ok {
-				it.LastUse, terr = kt.KeyTime(ctx, k)
-			}
-			if !ok || terr != nil || !errors.Is(lerr, cas.ErrNotFound) {
+			// No readable entry: a publish in flight, or one that
+			// crashed, aged by when anything was last stored for it.
+			it.LastUse = ki.Modified
+			if it.LastUse.IsZero() || !errors.Is(lerr, cas.ErrNotFound) {
 				it.Reason, it.Detail = ReasonUnknownAge, "no readable entry.json, and its age cannot be told"
 				p.Kept = append(p.Kept, it)
 				continue

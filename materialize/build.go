@@ -108,7 +108,7 @@ func (s *Store) Ensure(ctx context.Context, k cas.Key, p *Plan) (*Manifest, erro
 		return nil, fmt.Errorf("build %s: %w", k, err)
 	}
 	s.opt.Reporter.Infof("built %s", k)
-	if s.opt.Cache != nil && s.opt.Cache.Writable() {
+	if s.opt.Cache != nil && s.opt.Cache.Writable(ctx) == nil {
 		// Still under the exclusive lock: nobody can remove the entry
 		// while it is packed.
 		if err := s.pack(ctx, k, m); err != nil {

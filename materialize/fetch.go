@@ -142,11 +142,21 @@ func (s *Store) pack(ctx context.Context, k cas.Key, m *Manifest) error {
 		e.Interpreter = cas.Interpreter{Implementation: py.Implementation, Version: py.Version, Platform: py.Platform}
 	}
 	s.opt.Reporter.Infof("publishing %s to %s", k, s.opt.Cache)
-	dir := s.opt.Root.EntryDir(k)
-	_, err := s.opt.Cache.Publish(ctx, e, func(w io.Writer) error {
-		_, err := cas.Pack(w, dir, cas.PackOptions{})
+	// The archive is packed to a local file first, beside the store, so
+	// that its digest is known before anything reaches the cache and an
+	// upload can be sent again.
+	staging, err := s.stage(k)
+	if err != nil {
 		return err
-	})
+	}
+	// Best effort: a leftover staging dir is cleared by the next
+	// materializer of k, or by gc.
+	defer func() { _ = os.RemoveAll(staging) }()
+	a, err := cas.PackFile(staging, s.opt.Root.EntryDir(k), cas.PackOptions{})
+	if err != nil {
+		return err
+	}
+	_, err = s.opt.Cache.Publish(ctx, e, a)
 	return err
 }
 
@@ -159,8 +169,8 @@ func (s *Store) Publish(ctx context.Context, k cas.Key) error {
 	if _, err := s.opt.Cache.Lookup(ctx, k); err == nil {
 		return nil
 	}
-	if !s.opt.Cache.Writable() {
-		return fmt.Errorf("publish %s: the shared cache %s is not writable", k, s.opt.Cache)
+	if err := s.opt.Cache.Writable(ctx); err != nil {
+		return fmt.Errorf("publish %s: %w", k, err)
 	}
 	_, unlock, err := s.Use(ctx, k)
 	if err != nil {

@@ -86,13 +86,13 @@ func fakeEntry(t *testing.T, s *Store, k cas.Key) {
 	}
 }
 
-func newStore(t *testing.T, root string, cache cas.Cache, rep Reporter) *Store {
+func newStore(t *testing.T, root string, cache *cas.Cache, rep Reporter) *Store {
 	return New(Options{Root: Root{Dir: root}, Environ: os.Environ(), Cache: cache, Reporter: rep, Version: "test"})
 }
 
 func TestFetchRelocatesAndBuildsOnce(t *testing.T) {
 	ctx := context.Background()
-	cache := cas.NewDirCache(filepath.Join(t.TempDir(), "cache"))
+	cache := openCache(t, filepath.Join(t.TempDir(), "cache"))
 	k := cas.KeyOf([]byte("fetch test"))
 	admin := newStore(t, filepath.Join(t.TempDir(), "admin"), cache, nil)
 	fakeEntry(t, admin, k)
@@ -150,7 +150,7 @@ func TestFetchRelocatesAndBuildsOnce(t *testing.T) {
 func TestEnsureMissAndCorrupt(t *testing.T) {
 	ctx := context.Background()
 	cacheDir := filepath.Join(t.TempDir(), "cache")
-	cache := cas.NewDirCache(cacheDir)
+	cache := openCache(t, cacheDir)
 	node := newStore(t, filepath.Join(t.TempDir(), "node"), cache, nil)
 
 	if _, err := node.Ensure(ctx, cas.KeyOf([]byte("nowhere")), nil); !errors.Is(err, ErrNotCached) {
@@ -189,7 +189,7 @@ func TestEnsureMissAndCorrupt(t *testing.T) {
 // by the next materializer, and never mistaken for an entry.
 func TestStaleStagingCleared(t *testing.T) {
 	ctx := context.Background()
-	cache := cas.NewDirCache(filepath.Join(t.TempDir(), "cache"))
+	cache := openCache(t, filepath.Join(t.TempDir(), "cache"))
 	k := cas.KeyOf([]byte("stale test"))
 	admin := newStore(t, filepath.Join(t.TempDir(), "admin"), cache, nil)
 	fakeEntry(t, admin, k)
@@ -279,4 +279,14 @@ func TestUseWaitsForBuilderThenRechecks(t *testing.T) {
 	if err := <-done; !errors.Is(err, ErrNotReady) {
 		t.Fatalf("Use after removal: %v, want ErrNotReady", err)
 	}
+}
+
+// openCache opens the directory cache at dir.
+func openCache(t *testing.T, dir string) *cas.Cache {
+	t.Helper()
+	c, err := cas.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

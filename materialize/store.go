@@ -50,7 +50,7 @@ type Options struct {
 	Now func() time.Time
 	// Cache is the shared cache (nil: none). Builds are fetched from it
 	// and published to it when it is writable.
-	Cache cas.Cache
+	Cache *cas.Cache
 	// Version is rezup's own version, recorded in what it writes.
 	Version string
 	// Creator returns the user and host recorded in what the store
@@ -85,7 +85,7 @@ func (s *Store) creator() (user, host string) {
 }
 
 // Cache returns the shared cache (nil: none).
-func (s *Store) Cache() cas.Cache { return s.opt.Cache }
+func (s *Store) Cache() *cas.Cache { return s.opt.Cache }
 
 // Root returns the local root the store lives in.
 func (s *Store) Root() Root { return s.opt.Root }

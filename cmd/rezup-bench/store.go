@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -83,26 +82,21 @@ func storeBench(tmp string, rounds int) error {
 	fmt.Printf("pack, median:              %v (%s) vs tar | zstd -3 %v (%s): %.2fx\n",
 		mo.Round(time.Millisecond), materialize.HumanSize(archiveSize), mt.Round(time.Millisecond), materialize.HumanSize(zstdSize), float64(mo)/float64(mt))
 
-	// Publish once into a shared cache; nodes materialize from it.
-	cache := cas.NewDirCache(filepath.Join(tmp, "cache"))
-	entry, err := cache.Publish(ctx, cas.Entry{Key: key, Prefix: prefix, RezupVersion: "bench"}, func(w io.Writer) error {
-		_, err := cas.Pack(w, prefix, cas.PackOptions{})
-		return err
-	})
+	// Publish once into a shared cache, as rezup does: pack to a local
+	// file, then publish it. Nodes materialize from the cache; the
+	// comparators untar the same bytes from the packed file.
+	cache, err := cas.Open(filepath.Join(tmp, "cache"))
 	if err != nil {
+		return err
+	}
+	packed, err := cas.PackFile(out, prefix, cas.PackOptions{})
+	if err != nil {
+		return err
+	}
+	if _, err := cache.Publish(ctx, cas.Entry{Key: key, Prefix: prefix, RezupVersion: "bench"}, packed); err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
-	rc, err := cache.Open(ctx, entry)
-	if err != nil {
-		return err
-	}
-	f, ok := rc.(*os.File)
-	if !ok {
-		rc.Close()
-		return fmt.Errorf("the directory cache opened %s as %T, not a file", entry.Digest, rc)
-	}
-	archive := f.Name()
-	f.Close() // read-only; only its name was wanted
+	archive := packed.Path
 
 	var cold, untar, untarSync []time.Duration
 	var node *materialize.Store

@@ -141,7 +141,7 @@ func (a *app) openContainer(name string) (*container, error) {
 
 // cache opens the container's shared cache (nil when there is none); more
 // recipes, such as a remote revision's, may name it too.
-func (a *app) cache(c *container, more ...*recipe.Recipe) (cas.Cache, error) {
+func (a *app) cache(c *container, more ...*recipe.Recipe) (*cas.Cache, error) {
 	loc, err := a.cacheLocation(c.remote, c.hasRemote, append([]*recipe.Recipe{c.recipe.Recipe}, more...)...)
 	if err != nil {
 		return nil, err
@@ -215,7 +215,7 @@ func (a *app) cacheLocation(remote materialize.Root, hasRemote bool, recipes ...
 }
 
 // openCache opens the shared cache at loc ("" means none).
-func (a *app) openCache(loc string) (cas.Cache, error) {
+func (a *app) openCache(loc string) (*cas.Cache, error) {
 	if loc == "" {
 		return nil, nil
 	}
@@ -226,7 +226,7 @@ func (a *app) openCache(loc string) (cas.Cache, error) {
 	return c, nil
 }
 
-func (a *app) store(root materialize.Root, cache cas.Cache) (*materialize.Store, error) {
+func (a *app) store(root materialize.Root, cache *cas.Cache) (*materialize.Store, error) {
 	home, err := a.home()
 	if err != nil {
 		return nil, err

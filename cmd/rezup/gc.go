@@ -102,7 +102,7 @@ func (a *app) runGC(ctx context.Context, names []string, o gcOptions) error {
 		}
 	}
 	cr, root, remote, hasRemote := first.recipe, first.root, first.remote, first.hasRemote
-	var cache cas.Cache
+	var cache *cas.Cache
 	if o.cache {
 		var err error
 		if cache, err = a.cache(first); err != nil {

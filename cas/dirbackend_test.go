@@ -1,0 +1,80 @@
+package cas_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/backendtest"
+)
+
+func TestDirBackendSuite(t *testing.T) {
+	backendtest.Run(t, func(t *testing.T) cas.Backend {
+		return cas.NewDirBackend(filepath.Join(t.TempDir(), "cache"), cas.DirOptions{})
+	})
+}
+
+// The limit wrapper is a backend like any other.
+func TestLimitedSuite(t *testing.T) {
+	backendtest.Run(t, func(t *testing.T) cas.Backend {
+		return cas.LimitTransfers(cas.NewDirBackend(t.TempDir(), cas.DirOptions{}), 2)
+	})
+}
+
+// An empty folder, which a crash can leave, is listed as a marker so that
+// it can be aged and deleted; a non-empty one is not.
+func TestDirBackendMarkers(t *testing.T) {
+	dir := t.TempDir()
+	b := cas.NewDirBackend(dir, cas.DirOptions{})
+	os.MkdirAll(filepath.Join(dir, "k", "empty"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "full"), 0o755)
+	os.WriteFile(filepath.Join(dir, "full", "f"), []byte("f"), 0o644)
+	var names []string
+	if err := b.List(context.Background(), "", func(o cas.ObjectInfo) error {
+		names = append(names, o.Name)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(names) != 2 || !contains(names, "k/empty/") || !contains(names, "full/f") {
+		t.Fatalf("listed %q, want the empty folder's marker and the file", names)
+	}
+	if err := b.Delete(context.Background(), "k/empty/"); err != nil {
+		t.Fatal(err)
+	}
+	// Deleting the marker removed the folder and the parent it emptied.
+	if _, err := os.Stat(filepath.Join(dir, "k")); !os.IsNotExist(err) {
+		t.Fatalf("emptied parent still there: %v", err)
+	}
+	if err := b.Delete(context.Background(), "full/"); err == nil {
+		t.Fatal("deleted a marker for a folder that is not empty")
+	}
+}
+
+// Objects the options name are stored read-only; the rest world-readable.
+func TestDirBackendModes(t *testing.T) {
+	dir := t.TempDir()
+	b := cas.NewDirBackend(dir, cas.DirOptions{ReadOnly: func(name string) bool { return name == "k/ro" }})
+	for _, name := range []string{"k/ro", "k/rw"} {
+		if err := b.Put(context.Background(), name, cas.BytesSource([]byte(name))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, want := range map[string]os.FileMode{"ro": 0o444, "rw": 0o644} {
+		fi, err := os.Stat(filepath.Join(dir, "k", name))
+		if err != nil || fi.Mode().Perm() != want {
+			t.Errorf("%s: %v, %v; want mode %v", name, fi.Mode(), err, want)
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
