@@ -31,98 +31,118 @@ type Result struct {
 // It goes on after a failed item and returns every failure joined; Result
 // is complete either way. Hold the root's gc lock (Lock) while it runs.
 func (p *Sweep) Execute(ctx context.Context) (*Result, error) {
-	store := p.in.Store
-	root := store.Root()
+	x := &executor{sweep: p, store: p.in.Store, latest: map[string]string{}}
 	res := &Result{}
-	var errs []error
-	latest := map[string]string{}
-	var refs map[cas.Key]bool
-	var refsErr error
-	refsRead := false
-	skip := func(it Item, r Reason, detail string) {
-		it.Reason, it.Detail = r, detail
-		res.Skipped = append(res.Skipped, it)
-	}
 	for _, it := range p.Remove {
 		if err := ctx.Err(); err != nil {
-			errs = append(errs, fmt.Errorf("gc: %w", err))
+			x.errs = append(x.errs, fmt.Errorf("gc: %w", err))
 			break
 		}
-		var err error
-		switch it.Kind {
-		case KindRevision:
-			if !it.rev.Ready() {
-				// Abandoned at plan time; a slow writer may have finished it.
-				if now, rerr := root.Revision(it.Container, it.Name); rerr == nil && now.Ready() {
-					skip(it, ReasonKept, "became ready since the plan")
-					continue
-				}
-			} else {
-				name, ok := latest[it.Container]
-				if !ok {
-					if l, lerr := root.Latest(it.Container); lerr == nil {
-						name = l.Name
-					}
-					latest[it.Container] = name
-				}
-				if it.Name == name {
-					skip(it, ReasonLatest, "the latest ready revision now")
-					continue
-				}
-			}
-			err = store.RemoveRevision(it.rev)
-		case KindEntry:
-			if !refsRead {
-				// Revisions added since the plan may use an entry again.
-				refs, refsErr = p.usedNow()
-				refsRead = true
-				if refsErr != nil {
-					errs = append(errs, refsErr)
-				}
-			}
-			if refsErr != nil {
-				// Without the references no entry is safe to remove.
-				skip(it, ReasonReferenced, "the revisions could not be read again")
-				continue
-			}
-			if refs[it.key] {
-				skip(it, ReasonReferenced, "a revision made since the plan uses it")
-				continue
-			}
-			if p.OlderThan > 0 {
-				if t, lerr := store.LastUse(it.key); lerr == nil && p.Now.Sub(t) < p.OlderThan {
-					skip(it, ReasonRecent, "used since the plan")
-					continue
-				}
-			}
-			err = store.RemoveEntry(it.key)
-			if errors.Is(err, materialize.ErrInUse) {
-				skip(it, ReasonInUse, "a process started using it since the plan")
-				continue
-			}
-		case KindStaging, KindTrash:
-			err = store.RemoveLeftover(it.left)
-			if errors.Is(err, materialize.ErrInUse) {
-				skip(it, ReasonInUse, "a build of its key started since the plan")
-				continue
-			}
-		case KindCache:
-			if e, lerr := p.in.Cache.Lookup(ctx, it.key); lerr == nil && p.Now.Sub(e.Created) < p.CacheGrace {
-				skip(it, ReasonGrace, "published again since the plan")
-				continue
-			}
-			err = p.in.Cache.Remove(ctx, it.key)
+		reason, detail, err := x.remove(ctx, it)
+		switch {
+		case err != nil:
+			x.errs = append(x.errs, fmt.Errorf("gc: %s %s: %w", it.Kind, it.Title(), err))
+		case reason != "":
+			it.Reason, it.Detail = reason, detail
+			res.Skipped = append(res.Skipped, it)
 		default:
-			err = fmt.Errorf("unknown kind %q", it.Kind)
+			res.Removed = append(res.Removed, it)
+			res.Bytes += it.Bytes
 		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("gc: %s %s: %w", it.Kind, it.Title(), err))
-			continue
-		}
-		res.Removed = append(res.Removed, it)
-		res.Bytes += it.Bytes
 	}
-	return res, errors.Join(errs...)
+	return res, errors.Join(x.errs...)
+}
+
+// executor is the state Execute keeps across items: the latest revision
+// of each container and the keys in use, each read again once.
+type executor struct {
+	sweep  *Sweep
+	store  *materialize.Store
+	latest map[string]string // container -> its latest ready revision now
+	refs   map[cas.Key]bool  // keys the revisions use now (nil: not read yet)
+	refsOK bool
+	errs   []error
+}
+
+// remove checks one planned item again and removes it. A non-empty reason
+// means it was kept after all (skipped), detail saying why.
+func (x *executor) remove(ctx context.Context, it Item) (Reason, string, error) {
+	switch it.Kind {
+	case KindRevision:
+		return x.removeRevision(it)
+	case KindEntry:
+		return x.removeEntry(it)
+	case KindStaging, KindTrash:
+		err := x.store.RemoveLeftover(it.left)
+		if errors.Is(err, materialize.ErrInUse) {
+			return ReasonInUse, "a build of its key started since the plan", nil
+		}
+		return "", "", err
+	case KindCache:
+		cache := x.sweep.in.Cache
+		if e, lerr := cache.Lookup(ctx, it.key); lerr == nil && x.sweep.Now.Sub(e.Created) < x.sweep.CacheGrace {
+			return ReasonGrace, "published again since the plan", nil
+		}
+		return "", "", cache.Remove(ctx, it.key)
+	default:
+		return "", "", fmt.Errorf("unknown kind %q", it.Kind)
+	}
+}
+
+// removeRevision removes a revision unless it became ready (an abandoned
+// one a slow writer finished) or is the latest now.
+func (x *executor) removeRevision(it Item) (Reason, string, error) {
+	root := x.store.Root()
+	if !it.rev.Ready() {
+		if now, err := root.Revision(it.Container, it.Name); err == nil && now.Ready() {
+			return ReasonKept, "became ready since the plan", nil
+		}
+	} else {
+		name, ok := x.latest[it.Container]
+		if !ok {
+			if l, err := root.Latest(it.Container); err == nil {
+				name = l.Name
+			}
+			x.latest[it.Container] = name
+		}
+		if it.Name == name {
+			return ReasonLatest, "the latest ready revision now", nil
+		}
+	}
+	return "", "", x.store.RemoveRevision(it.rev)
+}
+
+// removeEntry removes a store entry unless a revision made since the plan
+// uses it, it was used since, or a process holds it.
+func (x *executor) removeEntry(it Item) (Reason, string, error) {
+	if x.refs == nil && !x.refsOK {
+		// Revisions added since the plan may use an entry again.
+		refs, err := x.sweep.usedNow()
+		if err != nil {
+			x.errs = append(x.errs, err)
+			refs = map[cas.Key]bool{}
+		} else {
+			x.refsOK = true
+		}
+		x.refs = refs
+	}
+	if !x.refsOK {
+		// Without the references no entry is safe to remove.
+		return ReasonReferenced, "the revisions could not be read again", nil
+	}
+	if x.refs[it.key] {
+		return ReasonReferenced, "a revision made since the plan uses it", nil
+	}
+	if p := x.sweep; p.OlderThan > 0 {
+		if t, err := x.store.LastUse(it.key); err == nil && p.Now.Sub(t) < p.OlderThan {
+			return ReasonRecent, "used since the plan", nil
+		}
+	}
+	err := x.store.RemoveEntry(it.key)
+	if errors.Is(err, materialize.ErrInUse) {
+		return ReasonInUse, "a process started using it since the plan", nil
+	}
+	return "", "", err
 }
 
 // usedNow are the keys the local revisions use now, and those of the kept

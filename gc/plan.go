@@ -161,7 +161,57 @@ func (p *Sweep) Bytes() int64 {
 // and decides. It changes nothing, not even an mtime: it probes the locks
 // of entries it would remove with LOCK_EX|LOCK_NB on lock files that
 // exist, which a launch waiting at that instant waits out.
+//
+// It runs in phases over one planner state, each phase reading what the
+// earlier ones decided: the remote root first (what it keeps protects
+// local revisions, entries and cache keys), then each container's
+// revisions, then the store entries they leave unreferenced, then the
+// leftovers in .tmp, and last the cache.
 func Plan(ctx context.Context, in PlanInput) (*Sweep, error) {
+	pl, err := newPlanner(in)
+	if err != nil {
+		return nil, err
+	}
+	phases := []func(context.Context) error{
+		pl.planRemote,
+		pl.planRevisions,
+		pl.planEntries,
+		pl.planTmp,
+		pl.planCache,
+	}
+	for _, phase := range phases {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("gc: %w", err)
+		}
+		if err := phase(ctx); err != nil {
+			return nil, err
+		}
+	}
+	sortItems(pl.sweep.Remove)
+	sortItems(pl.sweep.Kept)
+	return pl.sweep, nil
+}
+
+// planner is the state the phases of Plan share.
+type planner struct {
+	in    PlanInput
+	sweep *Sweep
+	store *materialize.Store
+	root  materialize.Root
+	now   time.Time
+
+	names    []string        // the local root's containers
+	selected map[string]bool // the containers asked for
+	all      bool            // no container asked for: the whole root
+
+	remoteKept map[string]bool       // container/name of the kept remote revisions
+	cacheRefs  map[cas.Key]string    // cache key -> who names it
+	refs       map[cas.Key][]string  // local entry -> the kept revisions using it
+	goneKeys   map[cas.Key]bool      // keys of the revisions that go
+	lastUse    map[cas.Key]time.Time // use-stamps read so far (zero: none)
+}
+
+func newPlanner(in PlanInput) (*planner, error) {
 	switch {
 	case in.Store == nil:
 		return nil, errors.New("gc: no store")
@@ -173,14 +223,15 @@ func Plan(ctx context.Context, in PlanInput) (*Sweep, error) {
 	if in.Now == nil {
 		in.Now = time.Now
 	}
-	store := in.Store
-	root := store.Root()
+	root := in.Store.Root()
 	now := in.Now()
-	p := &Sweep{Root: root.Dir, Now: now, Keep: in.Keep, OlderThan: in.OlderThan, in: in, remoteKeys: map[cas.Key]bool{}}
+	sweep := &Sweep{Root: root.Dir, Now: now, Keep: in.Keep, OlderThan: in.OlderThan, in: in, remoteKeys: map[cas.Key]bool{}}
 	if in.Cache != nil {
-		p.Cache, p.CacheGrace = in.Cache.String(), in.CacheGrace
+		sweep.Cache, sweep.CacheGrace = in.Cache.String(), in.CacheGrace
 	}
-
+	if in.Remote != nil {
+		sweep.Remote = in.Remote.Dir
+	}
 	names, err := root.Containers()
 	if err != nil {
 		return nil, fmt.Errorf("gc: list containers: %w", err)
@@ -192,78 +243,78 @@ func Plan(ctx context.Context, in PlanInput) (*Sweep, error) {
 		}
 		selected[n] = true
 	}
-	all := len(in.Containers) == 0
+	return &planner{
+		in: in, sweep: sweep, store: in.Store, root: root, now: now,
+		names: names, selected: selected, all: len(in.Containers) == 0,
+		remoteKept: map[string]bool{},
+		cacheRefs:  map[cas.Key]string{},
+		refs:       map[cas.Key][]string{},
+		goneKeys:   map[cas.Key]bool{},
+		lastUse:    map[cas.Key]time.Time{},
+	}, nil
+}
 
-	// The remote root: its kept revisions (the same Keep rule) protect
-	// what mirrors them here; every remote revision's key protects its
-	// cache key.
-	remoteKept := map[string]bool{}   // container/name
-	cacheRefs := map[cas.Key]string{} // cache key -> who names it
-	refs := map[cas.Key][]string{}    // local entry -> kept users
-	if in.Remote != nil {
-		p.Remote = in.Remote.Dir
-		keyless := 0
-		rnames, err := in.Remote.Containers()
+// planRemote reads the remote root: its kept revisions (the same Keep
+// rule) protect what mirrors them here, and every remote revision's key
+// protects its cache key. Nothing of the remote root is ever removed.
+func (pl *planner) planRemote(ctx context.Context) error {
+	remote := pl.in.Remote
+	if remote == nil {
+		return nil
+	}
+	keyless := 0
+	rnames, err := remote.Containers()
+	if err != nil {
+		return fmt.Errorf("gc: list remote containers: %w", err)
+	}
+	for _, c := range rnames {
+		revs, err := remote.Revisions(c)
 		if err != nil {
-			return nil, fmt.Errorf("gc: list remote containers: %w", err)
+			return fmt.Errorf("gc: remote: %w", err)
 		}
-		for _, c := range rnames {
-			revs, err := in.Remote.Revisions(c)
-			if err != nil {
-				return nil, fmt.Errorf("gc: remote: %w", err)
+		n := 0
+		for _, rev := range revs {
+			if !rev.Ready() {
+				continue
 			}
-			n := 0
-			for _, rev := range revs {
-				if !rev.Ready() {
-					continue
-				}
-				who := "remote revision " + c + "/" + rev.Name
-				k, ok := rev.Key()
-				if !ok {
-					keyless++
-				} else if _, seen := cacheRefs[k]; !seen {
-					cacheRefs[k] = who
-				}
-				if n < in.Keep {
-					remoteKept[c+"/"+rev.Name] = true
-					if ok {
-						refs[k] = append(refs[k], who)
-						p.remoteKeys[k] = true
-					}
-				}
-				n++
+			who := "remote revision " + c + "/" + rev.Name
+			k, ok := rev.Key()
+			if !ok {
+				keyless++
+			} else {
+				pl.nameInCache(k, who)
 			}
-		}
-		if keyless > 0 && in.Cache != nil {
-			p.warnf("%d remote revision(s) name no key (written by the Python rezup): the cache keys of their builds are not protected by them, only by the grace period", keyless)
+			if n < pl.in.Keep {
+				pl.remoteKept[c+"/"+rev.Name] = true
+				if ok {
+					pl.refs[k] = append(pl.refs[k], who)
+					pl.sweep.remoteKeys[k] = true
+				}
+			}
+			n++
 		}
 	}
-
-	// Local revisions, newest first per container.
-	lastUse := map[cas.Key]time.Time{}
-	entryLastUse := func(k cas.Key) (time.Time, bool) {
-		if t, ok := lastUse[k]; ok {
-			return t, !t.IsZero()
-		}
-		t, err := store.LastUse(k)
-		if err != nil {
-			t = time.Time{}
-		}
-		lastUse[k] = t
-		return t, !t.IsZero()
+	if keyless > 0 && pl.in.Cache != nil {
+		pl.sweep.warnf("%d remote revision(s) name no key (written by the Python rezup): the cache keys of their builds are not protected by them, only by the grace period", keyless)
 	}
-	goneKeys := map[cas.Key]bool{} // keys of the revisions that go
-	for _, c := range names {
+	return nil
+}
+
+// planRevisions decides each local revision, newest first per container,
+// and plans the revision staging dirs of the containers collected.
+// Containers not asked for only protect what their revisions use.
+func (pl *planner) planRevisions(ctx context.Context) error {
+	for _, c := range pl.names {
 		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("gc: %w", err)
+			return fmt.Errorf("gc: %w", err)
 		}
-		revs, err := root.Revisions(c)
+		revs, err := pl.root.Revisions(c)
 		if err != nil {
-			return nil, fmt.Errorf("gc: %w", err)
+			return fmt.Errorf("gc: %w", err)
 		}
-		if !all && !selected[c] {
+		if !pl.all && !pl.selected[c] {
 			for _, rev := range revs {
-				p.reference(refs, cacheRefs, rev)
+				pl.reference(rev)
 			}
 			continue
 		}
@@ -271,144 +322,177 @@ func Plan(ctx context.Context, in PlanInput) (*Sweep, error) {
 		n := 0
 		for _, rev := range revs {
 			if !rev.Ready() {
-				p.notReady(rev, now)
+				pl.notReady(rev)
 				continue
 			}
-			it := Item{Kind: KindRevision, Container: c, Name: rev.Name, Key: rev.Meta.Key, rev: rev}
-			k, hasKey := rev.Key()
-			// Launches pick the latest revision only, so this one was last
-			// launched no later than when the next one replaced it.
-			if hasKey {
-				it.LastUse, _ = entryLastUse(k)
-			}
-			if prev != nil {
-				replaced := published(prev)
-				if it.LastUse.IsZero() || replaced.Before(it.LastUse) {
-					it.LastUse = replaced
-				}
-			}
-			switch {
-			case n == 0:
-				it.Reason, it.Detail = ReasonLatest, "latest ready revision"
-			case n < in.Keep:
-				it.Reason, it.Detail = ReasonKept, fmt.Sprintf("one of the %d newest", in.Keep)
-			case remoteKept[c+"/"+rev.Name]:
-				it.Reason, it.Detail = ReasonRemote, "mirrors a kept revision of the remote root"
-			case in.OlderThan > 0 && !it.LastUse.IsZero() && now.Sub(it.LastUse) < in.OlderThan:
-				it.Reason, it.Detail = ReasonRecent, fmt.Sprintf("last used %s ago, within --older-than %s", ago(now, it.LastUse), span(in.OlderThan))
-			default:
-				it.Reason, it.Detail = ReasonOld, fmt.Sprintf("older than the %d newest", in.Keep)
-				if !it.LastUse.IsZero() {
-					it.Detail += fmt.Sprintf(", last used %s ago", ago(now, it.LastUse))
-				}
-				it.Bytes = rev.Bytes()
-				if hasKey {
-					goneKeys[k] = true
-				}
-				p.Remove = append(p.Remove, it)
-				prev, n = rev, n+1
-				continue
-			}
-			p.reference(refs, cacheRefs, rev)
-			p.Kept = append(p.Kept, it)
+			pl.decideRevision(rev, n, prev)
 			prev, n = rev, n+1
 		}
-		staging, err := root.RevisionStaging(c)
+		staging, err := pl.root.RevisionStaging(c)
 		if err != nil {
-			return nil, fmt.Errorf("gc: %w", err)
+			return fmt.Errorf("gc: %w", err)
 		}
 		for _, l := range staging {
-			p.leftover(l, now)
+			pl.leftover(l)
 		}
 	}
+	return nil
+}
 
-	// Store entries: every one, or with Containers only those the removed
-	// revisions used.
-	keys, err := root.Entries()
+// decideRevision keeps or removes a ready revision, the n-th newest of its
+// container; prev is the next newer one (nil for the latest).
+func (pl *planner) decideRevision(rev *materialize.Revision, n int, prev *materialize.Revision) {
+	c, in, now := rev.Container, pl.in, pl.now
+	it := Item{Kind: KindRevision, Container: c, Name: rev.Name, Key: rev.Meta.Key, rev: rev}
+	k, hasKey := rev.Key()
+	// Launches pick the latest revision only, so this one was last
+	// launched no later than when the next one replaced it.
+	if hasKey {
+		it.LastUse = pl.entryLastUse(k)
+	}
+	if prev != nil {
+		replaced := published(prev)
+		if it.LastUse.IsZero() || replaced.Before(it.LastUse) {
+			it.LastUse = replaced
+		}
+	}
+	switch {
+	case n == 0:
+		it.Reason, it.Detail = ReasonLatest, "latest ready revision"
+	case n < in.Keep:
+		it.Reason, it.Detail = ReasonKept, fmt.Sprintf("one of the %d newest", in.Keep)
+	case pl.remoteKept[c+"/"+rev.Name]:
+		it.Reason, it.Detail = ReasonRemote, "mirrors a kept revision of the remote root"
+	case in.OlderThan > 0 && !it.LastUse.IsZero() && now.Sub(it.LastUse) < in.OlderThan:
+		it.Reason, it.Detail = ReasonRecent, fmt.Sprintf("last used %s ago, within --older-than %s", ago(now, it.LastUse), span(in.OlderThan))
+	default:
+		it.Reason, it.Detail = ReasonOld, fmt.Sprintf("older than the %d newest", in.Keep)
+		if !it.LastUse.IsZero() {
+			it.Detail += fmt.Sprintf(", last used %s ago", ago(now, it.LastUse))
+		}
+		it.Bytes = rev.Bytes()
+		if hasKey {
+			pl.goneKeys[k] = true
+		}
+		pl.sweep.Remove = append(pl.sweep.Remove, it)
+		return
+	}
+	pl.reference(rev)
+	pl.sweep.Kept = append(pl.sweep.Kept, it)
+}
+
+// planEntries decides the store entries: every one, or when containers
+// were asked for, only those their removed revisions used.
+func (pl *planner) planEntries(ctx context.Context) error {
+	keys, err := pl.root.Entries()
 	if err != nil {
-		return nil, fmt.Errorf("gc: %w", err)
+		return fmt.Errorf("gc: %w", err)
 	}
 	for _, k := range keys {
 		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("gc: %w", err)
+			return fmt.Errorf("gc: %w", err)
 		}
-		if !all && !goneKeys[k] {
+		if !pl.all && !pl.goneKeys[k] {
 			continue
 		}
-		it := Item{Kind: KindEntry, Name: k.String(), key: k}
-		it.LastUse, _ = entryLastUse(k)
-		if users := refs[k]; len(users) > 0 {
-			it.Reason, it.Detail, it.Bytes = ReasonReferenced, "used by "+list(users), store.EntryBytes(k)
-			p.Kept = append(p.Kept, it)
-			continue
+		if err := pl.decideEntry(k); err != nil {
+			return err
 		}
-		if in.OlderThan > 0 && !it.LastUse.IsZero() && now.Sub(it.LastUse) < in.OlderThan {
-			it.Reason, it.Detail, it.Bytes = ReasonRecent, fmt.Sprintf("no kept revision uses it, but it was used %s ago, within --older-than %s", ago(now, it.LastUse), span(in.OlderThan)), store.EntryBytes(k)
-			p.Kept = append(p.Kept, it)
-			continue
-		}
-		busy, err := store.InUse(k)
-		if err != nil {
-			return nil, fmt.Errorf("gc: %w", err)
-		}
-		it.Bytes = store.EntryBytes(k)
-		if busy {
-			it.Reason, it.Detail = ReasonInUse, "no kept revision uses it, but it is in use by a running process"
-			p.Kept = append(p.Kept, it)
-			continue
-		}
-		it.Reason, it.Detail = ReasonUnreferenced, "no kept revision uses it"
-		if !it.LastUse.IsZero() {
-			it.Detail += fmt.Sprintf("; last used %s ago", ago(now, it.LastUse))
-		}
-		p.Remove = append(p.Remove, it)
 	}
+	return nil
+}
 
-	// Build staging and trash in .tmp: only when the whole root is
-	// collected.
-	if all {
-		left, err := root.TmpLeftovers()
-		if err != nil {
-			return nil, fmt.Errorf("gc: %w", err)
-		}
-		for _, l := range left {
-			p.leftover(l, now)
-		}
+// decideEntry keeps an entry a kept revision uses, one used recently or
+// one a running process holds; otherwise it goes.
+func (pl *planner) decideEntry(k cas.Key) error {
+	in, now, store := pl.in, pl.now, pl.store
+	it := Item{Kind: KindEntry, Name: k.String(), key: k}
+	it.LastUse = pl.entryLastUse(k)
+	it.Bytes = store.EntryBytes(k)
+	if users := pl.refs[k]; len(users) > 0 {
+		it.Reason, it.Detail = ReasonReferenced, "used by "+list(users)
+		pl.sweep.Kept = append(pl.sweep.Kept, it)
+		return nil
 	}
+	if in.OlderThan > 0 && !it.LastUse.IsZero() && now.Sub(it.LastUse) < in.OlderThan {
+		it.Reason, it.Detail = ReasonRecent, fmt.Sprintf("no kept revision uses it, but it was used %s ago, within --older-than %s", ago(now, it.LastUse), span(in.OlderThan))
+		pl.sweep.Kept = append(pl.sweep.Kept, it)
+		return nil
+	}
+	busy, err := store.InUse(k)
+	if err != nil {
+		return fmt.Errorf("gc: %w", err)
+	}
+	if busy {
+		it.Reason, it.Detail = ReasonInUse, "no kept revision uses it, but it is in use by a running process"
+		pl.sweep.Kept = append(pl.sweep.Kept, it)
+		return nil
+	}
+	it.Reason, it.Detail = ReasonUnreferenced, "no kept revision uses it"
+	if !it.LastUse.IsZero() {
+		it.Detail += fmt.Sprintf("; last used %s ago", ago(now, it.LastUse))
+	}
+	pl.sweep.Remove = append(pl.sweep.Remove, it)
+	return nil
+}
 
-	if in.Cache != nil {
-		if err := p.planCache(ctx, cacheRefs, now); err != nil {
-			return nil, err
-		}
+// planTmp decides the build staging and trash dirs in .tmp: only when
+// the whole root is collected.
+func (pl *planner) planTmp(context.Context) error {
+	if !pl.all {
+		return nil
 	}
-	sortItems(p.Remove)
-	sortItems(p.Kept)
-	return p, nil
+	left, err := pl.root.TmpLeftovers()
+	if err != nil {
+		return fmt.Errorf("gc: %w", err)
+	}
+	for _, l := range left {
+		pl.leftover(l)
+	}
+	return nil
+}
+
+// entryLastUse is an entry's use-stamp, read once per key; zero when it
+// has none.
+func (pl *planner) entryLastUse(k cas.Key) time.Time {
+	if t, ok := pl.lastUse[k]; ok {
+		return t
+	}
+	t, err := pl.store.LastUse(k)
+	if err != nil {
+		t = time.Time{} // no stamp: the age rules treat it as unknown
+	}
+	pl.lastUse[k] = t
+	return t
+}
+
+// nameInCache records that who names cache key k, keeping the first.
+func (pl *planner) nameInCache(k cas.Key, who string) {
+	if _, seen := pl.cacheRefs[k]; !seen {
+		pl.cacheRefs[k] = who
+	}
 }
 
 // reference records what a kept local revision protects: its entry, and
 // the cache keys of its entry here and of the remote revision it mirrors.
-func (p *Sweep) reference(refs map[cas.Key][]string, cacheRefs map[cas.Key]string, rev *materialize.Revision) {
+func (pl *planner) reference(rev *materialize.Revision) {
 	if !rev.Ready() {
 		return
 	}
 	who := rev.Container + "/" + rev.Name
 	if k, ok := rev.Key(); ok {
-		refs[k] = append(refs[k], who)
-		if _, seen := cacheRefs[k]; !seen {
-			cacheRefs[k] = who
-		}
+		pl.refs[k] = append(pl.refs[k], who)
+		pl.nameInCache(k, who)
 	}
 	if k, ok := rev.RemoteKey(); ok {
-		if _, seen := cacheRefs[k]; !seen {
-			cacheRefs[k] = who
-		}
+		pl.nameInCache(k, who)
 	}
 }
 
 // notReady plans a revision without revision.json: abandoned once it is
 // older than the grace, being written until then.
-func (p *Sweep) notReady(rev *materialize.Revision, now time.Time) {
+func (pl *planner) notReady(rev *materialize.Revision) {
+	p, now := pl.sweep, pl.now
 	it := Item{Kind: KindRevision, Container: rev.Container, Name: rev.Name, rev: rev}
 	it.LastUse = published(rev)
 	if age := now.Sub(it.LastUse); age < p.in.Grace {
@@ -421,7 +505,8 @@ func (p *Sweep) notReady(rev *materialize.Revision, now time.Time) {
 }
 
 // leftover plans a staging or trash directory.
-func (p *Sweep) leftover(l materialize.Leftover, now time.Time) {
+func (pl *planner) leftover(l materialize.Leftover) {
+	p, now := pl.sweep, pl.now
 	it := Item{Kind: KindStaging, Container: l.Container, Name: l.Name, LastUse: l.ModTime, left: l}
 	switch l.Kind {
 	case materialize.LeftoverTrash:
@@ -452,8 +537,11 @@ func (p *Sweep) leftover(l materialize.Leftover, now time.Time) {
 
 // planCache decides each cache key: it stays while a revision names it or
 // while it is younger than the grace.
-func (p *Sweep) planCache(ctx context.Context, cacheRefs map[cas.Key]string, now time.Time) error {
-	c := p.in.Cache
+func (pl *planner) planCache(ctx context.Context) error {
+	p, now, cacheRefs, c := pl.sweep, pl.now, pl.cacheRefs, pl.in.Cache
+	if c == nil {
+		return nil
+	}
 	keys, err := c.Keys(ctx)
 	if err != nil {
 		return fmt.Errorf("gc: %w", err)

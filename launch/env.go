@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/rezup/rezup/internal/envlist"
 	"github.com/rezup/rezup/recipe"
 )
 
@@ -38,7 +39,7 @@ var ErrNested = errors.New("already inside rezup container")
 // CheckNested refuses to start rezup inside a rezup container, as the seed
 // does: REZUP_CONTAINER set to a non-empty value in environ.
 func CheckNested(environ []string) error {
-	if name, _ := lookupEnv(environ, "REZUP_CONTAINER"); name != "" {
+	if name, _ := envlist.Lookup(environ, "REZUP_CONTAINER"); name != "" {
 		return fmt.Errorf("%w %s; exit that shell first", ErrNested, name)
 	}
 	return nil
@@ -146,41 +147,17 @@ func sortedKeys(m map[string]string) []string {
 	return keys
 }
 
-// splitEnv splits "KEY=VALUE". The search for '=' starts at 1 because
-// Windows keeps per-drive directories in entries such as "=C:=C:\dir".
-func splitEnv(kv string) (key, value string, ok bool) {
-	if len(kv) == 0 {
-		return "", "", false
-	}
-	i := strings.IndexByte(kv[1:], '=')
-	if i < 0 {
-		return "", "", false
-	}
-	return kv[:i+1], kv[i+2:], true
-}
-
-// lookupEnv finds key in environ; the last entry wins, as in getenv.
-func lookupEnv(environ []string, key string) (string, bool) {
-	want := envKey(key)
-	for i := len(environ) - 1; i >= 0; i-- {
-		if k, v, ok := splitEnv(environ[i]); ok && envKey(k) == want {
-			return v, true
-		}
-	}
-	return "", false
-}
-
 // envList is an environment being composed: ordered, one entry per key.
 type envList struct {
 	keys []string // as first spelled
 	vals []string
-	idx  map[string]int // envKey(key) → position
+	idx  map[string]int // envlist.Key(key) → position
 }
 
 func newEnvList(environ []string) *envList {
 	e := &envList{idx: make(map[string]int, len(environ)+8)}
 	for _, kv := range environ {
-		if k, v, ok := splitEnv(kv); ok {
+		if k, v, ok := envlist.Split(kv); ok {
 			e.set(k, v)
 		}
 	}
@@ -188,18 +165,18 @@ func newEnvList(environ []string) *envList {
 }
 
 func (e *envList) get(key string) (string, bool) {
-	if i, ok := e.idx[envKey(key)]; ok {
+	if i, ok := e.idx[envlist.Key(key)]; ok {
 		return e.vals[i], true
 	}
 	return "", false
 }
 
 func (e *envList) set(key, value string) {
-	if i, ok := e.idx[envKey(key)]; ok {
+	if i, ok := e.idx[envlist.Key(key)]; ok {
 		e.vals[i] = value
 		return
 	}
-	e.idx[envKey(key)] = len(e.keys)
+	e.idx[envlist.Key(key)] = len(e.keys)
 	e.keys = append(e.keys, key)
 	e.vals = append(e.vals, value)
 }

@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/rezup/rezup/internal/envlist"
 )
 
 // ErrInitScript is wrapped by RunInit when the site-customize script fails.
@@ -104,12 +106,12 @@ func RunInit(ctx context.Context, path string, environ []string, stdout, stderr 
 	}
 	env := newEnvList(nil)
 	for _, kv := range bytes.Split(data, []byte{0}) {
-		if k, v, ok := splitEnv(string(kv)); ok {
+		if k, v, ok := envlist.Split(string(kv)); ok {
 			env.set(k, v)
 		}
 	}
 	for _, k := range shellOwned {
-		if v, ok := lookupEnv(environ, k); ok {
+		if v, ok := envlist.Lookup(environ, k); ok {
 			env.set(k, v)
 		} else {
 			env.unset(k)
@@ -119,13 +121,13 @@ func RunInit(ctx context.Context, path string, environ []string, stdout, stderr 
 }
 
 func (e *envList) unset(key string) {
-	i, ok := e.idx[envKey(key)]
+	i, ok := e.idx[envlist.Key(key)]
 	if !ok {
 		return
 	}
 	e.keys = append(e.keys[:i], e.keys[i+1:]...)
 	e.vals = append(e.vals[:i], e.vals[i+1:]...)
-	delete(e.idx, envKey(key))
+	delete(e.idx, envlist.Key(key))
 	for k, j := range e.idx {
 		if j > i {
 			e.idx[k] = j - 1

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rezup/rezup/internal/envlist"
 )
 
 func writeScript(t *testing.T, name, text string) string {
@@ -59,12 +61,12 @@ exit 0
 			}
 			want := map[string]string{"FROM_INIT": "yes " + tt.file + " __main__", "MULTI": "a\nb=c 'q'", "KEEP": "kept", "HOME": "/home/u", "SHLVL": "1"}
 			for k, v := range want {
-				if got, _ := lookupEnv(env, k); got != v {
+				if got, _ := envlist.Lookup(env, k); got != v {
 					t.Errorf("%s = %q, want %q", k, got, v)
 				}
 			}
 			for _, k := range []string{"DROP", "_", "PWD", "OLDPWD"} {
-				if v, ok := lookupEnv(env, k); ok {
+				if v, ok := envlist.Lookup(env, k); ok {
 					t.Errorf("%s = %q is set, want it unset", k, v)
 				}
 			}

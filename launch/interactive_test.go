@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/rezup/rezup/internal/envlist"
 )
 
 func TestInteractiveArgvAndEnv(t *testing.T) {
@@ -71,7 +73,7 @@ func shimDir(t *testing.T, argv, env []string) string {
 	if i := slices.Index(argv, "--rcfile"); i >= 0 {
 		return argv[i+1][:strings.LastIndexAny(argv[i+1], `/\`)]
 	}
-	if d, ok := lookupEnv(env, "ZDOTDIR"); ok {
+	if d, ok := envlist.Lookup(env, "ZDOTDIR"); ok {
 		return d
 	}
 	t.Fatalf("no shim in argv %q", argv)

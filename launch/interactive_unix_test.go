@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rezup/rezup/internal/envlist"
 )
 
 // runShell runs an Interactive shell with the commands on stdin, checks
@@ -59,7 +61,7 @@ func shellOrFail(t *testing.T, name string) string {
 }
 
 func pathEnv() string {
-	p, _ := lookupEnv(os.Environ(), "PATH")
+	p, _ := envlist.Lookup(os.Environ(), "PATH")
 	return "PATH=" + p
 }
 

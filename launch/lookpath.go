@@ -3,6 +3,8 @@ package launch
 import (
 	"errors"
 	"fmt"
+
+	"github.com/rezup/rezup/internal/envlist"
 )
 
 // ErrNotFound is wrapped by LookPath when there is no such command.
@@ -21,7 +23,7 @@ func LookPath(file string, environ []string) (string, error) {
 	if file == "" {
 		return "", fmt.Errorf("empty command name: %w", ErrNotFound)
 	}
-	path, _ := lookupEnv(environ, "PATH")
+	path, _ := envlist.Lookup(environ, "PATH")
 	return lookPath(file, path, environ)
 }
 

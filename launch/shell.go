@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/rezup/rezup/internal/envlist"
 )
 
 // knownShells are the names the parent-process walk accepts as "the shell
@@ -29,7 +31,7 @@ func Shell(environ []string) (string, error) {
 }
 
 func pickShell(environ []string, parent func([]string) (string, bool)) (string, error) {
-	if s, _ := lookupEnv(environ, "REZUP_DEFAULT_SHELL"); s != "" {
+	if s, _ := envlist.Lookup(environ, "REZUP_DEFAULT_SHELL"); s != "" {
 		p, err := LookPath(s, environ)
 		if err != nil {
 			return "", fmt.Errorf("REZUP_DEFAULT_SHELL: %w", err)
@@ -57,7 +59,7 @@ func shellKind(shell string) string {
 // (even to ""), with the seed's "{linebreak}" code turned into a newline;
 // otherwise "rezup (NAME/local) " or "rezup (NAME/remote) ".
 func Prompt(container string, remote bool, environ []string) string {
-	if p, ok := lookupEnv(environ, "REZUP_PROMPT"); ok {
+	if p, ok := envlist.Lookup(environ, "REZUP_PROMPT"); ok {
 		return strings.ReplaceAll(p, "{linebreak}", "\n")
 	}
 	where := "local"

@@ -2,10 +2,14 @@
 
 package launch
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/rezup/rezup/internal/envlist"
+)
 
 func fallbackShell(environ []string) (string, error) {
-	if s, _ := lookupEnv(environ, "SHELL"); s != "" {
+	if s, _ := envlist.Lookup(environ, "SHELL"); s != "" {
 		p, err := LookPath(s, environ)
 		if err != nil {
 			return "", fmt.Errorf("SHELL: %w", err)

@@ -2,12 +2,16 @@
 
 package launch
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/rezup/rezup/internal/envlist"
+)
 
 // fallbackShell ignores $SHELL: on Windows it is set by MSYS or Cygwin
 // shells, as a path only they understand.
 func fallbackShell(environ []string) (string, error) {
-	if s, _ := lookupEnv(environ, "COMSPEC"); s != "" {
+	if s, _ := envlist.Lookup(environ, "COMSPEC"); s != "" {
 		p, err := LookPath(s, environ)
 		if err != nil {
 			return "", fmt.Errorf("COMSPEC: %w", err)

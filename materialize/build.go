@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/internal/envlist"
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/internal/pyenv"
 	"github.com/rezup/rezup/recipe"
@@ -31,7 +32,7 @@ func (s *Store) Resolve(ctx context.Context, r *recipe.Recipe) (*Plan, error) {
 	interps := map[string]pyenv.Interpreter{}
 	ids := map[string]recipe.Interpreter{}
 	for _, spec := range r.PythonSpecs() {
-		exe, err := pyenv.Find(spec, s.opt.Home, lookupEnv(s.opt.Environ, "PATH"))
+		exe, err := pyenv.Find(spec, s.opt.Home, envlist.Get(s.opt.Environ, "PATH"))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", r.File, err)
 		}
@@ -299,24 +300,18 @@ func (s *Store) expand(p string) string {
 	return p
 }
 
-func lookupEnv(environ []string, key string) string {
-	for i := len(environ) - 1; i >= 0; i-- {
-		if k, v, ok := strings.Cut(environ[i], "="); ok && k == key {
-			return v
-		}
-	}
-	return ""
-}
-
 // mergeEnv returns environ with extra set on top, in a stable order.
 func mergeEnv(environ []string, extra map[string]string) []string {
 	if len(extra) == 0 {
 		return environ
 	}
 	out := make([]string, 0, len(environ)+len(extra))
+	override := make(map[string]bool, len(extra))
+	for k := range extra {
+		override[envlist.Key(k)] = true
+	}
 	for _, kv := range environ {
-		k, _, _ := strings.Cut(kv, "=")
-		if _, ok := extra[k]; !ok {
+		if k, _, ok := envlist.Split(kv); !ok || !override[envlist.Key(k)] {
 			out = append(out, kv)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/internal/envlist"
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/materialize"
 	"github.com/rezup/rezup/recipe"
@@ -50,14 +51,7 @@ func newApp(environ []string, stdout, stderr io.Writer) *app {
 	return &app{environ: environ, stdout: stdout, stderr: stderr, log: slog.New(slog.DiscardHandler)}
 }
 
-func (a *app) getenv(key string) string {
-	for i := len(a.environ) - 1; i >= 0; i-- {
-		if k, v, ok := strings.Cut(a.environ[i], "="); ok && k == key {
-			return v
-		}
-	}
-	return ""
-}
+func (a *app) getenv(key string) string { return envlist.Get(a.environ, key) }
 
 func (a *app) home() (string, error) {
 	if h := a.getenv("HOME"); h != "" {

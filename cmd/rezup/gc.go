@@ -78,47 +78,12 @@ func (a *app) runGC(ctx context.Context, names []string, o gcOptions) error {
 	if o.keep < 1 {
 		return usagef("--keep %d: keep at least 1 (the latest revision of each container always stays)", o.keep)
 	}
-	for _, n := range names {
-		if err := recipe.ValidContainerName(n); err != nil {
-			return err
-		}
-	}
-	// The root is the one ~/rezup.toml names, or the named containers'
-	// recipes name: one root per run.
-	recipeOf := []string{recipe.DefaultContainer}
-	if len(names) > 0 {
-		recipeOf = names
-	}
-	var first *container
-	for i, n := range recipeOf {
-		c, err := a.openContainer(n)
-		if err != nil {
-			return err
-		}
-		if i == 0 {
-			first = c
-		} else if c.root.Dir != first.root.Dir {
-			return usagef("containers %s and %s live in different local roots (%s and %s): collect them in separate runs", recipeOf[0], n, first.root.Dir, c.root.Dir)
-		}
-	}
-	cr, root, remote, hasRemote := first.recipe, first.root, first.remote, first.hasRemote
-	var cache *cas.Cache
-	if o.cache {
-		var err error
-		if cache, err = a.cache(first); err != nil {
-			return err
-		}
-		if cache == nil {
-			return withHint(usagef("--cache: no shared cache is configured"),
-				"set REZUP_CACHE, [cache] url in %s, or a remote root ([root] remote or REZUP_ROOT_REMOTE)", cr.Path)
-		}
-	}
-	store, err := a.store(root, nil)
+	in, err := a.gcInput(names, o)
 	if err != nil {
 		return err
 	}
 	if !o.dryRun {
-		unlock, err := gc.Lock(ctx, root, o.wait)
+		unlock, err := gc.Lock(ctx, in.Store.Root(), o.wait)
 		if errors.Is(err, gc.ErrRunning) {
 			return withHint(err, "wait for it to finish, or run `rezup gc --wait`")
 		}
@@ -126,19 +91,6 @@ func (a *app) runGC(ctx context.Context, names []string, o gcOptions) error {
 			return err
 		}
 		defer unlock()
-	}
-	in := gc.PlanInput{
-		Store:      store,
-		Containers: names,
-		Keep:       o.keep,
-		OlderThan:  time.Duration(o.olderThan),
-		Grace:      gc.DefaultGrace,
-		Cache:      cache,
-		CacheGrace: time.Duration(o.cacheGrace),
-		Now:        time.Now,
-	}
-	if hasRemote {
-		in.Remote = &remote
 	}
 	sweep, err := gc.Plan(ctx, in)
 	if errors.Is(err, gc.ErrNoContainer) {
@@ -164,20 +116,83 @@ func (a *app) runGC(ctx context.Context, names []string, o gcOptions) error {
 	} else {
 		a.printSweep(sweep, res)
 	}
-	if execErr != nil {
-		errs := []error{execErr}
-		if j, ok := execErr.(interface{ Unwrap() []error }); ok {
-			errs = j.Unwrap()
+	return a.gcFailures(execErr)
+}
+
+// gcInput resolves what gc collects: the root ~/rezup.toml names, or the
+// named containers' recipes name (one root per run), its remote root and,
+// with --cache, the shared cache.
+func (a *app) gcInput(names []string, o gcOptions) (gc.PlanInput, error) {
+	for _, n := range names {
+		if err := recipe.ValidContainerName(n); err != nil {
+			return gc.PlanInput{}, err
 		}
-		for _, e := range errs[1:] {
-			a.warnf("%s", e)
-		}
-		if len(errs) > 1 {
-			return fmt.Errorf("%w (and %d more failure(s) above)", errs[0], len(errs)-1)
-		}
-		return errs[0]
 	}
-	return nil
+	recipeOf := []string{recipe.DefaultContainer}
+	if len(names) > 0 {
+		recipeOf = names
+	}
+	var first *container
+	for i, n := range recipeOf {
+		c, err := a.openContainer(n)
+		if err != nil {
+			return gc.PlanInput{}, err
+		}
+		if i == 0 {
+			first = c
+		} else if c.root.Dir != first.root.Dir {
+			return gc.PlanInput{}, usagef("containers %s and %s live in different local roots (%s and %s): collect them in separate runs", recipeOf[0], n, first.root.Dir, c.root.Dir)
+		}
+	}
+	var cache *cas.Cache
+	if o.cache {
+		var err error
+		if cache, err = a.cache(first); err != nil {
+			return gc.PlanInput{}, err
+		}
+		if cache == nil {
+			return gc.PlanInput{}, withHint(usagef("--cache: no shared cache is configured"),
+				"set REZUP_CACHE, [cache] url in %s, or a remote root ([root] remote or REZUP_ROOT_REMOTE)", first.recipe.Path)
+		}
+	}
+	store, err := a.store(first.root, nil)
+	if err != nil {
+		return gc.PlanInput{}, err
+	}
+	in := gc.PlanInput{
+		Store:      store,
+		Containers: names,
+		Keep:       o.keep,
+		OlderThan:  time.Duration(o.olderThan),
+		Grace:      gc.DefaultGrace,
+		Cache:      cache,
+		CacheGrace: time.Duration(o.cacheGrace),
+		Now:        time.Now,
+	}
+	if first.hasRemote {
+		remote := first.remote
+		in.Remote = &remote
+	}
+	return in, nil
+}
+
+// gcFailures turns Execute's joined failures into one error, after
+// warning about all but the first.
+func (a *app) gcFailures(execErr error) error {
+	if execErr == nil {
+		return nil
+	}
+	errs := []error{execErr}
+	if j, ok := execErr.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs[1:] {
+		a.warnf("%s", e)
+	}
+	if len(errs) > 1 {
+		return fmt.Errorf("%w (and %d more failure(s) above)", errs[0], len(errs)-1)
+	}
+	return errs[0]
 }
 
 // printSweep prints the plan, or what executing it did, as a table with
