@@ -32,6 +32,6 @@ cache (or build it), and return. Use it to pre-warm farm nodes.`,
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&local, "local", false, "ignore the remote root")
+	cmd.Flags().BoolVarP(&local, "local", "l", false, "ignore the remote root")
 	return cmd
 }

@@ -58,9 +58,10 @@ func (a *app) useCommand() *cobra.Command {
 			return a.runUse(cmd.Context(), o)
 		},
 	}
-	cmd.Flags().BoolVar(&o.local, "local", false, "ignore the remote root and use the latest local revision")
-	cmd.Flags().BoolVar(&o.noWait, "no-wait", false, "start the command and return at once")
-	cmd.Flags().StringVar(&o.do, "do", "", "run this command line with /bin/sh and exit with its code")
+	// The short forms are the Python rezup's (-d from its 2.x CLI).
+	cmd.Flags().BoolVarP(&o.local, "local", "l", false, "ignore the remote root and use the latest local revision")
+	cmd.Flags().BoolVarP(&o.noWait, "no-wait", "n", false, "start the command and return at once")
+	cmd.Flags().StringVarP(&o.do, "do", "d", "", "run this command line with /bin/sh and exit with its code")
 	return cmd
 }
 
