@@ -71,6 +71,10 @@ func (p *Sweep) Execute(ctx context.Context) (*Result, error) {
 				}
 			}
 			err = store.RemoveRevision(it.rev)
+			if errors.Is(err, materialize.ErrInUse) {
+				skip(it, ReasonInUse, "built by the Python rezup, and a process started in its venv since the plan")
+				continue
+			}
 		case KindEntry:
 			if !refsRead {
 				// Revisions added since the plan may use an entry again.

@@ -104,6 +104,7 @@ const (
 	ReasonReferenced Reason = "referenced"  // a kept revision uses it
 	ReasonGrace      Reason = "grace"       // younger than Grace or CacheGrace
 	ReasonUnknownAge Reason = "unknown-age" // a cache key whose age cannot be told
+	ReasonUnreadable Reason = "unreadable"  // a revision whose revision.json cannot be read
 )
 
 // Item is one thing a plan removes or keeps.
@@ -278,6 +279,14 @@ func Plan(ctx context.Context, in PlanInput) (*Sweep, error) {
 		var prev *materialize.Revision // the next newer ready revision
 		n := 0
 		for _, rev := range revs {
+			if rev.Err != nil {
+				// Neither ready nor abandoned: launches pass over it, and
+				// what it holds (maybe a venv of the Python rezup) is for
+				// people to judge.
+				p.Kept = append(p.Kept, Item{Kind: KindRevision, Container: c, Name: rev.Name, Reason: ReasonUnreadable, Detail: rev.Err.Error(), rev: rev})
+				p.warnf("revision %s of %s is kept: %v; fix or remove it", rev.Name, c, rev.Err)
+				continue
+			}
 			if !rev.Ready() {
 				p.notReady(rev, now)
 				continue
@@ -288,6 +297,8 @@ func Plan(ctx context.Context, in PlanInput) (*Sweep, error) {
 			// launched no later than when the next one replaced it.
 			if hasKey {
 				it.LastUse, _ = entryLastUse(k)
+			} else if t, ok := store.RevisionLastUse(rev); ok {
+				it.LastUse = t // built by the Python rezup: its own use-stamp
 			}
 			if prev != nil {
 				replaced := published(prev)
@@ -305,6 +316,19 @@ func Plan(ctx context.Context, in PlanInput) (*Sweep, error) {
 			case in.OlderThan > 0 && !it.LastUse.IsZero() && now.Sub(it.LastUse) < in.OlderThan:
 				it.Reason, it.Detail = ReasonRecent, fmt.Sprintf("last used %s ago, within --older-than %s", ago(now, it.LastUse), span(in.OlderThan))
 			default:
+				// A revision the Python rezup built holds the venv its
+				// jobs run in: it stays while one runs.
+				busy, err := store.RevisionInUse(rev)
+				if err != nil {
+					return nil, fmt.Errorf("gc: %w", err)
+				}
+				if busy {
+					it.Reason, it.Detail = ReasonInUse, "built by the Python rezup, and a process runs in its venv"
+					p.reference(refs, cacheRefs, rev)
+					p.Kept = append(p.Kept, it)
+					prev, n = rev, n+1
+					continue
+				}
 				it.Reason, it.Detail = ReasonOld, fmt.Sprintf("older than the %d newest", in.Keep)
 				if !it.LastUse.IsZero() {
 					it.Detail += fmt.Sprintf(", last used %s ago", ago(now, it.LastUse))

@@ -117,6 +117,7 @@ func (a *app) acquireOnce(ctx context.Context, name string, local bool) (*target
 		rrev, err := remote.Latest(name)
 		switch {
 		case err == nil:
+			a.warnSkipped(rrev)
 			fromRemote = true
 			if lrev, err := root.Revision(name, rrev.Name); err == nil && lrev.Ready() {
 				rev = lrev
@@ -140,6 +141,9 @@ func (a *app) acquireOnce(ctx context.Context, name string, local bool) (*target
 	}
 	if rev == nil {
 		rev, err = root.Latest(name)
+		if err == nil {
+			a.warnSkipped(rev)
+		}
 		if errors.Is(err, materialize.ErrNoRevision) {
 			if err := openStore(); err != nil {
 				return nil, err
@@ -155,7 +159,7 @@ func (a *app) acquireOnce(ctx context.Context, name string, local bool) (*target
 			return nil, err
 		}
 		// Only needed when the entry is missing: open the cache then.
-		if !store.Ready(mustKey(rev)) {
+		if !rev.PythonBuilt() && !store.Ready(mustKey(rev)) {
 			frozen, _, _ := recipe.Load(rev.RecipePath()) // a bad recipe is reported by Acquire
 			if err := openStore(frozen); err != nil {
 				return nil, err
@@ -177,11 +181,19 @@ func (a *app) acquireOnce(ctx context.Context, name string, local bool) (*target
 			Container: name,
 			Remote:    fromRemote,
 			Recipe:    frozen,
-			BinDirs:   store.BinDirs(key, rev.Meta.Venvs),
+			BinDirs:   store.RevisionBinDirs(rev, key),
 			Environ:   a.environ,
 			GOOS:      runtime.GOOS,
 		},
 	}, nil
+}
+
+// warnSkipped warns, one line each, about the newer revisions Latest
+// passed over because their revision.json could not be read.
+func (a *app) warnSkipped(rev *materialize.Revision) {
+	for _, s := range rev.Skipped {
+		a.warnf("revision %s of %s is skipped: %v; using %s", s.Name, s.Container, s.Err, rev.Name)
+	}
 }
 
 // mustKey is a revision's key, or the zero key (never ready) without one.
