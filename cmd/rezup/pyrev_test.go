@@ -75,7 +75,8 @@ func TestPythonBuiltRevisionIsAdopted(t *testing.T) {
 	// A job runs in it; a newer revision replaces it. gc keeps it while
 	// the job runs, and removes it, venv and all, once it ends.
 	marker := filepath.Join(s.Home, "started")
-	job := s.Start("use", "--", "sh", "-c", "touch "+marker+"; exec sleep 30")
+	// Long enough to outlast a build on a loaded machine; killed below.
+	job := s.Start("use", "--", "sh", "-c", "touch "+marker+"; exec sleep 600")
 	waitFor(t, func() bool { _, err := os.Stat(marker); return err == nil })
 	s.MustRun("add", "-s")
 	if got := revisions(t, root, ".main"); len(got) != 2 || len(storeEntries(t, root)) != 1 {
