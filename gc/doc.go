@@ -10,7 +10,10 @@
 //   - The latest ready revision of every container stays, and so do the
 //     PlanInput.Keep newest; older ones go unless used within OlderThan. A
 //     revision goes even while its entry is in use: a running process holds
-//     the entry, not the revision, and new launches pick the latest.
+//     the entry, not the revision, and new launches pick the latest. A
+//     revision the Python rezup built holds its own venv, so it stays
+//     while a process holds its in-use lock, as an entry would.
+//   - A revision whose revision.json cannot be read stays, with a warning.
 //   - A store entry stays while a kept revision (local, or kept in the
 //     remote root) uses it, or while a process holds its lock (LOCK_SH while
 //     it runs in it, LOCK_EX while it is built); otherwise it goes: taken

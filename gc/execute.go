@@ -109,7 +109,11 @@ func (x *executor) removeRevision(it Item) (Reason, string, error) {
 			return ReasonLatest, "the latest ready revision now", nil
 		}
 	}
-	return "", "", x.store.RemoveRevision(it.rev)
+	err := x.store.RemoveRevision(it.rev)
+	if errors.Is(err, materialize.ErrInUse) {
+		return ReasonInUse, "built by the Python rezup, and a process started in its venv since the plan", nil
+	}
+	return "", "", err
 }
 
 // removeEntry removes a store entry unless a revision made since the plan

@@ -96,6 +96,7 @@ const (
 	ReasonReferenced Reason = "referenced"  // a kept revision uses it
 	ReasonGrace      Reason = "grace"       // younger than Grace or CacheGrace
 	ReasonUnknownAge Reason = "unknown-age" // a cache key whose age cannot be told
+	ReasonUnreadable Reason = "unreadable"  // a revision whose revision.json cannot be read
 )
 
 // Item is one thing a plan removes or keeps.
@@ -321,11 +322,21 @@ func (pl *planner) planRevisions(ctx context.Context) error {
 		var prev *materialize.Revision // the next newer ready revision
 		n := 0
 		for _, rev := range revs {
+			if rev.Err != nil {
+				// Neither ready nor abandoned: launches pass over it, and
+				// what it holds (maybe a venv of the Python rezup) is for
+				// people to judge.
+				pl.sweep.Kept = append(pl.sweep.Kept, Item{Kind: KindRevision, Container: c, Name: rev.Name, Reason: ReasonUnreadable, Detail: rev.Err.Error(), rev: rev})
+				pl.sweep.warnf("revision %s of %s is kept: %v; fix or remove it", rev.Name, c, rev.Err)
+				continue
+			}
 			if !rev.Ready() {
 				pl.notReady(rev)
 				continue
 			}
-			pl.decideRevision(rev, n, prev)
+			if err := pl.decideRevision(rev, n, prev); err != nil {
+				return err
+			}
 			prev, n = rev, n+1
 		}
 		staging, err := pl.root.RevisionStaging(c)
@@ -341,7 +352,7 @@ func (pl *planner) planRevisions(ctx context.Context) error {
 
 // decideRevision keeps or removes a ready revision, the n-th newest of its
 // container; prev is the next newer one (nil for the latest).
-func (pl *planner) decideRevision(rev *materialize.Revision, n int, prev *materialize.Revision) {
+func (pl *planner) decideRevision(rev *materialize.Revision, n int, prev *materialize.Revision) error {
 	c, in, now := rev.Container, pl.in, pl.now
 	it := Item{Kind: KindRevision, Container: c, Name: rev.Name, Key: rev.Meta.Key, rev: rev}
 	k, hasKey := rev.Key()
@@ -349,6 +360,8 @@ func (pl *planner) decideRevision(rev *materialize.Revision, n int, prev *materi
 	// launched no later than when the next one replaced it.
 	if hasKey {
 		it.LastUse = pl.entryLastUse(k)
+	} else if t, ok := pl.store.RevisionLastUse(rev); ok {
+		it.LastUse = t // built by the Python rezup: its own use-stamp
 	}
 	if prev != nil {
 		replaced := published(prev)
@@ -366,6 +379,16 @@ func (pl *planner) decideRevision(rev *materialize.Revision, n int, prev *materi
 	case in.OlderThan > 0 && !it.LastUse.IsZero() && now.Sub(it.LastUse) < in.OlderThan:
 		it.Reason, it.Detail = ReasonRecent, fmt.Sprintf("last used %s ago, within --older-than %s", ago(now, it.LastUse), span(in.OlderThan))
 	default:
+		// A revision the Python rezup built holds the venv its jobs run
+		// in: it stays while one runs.
+		busy, err := pl.store.RevisionInUse(rev)
+		if err != nil {
+			return fmt.Errorf("gc: %w", err)
+		}
+		if busy {
+			it.Reason, it.Detail = ReasonInUse, "built by the Python rezup, and a process runs in its venv"
+			break
+		}
 		it.Reason, it.Detail = ReasonOld, fmt.Sprintf("older than the %d newest", in.Keep)
 		if !it.LastUse.IsZero() {
 			it.Detail += fmt.Sprintf(", last used %s ago", ago(now, it.LastUse))
@@ -375,10 +398,11 @@ func (pl *planner) decideRevision(rev *materialize.Revision, n int, prev *materi
 			pl.goneKeys[k] = true
 		}
 		pl.sweep.Remove = append(pl.sweep.Remove, it)
-		return
+		return nil
 	}
 	pl.reference(rev)
 	pl.sweep.Kept = append(pl.sweep.Kept, it)
+	return nil
 }
 
 // planEntries decides the store entries: every one, or when containers

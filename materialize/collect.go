@@ -103,21 +103,29 @@ func (s *Store) removeEntryLocked(k cas.Key) error {
 }
 
 // RemoveRevision removes a revision of the local root: renamed into .tmp,
-// then deleted. It takes no lock: processes running in a revision hold its
-// entry, not the revision, and a new launch picks the latest revision,
-// which collectors keep.
+// then deleted. Processes running in a revision hold its entry, not the
+// revision, and a new launch picks the latest revision, which collectors
+// keep; so it takes no lock, except for a revision the Python rezup built,
+// whose venv is inside it: that one goes only under its in-use lock taken
+// LOCK_EX|LOCK_NB (ErrInUse while a process runs in it).
 func (s *Store) RemoveRevision(rev *Revision) error {
 	if rev.Remote || filepath.Dir(rev.Dir) != s.opt.Root.RevisionsDir(rev.Container) {
 		return fmt.Errorf("remove revision %s of %s: not a revision of the local root %s", rev.Name, rev.Container, s.opt.Root.Dir)
 	}
+	unlock, err := s.lockRevision(rev)
+	if err != nil {
+		return fmt.Errorf("remove %w", err)
+	}
+	defer unlock()
 	if err := fsx.RemoveAll(rev.Dir, s.opt.Root.TmpDir()); err != nil {
 		return fmt.Errorf("remove revision %s of %s: %w", rev.Name, rev.Container, err)
 	}
 	return nil
 }
 
-// Bytes is the size of the regular files under the revision directory
-// (its venv link into the store is not followed).
+// Bytes is the size of the regular files under the revision directory:
+// its venv link into the store is not followed, and the venvs of a
+// revision the Python rezup built, which are inside it, are counted.
 func (r *Revision) Bytes() int64 { return dirBytes(r.Dir) }
 
 // ModTime is the revision directory's mtime: when its last file was

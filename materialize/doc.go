@@ -14,6 +14,13 @@
 //   - The hot path (Latest, then Use on a ready entry) reads one directory,
 //     one small JSON file and takes one lock: no python, no hashing, no tree
 //     walks.
+//   - A revision the Python rezup built (Revision.PythonBuilt: no key, its
+//     venv a real directory) is launched from its own venv, never rebuilt;
+//     its in-use lock is in the revision, and removing it takes that lock
+//     LOCK_EX|LOCK_NB, as removing an entry does.
+//   - A revision.json that cannot be read makes its revision not ready:
+//     Latest passes over it and returns it in Revision.Skipped, for the
+//     caller to warn about.
 //
 // It never prints (progress goes through Reporter), never reads the
 // environment (callers pass Options), and never decides which root or recipe

@@ -26,7 +26,8 @@ type DropResult struct {
 // every entry's lock exclusively without waiting first. With force, the
 // revisions go anyway, and so do the entries nothing uses; an entry in use
 // stays (DropResult.InUse) until gc finds it unused: nothing in use is
-// ever deleted.
+// ever deleted. A revision the Python rezup built holds its own venv: while
+// a process runs in it, Drop is refused even with force.
 func (s *Store) Drop(ctx context.Context, container string, force bool) (*DropResult, error) {
 	root := s.opt.Root
 	revs, err := root.Revisions(container)
@@ -41,6 +42,14 @@ func (s *Store) Drop(ctx context.Context, container string, force bool) (*DropRe
 		if k, ok := rev.Key(); ok {
 			keys[k] = true
 		}
+		// A Python-built revision holds its venv: in use, it stays whole
+		// even with force, since nothing in use is ever deleted and a
+		// revision cannot be left behind as a build can.
+		unlock, err := s.lockRevision(rev)
+		if err != nil {
+			return nil, fmt.Errorf("container %s: %w", container, err)
+		}
+		defer unlock()
 	}
 	var inUse []cas.Key
 	for k := range keys {

@@ -23,11 +23,15 @@ func (r Root) Revision(container, name string) (*Revision, error) {
 	if _, err := os.Stat(filepath.Join(dir, "rezup.toml")); err != nil {
 		return nil, err
 	}
+	rev := &Revision{Container: container, Name: name, Time: t, Dir: dir, Remote: r.Remote}
 	meta, err := readMeta(dir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	return &Revision{Container: container, Name: name, Time: t, Dir: dir, Remote: r.Remote, Meta: meta}, nil
+	if meta != nil {
+		rev.setMeta(meta)
+	}
+	return rev, nil
 }
 
 // Pull returns the local revision that mirrors the remote revision rrev

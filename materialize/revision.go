@@ -41,11 +41,23 @@ type Revision struct {
 	Time      time.Time
 	Dir       string
 	Remote    bool
-	// Meta is nil while the revision is not ready (no revision.json yet).
+	// Meta is nil while the revision is not ready (no revision.json yet),
+	// and when its revision.json cannot be read (then Err says why).
 	Meta *Meta
+	// Err is why revision.json could not be read (corrupt JSON, no
+	// permission); nil otherwise. Such a revision is not ready: Latest
+	// passes over it, and Revisions lists it so that callers can say so.
+	Err error
+	// Skipped are the newer revisions Latest passed over because their
+	// revision.json could not be read (each with Err), newest first: the
+	// caller warns about them.
+	Skipped []*Revision
+	// ownVenv is set when <revision>/venv is a real directory rather than
+	// a link into the store (see PythonBuilt).
+	ownVenv bool
 }
 
-// Ready reports whether revision.json was written.
+// Ready reports whether revision.json was written and could be read.
 func (r *Revision) Ready() bool { return r.Meta != nil }
 
 // RecipePath is the revision's frozen recipe.
@@ -111,10 +123,12 @@ func (r Root) Revisions(container string) ([]*Revision, error) {
 			continue
 		}
 		meta, err := readMeta(rev.Dir)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
+		switch {
+		case err == nil:
+			rev.setMeta(meta)
+		case !errors.Is(err, fs.ErrNotExist):
+			rev.Err = err
 		}
-		rev.Meta = meta
 		valid = append(valid, rev)
 	}
 	return valid, nil
@@ -122,7 +136,9 @@ func (r Root) Revisions(container string) ([]*Revision, error) {
 
 // Latest returns the newest ready revision of a container. It reads the
 // directory and then only as many revision.json files as it must: this is
-// the launch hot path.
+// the launch hot path. A revision whose revision.json cannot be read is
+// passed over (it is in the result's Skipped), so a corrupt latest
+// revision falls back to the one before it.
 func (r Root) Latest(container string) (*Revision, error) {
 	dir := r.RevisionsDir(container)
 	ents, err := os.ReadDir(dir)
@@ -145,18 +161,38 @@ func (r Root) Latest(container string) (*Revision, error) {
 		}
 		return cands[i].name > cands[j].name
 	})
+	var skipped []*Revision
 	for _, c := range cands {
-		rdir := filepath.Join(dir, c.name)
-		meta, err := readMeta(rdir)
+		rev := &Revision{Container: container, Name: c.name, Time: c.t, Dir: filepath.Join(dir, c.name), Remote: r.Remote}
+		meta, err := readMeta(rev.Dir)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // not ready: being written, or abandoned by a crash
 		}
 		if err != nil {
-			return nil, err
+			rev.Err = err
+			skipped = append(skipped, rev)
+			continue
 		}
-		return &Revision{Container: container, Name: c.name, Time: c.t, Dir: rdir, Remote: r.Remote, Meta: meta}, nil
+		rev.setMeta(meta)
+		rev.Skipped = skipped
+		return rev, nil
+	}
+	if len(skipped) > 0 {
+		return nil, fmt.Errorf("container %s: %w: %d revision(s) passed over, the newest: %v", container, ErrNoRevision, len(skipped), skipped[0].Err)
 	}
 	return nil, fmt.Errorf("container %s: %w", container, ErrNoRevision)
+}
+
+// setMeta records a ready revision's revision.json, and for one without a
+// key in the local root, whether it holds its own venv: one more lstat,
+// only for revisions the Python rezup wrote.
+func (r *Revision) setMeta(m *Meta) {
+	r.Meta = m
+	if r.Remote || m.Key != "" {
+		return
+	}
+	fi, err := os.Lstat(filepath.Join(r.Dir, "venv"))
+	r.ownVenv = err == nil && fi.IsDir()
 }
 
 func readMeta(revDir string) (*Meta, error) {

@@ -54,7 +54,14 @@ func (s *Store) Hold(ctx context.Context, k cas.Key, p *Plan) (*Manifest, *fsx.L
 // missing (collected, or the revision came from elsewhere), it is fetched
 // from the shared cache, or built again from the revision's frozen recipe
 // (read with recipe.LoadFrozen; the caller shows what it ignored).
+// A revision the Python rezup built (PythonBuilt) is used as it is: the
+// key is zero, the lock is the revision's own (nil when it cannot be
+// taken in a read-only root), and RevisionBinDirs names its venvs.
 func (s *Store) Acquire(ctx context.Context, rev *Revision) (cas.Key, *fsx.Lock, func(), error) {
+	if rev.PythonBuilt() {
+		lock, unlock, err := s.useRevision(ctx, rev)
+		return cas.Key{}, lock, unlock, err
+	}
 	if k, ok := rev.Key(); ok {
 		lock, unlock, err := s.Use(ctx, k)
 		if err == nil {

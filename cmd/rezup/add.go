@@ -63,9 +63,10 @@ reuses the existing build at once. --fresh forces a new build.`,
 			return a.runUse(cmd.Context(), useOptions{name: name, local: !o.remote})
 		},
 	}
-	cmd.Flags().BoolVar(&o.skipUse, "skip-use", false, "do not open a shell in the new revision")
+	// -s and -r are the Python rezup's short forms.
+	cmd.Flags().BoolVarP(&o.skipUse, "skip-use", "s", false, "do not open a shell in the new revision")
 	cmd.Flags().BoolVar(&o.fresh, "fresh", false, "force a new build of an unchanged recipe (sets a new [build] salt)")
-	cmd.Flags().BoolVar(&o.remote, "remote", false, "publish the revision to the remote root (and its build to the shared cache)")
+	cmd.Flags().BoolVarP(&o.remote, "remote", "r", false, "publish the revision to the remote root (and its build to the shared cache)")
 	return cmd
 }
 

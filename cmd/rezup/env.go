@@ -55,7 +55,7 @@ commands to eval:
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "sh", "output format: "+strings.Join(envFormats, ", "))
-	cmd.Flags().BoolVar(&local, "local", false, "ignore the remote root and use the latest local revision")
+	cmd.Flags().BoolVarP(&local, "local", "l", false, "ignore the remote root and use the latest local revision")
 	return cmd
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/rezup/rezup/materialize"
 )
 
 func (a *app) pullCommand() *cobra.Command {
@@ -28,10 +30,14 @@ cache (or build it), and return. Use it to pre-warm farm nodes.`,
 			if t.remote {
 				from = "remote"
 			}
-			fmt.Fprintf(a.stdout, "%s: revision %s (%s) is ready: %s\n", name, t.rev.Name, from, t.key)
+			built := t.key.String()
+			if t.rev.PythonBuilt() {
+				built = materialize.BuiltByPython // its own venv: no key
+			}
+			fmt.Fprintf(a.stdout, "%s: revision %s (%s) is ready: %s\n", name, t.rev.Name, from, built)
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&local, "local", false, "ignore the remote root")
+	cmd.Flags().BoolVarP(&local, "local", "l", false, "ignore the remote root")
 	return cmd
 }

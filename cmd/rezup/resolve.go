@@ -66,7 +66,7 @@ context's environment: sh export lines, or one JSON object with --json.
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.Flags().BoolVar(&local, "local", false, "ignore the remote root and use the latest local revision")
+	cmd.Flags().BoolVarP(&local, "local", "l", false, "ignore the remote root and use the latest local revision")
 	return cmd
 }
 

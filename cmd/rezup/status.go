@@ -40,9 +40,14 @@ type statusRevision struct {
 	Ready      bool      `json:"ready"`
 	RezVersion string    `json:"rez_version,omitempty"`
 	Key        string    `json:"key,omitempty"`
-	Built      bool      `json:"built"` // the store entry is here
-	Bytes      int64     `json:"bytes,omitempty"`
-	Files      int64     `json:"files,omitempty"`
+	Built      bool      `json:"built"` // the store entry (or its own venv) is here
+	// BuiltBy is "python-rezup" for a revision the Python rezup built,
+	// which launches from its own venv and has no key.
+	BuiltBy string `json:"built_by,omitempty"`
+	Bytes   int64  `json:"bytes,omitempty"`
+	Files   int64  `json:"files,omitempty"`
+	// Error is why its revision.json cannot be read (launches skip it).
+	Error string `json:"error,omitempty"`
 }
 
 func (a *app) statusCommand() *cobra.Command {
@@ -208,14 +213,25 @@ func (a *app) containerStatus(name string, detail bool) (statusContainer, error)
 			sr.RezVersion = rev.Meta.RezVersion
 			sr.Key = rev.Meta.Key
 		}
+		if rev.Err != nil {
+			sr.Error = rev.Err.Error()
+		}
 		k, ok := rev.Key()
+		local := rev
 		if rev.Remote {
 			// Built here when its local mirror's entry is.
 			if mirror, err := root.Revision(name, rev.Name); err == nil {
 				k, ok = mirror.Key()
+				local = mirror
 			}
 		}
-		if ok {
+		if local.PythonBuilt() {
+			// Its venv is inside the revision: the walk is its size.
+			sr.Built, sr.BuiltBy, sr.Bytes = true, materialize.BuiltByPython, local.Bytes()
+			if sr.RezVersion == "" {
+				sr.RezVersion = local.PythonRezVersion()
+			}
+		} else if ok {
 			if m, err := store.ReadManifest(k); err == nil {
 				sr.Built, sr.Bytes, sr.Files = true, m.Bytes, m.Files
 				if sr.RezVersion == "" {
@@ -266,6 +282,8 @@ func (a *app) printRevisions(c statusContainer) {
 	for _, r := range c.Revisions {
 		state := "ready"
 		switch {
+		case r.Error != "":
+			state = "unreadable revision.json (skipped)"
 		case !r.Ready:
 			state = "not ready"
 		case !latest:
@@ -279,6 +297,9 @@ func (a *app) printRevisions(c statusContainer) {
 			size = materialize.HumanSize(r.Bytes)
 		}
 		key := r.Key
+		if r.BuiltBy != "" && key == "" {
+			key = r.BuiltBy
+		}
 		if key == "" {
 			key = "-"
 		}

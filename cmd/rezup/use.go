@@ -58,9 +58,10 @@ func (a *app) useCommand() *cobra.Command {
 			return a.runUse(cmd.Context(), o)
 		},
 	}
-	cmd.Flags().BoolVar(&o.local, "local", false, "ignore the remote root and use the latest local revision")
-	cmd.Flags().BoolVar(&o.noWait, "no-wait", false, "start the command and return at once")
-	cmd.Flags().StringVar(&o.do, "do", "", "run this command line with /bin/sh and exit with its code")
+	// The short forms are the Python rezup's (-d from its 2.x CLI).
+	cmd.Flags().BoolVarP(&o.local, "local", "l", false, "ignore the remote root and use the latest local revision")
+	cmd.Flags().BoolVarP(&o.noWait, "no-wait", "n", false, "start the command and return at once")
+	cmd.Flags().StringVarP(&o.do, "do", "d", "", "run this command line with /bin/sh and exit with its code")
 	return cmd
 }
 
@@ -116,6 +117,7 @@ func (a *app) acquireOnce(ctx context.Context, name string, local bool) (*target
 		rrev, err := remote.Latest(name)
 		switch {
 		case err == nil:
+			a.warnSkipped(rrev)
 			fromRemote = true
 			if lrev, err := root.Revision(name, rrev.Name); err == nil && lrev.Ready() {
 				rev = lrev
@@ -139,6 +141,9 @@ func (a *app) acquireOnce(ctx context.Context, name string, local bool) (*target
 	}
 	if rev == nil {
 		rev, err = root.Latest(name)
+		if err == nil {
+			a.warnSkipped(rev)
+		}
 		if errors.Is(err, materialize.ErrNoRevision) {
 			if err := openStore(); err != nil {
 				return nil, err
@@ -154,7 +159,7 @@ func (a *app) acquireOnce(ctx context.Context, name string, local bool) (*target
 			return nil, err
 		}
 		// Only needed when the entry is missing: open the cache then.
-		if !store.Ready(mustKey(rev)) {
+		if !rev.PythonBuilt() && !store.Ready(mustKey(rev)) {
 			frozen, _, _ := recipe.LoadFrozen(rev.RecipePath()) // a bad recipe is reported by Acquire
 			if err := openStore(frozen); err != nil {
 				return nil, err
@@ -184,7 +189,7 @@ func (a *app) acquireOnce(ctx context.Context, name string, local bool) (*target
 			Container: name,
 			Remote:    fromRemote,
 			Recipe:    frozen,
-			BinDirs:   store.BinDirs(key, rev.Meta.Venvs),
+			BinDirs:   store.RevisionBinDirs(rev, key),
 			Environ:   a.environ,
 			GOOS:      runtime.GOOS,
 		},
@@ -203,6 +208,14 @@ func frozenError(err error, rev *materialize.Revision, name string) error {
 		return withHint(err, "publish a new revision with `rezup add %s --remote`, or run with --local", name)
 	}
 	return withHint(err, "make a new revision with `rezup add %s`, or remove %s to use the one before", name, rev.Dir)
+}
+
+// warnSkipped warns, one line each, about the newer revisions Latest
+// passed over because their revision.json could not be read.
+func (a *app) warnSkipped(rev *materialize.Revision) {
+	for _, s := range rev.Skipped {
+		a.warnf("revision %s of %s is skipped: %v; using %s", s.Name, s.Container, s.Err, rev.Name)
+	}
 }
 
 // mustKey is a revision's key, or the zero key (never ready) without one.

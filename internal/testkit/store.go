@@ -225,3 +225,22 @@ func DiffSnapshots(before, after map[string]string) []string {
 	}
 	return diff
 }
+
+// PythonRevision writes a ready revision of container made at t as the
+// Python rezup lays it out, without python: no key, and a real venv
+// directory holding size bytes under venv/rez/bin/rez. It is for tests of
+// what reads the layout (gc, drop); PythonRezupRevision makes one that
+// runs. It returns the revision's name.
+func (f *FakeRoot) PythonRevision(container string, t time.Time, size int) string {
+	f.T.Helper()
+	name := FakeRevisionName(t)
+	dir := filepath.Join(f.Dir, container, "revisions", name)
+	f.write(filepath.Join(dir, "rezup.toml"), "[rez]\nurl = \"rez\"\n", t)
+	f.write(filepath.Join(dir, "venv", "rez", "bin", "rez", "rez-env"), strings.Repeat("x", size), t)
+	meta := map[string]any{"rezup_version": PythonRezupVersion, "creator": "tester", "hostname": "host", "revision_path": dir, "venvs": []string{"rez"}}
+	f.writeJSON(filepath.Join(dir, "revision.json"), meta, t)
+	f.touch(filepath.Join(dir, "venv"), t)
+	f.touch(dir, t)
+	f.touch(filepath.Dir(dir), t)
+	return name
+}
