@@ -58,7 +58,9 @@ func TestGCKeepsWhatAJobRunsIn(t *testing.T) {
 	s.MustRun("add", "--skip-use")
 
 	marker := filepath.Join(s.Home, "started")
-	job := s.Start("use", "--", "sh", "-c", "touch "+marker+"; exec sleep 30")
+	// The job outlasts the test however slow the builds below are (a
+	// loaded machine took longer than 30 s); the test kills it.
+	job := s.Start("use", "--", "sh", "-c", "touch "+marker+"; exec sleep 600")
 	waitFor(t, func() bool { _, err := os.Stat(marker); return err == nil })
 	s.MustRun("add", "--skip-use", "--fresh")
 	s.MustRun("add", "--skip-use", "--fresh")
