@@ -125,8 +125,8 @@ func (c *DirCache) Publish(ctx context.Context, e Entry, write func(io.Writer) e
 
 func (c *DirCache) publish(ctx context.Context, e Entry, write func(io.Writer) error) (Entry, error) {
 	dir := c.keyDir(e.Key)
-	// Directories take the umask, like any shared directory the admin
-	// set up; files are world-readable, and archives read-only.
+	// Everything takes the umask, like any shared directory the admin
+	// set up; archives are read-only besides.
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return e, err
 	}
@@ -148,7 +148,7 @@ func (c *DirCache) publish(ctx context.Context, e Entry, write func(io.Writer) e
 	if pw.n == 0 {
 		return e, errors.New("write produced no archive")
 	}
-	if err := tmp.Chmod(0o444); err != nil {
+	if err := tmp.Chmod(fsx.Perm(0o444)); err != nil {
 		return e, err
 	}
 	if err := tmp.Sync(); err != nil {
@@ -187,7 +187,7 @@ func (c *DirCache) publish(ctx context.Context, e Entry, write func(io.Writer) e
 	if err != nil {
 		return e, err
 	}
-	if err := fsx.WriteFile(filepath.Join(dir, entryFile), append(b, '\n'), 0o644); err != nil {
+	if err := fsx.WriteFile(filepath.Join(dir, entryFile), append(b, '\n'), 0o666); err != nil {
 		return e, err
 	}
 	return e, nil
