@@ -87,19 +87,23 @@ func withHint(err error, format string, args ...any) error {
 }
 
 func hintFor(err error) string {
+	// A root the user may not write is the cause whatever the command was
+	// doing: its hint wins over the command's own.
+	var nw *materialize.NotWritableError
+	switch {
+	case errors.As(err, &nw) && nw.Remote:
+		return fmt.Sprintf("publishing needs write access to %s: ask its owner", nw.Root)
+	case errors.As(err, &nw):
+		return fmt.Sprintf("ask the owner of %s, or use a root of your own (REZUP_ROOT_LOCAL)", nw.Root)
+	}
 	var h *hinted
 	if errors.As(err, &h) {
 		return h.hint
 	}
 	var ue *usageError
-	var nw *materialize.NotWritableError
 	switch {
 	case errors.As(err, &ue):
 		return "see rezup --help"
-	case errors.As(err, &nw) && nw.Remote:
-		return fmt.Sprintf("publishing needs write access to %s: ask its owner", nw.Root)
-	case errors.As(err, &nw):
-		return fmt.Sprintf("ask the owner of %s, or use a root of your own (REZUP_ROOT_LOCAL)", nw.Root)
 	case errors.Is(err, recipe.ErrBadName):
 		return "use a name like prod or dev-2 (letters, digits, '.', '_' and '-')"
 	case errors.Is(err, pyenv.ErrNoPython):
