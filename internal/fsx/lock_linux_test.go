@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -20,7 +21,19 @@ import (
 // variable names, as another account or inside a read-only mount.
 const lockChildEnv = "REZUP_FSX_LOCK_CHILD"
 
+// touchChildEnv makes the test binary the child of
+// TestTouchByAWriterWhoIsNotTheOwner: it touches the file it names.
+const touchChildEnv = "REZUP_FSX_TOUCH_CHILD"
+
 func TestMain(m *testing.M) {
+	if p := os.Getenv(touchChildEnv); p != "" {
+		if err := Touch(p, time.Unix(1e9, 0)); err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			os.Exit(1)
+		}
+		fmt.Println("child: ok")
+		os.Exit(0)
+	}
 	if p := os.Getenv(lockChildEnv); p != "" {
 		if err := lockChild(p, os.Getenv(lockChildEnv+"_HELD") != ""); err != nil {
 			fmt.Fprintln(os.Stderr, "child:", err)
@@ -76,15 +89,7 @@ func TestSharedLockWithoutWriteAccess(t *testing.T) {
 			t.Fatalf("required tool %q not found on PATH (%v): install util-linux", tool, err)
 		}
 	}
-	// The test binary, where nobody can run it.
-	base := t.TempDir()
-	for _, d := range []string{filepath.Dir(base), base} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	exe := filepath.Join(base, "fsx.test")
-	copyExecutable(t, exe)
+	base, exe := nobodyCanRun(t)
 
 	for _, tc := range []struct {
 		name string
@@ -151,6 +156,58 @@ func TestSharedLockWithoutWriteAccess(t *testing.T) {
 			run(true)
 		})
 	}
+}
+
+// A use-stamp refreshed by a user who may write the lock file but does
+// not own it (a group-shared root): Chtimes to a given time is refused,
+// and the stamp becomes the current time instead.
+func TestTouchByAWriterWhoIsNotTheOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test needs root: it switches to nobody (setpriv); run it as root, as CI does")
+	}
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Fatalf("required tool \"setpriv\" not found on PATH (%v): install util-linux", err)
+	}
+	base, exe := nobodyCanRun(t)
+	p := filepath.Join(base, "k.lock")
+	if err := os.WriteFile(p, nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o666); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(p, old, old); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now().Add(-time.Second)
+	cmd := exec.Command("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", exe)
+	cmd.Env = append(os.Environ(), touchChildEnv+"="+p)
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "child: ok") {
+		t.Fatalf("Touch as nobody: %v\n%s", err, out)
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.ModTime().Before(start) {
+		t.Errorf("mtime %v, want the time of the touch (after %v)", fi.ModTime(), start)
+	}
+}
+
+// nobodyCanRun copies the test binary into a fresh directory everyone
+// can enter, and returns both.
+func nobodyCanRun(t *testing.T) (dir, exe string) {
+	t.Helper()
+	dir = t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exe = filepath.Join(dir, "fsx.test")
+	copyExecutable(t, exe)
+	return dir, exe
 }
 
 func copyExecutable(t *testing.T, dst string) {
