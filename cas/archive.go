@@ -16,6 +16,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/zeebo/blake3"
+
+	"github.com/rezup/rezup/internal/fsx"
 )
 
 var (
@@ -373,8 +375,9 @@ func fileKind(m fs.FileMode) string {
 // may point anywhere (a venv links to its base interpreter), but
 // extraction never follows a symlink.
 //
-// Files and symlinks get their modes and mtimes as they are extracted;
-// directories get theirs in a final pass, after their contents. On error,
+// Files and symlinks get their modes (the archive's, with the umask
+// applied, as tar does for a non-root user) and mtimes as they are
+// extracted; directories get theirs in a final pass, after their contents. On error,
 // dest holds a partial tree with writable directories: remove it.
 func Unpack(r io.Reader, dest string, want Digest, opt UnpackOptions) (UnpackStats, error) {
 	st, err := unpack(r, dest, want, opt)
@@ -587,7 +590,10 @@ func (x *extractor) entry(hdr *tar.Header, data io.Reader) error {
 	if hdr.Mode&0o7000 != 0 {
 		return refuse(hdr.Name, "setuid, setgid or sticky bit (mode %#o)", hdr.Mode)
 	}
-	perm := fs.FileMode(hdr.Mode & 0o777)
+	// The archive's modes with this user's umask applied, as tar does
+	// for a non-root user: a build shared by the admin is readable by all
+	// under 022, group-writable under 002, private under 077.
+	perm := fsx.Perm(fs.FileMode(hdr.Mode & 0o777))
 
 	switch hdr.Typeflag {
 	case tar.TypeDir:
@@ -696,7 +702,7 @@ func (x *extractor) ensureParent(name, orig string) error {
 	if err := x.ensureParent(parent, orig); err != nil {
 		return err
 	}
-	return x.mkdir(parent, orig, &dirMeta{perm: 0o755})
+	return x.mkdir(parent, orig, &dirMeta{perm: fsx.Perm(0o777)})
 }
 
 // mkdir creates the directory name (0700 until the final pass, so that a

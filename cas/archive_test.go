@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/rezup/rezup/internal/fsx"
 )
 
 func TestPackUnpackRoundTrip(t *testing.T) {
@@ -155,8 +157,9 @@ func TestPackDropsSetgidOnDirectories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fi.Mode() != os.ModeDir|0o775 {
-		t.Fatalf("mode %v, want drwxrwxr-x", fi.Mode())
+	// The bit goes; the rest is the archive's mode under this umask.
+	if want := os.ModeDir | fsx.Perm(0o775); fi.Mode() != want {
+		t.Fatalf("mode %v, want %v", fi.Mode(), want)
 	}
 }
 
@@ -346,8 +349,21 @@ func TestUnpackAcceptsBenignVariants(t *testing.T) {
 		}},
 		{"parents implied", []rawEntry{file("a/b/c", "x")}, func(t *testing.T, dest string) {
 			fi, err := os.Stat(filepath.Join(dest, "a", "b"))
-			if err != nil || fi.Mode() != os.ModeDir|0o755 {
+			if err != nil || fi.Mode() != os.ModeDir|fsx.Perm(0o777) {
 				t.Fatalf("implied parent: %v, %v", fi, err)
+			}
+		}},
+		// As tar does for a non-root user: what the archive says, less
+		// the umask, so a build is as shared as the user's own files.
+		{"modes take the umask", []rawEntry{
+			{hdr: tar.Header{Name: "d/", Typeflag: tar.TypeDir, Mode: 0o777}},
+			{hdr: tar.Header{Name: "d/x", Typeflag: tar.TypeReg, Mode: 0o777, Size: 1}, data: "x"},
+			{hdr: tar.Header{Name: "d/f", Typeflag: tar.TypeReg, Mode: 0o666, Size: 1}, data: "x"},
+		}, func(t *testing.T, dest string) {
+			for name, want := range map[string]os.FileMode{"d": os.ModeDir | fsx.Perm(0o777), "d/x": fsx.Perm(0o777), "d/f": fsx.Perm(0o666)} {
+				if fi, err := os.Stat(filepath.Join(dest, name)); err != nil || fi.Mode() != want {
+					t.Errorf("%s: %v (%v), want %v", name, fi.Mode(), err, want)
+				}
 			}
 		}},
 		{"dir listed after its contents", []rawEntry{file("a/f", "x"), {hdr: tar.Header{Name: "a/", Typeflag: tar.TypeDir, Mode: 0o500, ModTime: at(7)}}}, func(t *testing.T, dest string) {
@@ -455,7 +471,7 @@ func TestUnpackRewrite(t *testing.T) {
 		}
 	}
 	fi, err := os.Stat(rez)
-	if err != nil || fi.Mode().Perm() != 0o755 || !fi.ModTime().Equal(at(2)) {
+	if err != nil || fi.Mode().Perm() != fsx.Perm(0o755) || !fi.ModTime().Equal(at(2)) {
 		t.Errorf("rewritten file lost its mode or mtime: %v %v (%v)", fi.Mode(), fi.ModTime(), err)
 	}
 	if got, err := os.Readlink(filepath.Join(dest, "bin", "python")); err != nil || got != "/new/prefix/python3" {

@@ -181,7 +181,7 @@ func TestPublishLookupOpenUnpack(t *testing.T) {
 	if got != want {
 		t.Fatalf("published\n %+v\nwant\n %+v", got, want)
 	}
-	if fi, err := os.Stat(filepath.Join(c.String(), key.String(), wantDigest.String()+".tar.zst")); err != nil || fi.Size() != got.Size || fi.Mode().Perm() != 0o444 {
+	if fi, err := os.Stat(filepath.Join(c.String(), key.String(), wantDigest.String()+".tar.zst")); err != nil || fi.Size() != got.Size || fi.Mode().Perm() != fsx.Perm(0o444) {
 		t.Fatalf("archive file: %v, %v", fi, err)
 	}
 	if fi, err := os.Stat(filepath.Join(c.String(), key.String(), "entry.json")); err != nil || fi.Mode().Perm() != 0o644 {

@@ -15,12 +15,13 @@ import (
 	"github.com/rezup/rezup/internal/fsx"
 )
 
-// Modes of what DirBackend creates. Directories take the umask, like any
-// shared directory the admin set up; objects are world-readable, and those
-// DirOptions.ReadOnly names (the cache's archives) read-only.
+// Modes of what DirBackend creates, before the umask: everything takes
+// the caller's umask, like any shared directory the admin set up (0755
+// and 0644 under 022, group-writable under 002), and the objects
+// DirOptions.ReadOnly names (the cache's archives) are read-only besides.
 const (
 	dirModeFolder   fs.FileMode = 0o777
-	dirModeObject   fs.FileMode = 0o644
+	dirModeObject   fs.FileMode = 0o666
 	dirModeReadOnly fs.FileMode = 0o444
 )
 
@@ -144,7 +145,7 @@ func (b *DirBackend) put(ctx context.Context, name string, src Source) (err erro
 	if b.readOnly != nil && b.readOnly(name) {
 		mode = dirModeReadOnly
 	}
-	if err := tmp.Chmod(mode); err != nil {
+	if err := tmp.Chmod(fsx.Perm(mode)); err != nil {
 		return err
 	}
 	if err := tmp.Sync(); err != nil {

@@ -269,7 +269,7 @@ func (s *Store) installShared(ctx context.Context, rez pyenv.Venv, sh *recipe.Sh
 	if err != nil {
 		return err
 	}
-	return fsx.WriteFile(filepath.Join(site, "_rezup_shared.pth"), []byte(rel+"\n"), 0o644)
+	return fsx.WriteFile(filepath.Join(site, "_rezup_shared.pth"), []byte(rel+"\n"), 0o666)
 }
 
 func entryNames(eps []pyenv.EntryPoint) []string {

@@ -13,7 +13,13 @@
 //     <container>/revisions; revision.json is the commit point.
 //   - The hot path (Latest, then Use on a ready entry) reads one directory,
 //     one small JSON file and takes one lock: no python, no hashing, no tree
-//     walks.
+//     walks. It needs no write access: a root another account owns, or a
+//     read-only mount, launches its complete builds (the lock is opened
+//     read-only, the use-stamp is left alone).
+//   - What it publishes takes the caller's umask, as mkdir and cp would
+//     (staging dirs are private only while they are built). Where it must
+//     write and may not, the error is a *NotWritableError naming the
+//     directory.
 //   - A revision the Python rezup built (Revision.PythonBuilt: no key, its
 //     venv a real directory) is launched from its own venv, never rebuilt;
 //     its in-use lock is in the revision, and removing it takes that lock

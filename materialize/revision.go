@@ -237,17 +237,18 @@ func (r Root) stageRevision(container, name string, recipeBytes []byte, meta Met
 		return nil, fmt.Errorf("%q is not a revision name", name)
 	}
 	revsDir := r.RevisionsDir(container)
-	if err := os.MkdirAll(revsDir, 0o755); err != nil {
-		return nil, fmt.Errorf("create container %s: %w", container, err)
+	if err := os.MkdirAll(revsDir, 0o777); err != nil {
+		return nil, r.notWritable(revsDir, fmt.Errorf("create container %s: %w", container, err))
 	}
 	// Stage beside the target, so the rename never crosses filesystems.
-	// The leading dot hides it from every listing.
+	// The leading dot hides it from every listing. MkdirTemp makes it
+	// private; it is opened up just before it is renamed into place.
 	staging, err := os.MkdirTemp(revsDir, ".staging-")
 	if err != nil {
-		return nil, fmt.Errorf("stage revision: %w", err)
+		return nil, r.notWritable(revsDir, fmt.Errorf("stage revision: %w", err))
 	}
 	defer os.RemoveAll(staging) // a no-op once the rename has succeeded
-	if err := fsx.WriteFile(filepath.Join(staging, "rezup.toml"), recipeBytes, 0o644); err != nil {
+	if err := fsx.WriteFile(filepath.Join(staging, "rezup.toml"), recipeBytes, 0o666); err != nil {
 		return nil, fmt.Errorf("stage revision: %w", err)
 	}
 	if meta.Key != "" && !r.Remote {
@@ -264,7 +265,13 @@ func (r Root) stageRevision(container, name string, recipeBytes []byte, meta Met
 	if err != nil {
 		return nil, err
 	}
-	if err := fsx.WriteFile(filepath.Join(staging, "revision.json"), append(b, '\n'), 0o644); err != nil {
+	if err := fsx.WriteFile(filepath.Join(staging, "revision.json"), append(b, '\n'), 0o666); err != nil {
+		return nil, fmt.Errorf("stage revision: %w", err)
+	}
+	// Readable by every account the umask allows: the revisions of a
+	// remote root (or of a shared local root) are read by other users,
+	// and by the Python rezup.
+	if err := os.Chmod(staging, fsx.Perm(0o777)); err != nil {
 		return nil, fmt.Errorf("stage revision: %w", err)
 	}
 	if err := fsx.PublishDir(staging, final); err != nil {

@@ -2,6 +2,7 @@ package materialize
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/recipe"
 )
 
@@ -70,4 +72,36 @@ func (r Root) Containers() ([]string, error) {
 	}
 	sort.Strings(names)
 	return names, nil
+}
+
+// NotWritableError means rezup had to write into a root (a first
+// materialization, a new revision) and may not: the root belongs to
+// another account, or is mounted read-only. Complete builds and ready
+// revisions in such a root can still be used.
+type NotWritableError struct {
+	Dir    string // the directory rezup had to write in
+	Root   string // the root it belongs to
+	Remote bool   // Root is a remote root
+	Err    error  // the underlying error (fs.ErrPermission, EROFS)
+}
+
+func (e *NotWritableError) Error() string {
+	// The errno alone ("permission denied"): Dir already says where.
+	cause := e.Err
+	var pe *fs.PathError
+	if errors.As(cause, &pe) {
+		cause = pe.Err
+	}
+	return fmt.Sprintf("cannot write to %s: %v", e.Dir, cause)
+}
+
+func (e *NotWritableError) Unwrap() error { return e.Err }
+
+// notWritable turns err into a *NotWritableError naming dir when it says
+// the caller may not write there; other errors are returned as they are.
+func (r Root) notWritable(dir string, err error) error {
+	if err == nil || !fsx.CannotWrite(err) {
+		return err
+	}
+	return &NotWritableError{Dir: dir, Root: r.Dir, Remote: r.Remote, Err: err}
 }

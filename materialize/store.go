@@ -161,14 +161,14 @@ func (s *Store) Use(ctx context.Context, k cas.Key) (*fsx.Lock, func(), error) {
 // exclusive takes LOCK_EX on an entry's lock, telling the user who holds
 // it while it waits, and records this process as the holder.
 func (s *Store) exclusive(ctx context.Context, k cas.Key, what string) (func(), error) {
-	if err := os.MkdirAll(s.opt.Root.StoreDir(), 0o755); err != nil {
-		return nil, fmt.Errorf("create store: %w", err)
+	if err := os.MkdirAll(s.opt.Root.StoreDir(), 0o777); err != nil {
+		return nil, s.opt.Root.notWritable(s.opt.Root.StoreDir(), fmt.Errorf("create store: %w", err))
 	}
 	lock, unlock, err := fsx.Exclusive(ctx, s.opt.Root.LockPath(k), func() {
 		s.opt.Reporter.Infof("waiting for %s: %s", k, s.holder(k))
 	})
 	if err != nil {
-		return nil, err
+		return nil, s.opt.Root.notWritable(s.opt.Root.StoreDir(), err)
 	}
 	// Who holds the lock, for the message of whoever waits next. Written
 	// in place: only the exclusive holder writes, and a torn read only
@@ -207,12 +207,13 @@ func (s *Store) clearStaging(k cas.Key) {
 
 // stage makes an empty staging dir for k in .tmp.
 func (s *Store) stage(k cas.Key) (string, error) {
-	if err := os.MkdirAll(s.opt.Root.TmpDir(), 0o755); err != nil {
-		return "", fmt.Errorf("create staging area: %w", err)
+	if err := os.MkdirAll(s.opt.Root.TmpDir(), 0o777); err != nil {
+		return "", s.opt.Root.notWritable(s.opt.Root.TmpDir(), fmt.Errorf("create staging area: %w", err))
 	}
+	// Private while it is built; publish opens it up.
 	dir, err := os.MkdirTemp(s.opt.Root.TmpDir(), k.String()+"-")
 	if err != nil {
-		return "", fmt.Errorf("create staging area: %w", err)
+		return "", s.opt.Root.notWritable(s.opt.Root.TmpDir(), fmt.Errorf("create staging area: %w", err))
 	}
 	return dir, nil
 }
@@ -229,7 +230,7 @@ func (s *Store) publish(staging string, m *Manifest) error {
 		return err
 	}
 	m.Files, m.Bytes = files, bytes
-	if err := os.MkdirAll(filepath.Join(staging, ".rezup"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(staging, ".rezup"), 0o777); err != nil {
 		return err
 	}
 	b, err := json.MarshalIndent(m, "", "  ")
@@ -237,7 +238,7 @@ func (s *Store) publish(staging string, m *Manifest) error {
 		return err
 	}
 	// Written last, and synced with the rest of the tree just below.
-	if err := fsx.ReplaceStaged(filepath.Join(staging, ".rezup", "manifest.json"), append(b, '\n'), 0o644); err != nil {
+	if err := fsx.ReplaceStaged(filepath.Join(staging, ".rezup", "manifest.json"), append(b, '\n'), 0o666); err != nil {
 		return err
 	}
 	start := time.Now()
@@ -246,7 +247,12 @@ func (s *Store) publish(staging string, m *Manifest) error {
 	}
 	s.opt.Reporter.Debugf("synced %s in %v", staging, time.Since(start).Round(time.Millisecond))
 	final := s.opt.Root.EntryDir(k)
-	if err := os.MkdirAll(s.opt.Root.StoreDir(), 0o755); err != nil {
+	if err := os.MkdirAll(s.opt.Root.StoreDir(), 0o777); err != nil {
+		return err
+	}
+	// MkdirTemp made the staging dir private, which is right while it is
+	// built; published, it is as readable as a mkdir would have made it.
+	if err := os.Chmod(staging, fsx.Perm(0o777)); err != nil {
 		return err
 	}
 	if _, err := os.Stat(final); err == nil {

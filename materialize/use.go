@@ -136,7 +136,7 @@ func (s *Store) repoint(rev *Revision, m *Manifest) error {
 	if err != nil {
 		return err
 	}
-	if err := fsx.WriteFile(filepath.Join(rev.Dir, "revision.json"), append(b, '\n'), 0o644); err != nil {
+	if err := fsx.WriteFile(filepath.Join(rev.Dir, "revision.json"), append(b, '\n'), 0o666); err != nil {
 		return fmt.Errorf("update revision %s: %w", rev.Name, err)
 	}
 	rev.Meta = &meta

@@ -31,9 +31,9 @@ func (s *Store) stampUse(l *fsx.Lock, k cas.Key) {
 		return
 	}
 	// Harmless when it fails: a user who may use a root but not write its
-	// lock files (someone else's root, read-only) leaves the stamp to
-	// others, and gc then sees an older last use, never a newer one.
-	_ = os.Chtimes(s.opt.Root.LockPath(k), now, now)
+	// lock files (someone else's root, a read-only mount) leaves the stamp
+	// to others, and gc then sees an older last use, never a newer one.
+	_ = fsx.Touch(s.opt.Root.LockPath(k), now)
 }
 
 // LastUse is when entry k was last launched or built, to within

@@ -273,7 +273,7 @@ func (a *app) infof(format string, args ...any) {
 // none, as the Python rezup does, and never replaces an existing file.
 func (a *app) writeDefaultRecipe(path string) ([]byte, error) {
 	data := recipe.DefaultTOML()
-	err := fsx.CreateExclusive(path, 0o644, func(w io.Writer) error {
+	err := fsx.CreateExclusive(path, 0o666, func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
 	})

@@ -87,6 +87,15 @@ func withHint(err error, format string, args ...any) error {
 }
 
 func hintFor(err error) string {
+	// A root the user may not write is the cause whatever the command was
+	// doing: its hint wins over the command's own.
+	var nw *materialize.NotWritableError
+	switch {
+	case errors.As(err, &nw) && nw.Remote:
+		return fmt.Sprintf("publishing needs write access to %s: ask its owner", nw.Root)
+	case errors.As(err, &nw):
+		return fmt.Sprintf("ask the owner of %s, or use a root of your own (REZUP_ROOT_LOCAL)", nw.Root)
+	}
 	var h *hinted
 	if errors.As(err, &h) {
 		return h.hint

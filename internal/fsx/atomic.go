@@ -26,7 +26,8 @@ func RandomName(prefix string) string {
 	return prefix + hex.EncodeToString(b[:])
 }
 
-// WriteFile atomically replaces path with data.
+// WriteFile atomically replaces path with data. The file gets perm with
+// the umask applied (see Perm): pass 0o666, or 0o777 for an executable.
 func WriteFile(path string, data []byte, perm fs.FileMode) error {
 	return WriteFileFunc(path, perm, func(w io.Writer) error {
 		_, err := w.Write(data)
@@ -36,7 +37,8 @@ func WriteFile(path string, data []byte, perm fs.FileMode) error {
 
 // WriteFileFunc atomically replaces path with what write produces. The temp
 // file lives in path's directory, so the rename never crosses filesystems.
-// On any error the temp file is removed and path is untouched.
+// On any error the temp file is removed and path is untouched. perm is
+// masked with the umask, as for WriteFile.
 func WriteFileFunc(path string, perm fs.FileMode, write func(io.Writer) error) error {
 	return replace(path, perm, write, true)
 }
@@ -67,7 +69,7 @@ func replace(path string, perm fs.FileMode, write func(io.Writer) error, sync bo
 	if err = write(tmp); err != nil {
 		return err
 	}
-	if err = tmp.Chmod(perm); err != nil {
+	if err = tmp.Chmod(Perm(perm)); err != nil {
 		return err
 	}
 	if sync {
@@ -90,6 +92,7 @@ func replace(path string, perm fs.FileMode, write func(io.Writer) error, sync bo
 // CreateExclusive writes data to path through a temp file and links it into
 // place only if path does not exist yet. It returns fs.ErrExist when
 // another writer got there first; the existing file is never replaced.
+// perm is masked with the umask, as for WriteFile.
 func CreateExclusive(path string, perm fs.FileMode, write func(io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*"+TempSuffix)
@@ -103,7 +106,7 @@ func CreateExclusive(path string, perm fs.FileMode, write func(io.Writer) error)
 	if err = write(tmp); err != nil {
 		return err
 	}
-	if err = tmp.Chmod(perm); err != nil {
+	if err = tmp.Chmod(Perm(perm)); err != nil {
 		return err
 	}
 	if err = tmp.Sync(); err != nil {
@@ -180,7 +183,7 @@ func syncEach(root string) error {
 // rename, then deletes it. Readers see it vanish at once; a crash leaves
 // only trash, which the next cleaner removes.
 func RemoveAll(path, trashDir string) error {
-	if err := os.MkdirAll(trashDir, 0o755); err != nil {
+	if err := os.MkdirAll(trashDir, 0o777); err != nil {
 		return err
 	}
 	trash := filepath.Join(trashDir, RandomName("trash-"))

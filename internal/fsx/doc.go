@@ -8,7 +8,13 @@
 //     fsync the parent. The staging directory must be on the same
 //     filesystem, which callers guarantee by staging beside the target.
 //   - Lock: flock(2) shared or exclusive, returning the unlock func with
-//     the error, so a caller cannot forget to release it.
+//     the error, so a caller cannot forget to release it. A shared lock
+//     works on a lock file the caller can only read.
+//   - Perm: what rezup creates follows the caller's umask, as mkdir and
+//     cp would: the writers here apply it to the mode they are given, and
+//     every other explicit chmod of something rezup publishes goes
+//     through Perm. Callers pass 0o666 for data, 0o777 for executables
+//     and directories.
 //
 // fsx imports nothing of rezup's, so every package (cas and recipe too) may
 // use it. It never prints and never reads the environment.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"time"
 )
@@ -24,20 +23,29 @@ type Lock struct {
 // File returns the open file that carries the lock.
 func (l *Lock) File() *os.File { return l.f }
 
-// TryShared takes a shared lock without waiting.
+// TryShared takes a shared lock without waiting. The lock file is created
+// when missing (0o666 with the umask applied). When it cannot be opened
+// for writing (someone else's file, a read-only filesystem), it is opened
+// read-only: a shared lock needs no more, so a complete build in a root
+// the caller cannot write can still be used.
 func TryShared(path string) (*Lock, func(), error) {
 	return try(path, false)
 }
 
-// TryExclusive takes an exclusive lock without waiting.
+// TryExclusive takes an exclusive lock without waiting. It needs write
+// access to the lock file: an exclusive holder writes into it.
 func TryExclusive(path string) (*Lock, func(), error) {
 	return try(path, true)
 }
 
 func try(path string, exclusive bool) (*Lock, func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if errors.Is(err, fs.ErrPermission) && !exclusive {
-		// A reader of someone else's root may only be able to read.
+	// 0o666 and the umask: under 022 the file is 0644, which is enough
+	// for every other account to take a shared lock through a read-only
+	// descriptor (flock(2) does not care how the file was opened).
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil && !exclusive && CannotWrite(err) {
+		// A user of someone else's root, or of a read-only mount, may
+		// only be able to read: a shared lock needs no more.
 		f, err = os.Open(path)
 	}
 	if err != nil {

@@ -156,7 +156,7 @@ func scriptBody(ep EntryPoint, editRezBinPath string) string {
 	return b.String()
 }
 
-// WriteEntryPoints writes one executable script (mode 0755) per entry
+// WriteEntryPoints writes one executable script (0777 less the umask) per entry
 // point into dir, creating dir if needed. Each runs python with flags.
 // editRezBinPath, when not empty, selects the edit-mode template (rez
 // installed with pip -e): with REZUP_EDIT_IN_PRODUCTION set, the script
@@ -167,7 +167,7 @@ func scriptBody(ep EntryPoint, editRezBinPath string) string {
 // RemoveScripts: pip's bin/rez script and the bin/rez directory cannot
 // both exist.
 func WriteEntryPoints(dir, python string, flags []string, eps []EntryPoint, editRezBinPath string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return fmt.Errorf("write entry points: %w", err)
 	}
 	header := Shebang(python, flags)
@@ -176,7 +176,7 @@ func WriteEntryPoints(dir, python string, flags []string, eps []EntryPoint, edit
 			return fmt.Errorf("write entry points: %w", err)
 		}
 		path := scriptFile(dir, ep.Name)
-		if err := fsx.WriteFile(path, []byte(header+scriptBody(ep, editRezBinPath)), 0o755); err != nil {
+		if err := fsx.WriteFile(path, []byte(header+scriptBody(ep, editRezBinPath)), 0o777); err != nil {
 			return fmt.Errorf("write entry point %s: %w", path, err)
 		}
 	}
@@ -205,11 +205,11 @@ func WriteProductionMarker(prodBinDir, rezVersion string) error {
 	if rezVersion == "" {
 		return errors.New("write production marker: empty rez version")
 	}
-	if err := os.MkdirAll(prodBinDir, 0o755); err != nil {
+	if err := os.MkdirAll(prodBinDir, 0o777); err != nil {
 		return fmt.Errorf("write production marker: %w", err)
 	}
 	path := filepath.Join(prodBinDir, ProductionMarker)
-	if err := fsx.WriteFile(path, []byte(rezVersion), 0o644); err != nil {
+	if err := fsx.WriteFile(path, []byte(rezVersion), 0o666); err != nil {
 		return fmt.Errorf("write production marker: %w", err)
 	}
 	return nil

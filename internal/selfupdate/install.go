@@ -44,7 +44,7 @@ func Install(ctx context.Context, rel Release, exe string, environ []string) (er
 		return fmt.Errorf("upgrade to %s: %w", rel.Version, err)
 	}
 	defer src.Close() // read-only
-	err = fsx.WriteFileFunc(staged, 0o755, func(w io.Writer) error {
+	err = fsx.WriteFileFunc(staged, 0o777, func(w io.Writer) error {
 		_, err := io.Copy(w, src)
 		return err
 	})

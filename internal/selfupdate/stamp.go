@@ -24,11 +24,11 @@ func Due(path string, pause time.Duration, now time.Time) bool {
 // Record marks a check made at now: the stamp's mtime is the time of the
 // check, and its text says what was found, for people.
 func Record(path string, now time.Time, note string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o777); err != nil {
 		return fmt.Errorf("record upgrade check: %w", err)
 	}
 	text := fmt.Sprintf("checked %s\n%s\n", now.UTC().Format(time.RFC3339), note)
-	if err := fsx.WriteFile(path, []byte(text), 0o644); err != nil {
+	if err := fsx.WriteFile(path, []byte(text), 0o666); err != nil {
 		return fmt.Errorf("record upgrade check: %w", err)
 	}
 	if err := os.Chtimes(path, now, now); err != nil {
