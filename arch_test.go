@@ -10,23 +10,26 @@ const module = "github.com/rezup/rezup"
 
 // TestImportsPointDown keeps the architecture of DESIGN.md: each package
 // imports only the rezup packages listed for it, and the bottom packages
-// only the third-party modules listed for them.
+// only the third-party modules listed for them. internal/pyid, the
+// interpreter identity, imports nothing at all, so every package may
+// import it: it is a leaf like a standard-library type.
 func TestImportsPointDown(t *testing.T) {
 	tests := []struct {
 		pkg   string
 		ours  []string
 		third []string // nil: any
 	}{
-		{"recipe", []string{"internal/fsx"}, []string{"github.com/BurntSushi/toml"}},
-		{"cas", []string{"internal/fsx"}, []string{"github.com/zeebo/blake3", "github.com/klauspost/", "golang.org/x/sys"}},
+		{"recipe", []string{"internal/fsx", "internal/pyid"}, []string{"github.com/BurntSushi/toml"}},
+		{"cas", []string{"internal/fsx", "internal/pyid"}, []string{"github.com/zeebo/blake3", "github.com/klauspost/", "golang.org/x/sys"}},
 		{"internal/fsx", nil, []string{"golang.org/x/sys"}},
 		{"internal/envlist", nil, []string{}},
-		{"internal/pyenv", []string{"internal/fsx"}, nil},
-		{"materialize", []string{"recipe", "cas", "internal/envlist", "internal/fsx", "internal/pyenv"}, nil},
-		{"launch", []string{"recipe", "materialize", "cas", "internal/envlist", "internal/fsx", "internal/pyenv"}, nil},
-		{"gc", []string{"materialize", "cas", "recipe", "internal/envlist", "internal/fsx", "internal/pyenv"}, nil},
-		{"internal/testkit", []string{"internal/fsx"}, nil},
-		{"internal/selfupdate", []string{"internal/fsx"}, nil},
+		{"internal/pyid", nil, []string{}},
+		{"internal/pyenv", []string{"internal/fsx", "internal/pyid"}, nil},
+		{"materialize", []string{"recipe", "cas", "internal/envlist", "internal/fsx", "internal/pyenv", "internal/pyid"}, nil},
+		{"launch", []string{"recipe", "materialize", "cas", "internal/envlist", "internal/fsx", "internal/pyenv", "internal/pyid"}, nil},
+		{"gc", []string{"materialize", "cas", "recipe", "internal/envlist", "internal/fsx", "internal/pyenv", "internal/pyid"}, nil},
+		{"internal/testkit", []string{"internal/fsx", "internal/pyid"}, nil},
+		{"internal/selfupdate", []string{"internal/fsx", "internal/pyid"}, nil},
 	}
 	for _, tt := range tests {
 		out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", module+"/"+tt.pkg).CombinedOutput()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rezup/rezup/internal/fsx"
+	"github.com/rezup/rezup/internal/pyid"
 )
 
 // ErrNotFound means the cache has no usable entry for a key: none was
@@ -29,25 +30,19 @@ const archiveExt = ".tar.zst"
 // well under a kilobyte.
 const maxEntrySize = 1 << 20
 
-// Interpreter identifies the base Python a build was made with: what
-// relocation must find again on the machine that unpacks it.
-type Interpreter struct {
-	Implementation string `json:"implementation"` // sys.implementation.name, e.g. "cpython"
-	Version        string `json:"version"`        // major.minor.micro, e.g. "3.11.9"
-	Platform       string `json:"platform"`       // sysconfig.get_platform(), e.g. "linux-x86_64"
-}
-
 // Entry is a published build: the contents of <cache>/<key>/entry.json.
 type Entry struct {
-	Key          Key         `json:"key"`
-	Digest       Digest      `json:"digest"` // BLAKE3-256 of the archive; names the file
-	Size         int64       `json:"size"`   // archive bytes (compressed)
-	Files        int64       `json:"files"`  // entries of any kind, as PackStats counts them
-	Bytes        int64       `json:"bytes"`  // regular-file bytes once unpacked
-	Prefix       string      `json:"prefix"` // the absolute path the tree was built at
-	Interpreter  Interpreter `json:"interpreter"`
-	Created      time.Time   `json:"created"`
-	RezupVersion string      `json:"rezup_version"`
+	Key    Key    `json:"key"`
+	Digest Digest `json:"digest"` // BLAKE3-256 of the archive; names the file
+	Size   int64  `json:"size"`   // archive bytes (compressed)
+	Files  int64  `json:"files"`  // entries of any kind, as PackStats counts them
+	Bytes  int64  `json:"bytes"`  // regular-file bytes once unpacked
+	Prefix string `json:"prefix"` // the absolute path the tree was built at
+	// Interpreter is the base Python the build was made with: what
+	// relocation must find again on the machine that unpacks it.
+	Interpreter  pyid.ID   `json:"interpreter"`
+	Created      time.Time `json:"created"`
+	RezupVersion string    `json:"rezup_version"`
 }
 
 // MissReason says why Lookup missed.

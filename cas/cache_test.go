@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rezup/rezup/internal/fsx"
+	"github.com/rezup/rezup/internal/pyid"
 )
 
 func TestOpenLocation(t *testing.T) {
@@ -86,7 +87,7 @@ func testEntry(key Key) Entry {
 	return Entry{
 		Key:          key,
 		Prefix:       "/home/td/.rezup/.store/" + key.String(),
-		Interpreter:  Interpreter{Implementation: "cpython", Version: "3.11.9", Platform: "linux-x86_64"},
+		Interpreter:  pyid.ID{Implementation: "cpython", Version: "3.11.9", Platform: "linux-x86_64"},
 		RezupVersion: "0.1.0-test",
 	}
 }

@@ -38,6 +38,10 @@ func ParseKey(s string) (Key, error) {
 // String returns the key as 32 lowercase hex characters.
 func (k Key) String() string { return hex.EncodeToString(k[:]) }
 
+// IsZero reports whether k is the zero Key, which names no build: it is
+// what a JSON field without a key decodes to, and `omitzero` leaves it out.
+func (k Key) IsZero() bool { return k == Key{} }
+
 // MarshalText implements encoding.TextMarshaler.
 func (k Key) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 

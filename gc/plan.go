@@ -354,11 +354,12 @@ func (pl *planner) planRevisions(ctx context.Context) error {
 // container; prev is the next newer one (nil for the latest).
 func (pl *planner) decideRevision(rev *materialize.Revision, n int, prev *materialize.Revision) error {
 	c, in, now := rev.Container, pl.in, pl.now
-	it := Item{Kind: KindRevision, Container: c, Name: rev.Name, Key: rev.Meta.Key, rev: rev}
+	it := Item{Kind: KindRevision, Container: c, Name: rev.Name, rev: rev}
 	k, hasKey := rev.Key()
 	// Launches pick the latest revision only, so this one was last
 	// launched no later than when the next one replaced it.
 	if hasKey {
+		it.Key = k.String()
 		it.LastUse = pl.entryLastUse(k)
 	} else if t, ok := pl.store.RevisionLastUse(rev); ok {
 		it.LastUse = t // built by the Python rezup: its own use-stamp

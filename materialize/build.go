@@ -13,6 +13,7 @@ import (
 	"github.com/rezup/rezup/internal/envlist"
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/internal/pyenv"
+	"github.com/rezup/rezup/internal/pyid"
 	"github.com/rezup/rezup/recipe"
 )
 
@@ -30,7 +31,7 @@ type Plan struct {
 // never on the launch hot path.
 func (s *Store) Resolve(ctx context.Context, r *recipe.Recipe) (*Plan, error) {
 	interps := map[string]pyenv.Interpreter{}
-	ids := map[string]recipe.Interpreter{}
+	ids := map[string]pyid.ID{}
 	for _, spec := range r.PythonSpecs() {
 		exe, err := pyenv.Find(spec, s.opt.Home, envlist.Get(s.opt.Environ, "PATH"))
 		if err != nil {
@@ -41,7 +42,7 @@ func (s *Store) Resolve(ctx context.Context, r *recipe.Recipe) (*Plan, error) {
 			return nil, err
 		}
 		interps[spec] = py
-		ids[spec] = recipe.Interpreter{Implementation: py.Implementation, Version: py.Version, Platform: py.Platform}
+		ids[spec] = py.ID
 	}
 	inputs, err := recipe.BuildInputs(r, ids)
 	if err != nil {
@@ -232,9 +233,9 @@ func (s *Store) build(ctx context.Context, p *Plan, staging string) (*Manifest, 
 	}
 
 	m := &Manifest{
-		Key:          p.Key.String(),
+		Key:          p.Key,
 		Prefix:       final,
-		Interpreters: map[string]Interp{},
+		Interpreters: map[string]pyenv.Interpreter{},
 		RezPython:    r.Rez.Python,
 		Venvs:        venvs,
 		RezVersion:   rezVersion,
@@ -242,7 +243,7 @@ func (s *Store) build(ctx context.Context, p *Plan, staging string) (*Manifest, 
 		RezupVersion: s.opt.Version,
 	}
 	for spec, py := range p.Interps {
-		m.Interpreters[spec] = Interp{Executable: py.Executable, Implementation: py.Implementation, Version: py.Version, Platform: py.Platform}
+		m.Interpreters[spec] = py
 	}
 	return m, nil
 }

@@ -184,9 +184,8 @@ func (r Root) TmpLeftovers() ([]Leftover, error) {
 		case strings.HasPrefix(e.Name(), "trash-"):
 			l.Kind = LeftoverTrash
 		default:
-			ks, _, ok := strings.Cut(e.Name(), "-")
-			k, err := cas.ParseKey(ks)
-			if !ok || err != nil || !e.IsDir() {
+			k, ok := stagedKey(e.Name())
+			if !ok || !e.IsDir() {
 				continue
 			}
 			l.Kind, l.Key = LeftoverStaging, k
@@ -213,7 +212,7 @@ func (r Root) RevisionStaging(container string) ([]Leftover, error) {
 	}
 	var out []Leftover
 	for _, e := range ents {
-		if !e.IsDir() || !strings.HasPrefix(e.Name(), ".staging-") {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), revisionStaging) {
 			continue
 		}
 		fi, err := e.Info()

@@ -55,7 +55,7 @@ func (s *Store) unpack(ctx context.Context, e cas.Entry, staging, final string) 
 	// Relocate on the way through, while each file's bytes are in memory:
 	// nothing is read twice. The manifest is left as it was packed (it
 	// names the build prefix, checked below); publish rewrites it.
-	manifestPath := filepath.Join(staging, ".rezup", "manifest.json")
+	manifestPath := manifestIn(staging)
 	rel, err := pyenv.NewRelocator(e.Prefix, final)
 	if err != nil {
 		return nil, fmt.Errorf("entry of %s: %w", e.Key, err)
@@ -80,8 +80,8 @@ func (s *Store) unpack(ctx context.Context, e cas.Entry, staging, final string) 
 		return nil, fmt.Errorf("archive of %s has no manifest: %w", e.Key, cas.ErrCorrupt)
 	}
 	var m Manifest
-	if err := json.Unmarshal(b, &m); err != nil || m.Key != e.Key.String() {
-		return nil, fmt.Errorf("archive of %s holds the manifest of %q: %w", e.Key, m.Key, cas.ErrCorrupt)
+	if err := json.Unmarshal(b, &m); err != nil || m.Key != e.Key {
+		return nil, fmt.Errorf("archive of %s holds the manifest of %s: %w", e.Key, m.Key, cas.ErrCorrupt)
 	}
 	if m.Prefix != e.Prefix {
 		return nil, fmt.Errorf("archive of %s was built at %s, its entry says %s: %w", e.Key, m.Prefix, e.Prefix, cas.ErrCorrupt)
@@ -139,7 +139,7 @@ func (s *Store) unpack(ctx context.Context, e cas.Entry, staging, final string) 
 func (s *Store) pack(ctx context.Context, k cas.Key, m *Manifest) error {
 	e := cas.Entry{Key: k, Prefix: m.Prefix, RezupVersion: s.opt.Version}
 	if py, ok := m.Interpreters[m.RezPython]; ok {
-		e.Interpreter = cas.Interpreter{Implementation: py.Implementation, Version: py.Version, Platform: py.Platform}
+		e.Interpreter = py.ID
 	}
 	s.opt.Reporter.Infof("publishing %s to %s", k, s.opt.Cache)
 	// The archive is packed to a local file first, beside the store, so

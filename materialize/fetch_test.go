@@ -79,8 +79,8 @@ func fakeEntry(t *testing.T, s *Store, k cas.Key) {
 	big := strings.Repeat("# padding line of a large generated module\n", cas.RewriteMax/40)
 	write("lib/big.py", big+"ROOT = '"+final+"/venv/rez'\n", 0o644)
 	write("lib/_big.so", "\x00ELF"+big+final+"\x00", 0o755)
-	m := &Manifest{Key: k.String(), Prefix: final, Venvs: []string{"rez"}, RezVersion: "2.113.0",
-		Interpreters: map[string]Interp{"": {Executable: py.Executable, Implementation: py.Implementation, Version: py.Version, Platform: py.Platform}}}
+	m := &Manifest{Key: k, Prefix: final, Venvs: []string{"rez"}, RezVersion: "2.113.0",
+		Interpreters: map[string]pyenv.Interpreter{"": py}}
 	if err := s.publish(staging, m); err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func TestLatestSkipsNotReady(t *testing.T) {
 	root := Root{Dir: t.TempDir()}
 	now := time.Unix(1700000000, 0)
 	for i, ready := range []bool{true, true, false} {
-		rev, err := root.writeRevision("c", []byte("[rez]\n"), Meta{Key: cas.KeyOf([]byte{byte(i)}).String()}, now.Add(time.Duration(i)*time.Second))
+		rev, err := root.writeRevision("c", []byte("[rez]\n"), Meta{Key: cas.KeyOf([]byte{byte(i)})}, now.Add(time.Duration(i)*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}

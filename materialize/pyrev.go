@@ -39,7 +39,7 @@ const BuiltByPython = "python-rezup"
 // that the Python rezup built: no key in revision.json, and its venv a real
 // directory rather than rezup's link into the store.
 func (r *Revision) PythonBuilt() bool {
-	return !r.Remote && r.Meta != nil && r.Meta.Key == "" && r.ownVenv
+	return !r.Remote && r.Meta != nil && !r.Meta.namesKey() && r.ownVenv
 }
 
 func (r *Revision) useLockPath() string {

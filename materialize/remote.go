@@ -102,9 +102,8 @@ func (s *Store) AddRemoteRevision(remote Root, container string, recipeBytes []b
 // RemoteKey is the key a pulled revision's remote revision names; it may
 // differ from the local key when interpreters differ.
 func (r *Revision) RemoteKey() (cas.Key, bool) {
-	if r.Meta == nil || r.Meta.RemoteKey == "" {
+	if r.Meta == nil || r.Meta.RemoteKey.IsZero() {
 		return cas.Key{}, false
 	}
-	k, err := cas.ParseKey(r.Meta.RemoteKey)
-	return k, err == nil
+	return r.Meta.RemoteKey, true
 }

@@ -20,19 +20,50 @@ import (
 var ErrNoRevision = errors.New("no ready revision")
 
 // Meta is revision.json. The fields the Python rezup writes keep their
-// names; Key is empty in revisions the Python rezup wrote.
+// names; Key is zero in revisions the Python rezup wrote.
 type Meta struct {
-	Key string `json:"key,omitempty"`
+	Key cas.Key `json:"key,omitzero"`
 	// RemoteKey is, in a revision pulled from a remote root, the key the
 	// remote revision names (Key is the one this machine uses).
-	RemoteKey    string   `json:"remote_key,omitempty"`
+	RemoteKey    cas.Key  `json:"remote_key,omitzero"`
 	RezupVersion string   `json:"rezup_version"`
 	Creator      string   `json:"creator"`
 	Hostname     string   `json:"hostname"`
 	RevisionPath string   `json:"revision_path,omitempty"`
 	Venvs        []string `json:"venvs"`
 	RezVersion   string   `json:"rez_version,omitempty"`
+
+	// keyed is set when revision.json has a "key" that is not empty, even
+	// one that is not a key: such a revision was written by a rezup, so it
+	// is not one the Python rezup built, though it has no usable key.
+	keyed bool
 }
+
+// UnmarshalJSON reads revision.json. A "key" or "remote_key" that is
+// empty or not a key (a hand edit, another tool) reads as the zero key, so
+// the revision stays readable and is treated as one without a key, rather
+// than being passed over as corrupt.
+func (m *Meta) UnmarshalJSON(b []byte) error {
+	type plain Meta // Meta's fields without this method
+	aux := struct {
+		*plain
+		Key       string `json:"key"`
+		RemoteKey string `json:"remote_key"`
+	}{plain: (*plain)(m)}
+	if err := json.Unmarshal(b, &aux); err != nil {
+		return err
+	}
+	// A malformed key is a key this revision does not have: ParseKey
+	// returns the zero key with its error.
+	m.Key, _ = cas.ParseKey(aux.Key)
+	m.RemoteKey, _ = cas.ParseKey(aux.RemoteKey)
+	m.keyed = aux.Key != ""
+	return nil
+}
+
+// namesKey reports whether revision.json names a key, usable or not: the
+// Python rezup never writes one.
+func (m *Meta) namesKey() bool { return m.keyed || !m.Key.IsZero() }
 
 // Revision is one timestamp-named directory of a container.
 type Revision struct {
@@ -66,11 +97,10 @@ func (r *Revision) RecipePath() string { return filepath.Join(r.Dir, "rezup.toml
 // Key is the store key the revision uses. ok is false for revisions
 // without one (written by the Python rezup, or not ready).
 func (r *Revision) Key() (cas.Key, bool) {
-	if r.Meta == nil || r.Meta.Key == "" {
+	if r.Meta == nil || r.Meta.Key.IsZero() {
 		return cas.Key{}, false
 	}
-	k, err := cas.ParseKey(r.Meta.Key)
-	return k, err == nil
+	return r.Meta.Key, true
 }
 
 // RevisionName formats t the way the Python rezup names revisions
@@ -188,7 +218,7 @@ func (r Root) Latest(container string) (*Revision, error) {
 // only for revisions the Python rezup wrote.
 func (r *Revision) setMeta(m *Meta) {
 	r.Meta = m
-	if r.Remote || m.Key != "" {
+	if r.Remote || m.namesKey() {
 		return
 	}
 	fi, err := os.Lstat(filepath.Join(r.Dir, "venv"))
@@ -241,9 +271,9 @@ func (r Root) stageRevision(container, name string, recipeBytes []byte, meta Met
 		return nil, r.notWritable(revsDir, fmt.Errorf("create container %s: %w", container, err))
 	}
 	// Stage beside the target, so the rename never crosses filesystems.
-	// The leading dot hides it from every listing. MkdirTemp makes it
-	// private; it is opened up just before it is renamed into place.
-	staging, err := os.MkdirTemp(revsDir, ".staging-")
+	// MkdirTemp makes it private; it is opened up just before it is
+	// renamed into place.
+	staging, err := os.MkdirTemp(revsDir, revisionStaging)
 	if err != nil {
 		return nil, r.notWritable(revsDir, fmt.Errorf("stage revision: %w", err))
 	}
@@ -251,11 +281,8 @@ func (r Root) stageRevision(container, name string, recipeBytes []byte, meta Met
 	if err := fsx.WriteFile(filepath.Join(staging, "rezup.toml"), recipeBytes, 0o666); err != nil {
 		return nil, fmt.Errorf("stage revision: %w", err)
 	}
-	if meta.Key != "" && !r.Remote {
-		// The Python rezup's layout has <revision>/venv; tools that expect
-		// it keep working through this relative link into the store.
-		target := filepath.Join("..", "..", "..", ".store", meta.Key, "venv")
-		if err := os.Symlink(target, filepath.Join(staging, "venv")); err != nil {
+	if !meta.Key.IsZero() && !r.Remote {
+		if err := os.Symlink(storeLink(meta.Key), filepath.Join(staging, "venv")); err != nil {
 			return nil, fmt.Errorf("stage revision: %w", err)
 		}
 	}

@@ -29,26 +29,66 @@ func (r Root) RevisionsDir(name string) string {
 	return filepath.Join(r.Dir, name, "revisions")
 }
 
+// The names rezup gives the directories it keeps in a local root. recipe
+// refuses container names that start with them (ValidContainerName).
+const (
+	storeName = ".store"
+	tmpName   = ".tmp"
+)
+
 // StoreDir is <root>/.store.
-func (r Root) StoreDir() string { return filepath.Join(r.Dir, ".store") }
+func (r Root) StoreDir() string { return filepath.Join(r.Dir, storeName) }
 
 // EntryDir is <root>/.store/<key>.
-func (r Root) EntryDir(k cas.Key) string { return filepath.Join(r.Dir, ".store", k.String()) }
+func (r Root) EntryDir(k cas.Key) string { return filepath.Join(r.StoreDir(), k.String()) }
 
 // LockPath is <root>/.store/<key>.lock.
 func (r Root) LockPath(k cas.Key) string {
-	return filepath.Join(r.Dir, ".store", k.String()+".lock")
+	return filepath.Join(r.StoreDir(), k.String()+".lock")
 }
 
 // TmpDir is <root>/.tmp: staging dirs and trash, on the same filesystem as
 // the store so that publishing is one rename.
-func (r Root) TmpDir() string { return filepath.Join(r.Dir, ".tmp") }
+func (r Root) TmpDir() string { return filepath.Join(r.Dir, tmpName) }
+
+// storeLink is what <root>/<container>/revisions/<rev>/venv links to: the
+// venv dir of entry k, relative, so that a root can be moved or mounted
+// elsewhere and the link still holds. The Python rezup's layout has
+// <revision>/venv; tools that expect it keep working through this link.
+func storeLink(k cas.Key) string {
+	return filepath.Join("..", "..", "..", storeName, k.String(), "venv")
+}
+
+// Staging names. An entry is staged as .tmp/<key>-<random>: the key first,
+// so that a leftover names the lock that guards it (a builder clears its
+// key's leftovers under that lock, gc those whose lock is free). A
+// revision is staged beside its final name as revisions/.staging-<random>:
+// the leading dot hides it from every listing, the Python rezup's too.
+// Both are os.MkdirTemp patterns (the random part replaces nothing: it is
+// appended).
+const revisionStaging = ".staging-"
+
+// entryStaging is the staging-name prefix of entry k in .tmp.
+func entryStaging(k cas.Key) string { return k.String() + "-" }
+
+// stagedKey returns the key a name in .tmp stages, if it is a staging name.
+func stagedKey(name string) (cas.Key, bool) {
+	ks, _, ok := strings.Cut(name, "-")
+	if !ok {
+		return cas.Key{}, false
+	}
+	k, err := cas.ParseKey(ks)
+	return k, err == nil
+}
 
 // manifestPath is where a store entry's manifest lives. Its presence is what
 // "ready" means.
 func (r Root) manifestPath(k cas.Key) string {
-	return filepath.Join(r.EntryDir(k), ".rezup", "manifest.json")
+	return manifestIn(r.EntryDir(k))
 }
+
+// manifestIn is the manifest's path in an entry dir, staged or final.
+func manifestIn(entry string) string { return filepath.Join(entry, ".rezup", "manifest.json") }
 
 // Containers lists the containers of the root, sorted, skipping the
 // store, the staging area and anything that is not a valid container name.
@@ -62,7 +102,7 @@ func (r Root) Containers() ([]string, error) {
 	}
 	var names []string
 	for _, e := range ents {
-		if !e.IsDir() || strings.HasPrefix(e.Name(), ".store") || strings.HasPrefix(e.Name(), ".tmp") {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), storeName) || strings.HasPrefix(e.Name(), tmpName) {
 			continue
 		}
 		if recipe.ValidContainerName(e.Name()) != nil {

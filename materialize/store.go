@@ -14,6 +14,7 @@ import (
 
 	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/internal/fsx"
+	"github.com/rezup/rezup/internal/pyenv"
 )
 
 // Reporter receives progress and warnings meant for people. cmd/rezup
@@ -93,24 +94,16 @@ func (s *Store) Root() Root { return s.opt.Root }
 // Manifest is .store/<key>/.rezup/manifest.json, written last into the
 // staged entry: an entry with a manifest is complete.
 type Manifest struct {
-	Key          string            `json:"key"`
-	Prefix       string            `json:"prefix"`
-	Interpreters map[string]Interp `json:"interpreters"` // by python spec ("" = python3)
-	RezPython    string            `json:"rez_python"`   // the spec of the rez venv's python
-	Venvs        []string          `json:"venvs"`
-	RezVersion   string            `json:"rez_version"`
-	Files        int64             `json:"files"`
-	Bytes        int64             `json:"bytes"`
-	Created      time.Time         `json:"created"`
-	RezupVersion string            `json:"rezup_version"`
-}
-
-// Interp is an interpreter as recorded in a manifest.
-type Interp struct {
-	Executable     string `json:"executable"`
-	Implementation string `json:"implementation"`
-	Version        string `json:"version"`
-	Platform       string `json:"platform"`
+	Key          cas.Key                      `json:"key"`
+	Prefix       string                       `json:"prefix"`
+	Interpreters map[string]pyenv.Interpreter `json:"interpreters"` // by python spec ("" = python3)
+	RezPython    string                       `json:"rez_python"`   // the spec of the rez venv's python
+	Venvs        []string                     `json:"venvs"`
+	RezVersion   string                       `json:"rez_version"`
+	Files        int64                        `json:"files"`
+	Bytes        int64                        `json:"bytes"`
+	Created      time.Time                    `json:"created"`
+	RezupVersion string                       `json:"rezup_version"`
 }
 
 // Ready reports whether .store/<key> is complete. One stat: hot path.
@@ -198,7 +191,7 @@ func (s *Store) clearStaging(k cas.Key) {
 		return // no staging area yet: nothing to clear
 	}
 	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), k.String()+"-") {
+		if strings.HasPrefix(e.Name(), entryStaging(k)) {
 			// Best effort: a leftover is retried by the next builder.
 			_ = os.RemoveAll(filepath.Join(s.opt.Root.TmpDir(), e.Name()))
 		}
@@ -211,7 +204,7 @@ func (s *Store) stage(k cas.Key) (string, error) {
 		return "", s.opt.Root.notWritable(s.opt.Root.TmpDir(), fmt.Errorf("create staging area: %w", err))
 	}
 	// Private while it is built; publish opens it up.
-	dir, err := os.MkdirTemp(s.opt.Root.TmpDir(), k.String()+"-")
+	dir, err := os.MkdirTemp(s.opt.Root.TmpDir(), entryStaging(k))
 	if err != nil {
 		return "", s.opt.Root.notWritable(s.opt.Root.TmpDir(), fmt.Errorf("create staging area: %w", err))
 	}
@@ -221,9 +214,9 @@ func (s *Store) stage(k cas.Key) (string, error) {
 // publish writes the manifest into a complete staged entry, syncs it and
 // renames it into .store/<key>.
 func (s *Store) publish(staging string, m *Manifest) error {
-	k, err := cas.ParseKey(m.Key)
-	if err != nil {
-		return err
+	k := m.Key
+	if k.IsZero() {
+		return errors.New("publish: the manifest has no key")
 	}
 	files, bytes, err := treeSize(staging)
 	if err != nil {
@@ -238,7 +231,7 @@ func (s *Store) publish(staging string, m *Manifest) error {
 		return err
 	}
 	// Written last, and synced with the rest of the tree just below.
-	if err := fsx.ReplaceStaged(filepath.Join(staging, ".rezup", "manifest.json"), append(b, '\n'), 0o666); err != nil {
+	if err := fsx.ReplaceStaged(manifestIn(staging), append(b, '\n'), 0o666); err != nil {
 		return err
 	}
 	start := time.Now()

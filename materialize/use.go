@@ -110,7 +110,7 @@ func (s *Store) repoint(rev *Revision, m *Manifest) error {
 	if rev.Remote || rev.Meta == nil || rev.Meta.Key == m.Key {
 		return nil
 	}
-	if rev.Meta.Key != "" {
+	if !rev.Meta.Key.IsZero() {
 		s.opt.Reporter.Warnf("revision %s of %s now uses %s (was %s): its interpreters changed", rev.Name, rev.Container, m.Key, rev.Meta.Key)
 	}
 	meta := *rev.Meta
@@ -124,7 +124,7 @@ func (s *Store) repoint(rev *Revision, m *Manifest) error {
 	link := filepath.Join(rev.Dir, "venv")
 	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink != 0 {
 		tmp := filepath.Join(rev.Dir, fsx.RandomName(".venv-"))
-		if err := os.Symlink(filepath.Join("..", "..", "..", ".store", m.Key, "venv"), tmp); err != nil {
+		if err := os.Symlink(storeLink(m.Key), tmp); err != nil {
 			return err
 		}
 		if err := os.Rename(tmp, link); err != nil {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/rezup/rezup/internal/pyid"
 )
 
 // KeySchema names the layout of the build inputs. Bump it, and update the
@@ -16,13 +18,13 @@ const KeySchema = "rezup-key/1"
 // struct fields in declaration order and map keys sorted, so the bytes are
 // canonical. Renaming or reordering anything here changes every key.
 type buildInputs struct {
-	Schema       string                 `json:"schema"`
-	Rez          toolInput              `json:"rez"`
-	Extensions   []toolInput            `json:"extensions"`
-	Shared       *sharedInput           `json:"shared"`
-	Pip          pipInput               `json:"pip"`
-	Salt         string                 `json:"salt"`
-	Interpreters map[string]Interpreter `json:"interpreters"`
+	Schema       string             `json:"schema"`
+	Rez          toolInput          `json:"rez"`
+	Extensions   []toolInput        `json:"extensions"`
+	Shared       *sharedInput       `json:"shared"`
+	Pip          pipInput           `json:"pip"`
+	Salt         string             `json:"salt"`
+	Interpreters map[string]pyid.ID `json:"interpreters"`
 }
 
 type toolInput struct {
@@ -54,7 +56,7 @@ type pipInput struct {
 // default python) to the identity of the interpreter it resolves to; a
 // missing spec is an error, and entries for other specs are ignored.
 // description, [root], [env], [dotenv], [init] and [cache] are not inputs.
-func BuildInputs(r *Recipe, interps map[string]Interpreter) ([]byte, error) {
+func BuildInputs(r *Recipe, interps map[string]pyid.ID) ([]byte, error) {
 	if r == nil {
 		return nil, errors.New("build inputs: no recipe")
 	}
@@ -64,7 +66,7 @@ func BuildInputs(r *Recipe, interps map[string]Interpreter) ([]byte, error) {
 		Extensions:   make([]toolInput, 0, len(r.Extensions)),
 		Pip:          pipInput{Options: orEmpty(r.Pip.Options), Env: r.Pip.Env},
 		Salt:         r.Build.Salt,
-		Interpreters: map[string]Interpreter{},
+		Interpreters: map[string]pyid.ID{},
 	}
 	in.Rez.Isolation = false // rez always has a venv of its own; Parse warns
 	for _, ext := range r.Extensions {

@@ -11,6 +11,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/rezup/rezup/internal/pyid"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden build inputs")
@@ -74,8 +76,8 @@ url = "/studio/cache"
 	golden = goldenHead + goldenFoo + goldenBar + goldenTail
 )
 
-func goldenInterpreters() map[string]Interpreter {
-	return map[string]Interpreter{
+func goldenInterpreters() map[string]pyid.ID {
+	return map[string]pyid.ID{
 		"":     {Implementation: "cpython", Version: "3.11.9", Platform: "linux-x86_64"},
 		"3":    {Implementation: "cpython", Version: "3.11.9", Platform: "linux-x86_64"},
 		"3.12": {Implementation: "cpython", Version: "3.12.4", Platform: "linux-x86_64"},
@@ -83,7 +85,7 @@ func goldenInterpreters() map[string]Interpreter {
 	}
 }
 
-func mustInputs(t *testing.T, src string, interps map[string]Interpreter) []byte {
+func mustInputs(t *testing.T, src string, interps map[string]pyid.ID) []byte {
 	t.Helper()
 	r, _, err := Parse("rezup.toml", []byte(src))
 	if err != nil {
@@ -128,7 +130,7 @@ func TestBuildInputsChanges(t *testing.T) {
 	tests := []struct {
 		name    string
 		edit    func(string) string
-		interps func(map[string]Interpreter)
+		interps func(map[string]pyid.ID)
 		changes bool
 	}{
 		{"rez url", replace(`url = "rez>=2.83"`, `url = "rez>=2.90"`), nil, true},
@@ -149,8 +151,12 @@ func TestBuildInputsChanges(t *testing.T) {
 		{"salt", replace(`salt = ""`, `salt = "1763900000"`), nil, true},
 		{"shared requires", replace(`requires = ["toml"]`, `requires = ["toml", "pyside2"]`), nil, true},
 		{"shared removed", replace("[shared]\nname = \"production\"\nrequires = [\"toml\"]\n", ""), nil, true},
-		{"interpreter version", nil, func(m map[string]Interpreter) { m["3"] = Interpreter{"cpython", "3.11.10", "linux-x86_64"} }, true},
-		{"interpreter platform", nil, func(m map[string]Interpreter) { m["2.7"] = Interpreter{"cpython", "2.7.18", "macosx-11.0-arm64"} }, true},
+		{"interpreter version", nil, func(m map[string]pyid.ID) {
+			m["3"] = pyid.ID{Implementation: "cpython", Version: "3.11.10", Platform: "linux-x86_64"}
+		}, true},
+		{"interpreter platform", nil, func(m map[string]pyid.ID) {
+			m["2.7"] = pyid.ID{Implementation: "cpython", Version: "2.7.18", Platform: "macosx-11.0-arm64"}
+		}, true},
 
 		{"description", replace(`description = "golden"`, `description = "silver"`), nil, false},
 		{"env", replace(`REZ_CONFIG_FILE = "/studio/rezconfig.py"`, `REZ_CONFIG_FILE = "/elsewhere.py"`), nil, false},
@@ -166,7 +172,9 @@ func TestBuildInputsChanges(t *testing.T) {
 		{"empty extension table", func(s string) string { return s + "\n[[extension]]\n" }, nil, false},
 		{"pip env style", replace("PIP_TIMEOUT = 30", `PIP_TIMEOUT = "30"`), nil, false},
 		{"comments and layout", func(s string) string { return "# a comment\n\n" + strings.ReplaceAll(s, " = ", "=") }, nil, false},
-		{"unused interpreter", nil, func(m map[string]Interpreter) { m["3.13"] = Interpreter{"cpython", "3.13.0", "linux-x86_64"} }, false},
+		{"unused interpreter", nil, func(m map[string]pyid.ID) {
+			m["3.13"] = pyid.ID{Implementation: "cpython", Version: "3.13.0", Platform: "linux-x86_64"}
+		}, false},
 	}
 	sum := func(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
 	base := sum(mustInputs(t, golden, goldenInterpreters()))
@@ -215,7 +223,7 @@ func TestBuildInputsInterpreters(t *testing.T) {
 
 // A Recipe built in code, without Parse, gets the same defaults.
 func TestBuildInputsHandBuilt(t *testing.T) {
-	interps := map[string]Interpreter{"": {"cpython", "3.11.9", "linux-x86_64"}}
+	interps := map[string]pyid.ID{"": {Implementation: "cpython", Version: "3.11.9", Platform: "linux-x86_64"}}
 	parsed, err := BuildInputs(Default(), interps)
 	if err != nil {
 		t.Fatal(err)

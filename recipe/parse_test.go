@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/rezup/rezup/internal/pyid"
 )
 
 func ext(name string, edit func(*Tool)) Tool {
@@ -286,10 +288,10 @@ func TestSampleValues(t *testing.T) {
 }
 
 // fakeInterpreters returns an identity for every python spec r needs.
-func fakeInterpreters(r *Recipe) map[string]Interpreter {
-	m := map[string]Interpreter{}
+func fakeInterpreters(r *Recipe) map[string]pyid.ID {
+	m := map[string]pyid.ID{}
 	for _, s := range r.PythonSpecs() {
-		m[s] = Interpreter{Implementation: "cpython", Version: "3.11.9", Platform: "linux-x86_64"}
+		m[s] = pyid.ID{Implementation: "cpython", Version: "3.11.9", Platform: "linux-x86_64"}
 	}
 	return m
 }

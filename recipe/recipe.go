@@ -86,14 +86,6 @@ type Cache struct {
 	URL string
 }
 
-// Interpreter is the identity of a Python interpreter, as far as the key
-// is concerned.
-type Interpreter struct {
-	Implementation string `json:"implementation"` // sys.implementation.name, e.g. "cpython"
-	Version        string `json:"version"`        // major.minor.micro
-	Platform       string `json:"platform"`       // sysconfig.get_platform()
-}
-
 // Warning is something a user should fix but that does not stop rezup.
 type Warning struct {
 	File string

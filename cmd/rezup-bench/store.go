@@ -242,7 +242,7 @@ func writeVenvTree(prefix string, key cas.Key) (files, bytes int64, err error) {
 			return 0, 0, err
 		}
 	}
-	m := materialize.Manifest{Key: key.String(), Prefix: prefix, Venvs: []string{"rez"}, Created: time.Now()}
+	m := materialize.Manifest{Key: key, Prefix: prefix, Venvs: []string{"rez"}, Created: time.Now()}
 	b, err := json.Marshal(m)
 	if err != nil {
 		return 0, 0, err

@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/materialize"
 	"github.com/rezup/rezup/recipe"
 )
@@ -95,10 +94,7 @@ func (a *app) addRemoteRevision(ctx context.Context, name string, cr *containerR
 		return err
 	}
 	defer release()
-	k, err := cas.ParseKey(m.Key)
-	if err != nil {
-		return err
-	}
+	k := m.Key
 	if store.Cache() == nil {
 		a.warnf("no shared cache: every node will build %s itself (set REZUP_CACHE or [cache] url)", k)
 	} else if err := store.Publish(ctx, k); err != nil {

@@ -211,7 +211,9 @@ func (a *app) containerStatus(name string, detail bool) (statusContainer, error)
 		}
 		if rev.Meta != nil {
 			sr.RezVersion = rev.Meta.RezVersion
-			sr.Key = rev.Meta.Key
+			if !rev.Meta.Key.IsZero() {
+				sr.Key = rev.Meta.Key.String()
+			}
 		}
 		if rev.Err != nil {
 			sr.Error = rev.Err.Error()

@@ -11,24 +11,24 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/rezup/rezup/internal/pyid"
 )
 
 // ErrNoPython means a required interpreter is not there: not on PATH, not
 // at the given path, or no longer where a venv's pyvenv.cfg says.
 var ErrNoPython = errors.New("python interpreter not found")
 
-// Interpreter is the identity of a Python interpreter, as it reports it.
+// Interpreter is a Python interpreter on this machine, as it reports
+// itself: where it is, and what it is. Its JSON is the four fields side
+// by side (executable first), as a manifest records it.
 type Interpreter struct {
 	// Executable is sys.executable: the real interpreter, never a shim
 	// (pyenv shims are shell scripts that exec it).
 	Executable string `json:"executable"`
-	// Implementation is platform.python_implementation(), lowercased:
-	// "cpython", "pypy".
-	Implementation string `json:"implementation"`
-	// Version is major.minor.micro.
-	Version string `json:"version"`
-	// Platform is sysconfig.get_platform(), e.g. "linux-x86_64".
-	Platform string `json:"platform"`
+	// ID is what the interpreter is; it is what a key depends on, where
+	// it is installed is not.
+	pyid.ID
 }
 
 // MajorMinor returns "3.11" for Version "3.11.7".

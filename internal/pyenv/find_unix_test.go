@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/rezup/rezup/internal/pyid"
 )
 
 // fakeExe writes an executable shell script.
@@ -97,14 +99,14 @@ func TestCreateExplainsMissingVenv(t *testing.T) {
 	exe := fakeExe(t, filepath.Join(t.TempDir(), "python3"),
 		`echo "The virtual environment was not created successfully because ensurepip is not"; echo "available.  On Debian/Ubuntu systems, you need to install the python3-venv"; exit 1`)
 	var log strings.Builder
-	_, err := Create(context.Background(), Interpreter{Executable: exe, Version: "3.11.2"}, filepath.Join(t.TempDir(), "v"), nil, &log)
+	_, err := Create(context.Background(), Interpreter{Executable: exe, ID: pyid.ID{Version: "3.11.2"}}, filepath.Join(t.TempDir(), "v"), nil, &log)
 	if !errors.Is(err, ErrNoVenvModule) || !strings.Contains(err.Error(), "python3.11-venv") {
 		t.Fatalf("err = %v", err)
 	}
 	if !strings.Contains(log.String(), "ensurepip") {
 		t.Fatalf("output not logged: %q", log.String())
 	}
-	_, err = Create(context.Background(), Interpreter{Executable: exe, Version: "2.7.18"}, t.TempDir(), nil, nil)
+	_, err = Create(context.Background(), Interpreter{Executable: exe, ID: pyid.ID{Version: "2.7.18"}}, t.TempDir(), nil, nil)
 	if !errors.Is(err, ErrNoVenvModule) {
 		t.Fatalf("python 2: err = %v", err)
 	}
