@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -124,107 +125,32 @@ func (s *Store) Ensure(ctx context.Context, k cas.Key, p *Plan) (*Manifest, erro
 // relocates it to the final prefix.
 func (s *Store) build(ctx context.Context, p *Plan, staging string) (*Manifest, error) {
 	r := p.Recipe
-	final := s.opt.Root.EntryDir(p.Key)
-	pipEnv := mergeEnv(s.opt.Environ, r.Pip.Env)
-
-	venvs := []string{"rez"}
-	created := map[string]pyenv.Venv{}
-	newVenv := func(name, spec string) (pyenv.Venv, error) {
-		s.opt.Reporter.Infof("creating venv %s (python %s)", name, p.Interps[spec].Version)
-		v, err := pyenv.Create(ctx, p.Interps[spec], filepath.Join(staging, "venv", name), s.opt.Environ, s.opt.Log)
-		if err != nil {
-			return v, fmt.Errorf("venv %s: %w", name, err)
-		}
-		created[name] = v
-		return v, nil
-	}
-	install := func(v pyenv.Venv, t recipe.Tool, withLib bool) error {
-		s.opt.Reporter.Infof("installing %s", t.URL)
-		var args []string
-		if t.Edit {
-			args = append(args, "--editable")
-		}
-		args = append(args, s.expand(t.URL))
-		if withLib {
-			args = append(args, t.Lib...)
-		}
-		args = append(args, r.Pip.Options...)
-		return v.Install(ctx, args, pipEnv, s.opt.Log)
-	}
-	editBin := ""
+	b := &staged{s: s, p: p, dir: staging, final: s.opt.Root.EntryDir(p.Key), pipEnv: mergeEnv(s.opt.Environ, r.Pip.Env)}
 	if r.Rez.Edit {
-		editBin = prodBin(final, "rez")
-	}
-	entryPoints := func(v pyenv.Venv, venvName string, t recipe.Tool) error {
-		eps, err := v.ConsoleScripts(ctx, t.Name, s.opt.Environ)
-		if err != nil {
-			return err
-		}
-		// The plain scripts pip wrote run without -E, and bin/rez must
-		// become the production dir: remove them, as the Python rezup does.
-		if err := pyenv.RemoveScripts(v.BinDir(), entryNames(eps)); err != nil {
-			return err
-		}
-		finalVenv := pyenv.Venv{Dir: filepath.Join(final, "venv", venvName)}
-		return pyenv.WriteEntryPoints(v.ProdBinDir(), finalVenv.Python(), t.Flags, eps, editBin)
+		b.editBin = prodBin(b.final, "rez")
 	}
 
-	rezVenv, err := newVenv("rez", r.Rez.Python)
+	rez, rezVersion, err := b.installRez(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := install(rezVenv, r.Rez, true); err != nil {
-		return nil, err
-	}
-	if err := entryPoints(rezVenv, "rez", r.Rez); err != nil {
-		return nil, err
-	}
-	rezVersion, err := rezVenv.RezVersion(ctx, s.opt.Environ)
-	if err != nil {
-		return nil, err
-	}
-	if err := pyenv.WriteProductionMarker(rezVenv.ProdBinDir(), rezVersion); err != nil {
-		return nil, err
-	}
-
 	if sh := r.Shared; sh != nil {
-		if err := s.installShared(ctx, rezVenv, sh, r.Pip.Options, pipEnv, staging); err != nil {
+		if err := s.installShared(ctx, rez, sh, r.Pip.Options, b.pipEnv, staging); err != nil {
 			return nil, err
 		}
 	}
-
+	venvs := []string{"rez"}
 	for _, ext := range r.Extensions {
-		v, venvName := rezVenv, "rez"
-		if ext.Isolation {
-			venvName = ext.Name
-			if v, err = newVenv(ext.Name, ext.Python); err != nil {
-				return nil, err
-			}
-			// An isolated extension still imports rez: install it as a
-			// library, without production scripts.
-			if err := install(v, r.Rez, false); err != nil {
-				return nil, err
-			}
-			// rez's plain scripts would run without -E, and bin/rez, its
-			// main script, is where the production dir goes: remove them.
-			eps, err := v.ConsoleScripts(ctx, r.Rez.Name, s.opt.Environ)
-			if err != nil {
-				return nil, err
-			}
-			if err := pyenv.RemoveScripts(v.BinDir(), entryNames(eps)); err != nil {
-				return nil, err
-			}
-			venvs = append(venvs, ext.Name)
-		}
-		if err := install(v, ext, true); err != nil {
+		venv, err := b.installExtension(ctx, rez, ext)
+		if err != nil {
 			return nil, err
 		}
-		if err := entryPoints(v, venvName, ext); err != nil {
-			return nil, err
+		if venv != "rez" {
+			venvs = append(venvs, venv)
 		}
 	}
 
-	rep, err := pyenv.Relocate(staging, staging, final)
+	rep, err := pyenv.Relocate(staging, staging, b.final)
 	if err != nil {
 		return nil, fmt.Errorf("relocate: %w", err)
 	}
@@ -234,7 +160,7 @@ func (s *Store) build(ctx context.Context, p *Plan, staging string) (*Manifest, 
 
 	m := &Manifest{
 		Key:          p.Key,
-		Prefix:       final,
+		Prefix:       b.final,
 		Interpreters: map[string]pyenv.Interpreter{},
 		RezPython:    r.Rez.Python,
 		Venvs:        venvs,
@@ -242,10 +168,118 @@ func (s *Store) build(ctx context.Context, p *Plan, staging string) (*Manifest, 
 		Created:      s.opt.Now().UTC(),
 		RezupVersion: s.opt.Version,
 	}
-	for spec, py := range p.Interps {
-		m.Interpreters[spec] = py
-	}
+	maps.Copy(m.Interpreters, p.Interps)
 	return m, nil
+}
+
+// staged is one build in progress: a recipe being installed into a
+// staging dir laid out as the final entry, whose scripts already point at
+// the final prefix.
+type staged struct {
+	s       *Store
+	p       *Plan
+	dir     string   // the staging dir
+	final   string   // .store/<key>
+	pipEnv  []string // the environment pip runs with: Options.Environ and [pip] env
+	editBin string   // rez's production bin dir when rez is installed editable, else ""
+}
+
+// installRez creates the rez venv, installs rez with its production
+// scripts and marks the production dir with rez's version.
+func (b *staged) installRez(ctx context.Context) (pyenv.Venv, string, error) {
+	r := b.p.Recipe
+	rez, err := b.createVenv(ctx, "rez", r.Rez.Python)
+	if err != nil {
+		return rez, "", err
+	}
+	if err := b.install(ctx, rez, r.Rez, true); err != nil {
+		return rez, "", err
+	}
+	if err := b.writeEntryPoints(ctx, rez, "rez", r.Rez); err != nil {
+		return rez, "", err
+	}
+	version, err := rez.RezVersion(ctx, b.s.opt.Environ)
+	if err != nil {
+		return rez, "", err
+	}
+	return rez, version, pyenv.WriteProductionMarker(rez.ProdBinDir(), version)
+}
+
+// installExtension installs one [[extension]] with its entry points: into
+// the rez venv, or into a venv of its own when it is isolated. It returns
+// the name of the venv it went into.
+func (b *staged) installExtension(ctx context.Context, rez pyenv.Venv, ext recipe.Tool) (string, error) {
+	v, venv := rez, "rez"
+	if ext.Isolation {
+		venv = ext.Name
+		var err error
+		if v, err = b.createVenv(ctx, ext.Name, ext.Python); err != nil {
+			return "", err
+		}
+		// An isolated extension still imports rez: install it as a
+		// library, without production scripts.
+		r := b.p.Recipe
+		if err := b.install(ctx, v, r.Rez, false); err != nil {
+			return "", err
+		}
+		// rez's plain scripts would run without -E, and bin/rez, its
+		// main script, is where the production dir goes: remove them.
+		eps, err := v.ConsoleScripts(ctx, r.Rez.Name, b.s.opt.Environ)
+		if err != nil {
+			return "", err
+		}
+		if err := pyenv.RemoveScripts(v.BinDir(), entryNames(eps)); err != nil {
+			return "", err
+		}
+	}
+	if err := b.install(ctx, v, ext, true); err != nil {
+		return "", err
+	}
+	return venv, b.writeEntryPoints(ctx, v, venv, ext)
+}
+
+// createVenv creates staging/venv/<name> with the interpreter spec
+// resolved to.
+func (b *staged) createVenv(ctx context.Context, name, spec string) (pyenv.Venv, error) {
+	py := b.p.Interps[spec]
+	b.s.opt.Reporter.Infof("creating venv %s (python %s)", name, py.Version)
+	v, err := pyenv.Create(ctx, py, filepath.Join(b.dir, "venv", name), b.s.opt.Environ, b.s.opt.Log)
+	if err != nil {
+		return v, fmt.Errorf("venv %s: %w", name, err)
+	}
+	return v, nil
+}
+
+// install pip-installs tool t into v, with its lib packages when withLib.
+func (b *staged) install(ctx context.Context, v pyenv.Venv, t recipe.Tool, withLib bool) error {
+	b.s.opt.Reporter.Infof("installing %s", t.URL)
+	var args []string
+	if t.Edit {
+		args = append(args, "--editable")
+	}
+	args = append(args, b.s.expand(t.URL))
+	if withLib {
+		args = append(args, t.Lib...)
+	}
+	args = append(args, b.p.Recipe.Pip.Options...)
+	return v.Install(ctx, args, b.pipEnv, b.s.opt.Log)
+}
+
+// writeEntryPoints replaces the console scripts of t that pip wrote into
+// v with production scripts, which run the final venv's python with t's
+// flags.
+func (b *staged) writeEntryPoints(ctx context.Context, v pyenv.Venv, venv string, t recipe.Tool) error {
+	eps, err := v.ConsoleScripts(ctx, t.Name, b.s.opt.Environ)
+	if err != nil {
+		return err
+	}
+	// The plain scripts pip wrote run without -E, and bin/rez must
+	// become the production dir: remove them, as the Python rezup does.
+	if err := pyenv.RemoveScripts(v.BinDir(), entryNames(eps)); err != nil {
+		return err
+	}
+	finalVenv := pyenv.Venv{Dir: filepath.Join(b.final, "venv", venv)}
+	return pyenv.WriteEntryPoints(v.ProdBinDir(), finalVenv.Python(), t.Flags, eps, b.editBin)
 }
 
 // installShared installs the deprecated [shared] section. The Python rezup

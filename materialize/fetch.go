@@ -41,6 +41,9 @@ func (s *Store) fetch(ctx context.Context, e cas.Entry) (*Manifest, error) {
 	return m, nil
 }
 
+// unpack streams cache entry e into staging, verifying it against its
+// digest and relocating it from the build prefix to final on the way, and
+// returns the manifest it holds, checked against e.
 func (s *Store) unpack(ctx context.Context, e cas.Entry, staging, final string) (*Manifest, error) {
 	rc, err := s.opt.Cache.Open(ctx, e)
 	if err != nil {
@@ -48,49 +51,80 @@ func (s *Store) unpack(ctx context.Context, e cas.Entry, staging, final string) 
 	}
 	defer rc.Close()
 	s.opt.Reporter.Infof("fetching %s (%s)", e.Key, HumanSize(e.Size))
-	total := cas.Progress{Bytes: e.Bytes, Files: e.Files}
-	opt := cas.UnpackOptions{
-		Progress: func(p cas.Progress) { s.opt.Reporter.Progress("unpack "+e.Key.String(), p, total) },
-	}
-	// Relocate on the way through, while each file's bytes are in memory:
-	// nothing is read twice. The manifest is left as it was packed (it
-	// names the build prefix, checked below); publish rewrites it.
-	manifestPath := manifestIn(staging)
 	rel, err := pyenv.NewRelocator(e.Prefix, final)
 	if err != nil {
 		return nil, fmt.Errorf("entry of %s: %w", e.Key, err)
 	}
+	start := time.Now()
+	st, err := cas.Unpack(ctxReader{ctx, rc}, staging, e.Digest, s.unpackOptions(e, staging, rel))
+	if err != nil {
+		return nil, err
+	}
+	s.opt.Reporter.Debugf("unpacked %s: %d entries, %s in %v", e.Key, st.Files, HumanSize(st.Bytes), time.Since(start).Round(time.Millisecond))
+	m, err := readPackedManifest(e, staging)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.settle(ctx, e, m, staging, rel, st.Unseen); err != nil {
+		return nil, err
+	}
 	if rel != nil {
+		m.Prefix = final
+	}
+	return m, nil
+}
+
+// unpackOptions report the progress of unpacking e, and relocate on the
+// way through, while each file's bytes are in memory: nothing is read
+// twice. rel is nil when the entry needs no relocation. The manifest is
+// left as it was packed (it names the build prefix, which
+// readPackedManifest checks); publish rewrites it.
+func (s *Store) unpackOptions(e cas.Entry, staging string, rel *pyenv.Relocator) cas.UnpackOptions {
+	total := cas.Progress{Bytes: e.Bytes, Files: e.Files}
+	opt := cas.UnpackOptions{
+		Progress: func(p cas.Progress) { s.opt.Reporter.Progress("unpack "+e.Key.String(), p, total) },
+	}
+	if rel != nil {
+		manifest := manifestIn(staging)
 		opt.Rewrite = func(p string, data []byte) []byte {
-			if p == manifestPath {
+			if p == manifest {
 				return nil
 			}
 			return rel.Content(p, data)
 		}
 		opt.Relink = rel.Target
 	}
-	start := time.Now()
-	st, err := cas.Unpack(ctxReader{ctx, rc}, staging, e.Digest, opt)
-	if err != nil {
-		return nil, err
-	}
-	s.opt.Reporter.Debugf("unpacked %s: %d entries, %s in %v", e.Key, st.Files, HumanSize(st.Bytes), time.Since(start).Round(time.Millisecond))
-	b, err := os.ReadFile(manifestPath)
+	return opt
+}
+
+// readPackedManifest reads the manifest an unpacked archive of e holds;
+// one that is missing or names another key or prefix than e is corrupt.
+func readPackedManifest(e cas.Entry, staging string) (*Manifest, error) {
+	b, err := os.ReadFile(manifestIn(staging))
 	if err != nil {
 		return nil, fmt.Errorf("archive of %s has no manifest: %w", e.Key, cas.ErrCorrupt)
 	}
 	var m Manifest
-	if err := json.Unmarshal(b, &m); err != nil || m.Key != e.Key {
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("archive of %s holds an unreadable manifest (%v): %w", e.Key, err, cas.ErrCorrupt)
+	}
+	if m.Key != e.Key {
 		return nil, fmt.Errorf("archive of %s holds the manifest of %s: %w", e.Key, m.Key, cas.ErrCorrupt)
 	}
 	if m.Prefix != e.Prefix {
 		return nil, fmt.Errorf("archive of %s was built at %s, its entry says %s: %w", e.Key, m.Prefix, e.Prefix, cas.ErrCorrupt)
 	}
-	// Three waits overlap: the bulk of the one sync pass (the writes of
-	// Unpack go to disk while the rest runs; publish's sync then has only
-	// the manifest and any rewritten large file left to write), python
-	// starting to confirm the base interpreters, and the large files being
-	// relocated.
+	return &m, nil
+}
+
+// settle finishes an unpacked entry: it syncs it, confirms that the base
+// interpreters of its venvs are here, and relocates the files (unseen)
+// too large to have been relocated in memory. The three waits overlap:
+// the bulk of the one sync pass (the writes of Unpack go to disk while the
+// rest runs; publish's sync then has only the manifest and any rewritten
+// large file left to write), python starting to confirm the base
+// interpreters, and the large files being relocated.
+func (s *Store) settle(ctx context.Context, e cas.Entry, m *Manifest, staging string, rel *pyenv.Relocator, unseen []string) error {
 	syncErr := make(chan error, 1)
 	go func() {
 		start := time.Now()
@@ -112,26 +146,21 @@ func (s *Store) unpack(ctx context.Context, e cas.Entry, staging, final string) 
 	}()
 	var relErr error
 	if rel != nil {
-		// The few files too large to have been held in memory.
 		start := time.Now()
-		for _, p := range st.Unseen {
+		for _, p := range unseen {
 			if relErr = rel.File(p); relErr != nil {
 				relErr = fmt.Errorf("relocate %s: %w", p, relErr)
 				break
 			}
 		}
-		s.opt.Reporter.Debugf("relocated %d large file(s) of %s in %v", len(st.Unseen), e.Key, time.Since(start).Round(time.Millisecond))
+		s.opt.Reporter.Debugf("relocated %d large file(s) of %s in %v", len(unseen), e.Key, time.Since(start).Round(time.Millisecond))
 		if bin := rel.Report().Binary; len(bin) > 0 {
 			s.opt.Reporter.Warnf("%d binary file(s) hold the build path %s and were left as they are, e.g. %s",
-				len(bin), m.Prefix, filepath.Join(final, strings.TrimPrefix(bin[0], staging)))
+				len(bin), m.Prefix, filepath.Join(s.opt.Root.EntryDir(e.Key), strings.TrimPrefix(bin[0], staging)))
 		}
-		m.Prefix = final
 	}
 	// Both goroutines are waited for; the first error is the one to act on.
-	if err := cmp.Or(<-baseErr, relErr, <-syncErr); err != nil {
-		return nil, err
-	}
-	return &m, nil
+	return cmp.Or(<-baseErr, relErr, <-syncErr)
 }
 
 // pack publishes a ready entry to the shared cache. The caller holds a
