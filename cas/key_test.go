@@ -105,3 +105,27 @@ func TestKeyDigestJSON(t *testing.T) {
 		t.Fatalf("bad digest in json: %v", err)
 	}
 }
+
+// A zero key is what a JSON field without a key decodes to; omitzero
+// leaves it out, and only it.
+func TestKeyIsZero(t *testing.T) {
+	type doc struct {
+		K Key `json:"k,omitzero"`
+	}
+	for _, tt := range []struct {
+		k    Key
+		want string
+	}{
+		{Key{}, `{}`},
+		{KeyOf(nil), `{"k":"af1349b9f5f9a1a6a0404dea36dcc949"}`},
+		{Key{15: 1}, `{"k":"00000000000000000000000000000001"}`},
+	} {
+		if got := tt.k.IsZero(); got != (tt.want == `{}`) {
+			t.Errorf("%s.IsZero() = %v", tt.k, got)
+		}
+		b, err := json.Marshal(doc{tt.k})
+		if err != nil || string(b) != tt.want {
+			t.Errorf("marshal %s: %s, %v; want %s", tt.k, b, err, tt.want)
+		}
+	}
+}
