@@ -38,5 +38,6 @@
 //
 // cas never prints, never reads environment variables, never touches the
 // local store (that is package materialize), and imports nothing of rezup's
-// except internal/fsx.
+// except internal/fsx and internal/pyid (the interpreter identity an Entry
+// records).
 package cas

@@ -27,5 +27,6 @@
 //
 // It never touches the filesystem except to read the file [Load] is asked
 // for, never reads the environment, never prints. It imports nothing of
-// rezup's.
+// rezup's but internal/fsx and internal/pyid, the interpreter identity the
+// key inputs hold.
 package recipe
