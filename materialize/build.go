@@ -145,7 +145,7 @@ func (s *Store) build(ctx context.Context, p *Plan, staging string) (*Manifest, 
 		if err != nil {
 			return nil, err
 		}
-		if venv != "rez" {
+		if ext.Isolation {
 			venvs = append(venvs, venv)
 		}
 	}

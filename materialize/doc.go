@@ -27,6 +27,8 @@
 //   - A revision.json that cannot be read makes its revision not ready:
 //     Latest passes over it and returns it in Revision.Skipped, for the
 //     caller to warn about.
+//     A "key" in it that is empty or not a key is not such a problem: the
+//     revision is read as one without a key (Revision.Key reports none).
 //
 // It never prints (progress goes through Reporter), never reads the
 // environment (callers pass Options), and never decides which root or recipe
