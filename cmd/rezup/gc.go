@@ -76,7 +76,9 @@ is recorded by launches at most once an hour.
 					return err
 				}
 			}
-			o.names = args
+			if len(args) > 0 {
+				o.names = args
+			}
 			if runF == nil {
 				runF = a.runGC
 			}
