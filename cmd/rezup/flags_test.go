@@ -89,6 +89,7 @@ func checkFlags[O any](t *testing.T, mk func(*app, func(context.Context, *O) err
 }
 
 func TestUseFlags(t *testing.T) {
+	t.Parallel()
 	checkFlags(t, (*app).useCommand, []flagCase[useOptions]{
 		{args: nil, want: useOptions{name: ".main"}},
 		{args: []string{"prod"}, want: useOptions{name: "prod"}},
@@ -120,6 +121,7 @@ func TestUseFlags(t *testing.T) {
 }
 
 func TestAddFlags(t *testing.T) {
+	t.Parallel()
 	checkFlags(t, (*app).addCommand, []flagCase[addOptions]{
 		{args: nil, want: addOptions{name: ".main"}},
 		{args: []string{"-s"}, want: addOptions{name: ".main", skipUse: true}},
@@ -136,6 +138,7 @@ func TestAddFlags(t *testing.T) {
 }
 
 func TestStatusFlags(t *testing.T) {
+	t.Parallel()
 	checkFlags(t, (*app).statusCommand, []flagCase[statusOptions]{
 		{args: nil, want: statusOptions{}}, // every container
 		{args: []string{"--json"}, want: statusOptions{asJSON: true}},
@@ -150,6 +153,7 @@ func TestStatusFlags(t *testing.T) {
 }
 
 func TestDropFlags(t *testing.T) {
+	t.Parallel()
 	checkFlags(t, (*app).dropCommand, []flagCase[dropOptions]{
 		{args: []string{"prod"}, want: dropOptions{name: "prod"}},
 		{args: []string{".main", "--force"}, want: dropOptions{name: ".main", force: true}},
@@ -163,6 +167,7 @@ func TestDropFlags(t *testing.T) {
 }
 
 func TestPullFlags(t *testing.T) {
+	t.Parallel()
 	checkFlags(t, (*app).pullCommand, []flagCase[pullOptions]{
 		{args: nil, want: pullOptions{name: ".main"}},
 		{args: []string{"prod", "-l"}, want: pullOptions{name: "prod", local: true}},
@@ -175,6 +180,7 @@ func TestPullFlags(t *testing.T) {
 }
 
 func TestEnvFlags(t *testing.T) {
+	t.Parallel()
 	var cases []flagCase[envOptions]
 	for _, f := range envFormats {
 		cases = append(cases, flagCase[envOptions]{args: []string{"--format", f}, want: envOptions{name: ".main", format: f}})
@@ -194,6 +200,7 @@ func TestEnvFlags(t *testing.T) {
 }
 
 func TestResolveFlags(t *testing.T) {
+	t.Parallel()
 	checkFlags(t, (*app).resolveCommand, []flagCase[resolveOptions]{
 		{args: []string{"--", "maya-2024", "arnold"}, want: resolveOptions{name: ".main", request: []string{"maya-2024", "arnold"}}},
 		{args: []string{"prod", "--json", "--", "nuke"}, want: resolveOptions{name: "prod", asJSON: true, request: []string{"nuke"}}},
@@ -209,6 +216,7 @@ func TestResolveFlags(t *testing.T) {
 }
 
 func TestCompletionFlags(t *testing.T) {
+	t.Parallel()
 	// The options hold the tree to complete: it must be rezup's root.
 	mk := func(a *app, runF func(context.Context, *completionOptions) error) *cobra.Command {
 		return a.completionCommand(func(ctx context.Context, o *completionOptions) error {
@@ -234,6 +242,7 @@ func TestCompletionFlags(t *testing.T) {
 }
 
 func TestGCFlags(t *testing.T) {
+	t.Parallel()
 	defaults := gcOptions{keep: gc.DefaultKeep, cacheGrace: days(gc.DefaultCacheGrace)}
 	with := func(f func(*gcOptions)) gcOptions {
 		o := defaults
@@ -269,6 +278,7 @@ func TestGCFlags(t *testing.T) {
 }
 
 func TestRootFlags(t *testing.T) {
+	t.Parallel()
 	mk := func(a *app, runF func(context.Context, *rootOptions) error) *cobra.Command {
 		return a.rootCommand(runF)
 	}
@@ -313,6 +323,7 @@ func TestRootFlags(t *testing.T) {
 // The whole tree holds every command, each with the real run (a nil runF
 // is not called: the flag tests above cover the parsing).
 func TestCommandTree(t *testing.T) {
+	t.Parallel()
 	root := testApp(t).command()
 	var names []string
 	for _, c := range root.Commands() {

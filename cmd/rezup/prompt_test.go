@@ -70,6 +70,9 @@ func (tm *tmuxServer) waitScreen(want string) string {
 // rezup in a terminal shows the rezup prompt in front of it, with
 // REZUP_CONTAINER set, and no rc file edited.
 func TestInteractivePromptInTmux(t *testing.T) {
+	// Parallel: a private tmux server on its own socket; the screen is
+	// polled for up to a minute.
+	t.Parallel()
 	s := builtUser(t, "")
 	bash := testkit.RequireTool(t, "bash")
 	s.WriteFile(".bashrc", `PS1="plain$ "`+"\n")
