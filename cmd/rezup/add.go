@@ -12,13 +12,15 @@ import (
 	"github.com/rezup/rezup/recipe"
 )
 
+// addOptions is what `rezup add` is told.
 type addOptions struct {
+	name    string
 	skipUse bool
 	fresh   bool
 	remote  bool
 }
 
-func (a *app) addCommand() *cobra.Command {
+func (a *app) addCommand(runF func(context.Context, *addOptions) error) *cobra.Command {
 	var o addOptions
 	cmd := &cobra.Command{
 		Use:   "add [NAME]",
@@ -34,32 +36,11 @@ reuses the existing build at once. --fresh forces a new build.`,
 			if err != nil {
 				return err
 			}
-			c, err := a.openContainer(name)
-			if err != nil {
-				return err
+			o.name = name
+			if runF == nil {
+				runF = a.runAdd
 			}
-			if o.remote && !c.hasRemote {
-				return usagef("add --remote needs a remote root: set REZUP_ROOT_REMOTE or [root] remote in %s", c.recipe.Path)
-			}
-			cache, err := a.cache(c)
-			if err != nil {
-				return err
-			}
-			store, err := a.store(c.root, cache)
-			if err != nil {
-				return err
-			}
-			if o.remote {
-				if err := a.addRemoteRevision(cmd.Context(), name, c.recipe, o.fresh, store, c.remote); err != nil {
-					return err
-				}
-			} else if _, err := a.addRevision(cmd.Context(), name, c.recipe, o.fresh, store); err != nil {
-				return err
-			}
-			if o.skipUse {
-				return nil
-			}
-			return a.runUse(cmd.Context(), useOptions{name: name, local: !o.remote})
+			return runF(cmd.Context(), &o)
 		},
 	}
 	// -s and -r are the Python rezup's short forms.
@@ -67,6 +48,38 @@ reuses the existing build at once. --fresh forces a new build.`,
 	cmd.Flags().BoolVar(&o.fresh, "fresh", false, "force a new build of an unchanged recipe (sets a new [build] salt)")
 	cmd.Flags().BoolVarP(&o.remote, "remote", "r", false, "publish the revision to the remote root (and its build to the shared cache)")
 	return cmd
+}
+
+// runAdd builds (or reuses) a new revision of o.name, locally or on the
+// remote root, then uses it unless told not to.
+func (a *app) runAdd(ctx context.Context, o *addOptions) error {
+	c, err := a.openContainer(o.name)
+	if err != nil {
+		return err
+	}
+	// A usage error that needs the recipe to tell: raised here, not in RunE.
+	if o.remote && !c.hasRemote {
+		return usagef("add --remote needs a remote root: set REZUP_ROOT_REMOTE or [root] remote in %s", c.recipe.Path)
+	}
+	cache, err := a.cache(c)
+	if err != nil {
+		return err
+	}
+	store, err := a.store(c.root, cache)
+	if err != nil {
+		return err
+	}
+	if o.remote {
+		if err := a.addRemoteRevision(ctx, o.name, c.recipe, o.fresh, store, c.remote); err != nil {
+			return err
+		}
+	} else if _, err := a.addRevision(ctx, o.name, c.recipe, o.fresh, store); err != nil {
+		return err
+	}
+	if o.skipUse {
+		return nil
+	}
+	return a.runUse(ctx, &useOptions{name: o.name, local: !o.remote})
 }
 
 // addRevision builds (or reuses) the container's recipe and records a new

@@ -62,6 +62,7 @@ func rezReport(t *testing.T, out string) testkit.RezReport {
 
 // The issue's first scenario, as a new user types it.
 func TestNewUserSession(t *testing.T) {
+	t.Parallel()
 	s, wh := newUser(t)
 	root := filepath.Join(s.Home, ".rezup")
 	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, "[env]\nTEST_FROM_RECIPE = \"yes\"\n"))
@@ -200,6 +201,7 @@ func TestNewUserSession(t *testing.T) {
 }
 
 func TestUnknownContainerSuggestsAdd(t *testing.T) {
+	t.Parallel()
 	s, _ := newUser(t)
 	res := s.Run("use", "foo", "--", "true")
 	if res.Code == 0 || !strings.Contains(res.Stderr, "rezup add foo") {
@@ -211,6 +213,7 @@ func TestUnknownContainerSuggestsAdd(t *testing.T) {
 }
 
 func TestNestedLaunchRefused(t *testing.T) {
+	t.Parallel()
 	s, _ := newUser(t)
 	s.Env["REZUP_CONTAINER"] = ".main"
 	res := s.Run("use", "--", "true")
@@ -220,6 +223,7 @@ func TestNestedLaunchRefused(t *testing.T) {
 }
 
 func TestMissingPythonNamesIt(t *testing.T) {
+	t.Parallel()
 	s, wh := newUser(t)
 	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, "")+"python = \"3.99\"\n")
 	res := s.Run("add", "--skip-use")
@@ -232,6 +236,7 @@ func TestMissingPythonNamesIt(t *testing.T) {
 }
 
 func TestFailedBuildLeavesNothing(t *testing.T) {
+	t.Parallel()
 	s, wh := newUser(t)
 	recipe := strings.Replace(testkit.RecipeTOML(wh, ""), "rez=="+testkit.RezVersion, "rez==9.9.9", 1)
 	s.WriteFile("rezup.toml", recipe)
@@ -256,6 +261,7 @@ func TestFailedBuildLeavesNothing(t *testing.T) {
 }
 
 func TestConcurrentAddsBuildOnce(t *testing.T) {
+	t.Parallel()
 	s, wh := newUser(t)
 	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, ""))
 	const n = 3
@@ -289,6 +295,7 @@ func TestConcurrentAddsBuildOnce(t *testing.T) {
 }
 
 func TestFreshAndDrop(t *testing.T) {
+	t.Parallel()
 	s, wh := newUser(t)
 	root := filepath.Join(s.Home, ".rezup")
 	s.WriteFile("rezup.dev.toml", testkit.RecipeTOML(wh, ""))
@@ -347,6 +354,7 @@ func waitFor(t *testing.T, cond func() bool) {
 
 // `rezup` alone creates .main on the first run, then opens a shell.
 func TestBareRezupCreatesMain(t *testing.T) {
+	t.Parallel()
 	s, wh := newUser(t)
 	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, ""))
 	s.Env["REZUP_DEFAULT_SHELL"] = "/bin/sh"
@@ -363,6 +371,7 @@ func TestBareRezupCreatesMain(t *testing.T) {
 // does; here its rez>=2.83 cannot be installed (no index), which fails
 // cleanly and leaves the new recipe for the user to edit.
 func TestAddWritesDefaultRecipe(t *testing.T) {
+	t.Parallel()
 	s, _ := newUser(t)
 	s.Env["PIP_NO_INDEX"] = "1"
 	res := s.Run("add", "dev", "--skip-use")

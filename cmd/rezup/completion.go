@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -8,7 +10,17 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func (a *app) completionCommand() *cobra.Command {
+// completionOptions is what `rezup completion` is told.
+type completionOptions struct {
+	shell string
+	root  *cobra.Command // the tree whose completion script is printed
+}
+
+// completionShells are the shells `rezup completion` writes a script for;
+// pwsh is another name for powershell.
+var completionShells = []string{"bash", "zsh", "fish", "powershell", "pwsh"}
+
+func (a *app) completionCommand(runF func(context.Context, *completionOptions) error) *cobra.Command {
 	return &cobra.Command{
 		Use:   "completion bash|zsh|fish|powershell",
 		Short: "Print the shell completion script",
@@ -24,20 +36,31 @@ func (a *app) completionCommand() *cobra.Command {
 			if len(args) != 1 {
 				return usagef("completion takes one shell: bash, zsh, fish or powershell")
 			}
-			root := cmd.Root()
-			switch args[0] {
-			case "bash":
-				return root.GenBashCompletionV2(a.stdout, true)
-			case "zsh":
-				return root.GenZshCompletion(a.stdout)
-			case "fish":
-				return root.GenFishCompletion(a.stdout, true)
-			case "powershell", "pwsh":
-				return root.GenPowerShellCompletionWithDesc(a.stdout)
+			if !slices.Contains(completionShells, args[0]) {
+				return usagef("completion: unknown shell %q: use bash, zsh, fish or powershell", args[0])
 			}
-			return usagef("completion: unknown shell %q: use bash, zsh, fish or powershell", args[0])
+			o := &completionOptions{shell: args[0], root: cmd.Root()}
+			if runF == nil {
+				runF = a.runCompletion
+			}
+			return runF(cmd.Context(), o)
 		},
 	}
+}
+
+// runCompletion prints o.root's completion script for o.shell.
+func (a *app) runCompletion(_ context.Context, o *completionOptions) error {
+	switch o.shell {
+	case "bash":
+		return o.root.GenBashCompletionV2(a.stdout, true)
+	case "zsh":
+		return o.root.GenZshCompletion(a.stdout)
+	case "fish":
+		return o.root.GenFishCompletion(a.stdout, true)
+	case "powershell", "pwsh":
+		return o.root.GenPowerShellCompletionWithDesc(a.stdout)
+	}
+	return fmt.Errorf("completion: no script for shell %q", o.shell) // RunE lets only completionShells through
 }
 
 // completeContainerNames makes the container argument of these commands

@@ -11,6 +11,7 @@ import (
 )
 
 func TestCompletion(t *testing.T) {
+	t.Parallel()
 	s, _ := newUser(t)
 	s.WriteFile("rezup.toml", "")
 	s.WriteFile("rezup.dev.toml", "")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -9,8 +10,14 @@ import (
 	"github.com/rezup/rezup/materialize"
 )
 
-func (a *app) dropCommand() *cobra.Command {
-	var force bool
+// dropOptions is what `rezup drop` is told.
+type dropOptions struct {
+	name  string
+	force bool
+}
+
+func (a *app) dropCommand(runF func(context.Context, *dropOptions) error) *cobra.Command {
+	var o dropOptions
 	cmd := &cobra.Command{
 		Use:   "drop NAME [--force]",
 		Short: "Remove a container's local revisions (refused while in use)",
@@ -30,29 +37,38 @@ unused.`,
 			if err != nil {
 				return err
 			}
-			c, err := a.openContainer(name)
-			if err != nil {
-				return err
+			o.name = name
+			if runF == nil {
+				runF = a.runDrop
 			}
-			root := c.root
-			store, err := a.store(root, nil)
-			if err != nil {
-				return err
-			}
-			res, err := store.Drop(cmd.Context(), name, force)
-			if errors.Is(err, materialize.ErrNoRevision) {
-				return withHint(fmt.Errorf("no container %s in %s", name, root.Dir), "run `rezup status` to list containers")
-			}
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "dropped %s: %d revision(s), %d build(s) removed\n", name, res.Revisions, len(res.Entries))
-			if len(res.InUse) > 0 {
-				fmt.Fprintf(a.stdout, "%d build(s) in use were kept; `rezup gc` removes them once unused\n", len(res.InUse))
-			}
-			return nil
+			return runF(cmd.Context(), &o)
 		},
 	}
-	cmd.Flags().BoolVar(&force, "force", false, "drop the revisions even while in use (builds in use are kept until unused)")
+	cmd.Flags().BoolVar(&o.force, "force", false, "drop the revisions even while in use (builds in use are kept until unused)")
 	return cmd
+}
+
+// runDrop removes o.name's local revisions and the builds only they used.
+func (a *app) runDrop(ctx context.Context, o *dropOptions) error {
+	c, err := a.openContainer(o.name)
+	if err != nil {
+		return err
+	}
+	root := c.root
+	store, err := a.store(root, nil)
+	if err != nil {
+		return err
+	}
+	res, err := store.Drop(ctx, o.name, o.force)
+	if errors.Is(err, materialize.ErrNoRevision) {
+		return withHint(fmt.Errorf("no container %s in %s", o.name, root.Dir), "run `rezup status` to list containers")
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "dropped %s: %d revision(s), %d build(s) removed\n", o.name, res.Revisions, len(res.Entries))
+	if len(res.InUse) > 0 {
+		fmt.Fprintf(a.stdout, "%d build(s) in use were kept; `rezup gc` removes them once unused\n", len(res.InUse))
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"regexp"
@@ -13,9 +14,15 @@ import (
 // envFormats are the --format values of `rezup env`.
 var envFormats = []string{"sh", "csh", "fish", "pwsh", "json"}
 
-func (a *app) envCommand() *cobra.Command {
-	var format string
-	var local bool
+// envOptions is what `rezup env` is told.
+type envOptions struct {
+	name   string
+	format string
+	local  bool
+}
+
+func (a *app) envCommand(runF func(context.Context, *envOptions) error) *cobra.Command {
+	var o envOptions
 	cmd := &cobra.Command{
 		Use:   "env [NAME]",
 		Short: "Print the launch environment of a container's latest revision",
@@ -37,26 +44,35 @@ commands to eval:
 			if err != nil {
 				return err
 			}
-			if !validFormat(format) {
-				return usagef("--format %q: use one of %s", format, strings.Join(envFormats, ", "))
+			if !validFormat(o.format) {
+				return usagef("--format %q: use one of %s", o.format, strings.Join(envFormats, ", "))
 			}
-			env, release, err := a.launchEnv(cmd.Context(), name, local)
-			if err != nil {
-				return err
+			o.name = name
+			if runF == nil {
+				runF = a.runEnv
 			}
-			// The lock only has to cover composing the environment: what
-			// runs afterwards in an eval'ing shell takes its own.
-			release()
-			base := a.startEnviron
-			if base == nil {
-				base = a.environ
-			}
-			return writeEnv(a.stdout, format, base, env)
+			return runF(cmd.Context(), &o)
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "sh", "output format: "+strings.Join(envFormats, ", "))
-	cmd.Flags().BoolVarP(&local, "local", "l", false, "ignore the remote root and use the latest local revision")
+	cmd.Flags().StringVar(&o.format, "format", "sh", "output format: "+strings.Join(envFormats, ", "))
+	cmd.Flags().BoolVarP(&o.local, "local", "l", false, "ignore the remote root and use the latest local revision")
 	return cmd
+}
+
+// runEnv prints the launch environment of o.name's latest revision.
+func (a *app) runEnv(ctx context.Context, o *envOptions) error {
+	env, release, err := a.launchEnv(ctx, o.name, o.local)
+	if err != nil {
+		return err
+	}
+	// The lock only has to cover composing the environment: what
+	// runs afterwards in an eval'ing shell takes its own.
+	release()
+	base := a.startEnviron
+	if base == nil {
+		base = a.environ
+	}
+	return writeEnv(a.stdout, o.format, base, env)
 }
 
 func validFormat(f string) bool {

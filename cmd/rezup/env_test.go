@@ -26,6 +26,7 @@ func builtUser(t *testing.T, extra string) *testkit.Session {
 const tricky = "it's \"q\" $HOME `tick` \\ ! !! ; & | * ~ \t日本 %PATH% $(x)"
 
 func TestEnvJSON(t *testing.T) {
+	t.Parallel()
 	s := builtUser(t, "[env]\nTEST_TRICKY = '''"+tricky+"'''\n")
 	res := s.MustRun("env", ".main", "--format", "json")
 	var vars map[string]string
@@ -56,6 +57,7 @@ func TestEnvJSON(t *testing.T) {
 // TestEnvEval evals every shell format in its shell and reads the
 // variables back.
 func TestEnvEval(t *testing.T) {
+	t.Parallel()
 	s := builtUser(t, "[env]\nTEST_TRICKY = '''"+tricky+"'''\nTEST_LINES = \"one\\ntwo 'x'\"\n")
 	shells := []struct {
 		format, shell string
@@ -121,6 +123,7 @@ func TestEnvEval(t *testing.T) {
 }
 
 func TestEnvUsage(t *testing.T) {
+	t.Parallel()
 	s, _ := newUser(t)
 	if res := s.Run("env", "--format", "cmd"); res.Code != 2 || !strings.Contains(res.Stderr, "pwsh") {
 		t.Errorf("--format cmd: exit %d\n%s", res.Code, res.Stderr)
@@ -134,6 +137,7 @@ func TestEnvUsage(t *testing.T) {
 }
 
 func TestWriteEnvDelta(t *testing.T) {
+	t.Parallel()
 	base := []string{"HOME=/h", "KEEP=same", "GONE=x", "CHANGED=old", "BASH_FUNC_f%%=() { :; }"}
 	env := []string{"HOME=/h", "KEEP=same", "CHANGED=new", "NEW=it's", "BASH_FUNC_g%%=() { :; }"}
 	tests := map[string]string{

@@ -27,6 +27,7 @@ func warnings(stderr string) []string {
 // rezup accepted ([env] lists, booleans) and a dotenv file that is not
 // there: every node launches it, with one warning for each problem.
 func TestFrozenRecipeNeverBlocksALaunch(t *testing.T) {
+	t.Parallel()
 	f := newFarm(t)
 	dir := filepath.Join(f.remote, "legacy", "revisions", "1619780350.588625")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -70,6 +71,7 @@ func TestFrozenRecipeNeverBlocksALaunch(t *testing.T) {
 // A frozen recipe that is not TOML at all stops the launch, naming the
 // revision and saying what to do.
 func TestFrozenRecipeNotTOML(t *testing.T) {
+	t.Parallel()
 	f := newFarm(t)
 	dir := filepath.Join(f.remote, "legacy", "revisions", "1619780350.588625")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -94,6 +96,7 @@ func TestFrozenRecipeNotTOML(t *testing.T) {
 // One container with a broken recipe does not hide the others from
 // `status`: it is listed with its error, and status exits 0.
 func TestStatusListsBrokenRecipe(t *testing.T) {
+	t.Parallel()
 	s, _ := newUser(t)
 	s.Env["REZUP_ROOT_LOCAL"] = filepath.Join(t.TempDir(), "root")
 	s.WriteFile("rezup.good.toml", "description = \"fine\"\n")

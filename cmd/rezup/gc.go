@@ -18,8 +18,9 @@ import (
 	"github.com/rezup/rezup/recipe"
 )
 
-// gcOptions are the flags of `rezup gc`.
+// gcOptions is what `rezup gc` is told.
 type gcOptions struct {
+	names      []string // the containers to collect; none means all
 	keep       int
 	olderThan  days
 	cache      bool
@@ -41,7 +42,7 @@ func (o *gcOptions) addFlags(cmd *cobra.Command) {
 	f.BoolVar(&o.wait, "wait", false, "wait for a gc already running on this root instead of failing")
 }
 
-func (a *app) gcCommand() *cobra.Command {
+func (a *app) gcCommand(runF func(context.Context, *gcOptions) error) *cobra.Command {
 	var o gcOptions
 	cmd := &cobra.Command{
 		Use:   "gc [NAME...]",
@@ -67,18 +68,29 @@ is recorded by launches at most once an hour.
   rezup gc --keep 1 --older-than 30d
   rezup gc --cache --json         # from cron`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runGC(cmd.Context(), args, o)
+			if o.keep < 1 {
+				return usagef("--keep %d: keep at least 1 (the latest revision of each container always stays)", o.keep)
+			}
+			for _, n := range args {
+				if err := recipe.ValidContainerName(n); err != nil {
+					return err
+				}
+			}
+			if len(args) > 0 {
+				o.names = args
+			}
+			if runF == nil {
+				runF = a.runGC
+			}
+			return runF(cmd.Context(), &o)
 		},
 	}
 	o.addFlags(cmd)
 	return cmd
 }
 
-func (a *app) runGC(ctx context.Context, names []string, o gcOptions) error {
-	if o.keep < 1 {
-		return usagef("--keep %d: keep at least 1 (the latest revision of each container always stays)", o.keep)
-	}
-	in, err := a.gcInput(names, o)
+func (a *app) runGC(ctx context.Context, o *gcOptions) error {
+	in, err := a.gcInput(o)
 	if err != nil {
 		return err
 	}
@@ -122,15 +134,10 @@ func (a *app) runGC(ctx context.Context, names []string, o gcOptions) error {
 // gcInput resolves what gc collects: the root ~/rezup.toml names, or the
 // named containers' recipes name (one root per run), its remote root and,
 // with --cache, the shared cache.
-func (a *app) gcInput(names []string, o gcOptions) (gc.PlanInput, error) {
-	for _, n := range names {
-		if err := recipe.ValidContainerName(n); err != nil {
-			return gc.PlanInput{}, err
-		}
-	}
+func (a *app) gcInput(o *gcOptions) (gc.PlanInput, error) {
 	recipeOf := []string{recipe.DefaultContainer}
-	if len(names) > 0 {
-		recipeOf = names
+	if len(o.names) > 0 {
+		recipeOf = o.names
 	}
 	var first *container
 	for i, n := range recipeOf {
@@ -161,7 +168,7 @@ func (a *app) gcInput(names []string, o gcOptions) (gc.PlanInput, error) {
 	}
 	in := gc.PlanInput{
 		Store:      store,
-		Containers: names,
+		Containers: o.names,
 		Keep:       o.keep,
 		OlderThan:  time.Duration(o.olderThan),
 		Grace:      gc.DefaultGrace,

@@ -52,6 +52,7 @@ func hasItem(items []gc.Item, kind gc.Kind, name string, reason gc.Reason) bool 
 // are added; gc --keep 1 removes what nothing uses and keeps the build the
 // job runs in until the job ends.
 func TestGCKeepsWhatAJobRunsIn(t *testing.T) {
+	t.Parallel()
 	s, wh := newUser(t)
 	root := filepath.Join(s.Home, ".rezup")
 	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, ""))
@@ -127,6 +128,7 @@ func sortedStrings(s ...string) []string {
 }
 
 func TestGCRefusesASecondRunAndBadFlags(t *testing.T) {
+	t.Parallel()
 	s, _ := newUser(t)
 	root := materialize.Root{Dir: filepath.Join(s.Home, ".rezup")}
 	if err := os.MkdirAll(root.Dir, 0o755); err != nil {
@@ -165,6 +167,9 @@ func TestGCRefusesASecondRunAndBadFlags(t *testing.T) {
 // end, and another container is added to again and again. No launch may
 // fail, and no build may vanish under a running command.
 func TestGCWhileLaunching(t *testing.T) {
+	// Parallel: it stresses for a fixed time, and asks only for a few runs
+	// of each kind in that time, which a loaded machine still gives.
+	t.Parallel()
 	const stressFor = 15 * time.Second
 	s, wh := newUser(t)
 	root := filepath.Join(s.Home, ".rezup")

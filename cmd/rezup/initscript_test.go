@@ -12,6 +12,7 @@ import (
 // The scenario: ~/rezup.toml's [init] script sets FROM_INIT=yes,
 // and the command rezup runs sees it.
 func TestInitScriptSh(t *testing.T) {
+	t.Parallel()
 	s, wh := newUser(t)
 	s.WriteFile("init.sh", "FROM_INIT=yes\nexport FROM_INIT\necho 'init ran' \n")
 	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, "[init]\nscript = \"init.sh\"\n"))
@@ -32,6 +33,7 @@ func TestInitScriptSh(t *testing.T) {
 // A .py script runs before the roots are resolved: it can move the local
 // root, as a studio's load_dotenv does.
 func TestInitScriptPyMovesRoot(t *testing.T) {
+	t.Parallel()
 	s, wh := newUser(t)
 	root := filepath.Join(s.Home, "site-root")
 	s.WriteFile("site/init.py", "import os\nos.environ['REZUP_ROOT_LOCAL'] = "+pyString(root)+"\nos.environ['FROM_INIT'] = os.path.basename(__file__)\n")
@@ -53,6 +55,7 @@ func TestInitScriptPyMovesRoot(t *testing.T) {
 }
 
 func TestInitScriptFailureStops(t *testing.T) {
+	t.Parallel()
 	s, wh := newUser(t)
 	s.WriteFile("init.py", "import sys\nsys.stderr.write('site license server is down\\n')\nsys.exit(3)\n")
 	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, "[init]\nscript = \"init.py\"\n"))

@@ -32,7 +32,7 @@ func run(args, environ []string, stdout, stderr io.Writer) (code int) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	app := newApp(environ, stdout, stderr)
-	cmd := app.rootCommand()
+	cmd := app.command()
 	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(ctx)
 	if err == nil {

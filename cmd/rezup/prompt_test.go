@@ -66,10 +66,32 @@ func (tm *tmuxServer) waitScreen(want string) string {
 	}
 }
 
+// waitExit waits for the session to end, that is for its shell to exit:
+// bash writes ~/.bash_history as it exits, and HOME is removed when the
+// test ends, so the test must not end before.
+func (tm *tmuxServer) waitExit() {
+	tm.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		cmd := exec.Command(tm.tmux, "-S", tm.socket, "has-session", "-t", "rezup")
+		cmd.Env = tm.env
+		if cmd.Run() != nil {
+			return // no such session, or no server left: the shell is gone
+		}
+		if time.Now().After(deadline) {
+			tm.t.Fatal("the shell in the pane did not exit within a minute of `exit`")
+		}
+		time.Sleep(20 * time.Millisecond) // polling the session, not waiting for time to pass
+	}
+}
+
 // The issue's scenario: ~/.bashrc sets its own PS1, and an interactive
 // rezup in a terminal shows the rezup prompt in front of it, with
 // REZUP_CONTAINER set, and no rc file edited.
 func TestInteractivePromptInTmux(t *testing.T) {
+	// Parallel: a private tmux server on its own socket; the screen is
+	// polled for up to a minute.
+	t.Parallel()
 	s := builtUser(t, "")
 	bash := testkit.RequireTool(t, "bash")
 	s.WriteFile(".bashrc", `PS1="plain$ "`+"\n")
@@ -88,6 +110,7 @@ func TestInteractivePromptInTmux(t *testing.T) {
 	tm.run("send-keys", "-t", "rezup", "echo \"[$REZUP_CONTAINER]\"", "Enter")
 	tm.waitScreen("[.main]")
 	tm.run("send-keys", "-t", "rezup", "exit", "Enter")
+	tm.waitExit()
 	if b, _ := os.ReadFile(filepath.Join(s.Home, ".bashrc")); string(b) != "PS1=\"plain$ \"\n" {
 		t.Errorf("~/.bashrc was edited: %q", b)
 	}

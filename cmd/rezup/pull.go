@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -8,8 +9,14 @@ import (
 	"github.com/rezup/rezup/materialize"
 )
 
-func (a *app) pullCommand() *cobra.Command {
-	var local bool
+// pullOptions is what `rezup pull` is told.
+type pullOptions struct {
+	name  string
+	local bool
+}
+
+func (a *app) pullCommand(runF func(context.Context, *pullOptions) error) *cobra.Command {
+	var o pullOptions
 	cmd := &cobra.Command{
 		Use:   "pull [NAME]",
 		Short: "Materialize a container's latest revision without launching it",
@@ -21,23 +28,32 @@ cache (or build it), and return. Use it to pre-warm farm nodes.`,
 			if err != nil {
 				return err
 			}
-			t, err := a.acquire(cmd.Context(), name, local)
-			if err != nil {
-				return err
+			o.name = name
+			if runF == nil {
+				runF = a.runPull
 			}
-			t.release()
-			from := "local"
-			if t.remote {
-				from = "remote"
-			}
-			built := t.key.String()
-			if t.rev.PythonBuilt() {
-				built = materialize.BuiltByPython // its own venv: no key
-			}
-			fmt.Fprintf(a.stdout, "%s: revision %s (%s) is ready: %s\n", name, t.rev.Name, from, built)
-			return nil
+			return runF(cmd.Context(), &o)
 		},
 	}
-	cmd.Flags().BoolVarP(&local, "local", "l", false, "ignore the remote root")
+	cmd.Flags().BoolVarP(&o.local, "local", "l", false, "ignore the remote root")
 	return cmd
+}
+
+// runPull makes o.name's latest revision ready here, and says which it is.
+func (a *app) runPull(ctx context.Context, o *pullOptions) error {
+	t, err := a.acquire(ctx, o.name, o.local)
+	if err != nil {
+		return err
+	}
+	t.release()
+	from := "local"
+	if t.remote {
+		from = "remote"
+	}
+	built := t.key.String()
+	if t.rev.PythonBuilt() {
+		built = materialize.BuiltByPython // its own venv: no key
+	}
+	fmt.Fprintf(a.stdout, "%s: revision %s (%s) is ready: %s\n", o.name, t.rev.Name, from, built)
+	return nil
 }

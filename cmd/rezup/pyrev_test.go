@@ -18,6 +18,7 @@ import (
 // still names them), no store entry. gc and drop treat it as a revision,
 // its venv going with it, never while a job runs in it.
 func TestPythonBuiltRevisionIsAdopted(t *testing.T) {
+	t.Parallel()
 	s, shared := newUser(t)
 	root := filepath.Join(s.Home, ".rezup")
 	wheels := filepath.Join(t.TempDir(), "wheels")
@@ -120,6 +121,7 @@ func TestPythonBuiltRevisionIsAdopted(t *testing.T) {
 // drop removes a Python-built revision with its container, when no job
 // runs in it.
 func TestDropPythonBuiltRevision(t *testing.T) {
+	t.Parallel()
 	s, wh := newUser(t)
 	root := filepath.Join(s.Home, ".rezup")
 	testkit.PythonRezupRevision(t, root, "legacy", time.Now(), testkit.RecipeTOML(wh, ""), wh)
@@ -136,6 +138,7 @@ func TestDropPythonBuiltRevision(t *testing.T) {
 // a root the user cannot write gives a permission error), the revision
 // launches anyway, and says so with -D.
 func TestPythonBuiltRevisionWithoutLock(t *testing.T) {
+	t.Parallel()
 	s, wh := newUser(t)
 	root := filepath.Join(s.Home, ".rezup")
 	revDir := testkit.PythonRezupRevision(t, root, ".main", time.Now(), testkit.RecipeTOML(wh, ""), wh)
@@ -154,6 +157,7 @@ func TestPythonBuiltRevisionWithoutLock(t *testing.T) {
 // A corrupt latest revision.json: use falls back to the revision before
 // it with one warning line, and status lists it as unreadable.
 func TestCorruptLatestRevisionFallsBack(t *testing.T) {
+	t.Parallel()
 	s, wh := newUser(t)
 	root := filepath.Join(s.Home, ".rezup")
 	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, ""))
@@ -200,6 +204,7 @@ func TestCorruptLatestRevisionFallsBack(t *testing.T) {
 
 // The Python rezup's short flags: add -s, add -r -s, use -l, use -n.
 func TestPythonRezupShortFlags(t *testing.T) {
+	t.Parallel()
 	f := newFarm(t)
 	s := f.admin
 	root := filepath.Join(s.Home, ".rezup")

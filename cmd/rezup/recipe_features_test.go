@@ -13,6 +13,7 @@ import (
 // Extensions (in the rez venv and isolated), rez's lib, and the
 // deprecated [shared] section, in one build.
 func TestExtensionsLibsAndShared(t *testing.T) {
+	t.Parallel()
 	s, wh := newUser(t)
 	root := filepath.Join(s.Home, ".rezup")
 	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, `lib = ["fake_lib==1.0"]
@@ -65,6 +66,7 @@ requires = ["toml_fake"]
 // rez installed in edit mode gets the seed's REZUP_EDIT_IN_PRODUCTION
 // entry points, which preset rez.system.system.rez_bin_path.
 func TestEditModeRezInProduction(t *testing.T) {
+	t.Parallel()
 	s, wh := newUser(t)
 	src, err := testkit.SourceProject(t.TempDir(), "rez", testkit.RezVersion, map[string]string{"rez-env": testkit.RezMain})
 	if err != nil {
@@ -95,6 +97,7 @@ func TestEditModeRezInProduction(t *testing.T) {
 
 // The warm launch starts no python: it works with no python on PATH.
 func TestWarmLaunchNeedsNoPython(t *testing.T) {
+	t.Parallel()
 	s, wh := newUser(t)
 	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, ""))
 	s.MustRun("add", "--skip-use")

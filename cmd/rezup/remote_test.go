@@ -84,6 +84,7 @@ func pycSnapshot(t *testing.T, dir string) map[string]time.Time {
 }
 
 func TestPublishOnceMaterializeEverywhere(t *testing.T) {
+	t.Parallel()
 	f := newFarm(t)
 	f.admin.WriteFile("rezup.prod.toml", testkit.RecipeTOML(f.wheels, ""))
 	res := f.admin.MustRun("add", "prod", "--remote", "--skip-use")
@@ -176,6 +177,7 @@ func TestPublishOnceMaterializeEverywhere(t *testing.T) {
 }
 
 func TestSixteenLaunchesOneFetch(t *testing.T) {
+	t.Parallel()
 	f := newFarm(t)
 	f.admin.WriteFile("rezup.prod.toml", testkit.RecipeTOML(f.wheels, ""))
 	f.admin.MustRun("add", "prod", "--remote", "--skip-use")
@@ -212,6 +214,7 @@ func TestSixteenLaunchesOneFetch(t *testing.T) {
 }
 
 func TestCorruptArchiveIsRefused(t *testing.T) {
+	t.Parallel()
 	f := newFarm(t)
 	f.admin.WriteFile("rezup.prod.toml", testkit.RecipeTOML(f.wheels, ""))
 	f.admin.MustRun("add", "prod", "--remote", "--skip-use")
@@ -252,6 +255,7 @@ func TestCorruptArchiveIsRefused(t *testing.T) {
 // A remote revision written by the Python rezup has a recipe and a
 // revision.json without a key: the node computes the key and builds.
 func TestPythonRezupRemoteRevision(t *testing.T) {
+	t.Parallel()
 	f := newFarm(t)
 	dir := filepath.Join(f.remote, "legacy", "revisions", "1619780350.588625")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -287,6 +291,7 @@ func TestPythonRezupRemoteRevision(t *testing.T) {
 }
 
 func TestMissingBaseInterpreterIsNamed(t *testing.T) {
+	t.Parallel()
 	f := newFarm(t)
 	python := testkit.Python(t)
 	real, err := filepath.EvalSymlinks(python)
@@ -323,6 +328,7 @@ func TestMissingBaseInterpreterIsNamed(t *testing.T) {
 // kill -9 while a node materializes leaves no visible half-state, and the
 // next run completes.
 func TestKilledMidMaterializeRecovers(t *testing.T) {
+	t.Parallel()
 	f := newFarm(t)
 	f.admin.WriteFile("rezup.prod.toml", testkit.RecipeTOML(f.wheels, ""))
 	f.admin.MustRun("add", "prod", "--remote", "--skip-use")

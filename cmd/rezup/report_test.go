@@ -10,6 +10,7 @@ import (
 )
 
 func TestProgressOnlyOnTerminalsAfterASecond(t *testing.T) {
+	t.Parallel()
 	var errOut bytes.Buffer
 	a := newApp(nil, &bytes.Buffer{}, &errOut)
 	clock := time.Unix(1000, 0)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,8 +39,16 @@ with open(out, "w") as f:
     json.dump(result, f)
 `
 
-func (a *app) resolveCommand() *cobra.Command {
-	var asJSON, local bool
+// resolveOptions is what `rezup resolve` is told.
+type resolveOptions struct {
+	name    string
+	request []string // after --
+	asJSON  bool
+	local   bool
+}
+
+func (a *app) resolveCommand(runF func(context.Context, *resolveOptions) error) *cobra.Command {
+	var o resolveOptions
 	cmd := &cobra.Command{
 		Use:   "resolve [NAME] -- REQUEST...",
 		Short: "Resolve a Rez context in a container and print its environment",
@@ -58,23 +67,32 @@ context's environment: sh export lines, or one JSON object with --json.
 			if err != nil {
 				return err
 			}
-			vars, err := a.resolve(cmd, name, local, args[dash:])
-			if err != nil {
-				return err
+			o.name, o.request = name, args[dash:]
+			if runF == nil {
+				runF = a.runResolve
 			}
-			return writeVars(a.stdout, asJSON, vars)
+			return runF(cmd.Context(), &o)
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.Flags().BoolVarP(&local, "local", "l", false, "ignore the remote root and use the latest local revision")
+	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVarP(&o.local, "local", "l", false, "ignore the remote root and use the latest local revision")
 	return cmd
+}
+
+// runResolve prints the environment of o.request resolved in o.name.
+func (a *app) runResolve(ctx context.Context, o *resolveOptions) error {
+	vars, err := a.resolve(ctx, o.name, o.local, o.request)
+	if err != nil {
+		return err
+	}
+	return writeVars(a.stdout, o.asJSON, vars)
 }
 
 // errResolve is a resolve that Rez refused (a missing package, a conflict).
 var errResolve = errors.New("rez could not resolve")
 
-func (a *app) resolve(cmd *cobra.Command, name string, local bool, request []string) (map[string]string, error) {
-	env, release, err := a.launchEnv(cmd.Context(), name, local)
+func (a *app) resolve(ctx context.Context, name string, local bool, request []string) (map[string]string, error) {
+	env, release, err := a.launchEnv(ctx, name, local)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +112,7 @@ func (a *app) resolve(cmd *cobra.Command, name string, local bool, request []str
 	if err := os.WriteFile(script, []byte(resolvePy), 0o600); err != nil {
 		return nil, err
 	}
-	c := exec.CommandContext(cmd.Context(), rezPython, append([]string{script, out}, request...)...)
+	c := exec.CommandContext(ctx, rezPython, append([]string{script, out}, request...)...)
 	c.Env = env
 	// rez's own output (warnings, a traceback) is for people: stdout stays
 	// the environment alone.

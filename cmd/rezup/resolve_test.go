@@ -12,6 +12,7 @@ import (
 )
 
 func TestResolve(t *testing.T) {
+	t.Parallel()
 	s := builtUser(t, "")
 
 	t.Run("sh", func(t *testing.T) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 
@@ -9,9 +10,31 @@ import (
 	"github.com/rezup/rezup/recipe"
 )
 
-func (a *app) rootCommand() *cobra.Command {
-	var showVersion, latest bool
-	var uo useOptions
+// Every command follows one pattern: xCommand(runF) builds the cobra
+// command, whose RunE only turns the command line into an xOptions (usage
+// errors, exit 2, are raised there) and hands it to runF; a nil runF is
+// the real a.runX. Tests pass a runF that captures the options, so the
+// command lines are tested without the binary.
+
+// command is rezup's whole command tree.
+func (a *app) command() *cobra.Command {
+	root := a.rootCommand(nil)
+	root.AddCommand(a.useCommand(nil), a.addCommand(nil), a.statusCommand(nil), a.dropCommand(nil), a.pullCommand(nil), a.envCommand(nil), a.resolveCommand(nil), a.completionCommand(nil), a.gcCommand(nil))
+	a.completeContainerNames(root)
+	return root
+}
+
+// rootOptions is what bare `rezup` is told.
+type rootOptions struct {
+	version bool
+	latest  bool
+	use     useOptions // without -V or -L, bare rezup is `rezup use .main`
+}
+
+// rootCommand is bare `rezup`, without its subcommands, and what they all
+// share: the persistent flags, preRun, and flag errors as usage errors.
+func (a *app) rootCommand(runF func(context.Context, *rootOptions) error) *cobra.Command {
+	var o rootOptions
 	root := &cobra.Command{
 		Use:   "rezup",
 		Short: "Launch Rez from versioned, content-addressed environments",
@@ -34,19 +57,15 @@ first run from ~/rezup.toml.`,
 			return a.preRun(cmd)
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if showVersion {
-				fmt.Fprintf(a.stdout, "rezup %s\n", rezupVersion())
-				return nil
+			o.use.name = recipe.DefaultContainer
+			if runF == nil {
+				runF = a.runRoot
 			}
-			if latest {
-				return a.printLatest()
-			}
-			uo.name = recipe.DefaultContainer
-			return a.runUse(cmd.Context(), uo)
+			return runF(cmd.Context(), &o)
 		},
 	}
-	root.Flags().BoolVarP(&showVersion, "version", "V", false, "print the version and exit")
-	root.Flags().BoolVarP(&latest, "latest", "L", false, "print the newest rezup version in $REZUP_UPGRADE_SOURCE and exit")
+	root.Flags().BoolVarP(&o.version, "version", "V", false, "print the version and exit")
+	root.Flags().BoolVarP(&o.latest, "latest", "L", false, "print the newest rezup version in $REZUP_UPGRADE_SOURCE and exit")
 	root.PersistentFlags().BoolVarP(&a.debug, "debug", "D", false, "print debug logs (and pip's output) to stderr")
 	root.PersistentFlags().Bool("no-upgrade", false, "do not upgrade rezup from $REZUP_UPGRADE_SOURCE")
 	root.SetOut(a.stdout)
@@ -54,10 +73,19 @@ first run from ~/rezup.toml.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usagef("%s: %v", c.CommandPath(), err)
 	})
-	root.AddCommand(a.useCommand(), a.addCommand(), a.statusCommand(), a.dropCommand(), a.pullCommand(), a.envCommand(), a.resolveCommand(), a.completionCommand(), a.gcCommand())
 	root.CompletionOptions.DisableDefaultCmd = true
-	a.completeContainerNames(root)
 	return root
+}
+
+func (a *app) runRoot(ctx context.Context, o *rootOptions) error {
+	if o.version {
+		fmt.Fprintf(a.stdout, "rezup %s\n", rezupVersion())
+		return nil
+	}
+	if o.latest {
+		return a.printLatest()
+	}
+	return a.runUse(ctx, &o.use)
 }
 
 // oneName takes the optional container NAME argument.

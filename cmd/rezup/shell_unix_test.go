@@ -5,6 +5,7 @@ package main
 import "testing"
 
 func TestExecable(t *testing.T) {
+	t.Parallel()
 	for line, want := range map[string]bool{
 		"sleep 40":             true,
 		"rez-env maya -- maya": true,

@@ -35,6 +35,9 @@ func gone(pid int) bool {
 // pid is the command's, nothing else is left running, and the exit status
 // is the signal's.
 func TestSignalsReachTheCommand(t *testing.T) {
+	// Parallel: signals go to pids this test started, and every wait is on
+	// a state (waitFor), not a duration, so other tests only slow it down.
+	t.Parallel()
 	s := builtUser(t, "")
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
 		t.Run(sig.String(), func(t *testing.T) {
@@ -58,6 +61,7 @@ func TestSignalsReachTheCommand(t *testing.T) {
 
 // Under a shell, the same is exit status 128+15.
 func TestSigtermExitStatusUnderShell(t *testing.T) {
+	t.Parallel()
 	s := builtUser(t, "")
 	pidFile := filepath.Join(s.Home, "pid")
 	script := `"$REZUP_BIN" use -- sleep 40 & echo $! > "$PID_FILE"; wait $!; echo "status $?"`
@@ -86,6 +90,7 @@ func TestSigtermExitStatusUnderShell(t *testing.T) {
 // --no-wait returns 0 at once; the command runs on, holding the build in
 // use, and lets go of it when it ends.
 func TestNoWaitHoldsTheBuild(t *testing.T) {
+	t.Parallel()
 	s := builtUser(t, "")
 	root := filepath.Join(s.Home, ".rezup")
 	key := storeEntries(t, root)[0]
@@ -137,6 +142,7 @@ func TestNoWaitHoldsTheBuild(t *testing.T) {
 // A --do line that is a simple command replaces the shell, so SIGTERM to
 // rezup's pid reaches the command and leaves nothing running.
 func TestDoSimpleCommandGetsSignals(t *testing.T) {
+	t.Parallel()
 	s, wh := newUser(t)
 	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, ""))
 	s.MustRun("add", "--skip-use")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,8 +51,14 @@ type statusRevision struct {
 	Error string `json:"error,omitempty"`
 }
 
-func (a *app) statusCommand() *cobra.Command {
-	var asJSON bool
+// statusOptions is what `rezup status` is told.
+type statusOptions struct {
+	name   string // "" lists every container
+	asJSON bool
+}
+
+func (a *app) statusCommand(runF func(context.Context, *statusOptions) error) *cobra.Command {
+	var o statusOptions
 	cmd := &cobra.Command{
 		Use:   "status [NAME]",
 		Short: "List containers, or the revisions of one container",
@@ -59,54 +66,65 @@ func (a *app) statusCommand() *cobra.Command {
 			if len(args) > 1 {
 				return usagef("status takes at most one container name")
 			}
-			var out []statusContainer
 			if len(args) == 1 {
 				if err := recipe.ValidContainerName(args[0]); err != nil {
 					return err
 				}
-				c, err := a.containerStatus(args[0], true)
-				if err != nil {
-					return err
-				}
-				out = []statusContainer{c}
-			} else {
-				names, err := a.knownContainers()
-				if err != nil {
-					return err
-				}
-				for _, n := range names {
-					c, err := a.containerStatus(n, false)
-					if path, broken := a.brokenRecipe(n, err); broken {
-						// One bad recipe must not hide every other
-						// container: it is listed with its error.
-						c = statusContainer{Name: n, Recipe: path, Error: err.Error()}
-					} else if err != nil {
-						return err
-					}
-					out = append(out, c)
-				}
+				o.name = args[0]
 			}
-			if asJSON {
-				enc := json.NewEncoder(a.stdout)
-				enc.SetIndent("", "  ")
-				if len(args) == 1 {
-					return enc.Encode(out[0])
-				}
-				if out == nil {
-					out = []statusContainer{}
-				}
-				return enc.Encode(out)
+			if runF == nil {
+				runF = a.runStatus
 			}
-			if len(args) == 1 {
-				a.printRevisions(out[0])
-			} else {
-				a.printContainers(out)
-			}
-			return nil
+			return runF(cmd.Context(), &o)
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// runStatus prints the revisions of o.name, or every known container.
+func (a *app) runStatus(_ context.Context, o *statusOptions) error {
+	var out []statusContainer
+	if o.name != "" {
+		c, err := a.containerStatus(o.name, true)
+		if err != nil {
+			return err
+		}
+		out = []statusContainer{c}
+	} else {
+		names, err := a.knownContainers()
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			c, err := a.containerStatus(n, false)
+			if path, broken := a.brokenRecipe(n, err); broken {
+				// One bad recipe must not hide every other
+				// container: it is listed with its error.
+				c = statusContainer{Name: n, Recipe: path, Error: err.Error()}
+			} else if err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+	}
+	if o.asJSON {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		if o.name != "" {
+			return enc.Encode(out[0])
+		}
+		if out == nil {
+			out = []statusContainer{}
+		}
+		return enc.Encode(out)
+	}
+	if o.name != "" {
+		a.printRevisions(out[0])
+	} else {
+		a.printContainers(out)
+	}
+	return nil
 }
 
 // knownContainers are those with a recipe in the home directory or a

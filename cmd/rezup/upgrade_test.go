@@ -52,6 +52,11 @@ func versionOf(t *testing.T, bin string) string {
 // one upgrades itself and runs the command with the new binary; with
 // REZUP_NO_UPGRADE (or --no-upgrade) it does not.
 func TestSelfUpgrade(t *testing.T) {
+	// Parallel: the binaries it builds, upgrades and runs are in its own
+	// temp dirs. The one it writes here (the broken release) is only run
+	// by a later rezup, long after the write is closed, so a fork by
+	// another test cannot hold it open for writing then (ETXTBSY).
+	t.Parallel()
 	testkit.RequireTool(t, "go")
 	testkit.Python(t)
 	binDir, source := t.TempDir(), t.TempDir()

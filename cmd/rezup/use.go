@@ -17,15 +17,16 @@ import (
 	"github.com/rezup/rezup/recipe"
 )
 
+// useOptions is what `rezup use` is told.
 type useOptions struct {
 	name   string
 	local  bool
 	noWait bool
 	do     string
-	argv   []string
+	argv   []string // after --; nil without --
 }
 
-func (a *app) useCommand() *cobra.Command {
+func (a *app) useCommand(runF func(context.Context, *useOptions) error) *cobra.Command {
 	var o useOptions
 	cmd := &cobra.Command{
 		Use:   "use [NAME] [-- CMD [ARGS...]]",
@@ -55,7 +56,10 @@ func (a *app) useCommand() *cobra.Command {
 				return usagef("--no-wait needs a command (after -- or with --do)")
 			}
 			o.name, o.argv = name, argv
-			return a.runUse(cmd.Context(), o)
+			if runF == nil {
+				runF = a.runUse
+			}
+			return runF(cmd.Context(), &o)
 		},
 	}
 	// The short forms are the Python rezup's (-d from its 2.x CLI).
@@ -243,7 +247,7 @@ func (a *app) launchEnv(ctx context.Context, name string, local bool) (env []str
 }
 
 // runUse launches a shell or a command in a container's latest revision.
-func (a *app) runUse(ctx context.Context, o useOptions) error {
+func (a *app) runUse(ctx context.Context, o *useOptions) error {
 	start := time.Now()
 	if err := launch.CheckNested(a.environ); err != nil {
 		return err
