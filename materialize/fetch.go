@@ -3,7 +3,6 @@ package materialize
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -75,13 +74,25 @@ func (s *Store) unpack(ctx context.Context, e cas.Entry, staging, final string) 
 		return nil, err
 	}
 	s.opt.Reporter.Debugf("unpacked %s: %d entries, %s in %v", e.Key, st.Files, HumanSize(st.Bytes), time.Since(start).Round(time.Millisecond))
-	b, err := os.ReadFile(manifestPath)
-	if err != nil {
-		return nil, fmt.Errorf("archive of %s has no manifest: %w", e.Key, cas.ErrCorrupt)
+	// The archive chose what .rezup is: it must be a real directory of
+	// the staged tree, and the manifest a small regular file in it.
+	if err := fsx.RealDir(staging, ".rezup"); err != nil {
+		return nil, fmt.Errorf("archive of %s: %w: %w", e.Key, err, cas.ErrCorrupt)
 	}
 	var m Manifest
-	if err := json.Unmarshal(b, &m); err != nil || m.Key != e.Key.String() {
+	if err := readJSONMeta(manifestPath, &m); err != nil {
+		return nil, fmt.Errorf("archive of %s has no usable manifest (%w): %w", e.Key, err, cas.ErrCorrupt)
+	}
+	if m.Key != e.Key.String() {
 		return nil, fmt.Errorf("archive of %s holds the manifest of %q: %w", e.Key, m.Key, cas.ErrCorrupt)
+	}
+	if err := checkVenvNames("the manifest in the archive", m.Venvs); err != nil {
+		return nil, fmt.Errorf("archive of %s: %w: %w", e.Key, err, cas.ErrCorrupt)
+	}
+	for _, v := range m.Venvs {
+		if err := fsx.RealDir(staging, "venv/"+v); err != nil {
+			return nil, fmt.Errorf("archive of %s: venv %s: %w: %w", e.Key, v, err, cas.ErrCorrupt)
+		}
 	}
 	if m.Prefix != e.Prefix {
 		return nil, fmt.Errorf("archive of %s was built at %s, its entry says %s: %w", e.Key, m.Prefix, e.Prefix, cas.ErrCorrupt)
