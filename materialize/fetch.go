@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/internal/envlist"
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/internal/pyenv"
 )
@@ -19,14 +20,16 @@ import (
 // staging dir, relocate it to this store's prefix, check its base
 // interpreters exist here, then publish it. Called under the entry's
 // exclusive lock. A corrupt archive is refused before anything is visible.
-func (s *Store) fetch(ctx context.Context, e cas.Entry) (*Manifest, error) {
+// p, when there is one, is the recipe resolved here: its interpreters are
+// among those the base-interpreter check trusts (see pyenv.Trust).
+func (s *Store) fetch(ctx context.Context, e cas.Entry, p *Plan) (*Manifest, error) {
 	k := e.Key
 	final := s.opt.Root.EntryDir(k)
 	staging, err := s.stage(k)
 	if err != nil {
 		return nil, err
 	}
-	m, err := s.unpack(ctx, e, staging, final)
+	m, err := s.unpack(ctx, e, staging, final, s.trust(p))
 	if err == nil {
 		err = s.publish(staging, m)
 	}
@@ -40,7 +43,20 @@ func (s *Store) fetch(ctx context.Context, e cas.Entry) (*Manifest, error) {
 	return m, nil
 }
 
-func (s *Store) unpack(ctx context.Context, e cas.Entry, staging, final string) (*Manifest, error) {
+// trust is what the base-interpreter check of a fetched entry may accept
+// and run: interpreters on the caller's PATH and those p resolved, never
+// one that only the archive's pyvenv.cfg names.
+func (s *Store) trust(p *Plan) pyenv.Trust {
+	t := pyenv.Trust{PathEnv: envlist.Get(s.opt.Environ, "PATH")}
+	if p != nil {
+		for _, py := range p.Interps {
+			t.Exes = append(t.Exes, py.Executable)
+		}
+	}
+	return t
+}
+
+func (s *Store) unpack(ctx context.Context, e cas.Entry, staging, final string, trust pyenv.Trust) (*Manifest, error) {
 	rc, err := s.opt.Cache.Open(ctx, e)
 	if err != nil {
 		return nil, err
@@ -113,7 +129,7 @@ func (s *Store) unpack(ctx context.Context, e cas.Entry, staging, final string) 
 	go func() {
 		start := time.Now()
 		for _, v := range m.Venvs {
-			if err := pyenv.CheckBase(ctx, filepath.Join(staging, "venv", v), s.opt.Environ); err != nil {
+			if err := pyenv.CheckBase(ctx, filepath.Join(staging, "venv", v), trust, s.opt.Environ); err != nil {
 				baseErr <- fmt.Errorf("venv %s: %w", v, err)
 				return
 			}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/internal/fsx"
+	"github.com/rezup/rezup/internal/pyenv"
 )
 
 // plantArchive publishes what an account that can write the cache could:
@@ -221,5 +222,45 @@ func rewriteVenvs(t *testing.T, path string, venvs []string) {
 	}
 	if err := fsx.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A pyvenv.cfg whose home is a directory of the planter's choosing: its
+// python3.X is never run (a pull promises not to launch anything), and the
+// fetch fails naming the interpreter it will not run.
+func TestFetchNeverRunsTheArchivesInterpreter(t *testing.T) {
+	ctx := context.Background()
+	cache := openCache(t, filepath.Join(t.TempDir(), "cache"))
+	k := cas.KeyOf([]byte("hostile home"))
+	admin := newStore(t, filepath.Join(t.TempDir(), "admin"), cache, nil)
+	fakeEntry(t, admin, k)
+	m, err := admin.ReadManifest(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mm := strings.Split(m.Interpreters[""].Version, ".")
+	exe := "python" + mm[0] + "." + mm[1]
+	attacker := t.TempDir()
+	marker := filepath.Join(t.TempDir(), "ran")
+	if err := os.WriteFile(filepath.Join(attacker, exe), []byte("#!/bin/sh\ntouch "+marker+"\nprintf "+m.Interpreters[""].Version+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	plantArchive(t, admin, k, func(dir string) {
+		cfg := filepath.Join(dir, "venv", "rez", "pyvenv.cfg")
+		if err := fsx.WriteFile(cfg, []byte("home = "+attacker+"\nversion = "+m.Interpreters[""].Version+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+	node := newStore(t, filepath.Join(t.TempDir(), "node"), cache, nil)
+	_, err = node.Ensure(ctx, k, nil)
+	if _, serr := os.Stat(marker); serr == nil {
+		t.Fatal("the interpreter the archive chose was run")
+	}
+	want := filepath.Join(attacker, exe) + " (python " + m.Interpreters[""].Version + ") is not an interpreter of this machine"
+	if !errors.Is(err, pyenv.ErrNoPython) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err = %v; want ErrNoPython saying %q", err, want)
+	}
+	if node.Ready(k) {
+		t.Fatal("an entry was made from the archive")
 	}
 }
