@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/rezup/rezup/internal/fsx"
 )
 
 // Backend stores opaque named objects for a Cache. It knows nothing of
@@ -87,6 +89,12 @@ var (
 	// ErrInvalidName means a backend refused an object name. It is
 	// permanent.
 	ErrInvalidName = errors.New("invalid object name")
+
+	// ErrNotRegular means a backend found something other than a plain
+	// file under an object's name (a symlink, a FIFO or a device that
+	// someone put in a directory cache) and refused to read it. It is
+	// permanent, and a cache reads it as a bad entry.
+	ErrNotRegular = fsx.ErrNotRegular
 )
 
 // IsNotExist reports whether err says that an object (or the backend's

@@ -28,7 +28,7 @@ const archiveExt = ".tar.zst"
 
 // maxEntrySize bounds what Lookup reads of an entry.json: a real one is
 // well under a kilobyte.
-const maxEntrySize = 1 << 20
+const maxEntrySize = fsx.MaxJSONMeta
 
 // Entry is a published build: the contents of <cache>/<key>/entry.json.
 type Entry struct {
@@ -122,10 +122,14 @@ func (c *Cache) Lookup(ctx context.Context, key Key) (Entry, error) {
 	}
 	fail := func(err error) error { return fmt.Errorf("look up %s in %s: %w", key, c, err) }
 	b, err := c.readSmall(ctx, entryName(key))
-	if IsNotExist(err) {
+	switch {
+	case errors.Is(err, ErrNotRegular), errors.Is(err, fsx.ErrTooLarge):
+		// Planted or broken: not an entry anyone can use, and one that
+		// Publish may replace.
+		return Entry{}, miss(MissBadEntry, "%v", err)
+	case IsNotExist(err):
 		return Entry{}, miss(MissNoEntry, "no entry")
-	}
-	if err != nil {
+	case err != nil:
 		return Entry{}, fail(err)
 	}
 	var e Entry
@@ -139,10 +143,12 @@ func (c *Cache) Lookup(ctx context.Context, key Key) (Entry, error) {
 		return Entry{}, miss(MissBadEntry, "%s names no archive", entryName(key))
 	}
 	fi, err := c.b.Stat(ctx, archiveName(key, e.Digest))
-	if IsNotExist(err) {
+	switch {
+	case errors.Is(err, ErrNotRegular):
+		return Entry{}, miss(MissNoArchive, "archive %s is not a file: %v", e.Digest, err)
+	case IsNotExist(err):
 		return Entry{}, miss(MissNoArchive, "archive %s is missing", e.Digest)
-	}
-	if err != nil {
+	case err != nil:
 		return Entry{}, fail(err)
 	}
 	if fi.Size != e.Size {
@@ -157,11 +163,7 @@ func (c *Cache) readSmall(ctx context.Context, name string) ([]byte, error) {
 		return nil, err
 	}
 	defer rc.Close() // read-only: a close error loses nothing
-	b, err := io.ReadAll(io.LimitReader(rc, maxEntrySize+1))
-	if err == nil && len(b) > maxEntrySize {
-		err = fmt.Errorf("%s is over %d bytes", name, maxEntrySize)
-	}
-	return b, err
+	return fsx.ReadLimited(rc, name, maxEntrySize)
 }
 
 // Open returns the archive bytes of e, to pass to Unpack with e.Digest.

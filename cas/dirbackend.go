@@ -62,10 +62,12 @@ func (b *DirBackend) Stat(ctx context.Context, name string) (ObjectInfo, error) 
 	if err := b.check(ctx, name, false); err != nil {
 		return ObjectInfo{}, fmt.Errorf("stat %s: %w", name, err)
 	}
-	fi, err := os.Stat(b.path(name))
+	// Lstat: an object is the file itself, never what a symlink planted
+	// in a shared cache points to (see Open).
+	fi, err := os.Lstat(b.path(name))
 	err = notExist(err)
-	if err == nil && !fi.Mode().IsRegular() {
-		err = fmt.Errorf("%s is not a file: %w", b.path(name), fs.ErrNotExist)
+	if err == nil {
+		err = objectType(b.path(name), fi.Mode())
 	}
 	if err != nil {
 		return ObjectInfo{}, fmt.Errorf("stat %s: %w", name, err)
@@ -81,15 +83,18 @@ func (b *DirBackend) Open(ctx context.Context, name string, offset int64) (io.Re
 	if offset < 0 {
 		return nil, Permanent(fmt.Errorf("open %s: negative offset %d", name, offset))
 	}
-	f, err := os.Open(b.path(name))
+	// Anyone who may write the cache may plant a FIFO (an open that
+	// blocks forever, under the caller's lock), a device (bytes without
+	// end) or a symlink (someone else's file): only a regular file is
+	// opened, without following a symlink or waiting on a FIFO.
+	f, err := fsx.OpenRegular(b.path(name))
 	if err != nil {
+		if fi, lerr := os.Lstat(b.path(name)); lerr == nil && !fi.Mode().IsRegular() {
+			err = objectType(b.path(name), fi.Mode()) // the backend's words for it
+		}
 		return nil, fmt.Errorf("open %s: %w", name, notExist(err))
 	}
-	fi, err := f.Stat()
-	if err == nil && !fi.Mode().IsRegular() {
-		err = fmt.Errorf("%s is not a file: %w", b.path(name), fs.ErrNotExist)
-	}
-	if err == nil && offset > 0 {
+	if offset > 0 {
 		_, err = f.Seek(offset, io.SeekStart)
 	}
 	if err != nil {
@@ -291,6 +296,19 @@ func (b *DirBackend) walk(ctx context.Context, rel, prefix string, fn func(Objec
 		}
 	}
 	return nil
+}
+
+// objectType returns nil for a regular file. A folder is not an object
+// (fs.ErrNotExist, as for a missing name); anything else (a symlink, a
+// FIFO, a device) is refused for good with ErrNotRegular.
+func objectType(p string, mode fs.FileMode) error {
+	switch {
+	case mode.IsRegular():
+		return nil
+	case mode.IsDir():
+		return fmt.Errorf("%s is a folder, not a file: %w", p, fs.ErrNotExist)
+	}
+	return Permanent(fmt.Errorf("%s: %w (a symlink, FIFO or device): remove it", p, ErrNotRegular))
 }
 
 // notExist makes "a parent is a file" the not-exist error it means for

@@ -79,7 +79,7 @@ func (s *Store) Ensure(ctx context.Context, k cas.Key, p *Plan) (*Manifest, erro
 		e, err := cache.Lookup(ctx, k)
 		switch {
 		case err == nil:
-			return s.fetch(ctx, e)
+			return s.fetch(ctx, e, p)
 		case errors.Is(err, cas.ErrNotFound):
 			s.opt.Reporter.Debugf("cache miss for %s in %s: %v", k, cache, err)
 		default:

@@ -3,7 +3,6 @@ package materialize
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/internal/envlist"
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/internal/pyenv"
 )
@@ -20,14 +20,16 @@ import (
 // staging dir, relocate it to this store's prefix, check its base
 // interpreters exist here, then publish it. Called under the entry's
 // exclusive lock. A corrupt archive is refused before anything is visible.
-func (s *Store) fetch(ctx context.Context, e cas.Entry) (*Manifest, error) {
+// p, when there is one, is the recipe resolved here: its interpreters are
+// among those the base-interpreter check trusts (see pyenv.Trust).
+func (s *Store) fetch(ctx context.Context, e cas.Entry, p *Plan) (*Manifest, error) {
 	k := e.Key
 	final := s.opt.Root.EntryDir(k)
 	staging, err := s.stage(k)
 	if err != nil {
 		return nil, err
 	}
-	m, err := s.unpack(ctx, e, staging, final)
+	m, err := s.unpack(ctx, e, staging, final, s.trust(p))
 	if err == nil {
 		err = s.publish(staging, m)
 	}
@@ -41,10 +43,23 @@ func (s *Store) fetch(ctx context.Context, e cas.Entry) (*Manifest, error) {
 	return m, nil
 }
 
+// trust is what the base-interpreter check of a fetched entry may accept
+// and run: interpreters on the caller's PATH and those p resolved, never
+// one that only the archive's pyvenv.cfg names.
+func (s *Store) trust(p *Plan) pyenv.Trust {
+	t := pyenv.Trust{PathEnv: envlist.Get(s.opt.Environ, "PATH")}
+	if p != nil {
+		for _, py := range p.Interps {
+			t.Exes = append(t.Exes, py.Executable)
+		}
+	}
+	return t
+}
+
 // unpack streams cache entry e into staging, verifying it against its
 // digest and relocating it from the build prefix to final on the way, and
 // returns the manifest it holds, checked against e.
-func (s *Store) unpack(ctx context.Context, e cas.Entry, staging, final string) (*Manifest, error) {
+func (s *Store) unpack(ctx context.Context, e cas.Entry, staging, final string, trust pyenv.Trust) (*Manifest, error) {
 	rc, err := s.opt.Cache.Open(ctx, e)
 	if err != nil {
 		return nil, err
@@ -65,7 +80,7 @@ func (s *Store) unpack(ctx context.Context, e cas.Entry, staging, final string) 
 	if err != nil {
 		return nil, err
 	}
-	if err := s.settle(ctx, e, m, staging, rel, st.Unseen); err != nil {
+	if err := s.settle(ctx, e, m, staging, rel, st.Unseen, trust); err != nil {
 		return nil, err
 	}
 	if rel != nil {
@@ -98,18 +113,28 @@ func (s *Store) unpackOptions(e cas.Entry, staging string, rel *pyenv.Relocator)
 }
 
 // readPackedManifest reads the manifest an unpacked archive of e holds;
-// one that is missing or names another key or prefix than e is corrupt.
+// one that is missing, names another key or prefix than e, or venvs that
+// are not real directories of the tree, is corrupt. The archive chose
+// what .rezup is: it must be a real directory of the staged tree, and the
+// manifest a small regular file in it.
 func readPackedManifest(e cas.Entry, staging string) (*Manifest, error) {
-	b, err := os.ReadFile(manifestIn(staging))
-	if err != nil {
-		return nil, fmt.Errorf("archive of %s has no manifest: %w", e.Key, cas.ErrCorrupt)
+	if err := fsx.RealDir(staging, ".rezup"); err != nil {
+		return nil, fmt.Errorf("archive of %s: %w: %w", e.Key, err, cas.ErrCorrupt)
 	}
 	var m Manifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("archive of %s holds an unreadable manifest (%v): %w", e.Key, err, cas.ErrCorrupt)
+	if err := readJSONMeta(manifestIn(staging), &m); err != nil {
+		return nil, fmt.Errorf("archive of %s has no usable manifest (%w): %w", e.Key, err, cas.ErrCorrupt)
 	}
 	if m.Key != e.Key {
 		return nil, fmt.Errorf("archive of %s holds the manifest of %s: %w", e.Key, m.Key, cas.ErrCorrupt)
+	}
+	if err := checkVenvNames("the manifest in the archive", m.Venvs); err != nil {
+		return nil, fmt.Errorf("archive of %s: %w: %w", e.Key, err, cas.ErrCorrupt)
+	}
+	for _, v := range m.Venvs {
+		if err := fsx.RealDir(staging, "venv/"+v); err != nil {
+			return nil, fmt.Errorf("archive of %s: venv %s: %w: %w", e.Key, v, err, cas.ErrCorrupt)
+		}
 	}
 	if m.Prefix != e.Prefix {
 		return nil, fmt.Errorf("archive of %s was built at %s, its entry says %s: %w", e.Key, m.Prefix, e.Prefix, cas.ErrCorrupt)
@@ -124,7 +149,7 @@ func readPackedManifest(e cas.Entry, staging string) (*Manifest, error) {
 // rest runs; publish's sync then has only the manifest and any rewritten
 // large file left to write), python starting to confirm the base
 // interpreters, and the large files being relocated.
-func (s *Store) settle(ctx context.Context, e cas.Entry, m *Manifest, staging string, rel *pyenv.Relocator, unseen []string) error {
+func (s *Store) settle(ctx context.Context, e cas.Entry, m *Manifest, staging string, rel *pyenv.Relocator, unseen []string, trust pyenv.Trust) error {
 	syncErr := make(chan error, 1)
 	go func() {
 		start := time.Now()
@@ -136,7 +161,7 @@ func (s *Store) settle(ctx context.Context, e cas.Entry, m *Manifest, staging st
 	go func() {
 		start := time.Now()
 		for _, v := range m.Venvs {
-			if err := pyenv.CheckBase(ctx, filepath.Join(staging, "venv", v), s.opt.Environ); err != nil {
+			if err := pyenv.CheckBase(ctx, filepath.Join(staging, "venv", v), trust, s.opt.Environ); err != nil {
 				baseErr <- fmt.Errorf("venv %s: %w", v, err)
 				return
 			}

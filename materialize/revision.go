@@ -225,14 +225,18 @@ func (r *Revision) setMeta(m *Meta) {
 	r.ownVenv = err == nil && fi.IsDir()
 }
 
+// readMeta reads revDir's revision.json. A missing one is an
+// fs.ErrNotExist error (not ready); one that is not a small regular file,
+// is not JSON, or names a venv that is not a plain name makes the revision
+// unreadable.
 func readMeta(revDir string) (*Meta, error) {
-	b, err := os.ReadFile(filepath.Join(revDir, "revision.json"))
-	if err != nil {
+	path := filepath.Join(revDir, "revision.json")
+	var m Meta
+	if err := readJSONMeta(path, &m); err != nil {
 		return nil, err
 	}
-	var m Meta
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("read %s: %w", filepath.Join(revDir, "revision.json"), err)
+	if err := checkVenvNames(path, m.Venvs); err != nil {
+		return nil, err
 	}
 	return &m, nil
 }

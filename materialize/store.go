@@ -112,14 +112,18 @@ func (s *Store) Ready(k cas.Key) bool {
 	return err == nil
 }
 
-// ReadManifest reads a ready entry's manifest.
+// ReadManifest reads a ready entry's manifest. A manifest that is not a
+// regular file in a real .rezup directory of the entry, or that names a
+// venv outside it, is an error: the entry is not usable as it is.
 func (s *Store) ReadManifest(k cas.Key) (*Manifest, error) {
-	b, err := os.ReadFile(s.opt.Root.manifestPath(k))
-	if err != nil {
-		return nil, err
+	if err := fsx.RealDir(s.opt.Root.EntryDir(k), ".rezup"); err != nil {
+		return nil, fmt.Errorf("read manifest of %s: %w", k, err)
 	}
 	var m Manifest
-	if err := json.Unmarshal(b, &m); err != nil {
+	if err := readJSONMeta(s.opt.Root.manifestPath(k), &m); err != nil {
+		return nil, fmt.Errorf("read manifest of %s: %w", k, err)
+	}
+	if err := checkVenvNames(s.opt.Root.manifestPath(k), m.Venvs); err != nil {
 		return nil, fmt.Errorf("read manifest of %s: %w", k, err)
 	}
 	return &m, nil
@@ -225,6 +229,11 @@ func (s *Store) publish(staging string, m *Manifest) error {
 	m.Files, m.Bytes = files, bytes
 	if err := os.MkdirAll(filepath.Join(staging, ".rezup"), 0o777); err != nil {
 		return err
+	}
+	// An unpacked archive may hold .rezup as a symlink out of the tree:
+	// the manifest would be written (and later read) there.
+	if err := fsx.RealDir(staging, ".rezup"); err != nil {
+		return fmt.Errorf("manifest of %s: %w", k, err)
 	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {

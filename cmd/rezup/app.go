@@ -95,6 +95,11 @@ func (a *app) loadRecipe(container string) (*containerRecipe, error) {
 		return &containerRecipe{Path: path, Recipe: r}, nil
 	}
 	if err != nil {
+		if fi, serr := os.Stat(path); serr == nil && fi.IsDir() {
+			// Nothing rezup could read as a recipe: a recipe error (exit
+			// 2), with what to do about it.
+			return nil, &recipe.Error{File: path, Msg: "is a directory, not a recipe file: remove it or make it a file"}
+		}
 		return nil, fmt.Errorf("read recipe: %w", err)
 	}
 	r, warns, err := recipe.Parse(path, data)

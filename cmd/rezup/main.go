@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/rezup/rezup/internal/pyenv"
@@ -96,6 +98,11 @@ func hintFor(err error) string {
 	case errors.As(err, &nw):
 		return fmt.Sprintf("ask the owner of %s, or use a root of your own (REZUP_ROOT_LOCAL)", nw.Root)
 	}
+	// So does the disk: a full, read-only or misplaced root is never a
+	// matter of the recipe, whatever the command was building.
+	if h := diskHint(err); h != "" {
+		return h
+	}
 	var h *hinted
 	if errors.As(err, &h) {
 		return h.hint
@@ -112,6 +119,30 @@ func hintFor(err error) string {
 		return "wait for the jobs that use it to end, then try again"
 	case errors.Is(err, launch.ErrNested):
 		return "exit the rezup shell first"
+	}
+	return ""
+}
+
+// diskHint is the hint for an error about the disk or the root rather
+// than what was being built: no space, a read-only filesystem, no
+// permission, or a path that must be a directory being a file. The error
+// itself names the path.
+func diskHint(err error) string {
+	// A command rezup launches that cannot run (fork/exec: permission
+	// denied) is the user's command, not the root.
+	var pe *fs.PathError
+	launching := errors.As(err, &pe) && strings.Contains(pe.Op, "exec")
+	switch {
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return "the disk (or your quota) is full: free some space (rezup gc removes what nothing uses), then try again"
+	case errors.Is(err, syscall.EROFS):
+		return "that filesystem is read-only: use a root on a writable one (REZUP_ROOT_LOCAL)"
+	case launching:
+		return ""
+	case errors.Is(err, fs.ErrPermission):
+		return "permission denied on the path above: check its permissions, or use a root of your own (REZUP_ROOT_LOCAL)"
+	case errors.Is(err, syscall.ENOTDIR):
+		return "a path rezup needs as a directory is a file: move that file away, or use another root (REZUP_ROOT_LOCAL)"
 	}
 	return ""
 }

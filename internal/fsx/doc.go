@@ -15,6 +15,13 @@
 //     every other explicit chmod of something rezup publishes goes
 //     through Perm. Callers pass 0o666 for data, 0o777 for executables
 //     and directories.
+//   - ReadMeta and RealDir: how metadata is read from trees and caches
+//     rezup does not fully trust (entry.json, manifest.json,
+//     revision.json, pyvenv.cfg): only a regular file, never through a
+//     symlink at the last component, never blocking on a FIFO, and never
+//     more than a size limit (MaxJSONMeta, MaxPyvenvCfg); RealDir checks
+//     that a directory inside such a tree is a real one, not a symlink
+//     out of it.
 //
 // fsx imports nothing of rezup's, so every package (cas and recipe too) may
 // use it. It never prints and never reads the environment.

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/internal/pyid"
 )
 
@@ -135,11 +136,33 @@ func Probe(ctx context.Context, exe string, env []string) (Interpreter, error) {
 	return py, nil
 }
 
+// Trust names the interpreters this machine already has, which CheckBase
+// may accept as a venv's base and run: never one that only an unpacked
+// archive's pyvenv.cfg points to.
+type Trust struct {
+	// PathEnv is the caller's PATH. An interpreter found in one of its
+	// (absolute) directories under the names a venv's version gives
+	// (python3.11, python3, python) is trusted: the user runs it anyway.
+	PathEnv string
+	// Exes are interpreters the recipe names, as found and probed on
+	// this machine (Interpreter.Executable).
+	Exes []string
+}
+
 // CheckBase checks that the base interpreter of the venv in venvDir (the
-// "home" directory of its pyvenv.cfg) exists and is the version the venv
-// was built with. A relocated venv is useless without it. Failures wrap
-// ErrNoPython and name the interpreter and version needed.
-func CheckBase(ctx context.Context, venvDir string, env []string) error {
+// "home" directory of its pyvenv.cfg) exists, is an interpreter this
+// machine already has (see Trust), and is the version the venv was built
+// with. A relocated venv is useless without it.
+//
+// pyvenv.cfg comes from an archive that anyone who can write the shared
+// cache may have made, so its home is never trusted by itself: the
+// interpreter there is compared, by file identity after resolving
+// symlinks, with those trust names, and only a trusted one is run (for
+// its exact version). When none is that file directly, the first one on
+// PATH is asked for its real executable (a pyenv shim is a script that
+// execs the real interpreter). Failures wrap ErrNoPython and name the
+// interpreter and version needed.
+func CheckBase(ctx context.Context, venvDir string, trust Trust, env []string) error {
 	cfgPath := filepath.Join(venvDir, "pyvenv.cfg")
 	cfg, err := readPyvenvCfg(cfgPath)
 	if err != nil {
@@ -148,6 +171,9 @@ func CheckBase(ctx context.Context, venvDir string, env []string) error {
 	home := cfg["home"]
 	if home == "" {
 		return fmt.Errorf("%s: no home entry", cfgPath)
+	}
+	if !filepath.IsAbs(home) {
+		return fmt.Errorf("%s: home %q is not an absolute path", cfgPath, home)
 	}
 	version := cfg["version"]
 	if version == "" {
@@ -167,12 +193,19 @@ func CheckBase(ctx context.Context, venvDir string, env []string) error {
 		names = append(names, "python"+parts[0])
 	}
 	names = append(names, "python")
+	needs := ""
+	if version != "" {
+		needs = " (python " + version + ")"
+	}
+	// Stat follows symlinks: baseInfo is the real file, whatever links
+	// lead to it. Nothing here runs it.
 	var base string
+	var baseInfo os.FileInfo
 	for _, n := range names {
 		for _, cand := range executableNames(n) {
 			p := filepath.Join(home, cand)
 			if info, err := os.Stat(p); err == nil && isExecutable(p, info) {
-				base = p
+				base, baseInfo = p, info
 				break
 			}
 		}
@@ -181,11 +214,55 @@ func CheckBase(ctx context.Context, venvDir string, env []string) error {
 		}
 	}
 	if base == "" {
-		want := filepath.Join(home, names[0])
-		if version != "" {
-			return fmt.Errorf("base interpreter %s (python %s) not found: %w", want, version, ErrNoPython)
+		return fmt.Errorf("base interpreter %s%s not found: %w", filepath.Join(home, names[0]), needs, ErrNoPython)
+	}
+
+	trusted := ""
+	same := func(p string) bool {
+		info, err := os.Stat(p)
+		return err == nil && isExecutable(p, info) && os.SameFile(baseInfo, info)
+	}
+	for _, exe := range trust.Exes {
+		if exe != "" && filepath.IsAbs(exe) && same(exe) {
+			trusted = exe
+			break
 		}
-		return fmt.Errorf("base interpreter %s not found: %w", want, ErrNoPython)
+	}
+	firstOnPath := ""
+	for _, dir := range filepath.SplitList(trust.PathEnv) {
+		if trusted != "" {
+			break
+		}
+		if dir == "" || !filepath.IsAbs(dir) {
+			continue // as lookPath: never the current directory
+		}
+		for _, n := range names {
+			for _, cand := range executableNames(n) {
+				p := filepath.Join(dir, cand)
+				if firstOnPath == "" {
+					if info, err := os.Stat(p); err == nil && isExecutable(p, info) {
+						firstOnPath = p
+					}
+				}
+				if trusted == "" && same(p) {
+					trusted = p
+				}
+			}
+		}
+	}
+	if trusted == "" && firstOnPath != "" {
+		// Maybe a shim: ask the interpreter on PATH (trusted: the user
+		// runs it) for the real one, and compare that.
+		py, err := Probe(ctx, firstOnPath, env)
+		if err == nil && same(py.Executable) {
+			if len(parts) == 3 && py.Version != version {
+				return fmt.Errorf("base interpreter %s is python %s, the venv needs python %s: %w", base, py.Version, version, ErrNoPython)
+			}
+			return nil
+		}
+	}
+	if trusted == "" {
+		return fmt.Errorf("base interpreter %s%s is not an interpreter of this machine (none on PATH or named by the recipe is that file); not running it: %w", base, needs, ErrNoPython)
 	}
 	if len(parts) < 3 {
 		return nil // nothing precise to compare against
@@ -193,9 +270,9 @@ func CheckBase(ctx context.Context, venvDir string, env []string) error {
 	// Only the version matters here, and this check runs on every
 	// materialize: skip site (-S) and the imports of a full Probe, which
 	// cost three times the interpreter's bare start.
-	out, err := output(ctx, base, []string{"-E", "-s", "-S", "-c", versionScript}, env)
+	out, err := output(ctx, trusted, []string{"-E", "-s", "-S", "-c", versionScript}, env)
 	if err != nil {
-		return fmt.Errorf("base interpreter %s (python %s): %w", base, version, err)
+		return fmt.Errorf("base interpreter %s (python %s): %w", trusted, version, err)
 	}
 	if got := strings.TrimSpace(string(out)); got != version {
 		return fmt.Errorf("base interpreter %s is python %s, the venv needs python %s: %w", base, got, version, ErrNoPython)
@@ -206,8 +283,10 @@ func CheckBase(ctx context.Context, venvDir string, env []string) error {
 // versionScript prints major.minor.micro, on Python 2.7 and 3.x alike.
 const versionScript = `import sys; sys.stdout.write("%d.%d.%d" % tuple(sys.version_info[:3]))`
 
+// readPyvenvCfg reads a venv's pyvenv.cfg, a small regular file (see
+// fsx.ReadMeta): an archive may hold anything under that name.
 func readPyvenvCfg(path string) (map[string]string, error) {
-	data, err := os.ReadFile(path)
+	data, err := fsx.ReadMeta(path, fsx.MaxPyvenvCfg)
 	if err != nil {
 		return nil, fmt.Errorf("read venv config: %w", err)
 	}

@@ -116,6 +116,23 @@ func TestCheckBase(t *testing.T) {
 	home := t.TempDir()
 	// CheckBase asks for the version alone, with site skipped (-S).
 	fakeExe(t, filepath.Join(home, "python3.11"), `case " $* " in *" -S "*) printf 3.11.7;; *) echo "not a version probe: $*" >&2; exit 1;; esac`)
+	// A directory on PATH whose python3.11 links to home's: the same file.
+	linked := t.TempDir()
+	if err := os.Symlink(filepath.Join(home, "python3.11"), filepath.Join(linked, "python3.11")); err != nil {
+		t.Fatal(err)
+	}
+	// pyenv's layout: a shim on PATH that knows the real interpreter.
+	real := t.TempDir()
+	fakeExe(t, filepath.Join(real, "python3.11"), `printf 3.11.7`)
+	shims := t.TempDir()
+	fakeExe(t, filepath.Join(shims, "python3.11"), `printf '{"executable": "`+filepath.Join(real, "python3.11")+`", "implementation": "cpython", "version": "3.11.7", "platform": "linux-x86_64"}'`)
+	// An interpreter the archive chose: running it leaves a marker.
+	attacker := t.TempDir()
+	marker := filepath.Join(t.TempDir(), "ran")
+	fakeExe(t, filepath.Join(attacker, "python3.11"), "touch "+marker+"; printf 3.11.7")
+	other := t.TempDir()
+	fakeExe(t, filepath.Join(other, "python3.11"), `printf '{"executable": "`+filepath.Join(other, "python3.11")+`", "implementation": "cpython", "version": "3.11.7", "platform": "linux-x86_64"}'`)
+
 	write := func(cfg string) string {
 		dir := t.TempDir()
 		if err := os.WriteFile(filepath.Join(dir, "pyvenv.cfg"), []byte(cfg), 0o644); err != nil {
@@ -123,21 +140,36 @@ func TestCheckBase(t *testing.T) {
 		}
 		return dir
 	}
+	onPath := Trust{PathEnv: strings.Join([]string{"", "relative", home}, string(os.PathListSeparator))}
 	ctx := context.Background()
 	tests := []struct {
-		name, cfg, wantErr string
-		noPython           bool
+		name, cfg string
+		trust     Trust
+		wantErr   string
+		noPython  bool
 	}{
-		{"ok", "home = " + home + "\ninclude-system-site-packages = false\nversion = 3.11.7\n", "", false},
-		{"virtualenv", "home = " + home + "\nversion_info = 3.11.7.final.0\n", "", false},
-		{"other micro", "home = " + home + "\nversion = 3.11.9\n", "is python 3.11.7, the venv needs python 3.11.9", true},
-		{"missing", "home = " + filepath.Join(home, "gone") + "\nversion = 3.12.1\n",
+		{"ok", "home = " + home + "\ninclude-system-site-packages = false\nversion = 3.11.7\n", onPath, "", false},
+		{"virtualenv", "home = " + home + "\nversion_info = 3.11.7.final.0\n", onPath, "", false},
+		{"linked on PATH", "home = " + home + "\nversion = 3.11.7\n", Trust{PathEnv: linked}, "", false},
+		{"named by the recipe", "home = " + home + "\nversion = 3.11.7\n", Trust{Exes: []string{filepath.Join(home, "python3.11")}}, "", false},
+		{"behind a shim", "home = " + real + "\nversion = 3.11.7\n", Trust{PathEnv: shims}, "", false},
+		{"other micro", "home = " + home + "\nversion = 3.11.9\n", onPath, "is python 3.11.7, the venv needs python 3.11.9", true},
+		{"missing", "home = " + filepath.Join(home, "gone") + "\nversion = 3.12.1\n", onPath,
 			"base interpreter " + filepath.Join(home, "gone", "python3.12") + " (python 3.12.1) not found", true},
-		{"no home", "version = 3.11.7\n", "no home entry", false},
+		{"no home", "version = 3.11.7\n", onPath, "no home entry", false},
+		{"relative home", "home = bin\nversion = 3.11.7\n", onPath, "not an absolute path", false},
+		{"home not on PATH", "home = " + home + "\nversion = 3.11.7\n", Trust{PathEnv: other},
+			"base interpreter " + filepath.Join(home, "python3.11") + " (python 3.11.7) is not an interpreter of this machine", true},
+		{"hostile home", "home = " + attacker + "\nversion = 3.11.7\n", Trust{PathEnv: strings.Join([]string{other, home, shims}, string(os.PathListSeparator))},
+			"base interpreter " + filepath.Join(attacker, "python3.11") + " (python 3.11.7) is not an interpreter of this machine", true},
+		{"hostile home, nothing on PATH", "home = " + attacker + "\nversion = 3.11.7\n", Trust{}, "is not an interpreter of this machine", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := CheckBase(ctx, write(tt.cfg), nil)
+			err := CheckBase(ctx, write(tt.cfg), tt.trust, nil)
+			if _, serr := os.Stat(marker); serr == nil {
+				t.Fatal("CheckBase ran the interpreter the venv's pyvenv.cfg chose")
+			}
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -147,6 +179,27 @@ func TestCheckBase(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || errors.Is(err, ErrNoPython) != tt.noPython {
 				t.Fatalf("err = %v, want %q (ErrNoPython %v)", err, tt.wantErr, tt.noPython)
 			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error is not one line: %q", err)
+			}
 		})
+	}
+}
+
+// pyvenv.cfg comes from an archive: it must be a small regular file.
+func TestCheckBaseReadsPyvenvCfgSafely(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Symlink("/dev/zero", filepath.Join(dir, "pyvenv.cfg")); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckBase(context.Background(), dir, Trust{}, nil); err == nil || !strings.Contains(err.Error(), "is a symlink") {
+		t.Fatalf("err = %v, want a refused symlink", err)
+	}
+	big := t.TempDir()
+	if err := os.WriteFile(filepath.Join(big, "pyvenv.cfg"), []byte(strings.Repeat("k = v\n", 20000)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckBase(context.Background(), big, Trust{}, nil); err == nil || !strings.Contains(err.Error(), "65536-byte limit") {
+		t.Fatalf("err = %v, want the size limit", err)
 	}
 }

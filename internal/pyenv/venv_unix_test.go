@@ -73,7 +73,7 @@ func TestVenv(t *testing.T) {
 		if _, err := os.Stat(v.Python()); err != nil {
 			t.Fatal(err)
 		}
-		if err := CheckBase(ctx, v.Dir, env); err != nil {
+		if err := CheckBase(ctx, v.Dir, Trust{PathEnv: os.Getenv("PATH")}, env); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -204,7 +204,7 @@ func TestVenv(t *testing.T) {
 		if err != nil || !bytes.Contains(out, []byte(newDir)) {
 			t.Fatalf("relocated pip: %v\n%s", err, out)
 		}
-		if err := CheckBase(ctx, newDir, env); err != nil {
+		if err := CheckBase(ctx, newDir, Trust{PathEnv: os.Getenv("PATH")}, env); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -14,7 +14,10 @@
 // Guarantees: the executable is replaced by a rename within its own
 // directory, and only after the new binary ran with --version and printed
 // the expected version, so a broken or truncated release never replaces a
-// working rezup. Checks are bounded: Due is a single stat.
+// working rezup. Checks are bounded: Due is a single stat, and the
+// --version run ends within VerifyTimeout plus a short wait for its
+// output, children included (it runs in its own process group, killed as
+// a whole; on Windows only the process itself is killed).
 //
 // Never: it prints nothing, reads no environment variable (callers pass
 // the source, the pause and the environment), and never exits the process.

@@ -3,6 +3,7 @@ package selfupdate
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -60,29 +61,83 @@ func Install(ctx context.Context, rel Release, exe string, environ []string) (er
 	return fsx.SyncDir(dir)
 }
 
+// verifyWaitDelay is how long the --version run may keep its output open
+// after it exits or is killed: a release that leaves a child holding
+// stdout must not hold the upgrade check (and the command behind it).
+const verifyWaitDelay = 5 * time.Second
+
+// maxVersionOutput bounds what is kept of the --version output.
+const maxVersionOutput = 64 << 10
+
+// verifyBounds bound one --version run; tests shorten them.
+type verifyBounds struct {
+	timeout   time.Duration // the whole run
+	waitDelay time.Duration // after the process exits or is killed
+}
+
 // verify runs the staged binary with --version.
 func verify(ctx context.Context, path string, rel Release, environ []string) error {
-	ctx, cancel := context.WithTimeout(ctx, VerifyTimeout)
+	return verifyWithin(ctx, path, rel, environ, verifyBounds{VerifyTimeout, verifyWaitDelay})
+}
+
+// verifyWithin runs path --version in its own process group, so that the
+// whole group is killed when the bound is reached and whatever it left
+// running is killed when it is done: the run ends within b.timeout plus
+// b.waitDelay, children included.
+func verifyWithin(ctx context.Context, path string, rel Release, environ []string, b verifyBounds) error {
+	ctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, path, "--version")
 	cmd.Env = environ
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
+	cmd.WaitDelay = b.waitDelay
+	ownProcessGroup(cmd)
+	stdout := &cappedBuffer{max: maxVersionOutput}
+	stderr := &cappedBuffer{max: maxVersionOutput}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	err := cmd.Run()
+	killProcessGroup(cmd)
+	switch {
+	case errors.Is(err, exec.ErrWaitDelay):
+		// It exited successfully, but its output stayed open.
+		return fmt.Errorf("upgrade to %s: %s --version exited but left a process holding its output", rel.Version, rel.Path)
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("upgrade to %s: %s --version timed out after %v", rel.Version, rel.Path, b.timeout)
+	case ctx.Err() != nil:
+		return fmt.Errorf("upgrade to %s: %s --version: %w", rel.Version, rel.Path, ctx.Err())
+	case err != nil:
 		msg := strings.TrimSpace(stderr.String())
+		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
+			msg = strings.TrimSpace(msg[i+1:]) // one line: the last
+		}
 		if msg != "" {
 			msg = ": " + msg
 		}
 		return fmt.Errorf("upgrade to %s: %s does not run (--version: %v%s)", rel.Version, rel.Path, err, msg)
 	}
-	fields := strings.Fields(string(out))
+	out := stdout.String()
+	fields := strings.Fields(out)
 	if len(fields) == 0 {
 		return fmt.Errorf("upgrade to %s: %s --version printed nothing", rel.Version, rel.Path)
 	}
 	got, err := ParseVersion(fields[len(fields)-1])
 	if err != nil || Compare(got, rel.Version) != 0 {
-		return fmt.Errorf("upgrade to %s: %s --version printed %q, not that version", rel.Version, rel.Path, strings.TrimSpace(string(out)))
+		return fmt.Errorf("upgrade to %s: %s --version printed %q, not that version", rel.Version, rel.Path, strings.TrimSpace(out))
 	}
 	return nil
 }
+
+// cappedBuffer keeps the first max bytes written to it and drops the
+// rest, so that a release printing without end costs no memory.
+type cappedBuffer struct {
+	buf bytes.Buffer
+	max int
+}
+
+func (c *cappedBuffer) Write(p []byte) (int, error) {
+	if room := c.max - c.buf.Len(); room > 0 {
+		c.buf.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+func (c *cappedBuffer) String() string { return c.buf.String() }
