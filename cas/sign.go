@@ -100,8 +100,13 @@ func (k SecretKey) Public() PublicKey {
 }
 
 // ParsePublicKey reads "<name>:<base64>" of a 32-byte ed25519 public key.
+// A secret key given by mistake is refused without being quoted.
 func ParsePublicKey(s string) (PublicKey, error) {
 	name, b, err := parseNamed(s, ed25519.PublicKeySize)
+	if _, _, serr := parseNamed(s, ed25519.PrivateKeySize); err != nil && serr == nil {
+		// Not quoted: the message may end up in a log.
+		return PublicKey{}, fmt.Errorf("parse public key %s: %w: it is a secret key, which must stay private; trust its public key instead", name, ErrBadSigningKey)
+	}
 	if err != nil {
 		return PublicKey{}, fmt.Errorf("parse public key %q: %w", short(s), err)
 	}
