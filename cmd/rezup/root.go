@@ -55,6 +55,7 @@ first run from ~/rezup.toml.`,
 		return usagef("%s: %v", c.CommandPath(), err)
 	})
 	root.AddCommand(a.useCommand(), a.addCommand(), a.statusCommand(), a.dropCommand(), a.pullCommand(), a.envCommand(), a.resolveCommand(), a.completionCommand(), a.gcCommand())
+	root.AddCommand(a.keyCommand())
 	root.CompletionOptions.DisableDefaultCmd = true
 	a.completeContainerNames(root)
 	return root
