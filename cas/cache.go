@@ -43,6 +43,7 @@ type Entry struct {
 	Interpreter  pyid.ID   `json:"interpreter"`
 	Created      time.Time `json:"created"`
 	RezupVersion string    `json:"rezup_version"`
+	Signatures   []string  `json:"signatures,omitempty"`
 }
 
 // MissReason says why Lookup missed.
@@ -53,6 +54,9 @@ const (
 	MissNoEntry   MissReason = "no entry"         // nothing committed for the key
 	MissBadEntry  MissReason = "unreadable entry" // entry.json cannot be parsed or names no archive of the key
 	MissNoArchive MissReason = "archive missing"  // the archive entry.json names is gone or of the wrong size
+	// MissUntrusted: trusted keys are configured (WithTrustedKeys) and no
+	// trusted key signed the entry. It is never used, whatever it holds.
+	MissUntrusted MissReason = "not signed by a trusted key"
 )
 
 // MissError is a Lookup miss. It wraps ErrNotFound.
@@ -83,6 +87,11 @@ type Cache struct {
 	b   Backend
 	now func() time.Time
 
+	// trusted, when not empty, are the only keys whose entries Lookup
+	// returns; signer, when set, signs what Publish commits.
+	trusted []PublicKey
+	signer  *SecretKey
+
 	mu       sync.Mutex
 	probed   bool
 	probeErr error
@@ -102,6 +111,36 @@ func Open(location string) (*Cache, error) {
 	return NewCache(LimitTransfers(b, DefaultTransfers)), nil
 }
 
+// WithTrustedKeys returns a cache over the same backend whose Lookup
+// returns only entries a key of keys signed: an unsigned entry, or one
+// signed by another key, is a *MissError with the reason MissUntrusted,
+// never an entry. No keys means every valid entry is returned, as a cache
+// without signatures always did.
+func (c *Cache) WithTrustedKeys(keys ...PublicKey) *Cache {
+	n := c.clone()
+	n.trusted = append([]PublicKey(nil), keys...)
+	return n
+}
+
+// WithSigner returns a cache over the same backend whose Publish signs
+// each entry it commits with sk.
+func (c *Cache) WithSigner(sk SecretKey) *Cache {
+	n := c.clone()
+	n.signer = &sk
+	return n
+}
+
+// TrustedKeys returns the keys set with WithTrustedKeys: when there are
+// none, the cache is unauthenticated, and whoever can write to it chooses
+// what Lookup returns.
+func (c *Cache) TrustedKeys() []PublicKey { return append([]PublicKey(nil), c.trusted...) }
+
+// clone copies the configuration, not the probe: a cache is cheap to
+// probe again.
+func (c *Cache) clone() *Cache {
+	return &Cache{b: c.b, now: c.now, trusted: c.trusted, signer: c.signer}
+}
+
 // String names the cache for messages: its backend's location.
 func (c *Cache) String() string { return c.b.String() }
 
@@ -115,7 +154,8 @@ func isTempName(name string) bool        { return strings.Contains(name, fsx.Tem
 
 // Lookup returns the entry published for key. It also checks the archive
 // the entry names is there, so that a miss is found here rather than
-// halfway through a download. A miss is a *MissError, which says why.
+// halfway through a download, and, with trusted keys, that one of them
+// signed the entry. A miss is a *MissError, which says why.
 func (c *Cache) Lookup(ctx context.Context, key Key) (Entry, error) {
 	miss := func(why MissReason, format string, args ...any) error {
 		return &MissError{Key: key, Cache: c.String(), Reason: why, Detail: fmt.Sprintf(format, args...)}
@@ -141,6 +181,11 @@ func (c *Cache) Lookup(ctx context.Context, key Key) (Entry, error) {
 		return Entry{}, miss(MissBadEntry, "%s names key %s", entryName(key), e.Key)
 	case e.Digest == Digest{} || e.Size <= 0:
 		return Entry{}, miss(MissBadEntry, "%s names no archive", entryName(key))
+	}
+	if len(c.trusted) > 0 {
+		if err := Verify(e, c.trusted); err != nil {
+			return Entry{}, miss(MissUntrusted, "%v", err)
+		}
 	}
 	fi, err := c.b.Stat(ctx, archiveName(key, e.Digest))
 	switch {
@@ -181,15 +226,29 @@ func (c *Cache) Open(ctx context.Context, e Entry) (io.ReadCloser, error) {
 
 // Publish stores the archive a under e.Key and then commits e, with
 // Digest, Size, Files and Bytes taken from a, as the key's entry. A zero
-// e.Created is set to the time of publishing. The archive is put first,
-// under its digest; entry.json last. If another publisher committed the
-// key first, Publish leaves its entry and returns it: the key is already
-// published. Otherwise it returns e as committed. a.Path stays the
-// caller's to remove.
+// e.Created is set to the time of publishing; with a signer (WithSigner)
+// e is signed, and signatures e came with are dropped (they cannot cover
+// the new digest). The archive is put first, under its digest; entry.json
+// last. If another publisher committed the key first, Publish leaves its
+// entry and returns it: the key is already published. Otherwise it
+// returns e as committed. a.Path stays the caller's to remove.
+//
+// With trusted keys, an entry Lookup misses on because no trusted key
+// signed it is replaced only by an entry that does verify (signed by a
+// trusted key); otherwise Publish fails with an error wrapping
+// ErrUntrustedSigner, leaving that entry, and the archive it stored, in
+// place.
 func (c *Cache) Publish(ctx context.Context, e Entry, a Archive) (Entry, error) {
 	e.Digest, e.Size, e.Files, e.Bytes = a.Digest, a.Size, a.Files, a.Bytes
 	if e.Created.IsZero() {
 		e.Created = c.now().UTC()
+	}
+	e.Signatures = nil
+	if c.signer != nil {
+		var err error
+		if e, err = Sign(e, *c.signer); err != nil {
+			return Entry{}, fmt.Errorf("publish %s to %s: %w", e.Key, c, err)
+		}
 	}
 	got, err := c.publish(ctx, e, a)
 	if err != nil {
@@ -222,6 +281,10 @@ func (c *Cache) publish(ctx context.Context, e Entry, a Archive) (Entry, error) 
 			return got, nil
 		case !errors.As(lerr, &miss):
 			return e, lerr
+		case miss.Reason == MissUntrusted && Verify(e, c.trusted) != nil:
+			// Replacing one unverified entry by another would only let
+			// publishers who trust nobody's key take turns.
+			return e, fmt.Errorf("the key's entry is %w and this one would not be either (%s): sign with a trusted key", ErrUntrustedSigner, miss.Detail)
 		case miss.Reason != MissNoEntry:
 			if err := c.b.Delete(ctx, entryName(e.Key)); err != nil && !IsNotExist(err) {
 				return e, fmt.Errorf("replace the bad entry (%s): %w", miss.Detail, err)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -179,7 +180,7 @@ func TestPublishLookupOpenUnpack(t *testing.T) {
 	want.Size = got.Size
 	want.Files, want.Bytes = pst.Files, pst.Bytes
 	want.Created = c.now()
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("published\n %+v\nwant\n %+v", got, want)
 	}
 	if fi, err := os.Stat(filepath.Join(c.String(), key.String(), wantDigest.String()+".tar.zst")); err != nil || fi.Size() != got.Size || fi.Mode().Perm() != fsx.Perm(0o444) {
@@ -190,7 +191,7 @@ func TestPublishLookupOpenUnpack(t *testing.T) {
 	}
 
 	e, dest := fetch(t, c, key)
-	if e != got {
+	if !reflect.DeepEqual(e, got) {
 		t.Fatalf("lookup\n %+v\nwant\n %+v", e, got)
 	}
 	diffSnapshots(t, snapshot(t, src, true), snapshot(t, dest, true))
@@ -316,7 +317,7 @@ func TestConcurrentPublishers(t *testing.T) {
 		if errs[i] != nil {
 			t.Fatalf("publisher %d: %v", i, errs[i])
 		}
-		if entries[i] != e {
+		if !reflect.DeepEqual(entries[i], e) {
 			t.Errorf("publisher %d reports\n %+v\nthe cache committed\n %+v", i, entries[i], e)
 		}
 	}
@@ -414,7 +415,7 @@ func TestLookupMisses(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, err := c.Lookup(context.Background(), key); err != nil || got != want {
+			if got, err := c.Lookup(context.Background(), key); err != nil || !reflect.DeepEqual(got, want) {
 				t.Fatalf("after republishing: %+v, %v; want %+v", got, err, want)
 			}
 		})

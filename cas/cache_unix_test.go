@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -103,7 +104,7 @@ func TestLookupHostileFiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, err := c.Lookup(context.Background(), key); err != nil || got != want {
+			if got, err := c.Lookup(context.Background(), key); err != nil || !reflect.DeepEqual(got, want) {
 				t.Fatalf("after republishing: %+v, %v; want %+v", got, err, want)
 			}
 		})

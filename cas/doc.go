@@ -12,20 +12,26 @@
 //
 // Use KeyOf to name a build, PackFile to turn a built tree into a local
 // archive file, Cache.Publish to store it, and Cache.Lookup, Cache.Open
-// and Unpack to bring it back on another machine.
+// and Unpack to bring it back on another machine. GenerateKey,
+// ParseSecretKey and ParsePublicKey make and read signing keys; Sign and
+// Verify work on one Entry.
 //
 // Guarantees:
+//
 //   - An archive is named by the BLAKE3 digest of its own bytes and is
 //     never overwritten: <cache>/<key>/<digest>.tar.zst. (On a filesystem
 //     without hard links, two publishers racing for one name may rename
 //     over each other, with identical bytes.)
+//
 //   - entry.json is the commit point. It is put last, never over another
 //     publisher's valid entry, and names an archive that is complete and
 //     durable; Remove deletes it first. A missing, unreadable or corrupt
 //     entry.json is a cache miss (a *MissError saying why), never a crash.
+//
 //   - The shared cache needs no locks. Concurrent publishers of one key only
 //     ever rename complete files into place, so every reader sees a valid
 //     archive or nothing.
+//
 //   - Unpack verifies the digest while streaming and refuses hostile input
 //     (absolute paths, "..", writes through symlinks, hard links, devices,
 //     setuid/setgid/sticky bits, size and count limits). It only writes
@@ -35,6 +41,15 @@
 //     is decompressed; a caller may rewrite them on the way through
 //     (UnpackOptions.Rewrite: materialize relocates there, reading nothing
 //     twice).
+//
+//   - Entries can be signed, as Nix signs its binary caches: a publisher
+//     with a SecretKey (WithSigner) signs each entry's Statement (key,
+//     digest, size, prefix, interpreter) with ed25519, and a Cache with
+//     trusted keys (WithTrustedKeys) returns only entries one of them
+//     signed. An unsigned entry, or one signed by another key, is then a
+//     miss (MissUntrusted), never an entry. Without trusted keys the cache
+//     is unauthenticated: whoever can write to it chooses what Lookup
+//     returns.
 //
 // cas never prints, never reads environment variables, never touches the
 // local store (that is package materialize), and imports nothing of rezup's

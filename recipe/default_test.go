@@ -57,3 +57,29 @@ func TestDefaultsAreFresh(t *testing.T) {
 		t.Error("DefaultTOML shares its bytes")
 	}
 }
+
+// The commented [cache] section is what a user uncomments: with a real key
+// in place of the placeholder, it parses to what it says.
+func TestDefaultTOMLCacheSectionUncommented(t *testing.T) {
+	text := string(DefaultTOML())
+	start := strings.Index(text, "# [cache]\n")
+	if start < 0 {
+		t.Fatal("no commented [cache] section")
+	}
+	var b strings.Builder
+	for _, line := range strings.Split(text[start:], "\n") {
+		if k, ok := strings.CutPrefix(line, "# "); ok && (strings.HasPrefix(k, "[") || strings.Contains(k, " = ")) {
+			b.WriteString(k + "\n")
+		}
+	}
+	const key = "studio-1:A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg="
+	src := strings.Replace(b.String(), "studio-1:<base64>", key, 1)
+	r, _, err := Parse("rezup.toml", []byte(src))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, src)
+	}
+	want := Cache{URL: "/studio/rezup-cache", TrustedKeys: []string{key}, SecretKeyFile: "~/.config/rezup/signing.key"}
+	if !reflect.DeepEqual(r.Cache, want) {
+		t.Fatalf("[cache] = %+v, want %+v", r.Cache, want)
+	}
+}

@@ -164,6 +164,7 @@ func TestBuildInputsChanges(t *testing.T) {
 		{"root", replace(`local = "/studio/local"`, `local = false`), nil, false},
 		{"init", replace(`script = "/studio/init.py"`, `script = ""`), nil, false},
 		{"cache", replace(`url = "/studio/cache"`, `url = "s3://bucket/cache"`), nil, false},
+		{"cache trust", replace(`url = "/studio/cache"`, "url = \"/studio/cache\"\ntrusted-keys = [\"studio-1:A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=\"]\nsecret-key-file = \"/k\"\n"), nil, false},
 		{"python 3 quoted", replace("python = 3\n", "python = \"3\"\n"), nil, false},
 		{"python 2.7 quoted", replace("python = 2.7", `python = "2.7"`), nil, false},
 		{"flags default spelled", replace("[rez]\n", "[rez]\nflags = [\"-E\"]\n"), nil, false},

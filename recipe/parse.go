@@ -2,6 +2,7 @@ package recipe
 
 import (
 	"cmp"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"maps"
@@ -29,6 +30,7 @@ var (
 	pipKeys    = []string{"options", "env"}
 	toolKeys   = []string{"name", "url", "edit", "flags", "isolation", "python", "lib"}
 	sharedKeys = []string{"name", "requires"}
+	cacheKeys  = []string{"url", "trusted-keys", "secret-key-file"}
 	platforms  = []string{"linux", "darwin", "windows"}
 )
 
@@ -244,7 +246,9 @@ func (p *parser) recipe(r *Recipe, m map[string]any) {
 		case "build":
 			p.stringTable(path, v, "salt", &r.Build.Salt)
 		case "cache":
-			p.stringTable(path, v, "url", &r.Cache.URL)
+			if t, ok := p.table(path, v); ok {
+				p.cache(path, t, &r.Cache)
+			}
 		}
 	}
 	if v, ok := m["extension"]; ok {
@@ -596,6 +600,68 @@ func (p *parser) shared(path keyPath, t map[string]any) *Shared {
 		return nil
 	}
 	return sh
+}
+
+// cache reads [cache]. The keys are checked here, where a mistake can
+// still name its line; package cas reads them (recipe imports nothing of
+// rezup's, so the spelling is checked twice: see publicKeyProblem).
+func (p *parser) cache(path keyPath, t map[string]any, c *Cache) {
+	p.known(path, t, cacheKeys)
+	if v, ok := t["url"]; ok {
+		if s, ok := p.str(path.with("url"), v); ok {
+			c.URL = s
+		}
+	}
+	if v, ok := t["trusted-keys"]; ok {
+		kp := path.with("trusted-keys")
+		if list, ok := p.strList(kp, v); ok {
+			n := p.failures()
+			for i, k := range list {
+				why := publicKeyProblem(k)
+				if why == "" {
+					continue
+				}
+				what := " " + describe(k)
+				if strings.HasPrefix(why, "it is a secret key") {
+					what = "" // not quoted: the message may end up in a log
+				}
+				p.errorf(kp.with(i), "%s item %d%s is not a public key: %s; use the line `rezup key generate` printed, such as \"studio-1:<base64>\"", name(kp), i+1, what, why)
+			}
+			if p.failures() == n {
+				c.TrustedKeys = list
+			}
+		}
+	}
+	if v, ok := t["secret-key-file"]; ok {
+		if s, ok := p.str(path.with("secret-key-file"), v); ok {
+			c.SecretKeyFile = s
+		}
+	}
+}
+
+// signingKeyName is cas's rule for key names.
+var signingKeyName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// publicKeyProblem says why s is not "<name>:<base64>" of a 32-byte
+// ed25519 public key, as cas.ParsePublicKey reads it, or "" when it is.
+func publicKeyProblem(s string) string {
+	name, enc, ok := strings.Cut(s, ":")
+	switch {
+	case !ok:
+		return "want <name>:<base64>"
+	case !signingKeyName.MatchString(name):
+		return fmt.Sprintf("the name %s is not a key name (up to 128 letters, digits, \".\", \"_\" and \"-\", starting with a letter or digit)", describe(name))
+	}
+	b, err := base64.StdEncoding.Strict().DecodeString(enc)
+	switch {
+	case err != nil || strings.ContainsAny(enc, "\r\n"):
+		return "the part after the name is not base64"
+	case len(b) == 64:
+		return "it is a secret key (64 bytes), which must stay private: remove it, and trust its public key instead"
+	case len(b) != 32:
+		return fmt.Sprintf("it holds %d bytes, not the 32 of an ed25519 public key", len(b))
+	}
+	return ""
 }
 
 // stringTable reads a table holding the single string key key.

@@ -74,6 +74,11 @@ func TestParseMerge(t *testing.T) {
 		{"strings", "description = \"d\"\n[init]\nscript = \"/i.py\"\n[build]\nsalt = \"s\"\n[cache]\nurl = \"/c\"\n", func(r *Recipe) {
 			r.Description, r.Init.Script, r.Build.Salt, r.Cache.URL = "d", "/i.py", "s", "/c"
 		}},
+		{"cache trust", "[cache]\ntrusted-keys = [\"studio-1:A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=\", \"cache.example.org-1:OpYa6vJWzsPVKR3gAuOq5KV3+/4ydCpoZ4yF3KVa09E=\"]\nsecret-key-file = \"~/.config/rezup/signing.key\"\n", func(r *Recipe) {
+			r.Cache.TrustedKeys = []string{"studio-1:A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=", "cache.example.org-1:OpYa6vJWzsPVKR3gAuOq5KV3+/4ydCpoZ4yF3KVa09E="}
+			r.Cache.SecretKeyFile = "~/.config/rezup/signing.key"
+		}},
+		{"no trusted keys", "[cache]\ntrusted-keys = []\n", func(r *Recipe) { r.Cache.TrustedKeys = []string{} }},
 		{"dotted keys", "rez.url = \"rez==3\"\npip.env.A = \"1\"\n", func(r *Recipe) {
 			r.Rez.URL = "rez==3"
 			r.Pip.Env["A"] = "1"
@@ -187,6 +192,14 @@ func TestParseErrors(t *testing.T) {
 		{"init script", "[init]\nscript = false\n", `rezup.toml:2: [init] script must be a string, not false`},
 		{"build unknown", "[build]\nsalt = \"\"\npepper = \"\"\n", `rezup.toml:3: unknown key "pepper" in [build]; the keys are salt`},
 		{"cache url", "[cache]\nurl = 1\n", `rezup.toml:2: [cache] url must be a string, not 1`},
+		{"cache unknown", "[cache]\ntrusted-key = []\n", `rezup.toml:2: unknown key "trusted-key" in [cache]; did you mean "trusted-keys"?`},
+		{"trusted keys not a list", "[cache]\ntrusted-keys = \"studio-1:A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=\"\n", `rezup.toml:2: [cache] trusted-keys must be a list of strings such as ["a", "b"], not "studio-1:A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg="`},
+		{"trusted key without name", "[cache]\ntrusted-keys = [\n  \"A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=\",\n]\n", `rezup.toml:3: [cache] trusted-keys item 1 "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=" is not a public key: want <name>:<base64>; use the line ` + "`rezup key generate`" + ` printed, such as "studio-1:<base64>"`},
+		{"trusted key bad name", "[cache]\ntrusted-keys = [\"studio 1:A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=\"]\n", `rezup.toml:2: [cache] trusted-keys item 1 "studio 1:A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=" is not a public key: the name "studio 1" is not a key name (up to 128 letters, digits, ".", "_" and "-", starting with a letter or digit); use the line ` + "`rezup key generate`" + ` printed, such as "studio-1:<base64>"`},
+		{"trusted key not base64", "[cache]\ntrusted-keys = [\"studio-1:A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg\"]\n", `rezup.toml:2: [cache] trusted-keys item 1 "studio-1:A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg" is not a public key: the part after the name is not base64; use the line ` + "`rezup key generate`" + ` printed, such as "studio-1:<base64>"`},
+		{"trusted key is a secret key", "[cache]\ntrusted-keys = [\"a:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8DoQe/884Qvh1w3RjnS8CZZ+TWMJulDV8d3IZkElUxuA==\"]\n", `rezup.toml:2: [cache] trusted-keys item 1 is not a public key: it is a secret key (64 bytes), which must stay private: remove it, and trust its public key instead; use the line ` + "`rezup key generate`" + ` printed, such as "studio-1:<base64>"`},
+		{"trusted key short", "[cache]\ntrusted-keys = [\"a:AAAA\"]\n", `rezup.toml:2: [cache] trusted-keys item 1 "a:AAAA" is not a public key: it holds 3 bytes, not the 32 of an ed25519 public key; use the line ` + "`rezup key generate`" + ` printed, such as "studio-1:<base64>"`},
+		{"secret key file", "[cache]\nsecret-key-file = false\n", `rezup.toml:2: [cache] secret-key-file must be a string, not false`},
 		{"first error by line", "[rez]\nurl = \"\"\n[root]\nlocal = true\n[pip]\noptions = 1\n", `rezup.toml:2: [rez] url is empty; set it to a pip requirement such as "rez>=2.83"`},
 		{"first error by line, key order", "[root]\nlocal = true\n[build]\nsalt = 1\n", `rezup.toml:2: [root] local must be a path, "" or false, not true`},
 		{"lines after multi-line strings", "description = \"\"\"\n[rez]\nurl = \"\"\n\"\"\"\n[rez]\nedit = 0\n", `rezup.toml:6: [rez] edit must be true or false, not 0`},

@@ -81,9 +81,19 @@ type Build struct {
 	Salt string
 }
 
-// Cache is [cache]: URL of the shared cache ("" means none from the recipe).
+// Cache is [cache]. None of it is a build input.
 type Cache struct {
+	// URL is the shared cache ("" means none from the recipe).
 	URL string
+	// TrustedKeys are the public keys ("<name>:<base64>", checked) whose
+	// signed cache entries this machine uses; with any, unsigned entries
+	// and entries of other keys are misses. nil means none.
+	TrustedKeys []string
+	// SecretKeyFile is the file of the key that signs what this machine
+	// publishes, as written ("~" unexpanded); "" means none. Only a
+	// recipe of the user's own should be read for it, never a revision's
+	// frozen recipe.
+	SecretKeyFile string
 }
 
 // Warning is something a user should fix but that does not stop rezup.

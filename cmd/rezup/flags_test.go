@@ -329,7 +329,7 @@ func TestCommandTree(t *testing.T) {
 	for _, c := range root.Commands() {
 		names = append(names, c.Name())
 	}
-	want := []string{"add", "completion", "drop", "env", "gc", "pull", "resolve", "status", "use"}
+	want := []string{"add", "completion", "drop", "env", "gc", "key", "pull", "resolve", "status", "use"}
 	if !slices.Equal(names, want) {
 		t.Errorf("commands %v, want %v", names, want)
 	}

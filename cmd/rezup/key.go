@@ -1,0 +1,152 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/internal/fsx"
+)
+
+// keyGenerateOptions are the arguments and flags of `rezup key generate`.
+type keyGenerateOptions struct {
+	name  string
+	out   string // "" means defaultSecretKeyFile
+	force bool
+}
+
+func (a *app) keyCommand() *cobra.Command {
+	key := &cobra.Command{
+		Use:   "key",
+		Short: "Make the keys that sign what is published to the shared cache",
+		Long: `Signing keys, as Nix's binary caches use them. A publisher with a secret
+key signs each build it publishes to the shared cache; a machine that
+trusts the public key ([cache] trusted-keys, or $REZUP_TRUSTED_KEYS) uses
+only entries signed by a key it trusts, and builds for itself otherwise.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("unknown command %q for rezup key; use rezup key generate", args[0])
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return usagef("rezup key needs a command: rezup key generate NAME")
+		},
+	}
+	var o keyGenerateOptions
+	gen := &cobra.Command{
+		Use:   "generate NAME [--out FILE] [--force]",
+		Short: "Write a new secret signing key and print its public key",
+		Long: `Write a new ed25519 secret key named NAME to FILE (default
+$XDG_CONFIG_HOME/rezup/signing.key, else ~/.config/rezup/signing.key),
+readable by you only, and print its public key on stdout.
+
+NAME says who signs: a site label numbered so that a key can be replaced,
+such as studio-1. Letters, digits, ".", "_" and "-".
+
+The secret key stays on the publisher (set [cache] secret-key-file or
+$REZUP_SECRET_KEY_FILE to FILE). The public key goes to every machine
+that should use what this key signs: [cache] trusted-keys in the recipe,
+or $REZUP_TRUSTED_KEYS. An existing FILE is never replaced without
+--force.
+
+  rezup key generate studio-1
+  rezup key generate node-42 --out /etc/rezup/node.key
+  rezup key generate studio-2 --out ./studio-2.key > studio-2.pub`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usagef("key generate takes exactly one key name, such as studio-1")
+			}
+			o.name = args[0]
+			return a.runKeyGenerate(o)
+		},
+	}
+	f := gen.Flags()
+	f.StringVarP(&o.out, "out", "o", "", "the secret key file (default ~/.config/rezup/signing.key)")
+	f.BoolVar(&o.force, "force", false, "replace an existing secret key file")
+	key.AddCommand(gen)
+	return key
+}
+
+// runKeyGenerate writes a new secret key to o.out and prints its public
+// key. The file is created 0600 through a temp file, so a failed run
+// leaves nothing, and an existing key is kept unless o.force: a lost
+// secret key cannot be made again, and every machine trusting it would
+// have to be told.
+func (a *app) runKeyGenerate(o keyGenerateOptions) error {
+	if err := cas.ValidKeyName(o.name); err != nil {
+		return usagef("key generate: %v", err)
+	}
+	path := o.out
+	if path == "" {
+		p, err := a.defaultSecretKeyFile()
+		if err != nil {
+			return err
+		}
+		path = p
+	} else {
+		home, _ := a.home() // only for "~": without a home, the path is taken as written
+		path = a.expand(path, home)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("key generate: %w", err)
+	}
+	path = abs
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return usagef("key generate: %s is a directory; --out names the key file", path)
+	}
+	sk, pk, err := cas.GenerateKey(o.name)
+	if err != nil {
+		return err
+	}
+	if o.out == "" {
+		// The default folder holds secrets: private from its creation.
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return fmt.Errorf("key generate: %w", err)
+		}
+	}
+	data := []byte(sk.String() + "\n")
+	write := func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	}
+	if o.force {
+		err = fsx.WriteFileFunc(path, 0o600, write)
+	} else {
+		err = fsx.CreateExclusive(path, 0o600, write)
+	}
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return withHint(fmt.Errorf("key generate: %s exists; it was left as it is", path),
+			"keep using it, pass --out with another file, or --force to replace it (machines that trust its public key must then trust the new one)")
+	case errors.Is(err, fs.ErrNotExist):
+		return withHint(fmt.Errorf("key generate: %w", err), "create the folder of %s first", path)
+	case err != nil:
+		return fmt.Errorf("key generate: %w", err)
+	}
+	fmt.Fprintln(a.stdout, pk)
+	a.infof("wrote the secret key %s to %s; keep it private. Trust it elsewhere with [cache] trusted-keys = [%q] or REZUP_TRUSTED_KEYS", pk.Name(), path, pk.String())
+	return nil
+}
+
+// defaultSecretKeyFile is where `key generate` writes by default: rezup's
+// folder in the user's configuration directory (XDG_CONFIG_HOME, else
+// ~/.config). A publisher signs only with a key it is told about
+// (resolveTrust); a key file found there is not used by itself.
+func (a *app) defaultSecretKeyFile() (string, error) {
+	if dir := a.getenv("XDG_CONFIG_HOME"); filepath.IsAbs(dir) {
+		return filepath.Join(dir, "rezup", "signing.key"), nil
+	}
+	home, err := a.home()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, ".config", "rezup", "signing.key"), nil
+}

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/recipe"
+)
+
+// maxSecretKeyFile bounds what is read of a secret key file: a key is one
+// line of under 250 bytes.
+const maxSecretKeyFile = 4096
+
+// resolveTrust returns the public keys whose cache entries this machine
+// uses, and the secret key it signs what it publishes with (nil: none).
+// $REZUP_TRUSTED_KEYS (keys separated by spaces or commas) wins over
+// [cache] trusted-keys, and $REZUP_SECRET_KEY_FILE over [cache]
+// secret-key-file; an empty variable counts as unset, so the environment
+// can add trust but never switch a recipe's off. r is the user's own
+// recipe (~/rezup[.NAME].toml), never a revision's frozen one: the secret
+// key file must not come from a file others write. A relative
+// secret-key-file is relative to the recipe's folder, as [init] script is.
+func (a *app) resolveTrust(r *recipe.Recipe) ([]cas.PublicKey, *cas.SecretKey, error) {
+	trusted, err := a.trustedKeys(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	sk, err := a.secretKey(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	return trusted, sk, nil
+}
+
+func (a *app) trustedKeys(r *recipe.Recipe) ([]cas.PublicKey, error) {
+	from, list := "", []string(nil)
+	if env := a.getenv("REZUP_TRUSTED_KEYS"); strings.TrimSpace(env) != "" {
+		from = "REZUP_TRUSTED_KEYS"
+		list = strings.FieldsFunc(env, func(c rune) bool { return c == ',' || c == ' ' || c == '\t' || c == '\n' })
+	} else if r != nil && len(r.Cache.TrustedKeys) > 0 {
+		from = r.File + ": [cache] trusted-keys"
+		list = r.Cache.TrustedKeys
+	}
+	var keys []cas.PublicKey
+	for _, s := range list {
+		pk, err := cas.ParsePublicKey(s)
+		if err != nil {
+			return nil, withHint(fmt.Errorf("%s: %w", from, err),
+				`list public keys such as "studio-1:<base64>", as rezup key generate prints them, separated by spaces or commas`)
+		}
+		keys = append(keys, pk)
+	}
+	return keys, nil
+}
+
+func (a *app) secretKey(r *recipe.Recipe) (*cas.SecretKey, error) {
+	home, _ := a.home() // only for "~": without a home, the path is taken as written
+	path, from := a.getenv("REZUP_SECRET_KEY_FILE"), "REZUP_SECRET_KEY_FILE"
+	switch {
+	case path != "":
+		path = a.expand(path, home)
+	case r != nil && r.Cache.SecretKeyFile != "":
+		from = r.File + ": [cache] secret-key-file"
+		path = a.expand(r.Cache.SecretKeyFile, home)
+		if !filepath.IsAbs(path) && r.File != "" {
+			path = filepath.Join(filepath.Dir(r.File), path)
+		}
+	default:
+		return nil, nil
+	}
+	sk, err := readSecretKey(path)
+	var h *hinted
+	switch {
+	case errors.As(err, &h):
+		return nil, withHint(fmt.Errorf("%s: %w", from, err), "%s", h.hint)
+	case err != nil:
+		return nil, withHint(fmt.Errorf("%s: %w", from, err),
+			"point it at the file rezup key generate wrote, or unset it to publish unsigned")
+	}
+	return &sk, nil
+}
+
+// readSecretKey reads a secret key file: a regular file (a FIFO or a
+// device would block or never end), private to its owner, holding one key.
+func readSecretKey(path string) (cas.SecretKey, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return cas.SecretKey{}, fmt.Errorf("read secret key: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return cas.SecretKey{}, fmt.Errorf("read secret key %s: not a regular file", path)
+	}
+	if err := checkPrivate(path, fi); err != nil {
+		return cas.SecretKey{}, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return cas.SecretKey{}, fmt.Errorf("read secret key: %w", err)
+	}
+	defer f.Close() // read-only: a close error loses nothing
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretKeyFile+1))
+	if err == nil && len(b) > maxSecretKeyFile {
+		err = errors.New("over 4096 bytes: not a key file")
+	}
+	if err != nil {
+		return cas.SecretKey{}, fmt.Errorf("read secret key %s: %w", path, err)
+	}
+	sk, err := cas.ParseSecretKey(string(b))
+	if err != nil {
+		return cas.SecretKey{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return sk, nil
+}
