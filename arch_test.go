@@ -8,9 +8,9 @@ import (
 
 const module = "github.com/rezup/rezup"
 
-// TestImportsPointDown keeps the architecture of DESIGN.md: each package
-// imports only the rezup packages listed for it, and the bottom packages
-// only the third-party modules listed for them. internal/pyid, the
+// TestImportsPointDown keeps the package table of ARCHITECTURE.md: each
+// package imports only the rezup packages listed for it, and the bottom
+// packages only the third-party modules listed for them. internal/pyid, the
 // interpreter identity, imports nothing at all, so every package may
 // import it: it is a leaf like a standard-library type.
 func TestImportsPointDown(t *testing.T) {
@@ -41,7 +41,7 @@ func TestImportsPointDown(t *testing.T) {
 			switch {
 			case ours && rel == tt.pkg:
 			case ours && !hasPrefix(tt.ours, rel):
-				t.Errorf("%s imports %s; DESIGN.md allows only %v", tt.pkg, rel, tt.ours)
+				t.Errorf("%s imports %s; ARCHITECTURE.md allows only %v", tt.pkg, rel, tt.ours)
 			case !ours && tt.third != nil && !hasPrefix(tt.third, dep):
 				t.Errorf("%s depends on %s; allowed: %v", tt.pkg, dep, tt.third)
 			}

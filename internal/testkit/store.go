@@ -14,7 +14,7 @@ import (
 
 // FakeRoot writes a rezup root by hand, without python: store entries
 // with a manifest and a payload, and revisions with a frozen recipe and
-// revision.json. It is the layout of DESIGN.md ("Local root"), written the
+// revision.json. It is the layout of ARCHITECTURE.md ("On disk"), written the
 // way rezup writes it, for tests of what reads it (gc) that need many
 // entries or precise ages. Every mtime is set explicitly, so tests choose
 // ages with an injected clock instead of sleeping.
