@@ -21,20 +21,20 @@ cache (or build it), and return. Use it to pre-warm farm nodes.`,
 			if err != nil {
 				return err
 			}
-			t, err := a.acquire(cmd.Context(), name, local)
+			t, _, err := a.acquire(cmd.Context(), name, local)
 			if err != nil {
 				return err
 			}
-			t.release()
+			t.Release()
 			from := "local"
-			if t.remote {
+			if t.Remote {
 				from = "remote"
 			}
-			built := t.key.String()
-			if t.rev.PythonBuilt() {
+			built := t.Key().String()
+			if t.Revision.PythonBuilt() {
 				built = materialize.BuiltByPython // its own venv: no key
 			}
-			fmt.Fprintf(a.stdout, "%s: revision %s (%s) is ready: %s\n", name, t.rev.Name, from, built)
+			fmt.Fprintf(a.stdout, "%s: revision %s (%s) is ready: %s\n", name, t.Revision.Name, from, built)
 			return nil
 		},
 	}
