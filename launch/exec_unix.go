@@ -12,11 +12,12 @@ import (
 )
 
 // Exec replaces rezup with argv, looked up on environ's PATH. hold, when
-// not nil, is the in-use lock of the store entry: its descriptor is made
-// inheritable first, so the command (and whatever it starts) keeps the
-// entry in use for as long as it runs. The command's exit status and
+// not nil, is the lock file that holds the build in use (see
+// materialize.Lease.File): its descriptor is made inheritable first, so
+// the command (and whatever it starts) keeps the entry in use for as long
+// as it runs. The command's exit status and
 // signals are then rezup's own. Exec returns only on failure.
-func Exec(argv []string, environ []string, hold *fsx.Lock) error {
+func Exec(argv []string, environ []string, hold *os.File) error {
 	if len(argv) == 0 {
 		return errNoCommand
 	}
@@ -25,7 +26,7 @@ func Exec(argv []string, environ []string, hold *fsx.Lock) error {
 		return err
 	}
 	if hold != nil {
-		if err := hold.Inheritable(); err != nil {
+		if err := fsx.Inheritable(hold); err != nil {
 			return fmt.Errorf("hand the in-use lock to %s: %w", argv[0], err)
 		}
 	}
@@ -33,7 +34,7 @@ func Exec(argv []string, environ []string, hold *fsx.Lock) error {
 	if hold != nil {
 		// Exec failed; stop the descriptor leaking into whatever the
 		// caller runs next.
-		syscall.CloseOnExec(int(hold.File().Fd()))
+		syscall.CloseOnExec(int(hold.Fd()))
 	}
 	return fmt.Errorf("exec %s: %w", path, err)
 }
@@ -43,7 +44,7 @@ func Exec(argv []string, environ []string, hold *fsx.Lock) error {
 // inherited. hold's descriptor is passed as fd 3, so the command keeps the
 // entry in use after rezup returns; a command that closes descriptors it
 // does not know gives that up. Start does not wait.
-func Start(argv []string, environ []string, hold *fsx.Lock) (pid int, err error) {
+func Start(argv []string, environ []string, hold *os.File) (pid int, err error) {
 	if len(argv) == 0 {
 		return 0, errNoCommand
 	}
@@ -60,7 +61,7 @@ func Start(argv []string, environ []string, hold *fsx.Lock) (pid int, err error)
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 	}
 	if hold != nil {
-		cmd.ExtraFiles = []*os.File{hold.File()}
+		cmd.ExtraFiles = []*os.File{hold}
 	}
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("start %s: %w", path, err)

@@ -12,15 +12,13 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/windows"
-
-	"github.com/rezup/rezup/internal/fsx"
 )
 
 // Exec runs argv, looked up on environ's PATH, with rezup's console and
 // stdio, and waits for it: Windows has no exec. rezup holds hold, the
 // in-use lock, meanwhile, and ignores Ctrl+C, which the command receives
 // too. A non-zero exit is returned as *ExitError; nil means exit code 0.
-func Exec(argv []string, environ []string, hold *fsx.Lock) error {
+func Exec(argv []string, environ []string, hold *os.File) error {
 	if len(argv) == 0 {
 		return errNoCommand
 	}
@@ -55,7 +53,7 @@ func Exec(argv []string, environ []string, hold *fsx.Lock) error {
 // stdout and stderr inherited, and returns at once. Windows file locks
 // belong to the process that took them, so hold cannot be handed on: the
 // entry stops being in use when rezup exits.
-func Start(argv []string, environ []string, hold *fsx.Lock) (pid int, err error) {
+func Start(argv []string, environ []string, hold *os.File) (pid int, err error) {
 	if len(argv) == 0 {
 		return 0, errNoCommand
 	}

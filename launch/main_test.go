@@ -36,7 +36,7 @@ func helper(mode string, args ...string) *exec.Cmd {
 //	start-keep LOCK ARGV…      take LOCK shared, Start ARGV without handing it on
 //	parentshell                print parentShell's answer
 func runHelper(mode string, args []string) int {
-	var hold, taken *fsx.Lock
+	var hold, taken *os.File
 	switch mode {
 	case "exec", "exec-keep", "start", "start-keep":
 		if args[0] != "-" {
@@ -45,7 +45,7 @@ func runHelper(mode string, args []string) int {
 				fmt.Fprintln(os.Stderr, "helper:", err)
 				return 98
 			}
-			taken = l
+			taken = l.File()
 		}
 		if mode == "exec" || mode == "start" {
 			hold = taken

@@ -56,12 +56,13 @@ func (s *Store) Resolve(ctx context.Context, r *recipe.Recipe) (*Plan, error) {
 // cache, and there was no recipe to build it from.
 var ErrNotCached = errors.New("not in the store or the shared cache")
 
-// Ensure makes entry k ready in the store and returns its manifest: at once
-// when it is already there; otherwise, under the entry's exclusive lock (so
-// that concurrent callers do the work once), fetched from the shared cache
-// (verified, unpacked and relocated), or else built from p and published
-// to the cache. With p nil, a cache miss is ErrNotCached.
-func (s *Store) Ensure(ctx context.Context, k cas.Key, p *Plan) (*Manifest, error) {
+// Materialize makes entry k ready in the store and returns its manifest:
+// reused at once when it is already there; otherwise, under the entry's
+// exclusive lock (so that concurrent callers do the work once), fetched
+// from the shared cache (verified, unpacked and relocated), or else built
+// from p and published to the cache. With p nil, a cache miss is
+// ErrNotCached. It does not hold the entry in use: see MaterializeLeased.
+func (s *Store) Materialize(ctx context.Context, k cas.Key, p *Plan) (*Manifest, error) {
 	if m, err := s.ReadManifest(k); err == nil {
 		return m, nil
 	}

@@ -46,11 +46,13 @@ func TestUseStampsAtMostHourly(t *testing.T) {
 		{t0.Add(150 * time.Minute), t0.Add(2 * time.Hour)}, // fresh again
 	} {
 		s := storeAt(f.Dir, tt.now)
-		_, unlock, err := s.Use(context.Background(), k)
+		lease, err := s.Lease(context.Background(), k)
 		if err != nil {
 			t.Fatal(err)
 		}
-		unlock()
+		if err := lease.Release(); err != nil {
+			t.Fatal(err)
+		}
 		got, err := s.LastUse(k)
 		if err != nil || !got.Equal(tt.want) {
 			t.Errorf("at %v: last use %v (%v), want %v", tt.now.Sub(t0), got.Sub(t0), err, tt.want.Sub(t0))

@@ -3,6 +3,20 @@
 // store entry: reuse it when it is already there, otherwise build it with
 // python and pip under an exclusive lock, and publish it with one rename.
 //
+// Its parts, by what they do:
+//   - Store.Resolve runs python to find the recipe's interpreters and
+//     computes the key; Store.Materialize reuses, fetches or builds an
+//     entry under its exclusive lock.
+//   - A Lease is an entry held in use (Store.Lease, or
+//     Store.MaterializeLeased to make it ready first): the open lock file,
+//     released by closing it, handed on to the launched process.
+//   - Root reads containers and revisions; Store.AddRevision and
+//     AddRemoteRevision record new ones.
+//   - Launcher is the launch policy: which revision a launch runs in (remote
+//     first, pulled into the local root), its build made ready and leased.
+//   - Drop, and the removals gc drives (RemoveEntry, RemoveRevision,
+//     RemoveLeftover), take the exclusive lock without waiting.
+//
 // Guarantees:
 //   - Safe across processes on one local filesystem: a store entry is
 //     built once however many processes ask for it at the same time
@@ -11,9 +25,9 @@
 //   - Nothing half-made is ever visible: store entries are staged in .tmp
 //     and renamed into .store; revisions are staged and renamed into
 //     <container>/revisions; revision.json is the commit point.
-//   - The hot path (Latest, then Use on a ready entry) reads one directory,
-//     one small JSON file and takes one lock: no python, no hashing, no tree
-//     walks. It needs no write access: a root another account owns, or a
+//   - The hot path (Launcher.Pick: Latest, then Lease on a ready entry)
+//     reads one directory, one small JSON file and the frozen recipe, and
+//     takes one lock: no python, no hashing, no tree walks. It needs no write access: a root another account owns, or a
 //     read-only mount, launches its complete builds (the lock is opened
 //     read-only, the use-stamp is left alone).
 //   - What it publishes takes the caller's umask, as mkdir and cp would

@@ -226,11 +226,11 @@ func (s *Store) Publish(ctx context.Context, k cas.Key) error {
 	if err := s.opt.Cache.Writable(ctx); err != nil {
 		return fmt.Errorf("publish %s: %w", k, err)
 	}
-	_, unlock, err := s.Use(ctx, k)
+	lease, err := s.Lease(ctx, k)
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	defer lease.Release()
 	m, err := s.ReadManifest(k)
 	if err != nil {
 		return err

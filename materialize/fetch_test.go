@@ -109,7 +109,7 @@ func TestFetchRelocatesAndBuildsOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = node.Ensure(ctx, k, nil)
+			_, errs[i] = node.Materialize(ctx, k, nil)
 		}()
 	}
 	wg.Wait()
@@ -153,7 +153,7 @@ func TestEnsureMissAndCorrupt(t *testing.T) {
 	cache := openCache(t, cacheDir)
 	node := newStore(t, filepath.Join(t.TempDir(), "node"), cache, nil)
 
-	if _, err := node.Ensure(ctx, cas.KeyOf([]byte("nowhere")), nil); !errors.Is(err, ErrNotCached) {
+	if _, err := node.Materialize(ctx, cas.KeyOf([]byte("nowhere")), nil); !errors.Is(err, ErrNotCached) {
 		t.Fatalf("miss without a plan: %v, want ErrNotCached", err)
 	}
 
@@ -173,7 +173,7 @@ func TestEnsureMissAndCorrupt(t *testing.T) {
 	os.Chmod(archive, 0o644)
 	os.WriteFile(archive, b, 0o644)
 
-	_, err = node.Ensure(ctx, k, nil)
+	_, err = node.Materialize(ctx, k, nil)
 	if !errors.Is(err, cas.ErrCorrupt) || !strings.Contains(err.Error(), k.String()) || !strings.Contains(err.Error(), e.Digest.String()) {
 		t.Fatalf("corrupt archive: %v; want ErrCorrupt naming key and digest", err)
 	}
@@ -205,7 +205,7 @@ func TestStaleStagingCleared(t *testing.T) {
 	if node.Ready(k) {
 		t.Fatal("a staging dir counts as ready")
 	}
-	if _, err := node.Ensure(ctx, k, nil); err != nil {
+	if _, err := node.Materialize(ctx, k, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
@@ -253,23 +253,23 @@ func TestLatestSkipsNotReady(t *testing.T) {
 	}
 }
 
-func TestUseWaitsForBuilderThenRechecks(t *testing.T) {
+func TestLeaseWaitsForBuilderThenRechecks(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t, t.TempDir(), nil, nil)
 	k := cas.KeyOf([]byte("use test"))
-	if _, _, err := s.Use(ctx, k); !errors.Is(err, ErrNotReady) {
-		t.Fatalf("Use of a missing entry: %v", err)
+	if _, err := s.Lease(ctx, k); !errors.Is(err, ErrNotReady) {
+		t.Fatalf("Lease of a missing entry: %v", err)
 	}
 	fakeEntry(t, s, k)
 	_, unlockEX, err := fsx.TryExclusive(s.opt.Root.LockPath(k))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// While a collector holds it exclusively and removes it, Use waits,
+	// While a collector holds it exclusively and removes it, Lease waits,
 	// then finds it gone.
 	done := make(chan error)
 	go func() {
-		_, _, err := s.Use(ctx, k)
+		_, err := s.Lease(ctx, k)
 		done <- err
 	}()
 	if err := fsx.RemoveAll(s.opt.Root.EntryDir(k), s.opt.Root.TmpDir()); err != nil {
@@ -277,7 +277,7 @@ func TestUseWaitsForBuilderThenRechecks(t *testing.T) {
 	}
 	unlockEX()
 	if err := <-done; !errors.Is(err, ErrNotReady) {
-		t.Fatalf("Use after removal: %v, want ErrNotReady", err)
+		t.Fatalf("Lease after removal: %v, want ErrNotReady", err)
 	}
 }
 

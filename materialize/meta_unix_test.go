@@ -61,7 +61,7 @@ func TestFetchRefusesSymlinkedRezup(t *testing.T) {
 	os.Chtimes(manifest, old, old)
 
 	node := newStore(t, filepath.Join(t.TempDir(), "node"), cache, nil)
-	_, err = node.Ensure(ctx, k, nil)
+	_, err = node.Materialize(ctx, k, nil)
 	if !errors.Is(err, cas.ErrCorrupt) || !errors.Is(err, fsx.ErrNotRealDir) || !strings.Contains(err.Error(), ".rezup is a symlink") {
 		t.Fatalf("err = %v; want ErrCorrupt saying .rezup is a symlink", err)
 	}
@@ -136,7 +136,7 @@ func TestHostileVenvsRefused(t *testing.T) {
 		fakeEntry(t, admin, k)
 		plantArchive(t, admin, k, func(dir string) { rewriteVenvs(t, filepath.Join(dir, ".rezup", "manifest.json"), evil) })
 		node := newStore(t, filepath.Join(t.TempDir(), "node"), cache, nil)
-		_, err := node.Ensure(ctx, k, nil)
+		_, err := node.Materialize(ctx, k, nil)
 		if !errors.Is(err, cas.ErrCorrupt) || !errors.Is(err, ErrBadVenvName) || !strings.Contains(err.Error(), `"../../../../usr"`) {
 			t.Fatalf("err = %v; want ErrCorrupt naming the venv", err)
 		}
@@ -252,7 +252,7 @@ func TestFetchNeverRunsTheArchivesInterpreter(t *testing.T) {
 		}
 	})
 	node := newStore(t, filepath.Join(t.TempDir(), "node"), cache, nil)
-	_, err = node.Ensure(ctx, k, nil)
+	_, err = node.Materialize(ctx, k, nil)
 	if _, serr := os.Stat(marker); serr == nil {
 		t.Fatal("the interpreter the archive chose was run")
 	}

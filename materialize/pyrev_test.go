@@ -93,32 +93,36 @@ func TestPythonBuilt(t *testing.T) {
 	if err != nil || !rev.PythonBuilt() {
 		t.Fatalf("latest %v, %v: want the Python-built one", rev, err)
 	}
-	// Its bin dirs are its own venv's; acquiring it takes its own lock and
+	// Its bin dirs are its own venv's; launching it takes its own lock and
 	// makes nothing in the store.
 	store := storeAt(dir, t0)
 	want := filepath.Join(dir, "c", "revisions", py, "venv", "rez", "bin", "rez")
 	if got := store.RevisionBinDirs(rev, cas.Key{}); len(got) != 1 || got[0] != want {
 		t.Errorf("bin dirs %v, want [%s]", got, want)
 	}
-	k, lock, release, err := store.Acquire(context.Background(), rev)
-	if err != nil || lock == nil {
-		t.Fatalf("acquire: %v (lock %v)", err, lock)
+	launcher := &materialize.Launcher{Store: store}
+	target, err := launcher.Pick(context.Background(), "c", false)
+	if err != nil || target.Revision.Name != py || target.Lease.File() == nil {
+		t.Fatalf("pick: %v (%+v)", err, target)
 	}
+	lease := target.Lease
 	if busy, err := store.RevisionInUse(rev); err != nil || !busy {
 		t.Errorf("in use while held: %v, %v", busy, err)
 	}
-	release()
-	if k != (cas.Key{}) {
+	if err := lease.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if k := lease.Key(); k != (cas.Key{}) {
 		t.Errorf("key %s for a revision without one", k)
 	}
 	if _, err := os.Stat(filepath.Join(dir, ".store")); !os.IsNotExist(err) {
-		t.Errorf("acquire touched the store: %v", err)
+		t.Errorf("the launch touched the store: %v", err)
 	}
-	// Removed while a launcher looked: acquiring it says it is gone.
+	// Removed: nothing to launch.
 	if err := store.RemoveRevision(rev); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := store.Acquire(context.Background(), rev); err == nil {
-		t.Errorf("acquired a removed revision")
+	if target, err := launcher.Pick(context.Background(), "c", false); err == nil {
+		t.Errorf("picked a removed revision: %+v", target)
 	}
 }

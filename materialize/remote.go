@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 
 	"github.com/rezup/rezup/cas"
-	"github.com/rezup/rezup/recipe"
 )
 
 // Revision reads the revision of container named name. Its Meta is nil
@@ -34,59 +33,45 @@ func (r Root) Revision(container, name string) (*Revision, error) {
 	return rev, nil
 }
 
-// Pull returns the local revision that mirrors the remote revision rrev
-// (same container, same timestamp), creating it when missing: the entry is
-// fetched from the shared cache under the remote key, or built from the
-// remote recipe (read with recipe.ParseFrozen; the caller shows what it
-// ignored) when the cache does not have it (a revision written by the
-// Python rezup has no key: its key is computed here). The local revision
-// records the key its entry has on this machine.
-func (s *Store) Pull(ctx context.Context, rrev *Revision) (*Revision, error) {
-	if lrev, err := s.opt.Root.Revision(rrev.Container, rrev.Name); err == nil && lrev.Ready() {
-		return lrev, nil // its entry is checked (and rebuilt if need be) by Acquire
-	}
-	data, err := os.ReadFile(rrev.RecipePath())
-	if err != nil {
-		return nil, fmt.Errorf("read remote revision %s of %s: %w", rrev.Name, rrev.Container, err)
-	}
+// pull returns the local revision that mirrors the remote revision rrev
+// (same container, same timestamp), creating it: the entry is fetched from
+// the shared cache under the remote key, or built from fr, the remote
+// revision's frozen recipe, when the cache does not have it (a revision
+// written by the Python rezup has no key: its key is computed here). The
+// local revision records the key its entry has on this machine, and holds
+// fr.data as its frozen recipe.
+func (s *Store) pull(ctx context.Context, rrev *Revision, fr *frozenRecipe) (*Revision, error) {
 	// The entry is held in use until the revision refers to it, so that
 	// a collector cannot take it in between.
 	var m *Manifest
-	var release func()
+	var lease *Lease
+	var err error
 	if k, ok := rrev.Key(); ok {
-		m, _, release, err = s.Hold(ctx, k, nil)
+		m, lease, err = s.MaterializeLeased(ctx, k, nil)
 		if err != nil && !errors.Is(err, ErrNotCached) {
 			return nil, err
 		}
 	}
 	if m == nil {
-		r, warns, err := recipe.ParseFrozen(rrev.RecipePath(), data)
-		if err != nil {
-			return nil, fmt.Errorf("remote revision %s of %s: %w", rrev.Name, rrev.Container, err)
-		}
-		for _, w := range warns {
-			if !w.Ignored { // the caller shows those: it reads the same recipe to launch
-				s.opt.Reporter.Warnf("%s", w)
-			}
-		}
-		p, err := s.Resolve(ctx, r)
+		fr.warnBuilding(s.opt.Reporter)
+		p, err := s.Resolve(ctx, fr.recipe)
 		if err != nil {
 			return nil, err
 		}
 		if k, ok := rrev.Key(); ok && k != p.Key {
 			s.opt.Reporter.Warnf("remote revision %s of %s is %s, but its recipe is %s on this machine (another interpreter); building that", rrev.Name, rrev.Container, k, p.Key)
 		}
-		if m, _, release, err = s.Hold(ctx, p.Key, p); err != nil {
+		if m, lease, err = s.MaterializeLeased(ctx, p.Key, p); err != nil {
 			return nil, err
 		}
 	}
-	defer release()
+	defer lease.Release()
 	user, host := s.creator()
 	meta := Meta{Key: m.Key, RezupVersion: s.opt.Version, Creator: user, Hostname: host, Venvs: m.Venvs, RezVersion: m.RezVersion}
 	if rrev.Meta != nil {
 		meta.RemoteKey = rrev.Meta.Key
 	}
-	return s.opt.Root.writeRevisionAt(rrev.Container, rrev.Name, data, meta)
+	return s.opt.Root.writeRevisionAt(rrev.Container, rrev.Name, fr.data, meta)
 }
 
 // AddRemoteRevision records a new ready revision of container in the

@@ -85,6 +85,16 @@ func (s *Store) creator() (user, host string) {
 	return s.opt.Creator()
 }
 
+// WithCache returns a Store over the same root that fetches from, and
+// publishes to, cache. A launch opens its store without a cache, and
+// calls this only when an entry must be fetched or built: opening the
+// cache is never on the hot path.
+func (s *Store) WithCache(cache *cas.Cache) *Store {
+	opt := s.opt
+	opt.Cache = cache
+	return &Store{opt: opt}
+}
+
 // Cache returns the shared cache (nil: none).
 func (s *Store) Cache() *cas.Cache { return s.opt.Cache }
 
@@ -106,12 +116,6 @@ type Manifest struct {
 	RezupVersion string                       `json:"rezup_version"`
 }
 
-// Ready reports whether .store/<key> is complete. One stat: hot path.
-func (s *Store) Ready(k cas.Key) bool {
-	_, err := os.Stat(s.opt.Root.manifestPath(k))
-	return err == nil
-}
-
 // ReadManifest reads a ready entry's manifest. A manifest that is not a
 // regular file in a real .rezup directory of the entry, or that names a
 // venv outside it, is an error: the entry is not usable as it is.
@@ -127,32 +131,6 @@ func (s *Store) ReadManifest(k cas.Key) (*Manifest, error) {
 		return nil, fmt.Errorf("read manifest of %s: %w", k, err)
 	}
 	return &m, nil
-}
-
-// ErrNotReady means the entry asked for is not in the store.
-var ErrNotReady = errors.New("not in the store")
-
-// Use takes the in-use lock (LOCK_SH) on a ready entry and returns it. The
-// caller hands the lock to the process it launches. It waits while a
-// builder or a collector holds the entry exclusively, then checks again:
-// the entry may have been removed meanwhile (ErrNotReady). It refreshes
-// the entry's use-stamp at most once an hour (see LastUse).
-func (s *Store) Use(ctx context.Context, k cas.Key) (*fsx.Lock, func(), error) {
-	if !s.Ready(k) {
-		return nil, nil, fmt.Errorf("%s: %w", k, ErrNotReady)
-	}
-	lock, unlock, err := fsx.Shared(ctx, s.opt.Root.LockPath(k), func() {
-		s.opt.Reporter.Infof("waiting for %s (%s)", k, s.holder(k))
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	if !s.Ready(k) {
-		unlock()
-		return nil, nil, fmt.Errorf("%s: %w", k, ErrNotReady)
-	}
-	s.stampUse(lock, k)
-	return lock, unlock, nil
 }
 
 // exclusive takes LOCK_EX on an entry's lock, telling the user who holds

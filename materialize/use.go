@@ -1,16 +1,12 @@
 package materialize
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
-	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/internal/fsx"
-	"github.com/rezup/rezup/recipe"
 )
 
 // AddRevision records a new ready revision of container that uses the
@@ -26,80 +22,6 @@ func (s *Store) AddRevision(container string, recipeBytes []byte, m *Manifest) (
 		RezVersion:   m.RezVersion,
 	}
 	return s.opt.Root.writeRevision(container, recipeBytes, meta, s.opt.Now())
-}
-
-// Hold is Ensure, then Use: when it returns, entry k is ready and held in
-// use (the lock is what a launcher hands on), so that a collector cannot
-// remove it before a revision refers to it or a command runs in it.
-func (s *Store) Hold(ctx context.Context, k cas.Key, p *Plan) (*Manifest, *fsx.Lock, func(), error) {
-	// A collector may remove the entry between Ensure and Use; a few
-	// rounds make that race harmless.
-	for attempt := 0; ; attempt++ {
-		m, err := s.Ensure(ctx, k, p)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		lock, unlock, err := s.Use(ctx, k)
-		if err == nil {
-			return m, lock, unlock, nil
-		}
-		if !errors.Is(err, ErrNotReady) || attempt == 2 {
-			return nil, nil, nil, err
-		}
-	}
-}
-
-// Acquire returns the key of a revision's entry and the in-use lock on
-// it. On the hot path that is one stat and one lock. When the entry is
-// missing (collected, or the revision came from elsewhere), it is fetched
-// from the shared cache, or built again from the revision's frozen recipe
-// (read with recipe.LoadFrozen; the caller shows what it ignored).
-// A revision the Python rezup built (PythonBuilt) is used as it is: the
-// key is zero, the lock is the revision's own (nil when it cannot be
-// taken in a read-only root), and RevisionBinDirs names its venvs.
-func (s *Store) Acquire(ctx context.Context, rev *Revision) (cas.Key, *fsx.Lock, func(), error) {
-	if rev.PythonBuilt() {
-		lock, unlock, err := s.useRevision(ctx, rev)
-		return cas.Key{}, lock, unlock, err
-	}
-	if k, ok := rev.Key(); ok {
-		lock, unlock, err := s.Use(ctx, k)
-		if err == nil {
-			return k, lock, unlock, nil
-		}
-		if !errors.Is(err, ErrNotReady) {
-			return k, nil, nil, err
-		}
-		_, lock, unlock, err = s.Hold(ctx, k, nil)
-		if err == nil {
-			return k, lock, unlock, nil
-		}
-		if !errors.Is(err, ErrNotCached) {
-			return k, nil, nil, err
-		}
-	}
-	r, warns, err := recipe.LoadFrozen(rev.RecipePath())
-	if err != nil {
-		return cas.Key{}, nil, nil, fmt.Errorf("revision %s of %s: %w", rev.Name, rev.Container, err)
-	}
-	for _, w := range warns {
-		if !w.Ignored { // the caller shows those: it reads the same recipe to launch
-			s.opt.Reporter.Warnf("%s", w)
-		}
-	}
-	plan, err := s.Resolve(ctx, r)
-	if err != nil {
-		return cas.Key{}, nil, nil, err
-	}
-	m, lock, unlock, err := s.Hold(ctx, plan.Key, plan)
-	if err != nil {
-		return plan.Key, nil, nil, err
-	}
-	if err := s.repoint(rev, m); err != nil {
-		unlock()
-		return plan.Key, nil, nil, err
-	}
-	return plan.Key, lock, unlock, nil
 }
 
 // repoint records in a local revision the key its recipe resolves to on

@@ -19,10 +19,10 @@ const UseStampEvery = time.Hour
 // reading the stamp costs an fstat; a builder writes its holder line into
 // it, so a new entry's stamp is the time its build started.
 
-// stampUse refreshes the use-stamp of k through the lock a launch holds,
-// when it is older than UseStampEvery.
-func (s *Store) stampUse(l *fsx.Lock, k cas.Key) {
-	fi, err := l.File().Stat()
+// stampUse refreshes the use-stamp of k through lock, the lock file a
+// launch holds open, when it is older than UseStampEvery.
+func (s *Store) stampUse(lock *os.File, k cas.Key) {
+	fi, err := lock.Stat()
 	if err != nil {
 		return // no stamp this time; the next launch tries again
 	}

@@ -23,7 +23,7 @@ import (
 //   - cold materialize: materialize.Store.Ensure on a fresh root (stream,
 //     verify, unpack, relocate, check the base python, sync, rename), vs
 //     `zstd -dc | tar -x` of the same archive, and that plus a sync;
-//   - reuse: Store.Use on a ready entry, the hot path of every launch.
+//   - reuse: Store.Lease on a ready entry, the hot path of every launch.
 func storeBench(tmp string, rounds int) error {
 	for _, tool := range []string{"tar", "zstd", "sync", "python3"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -111,7 +111,7 @@ func storeBench(tmp string, rounds int) error {
 			return err
 		}
 		start := time.Now()
-		if _, err := node.Ensure(ctx, key, nil); err != nil {
+		if _, err := node.Materialize(ctx, key, nil); err != nil {
 			return fmt.Errorf("materialize on a fresh node: %w", err)
 		}
 		c := time.Since(start)
@@ -148,14 +148,14 @@ func storeBench(tmp string, rounds int) error {
 	var hot []time.Duration
 	for range uses {
 		start := time.Now()
-		_, unlock, err := node.Use(ctx, key)
+		lease, err := node.Lease(ctx, key)
 		if err != nil {
 			return fmt.Errorf("reuse: %w", err)
 		}
 		hot = append(hot, time.Since(start))
-		unlock()
+		lease.Release()
 	}
-	fmt.Printf("reuse (Store.Use), median: %v (p90 %v, %d runs)\n", median(hot).Round(time.Microsecond), percentile(hot, 0.9).Round(time.Microsecond), uses)
+	fmt.Printf("reuse (Store.Lease), median: %v (p90 %v, %d runs)\n", median(hot).Round(time.Microsecond), percentile(hot, 0.9).Round(time.Microsecond), uses)
 	return nil
 }
 

@@ -154,9 +154,9 @@ func (a *app) buildRecipe(ctx context.Context, name string, cr *containerRecipe,
 	if store.Ready(plan.Key) {
 		a.infof("reused %s", plan.Key)
 	}
-	m, _, release, err = store.Hold(ctx, plan.Key, plan)
+	m, lease, err := store.MaterializeLeased(ctx, plan.Key, plan)
 	if err != nil {
 		return nil, nil, nil, withHint(err, "fix the recipe %s or the package index it uses, then run `rezup add %s` again; -D shows pip's full output", cr.Path, name)
 	}
-	return data, m, release, nil
+	return data, m, func() { lease.Release() }, nil
 }

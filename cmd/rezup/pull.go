@@ -41,19 +41,19 @@ cache (or build it), and return. Use it to pre-warm farm nodes.`,
 
 // runPull makes o.name's latest revision ready here, and says which it is.
 func (a *app) runPull(ctx context.Context, o *pullOptions) error {
-	t, err := a.acquire(ctx, o.name, o.local)
+	t, _, err := a.acquire(ctx, o.name, o.local)
 	if err != nil {
 		return err
 	}
-	t.release()
+	t.Release()
 	from := "local"
-	if t.remote {
+	if t.Remote {
 		from = "remote"
 	}
-	built := t.key.String()
-	if t.rev.PythonBuilt() {
+	built := t.Key().String()
+	if t.Revision.PythonBuilt() {
 		built = materialize.BuiltByPython // its own venv: no key
 	}
-	fmt.Fprintf(a.stdout, "%s: revision %s (%s) is ready: %s\n", o.name, t.rev.Name, from, built)
+	fmt.Fprintf(a.stdout, "%s: revision %s (%s) is ready: %s\n", o.name, t.Revision.Name, from, built)
 	return nil
 }

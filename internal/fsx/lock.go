@@ -12,10 +12,11 @@ import (
 // conflicting lock.
 var ErrLocked = errors.New("locked by another process")
 
-// Lock is a held flock(2) lock. Release it with the unlock func its
-// constructor returned. File exposes the descriptor, so a launcher can hand
-// the lock on to the process it execs (flock locks belong to the open file,
-// so the exec'd process keeps holding it).
+// Lock is a held flock(2) lock. The lock is the open file: the unlock func
+// its constructor returns closes File, and closing File is the same
+// release. File exposes the descriptor, so a launcher can hand the lock on
+// to the process it execs (flock locks belong to the open file, so the
+// exec'd process keeps holding it).
 type Lock struct {
 	f *os.File
 }

@@ -29,9 +29,9 @@ func tryLock(f *os.File, exclusive bool) (bool, error) {
 	}
 }
 
-// Inheritable clears close-on-exec on the lock's descriptor, so that a
+// Inheritable clears close-on-exec on a lock file's descriptor, so that a
 // process started with exec keeps holding the lock.
-func (l *Lock) Inheritable() error {
-	_, err := unix.FcntlInt(l.f.Fd(), unix.F_SETFD, 0)
+func Inheritable(lock *os.File) error {
+	_, err := unix.FcntlInt(lock.Fd(), unix.F_SETFD, 0)
 	return err
 }

@@ -23,4 +23,4 @@ func tryLock(f *os.File, exclusive bool) (bool, error) {
 
 // Inheritable is a no-op on Windows: rezup waits for the child there, so
 // the lock stays held by rezup itself.
-func (l *Lock) Inheritable() error { return nil }
+func Inheritable(lock *os.File) error { return nil }

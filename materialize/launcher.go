@@ -1,0 +1,299 @@
+package materialize
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/recipe"
+)
+
+// Launcher is the launch policy of `rezup use`, `env`, `resolve` and
+// `pull`: which revision of a container a launch runs in, and how its build
+// is made ready and held in use. The remote root comes first, unless the
+// launch is local: its latest revision is mirrored into the local root
+// (pulled) and used from there; without one, the local root's latest
+// revision is used; with none anywhere, FirstRevision decides. The shared
+// cache is opened only when a build must be fetched or made.
+type Launcher struct {
+	// Store is the local root's store, without a cache: the hot path (a
+	// local revision whose build is here) never opens one.
+	Store *Store
+	// Remote is the remote root the container follows; nil for none.
+	Remote *Root
+	// OpenCache opens the shared cache, when a build is missing. frozen is
+	// the frozen recipe of the revision being made ready (its [cache] may
+	// name the cache), nil when a first revision is about to be made.
+	OpenCache func(frozen *recipe.Recipe) (*cas.Cache, error)
+	// FirstRevision is called when the container has no ready revision,
+	// local or remote, with a store that has the cache; it returns the
+	// revision it made, or an error saying what to do. Nil: ErrNoRevision.
+	FirstRevision func(ctx context.Context, s *Store) (*Revision, error)
+}
+
+// Target is a revision ready to launch: its build is leased until Release.
+type Target struct {
+	// Revision is the local revision launched: the pulled mirror of the
+	// remote one when Remote.
+	Revision *Revision
+	// Remote says the revision followed the remote root.
+	Remote bool
+	// Lease holds the build in use; its Key is zero for a revision the
+	// Python rezup built.
+	Lease *Lease
+	// Recipe is the revision's frozen recipe, read once.
+	Recipe *recipe.Recipe
+	// BinDirs are the production bin dirs the launch puts on PATH.
+	BinDirs []string
+}
+
+// Key is the key of the build the target runs in (zero: the revision's own
+// venvs, built by the Python rezup).
+func (t *Target) Key() cas.Key { return t.Lease.Key() }
+
+// Release releases the target's lease; releasing twice is harmless.
+func (t *Target) Release() error { return t.Lease.Release() }
+
+// RevisionError is an error about the revision a launch picked (its frozen
+// recipe cannot be read, or its build cannot be made ready); Revision says
+// which, for the caller's hint. Its message is Err's.
+type RevisionError struct {
+	Revision *Revision
+	Err      error
+}
+
+func (e *RevisionError) Error() string { return e.Err.Error() }
+func (e *RevisionError) Unwrap() error { return e.Err }
+
+// RemoteRootError means the remote root could not be read (it exists but
+// listing its revisions failed). Its message is Err's.
+type RemoteRootError struct {
+	Root Root
+	Err  error
+}
+
+func (e *RemoteRootError) Error() string { return e.Err.Error() }
+func (e *RemoteRootError) Unwrap() error { return e.Err }
+
+// Pick returns the latest ready revision of container, its build ready
+// and leased: remote first unless local (see Launcher). Newer revisions
+// whose revision.json cannot be read are passed over with a warning, and
+// so are the keys of the frozen recipe this rezup does not know (at every
+// launch: the frozen recipe never stops one). When a collector removes the
+// revision picked meanwhile (a newer one exists), it looks again.
+func (l *Launcher) Pick(ctx context.Context, container string, local bool) (*Target, error) {
+	for attempt := 0; ; attempt++ {
+		t, err := l.pickOnce(ctx, container, local)
+		if err != nil && errors.Is(err, fs.ErrNotExist) && attempt < 3 {
+			l.Store.opt.Reporter.Debugf("a revision of %s vanished (%v); looking again", container, err)
+			continue
+		}
+		return t, err
+	}
+}
+
+// pick is one attempt of Pick: the store it uses gains the cache once it
+// is opened.
+type pick struct {
+	l         *Launcher
+	container string
+	store     *Store
+	cached    bool // store has the cache
+}
+
+func (l *Launcher) pickOnce(ctx context.Context, container string, local bool) (*Target, error) {
+	p := &pick{l: l, container: container, store: l.Store}
+	rev, fr, remote, err := p.revision(ctx, local)
+	if err != nil {
+		return nil, err
+	}
+	if fr == nil {
+		if fr, err = loadFrozen(rev); err != nil {
+			return nil, err
+		}
+	}
+	lease, err := p.lease(ctx, rev, fr)
+	if err != nil {
+		return nil, &RevisionError{Revision: rev, Err: err}
+	}
+	for _, w := range fr.warns {
+		if w.Ignored {
+			p.reporter().Warnf("%s", w)
+		}
+	}
+	return &Target{
+		Revision: rev,
+		Remote:   remote,
+		Lease:    lease,
+		Recipe:   fr.recipe,
+		BinDirs:  p.store.RevisionBinDirs(rev, lease.Key()),
+	}, nil
+}
+
+func (p *pick) reporter() Reporter { return p.store.opt.Reporter }
+
+// openCache gives p's store the shared cache, once.
+func (p *pick) openCache(frozen *recipe.Recipe) error {
+	if p.cached || p.l.OpenCache == nil {
+		return nil
+	}
+	cache, err := p.l.OpenCache(frozen)
+	if err != nil {
+		return err
+	}
+	p.store, p.cached = p.store.WithCache(cache), true
+	return nil
+}
+
+// revision picks the local revision to launch: the mirror of the remote
+// root's latest revision (pulled when missing), else the local latest,
+// else the first revision. fr is its frozen recipe when already read.
+func (p *pick) revision(ctx context.Context, local bool) (rev *Revision, fr *frozenRecipe, remote bool, err error) {
+	if p.l.Remote != nil && !local {
+		rev, fr, err = p.remoteRevision(ctx)
+		if err != nil || rev != nil {
+			return rev, fr, true, err
+		}
+	}
+	rev, err = p.store.opt.Root.Latest(p.container)
+	if err == nil {
+		p.warnSkipped(rev)
+		return rev, nil, false, nil
+	}
+	if !errors.Is(err, ErrNoRevision) || p.l.FirstRevision == nil {
+		return nil, nil, false, err
+	}
+	if err := p.openCache(nil); err != nil {
+		return nil, nil, false, err
+	}
+	rev, err = p.l.FirstRevision(ctx, p.store)
+	return rev, nil, false, err
+}
+
+// remoteRevision is the local mirror of the remote root's latest revision,
+// pulled when missing; nil when the remote root has no revision.
+func (p *pick) remoteRevision(ctx context.Context) (*Revision, *frozenRecipe, error) {
+	remote := p.l.Remote
+	rrev, err := remote.Latest(p.container)
+	switch {
+	case errors.Is(err, ErrNoRevision):
+		p.reporter().Debugf("no remote revision of %s in %s; using the local root", p.container, remote.Dir)
+		return nil, nil, nil
+	case err != nil:
+		return nil, nil, &RemoteRootError{Root: *remote, Err: err}
+	}
+	p.warnSkipped(rrev)
+	if lrev, err := p.store.opt.Root.Revision(p.container, rrev.Name); err == nil && lrev.Ready() {
+		return lrev, nil, nil // pulled before: its build is checked when it is leased
+	}
+	fr, err := loadFrozen(rrev)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := p.openCache(fr.recipe); err != nil {
+		return nil, nil, err
+	}
+	lrev, err := p.store.pull(ctx, rrev, fr)
+	if err != nil {
+		return nil, nil, err
+	}
+	// The same bytes, named after the mirror: what the launch reports
+	// about its recipe names the local file.
+	fr, err = parseFrozen(lrev, fr.data)
+	return lrev, fr, err
+}
+
+// warnSkipped warns, one line each, about the newer revisions Latest
+// passed over because their revision.json could not be read.
+func (p *pick) warnSkipped(rev *Revision) {
+	for _, s := range rev.Skipped {
+		p.reporter().Warnf("revision %s of %s is skipped: %v; using %s", s.Name, s.Container, s.Err, rev.Name)
+	}
+}
+
+// lease makes rev's build ready and holds it in use. On the hot path (the
+// entry is here) that is a stat, a lock and a stat: no python, no hashing,
+// no cache. A missing entry is fetched from the shared cache under the
+// revision's key, or else built again from its frozen recipe (which may
+// give another key on this machine: the revision is repointed to it).
+func (p *pick) lease(ctx context.Context, rev *Revision, fr *frozenRecipe) (*Lease, error) {
+	if rev.PythonBuilt() {
+		return p.store.leaseRevision(ctx, rev)
+	}
+	if k, ok := rev.Key(); ok {
+		lease, err := p.store.Lease(ctx, k)
+		if !errors.Is(err, ErrNotReady) {
+			return lease, err
+		}
+		if err := p.openCache(fr.recipe); err != nil {
+			return nil, err
+		}
+		_, lease, err = p.store.MaterializeLeased(ctx, k, nil)
+		if !errors.Is(err, ErrNotCached) {
+			return lease, err
+		}
+	}
+	if err := p.openCache(fr.recipe); err != nil {
+		return nil, err
+	}
+	fr.warnBuilding(p.reporter())
+	plan, err := p.store.Resolve(ctx, fr.recipe)
+	if err != nil {
+		return nil, err
+	}
+	m, lease, err := p.store.MaterializeLeased(ctx, plan.Key, plan)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.store.repoint(rev, m); err != nil {
+		lease.Release() // nothing launches: the error is what matters
+		return nil, err
+	}
+	return lease, nil
+}
+
+// frozenRecipe is a revision's frozen recipe, read once per launch.
+type frozenRecipe struct {
+	data   []byte
+	recipe *recipe.Recipe
+	warns  []recipe.Warning
+}
+
+// loadFrozen reads rev's frozen recipe. An error (it cannot be read, or is
+// not TOML) is a *RevisionError.
+func loadFrozen(rev *Revision) (*frozenRecipe, error) {
+	data, err := os.ReadFile(rev.RecipePath())
+	if err != nil {
+		return nil, &RevisionError{Revision: rev, Err: fmt.Errorf("%s: read recipe: %w", rev.label(), err)}
+	}
+	return parseFrozen(rev, data)
+}
+
+func parseFrozen(rev *Revision, data []byte) (*frozenRecipe, error) {
+	r, warns, err := recipe.ParseFrozen(rev.RecipePath(), data)
+	if err != nil {
+		return nil, &RevisionError{Revision: rev, Err: fmt.Errorf("%s: %w", rev.label(), err)}
+	}
+	return &frozenRecipe{data: data, recipe: r, warns: warns}, nil
+}
+
+// warnBuilding shows what a build from the recipe should know: the keys it
+// ignores are shown by every launch instead.
+func (fr *frozenRecipe) warnBuilding(r Reporter) {
+	for _, w := range fr.warns {
+		if !w.Ignored {
+			r.Warnf("%s", w)
+		}
+	}
+}
+
+// label names a revision in messages.
+func (r *Revision) label() string {
+	if r.Remote {
+		return fmt.Sprintf("remote revision %s of %s", r.Name, r.Container)
+	}
+	return fmt.Sprintf("revision %s of %s", r.Name, r.Container)
+}
