@@ -21,8 +21,10 @@ import (
 // whatever inherits the descriptor) runs, even after rezup has returned.
 //
 // A Lease that becomes unreachable without Release is a bug (the lock would
-// be dropped whenever the garbage collector closes the file): it panics,
-// as Go's cmd/go/internal/lockedfile does, to be found in tests.
+// be dropped whenever the garbage collector closes the file). Go's
+// cmd/go/internal/lockedfile panics then; a user must never see a stack
+// trace, so here it calls leakedLease, which this package's tests set to
+// fail loudly.
 type Lease struct {
 	key      cas.Key
 	f        *os.File // nil: held without a lock (see Store.leaseRevision)
@@ -39,10 +41,17 @@ func newLease(k cas.Key, l *fsx.Lock) *Lease {
 	}
 	lease.f = l.File()
 	lease.cleanup = runtime.AddCleanup(lease, func(name string) {
-		panic(fmt.Sprintf("materialize: the lease on %s became unreachable without Release", name))
+		if hook := leakedLease.Load(); hook != nil {
+			(*hook)(name)
+		}
 	}, lease.f.Name())
 	return lease
 }
+
+// leakedLease, when set, is called with the lock file's name of a Lease
+// that became unreachable without Release. Nil outside tests: the file's
+// own finalizer closes it, which releases the lock.
+var leakedLease atomic.Pointer[func(name string)]
 
 // Key is the leased entry's key; zero for a revision the Python rezup built
 // (it has no entry).
