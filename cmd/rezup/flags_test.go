@@ -179,6 +179,19 @@ func TestPullFlags(t *testing.T) {
 	})
 }
 
+func TestKeyFlags(t *testing.T) {
+	t.Parallel()
+	checkFlags(t, (*app).keyCommand, []flagCase[keyGenerateOptions]{
+		{args: []string{"generate", "studio-1"}, want: keyGenerateOptions{name: "studio-1"}},
+		{args: []string{"generate", "node-42", "-o", "/etc/rezup/node.key", "--force"}, want: keyGenerateOptions{name: "node-42", out: "/etc/rezup/node.key", force: true}},
+
+		{args: []string{"generate"}, code: 2, msg: "exactly one key name"},
+		{args: []string{"generate", "a", "b"}, code: 2, msg: "exactly one key name"},
+		{args: nil, code: 2, msg: "needs a command"},
+		{args: []string{"make"}, code: 2, msg: "unknown command"},
+	})
+}
+
 func TestEnvFlags(t *testing.T) {
 	t.Parallel()
 	var cases []flagCase[envOptions]

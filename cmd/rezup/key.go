@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -21,7 +22,12 @@ type keyGenerateOptions struct {
 	force bool
 }
 
-func (a *app) keyCommand() *cobra.Command {
+// keyCommand is `rezup key`; its generate subcommand runs runF (nil: the
+// real runKeyGenerate) with the options the command line gives.
+func (a *app) keyCommand(runF func(context.Context, *keyGenerateOptions) error) *cobra.Command {
+	if runF == nil {
+		runF = func(_ context.Context, o *keyGenerateOptions) error { return a.runKeyGenerate(*o) }
+	}
 	key := &cobra.Command{
 		Use:   "key",
 		Short: "Make the keys that sign what is published to the shared cache",
@@ -64,7 +70,7 @@ or $REZUP_TRUSTED_KEYS. An existing FILE is never replaced without
 				return usagef("key generate takes exactly one key name, such as studio-1")
 			}
 			o.name = args[0]
-			return a.runKeyGenerate(o)
+			return runF(cmd.Context(), &o)
 		},
 	}
 	f := gen.Flags()
