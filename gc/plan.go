@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/materialize"
 )
 
@@ -501,8 +502,8 @@ func (pl *planner) planTmp(context.Context) error {
 // holds them and they are older than Grace. Only when the whole root is
 // collected.
 func (pl *planner) planLocks(ctx context.Context) error {
-	if !pl.all {
-		return nil
+	if !pl.all || !fsx.CanUnlinkLocks {
+		return nil // Windows: a lock file cannot be removed while held
 	}
 	locks, err := pl.root.OrphanLocks()
 	if err != nil {

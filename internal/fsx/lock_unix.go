@@ -37,3 +37,6 @@ func Inheritable(lock *os.File) error {
 }
 
 func unlinkHeld(path string) error { return os.Remove(path) }
+
+// CanUnlinkLocks says whether Lock.Unlink can remove a held lock file here.
+const CanUnlinkLocks = true

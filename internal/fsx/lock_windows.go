@@ -29,3 +29,6 @@ func Inheritable(lock *os.File) error { return nil }
 // unlinkHeld cannot remove an open file on Windows, and closing it first
 // would let another process lock the file being removed.
 func unlinkHeld(path string) error { return errors.ErrUnsupported }
+
+// CanUnlinkLocks says whether Lock.Unlink can remove a held lock file here.
+const CanUnlinkLocks = false
