@@ -431,3 +431,87 @@ func (c *Cache) remove(ctx context.Context, key Key) error {
 	}
 	return nil
 }
+
+// ArchiveInfo is one archive stored under a key.
+type ArchiveInfo struct {
+	Digest   Digest
+	Size     int64
+	Modified time.Time // when it was stored
+	// Named says the key's entry.json names it. entry.json is read
+	// without the trust check: an entry no trusted key signed still names
+	// the archive it came with.
+	Named bool
+}
+
+// ErrNamed means an archive asked to go is the one the key's entry.json
+// names.
+var ErrNamed = errors.New("named by the key's entry")
+
+// Archives lists the archives stored under key (complete ones, named by
+// their digest; publishes in flight are temp names and not listed), sorted
+// by digest, and which one entry.json names. Two publishers of one key
+// that raced each leave an archive; only one is named.
+func (c *Cache) Archives(ctx context.Context, key Key) ([]ArchiveInfo, error) {
+	named, _, err := c.namedDigest(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("list archives of %s in %s: %w", key, c, err)
+	}
+	var out []ArchiveInfo
+	prefix := key.String() + "/"
+	err = c.b.List(ctx, prefix, func(o ObjectInfo) error {
+		rel := strings.TrimPrefix(o.Name, prefix)
+		if !isArchiveName(o.Name) || strings.Contains(rel, "/") {
+			return nil
+		}
+		d, err := ParseDigest(strings.TrimSuffix(rel, archiveExt))
+		if err != nil {
+			return nil // not a name rezup writes: not rezup's to judge
+		}
+		out = append(out, ArchiveInfo{Digest: d, Size: o.Size, Modified: o.ModTime, Named: d == named})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list archives of %s in %s: %w", key, c, err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Digest.String() < out[j].Digest.String() })
+	return out, nil
+}
+
+// namedDigest is the digest key's entry.json names; ok false when there
+// is no entry, or it cannot be read (a planted or broken one names
+// nothing anyone uses).
+func (c *Cache) namedDigest(ctx context.Context, key Key) (d Digest, ok bool, err error) {
+	b, err := c.readSmall(ctx, entryName(key))
+	switch {
+	case errors.Is(err, ErrNotRegular), errors.Is(err, fsx.ErrTooLarge), IsNotExist(err):
+		return Digest{}, false, nil
+	case err != nil:
+		return Digest{}, false, err
+	}
+	var e Entry
+	if json.Unmarshal(b, &e) != nil || e.Key != key {
+		return Digest{}, false, nil
+	}
+	return e.Digest, e.Digest != Digest{}, nil
+}
+
+// RemoveArchive deletes archive d of key, unless entry.json names it at
+// that moment (an error wrapping ErrNamed). No lock crosses machines: a
+// publisher that found d already stored and commits an entry naming it
+// just after this check leaves an entry whose archive is missing, which
+// readers take as a clean miss; collectors make that unlikely by removing
+// only archives older than a grace period. Removing an archive that is
+// not there is not an error.
+func (c *Cache) RemoveArchive(ctx context.Context, key Key, d Digest) error {
+	named, ok, err := c.namedDigest(ctx, key)
+	if err != nil {
+		return fmt.Errorf("remove archive %s of %s from %s: %w", d, key, c, err)
+	}
+	if ok && named == d {
+		return fmt.Errorf("remove archive %s of %s from %s: %w", d, key, c, ErrNamed)
+	}
+	if err := c.b.Delete(ctx, archiveName(key, d)); err != nil && !IsNotExist(err) {
+		return fmt.Errorf("remove archive %s of %s from %s: %w", d, key, c, err)
+	}
+	return nil
+}

@@ -24,12 +24,18 @@
 //   - With a Cache, a key that no revision of the remote root (nor a kept
 //     local one) names goes once it is older than CacheGrace; the cache
 //     removes entry.json before the archives, so a reader gets the archive
-//     or a clean miss.
+//     or a clean miss. Of a key that stays, an archive its entry.json does
+//     not name (the loser of two concurrent publishes) goes once older
+//     than CacheGrace, unless PlanInput.Pinned pins its digest.
+//   - An entry's lock file goes with the entry (unlinked under LOCK_EX; a
+//     process waiting on it locks a new file, see fsx). The lock file of a
+//     build not in the store (a failed first build) goes when nobody holds
+//     it and it is older than Grace. On Windows lock files stay.
 //
 // Guarantees: Plan changes nothing, not even an mtime (it probes locks with
 // LOCK_EX|LOCK_NB only on lock files that exist, and never creates one).
 // Execute checks every item again just before removing it, so what changed
-// since the plan is skipped, never broken. Lock files are never removed.
+// since the plan is skipped, never broken.
 // Time comes from PlanInput.Now, so the age rules are testable.
 //
 // gc asks materialize for every path, lock and removal; it never composes

@@ -23,7 +23,8 @@ type Result struct {
 }
 
 // Execute removes what the sweep lists, in order: revisions, then the
-// entries they used, then leftovers, then cache keys. It checks each item
+// entries they used (with their lock files), then leftovers and the lock
+// files of builds not in the store, then cache keys and unnamed archives. It checks each item
 // again just before removing it, under the same locks, so that what
 // changed since the plan is skipped rather than broken: an entry is only
 // removed under LOCK_EX|LOCK_NB, renamed into .tmp, then deleted.
@@ -76,6 +77,21 @@ func (x *executor) remove(ctx context.Context, it Item) (Reason, string, error) 
 		err := x.store.RemoveLeftover(it.left)
 		if errors.Is(err, materialize.ErrInUse) {
 			return ReasonInUse, "a build of its key started since the plan", nil
+		}
+		return "", "", err
+	case KindLock:
+		err := x.store.RemoveOrphanLock(it.key, x.sweep.Now.Add(-x.sweep.in.Grace))
+		switch {
+		case errors.Is(err, materialize.ErrInUse):
+			return ReasonInUse, "a process took it since the plan", nil
+		case errors.Is(err, materialize.ErrNotOrphan):
+			return ReasonRecent, "its build was started since the plan", nil
+		}
+		return "", "", err
+	case KindArchive:
+		err := x.sweep.in.Cache.RemoveArchive(ctx, it.key, it.digest)
+		if errors.Is(err, cas.ErrNamed) {
+			return ReasonReferenced, "its entry names it now", nil
 		}
 		return "", "", err
 	case KindCache:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -422,6 +423,7 @@ func TestLeftovers(t *testing.T) {
 		"staging .main/.staging-old stale",
 		"staging "+key(2)+"-crashed stale",
 		"trash trash-abc trash",
+		"lock "+key(2)+" no-build", // the crashed build's
 	)
 	if got := orEmpty(titles(s.Remove)); !slices.Equal(got, wantRemove) {
 		t.Errorf("remove:\n got %q\nwant %q", got, wantRemove)
@@ -432,6 +434,7 @@ func TestLeftovers(t *testing.T) {
 		"staging .main/.staging-young grace",
 		"staging "+key(3)+"-building in-use",
 		"entry "+key(1)+" referenced",
+		"lock "+key(3)+" in-use",
 	)
 	if got := orEmpty(titles(s.Kept)); !slices.Equal(got, wantKept) {
 		t.Errorf("kept:\n got %q\nwant %q", got, wantKept)
@@ -447,6 +450,14 @@ func TestLeftovers(t *testing.T) {
 	}
 	if got := revisionsOnDisk(t, store, ".main"); !slices.Equal(got, sorted(latest, youngNotReady)) {
 		t.Errorf("revisions: %v", got)
+	}
+	if _, err := os.Stat(f.LockPath(key(2))); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the crashed build's lock file is still there: %v", err)
+	}
+	for _, k := range []string{key(1), key(3)} {
+		if _, err := os.Stat(f.LockPath(k)); err != nil {
+			t.Errorf("lock of %s: %v", k, err)
+		}
 	}
 
 	// Restricted to containers, gc leaves .tmp alone.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/materialize"
 )
 
@@ -55,8 +56,14 @@ type PlanInput struct {
 	Grace time.Duration
 	// Cache is the shared cache to prune (nil: leave the cache alone).
 	Cache *cas.Cache
-	// CacheGrace is how old an unreferenced cache key must be to go.
+	// CacheGrace is how old an unreferenced cache key, or an archive its
+	// entry does not name, must be to go.
 	CacheGrace time.Duration
+	// Pinned are archive digests that stay in the cache even when no
+	// entry names them, with who pins each (a remote revision that
+	// records the digest it published). cmd/rezup fills it; nil pins
+	// nothing.
+	Pinned map[cas.Digest]string
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
 }
@@ -70,7 +77,9 @@ const (
 	KindEntry    Kind = "entry"    // .store/<key>
 	KindStaging  Kind = "staging"  // .tmp/<key>-*, <container>/revisions/.staging-*
 	KindTrash    Kind = "trash"    // .tmp/trash-*
+	KindLock     Kind = "lock"     // .store/<key>.lock of a build not in the store
 	KindCache    Kind = "cache"    // <cache>/<key>
+	KindArchive  Kind = "archive"  // <cache>/<key>/<digest>.tar.zst its entry does not name
 )
 
 // Reason says why an item goes or stays. The values are stable: scripts
@@ -84,6 +93,8 @@ const (
 	ReasonUnreferenced Reason = "unreferenced" // an entry or cache key no kept revision uses
 	ReasonStale        Reason = "stale"        // a staging dir nothing is writing
 	ReasonTrash        Reason = "trash"        // left by an interrupted removal
+	ReasonNoBuild      Reason = "no-build"     // a lock file whose build is not in the store
+	ReasonUnnamed      Reason = "unnamed"      // an archive its key's entry does not name
 )
 
 // Why an item stays.
@@ -97,16 +108,19 @@ const (
 	ReasonGrace      Reason = "grace"       // younger than Grace or CacheGrace
 	ReasonUnknownAge Reason = "unknown-age" // a cache key whose age cannot be told
 	ReasonUnreadable Reason = "unreadable"  // a revision whose revision.json cannot be read
+	ReasonPinned     Reason = "pinned"      // an unnamed archive a revision pins (PlanInput.Pinned)
 )
 
 // Item is one thing a plan removes or keeps.
 type Item struct {
 	Kind      Kind   `json:"kind"`
 	Container string `json:"container,omitempty"`
-	// Name is the revision's timestamp, the entry's or cache key's key,
-	// or the staging or trash directory's name.
+	// Name is the revision's timestamp, the entry's, lock's or cache
+	// key's key, the staging or trash directory's name, or an archive's
+	// digest.
 	Name string `json:"name"`
-	// Key is the store key a revision uses, or a staging dir is for.
+	// Key is the store key a revision uses, a staging dir is for, or an
+	// archive is stored under.
 	Key   string `json:"key,omitempty"`
 	Bytes int64  `json:"bytes"`
 	// Reason is why it goes (in remove) or stays (in kept, skipped).
@@ -117,14 +131,18 @@ type Item struct {
 	// cache key's publication or a leftover's mtime, when known.
 	LastUse time.Time `json:"last_use,omitzero"`
 
-	rev  *materialize.Revision
-	left materialize.Leftover
-	key  cas.Key
+	rev    *materialize.Revision
+	left   materialize.Leftover
+	key    cas.Key
+	digest cas.Digest
 }
 
-// Title is how the item is named for people: container/revision, or the
-// name alone.
+// Title is how the item is named for people: container/revision,
+// key/digest for an archive, or the name alone.
 func (it Item) Title() string {
+	if it.Kind == KindArchive {
+		return it.Key + "/" + it.Name
+	}
 	if it.Container != "" {
 		return it.Container + "/" + it.Name
 	}
@@ -178,6 +196,7 @@ func Plan(ctx context.Context, in PlanInput) (*Sweep, error) {
 		pl.planRevisions,
 		pl.planEntries,
 		pl.planTmp,
+		pl.planLocks,
 		pl.planCache,
 	}
 	for _, phase := range phases {
@@ -457,6 +476,7 @@ func (pl *planner) decideEntry(k cas.Key) error {
 	if !it.LastUse.IsZero() {
 		it.Detail += fmt.Sprintf("; last used %s ago", ago(now, it.LastUse))
 	}
+	it.Detail += "; its lock file goes with it"
 	pl.sweep.Remove = append(pl.sweep.Remove, it)
 	return nil
 }
@@ -473,6 +493,42 @@ func (pl *planner) planTmp(context.Context) error {
 	}
 	for _, l := range left {
 		pl.leftover(l)
+	}
+	return nil
+}
+
+// planLocks decides the lock files of builds not in the store (a failed
+// first build, a removal that could not unlink one): they go once nobody
+// holds them and they are older than Grace. Only when the whole root is
+// collected.
+func (pl *planner) planLocks(ctx context.Context) error {
+	if !pl.all || !fsx.CanUnlinkLocks {
+		return nil // Windows: a lock file cannot be removed while held
+	}
+	locks, err := pl.root.OrphanLocks()
+	if err != nil {
+		return fmt.Errorf("gc: %w", err)
+	}
+	p, now := pl.sweep, pl.now
+	for _, l := range locks {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("gc: %w", err)
+		}
+		it := Item{Kind: KindLock, Name: l.Key.String(), LastUse: l.ModTime, key: l.Key}
+		busy, err := pl.store.InUse(l.Key)
+		if err != nil || busy {
+			// Unsure counts as busy, as for staging dirs.
+			it.Reason, it.Detail = ReasonInUse, "lock of a build not in the store, held by a process: a build runs"
+			p.Kept = append(p.Kept, it)
+			continue
+		}
+		if age := now.Sub(l.ModTime); age < p.in.Grace {
+			it.Reason, it.Detail = ReasonGrace, fmt.Sprintf("lock of a build not in the store, used %s ago: a build may be starting (grace %s)", span(age), span(p.in.Grace))
+			p.Kept = append(p.Kept, it)
+			continue
+		}
+		it.Reason, it.Detail = ReasonNoBuild, fmt.Sprintf("lock of a build not in the store (a failed first build, or a removed one), last used %s ago", ago(now, l.ModTime))
+		p.Remove = append(p.Remove, it)
 	}
 	return nil
 }
@@ -563,7 +619,7 @@ func (pl *planner) leftover(l materialize.Leftover) {
 // planCache decides each cache key: it stays while a revision names it or
 // while it is younger than the grace.
 func (pl *planner) planCache(ctx context.Context) error {
-	p, now, cacheRefs, c := pl.sweep, pl.now, pl.cacheRefs, pl.in.Cache
+	c := pl.in.Cache
 	if c == nil {
 		return nil
 	}
@@ -572,42 +628,90 @@ func (pl *planner) planCache(ctx context.Context) error {
 		return fmt.Errorf("gc: %w", err)
 	}
 	for _, ki := range keys {
-		k := ki.Key
-		it := Item{Kind: KindCache, Name: k.String(), key: k}
-		e, lerr := c.Lookup(ctx, k)
-		if lerr == nil {
-			it.Bytes, it.LastUse = e.Size, e.Created
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("gc: %w", err)
 		}
-		if who, ok := cacheRefs[k]; ok {
-			it.Reason, it.Detail = ReasonReferenced, "named by "+who
-			p.Kept = append(p.Kept, it)
-			continue
+		kept, err := pl.decideCacheKey(ctx, ki)
+		if err != nil {
+			return err
 		}
-		if lerr != nil {
-			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("gc: %w", err)
-			}
-			// No readable entry: a publish in flight, or one that
-			// crashed, aged by when anything was last stored for it.
-			it.LastUse = ki.Modified
-			if it.LastUse.IsZero() || !errors.Is(lerr, cas.ErrNotFound) {
-				it.Reason, it.Detail = ReasonUnknownAge, "no readable entry.json, and its age cannot be told"
-				p.Kept = append(p.Kept, it)
-				continue
-			}
+		if kept {
+			pl.planArchives(ctx, ki.Key)
 		}
-		if age := now.Sub(it.LastUse); age < p.in.CacheGrace {
-			it.Reason, it.Detail = ReasonGrace, fmt.Sprintf("no revision names it, but it was published %s ago (grace %s)", span(age), span(p.in.CacheGrace))
-			p.Kept = append(p.Kept, it)
-			continue
-		}
-		it.Reason, it.Detail = ReasonUnreferenced, fmt.Sprintf("no revision names it; published %s ago", ago(now, it.LastUse))
-		if lerr != nil {
-			it.Detail = fmt.Sprintf("no revision names it, and it was left uncommitted %s ago", ago(now, it.LastUse))
-		}
-		p.Remove = append(p.Remove, it)
 	}
 	return nil
+}
+
+// decideCacheKey keeps or removes one cache key, and reports whether it
+// stays.
+func (pl *planner) decideCacheKey(ctx context.Context, ki cas.KeyInfo) (kept bool, err error) {
+	p, now, c := pl.sweep, pl.now, pl.in.Cache
+	k := ki.Key
+	it := Item{Kind: KindCache, Name: k.String(), key: k}
+	e, lerr := c.Lookup(ctx, k)
+	if lerr == nil {
+		it.Bytes, it.LastUse = e.Size, e.Created
+	}
+	if who, ok := pl.cacheRefs[k]; ok {
+		it.Reason, it.Detail = ReasonReferenced, "named by "+who
+		p.Kept = append(p.Kept, it)
+		return true, nil
+	}
+	if lerr != nil {
+		if err := ctx.Err(); err != nil {
+			return false, fmt.Errorf("gc: %w", err)
+		}
+		// No readable entry: a publish in flight, or one that
+		// crashed, aged by when anything was last stored for it.
+		it.LastUse = ki.Modified
+		if it.LastUse.IsZero() || !errors.Is(lerr, cas.ErrNotFound) {
+			it.Reason, it.Detail = ReasonUnknownAge, "no readable entry.json, and its age cannot be told"
+			p.Kept = append(p.Kept, it)
+			return true, nil
+		}
+	}
+	if age := now.Sub(it.LastUse); age < p.in.CacheGrace {
+		it.Reason, it.Detail = ReasonGrace, fmt.Sprintf("no revision names it, but it was published %s ago (grace %s)", span(age), span(p.in.CacheGrace))
+		p.Kept = append(p.Kept, it)
+		return true, nil
+	}
+	it.Reason, it.Detail = ReasonUnreferenced, fmt.Sprintf("no revision names it; published %s ago", ago(now, it.LastUse))
+	if lerr != nil {
+		it.Detail = fmt.Sprintf("no revision names it, and it was left uncommitted %s ago", ago(now, it.LastUse))
+	}
+	p.Remove = append(p.Remove, it)
+	return false, nil
+}
+
+// planArchives decides the archives of a cache key that stays: those its
+// entry.json does not name (the losers of concurrent publishes of the
+// key, or what a replaced bad entry named) go once older than CacheGrace,
+// unless a revision pins their digest. The named archive goes only with
+// its key. A key whose archives cannot be listed is left with a warning.
+func (pl *planner) planArchives(ctx context.Context, k cas.Key) {
+	p, now := pl.sweep, pl.now
+	archives, err := pl.in.Cache.Archives(ctx, k)
+	if err != nil {
+		p.warnf("archives of cache key %s are left alone: %v", k, err)
+		return
+	}
+	for _, a := range archives {
+		if a.Named {
+			continue // the cache key's item covers it
+		}
+		it := Item{Kind: KindArchive, Name: a.Digest.String(), Key: k.String(), Bytes: a.Size, LastUse: a.Modified, key: k, digest: a.Digest}
+		switch who, pinned := pl.in.Pinned[a.Digest]; {
+		case pinned:
+			it.Reason, it.Detail = ReasonPinned, "its entry names another archive, but "+who+" pins it"
+		case now.Sub(a.Modified) < p.in.CacheGrace:
+			it.Reason, it.Detail = ReasonGrace, fmt.Sprintf("its entry names another archive, but it was stored %s ago: its publish may still be committing (grace %s)", ago(now, a.Modified), span(p.in.CacheGrace))
+		default:
+			it.Reason, it.Detail = ReasonUnnamed, fmt.Sprintf("its entry names another archive (a lost race of two publishes); stored %s ago", ago(now, a.Modified))
+			p.Remove = append(p.Remove, it)
+			continue
+		}
+		p.Kept = append(p.Kept, it)
+	}
 }
 
 func (p *Sweep) warnf(format string, args ...any) {
@@ -624,7 +728,7 @@ func published(rev *materialize.Revision) time.Time {
 	return t
 }
 
-var kindOrder = map[Kind]int{KindRevision: 0, KindEntry: 1, KindStaging: 2, KindTrash: 3, KindCache: 4}
+var kindOrder = map[Kind]int{KindRevision: 0, KindEntry: 1, KindStaging: 2, KindTrash: 3, KindLock: 4, KindCache: 5, KindArchive: 6}
 
 // sortItems orders items the way Execute removes them: revisions before
 // the entries they used, then leftovers, then the cache.

@@ -62,15 +62,20 @@ var ErrNotCached = errors.New("not in the store or the shared cache")
 // from the shared cache (verified, unpacked and relocated), or else built
 // from p and published to the cache. With p nil, a cache miss is
 // ErrNotCached. It does not hold the entry in use: see MaterializeLeased.
-func (s *Store) Materialize(ctx context.Context, k cas.Key, p *Plan) (*Manifest, error) {
+func (s *Store) Materialize(ctx context.Context, k cas.Key, p *Plan) (m *Manifest, err error) {
 	if m, err := s.ReadManifest(k); err == nil {
 		return m, nil
 	}
-	unlock, err := s.exclusive(ctx, k, "materializing")
+	lock, unlock, err := s.exclusive(ctx, k, "materializing")
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
+	defer func() {
+		if err != nil {
+			s.dropLockOfNothing(k, lock)
+		}
+		unlock()
+	}()
 	if m, err := s.ReadManifest(k); err == nil {
 		return m, nil // made by whoever held the lock before us
 	}
@@ -101,7 +106,7 @@ func (s *Store) Materialize(ctx context.Context, k cas.Key, p *Plan) (*Manifest,
 	if err != nil {
 		return nil, err
 	}
-	m, err := s.build(ctx, p, staging)
+	m, err = s.build(ctx, p, staging)
 	if err == nil {
 		err = s.publish(staging, m)
 	}
@@ -165,6 +170,7 @@ func (s *Store) build(ctx context.Context, p *Plan, staging string) (*Manifest, 
 		Interpreters: map[string]pyenv.Interpreter{},
 		RezPython:    r.Rez.Python,
 		Venvs:        venvs,
+		EntryPoints:  b.eps,
 		RezVersion:   rezVersion,
 		Created:      s.opt.Now().UTC(),
 		RezupVersion: s.opt.Version,
@@ -179,10 +185,11 @@ func (s *Store) build(ctx context.Context, p *Plan, staging string) (*Manifest, 
 type staged struct {
 	s       *Store
 	p       *Plan
-	dir     string   // the staging dir
-	final   string   // .store/<key>
-	pipEnv  []string // the environment pip runs with: Options.Environ and [pip] env
-	editBin string   // rez's production bin dir when rez is installed editable, else ""
+	dir     string              // the staging dir
+	final   string              // .store/<key>
+	pipEnv  []string            // the environment pip runs with: Options.Environ and [pip] env
+	editBin string              // rez's production bin dir when rez is installed editable, else ""
+	eps     map[string][]string // the production scripts written, by venv
 }
 
 // installRez creates the rez venv, installs rez with its production
@@ -280,6 +287,10 @@ func (b *staged) writeEntryPoints(ctx context.Context, v pyenv.Venv, venv string
 		return err
 	}
 	finalVenv := pyenv.Venv{Dir: filepath.Join(b.final, "venv", venv)}
+	if b.eps == nil {
+		b.eps = map[string][]string{}
+	}
+	b.eps[venv] = append(b.eps[venv], entryNames(eps)...)
 	return pyenv.WriteEntryPoints(v.ProdBinDir(), finalVenv.Python(), t.Flags, eps, b.editBin)
 }
 

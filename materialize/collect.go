@@ -17,9 +17,12 @@ import (
 // This file is the removal side of the store, shared by Drop and package
 // gc: what is there, whether it is in use, and removing it with the one
 // protocol rezup has for that: take the entry's lock LOCK_EX|LOCK_NB (in
-// use: refuse), rename into .tmp (readers see it vanish at once), delete.
-// Lock files are never removed: a process may be waiting on one, and a
-// lock on an unlinked file would protect nothing.
+// use: refuse), rename into .tmp (readers see it vanish at once), delete,
+// and unlink the lock file while still holding it (fsx.Lock.Unlink): a
+// process waiting on it finds after flock that its file was replaced, and
+// locks a new one (fsx checks the inode, as Nix does). The same goes for
+// the lock of a build that never completed. On Windows lock files stay:
+// an open file cannot be unlinked there.
 
 // GCLockPath is <root>/.gc.lock, held by a collector while it removes.
 func (r Root) GCLockPath() string { return filepath.Join(r.Dir, ".gc.lock") }
@@ -82,7 +85,7 @@ func (s *Store) RemoveEntry(k cas.Key) error {
 	if _, err := os.Stat(s.opt.Root.EntryDir(k)); errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	_, unlock, err := fsx.TryExclusive(s.opt.Root.LockPath(k))
+	lock, unlock, err := fsx.TryExclusive(s.opt.Root.LockPath(k))
 	if errors.Is(err, fsx.ErrLocked) {
 		return fmt.Errorf("remove %s: %w", k, ErrInUse)
 	}
@@ -90,16 +93,98 @@ func (s *Store) RemoveEntry(k cas.Key) error {
 		return fmt.Errorf("remove %s: %w", k, err)
 	}
 	defer unlock()
-	return s.removeEntryLocked(k)
+	return s.removeEntryLocked(k, lock)
 }
 
-// removeEntryLocked moves entry k into .tmp and deletes it. The caller
-// holds k's lock exclusively.
-func (s *Store) removeEntryLocked(k cas.Key) error {
+// removeEntryLocked moves entry k into .tmp, deletes it and removes its
+// lock file. The caller holds lock, k's lock, exclusively.
+func (s *Store) removeEntryLocked(k cas.Key, lock *fsx.Lock) error {
 	if err := fsx.RemoveAll(s.opt.Root.EntryDir(k), s.opt.Root.TmpDir()); err != nil {
 		return fmt.Errorf("remove %s: %w", k, err)
 	}
+	// Best effort: a lock file left (Windows, a read-only store dir) is
+	// a lock of a missing build, which gc removes later.
+	_ = lock.Unlink()
 	return nil
+}
+
+// dropLockOfNothing removes k's lock file when k has no entry (a failed
+// first build, or a fetch that missed). The caller holds lock, k's lock,
+// exclusively; a waiter locks a new file, as after a removal.
+func (s *Store) dropLockOfNothing(k cas.Key, lock *fsx.Lock) {
+	if _, err := os.Lstat(s.opt.Root.EntryDir(k)); errors.Is(err, fs.ErrNotExist) {
+		_ = lock.Unlink() // best effort: gc removes what stays
+	}
+}
+
+// LockFile is the lock file of a build that is not in the store: left by
+// a failed first build, or by a removal that could not unlink it.
+type LockFile struct {
+	Key     cas.Key
+	ModTime time.Time // its last use: a build started, or a launch
+}
+
+// OrphanLocks lists the lock files in the store whose build is missing,
+// sorted by key. It changes nothing.
+func (r Root) OrphanLocks() ([]LockFile, error) {
+	ents, err := os.ReadDir(r.StoreDir())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list store: %w", err)
+	}
+	var locks []LockFile
+	for _, e := range ents {
+		name, ok := strings.CutSuffix(e.Name(), lockExt)
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		k, err := cas.ParseKey(name)
+		if err != nil {
+			continue
+		}
+		if _, err := os.Lstat(r.EntryDir(k)); !errors.Is(err, fs.ErrNotExist) {
+			continue // a build, complete or not, or unsure: not an orphan
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue // gone since the listing
+		}
+		locks = append(locks, LockFile{Key: k, ModTime: fi.ModTime()})
+	}
+	return locks, nil
+}
+
+// ErrNotOrphan means a lock file asked to go has a build again, or was
+// used after the time given.
+var ErrNotOrphan = errors.New("has a build, or was used since")
+
+// RemoveOrphanLock removes k's lock file when k has no build, nobody holds
+// the lock (ErrInUse) and it was last used no later than notAfter
+// (otherwise ErrNotOrphan). It checks under LOCK_EX|LOCK_NB, and unlinks
+// while holding it. A lock file that is not there is not an error.
+func (s *Store) RemoveOrphanLock(k cas.Key, notAfter time.Time) error {
+	p := s.opt.Root.LockPath(k)
+	if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	lock, unlock, err := fsx.TryExclusive(p)
+	if errors.Is(err, fsx.ErrLocked) {
+		return fmt.Errorf("remove lock of %s: %w", k, ErrInUse)
+	}
+	if err != nil {
+		return fmt.Errorf("remove lock of %s: %w", k, err)
+	}
+	defer unlock()
+	fi, err := lock.File().Stat()
+	if err != nil {
+		return fmt.Errorf("remove lock of %s: %w", k, err)
+	}
+	if _, err := os.Lstat(s.opt.Root.EntryDir(k)); !errors.Is(err, fs.ErrNotExist) || fi.ModTime().After(notAfter) {
+		return fmt.Errorf("remove lock of %s: %w", k, ErrNotOrphan)
+	}
+	return lock.Unlink()
 }
 
 // RemoveRevision removes a revision of the local root: renamed into .tmp,

@@ -15,7 +15,10 @@
 //   - Launcher is the launch policy: which revision a launch runs in (remote
 //     first, pulled into the local root), its build made ready and leased.
 //   - Drop, and the removals gc drives (RemoveEntry, RemoveRevision,
-//     RemoveLeftover), take the exclusive lock without waiting.
+//     RemoveLeftover, RemoveOrphanLock), take the exclusive lock without
+//     waiting; an entry's lock file goes with it.
+//   - Inspect tells a damaged build (files deleted from a ready entry)
+//     after a launch failed; Repair moves it aside to be made again.
 //
 // Guarantees:
 //   - Safe across processes on one local filesystem: a store entry is

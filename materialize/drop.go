@@ -52,12 +52,13 @@ func (s *Store) Drop(ctx context.Context, container string, force bool) (*DropRe
 		defer unlock()
 	}
 	var inUse []cas.Key
+	locks := map[cas.Key]*fsx.Lock{}
 	for k := range keys {
 		if !s.Ready(k) {
 			delete(keys, k)
 			continue
 		}
-		_, unlock, err := fsx.TryExclusive(root.LockPath(k))
+		lock, unlock, err := fsx.TryExclusive(root.LockPath(k))
 		if errors.Is(err, fsx.ErrLocked) && force {
 			inUse = append(inUse, k)
 			delete(keys, k)
@@ -70,6 +71,7 @@ func (s *Store) Drop(ctx context.Context, container string, force bool) (*DropRe
 			return nil, err
 		}
 		defer unlock()
+		locks[k] = lock
 	}
 	if err := fsx.RemoveAll(root.ContainerDir(container), root.TmpDir()); err != nil {
 		return nil, fmt.Errorf("drop %s: %w", container, err)
@@ -83,7 +85,7 @@ func (s *Store) Drop(ctx context.Context, container string, force bool) (*DropRe
 		if used[k] {
 			continue
 		}
-		if err := s.removeEntryLocked(k); err != nil {
+		if err := s.removeEntryLocked(k, locks[k]); err != nil {
 			return res, err
 		}
 		res.Entries = append(res.Entries, k)

@@ -44,8 +44,11 @@ func (r Root) EntryDir(k cas.Key) string { return filepath.Join(r.StoreDir(), k.
 
 // LockPath is <root>/.store/<key>.lock.
 func (r Root) LockPath(k cas.Key) string {
-	return filepath.Join(r.StoreDir(), k.String()+".lock")
+	return filepath.Join(r.StoreDir(), k.String()+lockExt)
 }
+
+// lockExt follows the key in a lock file's name.
+const lockExt = ".lock"
 
 // TmpDir is <root>/.tmp: staging dirs and trash, on the same filesystem as
 // the store so that publishing is one rename.

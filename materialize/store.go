@@ -109,11 +109,15 @@ type Manifest struct {
 	Interpreters map[string]pyenv.Interpreter `json:"interpreters"` // by python spec ("" = python3)
 	RezPython    string                       `json:"rez_python"`   // the spec of the rez venv's python
 	Venvs        []string                     `json:"venvs"`
-	RezVersion   string                       `json:"rez_version"`
-	Files        int64                        `json:"files"`
-	Bytes        int64                        `json:"bytes"`
-	Created      time.Time                    `json:"created"`
-	RezupVersion string                       `json:"rezup_version"`
+	// EntryPoints are the production scripts written into each venv's
+	// production bin dir, by venv: what Inspect checks a build for.
+	// Absent in manifests older rezups wrote.
+	EntryPoints  map[string][]string `json:"entry_points,omitempty"`
+	RezVersion   string              `json:"rez_version"`
+	Files        int64               `json:"files"`
+	Bytes        int64               `json:"bytes"`
+	Created      time.Time           `json:"created"`
+	RezupVersion string              `json:"rezup_version"`
 }
 
 // ReadManifest reads a ready entry's manifest. A manifest that is not a
@@ -135,15 +139,15 @@ func (s *Store) ReadManifest(k cas.Key) (*Manifest, error) {
 
 // exclusive takes LOCK_EX on an entry's lock, telling the user who holds
 // it while it waits, and records this process as the holder.
-func (s *Store) exclusive(ctx context.Context, k cas.Key, what string) (func(), error) {
+func (s *Store) exclusive(ctx context.Context, k cas.Key, what string) (*fsx.Lock, func(), error) {
 	if err := os.MkdirAll(s.opt.Root.StoreDir(), 0o777); err != nil {
-		return nil, s.opt.Root.notWritable(s.opt.Root.StoreDir(), fmt.Errorf("create store: %w", err))
+		return nil, nil, s.opt.Root.notWritable(s.opt.Root.StoreDir(), fmt.Errorf("create store: %w", err))
 	}
 	lock, unlock, err := fsx.Exclusive(ctx, s.opt.Root.LockPath(k), func() {
 		s.opt.Reporter.Infof("waiting for %s: %s", k, s.holder(k))
 	})
 	if err != nil {
-		return nil, s.opt.Root.notWritable(s.opt.Root.StoreDir(), err)
+		return nil, nil, s.opt.Root.notWritable(s.opt.Root.StoreDir(), err)
 	}
 	// Who holds the lock, for the message of whoever waits next. Written
 	// in place: only the exclusive holder writes, and a torn read only
@@ -154,7 +158,7 @@ func (s *Store) exclusive(ctx context.Context, k cas.Key, what string) (func(), 
 	if err := f.Truncate(0); err == nil {
 		_, _ = f.WriteAt([]byte(info), 0) // the message is a courtesy; the lock is what matters
 	}
-	return unlock, nil
+	return lock, unlock, nil
 }
 
 func (s *Store) holder(k cas.Key) string {

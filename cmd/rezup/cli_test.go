@@ -258,6 +258,11 @@ func TestFailedBuildLeavesNothing(t *testing.T) {
 	if len(tmp) != 0 {
 		t.Errorf("staging left behind: %v", tmp)
 	}
+	// Nor the lock file of the build: it is removed under the lock.
+	store, _ := os.ReadDir(filepath.Join(root, ".store"))
+	for _, e := range store {
+		t.Errorf("left in the store: %s", e.Name())
+	}
 }
 
 func TestConcurrentAddsBuildOnce(t *testing.T) {

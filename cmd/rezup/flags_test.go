@@ -172,6 +172,7 @@ func TestPullFlags(t *testing.T) {
 		{args: nil, want: pullOptions{name: ".main"}},
 		{args: []string{"prod", "-l"}, want: pullOptions{name: "prod", local: true}},
 		{args: []string{"--local"}, want: pullOptions{name: ".main", local: true}},
+		{args: []string{"prod", "--repair"}, want: pullOptions{name: "prod", repair: true}},
 
 		{args: []string{"a", "b"}, code: 2, msg: "at most one container name"},
 		{args: []string{".tmp"}, code: 2, msg: "reserved"},

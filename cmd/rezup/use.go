@@ -158,6 +158,9 @@ func (a *app) runUse(ctx context.Context, o *useOptions) error {
 		return err
 	}
 	defer t.Release()
+	if err := a.checkLaunchable(o.name, t); err != nil {
+		return err
+	}
 	env, warns, err := launch.Environ(opts)
 	if err != nil {
 		return err
@@ -182,13 +185,13 @@ func (a *app) runUse(ctx context.Context, o *useOptions) error {
 		}
 		err = launch.Exec(argv, env, t.Lease.File())
 		cleanup()
-		return err
+		return a.launchFailed(o.name, t, err)
 	}
 	if o.noWait {
 		_, err := launch.Start(argv, env, t.Lease.File())
-		return err
+		return a.launchFailed(o.name, t, err)
 	}
-	return launch.Exec(argv, env, t.Lease.File())
+	return a.launchFailed(o.name, t, launch.Exec(argv, env, t.Lease.File()))
 }
 
 // firstRevision handles a container without a ready revision: .main is

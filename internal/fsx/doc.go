@@ -9,7 +9,10 @@
 //     filesystem, which callers guarantee by staging beside the target.
 //   - Lock: flock(2) shared or exclusive, returning the unlock func with
 //     the error, so a caller cannot forget to release it. A shared lock
-//     works on a lock file the caller can only read.
+//     works on a lock file the caller can only read. An exclusive holder
+//     may remove the lock file (Lock.Unlink); every locker checks after
+//     flock that the file it locked is still the one at the path (fstat
+//     against stat, as Nix does) and locks the new file otherwise.
 //   - Perm: what rezup creates follows the caller's umask, as mkdir and
 //     cp would: the writers here apply it to the mode they are given, and
 //     every other explicit chmod of something rezup publishes goes

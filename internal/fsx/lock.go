@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"time"
 )
@@ -18,7 +19,8 @@ var ErrLocked = errors.New("locked by another process")
 // to the process it execs (flock locks belong to the open file, so the
 // exec'd process keeps holding it).
 type Lock struct {
-	f *os.File
+	f    *os.File
+	path string
 }
 
 // File returns the open file that carries the lock.
@@ -40,6 +42,30 @@ func TryExclusive(path string) (*Lock, func(), error) {
 }
 
 func try(path string, exclusive bool) (*Lock, func(), error) {
+	// A lock file may be unlinked by its exclusive holder (gc removing a
+	// build with its lock, Unlink): whoever opened the old file before
+	// that and was granted its lock afterwards holds a lock on a file
+	// nobody else will ever open. As Nix does, compare the locked file
+	// with the one at path and start again on the new file when they
+	// differ. A few rounds suffice: each one means a holder unlinked the
+	// file meanwhile, which happens once per removal.
+	for range 8 {
+		l, unlock, err := tryOnce(path, exclusive)
+		if !errors.Is(err, errStale) {
+			return l, unlock, err
+		}
+	}
+	return nil, nil, fmt.Errorf("lock %s: the lock file keeps being replaced; try again", path)
+}
+
+// testHookOpened, set by tests only, runs between opening a lock file and
+// locking it: where an unlink by the holder makes the opened file stale.
+var testHookOpened func(path string)
+
+// errStale means the file locked is no longer the one at its path.
+var errStale = errors.New("lock file replaced while locking")
+
+func tryOnce(path string, exclusive bool) (*Lock, func(), error) {
 	// 0o666 and the umask: under 022 the file is 0644, which is enough
 	// for every other account to take a shared lock through a read-only
 	// descriptor (flock(2) does not care how the file was opened).
@@ -52,6 +78,9 @@ func try(path string, exclusive bool) (*Lock, func(), error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("lock %s: %w", path, err)
 	}
+	if testHookOpened != nil {
+		testHookOpened(path)
+	}
 	ok, err := tryLock(f, exclusive)
 	if err != nil {
 		f.Close() // the lock failed; nothing is held
@@ -61,11 +90,51 @@ func try(path string, exclusive bool) (*Lock, func(), error) {
 		f.Close() // nothing is held
 		return nil, nil, ErrLocked
 	}
-	return &Lock{f}, func() {
+	if same, err := current(f, path); err != nil || !same {
+		f.Close() // a lock on an unlinked file protects nothing
+		if err != nil {
+			return nil, nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		return nil, nil, errStale
+	}
+	return &Lock{f: f, path: path}, func() {
 		// Closing the file releases the lock; an error here means the
 		// descriptor is already gone, and with it the lock.
 		_ = f.Close()
 	}, nil
+}
+
+// current reports whether f, just locked, is still the file at path: a
+// missing path counts as replaced. One fstat and one stat: the price of
+// letting the exclusive holder remove lock files.
+func current(f *os.File, path string) (bool, error) {
+	held, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	now, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(held, now), nil
+}
+
+// Unlink removes the lock file while l holds it exclusively, so that it
+// goes with what it protected (a removed build) without a window in which
+// another process could lock the doomed file: whoever was waiting on it
+// finds, once granted, that it is not the file at the path any more, and
+// locks a new one (see try). Only an exclusive holder may call it; the lock
+// stays held until the unlock func. On Windows an open file cannot be
+// unlinked (Go opens files without FILE_SHARE_DELETE): Unlink returns an
+// error wrapping ErrUnsupported there, and lock files stay.
+func (l *Lock) Unlink() error {
+	if err := unlinkHeld(l.path); err != nil {
+		return fmt.Errorf("remove lock %s: %w", l.path, err)
+	}
+	return nil
 }
 
 // Shared takes a shared lock, calling waiting once if it has to wait.

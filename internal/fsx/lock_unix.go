@@ -35,3 +35,8 @@ func Inheritable(lock *os.File) error {
 	_, err := unix.FcntlInt(lock.Fd(), unix.F_SETFD, 0)
 	return err
 }
+
+func unlinkHeld(path string) error { return os.Remove(path) }
+
+// CanUnlinkLocks says whether Lock.Unlink can remove a held lock file here.
+const CanUnlinkLocks = true

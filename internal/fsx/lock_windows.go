@@ -3,6 +3,7 @@
 package fsx
 
 import (
+	"errors"
 	"os"
 
 	"golang.org/x/sys/windows"
@@ -24,3 +25,10 @@ func tryLock(f *os.File, exclusive bool) (bool, error) {
 // Inheritable is a no-op on Windows: rezup waits for the child there, so
 // the lock stays held by rezup itself.
 func Inheritable(lock *os.File) error { return nil }
+
+// unlinkHeld cannot remove an open file on Windows, and closing it first
+// would let another process lock the file being removed.
+func unlinkHeld(path string) error { return errors.ErrUnsupported }
+
+// CanUnlinkLocks says whether Lock.Unlink can remove a held lock file here.
+const CanUnlinkLocks = false

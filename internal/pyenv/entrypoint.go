@@ -214,3 +214,7 @@ func WriteProductionMarker(prodBinDir, rezVersion string) error {
 	}
 	return nil
 }
+
+// EntryPointFile is the file WriteEntryPoints writes for the entry point
+// name into dir: what a check of a build looks for.
+func EntryPointFile(dir, name string) string { return scriptFile(dir, name) }
