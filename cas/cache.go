@@ -101,14 +101,16 @@ type Cache struct {
 func NewCache(b Backend) *Cache { return &Cache{b: b, now: time.Now} }
 
 // Open returns the cache at location, a directory path or a file:// URL,
-// with at most DefaultTransfers transfers at once. http://, https:// and
-// s3:// locations are recognised but not supported yet (ErrUnsupported).
+// with at most DefaultTransfers transfers at once, and reads that give up
+// after DefaultIdleTimeout without a byte (IdleTimeout). http://, https://
+// and s3:// locations are recognised but not supported yet
+// (ErrUnsupported).
 func Open(location string) (*Cache, error) {
 	b, err := Schemes().Open(location)
 	if err != nil {
 		return nil, err
 	}
-	return NewCache(LimitTransfers(b, DefaultTransfers)), nil
+	return NewCache(LimitTransfers(IdleTimeout(b, DefaultIdleTimeout), DefaultTransfers)), nil
 }
 
 // WithTrustedKeys returns a cache over the same backend whose Lookup

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/cas/backendtest"
@@ -20,6 +21,13 @@ func TestDirBackendSuite(t *testing.T) {
 func TestLimitedSuite(t *testing.T) {
 	backendtest.Run(t, func(t *testing.T) cas.Backend {
 		return cas.LimitTransfers(cas.NewDirBackend(t.TempDir(), cas.DirOptions{}), 2)
+	})
+}
+
+// So is the idle-timeout wrapper.
+func TestIdleSuite(t *testing.T) {
+	backendtest.Run(t, func(t *testing.T) cas.Backend {
+		return cas.IdleTimeout(cas.NewDirBackend(t.TempDir(), cas.DirOptions{}), time.Minute)
 	})
 }
 

@@ -7,8 +7,9 @@
 // or SMB; HTTP and S3 backends are to come, and must pass the suite in
 // cas/backendtest). Cache writes the layout and the commit protocol once,
 // over any Backend. Cross-cutting concerns wrap a Backend (Limited caps
-// concurrent transfers); Open picks the backend for a location from a
-// Registry of schemes.
+// concurrent transfers, Idle bounds how long a read may go without a
+// byte, so that a hung cache never holds a caller forever); Open picks
+// the backend for a location from a Registry of schemes.
 //
 // Use KeyOf to name a build, PackFile to turn a built tree into a local
 // archive file, Cache.Publish to store it, and Cache.Lookup, Cache.Open

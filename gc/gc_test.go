@@ -708,3 +708,40 @@ func TestExecuteKeepsARevisionThatBecameReady(t *testing.T) {
 		t.Errorf("removed %q, skipped %q", titles(res.Removed), titles(res.Skipped))
 	}
 }
+
+// The marks of refused cache archives (.tmp/refused/<digest>) go once
+// they have expired (materialize.RefusedTTL); a mark still meant stays,
+// unlisted.
+func TestRefusedMarksExpire(t *testing.T) {
+	now := at(10 * day)
+	_, store := newRoot(t, now)
+	dir := filepath.Join(store.Root().TmpDir(), "refused")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old, young := strings.Repeat("a", 64), strings.Repeat("b", 64)
+	for name, mtime := range map[string]time.Time{
+		old:   now.Add(-materialize.RefusedTTL - time.Minute),
+		young: now.Add(-time.Minute),
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("archive is corrupt\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := plan(t, input(store, now))
+	if got, want := orEmpty(titles(s.Remove)), []string{"staging refused/" + old + " stale"}; !slices.Equal(got, want) {
+		t.Errorf("remove: %q, want %q", got, want)
+	}
+	if got := orEmpty(titles(s.Kept)); len(got) != 0 {
+		t.Errorf("kept: %q, want nothing", got)
+	}
+	execute(t, s)
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 || ents[0].Name() != young {
+		t.Errorf("marks after gc: %v, want only %s", ents, young)
+	}
+}

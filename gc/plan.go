@@ -609,6 +609,11 @@ func (pl *planner) leftover(l materialize.Leftover) {
 			return
 		}
 		it.Reason, it.Detail = ReasonStale, fmt.Sprintf("revision staging dir untouched for %s", ago(now, l.ModTime))
+	case materialize.LeftoverRefused:
+		if now.Sub(l.ModTime) < materialize.RefusedTTL {
+			return // still meant: too small to list as kept
+		}
+		it.Reason, it.Detail = ReasonStale, fmt.Sprintf("mark of a refused cache archive, expired %s ago", ago(now, l.ModTime.Add(materialize.RefusedTTL)))
 	default:
 		return
 	}

@@ -61,7 +61,10 @@ var ErrNotCached = errors.New("not in the store or the shared cache")
 // exclusive lock (so that concurrent callers do the work once), fetched
 // from the shared cache (verified, unpacked and relocated), or else built
 // from p and published to the cache. With p nil, a cache miss is
-// ErrNotCached. It does not hold the entry in use: see MaterializeLeased.
+// ErrNotCached, and so is an entry whose archive this store refuses (a
+// *RefusedError naming key and digest). With p, such an entry is
+// reported once and built over locally, and the build is not published
+// over it. It does not hold the entry in use: see MaterializeLeased.
 func (s *Store) Materialize(ctx context.Context, k cas.Key, p *Plan) (m *Manifest, err error) {
 	if m, err := s.ReadManifest(k); err == nil {
 		return m, nil
@@ -81,11 +84,28 @@ func (s *Store) Materialize(ctx context.Context, k cas.Key, p *Plan) (m *Manifes
 	}
 	s.clearStaging(k)
 
+	// A build that replaces a refused or stalled entry is not published:
+	// the cache keeps the entry it has (see RefusedError).
+	publish := true
 	if cache := s.opt.Cache; cache != nil {
 		e, err := cache.Lookup(ctx, k)
 		switch {
 		case err == nil:
-			return s.fetch(ctx, e, p)
+			m, err := s.fetch(ctx, e, p)
+			if err == nil || p == nil || ctx.Err() != nil {
+				return m, err
+			}
+			var re *RefusedError
+			switch {
+			case errors.As(err, &re):
+				s.noteRefused(re)
+			case errors.Is(err, cas.ErrStalled):
+				// As an unreachable cache: build if we can.
+				s.opt.Reporter.Warnf("%v; building locally", err)
+			default:
+				return nil, err
+			}
+			publish = false
 		case errors.Is(err, cas.ErrNotFound):
 			s.opt.Reporter.Debugf("cache miss for %s in %s: %v", k, cache, err)
 		default:
@@ -117,7 +137,7 @@ func (s *Store) Materialize(ctx context.Context, k cas.Key, p *Plan) (m *Manifes
 		return nil, fmt.Errorf("build %s: %w", k, err)
 	}
 	s.opt.Reporter.Infof("built %s", k)
-	if s.opt.Cache != nil && s.opt.Cache.Writable(ctx) == nil {
+	if publish && s.opt.Cache != nil && s.opt.Cache.Writable(ctx) == nil {
 		// Still under the exclusive lock: nobody can remove the entry
 		// while it is packed.
 		if err := s.pack(ctx, k, m); err != nil {

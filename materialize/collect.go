@@ -236,6 +236,10 @@ const (
 	// LeftoverTrash is .tmp/trash-*: something renamed away to be deleted.
 	// It is never used again, whoever is deleting it.
 	LeftoverTrash LeftoverKind = "trash"
+	// LeftoverRefused is .tmp/refused/<digest>: the mark of a cache
+	// archive this root refused. It means something for RefusedTTL after
+	// its ModTime, and nothing after.
+	LeftoverRefused LeftoverKind = "refused"
 )
 
 // Leftover is one staging or trash directory.
@@ -243,7 +247,7 @@ type Leftover struct {
 	Kind      LeftoverKind
 	Container string  // LeftoverRevisionStaging only
 	Key       cas.Key // LeftoverStaging only
-	Name      string  // the directory's base name
+	Name      string  // the directory's base name; refused/<digest> for a mark
 	Path      string
 	ModTime   time.Time
 }
@@ -251,8 +255,9 @@ type Leftover struct {
 // Bytes is the size of the regular files under the leftover.
 func (l Leftover) Bytes() int64 { return dirBytes(l.Path) }
 
-// TmpLeftovers lists the staging dirs of builds (.tmp/<key>-*) and the
-// trash (.tmp/trash-*) in the staging area. Other names are not rezup's
+// TmpLeftovers lists the staging dirs of builds (.tmp/<key>-*), the
+// trash (.tmp/trash-*) and the marks of refused archives
+// (.tmp/refused/<digest>, expired or not) in the staging area. Other names are not rezup's
 // leftovers and are not listed.
 func (r Root) TmpLeftovers() ([]Leftover, error) {
 	ents, err := os.ReadDir(r.TmpDir())
@@ -268,6 +273,9 @@ func (r Root) TmpLeftovers() ([]Leftover, error) {
 		switch {
 		case strings.HasPrefix(e.Name(), "trash-"):
 			l.Kind = LeftoverTrash
+		case e.Name() == refusedName && e.IsDir():
+			out = append(out, r.refusedMarks()...)
+			continue
 		default:
 			k, ok := stagedKey(e.Name())
 			if !ok || !e.IsDir() {
@@ -283,6 +291,26 @@ func (r Root) TmpLeftovers() ([]Leftover, error) {
 		out = append(out, l)
 	}
 	return out, nil
+}
+
+// refusedMarks lists the marks of refused archives (see RefusedTTL).
+func (r Root) refusedMarks() []Leftover {
+	ents, err := os.ReadDir(r.refusedDir())
+	if err != nil {
+		return nil // gone or unreadable: nothing to list
+	}
+	var out []Leftover
+	for _, e := range ents {
+		if _, err := cas.ParseDigest(e.Name()); err != nil || !e.Type().IsRegular() {
+			continue // a temp file of a mark being written, or not rezup's
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue // removed since the listing
+		}
+		out = append(out, Leftover{Kind: LeftoverRefused, Name: refusedName + "/" + e.Name(), Path: filepath.Join(r.refusedDir(), e.Name()), ModTime: fi.ModTime()})
+	}
+	return out
 }
 
 // RevisionStaging lists a container's revision staging dirs.
@@ -331,6 +359,13 @@ func (s *Store) RemoveLeftover(l Leftover) error {
 		return os.RemoveAll(l.Path)
 	case LeftoverRevisionStaging:
 		return fsx.RemoveAll(l.Path, s.opt.Root.TmpDir())
+	case LeftoverRefused:
+		// A node refusing the digest again meanwhile writes a new mark:
+		// removing it costs at most one more download.
+		if err := os.Remove(l.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
 	}
 	return fmt.Errorf("remove %s: unknown leftover kind %q", l.Path, l.Kind)
 }

@@ -41,6 +41,13 @@
 //     venv a real directory) is launched from its own venv, never rebuilt;
 //     its in-use lock is in the revision, and removing it takes that lock
 //     LOCK_EX|LOCK_NB, as removing an entry does.
+//   - A cache archive found bad (corrupt, unsafe, over the unpack limits,
+//     a bad manifest) is refused, and the refusal remembered for
+//     RefusedTTL (.tmp/refused/<digest>): Materialize with a plan warns
+//     once and builds instead, without publishing over the cache's entry;
+//     without one, the error is a *RefusedError (ErrNotCached) naming key
+//     and digest. A read of the cache that stalls, or whose context ends,
+//     gives the entry's lock back (cas.Idle bounds the reads).
 //   - A revision.json that cannot be read makes its revision not ready:
 //     Latest passes over it and returns it in Revision.Skipped, for the
 //     caller to warn about.

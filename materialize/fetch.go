@@ -22,8 +22,15 @@ import (
 // exclusive lock. A corrupt archive is refused before anything is visible.
 // p, when there is one, is the recipe resolved here: its interpreters are
 // among those the base-interpreter check trusts (see pyenv.Trust).
+//
+// An archive found bad (corrupt, over the unpack limits, unsafe, a bad
+// manifest) is a *RefusedError, remembered for RefusedTTL: an archive
+// refused within that time is one at once, without a download.
 func (s *Store) fetch(ctx context.Context, e cas.Entry, p *Plan) (*Manifest, error) {
 	k := e.Key
+	if re := s.refusedBefore(e); re != nil {
+		return nil, re
+	}
 	final := s.opt.Root.EntryDir(k)
 	staging, err := s.stage(k)
 	if err != nil {
@@ -37,6 +44,9 @@ func (s *Store) fetch(ctx context.Context, e cas.Entry, p *Plan) (*Manifest, err
 		// Only the staging dir holds anything, and the next materializer
 		// clears it under the lock if this removal fails.
 		_ = os.RemoveAll(staging)
+		if refusable(err) && ctx.Err() == nil {
+			return nil, s.refuse(e, err)
+		}
 		return nil, fmt.Errorf("materialize %s from %s: %w", k, s.opt.Cache, err)
 	}
 	s.opt.Reporter.Infof("fetched %s from %s", k, s.opt.Cache)

@@ -180,8 +180,8 @@ func TestEnsureMissAndCorrupt(t *testing.T) {
 	if node.Ready(k) {
 		t.Fatal("a corrupt archive became a store entry")
 	}
-	if ents, _ := os.ReadDir(node.opt.Root.TmpDir()); len(ents) != 0 {
-		t.Errorf("staging left behind: %v", ents)
+	if left, _ := node.opt.Root.TmpLeftovers(); len(left) != 1 || left[0].Kind != LeftoverRefused {
+		t.Errorf("leftovers: %+v; want only the mark of the refused archive", left)
 	}
 }
 

@@ -235,6 +235,7 @@ func (p *pick) lease(ctx context.Context, rev *Revision, fr *frozenRecipe) (*Lea
 		if !errors.Is(err, ErrNotCached) {
 			return lease, err
 		}
+		p.store.noteRefused(err)
 	}
 	if err := p.openCache(fr.recipe); err != nil {
 		return nil, err

@@ -51,6 +51,7 @@ func (s *Store) pull(ctx context.Context, rrev *Revision, fr *frozenRecipe) (*Re
 		if err != nil && !errors.Is(err, ErrNotCached) {
 			return nil, err
 		}
+		s.noteRefused(err)
 	}
 	if m == nil {
 		fr.warnBuilding(s.opt.Reporter)

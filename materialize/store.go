@@ -61,7 +61,8 @@ type Options struct {
 
 // Store is the local root's store of materialized builds.
 type Store struct {
-	opt Options
+	opt     Options
+	refused *refusedSet // shared with the copies WithCache makes
 }
 
 // New returns a Store over opt.Root.
@@ -75,7 +76,7 @@ func New(opt Options) *Store {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Store{opt: opt}
+	return &Store{opt: opt, refused: &refusedSet{}}
 }
 
 func (s *Store) creator() (user, host string) {
@@ -92,7 +93,7 @@ func (s *Store) creator() (user, host string) {
 func (s *Store) WithCache(cache *cas.Cache) *Store {
 	opt := s.opt
 	opt.Cache = cache
-	return &Store{opt: opt}
+	return &Store{opt: opt, refused: s.refused}
 }
 
 // Cache returns the shared cache (nil: none).

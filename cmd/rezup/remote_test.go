@@ -213,7 +213,12 @@ func TestSixteenLaunchesOneFetch(t *testing.T) {
 	}
 }
 
-func TestCorruptArchiveIsRefused(t *testing.T) {
+// A node whose cache entry's archive is corrupt says so once (key and
+// digest), builds from the frozen recipe and launches; the cache keeps
+// its entry (nothing is published over it). The refused digest is
+// remembered: when the build is needed again, the archive is not
+// downloaded again.
+func TestCorruptEntryFallsBackToBuilding(t *testing.T) {
 	t.Parallel()
 	f := newFarm(t)
 	f.admin.WriteFile("rezup.prod.toml", testkit.RecipeTOML(f.wheels, ""))
@@ -233,22 +238,51 @@ func TestCorruptArchiveIsRefused(t *testing.T) {
 	}
 	key := filepath.Base(filepath.Dir(archives[0]))
 	digest := strings.TrimSuffix(filepath.Base(archives[0]), ".tar.zst")
+	entryJSON := filepath.Join(f.remote, ".cache", key, "entry.json")
+	entryBefore, err := os.ReadFile(entryJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	root := filepath.Join(t.TempDir(), "node")
 	node := f.node(t, root)
-	res := node.Run("use", "prod", "--", "true")
+	res := node.MustRun("use", "prod", "--", "rez-env")
 	t.Logf("corrupt: %s", res.Stderr)
-	if res.Code != 1 {
-		t.Fatalf("exit %d, want 1\n%s", res.Code, res.Stderr)
+	rezReport(t, res.Stdout)
+	if n := linesWith(res.Stderr, digest); n != 1 || !strings.Contains(res.Stderr, "rezup: warning: the cache entry of "+key+" names archive "+digest) {
+		t.Errorf("want one warning line naming key %s and digest %s (%d lines name it):\n%s", key, digest, n, res.Stderr)
 	}
-	if !strings.Contains(res.Stderr, key) || !strings.Contains(res.Stderr, digest) {
-		t.Errorf("the error does not name key %s and digest %s:\n%s", key, digest, res.Stderr)
+	if n := strings.Count(res.Stderr, "rezup: fetching "); n != 1 {
+		t.Errorf("%d downloads, want 1:\n%s", n, res.Stderr)
 	}
-	if keys := storeEntries(t, root); len(keys) != 0 {
-		t.Errorf("a corrupt archive left store entries: %v", keys)
+	if keys := storeEntries(t, root); len(keys) != 1 || keys[0] != key {
+		t.Errorf("store entries: %v, want the local build of %s", keys, key)
 	}
-	if tmp, _ := os.ReadDir(filepath.Join(root, ".tmp")); len(tmp) != 0 {
+	if tmp, _ := filepath.Glob(filepath.Join(root, ".tmp", "*-*")); len(tmp) != 0 {
 		t.Errorf("staging left behind: %v", tmp)
+	}
+	// Nothing was published over the refused entry.
+	if after, _ := os.ReadFile(entryJSON); string(after) != string(entryBefore) {
+		t.Errorf("entry.json changed:\n%s\nwas\n%s", after, entryBefore)
+	}
+	if now, _ := filepath.Glob(filepath.Join(f.remote, ".cache", key, "*")); len(now) != 2 {
+		t.Errorf("the cache's key holds %v, want its entry and the one archive", now)
+	}
+
+	// The build is gone (as gc or drop would leave it): the next launch
+	// builds again without downloading the refused archive.
+	for _, p := range []string{filepath.Join(root, "prod"), filepath.Join(root, ".store", key)} {
+		if err := os.RemoveAll(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res = node.MustRun("-D", "use", "prod", "--", "rez-env")
+	rezReport(t, res.Stdout)
+	if strings.Contains(res.Stderr, "rezup: fetching ") || strings.Contains(res.Stderr, "rezup: warning: the cache entry") {
+		t.Errorf("the refused archive was downloaded or reported again:\n%s", res.Stderr)
+	}
+	if !strings.Contains(res.Stderr, "refused here at") {
+		t.Errorf("no debug line says the digest is remembered:\n%s", res.Stderr)
 	}
 }
 
@@ -378,6 +412,17 @@ func TestKilledMidMaterializeRecovers(t *testing.T) {
 	if tmp, _ := filepath.Glob(filepath.Join(root, ".tmp", "*-*")); len(tmp) != 0 {
 		t.Errorf("stale staging not cleared: %v", tmp)
 	}
+}
+
+// linesWith counts the lines of out that contain s.
+func linesWith(out, s string) int {
+	n := 0
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, s) {
+			n++
+		}
+	}
+	return n
 }
 
 func execOutput(name string, args ...string) (string, error) {

@@ -163,3 +163,56 @@ func TestDoSimpleCommandGetsSignals(t *testing.T) {
 		cmd.Wait()
 	}
 }
+
+// SIGTERM while `rezup pull` waits for a build's lock ends it at once,
+// with one error line and a non-zero exit, holding nothing: every wait
+// of a fetch honours the signal. (A stalled read of the cache cannot be
+// made through the real binary, whose directory backend opens only
+// regular files; materialize's TestStalledFetchReleasesTheLock covers it
+// with a backend that blocks.)
+func TestSigtermEndsAWaitingPull(t *testing.T) {
+	t.Parallel()
+	f := newFarm(t)
+	f.admin.WriteFile("rezup.prod.toml", testkit.RecipeTOML(f.wheels, ""))
+	f.admin.MustRun("add", "prod", "--remote", "--skip-use")
+	entries, _ := filepath.Glob(filepath.Join(f.remote, ".cache", "*", "entry.json"))
+	if len(entries) != 1 {
+		t.Fatalf("cache entries: %v", entries)
+	}
+	key := filepath.Base(filepath.Dir(entries[0]))
+	root := filepath.Join(t.TempDir(), "node")
+	node := f.node(t, root)
+	lockPath := filepath.Join(root, ".store", key+".lock")
+	if err := os.MkdirAll(filepath.Dir(lockPath), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, unlock, err := fsx.TryExclusive(lockPath) // another process builds the key
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := node.Start("pull", "prod")
+	stderr := job.Stderr.(*testkit.Buffer)
+	waitFor(t, func() bool { return strings.Contains(stderr.String(), "waiting for "+key) })
+	if err := job.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	_ = job.Wait() // the exit status is checked below
+	ws, ok := job.ProcessState.Sys().(syscall.WaitStatus)
+	if !ok || !ws.Exited() || ws.ExitStatus() == 0 {
+		t.Fatalf("exit: %v, want a non-zero exit status\nstderr:\n%s", job.ProcessState, stderr)
+	}
+	t.Logf("interrupted pull: %s", stderr)
+	if n := strings.Count(stderr.String(), "rezup: error:"); n != 1 || strings.Contains(stderr.String(), "goroutine") {
+		t.Errorf("want one error line, got %d:\n%s", n, stderr)
+	}
+	unlock()
+	if keys := storeEntries(t, root); len(keys) != 0 {
+		t.Errorf("store entries: %v", keys)
+	}
+	// Nothing of the interrupted pull holds the lock.
+	_, unlock, err = fsx.TryExclusive(lockPath)
+	if err != nil {
+		t.Fatalf("the lock is held after the interrupted pull: %v", err)
+	}
+	unlock()
+}

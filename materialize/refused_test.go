@@ -1,0 +1,248 @@
+package materialize
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/internal/fsx"
+)
+
+// publishedCorrupt publishes a fake entry of k to a new directory cache
+// and flips a byte of its archive; it returns the cache's directory and
+// the entry.
+func publishedCorrupt(t *testing.T, k cas.Key) (string, cas.Entry) {
+	t.Helper()
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "cache")
+	cache := openCache(t, dir)
+	admin := newStore(t, filepath.Join(t.TempDir(), "admin"), cache, nil)
+	fakeEntry(t, admin, k)
+	if err := admin.Publish(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	e, err := cache.Lookup(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive := filepath.Join(dir, k.String(), e.Digest.String()+".tar.zst")
+	b, err := os.ReadFile(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/3] ^= 0x55
+	os.Chmod(archive, 0o644)
+	if err := os.WriteFile(archive, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, e
+}
+
+// A refused archive is remembered: the next Materialize of the key does
+// not download it again until RefusedTTL has passed; then it does, and
+// the expired mark is replaced. gc sees the marks as leftovers.
+func TestRefusedArchiveIsRemembered(t *testing.T) {
+	ctx := context.Background()
+	k := cas.KeyOf([]byte("refused test"))
+	dir, e := publishedCorrupt(t, k)
+	rep := &countingReporter{}
+	node := newStore(t, filepath.Join(t.TempDir(), "node"), openCache(t, dir), rep)
+	now := time.Now()
+	node.opt.Now = func() time.Time { return now }
+
+	_, err := node.Materialize(ctx, k, nil)
+	var re *RefusedError
+	if !errors.As(err, &re) || re.Remembered || !errors.Is(err, ErrNotCached) || !errors.Is(err, cas.ErrCorrupt) {
+		t.Fatalf("corrupt archive: %v; want a fresh *RefusedError wrapping ErrNotCached and ErrCorrupt", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, k.String()) || !strings.Contains(msg, e.Digest.String()) || strings.Contains(msg, "\n") {
+		t.Errorf("the error is not one line naming key and digest: %q", msg)
+	}
+	mark := node.opt.Root.refusedMark(e.Digest)
+	if _, err := os.Stat(mark); err != nil {
+		t.Fatalf("no mark for the refused digest: %v", err)
+	}
+	if rep.count("fetching") != 1 {
+		t.Fatalf("fetches: %q", rep.lines)
+	}
+
+	// A new process (a new Store: nothing in memory) reads the mark.
+	again := newStore(t, node.opt.Root.Dir, openCache(t, dir), rep)
+	again.opt.Now = node.opt.Now
+	_, err = again.Materialize(ctx, k, nil)
+	if !errors.As(err, &re) || !re.Remembered || !errors.Is(err, ErrNotCached) {
+		t.Fatalf("second attempt: %v; want a remembered *RefusedError", err)
+	}
+	if !strings.Contains(err.Error(), "archive is corrupt") {
+		t.Errorf("the remembered refusal does not say why: %v", err)
+	}
+	if n := rep.count("fetching"); n != 1 {
+		t.Errorf("the refused archive was downloaded again (%d fetches)", n)
+	}
+	if node.Ready(k) {
+		t.Fatal("a refused archive became a store entry")
+	}
+
+	left, err := node.opt.Root.TmpLeftovers()
+	if err != nil || len(left) != 1 || left[0].Kind != LeftoverRefused || left[0].Path != mark {
+		t.Fatalf("leftovers: %+v, %v; want the one mark", left, err)
+	}
+
+	// Once the mark has expired, the archive is tried (and refused) again.
+	later := newStore(t, node.opt.Root.Dir, openCache(t, dir), rep)
+	later.opt.Now = func() time.Time { return now.Add(RefusedTTL + time.Minute) }
+	if _, err := later.Materialize(ctx, k, nil); !errors.As(err, &re) || re.Remembered {
+		t.Fatalf("after the TTL: %v; want a fresh refusal", err)
+	}
+	if n := rep.count("fetching"); n != 2 {
+		t.Errorf("%d fetches after the TTL, want 2", n)
+	}
+	if err := node.RemoveLeftover(left[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(mark); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("RemoveLeftover left the mark: %v", err)
+	}
+}
+
+// With a plan, a refused entry is reported once and the plan is built:
+// here a plan for another key, whose refusal to build proves that the
+// build was reached. The second time, the refusal is only a debug line.
+func TestRefusedEntryFallsBackToThePlan(t *testing.T) {
+	ctx := context.Background()
+	k := cas.KeyOf([]byte("fallback test"))
+	dir, e := publishedCorrupt(t, k)
+	rep := &countingReporter{}
+	node := newStore(t, filepath.Join(t.TempDir(), "node"), openCache(t, dir), rep)
+	plan := &Plan{Key: cas.KeyOf([]byte("another"))}
+	for i := range 2 {
+		_, err := node.Materialize(ctx, k, plan)
+		if err == nil || !strings.Contains(err.Error(), "the plan is for") {
+			t.Fatalf("attempt %d: %v; want the build step", i, err)
+		}
+	}
+	if n := rep.count("warning: the cache entry of " + k.String() + " names archive " + e.Digest.String()); n != 1 {
+		t.Errorf("%d warnings naming key and digest, want 1: %q", n, rep.lines)
+	}
+	if n := rep.count("fetching"); n != 1 {
+		t.Errorf("%d fetches, want 1", n)
+	}
+}
+
+// A root where no mark can be written still refuses a digest only once per
+// process: the refusal is remembered in memory.
+func TestRefusedRememberedWithoutWriting(t *testing.T) {
+	ctx := context.Background()
+	k := cas.KeyOf([]byte("read-only tmp"))
+	dir, _ := publishedCorrupt(t, k)
+	rep := &countingReporter{}
+	node := newStore(t, filepath.Join(t.TempDir(), "node"), openCache(t, dir), rep)
+	if err := os.MkdirAll(node.opt.Root.TmpDir(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// .tmp/refused is a file: no mark can be written under it.
+	if err := os.WriteFile(node.opt.Root.refusedDir(), nil, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := node.Materialize(ctx, k, nil); !errors.Is(err, ErrNotCached) {
+			t.Fatalf("%v; want a refusal", err)
+		}
+	}
+	if n := rep.count("fetching"); n != 1 {
+		t.Errorf("%d fetches, want 1", n)
+	}
+}
+
+// stallingBackend serves a directory cache, except that reading an
+// archive yields nothing and blocks until the reader is closed, as a
+// hung file server would.
+type stallingBackend struct {
+	cas.Backend
+	once    sync.Once
+	started chan struct{}
+}
+
+func (b *stallingBackend) Open(ctx context.Context, name string, off int64) (io.ReadCloser, error) {
+	if !strings.HasSuffix(name, ".tar.zst") {
+		return b.Backend.Open(ctx, name, off)
+	}
+	b.once.Do(func() { close(b.started) })
+	return &stalledReader{closed: make(chan struct{})}, nil
+}
+
+type stalledReader struct {
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (r *stalledReader) Read([]byte) (int, error) {
+	<-r.closed
+	return 0, os.ErrClosed
+}
+
+func (r *stalledReader) Close() error {
+	r.once.Do(func() { close(r.closed) })
+	return nil
+}
+
+// A fetch whose archive read stalls gives up after the idle timeout, or
+// at once when its context ends, and leaves the key's lock free; a stall
+// is not a refusal.
+func TestStalledFetchReleasesTheLock(t *testing.T) {
+	k := cas.KeyOf([]byte("stall test"))
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "cache")
+	admin := newStore(t, filepath.Join(t.TempDir(), "admin"), openCache(t, dir), nil)
+	fakeEntry(t, admin, k)
+	if err := admin.Publish(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name    string
+		timeout time.Duration
+		cancel  bool
+		want    error
+	}{
+		{"idle timeout", 200 * time.Millisecond, false, cas.ErrStalled},
+		{"cancelled", time.Hour, true, context.Canceled},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := &stallingBackend{Backend: cas.NewDirBackend(dir, cas.DirOptions{}), started: make(chan struct{})}
+			cache := cas.NewCache(cas.LimitTransfers(cas.IdleTimeout(b, tt.timeout), 1))
+			node := newStore(t, filepath.Join(t.TempDir(), "node"), cache, nil)
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			if tt.cancel {
+				go func() { <-b.started; cancel() }()
+			}
+			start := time.Now()
+			_, err := node.Materialize(ctx, k, nil)
+			if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), k.String()) {
+				t.Fatalf("stalled fetch: %v; want %v naming the key", err, tt.want)
+			}
+			if d := time.Since(start); d > 30*time.Second {
+				t.Errorf("the stalled fetch took %v", d)
+			}
+			_, unlock, err := fsx.TryExclusive(node.opt.Root.LockPath(k))
+			if err != nil {
+				t.Fatalf("the key's lock is not free after the stall: %v", err)
+			}
+			unlock()
+			if _, err := os.Stat(node.opt.Root.refusedDir()); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("a stall was remembered as a refusal: %v", err)
+			}
+			// The transfer slot came back too: a new fetch can start.
+			if _, err := cache.Lookup(context.Background(), k); err != nil {
+				t.Errorf("lookup after the stall: %v", err)
+			}
+		})
+	}
+}
