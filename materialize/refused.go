@@ -110,8 +110,8 @@ func (s *Store) refusedBefore(e cas.Entry) *RefusedError {
 	}
 	mark := s.opt.Root.refusedMark(e.Digest)
 	fi, err := os.Lstat(mark)
-	if err != nil {
-		return nil // no mark (or none readable): not refused
+	if err != nil || !fi.Mode().IsRegular() {
+		return nil // no mark (or not one rezup wrote): not refused
 	}
 	if now.Sub(fi.ModTime()) >= RefusedTTL {
 		// Expired: try the archive again. Best effort: a mark left here is
