@@ -101,6 +101,17 @@ func (s *Store) WithCache(cache *cas.Cache) *Store {
 	return &Store{opt: opt}
 }
 
+// AsPublisher returns a Store over the same root and cache with
+// Options.Publisher set: what `add --remote` builds with.
+func (s *Store) AsPublisher() *Store {
+	opt := s.opt
+	opt.Publisher = true
+	return &Store{opt: opt}
+}
+
+// Publisher reports whether Options.Publisher is set.
+func (s *Store) Publisher() bool { return s.opt.Publisher }
+
 // Cache returns the shared cache (nil: none).
 func (s *Store) Cache() *cas.Cache { return s.opt.Cache }
 

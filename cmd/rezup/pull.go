@@ -41,7 +41,12 @@ cache (or build it), and return. Use it to pre-warm farm nodes.`,
 
 // runPull makes o.name's latest revision ready here, and says which it is.
 func (a *app) runPull(ctx context.Context, o *pullOptions) error {
-	t, _, err := a.acquire(ctx, o.name, o.local)
+	c, err := a.openContainer(o.name)
+	if err != nil {
+		return err
+	}
+	a.warnUnauthenticated(c)
+	t, _, err := a.acquireIn(ctx, c, o.local)
 	if err != nil {
 		return err
 	}
