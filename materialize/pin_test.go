@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rezup/rezup/cas"
@@ -107,5 +108,43 @@ func TestOriginTrusted(t *testing.T) {
 		if got := tt.o.Trusted(tt.trusted); got != tt.want {
 			t.Errorf("%s: Trusted = %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+// A revision.json whose pin is not an archive of its own key is
+// unreadable (the revision is skipped); a good pin reads back.
+func TestRevisionPinRead(t *testing.T) {
+	k := cas.KeyOf([]byte("meta pin"))
+	other := cas.KeyOf([]byte("another"))
+	digest := strings.Repeat("ab", 32)
+	tests := []struct {
+		name string
+		json string
+		ok   bool
+	}{
+		{"no pin", `{"key": "` + k.String() + `", "venvs": ["rez"]}`, true},
+		{"good pin", `{"key": "` + k.String() + `", "venvs": ["rez"], "archive": {"key": "` + k.String() + `", "digest": "` + digest + `", "size": 10}}`, true},
+		{"pin of another key", `{"key": "` + k.String() + `", "archive": {"key": "` + other.String() + `", "digest": "` + digest + `", "size": 10}}`, false},
+		{"pin without a key", `{"archive": {"key": "` + k.String() + `", "digest": "` + digest + `", "size": 10}}`, false},
+		{"pin without a size", `{"key": "` + k.String() + `", "archive": {"key": "` + k.String() + `", "digest": "` + digest + `"}}`, false},
+		{"pin without a digest", `{"key": "` + k.String() + `", "archive": {"key": "` + k.String() + `", "size": 10}}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "revision.json"), []byte(tt.json), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			m, err := readMeta(dir)
+			if (err == nil) != tt.ok {
+				t.Fatalf("readMeta: %v, want ok=%v", err, tt.ok)
+			}
+			if err == nil && strings.Contains(tt.json, "archive") {
+				rev := &Revision{Meta: m}
+				if pin := rev.Pin(); pin == nil || pin.Key != k || pin.Digest.String() != digest {
+					t.Fatalf("Pin() = %+v", pin)
+				}
+			}
+		})
 	}
 }

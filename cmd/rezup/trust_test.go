@@ -197,6 +197,16 @@ func TestCacheWriterCannotPoison(t *testing.T) {
 			if !strings.Contains(res.Stderr, "fetched "+k.String()) {
 				t.Errorf("the node did not fetch the pinned archive:\n%s", res.Stderr)
 			}
+			// The build removed from the node's store: its local mirror
+			// keeps the pin, so the same archive is fetched again.
+			nodeRoot := node.Env["REZUP_ROOT_LOCAL"]
+			if err := os.RemoveAll(filepath.Join(nodeRoot, ".store", k.String())); err != nil {
+				t.Fatal(err)
+			}
+			res = node.MustRun("use", "prod", "--", "rez-env", "maya")
+			if _, err := os.Stat(marker); err == nil || !strings.Contains(res.Stderr, "fetched "+k.String()) {
+				t.Fatalf("a node whose build was removed did not fetch the pinned archive again (trojan run: %v):\n%s", err == nil, res.Stderr)
+			}
 			res = node.MustRun("pull", "prod")
 			if got := strings.Count(res.Stderr, "is unauthenticated"); got != map[bool]int{false: 1, true: 0}[signed] {
 				t.Errorf("pull warned %d times that the cache is unauthenticated:\n%s", got, res.Stderr)
