@@ -38,6 +38,13 @@
 //     venv a real directory) is launched from its own venv, never rebuilt;
 //     its in-use lock is in the revision, and removing it takes that lock
 //     LOCK_EX|LOCK_NB, as removing an entry does.
+//   - A remote revision pins the archive its publisher stored
+//     (Meta.Archive): pulling it fetches exactly that digest
+//     (MaterializeLeasedPinned), never what the cache's entry.json names,
+//     and builds from the frozen recipe when it is gone. Each entry's
+//     manifest records its Origin; a Publisher store (add --remote) fetches
+//     by key only entries a trusted key signed, and Publish always stores
+//     its own archive and returns the pin.
 //   - A revision.json that cannot be read makes its revision not ready:
 //     Latest passes over it and returns it in Revision.Skipped, for the
 //     caller to warn about.
