@@ -517,3 +517,32 @@ func (c *Cache) RemoveArchive(ctx context.Context, key Key, d Digest) error {
 	}
 	return nil
 }
+
+// Pinned checks that the archive e names (a pin: what a remote revision
+// recorded when it was published) is in the cache with e's size, and
+// returns e without signatures, to pass to Open. entry.json is not read:
+// a pin names its archive whatever the key's entry says, so an entry that
+// names another digest cannot change what is fetched. A missing archive,
+// or one of another size, is a *MissError with the reason MissNoArchive.
+func (c *Cache) Pinned(ctx context.Context, e Entry) (Entry, error) {
+	miss := func(why MissReason, format string, args ...any) error {
+		return &MissError{Key: e.Key, Cache: c.String(), Reason: why, Detail: fmt.Sprintf(format, args...)}
+	}
+	if e.Key.IsZero() || e.Digest == (Digest{}) || e.Size <= 0 {
+		return Entry{}, miss(MissBadEntry, "the pin names no archive")
+	}
+	e.Signatures = nil
+	fi, err := c.b.Stat(ctx, archiveName(e.Key, e.Digest))
+	switch {
+	case errors.Is(err, ErrNotRegular):
+		return Entry{}, miss(MissNoArchive, "pinned archive %s is not a file: %v", e.Digest, err)
+	case IsNotExist(err):
+		return Entry{}, miss(MissNoArchive, "pinned archive %s is missing", e.Digest)
+	case err != nil:
+		return Entry{}, fmt.Errorf("look up the pinned archive %s of %s in %s: %w", e.Digest, e.Key, c, err)
+	}
+	if fi.Size != e.Size {
+		return Entry{}, miss(MissNoArchive, "pinned archive %s has %d bytes, the pin says %d", e.Digest, fi.Size, e.Size)
+	}
+	return e, nil
+}

@@ -52,6 +52,11 @@
 //     is unauthenticated: whoever can write to it chooses what Lookup
 //     returns.
 //
+//   - A pin (an Entry recorded where only the publisher writes, such as a
+//     remote revision) bypasses entry.json: Cache.Pinned checks that its
+//     archive is there, and Open and Unpack fetch and verify exactly its
+//     digest, whatever entry.json names.
+//
 // cas never prints, never reads environment variables, never touches the
 // local store (that is package materialize), and imports nothing of rezup's
 // except internal/fsx and internal/pyid (the interpreter identity an Entry

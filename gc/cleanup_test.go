@@ -2,6 +2,7 @@ package gc_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -99,18 +100,23 @@ func TestUnnamedArchivesGo(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		now    time.Time
-		pinned bool
+		pinned bool   // by PlanInput.Pinned
+		pinRev bool   // by the revision's revision.json ("archive")
 		want   string // the loser's title and reason, "" for none
 		in     string // "remove" or "kept"
 	}{
-		{"young", time.Now(), false, "archive " + key(1) + "/" + loser.String() + " grace", "kept"},
-		{"pinned", time.Now().Add(2 * gc.DefaultCacheGrace), true, "archive " + key(1) + "/" + loser.String() + " pinned", "kept"},
-		{"old", time.Now().Add(2 * gc.DefaultCacheGrace), false, "archive " + key(1) + "/" + loser.String() + " unnamed", "remove"},
+		{"young", time.Now(), false, false, "archive " + key(1) + "/" + loser.String() + " grace", "kept"},
+		{"pinned", time.Now().Add(2 * gc.DefaultCacheGrace), true, false, "archive " + key(1) + "/" + loser.String() + " pinned", "kept"},
+		{"pinned by its revision", time.Now().Add(2 * gc.DefaultCacheGrace), false, true, "archive " + key(1) + "/" + loser.String() + " pinned", "kept"},
+		{"old", time.Now().Add(2 * gc.DefaultCacheGrace), false, false, "archive " + key(1) + "/" + loser.String() + " unnamed", "remove"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, store := newRoot(t, tc.now)
 			f.Entry(key(1), 10, tc.now)
-			f.Revision(".main", tc.now.Add(-time.Hour), key(1)) // names the key: it stays
+			rev := f.Revision(".main", tc.now.Add(-time.Hour), key(1)) // names the key: it stays
+			if tc.pinRev {
+				pinArchive(t, filepath.Join(f.Dir, ".main", "revisions", rev), k, loser)
+			}
 			in := input(store, tc.now)
 			in.Cache = cache
 			if tc.pinned {
@@ -141,5 +147,28 @@ func TestUnnamedArchivesGo(t *testing.T) {
 	}
 	if _, err := cache.Lookup(ctx, k); err != nil {
 		t.Fatalf("the named archive is gone: %v", err)
+	}
+}
+
+// pinArchive adds to the revision in dir the pin of archive d of key k,
+// as `add --remote` writes it into a remote revision and its mirrors.
+func pinArchive(t *testing.T, dir string, k cas.Key, d cas.Digest) {
+	t.Helper()
+	p := filepath.Join(dir, "revision.json")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta map[string]any
+	if err := json.Unmarshal(b, &meta); err != nil {
+		t.Fatal(err)
+	}
+	meta["archive"] = cas.Entry{Key: k, Digest: d, Size: 30}
+	b, err = json.Marshal(meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"time"
 
@@ -59,10 +60,10 @@ type PlanInput struct {
 	// CacheGrace is how old an unreferenced cache key, or an archive its
 	// entry does not name, must be to go.
 	CacheGrace time.Duration
-	// Pinned are archive digests that stay in the cache even when no
-	// entry names them, with who pins each (a remote revision that
-	// records the digest it published). cmd/rezup fills it; nil pins
-	// nothing.
+	// Pinned are more archive digests that stay in the cache even when
+	// no entry names them, with who pins each. Plan adds by itself the
+	// pins (revision.json's "archive") of every ready remote revision
+	// and of every kept local one.
 	Pinned map[cas.Digest]string
 	// Now is the clock (nil: time.Now).
 	Now func() time.Time
@@ -229,6 +230,7 @@ type planner struct {
 	refs       map[cas.Key][]string  // local entry -> the kept revisions using it
 	goneKeys   map[cas.Key]bool      // keys of the revisions that go
 	lastUse    map[cas.Key]time.Time // use-stamps read so far (zero: none)
+	pinned     map[cas.Digest]string // archive -> who pins it (PlanInput.Pinned, remote and kept revisions)
 }
 
 func newPlanner(in PlanInput) (*planner, error) {
@@ -271,6 +273,7 @@ func newPlanner(in PlanInput) (*planner, error) {
 		refs:       map[cas.Key][]string{},
 		goneKeys:   map[cas.Key]bool{},
 		lastUse:    map[cas.Key]time.Time{},
+		pinned:     maps.Clone(in.Pinned),
 	}, nil
 }
 
@@ -298,6 +301,7 @@ func (pl *planner) planRemote(ctx context.Context) error {
 				continue
 			}
 			who := "remote revision " + c + "/" + rev.Name
+			pl.pin(rev, who)
 			k, ok := rev.Key()
 			if !ok {
 				keyless++
@@ -547,6 +551,19 @@ func (pl *planner) entryLastUse(k cas.Key) time.Time {
 	return t
 }
 
+// pin records the archive rev pins (its remote revision.json's
+// "archive"), which stays in the cache whatever the key's entry names.
+func (pl *planner) pin(rev *materialize.Revision, who string) {
+	if e := rev.Pin(); e != nil {
+		if pl.pinned == nil {
+			pl.pinned = map[cas.Digest]string{}
+		}
+		if _, seen := pl.pinned[e.Digest]; !seen {
+			pl.pinned[e.Digest] = who
+		}
+	}
+}
+
 // nameInCache records that who names cache key k, keeping the first.
 func (pl *planner) nameInCache(k cas.Key, who string) {
 	if _, seen := pl.cacheRefs[k]; !seen {
@@ -561,6 +578,7 @@ func (pl *planner) reference(rev *materialize.Revision) {
 		return
 	}
 	who := rev.Container + "/" + rev.Name
+	pl.pin(rev, who)
 	if k, ok := rev.Key(); ok {
 		pl.refs[k] = append(pl.refs[k], who)
 		pl.nameInCache(k, who)
@@ -705,7 +723,7 @@ func (pl *planner) planArchives(ctx context.Context, k cas.Key) {
 			continue // the cache key's item covers it
 		}
 		it := Item{Kind: KindArchive, Name: a.Digest.String(), Key: k.String(), Bytes: a.Size, LastUse: a.Modified, key: k, digest: a.Digest}
-		switch who, pinned := pl.in.Pinned[a.Digest]; {
+		switch who, pinned := pl.pinned[a.Digest]; {
 		case pinned:
 			it.Reason, it.Detail = ReasonPinned, "its entry names another archive, but "+who+" pins it"
 		case now.Sub(a.Modified) < p.in.CacheGrace:

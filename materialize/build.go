@@ -65,7 +65,22 @@ var ErrNotCached = errors.New("not in the store or the shared cache")
 // *RefusedError naming key and digest). With p, such an entry is
 // reported once and built over locally, and the build is not published
 // over it. It does not hold the entry in use: see MaterializeLeased.
-func (s *Store) Materialize(ctx context.Context, k cas.Key, p *Plan) (m *Manifest, err error) {
+func (s *Store) Materialize(ctx context.Context, k cas.Key, p *Plan) (*Manifest, error) {
+	return s.materialize(ctx, k, p, nil)
+}
+
+// MaterializePinned is Materialize for a revision that pins the archive
+// published for k (see Meta.Archive): only that archive is fetched,
+// whatever the cache's entry.json names; when it is gone, the entry is
+// built from p (with p nil, ErrNotCached), never fetched by key.
+func (s *Store) MaterializePinned(ctx context.Context, k cas.Key, p *Plan, pin *cas.Entry) (*Manifest, error) {
+	return s.materialize(ctx, k, p, pin)
+}
+
+func (s *Store) materialize(ctx context.Context, k cas.Key, p *Plan, pin *cas.Entry) (m *Manifest, err error) {
+	if pin != nil && pin.Key != k {
+		return nil, fmt.Errorf("materialize %s: the pin is for %s", k, pin.Key)
+	}
 	if m, err := s.ReadManifest(k); err == nil {
 		return m, nil
 	}
@@ -88,10 +103,10 @@ func (s *Store) Materialize(ctx context.Context, k cas.Key, p *Plan) (m *Manifes
 	// the cache keeps the entry it has (see RefusedError).
 	publish := true
 	if cache := s.opt.Cache; cache != nil {
-		e, err := cache.Lookup(ctx, k)
+		e, err := s.lookup(ctx, cache, k, pin)
 		switch {
 		case err == nil:
-			m, err := s.fetch(ctx, e, p)
+			m, err := s.fetch(ctx, e, p, pin != nil)
 			if err == nil || p == nil || ctx.Err() != nil {
 				return m, err
 			}
@@ -137,14 +152,29 @@ func (s *Store) Materialize(ctx context.Context, k cas.Key, p *Plan) (m *Manifes
 		return nil, fmt.Errorf("build %s: %w", k, err)
 	}
 	s.opt.Reporter.Infof("built %s", k)
-	if publish && s.opt.Cache != nil && s.opt.Cache.Writable(ctx) == nil {
+	if publish && s.opt.Cache != nil && !s.opt.Publisher && s.opt.Cache.Writable(ctx) == nil {
 		// Still under the exclusive lock: nobody can remove the entry
 		// while it is packed.
-		if err := s.pack(ctx, k, m); err != nil {
+		if _, err := s.pack(ctx, k, m); err != nil {
 			s.opt.Reporter.Warnf("could not publish %s to %s: %v", k, s.opt.Cache, err)
 		}
 	}
 	return m, nil
+}
+
+// lookup finds what to fetch for k: the pinned archive when there is a
+// pin (entry.json is not read), else the key's entry. A publisher that
+// trusts no key fetches nothing by key: whoever can write the cache
+// chose that entry.
+func (s *Store) lookup(ctx context.Context, cache *cas.Cache, k cas.Key, pin *cas.Entry) (cas.Entry, error) {
+	switch {
+	case pin != nil:
+		return cache.Pinned(ctx, *pin)
+	case s.opt.Publisher && len(cache.TrustedKeys()) == 0:
+		return cas.Entry{}, &cas.MissError{Key: k, Cache: cache.String(), Reason: cas.MissUntrusted,
+			Detail: "a publisher fetches only entries a trusted key signed, and no trusted keys are configured"}
+	}
+	return cache.Lookup(ctx, k)
 }
 
 // build installs the recipe into staging, laid out as the final entry, and
@@ -194,6 +224,7 @@ func (s *Store) build(ctx context.Context, p *Plan, staging string) (*Manifest, 
 		RezVersion:   rezVersion,
 		Created:      s.opt.Now().UTC(),
 		RezupVersion: s.opt.Version,
+		Origin:       &Origin{How: OriginBuilt},
 	}
 	maps.Copy(m.Interpreters, p.Interps)
 	return m, nil

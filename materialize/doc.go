@@ -48,6 +48,13 @@
 //     without one, the error is a *RefusedError (ErrNotCached) naming key
 //     and digest. A read of the cache that stalls, or whose context ends,
 //     gives the entry's lock back (cas.Idle bounds the reads).
+//   - A remote revision pins the archive its publisher stored
+//     (Meta.Archive): pulling it fetches exactly that digest
+//     (MaterializeLeasedPinned), never what the cache's entry.json names,
+//     and builds from the frozen recipe when it is gone. Each entry's
+//     manifest records its Origin; a Publisher store (add --remote) fetches
+//     by key only entries a trusted key signed, and Publish always stores
+//     its own archive and returns the pin.
 //   - A revision.json that cannot be read makes its revision not ready:
 //     Latest passes over it and returns it in Revision.Skipped, for the
 //     caller to warn about.

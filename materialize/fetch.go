@@ -3,6 +3,7 @@ package materialize
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -22,11 +23,12 @@ import (
 // exclusive lock. A corrupt archive is refused before anything is visible.
 // p, when there is one, is the recipe resolved here: its interpreters are
 // among those the base-interpreter check trusts (see pyenv.Trust).
+// pinned says e is a revision's pin rather than the key's entry.json.
 //
 // An archive found bad (corrupt, over the unpack limits, unsafe, a bad
 // manifest) is a *RefusedError, remembered for RefusedTTL: an archive
 // refused within that time is one at once, without a download.
-func (s *Store) fetch(ctx context.Context, e cas.Entry, p *Plan) (*Manifest, error) {
+func (s *Store) fetch(ctx context.Context, e cas.Entry, p *Plan, pinned bool) (*Manifest, error) {
 	k := e.Key
 	if re := s.refusedBefore(e); re != nil {
 		return nil, re
@@ -38,6 +40,9 @@ func (s *Store) fetch(ctx context.Context, e cas.Entry, p *Plan) (*Manifest, err
 	}
 	m, err := s.unpack(ctx, e, staging, final, s.trust(p))
 	if err == nil {
+		// What the archive's manifest says of its origin is the
+		// archive's word: replaced by what this fetch knows.
+		m.Origin = s.fetchOrigin(e, pinned)
 		err = s.publish(staging, m)
 	}
 	if err != nil {
@@ -51,6 +56,22 @@ func (s *Store) fetch(ctx context.Context, e cas.Entry, p *Plan) (*Manifest, err
 	}
 	s.opt.Reporter.Infof("fetched %s from %s", k, s.opt.Cache)
 	return m, nil
+}
+
+// fetchOrigin is the origin of an entry fetched from e: the trusted key
+// that signed it, when the cache verifies signatures.
+func (s *Store) fetchOrigin(e cas.Entry, pinned bool) *Origin {
+	o := &Origin{How: OriginFetched, Digest: e.Digest, Pinned: pinned}
+	if pinned {
+		return o // a pin is taken without reading entry.json's signatures
+	}
+	for _, pk := range s.opt.Cache.TrustedKeys() {
+		if cas.Verify(e, []cas.PublicKey{pk}) == nil {
+			o.Signer = pk.String()
+			break
+		}
+	}
+	return o
 }
 
 // trust is what the base-interpreter check of a fetched entry may accept
@@ -198,10 +219,14 @@ func (s *Store) settle(ctx context.Context, e cas.Entry, m *Manifest, staging st
 	return cmp.Or(<-baseErr, relErr, <-syncErr)
 }
 
-// pack publishes a ready entry to the shared cache. The caller holds a
-// lock on the entry (shared or exclusive), so it cannot vanish meanwhile.
-func (s *Store) pack(ctx context.Context, k cas.Key, m *Manifest) error {
-	e := cas.Entry{Key: k, Prefix: m.Prefix, RezupVersion: s.opt.Version}
+// pack publishes a ready entry to the shared cache, and returns what it
+// published without signatures: its own archive, whatever entry the cache
+// kept for k (another publisher's committed first is left as it is). The
+// caller holds a lock on the entry (shared or exclusive), so it cannot
+// vanish meanwhile. An error wrapping cas.ErrUntrustedSigner means the
+// archive was stored but the key's entry was left alone.
+func (s *Store) pack(ctx context.Context, k cas.Key, m *Manifest) (cas.Entry, error) {
+	e := cas.Entry{Key: k, Prefix: m.Prefix, RezupVersion: s.opt.Version, Created: s.opt.Now().UTC()}
 	if py, ok := m.Interpreters[m.RezPython]; ok {
 		e.Interpreter = py.ID
 	}
@@ -211,41 +236,53 @@ func (s *Store) pack(ctx context.Context, k cas.Key, m *Manifest) error {
 	// upload can be sent again.
 	staging, err := s.stage(k)
 	if err != nil {
-		return err
+		return cas.Entry{}, err
 	}
 	// Best effort: a leftover staging dir is cleared by the next
 	// materializer of k, or by gc.
 	defer func() { _ = os.RemoveAll(staging) }()
 	a, err := cas.PackFile(staging, s.opt.Root.EntryDir(k), cas.PackOptions{})
 	if err != nil {
-		return err
+		return cas.Entry{}, err
 	}
+	e.Digest, e.Size, e.Files, e.Bytes = a.Digest, a.Size, a.Files, a.Bytes
 	_, err = s.opt.Cache.Publish(ctx, e, a)
-	return err
+	return e, err
 }
 
-// Publish makes sure the shared cache holds entry k, which must be ready
-// in the store: it packs and publishes it unless the cache already has it.
-func (s *Store) Publish(ctx context.Context, k cas.Key) error {
+// Publish packs entry k, which must be ready in the store, and publishes
+// it to the shared cache under its own digest, even when the cache
+// already has an entry for k: what someone else committed there is not
+// what this store holds. It returns the entry it published, without
+// signatures: what a remote revision pins (AddRemoteRevision). When the
+// key's entry.json is another publisher's that no trusted key signed, and
+// this one would not verify either, the archive is stored and pinned all
+// the same, and entry.json is left as it was (with a warning).
+func (s *Store) Publish(ctx context.Context, k cas.Key) (cas.Entry, error) {
 	if s.opt.Cache == nil {
-		return fmt.Errorf("publish %s: no shared cache is configured", k)
-	}
-	if _, err := s.opt.Cache.Lookup(ctx, k); err == nil {
-		return nil
+		return cas.Entry{}, fmt.Errorf("publish %s: no shared cache is configured", k)
 	}
 	if err := s.opt.Cache.Writable(ctx); err != nil {
-		return fmt.Errorf("publish %s: %w", k, err)
+		return cas.Entry{}, fmt.Errorf("publish %s: %w", k, err)
 	}
 	lease, err := s.Lease(ctx, k)
 	if err != nil {
-		return err
+		return cas.Entry{}, err
 	}
 	defer lease.Release()
 	m, err := s.ReadManifest(k)
 	if err != nil {
-		return err
+		return cas.Entry{}, err
 	}
-	return s.pack(ctx, k, m)
+	pin, err := s.pack(ctx, k, m)
+	if errors.Is(err, cas.ErrUntrustedSigner) {
+		s.opt.Reporter.Warnf("%v; the archive %s is stored and pinned, its entry.json is left as it was", err, pin.Digest)
+		return pin, nil
+	}
+	if err != nil {
+		return cas.Entry{}, err
+	}
+	return pin, nil
 }
 
 // ctxReader stops a long unpack when the context is cancelled.

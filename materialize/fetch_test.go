@@ -96,7 +96,7 @@ func TestFetchRelocatesAndBuildsOnce(t *testing.T) {
 	k := cas.KeyOf([]byte("fetch test"))
 	admin := newStore(t, filepath.Join(t.TempDir(), "admin"), cache, nil)
 	fakeEntry(t, admin, k)
-	if err := admin.Publish(ctx, k); err != nil {
+	if _, err := admin.Publish(ctx, k); err != nil {
 		t.Fatal(err)
 	}
 
@@ -160,7 +160,7 @@ func TestEnsureMissAndCorrupt(t *testing.T) {
 	k := cas.KeyOf([]byte("corrupt test"))
 	admin := newStore(t, filepath.Join(t.TempDir(), "admin"), cache, nil)
 	fakeEntry(t, admin, k)
-	if err := admin.Publish(ctx, k); err != nil {
+	if _, err := admin.Publish(ctx, k); err != nil {
 		t.Fatal(err)
 	}
 	e, err := cache.Lookup(ctx, k)
@@ -193,7 +193,7 @@ func TestStaleStagingCleared(t *testing.T) {
 	k := cas.KeyOf([]byte("stale test"))
 	admin := newStore(t, filepath.Join(t.TempDir(), "admin"), cache, nil)
 	fakeEntry(t, admin, k)
-	if err := admin.Publish(ctx, k); err != nil {
+	if _, err := admin.Publish(ctx, k); err != nil {
 		t.Fatal(err)
 	}
 	node := newStore(t, filepath.Join(t.TempDir(), "node"), cache, nil)

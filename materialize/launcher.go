@@ -216,9 +216,11 @@ func (p *pick) warnSkipped(rev *Revision) {
 
 // lease makes rev's build ready and holds it in use. On the hot path (the
 // entry is here) that is a stat, a lock and a stat: no python, no hashing,
-// no cache. A missing entry is fetched from the shared cache under the
-// revision's key, or else built again from its frozen recipe (which may
-// give another key on this machine: the revision is repointed to it).
+// no cache. A missing entry is fetched from the shared cache (the archive
+// the revision pins, or else the entry of the revision's key), or else
+// built again from its frozen recipe (which may give another key on this
+// machine: the revision is repointed to it). A revision that pins an
+// archive never fetches the key's entry.json instead.
 func (p *pick) lease(ctx context.Context, rev *Revision, fr *frozenRecipe) (*Lease, error) {
 	if rev.PythonBuilt() {
 		return p.store.leaseRevision(ctx, rev)
@@ -231,7 +233,7 @@ func (p *pick) lease(ctx context.Context, rev *Revision, fr *frozenRecipe) (*Lea
 		if err := p.openCache(fr.recipe); err != nil {
 			return nil, err
 		}
-		_, lease, err = p.store.MaterializeLeased(ctx, k, nil)
+		_, lease, err = p.store.MaterializeLeasedPinned(ctx, k, nil, rev.Pin())
 		if !errors.Is(err, ErrNotCached) {
 			return lease, err
 		}
@@ -245,7 +247,7 @@ func (p *pick) lease(ctx context.Context, rev *Revision, fr *frozenRecipe) (*Lea
 	if err != nil {
 		return nil, err
 	}
-	m, lease, err := p.store.MaterializeLeased(ctx, plan.Key, plan)
+	m, lease, err := p.store.MaterializeLeasedPinned(ctx, plan.Key, plan, samePin(rev.Pin(), plan.Key))
 	if err != nil {
 		return nil, err
 	}
@@ -297,4 +299,13 @@ func (r *Revision) label() string {
 		return fmt.Sprintf("remote revision %s of %s", r.Name, r.Container)
 	}
 	return fmt.Sprintf("revision %s of %s", r.Name, r.Container)
+}
+
+// samePin is pin when it is of key k, else nil: a recipe that resolves to
+// another key here (another interpreter) has no pinned archive.
+func samePin(pin *cas.Entry, k cas.Key) *cas.Entry {
+	if pin == nil || pin.Key != k {
+		return nil
+	}
+	return pin
 }

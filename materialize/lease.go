@@ -113,10 +113,16 @@ func (s *Store) Lease(ctx context.Context, k cas.Key) (*Lease, error) {
 // revision refers to it or a command runs in it. With p nil, an entry
 // neither here nor in the shared cache is ErrNotCached.
 func (s *Store) MaterializeLeased(ctx context.Context, k cas.Key, p *Plan) (*Manifest, *Lease, error) {
+	return s.MaterializeLeasedPinned(ctx, k, p, nil)
+}
+
+// MaterializeLeasedPinned is MaterializePinned, then Lease (pin nil:
+// MaterializeLeased).
+func (s *Store) MaterializeLeasedPinned(ctx context.Context, k cas.Key, p *Plan, pin *cas.Entry) (*Manifest, *Lease, error) {
 	// A collector may remove the entry between Materialize and Lease; a
 	// few rounds make that race harmless.
 	for attempt := 0; ; attempt++ {
-		m, err := s.Materialize(ctx, k, p)
+		m, err := s.materialize(ctx, k, p, pin)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -25,7 +25,7 @@ func publishedCorrupt(t *testing.T, k cas.Key) (string, cas.Entry) {
 	cache := openCache(t, dir)
 	admin := newStore(t, filepath.Join(t.TempDir(), "admin"), cache, nil)
 	fakeEntry(t, admin, k)
-	if err := admin.Publish(ctx, k); err != nil {
+	if _, err := admin.Publish(ctx, k); err != nil {
 		t.Fatal(err)
 	}
 	e, err := cache.Lookup(ctx, k)
@@ -202,7 +202,7 @@ func TestStalledFetchReleasesTheLock(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "cache")
 	admin := newStore(t, filepath.Join(t.TempDir(), "admin"), openCache(t, dir), nil)
 	fakeEntry(t, admin, k)
-	if err := admin.Publish(ctx, k); err != nil {
+	if _, err := admin.Publish(ctx, k); err != nil {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct {

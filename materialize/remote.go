@@ -47,7 +47,7 @@ func (s *Store) pull(ctx context.Context, rrev *Revision, fr *frozenRecipe) (*Re
 	var lease *Lease
 	var err error
 	if k, ok := rrev.Key(); ok {
-		m, lease, err = s.MaterializeLeased(ctx, k, nil)
+		m, lease, err = s.MaterializeLeasedPinned(ctx, k, nil, rrev.Pin())
 		if err != nil && !errors.Is(err, ErrNotCached) {
 			return nil, err
 		}
@@ -62,7 +62,7 @@ func (s *Store) pull(ctx context.Context, rrev *Revision, fr *frozenRecipe) (*Re
 		if k, ok := rrev.Key(); ok && k != p.Key {
 			s.opt.Reporter.Warnf("remote revision %s of %s is %s, but its recipe is %s on this machine (another interpreter); building that", rrev.Name, rrev.Container, k, p.Key)
 		}
-		if m, lease, err = s.MaterializeLeased(ctx, p.Key, p); err != nil {
+		if m, lease, err = s.MaterializeLeasedPinned(ctx, p.Key, p, samePin(rrev.Pin(), p.Key)); err != nil {
 			return nil, err
 		}
 	}
@@ -72,15 +72,27 @@ func (s *Store) pull(ctx context.Context, rrev *Revision, fr *frozenRecipe) (*Re
 	if rrev.Meta != nil {
 		meta.RemoteKey = rrev.Meta.Key
 	}
+	if pin := rrev.Pin(); pin != nil && pin.Key == m.Key {
+		meta.Archive = pin
+	}
 	return s.opt.Root.writeRevisionAt(rrev.Container, rrev.Name, fr.data, meta)
 }
 
 // AddRemoteRevision records a new ready revision of container in the
 // remote root, for the entry m describes: only the recipe and
-// revision.json, staged and renamed into place.
-func (s *Store) AddRemoteRevision(remote Root, container string, recipeBytes []byte, m *Manifest) (*Revision, error) {
+// revision.json, staged and renamed into place. pin, when not nil, is the
+// archive Publish published for m.Key: the revision pins it (Meta.Archive).
+func (s *Store) AddRemoteRevision(remote Root, container string, recipeBytes []byte, m *Manifest, pin *cas.Entry) (*Revision, error) {
+	if pin != nil && pin.Key != m.Key {
+		return nil, fmt.Errorf("add remote revision of %s: the pin is for %s", m.Key, pin.Key)
+	}
 	user, host := s.creator()
 	meta := Meta{Key: m.Key, RezupVersion: s.opt.Version, Creator: user, Hostname: host, Venvs: m.Venvs, RezVersion: m.RezVersion}
+	if pin != nil {
+		p := *pin
+		p.Signatures = nil
+		meta.Archive = &p
+	}
 	remote.Remote = true
 	return remote.writeRevision(container, recipeBytes, meta, s.opt.Now())
 }

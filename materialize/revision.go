@@ -32,6 +32,14 @@ type Meta struct {
 	RevisionPath string   `json:"revision_path,omitempty"`
 	Venvs        []string `json:"venvs"`
 	RezVersion   string   `json:"rez_version,omitempty"`
+	// Archive, in a revision of the remote root, pins the archive the
+	// admin published for Key (the cache entry without signatures): a
+	// node fetches exactly that digest, never what the cache's
+	// entry.json names, or else builds from the frozen recipe. The local
+	// mirror of such a revision keeps it, so that a build removed since
+	// is fetched again by the same digest. Nil in revisions without one
+	// (the Python rezup's, an older rezup's, or published with no cache).
+	Archive *cas.Entry `json:"archive,omitempty"`
 
 	// keyed is set when revision.json has a "key" that is not empty, even
 	// one that is not a key: such a revision was written by a rezup, so it
@@ -238,7 +246,20 @@ func readMeta(revDir string) (*Meta, error) {
 	if err := checkVenvNames(path, m.Venvs); err != nil {
 		return nil, err
 	}
+	if a := m.Archive; a != nil && (a.Key != m.Key || a.Key.IsZero() || a.Digest == (cas.Digest{}) || a.Size <= 0) {
+		return nil, fmt.Errorf("read %s: its archive pin is not one of key %s", path, m.Key)
+	}
 	return &m, nil
+}
+
+// Pin is the archive the revision pins for its key (see Meta.Archive);
+// nil when it pins none.
+func (r *Revision) Pin() *cas.Entry {
+	if r.Meta == nil || r.Meta.Archive == nil || r.Meta.Archive.Key != r.Meta.Key {
+		return nil
+	}
+	pin := *r.Meta.Archive
+	return &pin
 }
 
 // writeRevision stages a complete revision directory (frozen recipe, venv

@@ -52,6 +52,12 @@ type Options struct {
 	// Cache is the shared cache (nil: none). Builds are fetched from it
 	// and published to it when it is writable.
 	Cache *cas.Cache
+	// Publisher is set for a store whose builds are published and pinned
+	// for others (the admin's `add --remote`): it fetches by key only an
+	// entry a trusted key of Cache signed (none, with no trusted keys; a
+	// pin is still fetched), and does not publish what it builds on the
+	// way: Publish does, and returns the pin.
+	Publisher bool
 	// Version is rezup's own version, recorded in what it writes.
 	Version string
 	// Creator returns the user and host recorded in what the store
@@ -96,6 +102,17 @@ func (s *Store) WithCache(cache *cas.Cache) *Store {
 	return &Store{opt: opt, refused: s.refused}
 }
 
+// AsPublisher returns a Store over the same root and cache with
+// Options.Publisher set: what `add --remote` builds with.
+func (s *Store) AsPublisher() *Store {
+	opt := s.opt
+	opt.Publisher = true
+	return &Store{opt: opt, refused: s.refused}
+}
+
+// Publisher reports whether Options.Publisher is set.
+func (s *Store) Publisher() bool { return s.opt.Publisher }
+
 // Cache returns the shared cache (nil: none).
 func (s *Store) Cache() *cas.Cache { return s.opt.Cache }
 
@@ -119,6 +136,52 @@ type Manifest struct {
 	Bytes        int64               `json:"bytes"`
 	Created      time.Time           `json:"created"`
 	RezupVersion string              `json:"rezup_version"`
+	// Origin is how the entry came to this store; nil in entries an
+	// older rezup made, whose origin is unknown.
+	Origin *Origin `json:"origin,omitempty"`
+}
+
+// How an entry came to the store (Origin.How).
+const (
+	OriginBuilt   = "built"   // built here from its recipe
+	OriginFetched = "fetched" // unpacked from an archive of the shared cache
+)
+
+// Origin records where a store entry came from, so that a publisher can
+// tell whether it may hand the entry on to others (Trusted).
+type Origin struct {
+	How string `json:"how"` // OriginBuilt or OriginFetched
+	// Digest is the archive a fetched entry was unpacked from.
+	Digest cas.Digest `json:"digest,omitzero"`
+	// Pinned says the archive was the one a revision pinned (see
+	// Meta.Archive), not one found by key in entry.json.
+	Pinned bool `json:"pinned,omitempty"`
+	// Signer is the trusted public key ("name:base64") whose signature of
+	// the cache entry was verified; empty when none was.
+	Signer string `json:"signer,omitempty"`
+}
+
+// Trusted reports whether an entry of this origin can be handed on by a
+// publisher who trusts the keys trusted: built here, fetched by a pin
+// (the remote root's, which only the admin writes), or fetched from an
+// entry signed by one of trusted. An unknown origin (nil) is not trusted.
+func (o *Origin) Trusted(trusted []cas.PublicKey) bool {
+	switch {
+	case o == nil:
+		return false
+	case o.How == OriginBuilt:
+		return true
+	case o.How != OriginFetched:
+		return false
+	case o.Pinned:
+		return true
+	}
+	for _, pk := range trusted {
+		if o.Signer != "" && o.Signer == pk.String() {
+			return true
+		}
+	}
+	return false
 }
 
 // ReadManifest reads a ready entry's manifest. A manifest that is not a

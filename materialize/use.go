@@ -37,6 +37,7 @@ func (s *Store) repoint(rev *Revision, m *Manifest) error {
 	}
 	meta := *rev.Meta
 	meta.Key = m.Key
+	meta.Archive = samePin(meta.Archive, m.Key) // a pin is of the old key only
 	if len(meta.Venvs) == 0 {
 		meta.Venvs = m.Venvs
 	}

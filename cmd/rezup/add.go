@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/materialize"
 	"github.com/rezup/rezup/recipe"
 )
@@ -70,7 +71,7 @@ func (a *app) runAdd(ctx context.Context, o *addOptions) error {
 		return err
 	}
 	if o.remote {
-		if err := a.addRemoteRevision(ctx, o.name, c.recipe, o.fresh, store, c.remote); err != nil {
+		if err := a.addRemoteRevision(ctx, o.name, c.recipe, o.fresh, store.AsPublisher(), c.remote); err != nil {
 			return err
 		}
 	} else if _, err := a.addRevision(ctx, o.name, c.recipe, o.fresh, store); err != nil {
@@ -99,8 +100,10 @@ func (a *app) addRevision(ctx context.Context, name string, cr *containerRecipe,
 }
 
 // addRemoteRevision builds (or reuses) the recipe here, publishes the
-// build to the shared cache, then writes the revision to the remote root:
-// nodes that follow it fetch the build instead of running pip.
+// build to the shared cache, then writes the revision to the remote root,
+// pinning the archive it published: nodes that follow it fetch exactly
+// that archive instead of running pip. store is a publisher
+// (Store.AsPublisher): it fetches only entries a trusted key signed.
 func (a *app) addRemoteRevision(ctx context.Context, name string, cr *containerRecipe, fresh bool, store *materialize.Store, remote materialize.Root) error {
 	data, m, release, err := a.buildRecipe(ctx, name, cr, fresh, store)
 	if err != nil {
@@ -108,12 +111,17 @@ func (a *app) addRemoteRevision(ctx context.Context, name string, cr *containerR
 	}
 	defer release()
 	k := m.Key
+	var pin *cas.Entry
 	if store.Cache() == nil {
 		a.warnf("no shared cache: every node will build %s itself (set REZUP_CACHE or [cache] url)", k)
-	} else if err := store.Publish(ctx, k); err != nil {
-		return withHint(err, "make the shared cache writable, or point REZUP_CACHE at one that is")
+	} else {
+		e, err := store.Publish(ctx, k)
+		if err != nil {
+			return withHint(err, "make the shared cache writable, or point REZUP_CACHE at one that is")
+		}
+		pin = &e
 	}
-	rev, err := store.AddRemoteRevision(remote, name, data, m)
+	rev, err := store.AddRemoteRevision(remote, name, data, m, pin)
 	if err != nil {
 		return fmt.Errorf("write remote revision: %w", err)
 	}
@@ -136,13 +144,17 @@ func (a *app) buildRecipe(ctx context.Context, name string, cr *containerRecipe,
 			return nil, nil, nil, err
 		}
 	}
-	if fresh {
+	salt := func() error {
 		var salt [8]byte
 		_, _ = rand.Read(salt[:]) // crypto/rand does not fail on supported platforms
 		if data, err = recipe.WithSalt(cr.Path, data, hex.EncodeToString(salt[:])); err != nil {
-			return nil, nil, nil, err
+			return err
 		}
-		if r, _, err = recipe.Parse(cr.Path, data); err != nil {
+		r, _, err = recipe.Parse(cr.Path, data)
+		return err
+	}
+	if fresh {
+		if err := salt(); err != nil {
 			return nil, nil, nil, err
 		}
 	}
@@ -151,6 +163,22 @@ func (a *app) buildRecipe(ctx context.Context, name string, cr *containerRecipe,
 		return nil, nil, nil, err
 	}
 	a.log.Debug("resolved", "container", name, "key", plan.Key, "inputs", string(plan.Inputs))
+	if store.Publisher() && store.Ready(plan.Key) {
+		if why := a.untrustedEntry(store, plan.Key); why != "" {
+			// Never hand on what someone else chose: move it aside and
+			// build it here; if it is in use, build under a new salt.
+			a.warnf("the build %s here %s: building it again to publish it", plan.Key, why)
+			if err := store.RemoveEntry(plan.Key); err != nil {
+				a.warnf("%v; building a fresh one under a new [build] salt instead", err)
+				if err := salt(); err != nil {
+					return nil, nil, nil, err
+				}
+				if plan, err = store.Resolve(ctx, r); err != nil {
+					return nil, nil, nil, err
+				}
+			}
+		}
+	}
 	if store.Ready(plan.Key) {
 		a.infof("reused %s", plan.Key)
 	}
@@ -158,5 +186,34 @@ func (a *app) buildRecipe(ctx context.Context, name string, cr *containerRecipe,
 	if err != nil {
 		return nil, nil, nil, withHint(err, "fix the recipe %s or the package index it uses, then run `rezup add %s` again; -D shows pip's full output", cr.Path, name)
 	}
+	if store.Publisher() {
+		if why := a.untrustedEntry(store, plan.Key); why != "" {
+			lease.Release() // nothing is published: the error is what matters
+			return nil, nil, nil, withHint(fmt.Errorf("the build %s %s: it is not published", plan.Key, why),
+				"run `rezup add %s --remote` again; set [cache] trusted-keys so that only signed entries are fetched", name)
+		}
+	}
 	return data, m, func() { lease.Release() }, nil
+}
+
+// untrustedEntry says why ready entry k must not be handed on by a
+// publisher ("" when it may): it was fetched from a cache entry no
+// trusted key signed, or an older rezup made it and its origin is unknown.
+func (a *app) untrustedEntry(store *materialize.Store, k cas.Key) string {
+	m, err := store.ReadManifest(k)
+	if err != nil {
+		return fmt.Sprintf("cannot be read (%v)", err)
+	}
+	var trusted []cas.PublicKey
+	if c := store.Cache(); c != nil {
+		trusted = c.TrustedKeys()
+	}
+	switch o := m.Origin; {
+	case o.Trusted(trusted):
+		return ""
+	case o == nil:
+		return "has no recorded origin (an older rezup made it)"
+	default:
+		return fmt.Sprintf("was fetched from the shared cache (archive %s) without a trusted signature", o.Digest)
+	}
 }

@@ -45,6 +45,9 @@ type app struct {
 	// mainRecipe is ~/rezup.toml as preRun read it; the next
 	// loadRecipe(".main") takes it instead of parsing the file again.
 	mainRecipe *containerRecipe
+	// warnedUnauthenticated: the warning that the shared cache has no
+	// trusted keys was given (once per run).
+	warnedUnauthenticated bool
 }
 
 func newApp(environ []string, stdout, stderr io.Writer) *app {
@@ -139,13 +142,51 @@ func (a *app) openContainer(name string) (*container, error) {
 }
 
 // cache opens the container's shared cache (nil when there is none); more
-// recipes, such as a remote revision's, may name it too.
+// recipes, such as a remote revision's, may name it too. Its trust comes
+// from the user's own recipe and the environment (resolveTrust), never
+// from a frozen recipe: it looks up only entries a trusted key signed, when
+// any is configured, and signs what it publishes with the secret key, when
+// one is configured (the admin's add, and nodes that publish on a miss).
 func (a *app) cache(c *container, more ...*recipe.Recipe) (*cas.Cache, error) {
 	loc, err := a.cacheLocation(c.remote, c.hasRemote, append([]*recipe.Recipe{c.recipe.Recipe}, more...)...)
 	if err != nil {
 		return nil, err
 	}
-	return a.openCache(loc)
+	cache, err := a.openCache(loc)
+	if err != nil || cache == nil {
+		return cache, err
+	}
+	trusted, sk, err := a.resolveTrust(c.recipe.Recipe)
+	if err != nil {
+		return nil, err
+	}
+	if len(trusted) > 0 {
+		cache = cache.WithTrustedKeys(trusted...)
+	}
+	if sk != nil {
+		cache = cache.WithSigner(*sk)
+	}
+	return cache, nil
+}
+
+// warnUnauthenticated says, once per run, that the container's shared
+// cache is used without trusted keys: whoever can write it chooses what a
+// lookup by key returns. Nothing is said without a cache, or when the
+// trust configuration cannot be read (the command that opens the cache
+// reports that).
+func (a *app) warnUnauthenticated(c *container) {
+	if a.warnedUnauthenticated {
+		return
+	}
+	loc, err := a.cacheLocation(c.remote, c.hasRemote, c.recipe.Recipe)
+	if err != nil || loc == "" {
+		return
+	}
+	if keys, err := a.trustedKeys(c.recipe.Recipe); err != nil || len(keys) > 0 {
+		return
+	}
+	a.warnedUnauthenticated = true
+	a.warnf("the shared cache %s is unauthenticated: whoever can write it chooses the builds found by key (pinned remote revisions excepted); set [cache] trusted-keys or REZUP_TRUSTED_KEYS", loc)
 }
 
 // localRoot is [root] local, else $REZUP_ROOT_LOCAL, else ~/.rezup: the

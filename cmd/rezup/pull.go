@@ -51,7 +51,12 @@ func (a *app) runPull(ctx context.Context, o *pullOptions) error {
 			return err
 		}
 	}
-	t, _, err := a.acquire(ctx, o.name, o.local)
+	c, err := a.openContainer(o.name)
+	if err != nil {
+		return err
+	}
+	a.warnUnauthenticated(c)
+	t, _, err := a.acquireIn(ctx, c, o.local)
 	if err != nil {
 		return err
 	}

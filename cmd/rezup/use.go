@@ -76,6 +76,12 @@ func (a *app) acquire(ctx context.Context, name string, local bool) (*materializ
 	if err != nil {
 		return nil, launch.Options{}, err
 	}
+	return a.acquireIn(ctx, c, local)
+}
+
+// acquireIn is acquire for a container already opened.
+func (a *app) acquireIn(ctx context.Context, c *container, local bool) (*materialize.Target, launch.Options, error) {
+	name := c.name
 	store, err := a.store(c.root, nil)
 	if err != nil {
 		return nil, launch.Options{}, err
