@@ -139,7 +139,7 @@ func (b *DirBackend) put(ctx context.Context, name string, src Source) (err erro
 	if err := src.Rewind(); err != nil {
 		return err
 	}
-	n, err := io.CopyBuffer(tmp, ctxReader{ctx, src}, make([]byte, 256<<10))
+	n, err := io.CopyBuffer(tmp, ContextReader(ctx, src), make([]byte, 256<<10))
 	if err != nil {
 		return err
 	}
@@ -325,17 +325,4 @@ func (b *DirBackend) check(ctx context.Context, name string, marker bool) error 
 		return err
 	}
 	return ctx.Err()
-}
-
-// ctxReader stops a long copy as soon as ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

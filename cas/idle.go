@@ -177,3 +177,20 @@ func (r *idleReader) closeOnce() error {
 	r.once.Do(func() { r.cerr = r.rc.Close() })
 	return r.cerr
 }
+
+// ContextReader returns a reader of r that stops as soon as ctx is done:
+// a long copy or unpack ends at the next read after a cancel. (A read that
+// blocks is bounded by IdleTimeout, not by this.)
+func ContextReader(ctx context.Context, r io.Reader) io.Reader { return ctxReader{ctx, r} }
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}

@@ -64,7 +64,13 @@ func (s *Store) EntryBytes(k cas.Key) int64 {
 // takes and drops LOCK_EX|LOCK_NB to find out, and never creates the lock
 // file: an entry nobody ever locked is not in use.
 func (s *Store) InUse(k cas.Key) (bool, error) {
-	p := s.opt.Root.LockPath(k)
+	return lockHeld(s.opt.Root.LockPath(k))
+}
+
+// lockHeld reports whether a process holds the lock file at p, shared or
+// exclusive, by taking and dropping LOCK_EX|LOCK_NB. It never creates the
+// file: a lock nobody ever took is not held.
+func lockHeld(p string) (bool, error) {
 	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}

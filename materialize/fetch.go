@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,7 +101,7 @@ func (s *Store) unpack(ctx context.Context, e cas.Entry, staging, final string, 
 		return nil, fmt.Errorf("entry of %s: %w", e.Key, err)
 	}
 	start := time.Now()
-	st, err := cas.Unpack(ctxReader{ctx, rc}, staging, e.Digest, s.unpackOptions(e, staging, rel))
+	st, err := cas.Unpack(cas.ContextReader(ctx, rc), staging, e.Digest, s.unpackOptions(e, staging, rel))
 	if err != nil {
 		return nil, err
 	}
@@ -283,19 +282,6 @@ func (s *Store) Publish(ctx context.Context, k cas.Key) (cas.Entry, error) {
 		return cas.Entry{}, err
 	}
 	return pin, nil
-}
-
-// ctxReader stops a long unpack when the context is cancelled.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // HumanSize formats a byte count for people: 512 B, 21.4 MiB.

@@ -128,19 +128,7 @@ func (s *Store) RevisionInUse(rev *Revision) (bool, error) {
 	if !rev.PythonBuilt() {
 		return false, nil
 	}
-	p := rev.useLockPath()
-	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	_, unlock, err := fsx.TryExclusive(p)
-	if errors.Is(err, fsx.ErrLocked) {
-		return true, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	unlock()
-	return false, nil
+	return lockHeld(rev.useLockPath())
 }
 
 // RevisionLastUse is when a Python-built revision was last launched, to
