@@ -314,7 +314,7 @@ func packHeader(root, file string, d fs.DirEntry) (*tar.Header, error) {
 		hdr.Typeflag = tar.TypeSymlink
 		hdr.Linkname = target
 	default:
-		return nil, fmt.Errorf("%w: %s: cannot pack a %s (only files, directories and symlinks)", ErrUnsafe, name, fileKind(mode))
+		return nil, fmt.Errorf("%w: %s: cannot pack %s (only files, directories and symlinks)", ErrUnsafe, name, fsx.FileKind(mode))
 	}
 	return hdr, nil
 }
@@ -340,21 +340,6 @@ func copyFile(w io.Writer, p string, size int64, buf []byte) (int64, error) {
 		return n, fmt.Errorf("file changed while packing (grew past %d bytes)", size)
 	}
 	return n, nil
-}
-
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeCharDevice != 0:
-		return "character device"
-	case m&fs.ModeDevice != 0:
-		return "device"
-	case m&fs.ModeNamedPipe != 0:
-		return "fifo"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	default:
-		return "irregular file"
-	}
 }
 
 // Unpack reads an archive written by Pack from r and extracts it into

@@ -128,18 +128,18 @@ func RealDir(root, rel string) error {
 			return err
 		}
 		if !fi.IsDir() {
-			return fmt.Errorf("%s is %s: %w", p, kindOf(fi.Mode()), ErrNotRealDir)
+			return fmt.Errorf("%s is %s: %w", p, FileKind(fi.Mode()), ErrNotRealDir)
 		}
 	}
 	return nil
 }
 
 func notRegular(path string, mode fs.FileMode) error {
-	return fmt.Errorf("%s is %s: %w", path, kindOf(mode), ErrNotRegular)
+	return fmt.Errorf("%s is %s: %w", path, FileKind(mode), ErrNotRegular)
 }
 
-// kindOf names a file's type for messages.
-func kindOf(mode fs.FileMode) string {
+// FileKind names a file's type for messages: "a FIFO", "a symlink", …
+func FileKind(mode fs.FileMode) string {
 	switch t := mode.Type(); {
 	case t&fs.ModeSymlink != 0:
 		return "a symlink"
