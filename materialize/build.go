@@ -131,6 +131,14 @@ func (s *Store) materialize(ctx context.Context, k cas.Key, p *Plan, pin *cas.En
 			s.opt.Reporter.Warnf("shared cache %s: %v; building locally", cache, err)
 		}
 	}
+	return s.buildHere(ctx, k, p, publish)
+}
+
+// buildHere builds entry k from p into the store, and then, when publish
+// and the cache is writable (and this is not a Publisher store, whose
+// caller publishes and pins), packs it to the cache. The caller holds k's
+// exclusive lock.
+func (s *Store) buildHere(ctx context.Context, k cas.Key, p *Plan, publish bool) (*Manifest, error) {
 	if p == nil {
 		return nil, fmt.Errorf("%s: %w", k, ErrNotCached)
 	}
@@ -141,7 +149,7 @@ func (s *Store) materialize(ctx context.Context, k cas.Key, p *Plan, pin *cas.En
 	if err != nil {
 		return nil, err
 	}
-	m, err = s.build(ctx, p, staging)
+	m, err := s.build(ctx, p, staging)
 	if err == nil {
 		err = s.publish(staging, m)
 	}
