@@ -467,16 +467,12 @@ func (p *parser) tool(path keyPath, t map[string]any, base Tool) Tool {
 	}
 	if v, ok := t["flags"]; ok {
 		kp := path.with("flags")
-		if list, ok := p.strList(kp, v); ok {
-			n := p.failures()
-			for i, f := range list {
-				if !strings.HasPrefix(f, "-") {
-					p.errorf(kp.with(i), `%s holds %q, which is not an interpreter flag; use flags such as "-E", or [] for none`, name(kp), f)
-				}
+		if list, ok := p.checkedList(kp, v, func(i int, f string) {
+			if !strings.HasPrefix(f, "-") {
+				p.errorf(kp.with(i), `%s holds %q, which is not an interpreter flag; use flags such as "-E", or [] for none`, name(kp), f)
 			}
-			if p.failures() == n {
-				tool.Flags = list
-			}
+		}); ok {
+			tool.Flags = list
 		}
 	}
 	if v, ok := t["python"]; ok {
@@ -486,16 +482,12 @@ func (p *parser) tool(path keyPath, t map[string]any, base Tool) Tool {
 	}
 	if v, ok := t["lib"]; ok {
 		kp := path.with("lib")
-		if list, ok := p.strList(kp, v); ok {
-			n := p.failures()
-			for i, s := range list {
-				if s == "" {
-					p.errorf(kp.with(i), "%s holds an empty requirement; remove it", name(kp))
-				}
+		if list, ok := p.checkedList(kp, v, func(i int, s string) {
+			if s == "" {
+				p.errorf(kp.with(i), "%s holds an empty requirement; remove it", name(kp))
 			}
-			if p.failures() == n {
-				tool.Lib = list
-			}
+		}); ok {
+			tool.Lib = list
 		}
 	}
 	return tool
@@ -614,22 +606,18 @@ func (p *parser) cache(path keyPath, t map[string]any, c *Cache) {
 	}
 	if v, ok := t["trusted-keys"]; ok {
 		kp := path.with("trusted-keys")
-		if list, ok := p.strList(kp, v); ok {
-			n := p.failures()
-			for i, k := range list {
-				why := publicKeyProblem(k)
-				if why == "" {
-					continue
-				}
-				what := " " + describe(k)
-				if strings.HasPrefix(why, "it is a secret key") {
-					what = "" // not quoted: the message may end up in a log
-				}
-				p.errorf(kp.with(i), "%s item %d%s is not a public key: %s; use the line `rezup key generate` printed, such as \"studio-1:<base64>\"", name(kp), i+1, what, why)
+		if list, ok := p.checkedList(kp, v, func(i int, k string) {
+			why := publicKeyProblem(k)
+			if why == "" {
+				return
 			}
-			if p.failures() == n {
-				c.TrustedKeys = list
+			what := " " + describe(k)
+			if strings.HasPrefix(why, "it is a secret key") {
+				what = "" // not quoted: the message may end up in a log
 			}
+			p.errorf(kp.with(i), "%s item %d%s is not a public key: %s; use the line `rezup key generate` printed, such as \"studio-1:<base64>\"", name(kp), i+1, what, why)
+		}); ok {
+			c.TrustedKeys = list
 		}
 	}
 	if v, ok := t["secret-key-file"]; ok {
@@ -721,6 +709,22 @@ func (p *parser) boolean(path keyPath, v any) (bool, bool) {
 }
 
 // strList reads a list of strings; the result is never nil.
+// checkedList reads a list of strings and calls check on each item, which
+// reports what is wrong with p.errorf. The list is returned (ok) only when
+// it is a list of strings and check found nothing: a value with a bad item
+// keeps its default.
+func (p *parser) checkedList(path keyPath, v any, check func(i int, s string)) ([]string, bool) {
+	list, ok := p.strList(path, v)
+	if !ok {
+		return nil, false
+	}
+	n := p.failures()
+	for i, s := range list {
+		check(i, s)
+	}
+	return list, p.failures() == n
+}
+
 func (p *parser) strList(path keyPath, v any) ([]string, bool) {
 	list, ok := asList(v)
 	if !ok {
