@@ -30,9 +30,10 @@
 //     <container>/revisions; revision.json is the commit point.
 //   - The hot path (Launcher.Pick: Latest, then Lease on a ready entry)
 //     reads one directory, one small JSON file and the frozen recipe, and
-//     takes one lock: no python, no hashing, no tree walks. It needs no write access: a root another account owns, or a
-//     read-only mount, launches its complete builds (the lock is opened
-//     read-only, the use-stamp is left alone).
+//     takes one lock: no python, no hashing, no tree walks. It needs no
+//     write access: a root another account owns, or a read-only mount,
+//     launches its complete builds (the lock is opened read-only, the
+//     use-stamp is left alone).
 //   - What it publishes takes the caller's umask, as mkdir and cp would
 //     (staging dirs are private only while they are built). Where it must
 //     write and may not, the error is a *NotWritableError naming the
