@@ -158,22 +158,10 @@ func TestEnsureMissAndCorrupt(t *testing.T) {
 	}
 
 	k := cas.KeyOf([]byte("corrupt test"))
-	admin := newStore(t, filepath.Join(t.TempDir(), "admin"), cache, nil)
-	fakeEntry(t, admin, k)
-	if _, err := admin.Publish(ctx, k); err != nil {
-		t.Fatal(err)
-	}
-	e, err := cache.Lookup(ctx, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	archive := filepath.Join(cacheDir, k.String(), e.Digest.String()+".tar.zst")
-	b, _ := os.ReadFile(archive)
-	b[len(b)/3] ^= 0x55
-	os.Chmod(archive, 0o644)
-	os.WriteFile(archive, b, 0o644)
+	corruptDir, e := publishedCorrupt(t, k)
+	node = newStore(t, filepath.Join(t.TempDir(), "node2"), openCache(t, corruptDir), nil)
 
-	_, err = node.Materialize(ctx, k, nil)
+	_, err := node.Materialize(ctx, k, nil)
 	if !errors.Is(err, cas.ErrCorrupt) || !strings.Contains(err.Error(), k.String()) || !strings.Contains(err.Error(), e.Digest.String()) {
 		t.Fatalf("corrupt archive: %v; want ErrCorrupt naming key and digest", err)
 	}
