@@ -12,10 +12,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/cas/backendtest"
@@ -127,20 +129,58 @@ func TestStaleClaimIsTakenOver(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(s.DataDir, "k", "a"+claimSuffix)); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("stale claim still there: %v", err)
 	}
-	// A live claim makes Put wait, until its context says stop.
-	if err := os.MkdirAll(filepath.Join(s.DataDir, "k", "b"+claimSuffix), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	// A live claim makes Put wait: for the holder's object (ErrExist),
+	// or for the claim to go (the holder failed: this writer goes on).
 	b.staleAfter = StaleClaim
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- b.Put(ctx, "k/b", cas.BytesSource([]byte("x"))) }()
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Fatalf("put under a live claim: %v, want it cancelled", err)
+	for _, tt := range []struct {
+		name    string
+		holder  func(dir string) error
+		wantErr error
+	}{
+		{"k/b", func(dir string) error { return os.WriteFile(filepath.Join(dir, "b"), []byte("holder"), 0o644) }, cas.ErrExist},
+		{"k/c", func(dir string) error { return os.Remove(filepath.Join(dir, "c"+claimSuffix)) }, nil},
+	} {
+		dir := filepath.Join(s.DataDir, "k")
+		if err := os.MkdirAll(filepath.Join(dir, path.Base(tt.name)+claimSuffix), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- b.Put(context.Background(), tt.name, cas.BytesSource([]byte("waiter"))) }()
+		waitForLog(t, s, "\"MKCOL /"+tt.name+"%5Crezup-claim/ HTTP/1.1\" 405")
+		select {
+		case err := <-done:
+			t.Fatalf("put %s under a live claim returned %v without waiting", tt.name, err)
+		default:
+		}
+		if err := tt.holder(dir); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; !errors.Is(err, tt.wantErr) && err != tt.wantErr {
+			t.Fatalf("put %s: %v, want %v", tt.name, err, tt.wantErr)
+		}
 	}
-	if _, err := b.Stat(context.Background(), "k/b"); !cas.IsNotExist(err) {
-		t.Fatalf("put under a live claim wrote: %v", err)
+	if got := readAll(t, b, "k/b", 0); got != "holder" {
+		t.Fatalf("k/b holds %q, want the holder's", got)
+	}
+	if got := readAll(t, b, "k/c", 0); got != "waiter" {
+		t.Fatalf("k/c holds %q, want the waiter's", got)
+	}
+}
+
+// waitForLog waits until the server's access log has a line containing
+// s: nginx writes each line when it has answered.
+func waitForLog(t *testing.T, srv *testsrv.Server, s string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for range tick.C {
+		if data, _ := os.ReadFile(filepath.Join(srv.Dir, "access.log")); strings.Contains(string(data), s) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s in the access log after 10 s", s)
+		}
 	}
 }
 
