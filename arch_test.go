@@ -21,6 +21,7 @@ func TestImportsPointDown(t *testing.T) {
 	}{
 		{"recipe", []string{"internal/fsx", "internal/pyid"}, []string{"github.com/BurntSushi/toml"}},
 		{"cas", []string{"internal/fsx", "internal/pyid"}, []string{"github.com/zeebo/blake3", "github.com/klauspost/", "golang.org/x/sys"}},
+		{"cas/httpbackend", []string{"cas", "internal/fsx", "internal/pyid"}, []string{"github.com/zeebo/blake3", "github.com/klauspost/", "golang.org/x/sys"}},
 		{"internal/fsx", nil, []string{"golang.org/x/sys"}},
 		{"internal/envlist", nil, []string{}},
 		{"internal/pyid", nil, []string{}},

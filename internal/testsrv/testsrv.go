@@ -27,6 +27,11 @@ type Server struct {
 	URL string
 	// Dir holds its configuration, logs and data.
 	Dir string
+	// DataDir is where the server keeps what it serves (nginx: its root).
+	DataDir string
+	// CAFile, for a TLS server, is the PEM certificate a client must
+	// trust to talk to it (it is self-signed); "" otherwise.
+	CAFile string
 
 	cmd      *exec.Cmd
 	done     chan struct{}
