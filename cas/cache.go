@@ -101,16 +101,49 @@ type Cache struct {
 func NewCache(b Backend) *Cache { return &Cache{b: b, now: time.Now} }
 
 // Open returns the cache at location, a directory path or a file:// URL,
-// with at most DefaultTransfers transfers at once, and reads that give up
-// after DefaultIdleTimeout without a byte (IdleTimeout). http://, https://
-// and s3:// locations are recognised but not supported yet
-// (ErrUnsupported).
-func Open(location string) (*Cache, error) {
-	b, err := Schemes().Open(location)
+// as OpenWith does with the default options. http://, https:// and s3://
+// locations are recognised but not supported yet (ErrUnsupported).
+func Open(location string) (*Cache, error) { return OpenWith(location, OpenOptions{}) }
+
+// OpenOptions configure OpenWith. The zero value is the defaults.
+type OpenOptions struct {
+	// Schemes picks the backend for the location (nil: Schemes()).
+	Schemes *Registry
+	// Transfers is how many transfers run at once (< 1:
+	// DefaultTransfers).
+	Transfers int
+	// IdleTimeout is how long a read may go without a byte (<= 0:
+	// DefaultIdleTimeout).
+	IdleTimeout time.Duration
+	// Retry says how transient errors are retried.
+	Retry RetryOptions
+}
+
+// OpenWith returns the cache at location over its backend wrapped, from
+// the outside in, as
+//
+//	Retry(LimitTransfers(IdleTimeout(backend)))
+//
+// IdleTimeout is innermost so that every try, and every resumed read, is
+// bounded on its own, and a stall is an error Retry sees. LimitTransfers
+// is inside Retry, not around it, so that each try holds a transfer slot
+// only while it transfers: a download waiting to resume, or a Put waiting
+// to be tried again, gives its slot to another transfer instead of
+// holding it through the backoff (a resumed download may then wait its
+// turn for a slot, as a new one would).
+func OpenWith(location string, o OpenOptions) (*Cache, error) {
+	reg := o.Schemes
+	if reg == nil {
+		reg = Schemes()
+	}
+	b, err := reg.Open(location)
 	if err != nil {
 		return nil, err
 	}
-	return NewCache(LimitTransfers(IdleTimeout(b, DefaultIdleTimeout), DefaultTransfers)), nil
+	if o.Transfers < 1 {
+		o.Transfers = DefaultTransfers
+	}
+	return NewCache(Retry(LimitTransfers(IdleTimeout(b, o.IdleTimeout), o.Transfers), o.Retry)), nil
 }
 
 // WithTrustedKeys returns a cache over the same backend whose Lookup

@@ -86,3 +86,12 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// And so is the retry wrapper, with one try per call: the suite checks
+// that a Put through a failing source fails, which a retry would mend.
+// (Its reads still go through the resuming reader.)
+func TestRetryingSuite(t *testing.T) {
+	backendtest.Run(t, func(t *testing.T) cas.Backend {
+		return cas.Retry(cas.NewDirBackend(t.TempDir(), cas.DirOptions{}), cas.RetryOptions{Attempts: 1})
+	})
+}

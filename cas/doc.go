@@ -8,8 +8,10 @@
 // cas/backendtest). Cache writes the layout and the commit protocol once,
 // over any Backend. Cross-cutting concerns wrap a Backend (Limited caps
 // concurrent transfers, Idle bounds how long a read may go without a
-// byte, so that a hung cache never holds a caller forever); Open picks
-// the backend for a location from a Registry of schemes.
+// byte, so that a hung cache never holds a caller forever, Retrying
+// retries transient errors with backoff and resumes a dropped download
+// where it stopped); Open (OpenWith, to set them) picks the backend for a
+// location from a Registry of schemes and stacks the wrappers.
 //
 // Use KeyOf to name a build, PackFile to turn a built tree into a local
 // archive file, Cache.Publish to store it, and Cache.Lookup, Cache.Open

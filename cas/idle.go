@@ -13,11 +13,14 @@ import (
 // a single byte before it gives up: far longer than any healthy file
 // server pauses, and short enough that a node whose cache hangs (a dead
 // NFS server, a planted file that never ends) gives its exclusive lock
-// back within a minute.
+// back within minutes (Retry tries a stalled call twice at most, so a
+// hung cache costs two timeouts and a backoff).
 const DefaultIdleTimeout = 60 * time.Second
 
 // ErrStalled means a read of the cache went longer than its idle timeout
-// without a byte (see IdleTimeout). Trying again later may help.
+// without a byte (see IdleTimeout). It is transient (not IsPermanent):
+// Retry resumes a stalled read, and tries a stalled Stat or Open once
+// more, no further, since a cache that stalls twice in a row is hung.
 var ErrStalled = errors.New("the shared cache stopped sending data")
 
 // Idle is a Backend whose reads give up when no byte arrives for a while,

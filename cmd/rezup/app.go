@@ -10,7 +10,10 @@ import (
 	"os/user"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/internal/envlist"
@@ -48,6 +51,11 @@ type app struct {
 	// warnedUnauthenticated: the warning that the shared cache has no
 	// trusted keys was given (once per run).
 	warnedUnauthenticated bool
+
+	// progressShown: a reporter's progress line is on stderr, with no
+	// newline yet; whatever prints next ends it first (endProgress).
+	progressMu    sync.Mutex
+	progressShown bool
 }
 
 func newApp(environ []string, stdout, stderr io.Writer) *app {
@@ -259,11 +267,44 @@ func (a *app) openCache(loc string) (*cas.Cache, error) {
 	if loc == "" {
 		return nil, nil
 	}
-	c, err := cas.Open(loc)
+	transfers, err := a.cacheTransfers()
+	if err != nil {
+		return nil, err
+	}
+	c, err := cas.OpenWith(loc, cas.OpenOptions{
+		Transfers: transfers,
+		Retry:     cas.RetryOptions{OnRetry: a.logRetry(loc)},
+	})
 	if err != nil {
 		return nil, withHint(fmt.Errorf("shared cache %s: %w", loc, err), "set REZUP_CACHE or [cache] url to a directory (local disk, NFS or SMB)")
 	}
 	return c, nil
+}
+
+// logRetry returns the debug line (-D) of each retry of the cache at loc.
+func (a *app) logRetry(loc string) func(op, name string, attempt int, wait time.Duration, err error) {
+	return func(op, name string, attempt int, wait time.Duration, err error) {
+		if !a.debug {
+			return
+		}
+		a.endProgress()
+		a.log.Debug(fmt.Sprintf("shared cache %s: %s %s: try %d failed, retrying in %v: %v", loc, op, name, attempt, wait.Round(time.Millisecond), err))
+	}
+}
+
+// cacheTransfers is $REZUP_CACHE_TRANSFERS, the number of transfers to and
+// from the shared cache this process runs at once (0: cas's default).
+func (a *app) cacheTransfers() (int, error) {
+	v := a.getenv("REZUP_CACHE_TRANSFERS")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 1 {
+		return 0, withHint(fmt.Errorf("REZUP_CACHE_TRANSFERS=%q is not a number of transfers", v),
+			"set it to a whole number of 1 or more (default %d), or unset it", cas.DefaultTransfers)
+	}
+	return n, nil
 }
 
 func (a *app) store(root materialize.Root, cache *cas.Cache) (*materialize.Store, error) {
@@ -305,6 +346,26 @@ func hostname() string {
 		return "unknown"
 	}
 	return h
+}
+
+// showProgress prints line, a progress line that the next one (or
+// endProgress) replaces.
+func (a *app) showProgress(line string) {
+	a.progressMu.Lock()
+	defer a.progressMu.Unlock()
+	fmt.Fprint(a.stderr, line)
+	a.progressShown = true
+}
+
+// endProgress ends the progress line on stderr, if one is shown, so that
+// what is printed next starts on a line of its own.
+func (a *app) endProgress() {
+	a.progressMu.Lock()
+	defer a.progressMu.Unlock()
+	if a.progressShown {
+		fmt.Fprint(a.stderr, "\n")
+		a.progressShown = false
+	}
 }
 
 func (a *app) warnf(format string, args ...any) {

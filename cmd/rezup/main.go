@@ -44,11 +44,18 @@ func run(args, environ []string, stdout, stderr io.Writer) (code int) {
 	if errors.As(err, &exit) {
 		return exit.Code
 	}
-	fmt.Fprintf(stderr, "rezup: error: %s\n", err)
-	if h := hintFor(err); h != "" {
-		fmt.Fprintf(stderr, "rezup: hint: %s\n", h)
-	}
+	app.printError(err)
 	return exitCode(err)
+}
+
+// printError prints err for people: one error line, on a line of its own
+// even after a progress line, and the hint, if any.
+func (a *app) printError(err error) {
+	a.endProgress()
+	fmt.Fprintf(a.stderr, "rezup: error: %s\n", err)
+	if h := hintFor(err); h != "" {
+		fmt.Fprintf(a.stderr, "rezup: hint: %s\n", h)
+	}
 }
 
 // exitCode is the one place errors become exit codes: 2 for usage and

@@ -20,7 +20,6 @@ type reporter struct {
 	mu      sync.Mutex
 	started map[string]time.Time
 	last    time.Time
-	shown   bool
 }
 
 func newReporter(a *app) *reporter {
@@ -38,6 +37,7 @@ func (r *reporter) Warnf(format string, args ...any) {
 }
 
 func (r *reporter) Debugf(format string, args ...any) {
+	r.endProgress()
 	r.a.log.Debug(fmt.Sprintf(format, args...))
 }
 
@@ -56,20 +56,15 @@ func (r *reporter) Progress(what string, done, total cas.Progress) {
 	if now.Sub(start) < time.Second || now.Sub(r.last) < 100*time.Millisecond {
 		return
 	}
-	r.last, r.shown = now, true
+	r.last = now
 	pct := ""
 	if total.Bytes > 0 {
 		pct = fmt.Sprintf(" %3d%%", min(100, done.Bytes*100/total.Bytes))
 	}
-	fmt.Fprintf(r.a.stderr, "\rrezup: %s%s  %s / %s, %d / %d files\033[K", what, pct,
-		materialize.HumanSize(done.Bytes), materialize.HumanSize(total.Bytes), done.Files, total.Files)
+	r.a.showProgress(fmt.Sprintf("\rrezup: %s%s  %s / %s, %d / %d files\033[K", what, pct,
+		materialize.HumanSize(done.Bytes), materialize.HumanSize(total.Bytes), done.Files, total.Files))
 }
 
-func (r *reporter) endProgress() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.shown {
-		fmt.Fprint(r.a.stderr, "\n")
-		r.shown = false
-	}
-}
+// endProgress ends the app's progress line: every reporter of a run, and
+// the error run prints last, share stderr.
+func (r *reporter) endProgress() { r.a.endProgress() }
