@@ -101,8 +101,8 @@ type Cache struct {
 func NewCache(b Backend) *Cache { return &Cache{b: b, now: time.Now} }
 
 // Open returns the cache at location, a directory path or a file:// URL,
-// as OpenWith does with the default options. http://, https:// and s3://
-// locations are recognised but not supported yet (ErrUnsupported).
+// as OpenWith does with the default options: directories only (Schemes);
+// other schemes are ErrUnsupported.
 func Open(location string) (*Cache, error) { return OpenWith(location, OpenOptions{}) }
 
 // OpenOptions configure OpenWith. The zero value is the defaults.

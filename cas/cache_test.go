@@ -44,7 +44,7 @@ func TestOpenLocation(t *testing.T) {
 			c, err := Open(tt.loc)
 			switch {
 			case tt.unsup:
-				if !errors.Is(err, ErrUnsupported) || !errors.Is(err, errors.ErrUnsupported) || !strings.Contains(err.Error(), "not supported yet") {
+				if !errors.Is(err, ErrUnsupported) || !errors.Is(err, errors.ErrUnsupported) || !strings.Contains(err.Error(), "not supported") {
 					t.Fatalf("err = %v, want ErrUnsupported", err)
 				}
 			case tt.wantDir == "":

@@ -8,9 +8,9 @@ import (
 	"strings"
 )
 
-// ErrUnsupported means a cache location names a backend this build of
-// rezup does not have (yet). It also matches errors.ErrUnsupported.
-var ErrUnsupported = fmt.Errorf("cache backend not supported yet: %w", errors.ErrUnsupported)
+// ErrUnsupported means a cache location names a scheme the registry has
+// no backend for. It also matches errors.ErrUnsupported.
+var ErrUnsupported = fmt.Errorf("cache backend not supported: %w", errors.ErrUnsupported)
 
 // Opener opens the backend at a location of its scheme. Each backend
 // parses its own locations: the registry only picks the opener.
@@ -58,15 +58,13 @@ func (r *Registry) Open(location string) (Backend, error) {
 	return b, nil
 }
 
-// Schemes returns a registry of the backends rezup knows: "file" (and
-// plain paths) is the directory backend; "http", "https" and "s3" are
-// registered as not supported yet.
+// Schemes returns a registry with the directory backend: "file", and plain
+// paths. The network backends live in packages of their own
+// (cas/httpbackend, cas/s3backend), which import cas: whoever opens caches
+// registers them (cmd/rezup does, with its environment).
 func Schemes() *Registry {
 	r := NewRegistry()
 	r.Register("file", openDir)
-	for _, s := range []string{"http", "https", "s3"} {
-		r.Register(s, func(string) (Backend, error) { return nil, fmt.Errorf("%s: %w", s, ErrUnsupported) })
-	}
 	return r
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/httpbackend"
 	"github.com/rezup/rezup/internal/envlist"
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/materialize"
@@ -272,13 +273,24 @@ func (a *app) openCache(loc string) (*cas.Cache, error) {
 		return nil, err
 	}
 	c, err := cas.OpenWith(loc, cas.OpenOptions{
+		Schemes:   a.cacheSchemes(),
 		Transfers: transfers,
 		Retry:     cas.RetryOptions{OnRetry: a.logRetry(loc)},
 	})
 	if err != nil {
-		return nil, withHint(fmt.Errorf("shared cache %s: %w", loc, err), "set REZUP_CACHE or [cache] url to a directory (local disk, NFS or SMB)")
+		return nil, withHint(fmt.Errorf("shared cache %s: %w", loc, err),
+			"set REZUP_CACHE or [cache] url to a directory (local disk, NFS or SMB), an http(s):// URL or an s3://bucket/prefix")
 	}
 	return c, nil
+}
+
+// cacheSchemes is every cache backend rezup has, those that read
+// credentials reading them from the app's environment.
+func (a *app) cacheSchemes() *cas.Registry {
+	r := cas.Schemes()
+	r.Register("http", httpbackend.Opener(a.getenv))
+	r.Register("https", httpbackend.Opener(a.getenv))
+	return r
 }
 
 // logRetry returns the debug line (-D) of each retry of the cache at loc.

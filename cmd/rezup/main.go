@@ -130,6 +130,16 @@ func hintFor(err error) string {
 	return ""
 }
 
+// onDisk reports whether err came from the filesystem (a path, a link, a
+// system call) rather than from a network cache, whose refusals say
+// themselves which credentials to check.
+func onDisk(err error) bool {
+	var pe *fs.PathError
+	var le *os.LinkError
+	var se *os.SyscallError
+	return errors.As(err, &pe) || errors.As(err, &le) || errors.As(err, &se)
+}
+
 // diskHint is the hint for an error about the disk or the root rather
 // than what was being built: no space, a read-only filesystem, no
 // permission, or a path that must be a directory being a file. The error
@@ -146,7 +156,7 @@ func diskHint(err error) string {
 		return "that filesystem is read-only: use a root on a writable one (REZUP_ROOT_LOCAL)"
 	case launching:
 		return ""
-	case errors.Is(err, fs.ErrPermission):
+	case errors.Is(err, fs.ErrPermission) && onDisk(err):
 		return "permission denied on the path above: check its permissions, or use a root of your own (REZUP_ROOT_LOCAL)"
 	case errors.Is(err, syscall.ENOTDIR):
 		return "a path rezup needs as a directory is a file: move that file away, or use another root (REZUP_ROOT_LOCAL)"

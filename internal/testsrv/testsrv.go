@@ -138,3 +138,13 @@ func tail(b []byte) string {
 	}
 	return s
 }
+
+// Listen listens on a free port of 127.0.0.1, for servers a test runs in
+// its own process (proxies in front of a real server).
+func Listen() (net.Listener, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen on 127.0.0.1: %w", err)
+	}
+	return l, nil
+}
