@@ -12,6 +12,11 @@
 // ratio to the Python rezup's ~215 ms on the same kind of revision. Last,
 // it times `rezup pull` on fresh node roots (fetch, verify, unpack,
 // relocate from the cache) against the admin's build.
+//
+// `-only fleet` runs the fleet benchmark instead (see fleet): -nodes node
+// roots launching at once against each cache of -caches.
+//
+//	go run ./cmd/rezup-bench -only fleet -nodes 100 -caches dir
 package main
 
 import (
@@ -38,11 +43,25 @@ func main() {
 	bin := flag.String("rezup", "", "rezup binary to measure (default: build ./cmd/rezup)")
 	keep := flag.Bool("keep", false, "keep the temp HOME")
 	rounds := flag.Int("rounds", 5, "rounds of the store benchmark (pack, cold materialize)")
-	only := flag.String("only", "", `run only "launch" or "store"`)
+	only := flag.String("only", "", `run only "launch", "store" or "fleet" (fleet runs only when asked)`)
+	nodes := flag.Int("nodes", 100, "fleet: node roots launching at once (at most 1000)")
+	caches := flag.String("caches", "dir", "fleet: the caches to run against, comma-separated: dir, http, s3")
+	fleetTimeout := flag.Duration("fleet-timeout", 20*time.Minute, "fleet: bound on each run of every node")
 	flag.Parse()
-	if *only != "" && *only != "launch" && *only != "store" {
-		fmt.Fprintf(os.Stderr, "rezup-bench: error: -only is %q; use launch or store\n", *only)
+	if *only != "" && *only != "launch" && *only != "store" && *only != "fleet" {
+		fmt.Fprintf(os.Stderr, "rezup-bench: error: -only is %q; use launch, store or fleet\n", *only)
 		os.Exit(2)
+	}
+	if *nodes < 1 || *nodes > maxNodes {
+		fmt.Fprintf(os.Stderr, "rezup-bench: error: -nodes is %d; use 1 to %d\n", *nodes, maxNodes)
+		os.Exit(2)
+	}
+	if *only == "fleet" {
+		if err := fleetMain(*bin, *keep, strings.Split(*caches, ","), *nodes, *fleetTimeout); err != nil {
+			fmt.Fprintf(os.Stderr, "rezup-bench: error: %v\n", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if err := run(*n, *rounds, *only, *bin, *keep); err != nil {
 		fmt.Fprintf(os.Stderr, "rezup-bench: error: %v\n", err)
@@ -68,13 +87,8 @@ func run(n, rounds int, only, bin string, keep bool) error {
 	if only == "store" {
 		return nil
 	}
-	if bin == "" {
-		bin = filepath.Join(tmp, "rezup")
-		build := exec.Command("go", "build", "-o", bin, "github.com/rezup/rezup/cmd/rezup")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("build rezup: %w", err)
-		}
+	if bin, err = buildRezup(bin, tmp); err != nil {
+		return err
 	}
 	home := filepath.Join(tmp, "home")
 	wheels := filepath.Join(tmp, "wheels")
@@ -163,6 +177,37 @@ func run(n, rounds int, only, bin string, keep bool) error {
 	fmt.Printf("admin build + publish:     %v\n", buildTime.Round(time.Millisecond))
 	fmt.Printf("fresh node pull, median:   %v (of %d; %.0fx faster than building)\n", median(cold).Round(time.Millisecond), len(cold), float64(buildTime)/float64(median(cold)))
 	return nil
+}
+
+// fleetMain runs the fleet benchmark alone (see fleet).
+func fleetMain(bin string, keep bool, caches []string, nodes int, timeout time.Duration) error {
+	tmp, err := os.MkdirTemp("", "rezup-fleet-")
+	if err != nil {
+		return err
+	}
+	if keep {
+		fmt.Println("home:", tmp)
+	} else {
+		defer os.RemoveAll(tmp)
+	}
+	if bin, err = buildRezup(bin, tmp); err != nil {
+		return err
+	}
+	return runFleet(bin, tmp, caches, nodes, timeout)
+}
+
+// buildRezup builds ./cmd/rezup into tmp, unless bin names a binary.
+func buildRezup(bin, tmp string) (string, error) {
+	if bin != "" {
+		return bin, nil
+	}
+	bin = filepath.Join(tmp, "rezup")
+	build := exec.Command("go", "build", "-o", bin, "github.com/rezup/rezup/cmd/rezup")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("build rezup: %w", err)
+	}
+	return bin, nil
 }
 
 func median(d []time.Duration) time.Duration { return percentile(d, 0.5) }

@@ -173,6 +173,10 @@ func TestPullFlags(t *testing.T) {
 		{args: []string{"prod", "-l"}, want: pullOptions{name: "prod", local: true}},
 		{args: []string{"--local"}, want: pullOptions{name: ".main", local: true}},
 		{args: []string{"prod", "--repair"}, want: pullOptions{name: "prod", repair: true}},
+		{args: []string{"--all"}, want: pullOptions{all: true}},
+		{args: []string{"--all", "-l", "--repair"}, want: pullOptions{all: true, local: true, repair: true}},
+		{args: []string{"--all", "prod"}, code: 2, msg: "give no container name"},
+		{args: []string{"prod", "--all"}, code: 2, msg: "give no container name"},
 
 		{args: []string{"a", "b"}, code: 2, msg: "at most one container name"},
 		{args: []string{".tmp"}, code: 2, msg: "reserved"},
