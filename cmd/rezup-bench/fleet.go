@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/httpbackend"
 	"github.com/rezup/rezup/internal/testkit"
 	"github.com/rezup/rezup/internal/testsrv"
 )
@@ -54,17 +55,34 @@ func dirCache(dir string) (cacheUnderTest, error) {
 }
 
 // httpCache is nginx (WebDAV PUT/DELETE) behind a counting proxy.
-//
-// TO FILL AT MERGE (i11-http): testsrv.Nginx is not in this branch. With
-// it:
-//
-//	srv, err := testsrv.Nginx(filepath.Join(dir, "nginx"), testsrv.NginxOptions{})
-//	cp, err := testsrv.CountingProxy(srv.URL)
-//	env:  []string{"REZUP_CACHE=" + cp.URL + "/cache"}
-//	open: cas.Open of the same location, through cas's HTTP opener
-//	close: cp.Close(); srv.Stop()
 func httpCache(dir string) (cacheUnderTest, error) {
-	return cacheUnderTest{}, errors.New("http cache: not in this build yet (needs testsrv.Nginx and cas/httpbackend from the i11-http merge)")
+	srv, err := testsrv.Nginx(filepath.Join(dir, "nginx"), testsrv.NginxOptions{})
+	if err != nil {
+		return cacheUnderTest{}, err
+	}
+	cp, err := testsrv.CountingProxy(srv.URL)
+	if err != nil {
+		srv.Stop()
+		return cacheUnderTest{}, err
+	}
+	loc := cp.URL + "/cache"
+	return cacheUnderTest{
+		name:    "http",
+		env:     []string{"REZUP_CACHE=" + loc},
+		open:    func() (*cas.Cache, error) { return openCache(loc, nil) },
+		counter: cp,
+		close:   func() { cp.Close(); srv.Stop() },
+	}, nil
+}
+
+// openCache opens the cache at loc as rezup would, with the network
+// backends reading env (nil: no variables).
+func openCache(loc string, env map[string]string) (*cas.Cache, error) {
+	getenv := func(k string) string { return env[k] }
+	r := cas.Schemes()
+	r.Register("http", httpbackend.Opener(getenv))
+	r.Register("https", httpbackend.Opener(getenv))
+	return cas.OpenWith(loc, cas.OpenOptions{Schemes: r})
 }
 
 // s3Cache is versitygw behind a counting proxy; the proxy passes Host
