@@ -37,7 +37,9 @@ type S3Server struct {
 // MakeBucket). Its log is dir/versitygw.log and its access log, one line
 // per request, dir/access.log. The posix backend keeps object metadata in
 // extended attributes, so dir must be on a filesystem that has them (ext4,
-// xfs, btrfs and tmpfs do).
+// xfs, btrfs and tmpfs do; on one without, versitygw exits at once and
+// the error quotes its log). No --iam-dir: the root account is the only
+// one, which is all the tests need.
 func VersityGW(dir string) (*S3Server, error) {
 	bin, err := LookTool("versitygw", versitygwInstall)
 	if err != nil {
