@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -94,8 +95,49 @@ func EnvOptions(getenv func(string) string) (Options, error) {
 	iam.EKSIdentity.TokenFile = getenv("AWS_WEB_IDENTITY_TOKEN_FILE")
 	iam.EKSIdentity.RoleARN = getenv("AWS_ROLE_ARN")
 	iam.EKSIdentity.RoleSessionName = getenv("AWS_ROLE_SESSION_NAME")
-	o.Creds = credentials.NewChainCredentials(append(chain, iam))
+	o.Creds = credentials.NewChainCredentials(append(chain, &quietProvider{Provider: iam, now: time.Now}))
 	return o, nil
+}
+
+// iamQuiet is how long the instance-role lookup stays off after it found
+// nothing. Without credentials (a public bucket), minio's chain asks every
+// provider again before every request, and off EC2 the metadata address
+// may take the client's whole timeout to fail.
+const iamQuiet = 5 * time.Minute
+
+// quietProvider is a credentials provider that, after finding nothing,
+// is not asked again for iamQuiet.
+type quietProvider struct {
+	credentials.Provider
+	now func() time.Time
+
+	mu    sync.Mutex
+	until time.Time
+	err   error
+}
+
+func (q *quietProvider) RetrieveWithCredContext(cc *credentials.CredContext) (credentials.Value, error) {
+	return q.retrieve(func() (credentials.Value, error) { return q.Provider.RetrieveWithCredContext(cc) })
+}
+
+func (q *quietProvider) Retrieve() (credentials.Value, error) {
+	return q.retrieve(q.Provider.Retrieve)
+}
+
+func (q *quietProvider) retrieve(get func() (credentials.Value, error)) (credentials.Value, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.now().Before(q.until) {
+		return credentials.Value{}, q.err
+	}
+	v, err := get()
+	if err == nil && v.AccessKeyID == "" {
+		err = errors.New("no instance or container role")
+	}
+	if err != nil {
+		q.until, q.err = q.now().Add(iamQuiet), err
+	}
+	return v, err
 }
 
 func first(vals ...string) string {

@@ -4,10 +4,14 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/cas/s3backend"
@@ -210,5 +214,33 @@ func TestOpenerEndpointPrecedence(t *testing.T) {
 	o, err := s3backend.EnvOptions(with())
 	if err != nil || o.Endpoint != dead {
 		t.Fatalf("profile endpoint: %q, %v; want %s", o.Endpoint, err, dead)
+	}
+}
+
+// Off EC2, the instance-role lookup finds nothing; it must not be asked
+// again before every request of an anonymous client.
+func TestInstanceRoleLookupBacksOff(t *testing.T) {
+	var hits atomic.Int64
+	meta := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		http.NotFound(w, r)
+	}))
+	defer meta.Close()
+	now := time.Unix(1_000_000, 0)
+	p := s3backend.QuietIAM(meta.URL, func() time.Time { return now })
+	if _, err := p.RetrieveWithCredContext(nil); err == nil {
+		t.Fatal("an empty metadata service gave credentials")
+	}
+	asked := hits.Load()
+	if asked == 0 {
+		t.Fatal("the metadata service was not asked")
+	}
+	now = now.Add(time.Minute)
+	if _, err := p.RetrieveWithCredContext(nil); err == nil || hits.Load() != asked {
+		t.Fatalf("asked again a minute later (%d requests, then %d): %v", asked, hits.Load(), err)
+	}
+	now = now.Add(10 * time.Minute)
+	if _, err := p.RetrieveWithCredContext(nil); err == nil || hits.Load() == asked {
+		t.Fatalf("not asked again after the quiet time: %v", err)
 	}
 }
