@@ -79,3 +79,15 @@ func TestPutOfALongSource(t *testing.T) {
 type long struct{ cas.Source }
 
 func (l long) Length() int64 { return l.Source.Length() - 1 }
+
+// The same for a source that says it is empty: minio reads no body then.
+func TestPutOfANonEmptySourceSayingEmpty(t *testing.T) {
+	ctx := context.Background()
+	b := newBackend(t, newBucket(t), "", options(server(t)))
+	if err := b.Put(ctx, "k/long", long{cas.BytesSource([]byte("a"))}); err == nil || !cas.IsPermanent(err) {
+		t.Fatalf("put of 1 byte announced as 0: %v, want a permanent error", err)
+	}
+	if _, err := b.Stat(ctx, "k/long"); !cas.IsNotExist(err) {
+		t.Fatalf("the refused put left an object: %v", err)
+	}
+}

@@ -184,8 +184,8 @@ func (r *reader) Close() error { return r.obj.Close() }
 // Put checks that name is free with a HEAD (a taken name then costs no
 // upload), then sends one PUT with If-None-Match: *, which the store
 // refuses with 412 when the name was taken meanwhile. A store that
-// ignores the header (older MinIO, Ceph RGW before Squid) is guarded
-// only by the HEAD: two publishers racing between their HEAD and the end
+// ignores the header (some released before AWS S3 took conditional
+// writes, in 2024) is guarded only by the HEAD: two publishers racing between their HEAD and the end
 // of their PUT may both succeed, the later replacing the earlier. Objects
 // over 5 GiB go up in parts, which the header does not guard either.
 // The Cache publishes immutable, digest-named archives, so such a race
@@ -212,6 +212,12 @@ func (b *Backend) put(ctx context.Context, name string, src cas.Source) error {
 		return fmt.Errorf("put %s: rewind the source: %w", b.where(name), err)
 	}
 	n := src.Length()
+	if n == 0 {
+		// minio sends no body and reads nothing for a length of 0.
+		if (&exactReader{r: src}).more() {
+			return cas.Permanent(fmt.Errorf("put %s: %w", b.where(name), &lengthError{want: 0}))
+		}
+	}
 	opts := minio.PutObjectOptions{
 		ContentType:      "application/octet-stream",
 		DisableMultipart: n <= maxSinglePut,
