@@ -17,6 +17,7 @@ import (
 
 	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/cas/httpbackend"
+	"github.com/rezup/rezup/cas/s3backend"
 	"github.com/rezup/rezup/internal/envlist"
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/materialize"
@@ -290,6 +291,7 @@ func (a *app) cacheSchemes() *cas.Registry {
 	r := cas.Schemes()
 	r.Register("http", httpbackend.Opener(a.getenv))
 	r.Register("https", httpbackend.Opener(a.getenv))
+	r.Register("s3", s3backend.Opener(a.getenv))
 	return r
 }
 
