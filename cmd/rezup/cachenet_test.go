@@ -152,3 +152,48 @@ func errorLines(lines []string) []string {
 	}
 	return out
 }
+
+// A node whose only source of builds is an s3:// cache (a real S3 server,
+// versitygw) reached with the AWS variables fetches the admin's build.
+func TestS3CacheServesANode(t *testing.T) {
+	t.Parallel()
+	srv, err := testsrv.VersityGW(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop() })
+	if err := srv.MakeBucket(t.Context(), "studio"); err != nil {
+		t.Fatal(err)
+	}
+	aws := map[string]string{
+		"AWS_ENDPOINT_URL_S3":   srv.Endpoint,
+		"AWS_ACCESS_KEY_ID":     srv.AccessKey,
+		"AWS_SECRET_ACCESS_KEY": srv.SecretKey,
+		"AWS_REGION":            srv.Region,
+	}
+	f := newFarm(t)
+	f.publishTo(t, "s3://studio/rezup", aws)
+
+	node := f.node(t, filepath.Join(t.TempDir(), "node"))
+	node.Env["REZUP_CACHE"] = "s3://studio/rezup"
+	for k, v := range aws {
+		node.Env[k] = v
+	}
+	res := node.MustRun("use", "prod", "--", "rez-env", "maya")
+	r := rezReport(t, res.Stdout)
+	if r.Env["REZUP_USING_REMOTE"] != "yes" || !strings.Contains(res.Stderr, "fetched") || strings.Contains(res.Stderr, "installing") {
+		t.Errorf("the node did not fetch from S3, or ran pip:\n%s", res.Stderr)
+	}
+
+	// A wrong secret is one error line naming the credentials to check.
+	wrong := f.node(t, filepath.Join(t.TempDir(), "node2"))
+	wrong.Env["REZUP_CACHE"] = "s3://studio/rezup"
+	for k, v := range aws {
+		wrong.Env[k] = v
+	}
+	wrong.Env["AWS_SECRET_ACCESS_KEY"] = "not-the-secret"
+	res = wrong.Run("use", "prod", "--", "rez-env")
+	if res.Code != 1 || len(errorLines(strings.Split(res.Stderr, "\n"))) != 1 || !strings.Contains(res.Stderr, "AWS_") {
+		t.Errorf("a wrong secret: exit %d, want 1 and one error line naming AWS_*:\n%s", res.Code, res.Stderr)
+	}
+}
