@@ -378,10 +378,12 @@ func (l *BuildLease) Generation() uint64 {
 	return l.gen
 }
 
-// Release stops the refresher and deletes the lease objects this holder
-// wrote, oldest first. It is called once the entry is committed, or once
-// the build failed, so that waiters take over at once; a lease it fails
-// to delete expires after its TTL. Calling it again does nothing.
+// Release stops the refresher and deletes the lease objects, oldest
+// first: every generation up to the one held (those of dead holders it
+// took over from too), or, when the lease was lost, only those this
+// holder wrote. It is called once the entry is committed, or once the
+// build failed, so that waiters take over at once; a lease it fails to
+// delete expires after its TTL. Calling it again does nothing.
 func (l *BuildLease) Release(ctx context.Context) {
 	l.once.Do(func() {
 		if l.stop != nil {
@@ -390,7 +392,18 @@ func (l *BuildLease) Release(ctx context.Context) {
 		}
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		for _, g := range l.mine {
+		gens := l.mine
+		if !l.lost.Load() {
+			if all, err := l.c.leaseGens(ctx, l.key); err == nil {
+				gens = nil
+				for _, g := range all {
+					if g <= l.gen {
+						gens = append(gens, g)
+					}
+				}
+			}
+		}
+		for _, g := range gens {
 			// Best effort: a lease left behind expires, and gc removes
 			// it with the key.
 			_ = l.c.b.Delete(ctx, leaseName(l.key, g))

@@ -366,3 +366,25 @@ func TestLeaseRefresher(t *testing.T) {
 		t.Fatalf("released, yet %q", got)
 	}
 }
+
+// A holder that took over from a dead one removes the dead one's lease
+// objects too when it releases.
+func TestLeaseReleaseAfterTakeover(t *testing.T) {
+	c := newTestCache(t)
+	key := KeyOf([]byte("takeover release"))
+	clk := newFakeClock()
+	a := mustAcquire(t, c, key, leaseOpts(clk, "a"))
+	clk.Advance(20 * time.Minute)
+	if err := a.refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Hour) // a died
+	b := mustAcquire(t, c, key, leaseOpts(clk, "b"))
+	if got := leaseFiles(t, c, key); !reflect.DeepEqual(got, []string{"lease.1", "lease.2", "lease.3"}) {
+		t.Fatalf("lease objects %q", got)
+	}
+	b.Release(context.Background())
+	if got := leaseFiles(t, c, key); len(got) != 0 {
+		t.Fatalf("released, yet %q", got)
+	}
+}
