@@ -210,3 +210,37 @@ func TestKilledLeaseHolderIsTakenOver(t *testing.T) {
 		t.Errorf("leases left in the cache: %v", leases)
 	}
 }
+
+// A REZUP_CACHE_LEASE that is no duration, or too short to refresh, is
+// one error line with a hint from any command that opens the store; a
+// good one is taken quietly.
+func TestCacheLeaseVariable(t *testing.T) {
+	t.Parallel()
+	s, _ := newUser(t)
+	for _, tt := range []struct {
+		value string
+		code  int
+	}{
+		{"soon", 1},
+		{"10ms", 1},
+		{"-2m", 1},
+		{"90s", 0},
+	} {
+		s.Env["REZUP_CACHE_LEASE"] = tt.value
+		res := s.Run("gc", "--dry-run")
+		if res.Code != tt.code {
+			t.Errorf("REZUP_CACHE_LEASE=%s: exit %d, want %d\n%s", tt.value, res.Code, tt.code, res.Stderr)
+			continue
+		}
+		if tt.code == 0 {
+			if strings.Contains(res.Stderr, "REZUP_CACHE_LEASE") {
+				t.Errorf("REZUP_CACHE_LEASE=%s is reported:\n%s", tt.value, res.Stderr)
+			}
+			continue
+		}
+		want := fmt.Sprintf("rezup: error: REZUP_CACHE_LEASE=%q is not a duration of at least 1s\nrezup: hint: ", tt.value)
+		if !strings.HasPrefix(res.Stderr, want) || strings.Count(res.Stderr, "\n") != 2 {
+			t.Errorf("REZUP_CACHE_LEASE=%s:\n%s\nwant an error and a hint, starting %q", tt.value, res.Stderr, want)
+		}
+	}
+}
