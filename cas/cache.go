@@ -79,6 +79,7 @@ func (e *MissError) Unwrap() error { return ErrNotFound }
 //
 //	<key>/<digest>.tar.zst   archives, named by their own digest, never replaced
 //	<key>/entry.json         the commit point: put last, removed first
+//	<key>/lease.<gen>        the farm build lease (AcquireBuild), while a node builds
 //
 // A Cache is safe for concurrent use, by goroutines and by processes on
 // different machines, without locks: publishers only ever create complete
@@ -431,8 +432,8 @@ func (c *Cache) Keys(ctx context.Context) ([]KeyInfo, error) {
 
 // Remove deletes everything the cache stored for key: entry.json first
 // (readers miss from then on), then the archives, then what publishes in
-// flight or crashed left (a publisher in flight fails, which is what
-// removing its key means). Names that are none of these are not rezup's
+// flight or crashed left, and build leases (a publisher in flight fails,
+// which is what removing its key means). Names that are none of these are not rezup's
 // and are left alone. Removing a key that is not there is not an error.
 func (c *Cache) Remove(ctx context.Context, key Key) error {
 	if err := c.remove(ctx, key); err != nil {
@@ -451,7 +452,7 @@ func (c *Cache) remove(ctx context.Context, key Key) error {
 		switch {
 		case isArchiveName(o.Name) && !strings.Contains(rel, "/"):
 			archives = append(archives, o.Name)
-		case isTempName(o.Name), o.Name == key.String()+"/":
+		case isTempName(o.Name), isLeaseName(rel), o.Name == key.String()+"/":
 			rest = append(rest, o.Name)
 		}
 		return nil

@@ -33,7 +33,10 @@
 //
 //   - The shared cache needs no locks. Concurrent publishers of one key only
 //     ever rename complete files into place, so every reader sees a valid
-//     archive or nothing.
+//     archive or nothing. The build lease (AcquireBuild: <key>/lease.<gen>,
+//     refreshed by its holder, taken over after its expiry) only saves
+//     work, so that one node of a farm builds a missing key while the
+//     others wait; correctness never depends on it.
 //
 //   - Unpack verifies the digest while streaming and refuses hostile input
 //     (absolute paths, "..", writes through symlinks, hard links, devices,

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/internal/envlist"
@@ -104,6 +105,24 @@ func (s *Store) materialize(ctx context.Context, k cas.Key, p *Plan, pin *cas.En
 	publish := true
 	if cache := s.opt.Cache; cache != nil {
 		e, err := s.lookup(ctx, cache, k, pin)
+		if errors.Is(err, cas.ErrNotFound) && s.farmBuild(ctx, pin, p) {
+			s.opt.Reporter.Debugf("cache miss for %s in %s: %v", k, cache, err)
+			lease, got, lerr := cache.AcquireBuild(ctx, k, s.leaseOptions())
+			switch {
+			case lease != nil:
+				return s.buildLeased(ctx, k, p, lease)
+			case lerr == nil:
+				e, err = got, nil // another node built it: fetch that
+			case ctx.Err() != nil:
+				return nil, lerr
+			default:
+				// Given up waiting, or the cache failed: build here all
+				// the same; buildHere publishes only if the key is still
+				// not published by then.
+				s.opt.Reporter.Warnf("%v; building locally", lerr)
+				return s.buildHere(ctx, k, p, true)
+			}
+		}
 		switch {
 		case err == nil:
 			m, err := s.fetch(ctx, e, p, pin != nil)
@@ -134,10 +153,55 @@ func (s *Store) materialize(ctx context.Context, k cas.Key, p *Plan, pin *cas.En
 	return s.buildHere(ctx, k, p, publish)
 }
 
+// farmBuild reports whether a miss is built under the farm lease (see
+// cas.AcquireBuild), so that one node of the farm builds while the others
+// wait and fetch: only when there is a recipe, the cache is writable (a
+// read-only cache cannot hold a lease, and nothing here would be
+// published), and this is not a Publisher store (its caller publishes and
+// pins whatever is in the cache). A pinned revision whose archive is
+// missing builds without it, as before: what the lease hands a waiter is
+// the key's entry.json, and fetching by key would bypass the pin.
+func (s *Store) farmBuild(ctx context.Context, pin *cas.Entry, p *Plan) bool {
+	return pin == nil && p != nil && !s.opt.Publisher && s.opt.Cache.Writable(ctx) == nil
+}
+
+func (s *Store) leaseOptions() cas.LeaseOptions {
+	opt := cas.LeaseOptions{
+		TTL:  s.opt.LeaseTTL,
+		Wait: s.opt.LeaseWait,
+		Waiting: func(k cas.Key, held cas.LeaseRecord) {
+			s.opt.Reporter.Infof("waiting for %s to build %s (lease until %s)", held.Holder, k, held.Expires.Local().Format(time.RFC3339))
+		},
+		Polled: func(k cas.Key, what string) {
+			s.opt.Reporter.Debugf("%s is not in the cache yet: %s", k, what)
+		},
+	}
+	if s.opt.Creator != nil {
+		_, opt.Holder.Host = s.opt.Creator()
+	}
+	return opt
+}
+
+// buildLeased builds k holding the farm lease, publishes it, and releases
+// the lease: after the entry is committed, or at once when the build
+// failed, so that a waiting node takes over without waiting for the
+// expiry.
+func (s *Store) buildLeased(ctx context.Context, k cas.Key, p *Plan, lease *cas.BuildLease) (*Manifest, error) {
+	// Released even when ctx is done (Ctrl+C): a lease left behind makes
+	// the farm wait for its expiry.
+	defer lease.Release(context.WithoutCancel(ctx))
+	m, err := s.buildHere(ctx, k, p, true)
+	if err == nil && lease.Lost() {
+		s.opt.Reporter.Warnf("the build lease of %s expired while it was built here, and another node took it over", k)
+	}
+	return m, err
+}
+
 // buildHere builds entry k from p into the store, and then, when publish
 // and the cache is writable (and this is not a Publisher store, whose
-// caller publishes and pins), packs it to the cache. The caller holds k's
-// exclusive lock.
+// caller publishes and pins), packs it to the cache unless the key was
+// published meanwhile (by a node that took the lease over, or one that
+// built without it). The caller holds k's exclusive lock.
 func (s *Store) buildHere(ctx context.Context, k cas.Key, p *Plan, publish bool) (*Manifest, error) {
 	if p == nil {
 		return nil, fmt.Errorf("%s: %w", k, ErrNotCached)
@@ -163,7 +227,7 @@ func (s *Store) buildHere(ctx context.Context, k cas.Key, p *Plan, publish bool)
 	if publish && s.opt.Cache != nil && !s.opt.Publisher && s.opt.Cache.Writable(ctx) == nil {
 		// Still under the exclusive lock: nobody can remove the entry
 		// while it is packed.
-		if _, err := s.pack(ctx, k, m); err != nil {
+		if _, err := s.pack(ctx, k, m, true); err != nil {
 			s.opt.Reporter.Warnf("could not publish %s to %s: %v", k, s.opt.Cache, err)
 		}
 	}

@@ -56,6 +56,12 @@
 //     manifest records its Origin; a Publisher store (add --remote) fetches
 //     by key only entries a trusted key signed, and Publish always stores
 //     its own archive and returns the pin.
+//   - One build per key across the farm: a miss with a recipe, a writable
+//     cache and no pin is built under the cache's build lease
+//     (cas.Cache.AcquireBuild), taken while holding the entry's local
+//     lock. Other nodes wait, then fetch what was published; the builder
+//     looks the key up again before publishing, so a key is published
+//     once. A read-only or unreachable cache builds without it.
 //   - A revision.json that cannot be read makes its revision not ready:
 //     Latest passes over it and returns it in Revision.Skipped, for the
 //     caller to warn about.

@@ -224,10 +224,28 @@ func (s *Store) settle(ctx context.Context, e cas.Entry, m *Manifest, staging st
 // caller holds a lock on the entry (shared or exclusive), so it cannot
 // vanish meanwhile. An error wrapping cas.ErrUntrustedSigner means the
 // archive was stored but the key's entry was left alone.
-func (s *Store) pack(ctx context.Context, k cas.Key, m *Manifest) (cas.Entry, error) {
+func (s *Store) pack(ctx context.Context, k cas.Key, m *Manifest, once bool) (cas.Entry, error) {
 	e := cas.Entry{Key: k, Prefix: m.Prefix, RezupVersion: s.opt.Version, Created: s.opt.Now().UTC()}
 	if py, ok := m.Interpreters[m.RezPython]; ok {
 		e.Interpreter = py.ID
+	}
+	// published says, with once, that the key's entry is there already:
+	// a key is published once, so its archive is not stored a second
+	// time. Cache.Publish's create-only entry.json stays the arbiter of a
+	// race this look-up cannot see.
+	published := func() bool {
+		if !once {
+			return false
+		}
+		got, err := s.opt.Cache.Lookup(ctx, k)
+		if err != nil {
+			return false
+		}
+		s.opt.Reporter.Infof("%s was published to %s meanwhile (archive %s); not publishing this build", k, s.opt.Cache, got.Digest)
+		return true
+	}
+	if published() {
+		return cas.Entry{}, nil
 	}
 	s.opt.Reporter.Infof("publishing %s to %s", k, s.opt.Cache)
 	// The archive is packed to a local file first, beside the store, so
@@ -245,6 +263,9 @@ func (s *Store) pack(ctx context.Context, k cas.Key, m *Manifest) (cas.Entry, er
 		return cas.Entry{}, err
 	}
 	e.Digest, e.Size, e.Files, e.Bytes = a.Digest, a.Size, a.Files, a.Bytes
+	if published() { // packing takes a while: look again
+		return cas.Entry{}, nil
+	}
 	_, err = s.opt.Cache.Publish(ctx, e, a)
 	return e, err
 }
@@ -273,7 +294,7 @@ func (s *Store) Publish(ctx context.Context, k cas.Key) (cas.Entry, error) {
 	if err != nil {
 		return cas.Entry{}, err
 	}
-	pin, err := s.pack(ctx, k, m)
+	pin, err := s.pack(ctx, k, m, false)
 	if errors.Is(err, cas.ErrUntrustedSigner) {
 		s.opt.Reporter.Warnf("%v; the archive %s is stored and pinned, its entry.json is left as it was", err, pin.Digest)
 		return pin, nil

@@ -28,7 +28,7 @@ func plantArchive(t *testing.T, admin *Store, k cas.Key, tamper func(entryDir st
 		t.Fatal(err)
 	}
 	tamper(admin.opt.Root.EntryDir(k))
-	if _, err := admin.pack(context.Background(), k, m); err != nil {
+	if _, err := admin.pack(context.Background(), k, m, false); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -58,6 +58,14 @@ type Options struct {
 	// pin is still fetched), and does not publish what it builds on the
 	// way: Publish does, and returns the pin.
 	Publisher bool
+	// LeaseTTL is how long the farm build lease of a node that stopped
+	// refreshing it (dead, hung, cut off) holds the other nodes back
+	// (0: cas.DefaultLeaseTTL). Clocks of the nodes must agree to much
+	// better than this.
+	LeaseTTL time.Duration
+	// LeaseWait bounds how long a node waits for another node's build
+	// before it builds itself (0: cas.DefaultLeaseWait).
+	LeaseWait time.Duration
 	// Version is rezup's own version, recorded in what it writes.
 	Version string
 	// Creator returns the user and host recorded in what the store

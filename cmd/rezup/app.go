@@ -330,6 +330,10 @@ func (a *app) store(root materialize.Root, cache *cas.Cache) (*materialize.Store
 	if a.debug {
 		pipLog = a.stderr
 	}
+	leaseTTL, err := a.leaseTTL()
+	if err != nil {
+		return nil, err
+	}
 	return materialize.New(materialize.Options{
 		Root:     root,
 		Home:     home,
@@ -338,10 +342,30 @@ func (a *app) store(root materialize.Root, cache *cas.Cache) (*materialize.Store
 		Reporter: newReporter(a),
 		Cache:    cache,
 		Version:  rezupVersion(),
+		LeaseTTL: leaseTTL,
 		// Creator and host are only written when something is built or
 		// recorded: resolving them (NSS, uname) stays off the hot path.
 		Creator: func() (string, string) { return currentUser(a), hostname() },
 	}), nil
+}
+
+// minLeaseTTL keeps REZUP_CACHE_LEASE above what a refresh every TTL/3
+// can keep up with.
+const minLeaseTTL = time.Second
+
+// leaseTTL is REZUP_CACHE_LEASE, the farm build lease's TTL (0: the
+// default).
+func (a *app) leaseTTL() (time.Duration, error) {
+	s := a.getenv("REZUP_CACHE_LEASE")
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < minLeaseTTL {
+		return 0, withHint(fmt.Errorf("REZUP_CACHE_LEASE=%q is not a duration of at least %v", s, minLeaseTTL),
+			"set it to how long a dead builder holds the farm back, such as 2m (the default), or unset it")
+	}
+	return d, nil
 }
 
 func currentUser(a *app) string {
