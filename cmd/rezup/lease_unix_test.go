@@ -18,6 +18,7 @@ import (
 
 	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/internal/testkit"
+	"github.com/rezup/rezup/internal/testsrv"
 )
 
 // legacyRevision writes a remote revision as the Python rezup left it:
@@ -78,15 +79,52 @@ func cacheObjects(t *testing.T, f *farm, pattern string) []string {
 
 // Sixteen nodes launch at once a remote revision whose key the shared
 // cache does not have: one of them builds under the farm lease, the
-// others wait, then fetch what it published. One pip build, one archive.
+// others wait, then fetch what it published. One pip build, one archive;
+// over a directory cache and over S3 (a real versitygw).
 func TestSixteenNodesBuildOnce(t *testing.T) {
 	// Not parallel: sixteen launches at once are the whole machine's work.
-	f := newFarm(t)
+	t.Run("dir", func(t *testing.T) {
+		f := newFarm(t)
+		sixteenNodesBuildOnce(t, f, nil, func(pattern string) []string { return cacheObjects(t, f, pattern) })
+	})
+	t.Run("s3", func(t *testing.T) {
+		srv, err := testsrv.VersityGW(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Stop() })
+		if err := srv.MakeBucket(t.Context(), "farm"); err != nil {
+			t.Fatal(err)
+		}
+		env := map[string]string{
+			"REZUP_CACHE":           "s3://farm/cache",
+			"AWS_ENDPOINT_URL_S3":   srv.Endpoint,
+			"AWS_ACCESS_KEY_ID":     srv.AccessKey,
+			"AWS_SECRET_ACCESS_KEY": srv.SecretKey,
+			"AWS_REGION":            srv.Region,
+		}
+		// versitygw's posix backend keeps each object as a file under
+		// its bucket's directory: what the cache holds, seen from outside.
+		objects := func(pattern string) []string {
+			got, err := filepath.Glob(filepath.Join(srv.Dir, "data", "farm", "cache", pattern))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		sixteenNodesBuildOnce(t, newFarm(t), env, objects)
+	})
+}
+
+func sixteenNodesBuildOnce(t *testing.T, f *farm, env map[string]string, objects func(pattern string) []string) {
 	legacyRevision(t, f, "legacy", testkit.RecipeTOML(f.wheels, ""))
 	const n = 16
 	launches := make([]*nodeRun, n)
 	for i := range launches {
 		node := f.node(t, filepath.Join(t.TempDir(), fmt.Sprintf("node%02d", i)))
+		for k, v := range env {
+			node.Env[k] = v
+		}
 		launches[i] = startLaunch(t, node, "use", "legacy", "--", "rez-env")
 	}
 	built, fetched, waited := 0, 0, 0
@@ -111,10 +149,13 @@ func TestSixteenNodesBuildOnce(t *testing.T) {
 	if waited == 0 {
 		t.Errorf("no node said it waited for the builder")
 	}
-	if archives := cacheObjects(t, f, "*/*.tar.zst"); len(archives) != 1 {
+	if archives := objects("*/*.tar.zst"); len(archives) != 1 {
 		t.Errorf("archives in the cache: %v, want one", archives)
 	}
-	if leases := cacheObjects(t, f, "*/lease.*"); len(leases) != 0 {
+	if entries := objects("*/entry.json"); len(entries) != 1 {
+		t.Errorf("entries in the cache: %v, want one", entries)
+	}
+	if leases := objects("*/lease.*"); len(leases) != 0 {
 		t.Errorf("leases left in the cache: %v", leases)
 	}
 }
