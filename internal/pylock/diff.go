@@ -103,7 +103,7 @@ func diffVenv(old, new VenvLock) []Change {
 //
 //	rez: upgraded rez 2.113.0 -> 2.114.0
 //	rez: added fake-lib 1.0
-//	shared: source changed foo 1.0 (sha256 1ac89a8ad6c0 -> 984408ed531b)
+//	shared: source changed foo 1.0 (sha256 1ac89a8ad6c0 -> sha256 984408ed531b)
 //
 // It returns "" for no changes.
 func FormatDiff(changes []Change) string {

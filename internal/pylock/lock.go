@@ -95,7 +95,8 @@ func (l *Lock) Marshal() ([]byte, error) {
 // version and inconsistent entries are errors.
 func Parse(data []byte) (*Lock, error) {
 	// The version is read first, on its own, so that a newer format says
-	// so rather than failing on a field it added.
+	// so rather than failing on a field it added. This also refuses
+	// trailing data after the object.
 	var head struct {
 		Version json.RawMessage `json:"version"`
 	}
@@ -114,9 +115,6 @@ func Parse(data []byte) (*Lock, error) {
 	var l Lock
 	if err := dec.Decode(&l); err != nil {
 		return nil, fmt.Errorf("parse lock: %v", err)
-	}
-	if dec.More() {
-		return nil, errors.New("parse lock: trailing data after the lock")
 	}
 	if err := l.validate(); err != nil {
 		return nil, fmt.Errorf("parse lock: %w", err)
