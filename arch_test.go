@@ -33,6 +33,7 @@ func TestImportsPointDown(t *testing.T) {
 		{"internal/envlist", nil, []string{}},
 		{"internal/pyid", nil, []string{}},
 		{"internal/pyenv", []string{"internal/fsx", "internal/pyid"}, nil},
+		{"internal/pylock", []string{"internal/fsx", "internal/pyid"}, []string{"golang.org/x/sys"}},
 		{"materialize", []string{"recipe", "cas", "internal/envlist", "internal/fsx", "internal/pyenv", "internal/pyid"}, nil},
 		{"launch", []string{"recipe", "materialize", "cas", "internal/envlist", "internal/fsx", "internal/pyenv", "internal/pyid"}, nil},
 		{"gc", []string{"materialize", "cas", "recipe", "internal/envlist", "internal/fsx", "internal/pyenv", "internal/pyid"}, nil},
