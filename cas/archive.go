@@ -83,6 +83,15 @@ type PackOptions struct {
 	// Progress, when set, is called at most every 100ms and once at the
 	// end.
 	Progress func(Progress)
+	// ModTime, when set, is the modification time of every entry instead
+	// of its own: two trees with the same contents then pack to the same
+	// bytes, however long apart they were made.
+	ModTime time.Time
+	// Override gives, by archive name ("dir/file"), the contents to pack
+	// for regular files instead of what is on disk: metadata files whose
+	// on-disk version records things the archive must not hold (when and
+	// how this tree was made).
+	Override map[string][]byte
 }
 
 // PackStats is what Pack wrote: Files counts entries of any kind (the
@@ -217,7 +226,7 @@ func pack(w io.Writer, root string, opt PackOptions) (PackStats, error) {
 	if err != nil {
 		return PackStats{}, err
 	}
-	p := &packer{root: root, tw: tar.NewWriter(zw), tick: progressTicker{fn: opt.Progress}, buf: make([]byte, copyBufSize)}
+	p := &packer{root: root, opt: opt, tw: tar.NewWriter(zw), tick: progressTicker{fn: opt.Progress}, buf: make([]byte, copyBufSize)}
 	err = filepath.WalkDir(root, p.visit)
 	if err == nil {
 		err = p.tw.Close()
@@ -238,6 +247,7 @@ func pack(w io.Writer, root string, opt PackOptions) (PackStats, error) {
 // packer is the state of one pack: the tar stream and what went into it.
 type packer struct {
 	root string
+	opt  PackOptions
 	tw   *tar.Writer
 	tick progressTicker
 	buf  []byte
@@ -256,11 +266,24 @@ func (p *packer) visit(file string, d fs.DirEntry, err error) error {
 	if err != nil {
 		return err
 	}
+	if !p.opt.ModTime.IsZero() {
+		hdr.ModTime = p.opt.ModTime
+	}
+	data, override := p.opt.Override[hdr.Name]
+	if override && hdr.Typeflag == tar.TypeReg {
+		hdr.Size = int64(len(data))
+	}
 	if err := p.tw.WriteHeader(hdr); err != nil {
 		return fmt.Errorf("%s: %w", hdr.Name, err)
 	}
 	p.st.Files++
-	if hdr.Typeflag == tar.TypeReg {
+	if hdr.Typeflag == tar.TypeReg && override {
+		n, err := p.tw.Write(data)
+		p.st.Bytes += int64(n)
+		if err != nil {
+			return fmt.Errorf("%s: %w", hdr.Name, err)
+		}
+	} else if hdr.Typeflag == tar.TypeReg {
 		n, err := copyFile(p.tw, file, hdr.Size, p.buf)
 		p.st.Bytes += n
 		if err != nil {

@@ -285,6 +285,9 @@ func (s *Store) build(ctx context.Context, p *Plan, staging string) (*Manifest, 
 	if len(rep.Binary) > 0 {
 		s.opt.Reporter.Warnf("%d binary file(s) hold the build path and were left as they are, e.g. %s", len(rep.Binary), rep.Binary[0])
 	}
+	if err := b.compile(ctx, rez, venvs); err != nil {
+		return nil, err
+	}
 
 	m := &Manifest{
 		Key:          p.Key,
@@ -300,6 +303,41 @@ func (s *Store) build(ctx context.Context, p *Plan, staging string) (*Manifest, 
 	}
 	maps.Copy(m.Interpreters, p.Interps)
 	return m, nil
+}
+
+// compile byte-compiles the relocated tree, venv by venv and the shared
+// libs, as hash pycs named at the final prefix (pyenv.Venv.Compile): pip
+// installed with --no-compile, so the tree holds no install-time mtime
+// and two builds of the same packages are byte-identical.
+func (b *staged) compile(ctx context.Context, rez pyenv.Venv, venvs []string) error {
+	r := b.p.Recipe
+	for _, name := range venvs {
+		v := pyenv.Venv{Dir: filepath.Join(b.dir, "venv", name)}
+		spec := r.Rez.Python
+		for _, ext := range r.Extensions {
+			if ext.Isolation && ext.Name == name {
+				spec = ext.Python
+			}
+		}
+		site, err := v.SitePackages(ctx, b.s.opt.Environ)
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(b.dir, site)
+		if err != nil {
+			return err
+		}
+		if err := v.Compile(ctx, b.p.Interps[spec], site, filepath.Join(b.final, rel), b.s.opt.Environ, b.s.opt.Log); err != nil {
+			return fmt.Errorf("venv %s: %w", name, err)
+		}
+	}
+	if sh := r.Shared; sh != nil {
+		lib := filepath.Join("libs", sh.Name)
+		if err := rez.Compile(ctx, b.p.Interps[r.Rez.Python], filepath.Join(b.dir, lib), filepath.Join(b.final, lib), b.s.opt.Environ, b.s.opt.Log); err != nil {
+			return fmt.Errorf("shared libs %s: %w", sh.Name, err)
+		}
+	}
+	return nil
 }
 
 // staged is one build in progress: a recipe being installed into a
@@ -374,7 +412,10 @@ func (b *staged) installExtension(ctx context.Context, rez pyenv.Venv, ext recip
 func (b *staged) createVenv(ctx context.Context, name, spec string) (pyenv.Venv, error) {
 	py := b.p.Interps[spec]
 	b.s.opt.Reporter.Infof("creating venv %s (python %s)", name, py.Version)
-	v, err := pyenv.Create(ctx, py, filepath.Join(b.dir, "venv", name), b.s.opt.Environ, b.s.opt.Log)
+	// Without ensurepip: the first install brings pip from the
+	// interpreter's bundled wheel, unpacked once under .tmp/pip.
+	opt := pyenv.CreateOptions{WithoutPip: true, PipCache: filepath.Join(b.s.opt.Root.TmpDir(), "pip")}
+	v, err := pyenv.Create(ctx, py, filepath.Join(b.dir, "venv", name), b.s.opt.Environ, b.s.opt.Log, opt)
 	if err != nil {
 		return v, fmt.Errorf("venv %s: %w", name, err)
 	}
@@ -392,6 +433,8 @@ func (b *staged) install(ctx context.Context, v pyenv.Venv, t recipe.Tool, withL
 	if withLib {
 		args = append(args, t.Lib...)
 	}
+	// Bytecode is compiled once the tree is complete (see compile).
+	args = append(args, "--no-compile")
 	args = append(args, b.p.Recipe.Pip.Options...)
 	return v.Install(ctx, args, b.pipEnv, b.s.opt.Log)
 }
@@ -426,7 +469,7 @@ func (b *staged) writeEntryPoints(ctx context.Context, v pyenv.Venv, venv string
 func (s *Store) installShared(ctx context.Context, rez pyenv.Venv, sh *recipe.Shared, opts []string, env []string, staging string) error {
 	s.opt.Reporter.Infof("installing shared libs %s", sh.Name)
 	lib := filepath.Join(staging, "libs", sh.Name)
-	args := append([]string{"--upgrade", "--target", lib}, sh.Requires...)
+	args := append([]string{"--upgrade", "--no-compile", "--target", lib}, sh.Requires...)
 	args = append(args, opts...)
 	if err := rez.Install(ctx, args, env, s.opt.Log); err != nil {
 		return err

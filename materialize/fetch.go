@@ -3,6 +3,7 @@ package materialize
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -42,6 +43,11 @@ func (s *Store) fetch(ctx context.Context, e cas.Entry, p *Plan, pinned bool) (*
 		// What the archive's manifest says of its origin is the
 		// archive's word: replaced by what this fetch knows.
 		m.Origin = s.fetchOrigin(e, pinned)
+		if m.Created.IsZero() {
+			// Archives leave it out (see pack): the entry's publication
+			// is the nearest date.
+			m.Created = e.Created
+		}
 		err = s.publish(staging, m)
 	}
 	if err != nil {
@@ -218,6 +224,9 @@ func (s *Store) settle(ctx context.Context, e cas.Entry, m *Manifest, staging st
 	return cmp.Or(<-baseErr, relErr, <-syncErr)
 }
 
+// packModTime is the mtime of every file in an archive rezup packs.
+var packModTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
 // pack publishes a ready entry to the shared cache, and returns what it
 // published without signatures: its own archive, whatever entry the cache
 // kept for k (another publisher's committed first is left as it is). The
@@ -258,7 +267,19 @@ func (s *Store) pack(ctx context.Context, k cas.Key, m *Manifest, once bool) (ca
 	// Best effort: a leftover staging dir is cleared by the next
 	// materializer of k, or by gc.
 	defer func() { _ = os.RemoveAll(staging) }()
-	a, err := cas.PackFile(staging, s.opt.Root.EntryDir(k), cas.PackOptions{})
+	// The archive holds what was built, not when or how it came here: a
+	// fixed mtime for every file (the pycs are hash pycs, see
+	// staged.compile), and the manifest without its creation time and
+	// origin. Two builds of the same packages at the same prefix then
+	// pack to the same digest.
+	packed := *m
+	packed.Created, packed.Origin = time.Time{}, nil
+	mb, err := json.MarshalIndent(&packed, "", "  ")
+	if err != nil {
+		return cas.Entry{}, err
+	}
+	opt := cas.PackOptions{ModTime: packModTime, Override: map[string][]byte{manifestName: append(mb, '\n')}}
+	a, err := cas.PackFile(staging, s.opt.Root.EntryDir(k), opt)
 	if err != nil {
 		return cas.Entry{}, err
 	}

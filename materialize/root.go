@@ -91,7 +91,10 @@ func (r Root) manifestPath(k cas.Key) string {
 }
 
 // manifestIn is the manifest's path in an entry dir, staged or final.
-func manifestIn(entry string) string { return filepath.Join(entry, ".rezup", "manifest.json") }
+func manifestIn(entry string) string { return filepath.Join(entry, filepath.FromSlash(manifestName)) }
+
+// manifestName is the manifest's name in an entry, and in its archive.
+const manifestName = ".rezup/manifest.json"
 
 // Containers lists the containers of the root, sorted, skipping the
 // store, the staging area and anything that is not a valid container name.

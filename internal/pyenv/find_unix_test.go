@@ -98,15 +98,22 @@ func TestCreateExplainsMissingVenv(t *testing.T) {
 	// What Debian's python3 prints without python3-venv.
 	exe := fakeExe(t, filepath.Join(t.TempDir(), "python3"),
 		`echo "The virtual environment was not created successfully because ensurepip is not"; echo "available.  On Debian/Ubuntu systems, you need to install the python3-venv"; exit 1`)
-	var log strings.Builder
-	_, err := Create(context.Background(), Interpreter{Executable: exe, ID: pyid.ID{Version: "3.11.2"}}, filepath.Join(t.TempDir(), "v"), nil, &log)
-	if !errors.Is(err, ErrNoVenvModule) || !strings.Contains(err.Error(), "python3.11-venv") {
-		t.Fatalf("err = %v", err)
+	// Without pip, Create looks for the bundled wheel first, finds none
+	// (the same failing interpreter), and falls back to ensurepip.
+	for _, opt := range []CreateOptions{{}, {WithoutPip: true, PipCache: t.TempDir()}} {
+		var log strings.Builder
+		_, err := Create(context.Background(), Interpreter{Executable: exe, ID: pyid.ID{Version: "3.11.2"}}, filepath.Join(t.TempDir(), "v"), nil, &log, opt)
+		if !errors.Is(err, ErrNoVenvModule) || !strings.Contains(err.Error(), "python3.11-venv") {
+			t.Fatalf("%+v: err = %v", opt, err)
+		}
+		if !strings.Contains(log.String(), "ensurepip") {
+			t.Fatalf("%+v: output not logged: %q", opt, log.String())
+		}
+		if opt.WithoutPip && !strings.Contains(log.String(), "with ensurepip: bundled pip of "+exe) {
+			t.Fatalf("why the fallback is not logged: %q", log.String())
+		}
 	}
-	if !strings.Contains(log.String(), "ensurepip") {
-		t.Fatalf("output not logged: %q", log.String())
-	}
-	_, err = Create(context.Background(), Interpreter{Executable: exe, ID: pyid.ID{Version: "2.7.18"}}, t.TempDir(), nil, nil)
+	_, err := Create(context.Background(), Interpreter{Executable: exe, ID: pyid.ID{Version: "2.7.18"}}, t.TempDir(), nil, nil, CreateOptions{})
 	if !errors.Is(err, ErrNoVenvModule) {
 		t.Fatalf("python 2: err = %v", err)
 	}

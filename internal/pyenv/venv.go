@@ -11,7 +11,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -32,7 +34,33 @@ const tailLines = 30
 const waitDelay = 5 * time.Second
 
 // Venv is a virtual environment directory.
-type Venv struct{ Dir string }
+type Venv struct {
+	Dir string
+	// seed, for a venv Create made without pip, is the pip that installs
+	// into it until pip is in it (shared by copies of the Venv).
+	seed *pipSeed
+}
+
+// pipSeed is the base pip of a venv made without pip, and whether it has
+// installed pip into the venv yet.
+type pipSeed struct {
+	pip       BasePip
+	installed bool
+}
+
+// CreateOptions tune Create. The zero value makes a venv the slow,
+// classic way: `python -m venv`, whose ensurepip installs pip.
+type CreateOptions struct {
+	// WithoutPip makes the venv with `-m venv --without-pip`, and the
+	// first Install installs pip itself from the interpreter's bundled
+	// wheel in the same pip run (see BasePip), which is seconds faster.
+	// Without a usable bundled wheel, Create falls back to ensurepip and
+	// says why in the log.
+	WithoutPip bool
+	// PipCache is where the bundled pip wheel is unpacked (see
+	// FindBasePip); required with WithoutPip.
+	PipCache string
+}
 
 // BinDir is where pip puts scripts: bin, or Scripts on Windows.
 func (v Venv) BinDir() string { return filepath.Join(v.Dir, binDirName) }
@@ -43,11 +71,14 @@ func (v Venv) Python() string { return filepath.Join(v.BinDir(), venvPython) }
 // ProdBinDir is where Rez production entry points live: BinDir()/rez.
 func (v Venv) ProdBinDir() string { return filepath.Join(v.BinDir(), "rez") }
 
-// Create makes a venv (with pip) in dir with `py.Executable -E -m venv`.
-// The command's output goes to log. On failure the error holds the tail of
-// that output; a missing venv/ensurepip module wraps ErrNoVenvModule and
-// says which package to install.
-func Create(ctx context.Context, py Interpreter, dir string, env []string, log io.Writer) (Venv, error) {
+// Create makes a venv in dir with `py.Executable -E -m venv`: with pip
+// (ensurepip), or, with opt.WithoutPip, without it until the first
+// Install, which installs pip too. Either way, once Install has run, the
+// venv has pip: `VENV/bin/python -m pip` works. The command's output goes
+// to log. On failure the error holds the tail of that output; a missing
+// venv/ensurepip module wraps ErrNoVenvModule and says which package to
+// install.
+func Create(ctx context.Context, py Interpreter, dir string, env []string, log io.Writer, opt CreateOptions) (Venv, error) {
 	if py.Executable == "" {
 		return Venv{}, errors.New("create venv: no interpreter (probe it first)")
 	}
@@ -58,8 +89,24 @@ func Create(ctx context.Context, py Interpreter, dir string, env []string, log i
 	if err != nil {
 		return Venv{}, fmt.Errorf("create venv %s: %w", dir, err)
 	}
+	var seed *pipSeed
+	if opt.WithoutPip {
+		pip, err := FindBasePip(ctx, py, opt.PipCache, env)
+		if err != nil {
+			if ctx.Err() != nil {
+				return Venv{}, fmt.Errorf("create venv %s: %w", abs, ctx.Err())
+			}
+			logf(log, "rezup: creating %s with ensurepip: %v\n", abs, err)
+		} else {
+			seed = &pipSeed{pip: pip}
+		}
+	}
+	args := []string{"-E", "-m", "venv", abs}
+	if seed != nil {
+		args = []string{"-E", "-m", "venv", "--without-pip", abs}
+	}
 	tw := newTailWriter(log)
-	cmd := command(ctx, py.Executable, []string{"-E", "-m", "venv", abs}, env)
+	cmd := command(ctx, py.Executable, args, env)
 	cmd.Stdout, cmd.Stderr = tw, tw
 	if err := cmd.Run(); err != nil {
 		out := tw.Tail()
@@ -73,7 +120,7 @@ func Create(ctx context.Context, py Interpreter, dir string, env []string, log i
 		}
 		return Venv{}, fmt.Errorf("create venv %s with %s failed (%s):\n%s", abs, py.Executable, exitText(err), out)
 	}
-	v := Venv{Dir: abs}
+	v := Venv{Dir: abs, seed: seed}
 	if _, err := os.Stat(v.Python()); err != nil {
 		return Venv{}, fmt.Errorf("create venv %s: no interpreter at %s afterwards: %w", abs, v.Python(), err)
 	}
@@ -84,15 +131,73 @@ func Create(ctx context.Context, py Interpreter, dir string, env []string, log i
 // --no-input args...` with the venv's python. Output streams to log; on
 // failure the error is "pip install ARGS failed (exit N):" and the last
 // lines of the output. env is where PIP_* settings go.
+//
+// In a venv Create made without pip, the first Install runs the base pip
+// (PipCommand) and installs the bundled pip wheel along with args, in the
+// same run; with args that install elsewhere than the venv (--target,
+// --prefix, --root), pip is installed by a run of its own first.
 func (v Venv) Install(ctx context.Context, args []string, env []string, log io.Writer) error {
+	if v.seed != nil && !v.seed.installed {
+		if installsElsewhere(args) {
+			if err := v.pip(ctx, []string{v.seed.pip.Wheel}, env, log); err != nil {
+				return err
+			}
+		} else {
+			args = append(slices.Clip(args), v.seed.pip.Wheel)
+		}
+	}
+	return v.pip(ctx, args, env, log)
+}
+
+func (v Venv) pip(ctx context.Context, args []string, env []string, log io.Writer) error {
 	tw := newTailWriter(log)
-	argv := append([]string{"-E", "-m", "pip", "install", "--disable-pip-version-check", "--no-input"}, args...)
-	cmd := command(ctx, v.Python(), argv, env)
+	pip := v.PipCommand()
+	argv := append(pip[1:], append([]string{"install", "--disable-pip-version-check", "--no-input"}, args...)...)
+	cmd := command(ctx, pip[0], argv, env)
 	cmd.Stdout, cmd.Stderr = tw, tw
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("pip install %s failed (%s):\n%s", strings.Join(args, " "), exitText(err), tw.Tail())
+		shown := args
+		if v.seed != nil && !v.seed.installed && len(args) > 0 && args[len(args)-1] == v.seed.pip.Wheel {
+			shown = args[:len(args)-1] // the seed wheel is rezup's, not the caller's
+		}
+		return fmt.Errorf("pip install %s failed (%s):\n%s", strings.Join(shown, " "), exitText(err), tw.Tail())
+	}
+	if v.seed != nil && slices.Contains(args, v.seed.pip.Wheel) {
+		v.seed.installed = true
 	}
 	return nil
+}
+
+// PipCommand is the argv prefix that runs pip for this venv: its own pip
+// (`VENV/bin/python -E -m pip`), or, in a venv Create made without pip
+// that has no pip yet, the base pip run by the venv's python, which
+// installs into the venv all the same. Append the pip command and its
+// arguments.
+func (v Venv) PipCommand() []string {
+	if v.seed != nil && !v.seed.installed {
+		return v.seed.pip.Argv(v.Python())
+	}
+	return []string{v.Python(), "-E", "-m", "pip"}
+}
+
+// installsElsewhere says whether pip install args put packages outside
+// the venv's site-packages.
+func installsElsewhere(args []string) bool {
+	for _, a := range args {
+		for _, opt := range []string{"--target", "-t", "--prefix", "--root", "--user"} {
+			if a == opt || strings.HasPrefix(a, opt+"=") || (opt == "-t" && strings.HasPrefix(a, "-t") && len(a) > 2) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func logf(log io.Writer, format string, args ...any) {
+	if log != nil {
+		// Only a note; a failing log must not fail the build.
+		_, _ = fmt.Fprintf(log, format, args...)
+	}
 }
 
 const consoleScriptsScript = `import json, sys
@@ -264,3 +369,59 @@ func (t *tailWriter) Write(p []byte) (int, error) {
 
 // Tail returns the last lines written.
 func (t *tailWriter) Tail() string { return tail(t.buf, tailLines) }
+
+// Compile byte-compiles the Python sources under dir (a site-packages, or
+// a --target lib dir) with the venv's python, as checked-hash pycs whose
+// recorded file names are under asDir, where dir will be at run time. It
+// is what makes two builds of the same packages byte-identical: pip's own
+// compilation (skip it with `install --no-compile`) writes timestamp pycs,
+// which embed each source's mtime, and the staging path.
+//
+// checked-hash rather than unchecked-hash: a pyc is then used only while
+// its source hashes the same, at the cost of reading the source at
+// import. Relocating an entry to another prefix rewrites the sources that
+// hold the old one; an unchecked pyc would keep running the old bytes.
+// Python before 3.7 has no hash pycs: it gets timestamp pycs, which are
+// not reproducible.
+//
+// Files that do not compile (Python 2 leftovers in some packages) are
+// left without bytecode, as pip leaves them; they are named in log.
+func (v Venv) Compile(ctx context.Context, py Interpreter, dir, asDir string, env []string, log io.Writer) error {
+	args := []string{"-E", "-m", "compileall", "-q", "-j0", "-d", asDir}
+	if !olderThan(py.Version, 3, 7) {
+		args = append(args, "--invalidation-mode", "checked-hash")
+	}
+	if !olderThan(py.Version, 3, 9) {
+		args = append(args, "-r", "1000") // before 3.9 the default is 10 levels, and -r does not exist
+	}
+	tw := newTailWriter(log)
+	cmd := command(ctx, v.Python(), append(args, dir), env)
+	cmd.Stdout, cmd.Stderr = tw, tw
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.ExitCode() == 1 && ctx.Err() == nil {
+		// compileall's "some files did not compile": pip ignores those
+		// too (they are imported, if ever, from source).
+		logf(log, "rezup: some files under %s did not compile; they stay source only\n", dir)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("compile %s failed (%s):\n%s", dir, exitText(err), tw.Tail())
+	}
+	return nil
+}
+
+// olderThan says whether version ("3.11.7") is before major.minor; an
+// unparsable version is not.
+func olderThan(version string, major, minor int) bool {
+	parts := strings.SplitN(version, ".", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	ma, err1 := strconv.Atoi(parts[0])
+	mi, err2 := strconv.Atoi(parts[1])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return ma < major || ma == major && mi < minor
+}

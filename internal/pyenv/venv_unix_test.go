@@ -62,13 +62,23 @@ func TestVenv(t *testing.T) {
 	})
 
 	buildDir := filepath.Join(t.TempDir(), "venv", "rez")
+	pipCache := t.TempDir()
 	var v Venv
 	step("create", func(t *testing.T) {
 		var log bytes.Buffer
 		var err error
-		v, err = Create(ctx, py, buildDir, env, &log)
+		v, err = Create(ctx, py, buildDir, env, &log, CreateOptions{WithoutPip: true, PipCache: pipCache})
 		if err != nil {
 			t.Fatalf("%v\nlog:\n%s", err, log.Bytes())
+		}
+		if v.seed == nil {
+			t.Fatalf("created with ensurepip; log:\n%s", log.Bytes())
+		}
+		if pc := v.PipCommand(); !slices.Equal(pc, []string{v.Python(), "-E", filepath.Join(v.seed.pip.Dir, "pip")}) || !strings.HasPrefix(pc[2], pipCache+"/pip-") {
+			t.Fatalf("pip command before pip is installed: %q", pc)
+		}
+		if _, err := exec.Command(v.Python(), "-m", "pip", "--version").CombinedOutput(); err == nil {
+			t.Fatal("pip is in a venv made without pip")
 		}
 		if _, err := os.Stat(v.Python()); err != nil {
 			t.Fatal(err)
@@ -84,8 +94,16 @@ func TestVenv(t *testing.T) {
 		if err := v.Install(ctx, args, env, &log); err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(log.String(), "Successfully installed rez-"+testkit.RezVersion) {
-			t.Errorf("pip output not logged:\n%s", log.Bytes())
+		if !strings.Contains(log.String(), "Successfully installed pip-") || !strings.Contains(log.String(), "rez-"+testkit.RezVersion) {
+			t.Errorf("pip and rez not installed in one run, or pip output not logged:\n%s", log.Bytes())
+		}
+		// pip is in the venv now (rez-pip needs it), and runs from there.
+		out, err := exec.Command(v.Python(), "-m", "pip", "--version").CombinedOutput()
+		if err != nil || !bytes.Contains(out, []byte(v.Dir+"/")) {
+			t.Fatalf("pip in the venv: %v\n%s", err, out)
+		}
+		if pc := v.PipCommand(); !slices.Equal(pc, []string{v.Python(), "-E", "-m", "pip"}) {
+			t.Fatalf("pip command once pip is installed: %q", pc)
 		}
 	})
 

@@ -1,0 +1,107 @@
+//go:build unix
+
+package materialize
+
+import (
+	"bytes"
+	"context"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/internal/testkit"
+	"github.com/rezup/rezup/recipe"
+)
+
+// TestBuildsAreReproducible builds one recipe twice at the same prefix
+// (build, move the entry aside, build again) and publishes both builds:
+// the two archives must have the same digest. It lists the files that
+// differ when they do not.
+func TestBuildsAreReproducible(t *testing.T) {
+	ctx := context.Background()
+	wheels := testkit.WheelHouse(t)
+	// An isolated extension: a second venv, and a second install into
+	// the rez venv's interpreter.
+	extra := "[[extension]]\nname = \"foo\"\nurl = \"foo==1.0\"\nisolation = true\n"
+	r, _, err := recipe.Parse("rezup.toml", []byte(testkit.RecipeTOML(wheels, extra)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newStore(t, filepath.Join(t.TempDir(), "root"), openCache(t, filepath.Join(t.TempDir(), "cache")), nil)
+	p, err := s.Resolve(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aside := filepath.Join(t.TempDir(), "first")
+	var digests []cas.Digest
+	for i := 0; i < 2; i++ {
+		if _, err := s.Materialize(ctx, p.Key, p); err != nil {
+			t.Fatal(err)
+		}
+		e, err := s.Publish(ctx, p.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		digests = append(digests, e.Digest)
+		if i == 0 {
+			if err := os.Rename(s.opt.Root.EntryDir(p.Key), aside); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if digests[0] != digests[1] {
+		t.Errorf("two builds of one recipe at one prefix packed to %s and %s", digests[0], digests[1])
+		for _, d := range diffTrees(t, aside, s.opt.Root.EntryDir(p.Key)) {
+			t.Log("differs:", d)
+		}
+	}
+	// pip is in the venv, and runs: rez-pip needs it.
+	py := filepath.Join(s.opt.Root.EntryDir(p.Key), "venv", "rez", "bin", "python")
+	if out, err := exec.Command(py, "-m", "pip", "--version").CombinedOutput(); err != nil {
+		t.Fatalf("pip in the built venv: %v\n%s", err, out)
+	}
+}
+
+// diffTrees lists the paths whose kind or contents differ between two
+// trees (at most 20), ignoring mtimes.
+func diffTrees(t *testing.T, a, b string) []string {
+	read := func(root string) map[string][]byte {
+		out := map[string][]byte{}
+		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(root, p)
+			switch {
+			case d.Type().IsRegular():
+				out[rel], _ = os.ReadFile(p)
+			case d.Type()&fs.ModeSymlink != 0:
+				l, _ := os.Readlink(p)
+				out[rel] = []byte("-> " + l)
+			default:
+				out[rel] = []byte("dir")
+			}
+			return nil
+		})
+		return out
+	}
+	ta, tb := read(a), read(b)
+	var diff []string
+	for k, v := range ta {
+		if w, ok := tb[k]; !ok || !bytes.Equal(v, w) {
+			diff = append(diff, k)
+		}
+	}
+	for k := range tb {
+		if _, ok := ta[k]; !ok {
+			diff = append(diff, k+" (only in the second)")
+		}
+	}
+	if len(diff) > 20 {
+		diff = append(diff[:20], "…")
+	}
+	return diff
+}
