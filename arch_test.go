@@ -34,9 +34,9 @@ func TestImportsPointDown(t *testing.T) {
 		{"internal/pyid", nil, []string{}},
 		{"internal/pyenv", []string{"internal/fsx", "internal/pyid"}, nil},
 		{"internal/pylock", []string{"internal/fsx", "internal/pyid"}, []string{"golang.org/x/sys"}},
-		{"materialize", []string{"recipe", "cas", "internal/envlist", "internal/fsx", "internal/pyenv", "internal/pyid"}, nil},
-		{"launch", []string{"recipe", "materialize", "cas", "internal/envlist", "internal/fsx", "internal/pyenv", "internal/pyid"}, nil},
-		{"gc", []string{"materialize", "cas", "recipe", "internal/envlist", "internal/fsx", "internal/pyenv", "internal/pyid"}, nil},
+		{"materialize", []string{"recipe", "cas", "internal/envlist", "internal/fsx", "internal/pyenv", "internal/pyid", "internal/pylock"}, nil},
+		{"launch", []string{"recipe", "materialize", "cas", "internal/envlist", "internal/fsx", "internal/pyenv", "internal/pyid", "internal/pylock"}, nil},
+		{"gc", []string{"materialize", "cas", "recipe", "internal/envlist", "internal/fsx", "internal/pyenv", "internal/pyid", "internal/pylock"}, nil},
 		{"internal/testkit", []string{"internal/fsx", "internal/pyid"}, nil},
 		{"internal/selfupdate", []string{"internal/fsx", "internal/pyid"}, nil},
 	}
