@@ -16,34 +16,33 @@ import (
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/internal/pyenv"
 	"github.com/rezup/rezup/internal/pyid"
+	"github.com/rezup/rezup/internal/pylock"
 	"github.com/rezup/rezup/recipe"
 )
 
 // Plan is a recipe resolved on this machine: its interpreters found and
-// probed, its build inputs and its key.
+// probed, its build inputs and its key. A plan with a Lock installs
+// exactly the lock, and its key is the locked key (see ResolveLocked);
+// without, the recipe's requirement strings, as before locks.
 type Plan struct {
 	Recipe  *recipe.Recipe
 	Interps map[string]pyenv.Interpreter
 	Inputs  []byte
 	Key     cas.Key
+	Lock    *pylock.Lock
 }
 
 // Resolve finds and probes every interpreter the recipe asks for and
-// computes the key. It runs python once per distinct interpreter; it is
+// computes the key of the recipe's requirement strings (no lock: see Lock
+// and ResolveLocked for a locked plan). It runs python once per distinct interpreter; it is
 // never on the launch hot path.
 func (s *Store) Resolve(ctx context.Context, r *recipe.Recipe) (*Plan, error) {
-	interps := map[string]pyenv.Interpreter{}
+	interps, err := s.interpreters(ctx, r)
+	if err != nil {
+		return nil, err
+	}
 	ids := map[string]pyid.ID{}
-	for _, spec := range r.PythonSpecs() {
-		exe, err := pyenv.Find(spec, s.opt.Home, envlist.Get(s.opt.Environ, "PATH"))
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", r.File, err)
-		}
-		py, err := pyenv.Probe(ctx, exe, s.opt.Environ)
-		if err != nil {
-			return nil, err
-		}
-		interps[spec] = py
+	for spec, py := range interps {
 		ids[spec] = py.ID
 	}
 	inputs, err := recipe.BuildInputs(r, ids)
@@ -263,7 +262,7 @@ func (s *Store) build(ctx context.Context, p *Plan, staging string) (*Manifest, 
 		return nil, err
 	}
 	if sh := r.Shared; sh != nil {
-		if err := s.installShared(ctx, rez, sh, r.Pip.Options, b.pipEnv, staging); err != nil {
+		if err := b.installShared(ctx, rez, sh); err != nil {
 			return nil, err
 		}
 	}
@@ -351,6 +350,8 @@ type staged struct {
 	pipEnv  []string            // the environment pip runs with: Options.Environ and [pip] env
 	editBin string              // rez's production bin dir when rez is installed editable, else ""
 	eps     map[string][]string // the production scripts written, by venv
+	// lockDone: the venvs whose lock is installed (a locked build).
+	lockDone map[string]bool
 }
 
 // installRez creates the rez venv, installs rez with its production
@@ -423,7 +424,20 @@ func (b *staged) createVenv(ctx context.Context, name, spec string) (pyenv.Venv,
 }
 
 // install pip-installs tool t into v, with its lib packages when withLib.
+// A locked build installs v's whole lock at the first call for v (rez and
+// the extensions that share its venv in one pip run), and nothing after.
 func (b *staged) install(ctx context.Context, v pyenv.Venv, t recipe.Tool, withLib bool) error {
+	if b.p.Lock != nil {
+		venv := filepath.Base(v.Dir)
+		if b.lockDone[venv] {
+			return nil
+		}
+		if b.lockDone == nil {
+			b.lockDone = map[string]bool{}
+		}
+		b.lockDone[venv] = true
+		return b.installLocked(ctx, v, venv)
+	}
 	b.s.opt.Reporter.Infof("installing %s", t.URL)
 	var args []string
 	if t.Edit {
@@ -466,13 +480,22 @@ func (b *staged) writeEntryPoints(ctx context.Context, v pyenv.Venv, venv string
 // that an entry stays immutable, self-contained and relocatable: an
 // in-place `pip install -U` into a directory that running jobs import
 // from is exactly what rezup exists to prevent.
-func (s *Store) installShared(ctx context.Context, rez pyenv.Venv, sh *recipe.Shared, opts []string, env []string, staging string) error {
+//
+// A locked build installs the lock's "shared" venv there.
+func (b *staged) installShared(ctx context.Context, rez pyenv.Venv, sh *recipe.Shared) error {
+	s := b.s
 	s.opt.Reporter.Infof("installing shared libs %s", sh.Name)
-	lib := filepath.Join(staging, "libs", sh.Name)
-	args := append([]string{"--upgrade", "--no-compile", "--target", lib}, sh.Requires...)
-	args = append(args, opts...)
-	if err := rez.Install(ctx, args, env, s.opt.Log); err != nil {
-		return err
+	lib := filepath.Join(b.dir, "libs", sh.Name)
+	if b.p.Lock != nil {
+		if err := b.installLocked(ctx, rez, SharedVenv, "--target", lib); err != nil {
+			return err
+		}
+	} else {
+		args := append([]string{"--upgrade", "--no-compile", "--target", lib}, sh.Requires...)
+		args = append(args, b.p.Recipe.Pip.Options...)
+		if err := rez.Install(ctx, args, b.pipEnv, s.opt.Log); err != nil {
+			return err
+		}
 	}
 	site, err := rez.SitePackages(ctx, s.opt.Environ)
 	if err != nil {

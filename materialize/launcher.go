@@ -243,7 +243,11 @@ func (p *pick) lease(ctx context.Context, rev *Revision, fr *frozenRecipe) (*Lea
 		return nil, err
 	}
 	fr.warnBuilding(p.reporter())
-	plan, err := p.store.Resolve(ctx, fr.recipe)
+	lock, err := rev.ReadLock()
+	if err != nil {
+		return nil, &RevisionError{Revision: rev, Err: err}
+	}
+	plan, err := p.store.resolveFrozen(ctx, fr.recipe, lock)
 	if err != nil {
 		return nil, err
 	}

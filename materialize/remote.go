@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/internal/pylock"
 )
 
 // Revision reads the revision of container named name. Its Meta is nil
@@ -39,7 +40,8 @@ func (r Root) Revision(container, name string) (*Revision, error) {
 // revision's frozen recipe, when the cache does not have it (a revision
 // written by the Python rezup has no key: its key is computed here). The
 // local revision records the key its entry has on this machine, and holds
-// fr.data as its frozen recipe.
+// fr.data as its frozen recipe, and the remote revision's lock: a build
+// here installs that lock, not what the index offers today.
 func (s *Store) pull(ctx context.Context, rrev *Revision, fr *frozenRecipe) (*Revision, error) {
 	// The entry is held in use until the revision refers to it, so that
 	// a collector cannot take it in between.
@@ -53,9 +55,13 @@ func (s *Store) pull(ctx context.Context, rrev *Revision, fr *frozenRecipe) (*Re
 		}
 		s.noteRefused(err)
 	}
+	lock, err := rrev.ReadLock()
+	if err != nil {
+		return nil, err
+	}
 	if m == nil {
 		fr.warnBuilding(s.opt.Reporter)
-		p, err := s.Resolve(ctx, fr.recipe)
+		p, err := s.resolveFrozen(ctx, fr.recipe, lock)
 		if err != nil {
 			return nil, err
 		}
@@ -75,16 +81,24 @@ func (s *Store) pull(ctx context.Context, rrev *Revision, fr *frozenRecipe) (*Re
 	if pin := rrev.Pin(); pin != nil && pin.Key == m.Key {
 		meta.Archive = pin
 	}
-	return s.opt.Root.writeRevisionAt(rrev.Container, rrev.Name, fr.data, meta)
+	lockBytes, err := marshalLock(lock)
+	if err != nil {
+		return nil, err
+	}
+	return s.opt.Root.writeRevisionAt(rrev.Container, rrev.Name, fr.data, lockBytes, meta)
 }
 
 // AddRemoteRevision records a new ready revision of container in the
 // remote root, for the entry m describes: only the recipe and
-// revision.json, staged and renamed into place. pin, when not nil, is the
+// revision.json (and lock.json with a lock), staged and renamed into place. pin, when not nil, is the
 // archive Publish published for m.Key: the revision pins it (Meta.Archive).
-func (s *Store) AddRemoteRevision(remote Root, container string, recipeBytes []byte, m *Manifest, pin *cas.Entry) (*Revision, error) {
+func (s *Store) AddRemoteRevision(remote Root, container string, recipeBytes []byte, lock *pylock.Lock, m *Manifest, pin *cas.Entry) (*Revision, error) {
 	if pin != nil && pin.Key != m.Key {
 		return nil, fmt.Errorf("add remote revision of %s: the pin is for %s", m.Key, pin.Key)
+	}
+	lockBytes, err := marshalLock(lock)
+	if err != nil {
+		return nil, err
 	}
 	user, host := s.creator()
 	meta := Meta{Key: m.Key, RezupVersion: s.opt.Version, Creator: user, Hostname: host, Venvs: m.Venvs, RezVersion: m.RezVersion}
@@ -94,7 +108,7 @@ func (s *Store) AddRemoteRevision(remote Root, container string, recipeBytes []b
 		meta.Archive = &p
 	}
 	remote.Remote = true
-	return remote.writeRevision(container, recipeBytes, meta, s.opt.Now())
+	return remote.writeLockedRevision(container, recipeBytes, lockBytes, meta, s.opt.Now())
 }
 
 // RemoteKey is the key a pulled revision's remote revision names; it may

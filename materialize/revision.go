@@ -262,13 +262,20 @@ func (r *Revision) Pin() *cas.Entry {
 	return &pin
 }
 
-// writeRevision stages a complete revision directory (frozen recipe, venv
+// writeRevision stages a complete revision directory (frozen recipe, lock,
+// venv
 // symlink into the store, revision.json written last) and renames it into
 // <container>/revisions/<timestamp>. A reader sees all of it or nothing.
 // Two revisions made in the same microsecond get successive names.
 func (r Root) writeRevision(container string, recipeBytes []byte, meta Meta, now time.Time) (*Revision, error) {
+	return r.writeLockedRevision(container, recipeBytes, nil, meta, now)
+}
+
+// writeLockedRevision is writeRevision with the revision's lock, written
+// as lock.json beside the frozen recipe (none when lockBytes is nil).
+func (r Root) writeLockedRevision(container string, recipeBytes, lockBytes []byte, meta Meta, now time.Time) (*Revision, error) {
 	for {
-		rev, err := r.stageRevision(container, RevisionName(now), recipeBytes, meta)
+		rev, err := r.stageRevision(container, RevisionName(now), recipeBytes, lockBytes, meta)
 		if !errors.Is(err, fs.ErrExist) {
 			return rev, err
 		}
@@ -278,15 +285,15 @@ func (r Root) writeRevision(container string, recipeBytes []byte, meta Meta, now
 
 // writeRevisionAt is writeRevision under a given name: the local mirror of
 // a remote revision. When a concurrent rezup made it first, theirs is used.
-func (r Root) writeRevisionAt(container, name string, recipeBytes []byte, meta Meta) (*Revision, error) {
-	rev, err := r.stageRevision(container, name, recipeBytes, meta)
+func (r Root) writeRevisionAt(container, name string, recipeBytes, lockBytes []byte, meta Meta) (*Revision, error) {
+	rev, err := r.stageRevision(container, name, recipeBytes, lockBytes, meta)
 	if errors.Is(err, fs.ErrExist) {
 		return r.Revision(container, name)
 	}
 	return rev, err
 }
 
-func (r Root) stageRevision(container, name string, recipeBytes []byte, meta Meta) (*Revision, error) {
+func (r Root) stageRevision(container, name string, recipeBytes, lockBytes []byte, meta Meta) (*Revision, error) {
 	t, ok := parseRevisionName(name)
 	if !ok {
 		return nil, fmt.Errorf("%q is not a revision name", name)
@@ -305,6 +312,11 @@ func (r Root) stageRevision(container, name string, recipeBytes []byte, meta Met
 	defer os.RemoveAll(staging) // a no-op once the rename has succeeded
 	if err := fsx.WriteFile(filepath.Join(staging, "rezup.toml"), recipeBytes, 0o666); err != nil {
 		return nil, fmt.Errorf("stage revision: %w", err)
+	}
+	if lockBytes != nil {
+		if err := fsx.WriteFile(filepath.Join(staging, lockFile), lockBytes, 0o666); err != nil {
+			return nil, fmt.Errorf("stage revision: %w", err)
+		}
 	}
 	if !meta.Key.IsZero() && !r.Remote {
 		if err := os.Symlink(storeLink(meta.Key), filepath.Join(staging, "venv")); err != nil {

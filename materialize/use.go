@@ -7,11 +7,17 @@ import (
 	"path/filepath"
 
 	"github.com/rezup/rezup/internal/fsx"
+	"github.com/rezup/rezup/internal/pylock"
 )
 
 // AddRevision records a new ready revision of container that uses the
-// entry m describes. recipeBytes is the frozen recipe.
-func (s *Store) AddRevision(container string, recipeBytes []byte, m *Manifest) (*Revision, error) {
+// entry m describes. recipeBytes is the frozen recipe; lock, when not nil,
+// is the lock its build installed, written beside it (lock.json).
+func (s *Store) AddRevision(container string, recipeBytes []byte, lock *pylock.Lock, m *Manifest) (*Revision, error) {
+	lockBytes, err := marshalLock(lock)
+	if err != nil {
+		return nil, err
+	}
 	user, host := s.creator()
 	meta := Meta{
 		Key:          m.Key,
@@ -21,7 +27,15 @@ func (s *Store) AddRevision(container string, recipeBytes []byte, m *Manifest) (
 		Venvs:        m.Venvs,
 		RezVersion:   m.RezVersion,
 	}
-	return s.opt.Root.writeRevision(container, recipeBytes, meta, s.opt.Now())
+	return s.opt.Root.writeLockedRevision(container, recipeBytes, lockBytes, meta, s.opt.Now())
+}
+
+// marshalLock is lock's file, nil for no lock.
+func marshalLock(lock *pylock.Lock) ([]byte, error) {
+	if lock == nil {
+		return nil, nil
+	}
+	return lock.Marshal()
 }
 
 // repoint records in a local revision the key its recipe resolves to on

@@ -143,3 +143,88 @@ func orEmpty(s []string) []string {
 	}
 	return s
 }
+
+// KeySchemaLocked names the layout of the locked build inputs (see
+// LockedBuildInputs). A revision with a lock has a key of this schema; one
+// without keeps KeySchema's.
+const KeySchemaLocked = "rezup-key/2-locked"
+
+// lockedInputs are the build inputs of a locked build, in the order they
+// are written. Requirement strings (url, lib, [shared] requires) and the
+// [pip] options and env are not here: they count only through what they
+// resolve to, the lock.
+type lockedInputs struct {
+	Schema       string             `json:"schema"`
+	Rez          lockedTool         `json:"rez"`
+	Extensions   []lockedTool       `json:"extensions"`
+	Shared       string             `json:"shared"`
+	Salt         string             `json:"salt"`
+	Interpreters map[string]pyid.ID `json:"interpreters"`
+	Lock         json.RawMessage    `json:"lock"`
+}
+
+// lockedTool is what of a tool decides a locked build beyond its lock:
+// its production entry points (the distribution they come from, their
+// flags, the venv and python they run in) and whether it is editable.
+type lockedTool struct {
+	Name      string   `json:"name"`
+	Edit      bool     `json:"edit"`
+	Flags     []string `json:"flags"`
+	Isolation bool     `json:"isolation"`
+	Python    string   `json:"python"`
+}
+
+// LockedBuildInputs returns the canonical bytes the key of a locked build
+// of r is computed from: compact JSON of KeySchemaLocked, the production
+// entry-point options of [rez] and every [[extension]] in order (name,
+// edit, flags, isolation, python), the [shared] name (the directory its
+// libs go to), the [build] salt, the identity of every interpreter (as in
+// BuildInputs), and lock, the lock's key bytes (pylock.Lock.KeyBytes),
+// which must be JSON.
+//
+// Requirement strings, [pip] options and [pip] env are left out: they
+// change the key only through what they resolve to.
+func LockedBuildInputs(r *Recipe, interps map[string]pyid.ID, lock []byte) ([]byte, error) {
+	if r == nil {
+		return nil, errors.New("locked build inputs: no recipe")
+	}
+	if !json.Valid(lock) {
+		return nil, errors.New("locked build inputs: the lock's key bytes are not JSON")
+	}
+	plain, err := BuildInputs(r, interps)
+	if err != nil {
+		return nil, err
+	}
+	// BuildInputs applied the defaults and checked the interpreters: take
+	// the tools from there, so both schemas read a tool the same way.
+	var in buildInputs
+	if err := json.Unmarshal(plain, &in); err != nil {
+		return nil, fmt.Errorf("locked build inputs: %w", err)
+	}
+	out := lockedInputs{
+		Schema:       KeySchemaLocked,
+		Rez:          in.Rez.locked(),
+		Extensions:   make([]lockedTool, 0, len(in.Extensions)),
+		Salt:         in.Salt,
+		Interpreters: in.Interpreters,
+		Lock:         json.RawMessage(lock),
+	}
+	for _, ext := range in.Extensions {
+		out.Extensions = append(out.Extensions, ext.locked())
+	}
+	if in.Shared != nil {
+		out.Shared = in.Shared.Name
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(out); err != nil {
+		return nil, fmt.Errorf("locked build inputs: %w", err)
+	}
+	// Encode compacts the raw lock; the trailing newline is not an input.
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+func (t toolInput) locked() lockedTool {
+	return lockedTool{Name: t.Name, Edit: t.Edit, Flags: t.Flags, Isolation: t.Isolation, Python: t.Python}
+}

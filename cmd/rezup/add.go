@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/internal/pylock"
 	"github.com/rezup/rezup/materialize"
 	"github.com/rezup/rezup/recipe"
 )
@@ -18,6 +22,7 @@ type addOptions struct {
 	name    string
 	skipUse bool
 	fresh   bool
+	frozen  bool
 	remote  bool
 }
 
@@ -30,8 +35,13 @@ func (a *app) addCommand(runF func(context.Context, *addOptions) error) *cobra.C
 ~/rezup.toml for .main and ~/rezup.NAME.toml otherwise. A container
 without a recipe gets the default one written first.
 
-The build is content-addressed: a recipe whose build inputs are unchanged
-reuses the existing build at once. --fresh forces a new build.`,
+add first resolves every venv's requirements with pip into a lock (the
+exact distributions and their hashes), frozen in the revision as
+lock.json. The build key covers the lock: an unchanged resolution reuses
+the existing build at once, a new release of an unpinned requirement
+builds anew. --fresh forces a new build of the same lock; its salt sticks
+to later revisions until the lock changes. --frozen builds the latest
+revision's lock again without resolving (offline).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, err := oneName(cmd, args)
 			if err != nil {
@@ -47,6 +57,7 @@ reuses the existing build at once. --fresh forces a new build.`,
 	// -s and -r are the Python rezup's short forms.
 	cmd.Flags().BoolVarP(&o.skipUse, "skip-use", "s", false, "do not open a shell in the new revision")
 	cmd.Flags().BoolVar(&o.fresh, "fresh", false, "force a new build of an unchanged recipe (sets a new [build] salt)")
+	cmd.Flags().BoolVar(&o.frozen, "frozen", false, "build from the latest revision's lock without resolving (no index needed)")
 	cmd.Flags().BoolVarP(&o.remote, "remote", "r", false, "publish the revision to the remote root (and its build to the shared cache)")
 	return cmd
 }
@@ -71,10 +82,10 @@ func (a *app) runAdd(ctx context.Context, o *addOptions) error {
 		return err
 	}
 	if o.remote {
-		if err := a.addRemoteRevision(ctx, o.name, c.recipe, o.fresh, store.AsPublisher(), c.remote); err != nil {
+		if err := a.addRemoteRevision(ctx, o, c.recipe, store.AsPublisher(), c.remote); err != nil {
 			return err
 		}
-	} else if _, err := a.addRevision(ctx, o.name, c.recipe, o.fresh, store); err != nil {
+	} else if _, err := a.addRevision(ctx, o, c.recipe, store, c.root); err != nil {
 		return err
 	}
 	if o.skipUse {
@@ -85,13 +96,14 @@ func (a *app) runAdd(ctx context.Context, o *addOptions) error {
 
 // addRevision builds (or reuses) the container's recipe and records a new
 // ready revision of it. A missing recipe is written from the defaults.
-func (a *app) addRevision(ctx context.Context, name string, cr *containerRecipe, fresh bool, store *materialize.Store) (*materialize.Revision, error) {
-	data, m, release, err := a.buildRecipe(ctx, name, cr, fresh, store)
+func (a *app) addRevision(ctx context.Context, o *addOptions, cr *containerRecipe, store *materialize.Store, root materialize.Root) (*materialize.Revision, error) {
+	name := o.name
+	data, lock, m, release, err := a.buildRecipe(ctx, o, cr, store, root)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	rev, err := store.AddRevision(name, data, m)
+	rev, err := store.AddRevision(name, data, lock, m)
 	if err != nil {
 		return nil, err
 	}
@@ -104,8 +116,9 @@ func (a *app) addRevision(ctx context.Context, name string, cr *containerRecipe,
 // pinning the archive it published: nodes that follow it fetch exactly
 // that archive instead of running pip. store is a publisher
 // (Store.AsPublisher): it fetches only entries a trusted key signed.
-func (a *app) addRemoteRevision(ctx context.Context, name string, cr *containerRecipe, fresh bool, store *materialize.Store, remote materialize.Root) error {
-	data, m, release, err := a.buildRecipe(ctx, name, cr, fresh, store)
+func (a *app) addRemoteRevision(ctx context.Context, o *addOptions, cr *containerRecipe, store *materialize.Store, remote materialize.Root) error {
+	name := o.name
+	data, lock, m, release, err := a.buildRecipe(ctx, o, cr, store, remote)
 	if err != nil {
 		return err
 	}
@@ -121,7 +134,7 @@ func (a *app) addRemoteRevision(ctx context.Context, name string, cr *containerR
 		}
 		pin = &e
 	}
-	rev, err := store.AddRemoteRevision(remote, name, data, m, pin)
+	rev, err := store.AddRemoteRevision(remote, name, data, lock, m, pin)
 	if err != nil {
 		return fmt.Errorf("write remote revision: %w", err)
 	}
@@ -130,37 +143,80 @@ func (a *app) addRemoteRevision(ctx context.Context, name string, cr *containerR
 }
 
 // buildRecipe resolves the container's recipe (written from the defaults
-// when missing, salted with --fresh) and makes its entry ready. It returns
-// the recipe bytes to freeze into the revision, and the entry held in use
-// until release, so that gc cannot take it before the revision exists.
-func (a *app) buildRecipe(ctx context.Context, name string, cr *containerRecipe, fresh bool, store *materialize.Store) (data []byte, m *materialize.Manifest, release func(), err error) {
+// when missing, salted with --fresh) into a lock (or, with --frozen, takes
+// the latest revision's lock in root) and makes its entry ready. It
+// returns the recipe bytes to freeze into the revision, the lock, and the
+// entry held in use until release, so that gc cannot take it before the
+// revision exists.
+//
+// The salt rule: --fresh draws a new salt; otherwise, when the recipe has
+// no salt of its own and the lock equals the latest revision's, that
+// revision's salt is kept, so that a fresh build is not undone by the next
+// plain add. A lock that changed drops it.
+func (a *app) buildRecipe(ctx context.Context, o *addOptions, cr *containerRecipe, store *materialize.Store, root materialize.Root) (data []byte, lock *pylock.Lock, m *materialize.Manifest, release func(), err error) {
+	name := o.name
 	data = cr.Data
 	r := cr.Recipe
 	if data == nil {
 		if data, err = a.writeDefaultRecipe(cr.Path); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 		if r, _, err = recipe.Parse(cr.Path, data); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 	}
-	salt := func() error {
-		var salt [8]byte
-		_, _ = rand.Read(salt[:]) // crypto/rand does not fail on supported platforms
-		if data, err = recipe.WithSalt(cr.Path, data, hex.EncodeToString(salt[:])); err != nil {
+	setSalt := func(salt string) error {
+		if data, err = recipe.WithSalt(cr.Path, data, salt); err != nil {
 			return err
 		}
 		r, _, err = recipe.Parse(cr.Path, data)
 		return err
 	}
-	if fresh {
+	salt := func() error {
+		var salt [8]byte
+		_, _ = rand.Read(salt[:]) // crypto/rand does not fail on supported platforms
+		return setSalt(hex.EncodeToString(salt[:]))
+	}
+	if o.fresh {
 		if err := salt(); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, nil, err
 		}
 	}
-	plan, err := store.Resolve(ctx, r)
+	prev, prevLock, err := latestLock(root, name)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
+	}
+	base, err := store.Resolve(ctx, r) // the interpreters, probed once
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if o.frozen {
+		if prevLock == nil {
+			why := "has no revision"
+			if prev != nil {
+				why = fmt.Sprintf("has no lock in its latest revision %s (made before locks, or by the Python rezup)", prev.Name)
+			}
+			return nil, nil, nil, nil, withHint(fmt.Errorf("add --frozen: container %s %s", name, why),
+				"run `rezup add %s` without --frozen once, with the package index reachable", name)
+		}
+		lock = prevLock
+	} else if lock, err = store.Lock(ctx, base); err != nil {
+		if errors.Is(err, pylock.ErrNoNetwork) || errors.Is(err, pylock.ErrNotFound) {
+			return nil, nil, nil, nil, withHint(err, "check the recipe %s and the package index; without network access, `rezup add %s --frozen` builds the latest revision's lock again without resolving", cr.Path, name)
+		}
+		return nil, nil, nil, nil, withHint(err, "fix the recipe %s or the package index it uses, then run `rezup add %s` again; -D shows pip's full output", cr.Path, name)
+	}
+	if !o.fresh && r.Build.Salt == "" && prevLock != nil {
+		if s := frozenSalt(prev); s != "" && sameLock(lock, prevLock) {
+			a.log.Debug("same lock as the latest revision: keeping its salt", "revision", prev.Name, "salt", s)
+			if err := setSalt(s); err != nil {
+				return nil, nil, nil, nil, err
+			}
+		}
+	}
+	plan, err := store.WithLock(base, r, lock)
+	if err != nil {
+		return nil, nil, nil, nil, err
 	}
 	a.log.Debug("resolved", "container", name, "key", plan.Key, "inputs", string(plan.Inputs))
 	if store.Publisher() && store.Ready(plan.Key) {
@@ -171,10 +227,10 @@ func (a *app) buildRecipe(ctx context.Context, name string, cr *containerRecipe,
 			if err := store.RemoveEntry(plan.Key); err != nil {
 				a.warnf("%v; building a fresh one under a new [build] salt instead", err)
 				if err := salt(); err != nil {
-					return nil, nil, nil, err
+					return nil, nil, nil, nil, err
 				}
-				if plan, err = store.Resolve(ctx, r); err != nil {
-					return nil, nil, nil, err
+				if plan, err = store.WithLock(base, r, lock); err != nil {
+					return nil, nil, nil, nil, err
 				}
 			}
 		}
@@ -184,16 +240,58 @@ func (a *app) buildRecipe(ctx context.Context, name string, cr *containerRecipe,
 	}
 	m, lease, err := store.MaterializeLeased(ctx, plan.Key, plan)
 	if err != nil {
-		return nil, nil, nil, withHint(err, "fix the recipe %s or the package index it uses, then run `rezup add %s` again; -D shows pip's full output", cr.Path, name)
+		return nil, nil, nil, nil, withHint(err, "fix the recipe %s or the package index it uses, then run `rezup add %s` again; -D shows pip's full output", cr.Path, name)
 	}
 	if store.Publisher() {
 		if why := a.untrustedEntry(store, plan.Key); why != "" {
 			lease.Release() // nothing is published: the error is what matters
-			return nil, nil, nil, withHint(fmt.Errorf("the build %s %s: it is not published", plan.Key, why),
+			return nil, nil, nil, nil, withHint(fmt.Errorf("the build %s %s: it is not published", plan.Key, why),
 				"run `rezup add %s --remote` again; set [cache] trusted-keys so that only signed entries are fetched", name)
 		}
 	}
-	return data, m, func() { lease.Release() }, nil
+	return data, lock, m, func() { lease.Release() }, nil
+}
+
+// latestLock is the latest ready revision of container in root and its
+// lock; (nil, nil) when there is no revision, and a nil lock when it has
+// none.
+func latestLock(root materialize.Root, container string) (*materialize.Revision, *pylock.Lock, error) {
+	rev, err := root.Latest(container)
+	if errors.Is(err, materialize.ErrNoRevision) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	lock, err := rev.ReadLock()
+	if err != nil {
+		return rev, nil, err
+	}
+	return rev, lock, nil
+}
+
+// frozenSalt is the [build] salt of rev's frozen recipe, "" when it has
+// none or cannot be read (then no salt is carried over).
+func frozenSalt(rev *materialize.Revision) string {
+	data, err := os.ReadFile(rev.RecipePath())
+	if err != nil {
+		return ""
+	}
+	r, _, err := recipe.ParseFrozen(rev.RecipePath(), data)
+	if err != nil {
+		return ""
+	}
+	return r.Build.Salt
+}
+
+// sameLock says whether two locks install the same distributions.
+func sameLock(a, b *pylock.Lock) bool {
+	ka, err := a.KeyBytes()
+	if err != nil {
+		return false
+	}
+	kb, err := b.KeyBytes()
+	return err == nil && bytes.Equal(ka, kb)
 }
 
 // untrustedEntry says why ready entry k must not be handed on by a

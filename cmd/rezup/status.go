@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rezup/rezup/internal/pylock"
 	"github.com/rezup/rezup/materialize"
 	"github.com/rezup/rezup/recipe"
 )
@@ -47,6 +48,9 @@ type statusRevision struct {
 	BuiltBy string `json:"built_by,omitempty"`
 	Bytes   int64  `json:"bytes,omitempty"`
 	Files   int64  `json:"files,omitempty"`
+	// Lock is the revision's lock.json (see internal/pylock), absent for
+	// a revision made before locks or by the Python rezup.
+	Lock *pylock.Lock `json:"lock,omitempty"`
 	// Error is why its revision.json cannot be read (launches skip it).
 	Error string `json:"error,omitempty"`
 }
@@ -236,6 +240,13 @@ func (a *app) containerStatus(name string, detail bool) (statusContainer, error)
 		}
 		if rev.Err != nil {
 			sr.Error = rev.Err.Error()
+		}
+		if lock, err := rev.ReadLock(); err != nil {
+			if sr.Error == "" {
+				sr.Error = err.Error()
+			}
+		} else {
+			sr.Lock = lock
 		}
 		k, ok := rev.Key()
 		local := rev

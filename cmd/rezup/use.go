@@ -212,5 +212,5 @@ func (a *app) firstRevision(ctx context.Context, name string, cr *containerRecip
 		return nil, withHint(fmt.Errorf("container %s has no revision yet", name), "run `rezup add %s`", name)
 	}
 	a.infof("creating container %s", name)
-	return a.addRevision(ctx, name, cr, false, store)
+	return a.addRevision(ctx, &addOptions{name: name}, cr, store, store.Root())
 }

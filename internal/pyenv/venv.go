@@ -149,6 +149,30 @@ func (v Venv) Install(ctx context.Context, args []string, env []string, log io.W
 	return v.pip(ctx, args, env, log)
 }
 
+// SeedWheel is the bundled pip wheel the first Install of a venv Create
+// made without pip adds, while the venv has no pip yet ("", false
+// otherwise): a caller whose requirements already hold pip (a lock) finds
+// it here and installs it with InstallWithPip.
+func (v Venv) SeedWheel() (string, bool) {
+	if v.seed == nil || v.seed.installed {
+		return "", false
+	}
+	return v.seed.pip.Wheel, true
+}
+
+// InstallWithPip is Install for args that install pip into the venv
+// themselves (a requirements file that holds pip): the seed wheel is not
+// added, and once it succeeds the venv counts as having pip.
+func (v Venv) InstallWithPip(ctx context.Context, args []string, env []string, log io.Writer) error {
+	if err := v.pip(ctx, args, env, log); err != nil {
+		return err
+	}
+	if v.seed != nil {
+		v.seed.installed = true
+	}
+	return nil
+}
+
 func (v Venv) pip(ctx context.Context, args []string, env []string, log io.Writer) error {
 	tw := newTailWriter(log)
 	pip := v.PipCommand()

@@ -1,0 +1,308 @@
+package materialize
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/internal/envlist"
+	"github.com/rezup/rezup/internal/pyenv"
+	"github.com/rezup/rezup/internal/pyid"
+	"github.com/rezup/rezup/internal/pylock"
+	"github.com/rezup/rezup/recipe"
+)
+
+// SharedVenv is the name of the [shared] libs in a lock: they are not a
+// venv, but are resolved and installed as one (into libs/NAME).
+const SharedVenv = "shared"
+
+// lockVenv is one venv a build makes, as the lock sees it: its name, the
+// python spec it runs, its requirements, and whether pip itself goes in.
+type lockVenv struct {
+	name, python string
+	reqs         []string
+	withPip      bool
+}
+
+// lockVenvs lists the venvs a build of r makes, in the recipe's order: rez
+// with its lib and the non-isolated extensions with theirs, the [shared]
+// libs, then each isolated extension with rez as a library.
+func (s *Store) lockVenvs(r *recipe.Recipe) []lockVenv {
+	rez := lockVenv{name: "rez", python: r.Rez.Python, reqs: s.toolReqs(r.Rez, true), withPip: true}
+	var isolated []lockVenv
+	for _, ext := range r.Extensions {
+		if !ext.Isolation {
+			rez.reqs = append(rez.reqs, s.toolReqs(ext, true)...)
+			continue
+		}
+		reqs := append(s.toolReqs(r.Rez, false), s.toolReqs(ext, true)...)
+		isolated = append(isolated, lockVenv{name: ext.Name, python: ext.Python, reqs: reqs, withPip: true})
+	}
+	out := []lockVenv{rez}
+	if sh := r.Shared; sh != nil {
+		out = append(out, lockVenv{name: SharedVenv, python: r.Rez.Python, reqs: append([]string{}, sh.Requires...)})
+	}
+	return append(out, isolated...)
+}
+
+// toolReqs are pip's requirement arguments for t, as build installs it.
+func (s *Store) toolReqs(t recipe.Tool, withLib bool) []string {
+	u := t.URL
+	if u == "" {
+		u = t.Name
+	}
+	var reqs []string
+	if t.Edit {
+		reqs = append(reqs, "-e")
+	}
+	reqs = append(reqs, s.expand(u))
+	if withLib {
+		reqs = append(reqs, t.Lib...)
+	}
+	return reqs
+}
+
+// Lock resolves every venv a build of p makes with pip (install --dry-run
+// --report), with the recipe's [pip] options and env, and returns the
+// lock. pip runs from the interpreter's bundled wheel, needing no venv;
+// that wheel is also what every venv's pip is locked to (`pip @ file://…`),
+// so that the pip in a venv is the same on every node with the same
+// interpreter. Venvs resolve in parallel. A resolution that fails wraps
+// pylock.ErrNoNetwork or pylock.ErrNotFound when pip's output says so.
+func (s *Store) Lock(ctx context.Context, p *Plan) (*pylock.Lock, error) {
+	r := p.Recipe
+	venvs := s.lockVenvs(r)
+	if err := os.MkdirAll(s.opt.Root.TmpDir(), 0o777); err != nil {
+		return nil, fmt.Errorf("resolve: %w", err)
+	}
+	env := mergeEnv(s.opt.Environ, r.Pip.Env)
+	locks := make([]pylock.VenvLock, len(venvs))
+	errs := make([]error, len(venvs))
+	var wg sync.WaitGroup
+	for i, v := range venvs {
+		wg.Go(func() {
+			vl, err := s.resolveVenv(ctx, p, v, env)
+			if err == nil {
+				locks[i] = *vl
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	// The first failure in recipe order: one line, as pip said it.
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return &pylock.Lock{Version: pylock.Version, Venvs: locks}, nil
+}
+
+func (s *Store) resolveVenv(ctx context.Context, p *Plan, v lockVenv, env []string) (*pylock.VenvLock, error) {
+	py, ok := p.Interps[v.python]
+	if !ok {
+		return nil, fmt.Errorf("resolve %s: no interpreter for python %q", v.name, v.python)
+	}
+	pip, err := pyenv.FindBasePip(ctx, py, s.pipCache(), s.opt.Environ)
+	if err != nil {
+		return nil, fmt.Errorf("resolve %s: %w", v.name, err)
+	}
+	reqs := v.reqs
+	if v.withPip {
+		reqs = append(reqs[:len(reqs):len(reqs)], "pip @ "+fileURL(pip.Wheel))
+	}
+	s.opt.Reporter.Infof("resolving %s (python %s)", v.name, py.Version)
+	return pylock.Resolve(ctx, pylock.ResolveOptions{
+		Name:         v.name,
+		Pip:          pip.Argv(py.Executable),
+		Requirements: reqs,
+		Options:      p.Recipe.Pip.Options,
+		Env:          env,
+		TempDir:      s.opt.Root.TmpDir(),
+		Log:          s.opt.Log,
+	})
+}
+
+// pipCache is where bundled pip wheels are unpacked (pyenv.FindBasePip).
+func (s *Store) pipCache() string { return filepath.Join(s.opt.Root.TmpDir(), "pip") }
+
+// ResolveLocked computes the plan of recipe r built from lock, with no
+// pip run: it probes the interpreters, checks that the lock has every venv
+// a build of r makes, and computes the locked key (see
+// recipe.LockedBuildInputs). A launch of a revision that has a lock, and
+// `add --frozen`, use it.
+func (s *Store) ResolveLocked(ctx context.Context, r *recipe.Recipe, lock *pylock.Lock) (*Plan, error) {
+	interps, err := s.interpreters(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return s.lockedPlan(r, interps, lock)
+}
+
+// WithLock is p with the recipe r (p's recipe with another [build] salt,
+// or p's own) built from lock: its key is the locked key. The
+// interpreters are p's.
+func (s *Store) WithLock(p *Plan, r *recipe.Recipe, lock *pylock.Lock) (*Plan, error) {
+	return s.lockedPlan(r, p.Interps, lock)
+}
+
+func (s *Store) lockedPlan(r *recipe.Recipe, interps map[string]pyenv.Interpreter, lock *pylock.Lock) (*Plan, error) {
+	if lock == nil {
+		return nil, errors.New("locked plan: no lock")
+	}
+	for _, v := range s.lockVenvs(r) {
+		if _, ok := lock.Venv(v.name); !ok {
+			return nil, fmt.Errorf("the lock has no venv %q, which the recipe %s builds: the recipe changed since it was locked; run `rezup add` to resolve it again", v.name, r.File)
+		}
+	}
+	kb, err := lock.KeyBytes()
+	if err != nil {
+		return nil, err
+	}
+	ids := map[string]pyid.ID{}
+	for spec, py := range interps {
+		ids[spec] = py.ID
+	}
+	inputs, err := recipe.LockedBuildInputs(r, ids, kb)
+	if err != nil {
+		return nil, err
+	}
+	return &Plan{Recipe: r, Interps: interps, Inputs: inputs, Key: cas.KeyOf(inputs), Lock: lock}, nil
+}
+
+// interpreters finds and probes every interpreter r asks for.
+func (s *Store) interpreters(ctx context.Context, r *recipe.Recipe) (map[string]pyenv.Interpreter, error) {
+	interps := map[string]pyenv.Interpreter{}
+	for _, spec := range r.PythonSpecs() {
+		exe, err := pyenv.Find(spec, s.opt.Home, envlist.Get(s.opt.Environ, "PATH"))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", r.File, err)
+		}
+		py, err := pyenv.Probe(ctx, exe, s.opt.Environ)
+		if err != nil {
+			return nil, err
+		}
+		interps[spec] = py
+	}
+	return interps, nil
+}
+
+// installLocked installs venv's lock into v in one pip run: exactly the
+// locked distributions (--no-deps, --require-hashes when every one has a
+// hash), pip's own wheel included, with the recipe's pip options (an index
+// source is found again through them) and extra (--target for [shared]).
+func (b *staged) installLocked(ctx context.Context, v pyenv.Venv, venv string, extra ...string) error {
+	vl, ok := b.p.Lock.Venv(venv)
+	if !ok {
+		return fmt.Errorf("the lock has no venv %q", venv)
+	}
+	if len(vl.Dists) == 0 {
+		return nil
+	}
+	b.s.opt.Reporter.Infof("installing the lock of %s (%d distributions)", venv, len(vl.Dists))
+	vl, err := b.localPip(vl, v)
+	if err != nil {
+		return fmt.Errorf("venv %s: %w", venv, err)
+	}
+	tmp, err := os.MkdirTemp(b.s.opt.Root.TmpDir(), "lock-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp) // best effort: a requirements file nobody else reads
+	args, _, err := vl.InstallArgs(filepath.Join(tmp, "requirements.txt"))
+	if err != nil {
+		return err
+	}
+	// Bytecode is compiled once the tree is complete (see compile).
+	args = append(args, "--no-compile")
+	args = append(args, b.p.Recipe.Pip.Options...)
+	args = append(args, extra...)
+	if venv == SharedVenv {
+		return v.Install(ctx, args, b.pipEnv, b.s.opt.Log)
+	}
+	return v.InstallWithPip(ctx, args, b.pipEnv, b.s.opt.Log)
+}
+
+// localPip points the lock's pip, locked to the resolving machine's
+// bundled wheel (a file source), at this interpreter's bundled wheel when
+// it has the same sha256: the path may differ from node to node, the
+// bytes may not.
+func (b *staged) localPip(vl pylock.VenvLock, v pyenv.Venv) (pylock.VenvLock, error) {
+	wheel, ok := v.SeedWheel()
+	for i, d := range vl.Dists {
+		if d.Name != "pip" || d.Source.Kind != pylock.KindFile {
+			continue
+		}
+		if ok {
+			sum, err := fileSHA256(wheel)
+			if err != nil {
+				return vl, err
+			}
+			if sum == d.Source.SHA256 {
+				dists := append([]pylock.Dist{}, vl.Dists...)
+				dists[i].Source.URL = fileURL(wheel)
+				return pylock.VenvLock{Name: vl.Name, Dists: dists}, nil
+			}
+		}
+		if path, ok := filePath(d.Source.URL); ok {
+			if _, err := os.Stat(path); err != nil {
+				return vl, fmt.Errorf("the lock's pip %s (sha256 %s) is not this interpreter's bundled pip wheel, and %s is not here: lock again with `rezup add`", d.Version, d.Source.SHA256, path)
+			}
+		}
+	}
+	return vl, nil
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close() // read side
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hash %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// fileURL is the file:// URL of an absolute local path.
+func fileURL(path string) string {
+	u := (&url.URL{Scheme: "file", Path: filepath.ToSlash(path)}).String()
+	if !strings.HasPrefix(u, "file:///") {
+		u = "file:///" + strings.TrimPrefix(u, "file://") // C:/x on Windows
+	}
+	return u
+}
+
+func filePath(u string) (string, bool) {
+	p, err := url.Parse(u)
+	if err != nil || p.Scheme != "file" {
+		return "", false
+	}
+	path := p.Path
+	if len(path) > 2 && path[0] == '/' && path[2] == ':' {
+		path = path[1:]
+	}
+	return filepath.FromSlash(path), true
+}
+
+// resolveFrozen is the plan of a revision's frozen recipe: built from the
+// revision's lock when it has one (no pip run), else from the recipe's
+// requirement strings (a revision written before locks, or by the Python
+// rezup: its key is the one it always had).
+func (s *Store) resolveFrozen(ctx context.Context, r *recipe.Recipe, lock *pylock.Lock) (*Plan, error) {
+	if lock == nil {
+		return s.Resolve(ctx, r)
+	}
+	return s.ResolveLocked(ctx, r, lock)
+}
