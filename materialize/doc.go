@@ -7,6 +7,14 @@
 //   - Store.Resolve runs python to find the recipe's interpreters and
 //     computes the key; Store.Materialize reuses, fetches or builds an
 //     entry under its exclusive lock.
+//   - Store.Lock resolves every venv of a plan with pip into a
+//     pylock.Lock (in parallel, pip run from the bundled wheel);
+//     Store.WithLock and ResolveLocked (no pip run) make the locked plan,
+//     whose key covers the lock (recipe.LockedBuildInputs) and whose build
+//     installs exactly the lock, one pip run per venv, pip included. A
+//     revision's lock.json is written by AddRevision/AddRemoteRevision and
+//     read back by launches and pulls that must build it; a revision
+//     without one is built from its requirement strings, as before.
 //   - A Lease is an entry held in use (Store.Lease, or
 //     Store.MaterializeLeased to make it ready first): the open lock file,
 //     released by closing it, handed on to the launched process.
