@@ -47,17 +47,17 @@ func (s *Store) pull(ctx context.Context, rrev *Revision, fr *frozenRecipe) (*Re
 	// a collector cannot take it in between.
 	var m *Manifest
 	var lease *Lease
-	var err error
+	// Read first: nothing is held yet if it cannot be.
+	lock, err := rrev.ReadLock()
+	if err != nil {
+		return nil, err
+	}
 	if k, ok := rrev.Key(); ok {
 		m, lease, err = s.MaterializeLeasedPinned(ctx, k, nil, rrev.Pin())
 		if err != nil && !errors.Is(err, ErrNotCached) {
 			return nil, err
 		}
 		s.noteRefused(err)
-	}
-	lock, err := rrev.ReadLock()
-	if err != nil {
-		return nil, err
 	}
 	if m == nil {
 		fr.warnBuilding(s.opt.Reporter)
