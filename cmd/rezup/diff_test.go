@@ -385,3 +385,36 @@ isolation = true
 		t.Error("a broken document flattened")
 	}
 }
+
+// diff completes NAME, then the ready revisions of that container, remote
+// first, newest first; a mirror's name once.
+func TestDiffCompletesRevisions(t *testing.T) {
+	t.Parallel()
+	home := t.TempDir()
+	local, remote := filepath.Join(home, ".rezup"), t.TempDir()
+	r1 := lockedRevision(t, remote, "prod", t0, 1, recipe1, nil)
+	lockedRevision(t, local, "prod", t0, 1, recipe1, nil) // r1's mirror
+	l2 := lockedRevision(t, local, "prod", t0.Add(time.Hour), 2, recipe1, nil)
+	testkit.NewFakeRoot(t, local).NotReadyRevision("prod", t0.Add(2*time.Hour))
+
+	a := newApp([]string{"HOME=" + home, "REZUP_ROOT_REMOTE=" + remote}, &bytes.Buffer{}, &bytes.Buffer{})
+	cmd := a.diffCommand(nil)
+	for _, tc := range []struct {
+		args   []string
+		prefix string
+		want   string
+	}{
+		{[]string{"prod"}, "", r1 + " " + l2},
+		{[]string{"prod", r1}, l2[:4], r1 + " " + l2},
+		{[]string{"prod"}, l2[:len(l2)-3], l2},
+		{[]string{"prod", "1", "2"}, "", ""}, // no fourth argument
+		{[]string{r1}, "", ""},               // .main's: not completed
+		{[]string{"nosuch"}, "", ""},         // no revisions, no error printed
+		{nil, "pro", "prod"},                 // the container name
+	} {
+		got, _ := a.diffArgs(cmd, tc.args, tc.prefix)
+		if strings.Join(got, " ") != tc.want {
+			t.Errorf("diff %v %q: completes %q, want %q", tc.args, tc.prefix, got, tc.want)
+		}
+	}
+}
