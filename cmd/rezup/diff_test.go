@@ -84,6 +84,8 @@ func TestDiffShowsUpgradeAndRecipeKeys(t *testing.T) {
 	root := filepath.Join(home, ".rezup")
 	r1 := lockedRevision(t, root, ".main", t0, 1, recipe1, rezLock(indexDist("rez", "2.113.0", 'a'), indexDist("pip", "24.0", 'e'), indexDist("old-dep", "1.0", 'f')))
 	r2 := lockedRevision(t, root, ".main", t0.Add(time.Hour), 2, recipe2, rezLock(indexDist("rez", "2.114.0", 'b'), indexDist("pip", "24.0", 'e'), indexDist("six", "1.16.0", '0')))
+	// Being written: never the latest, and not a rival of r2's prefix.
+	testkit.NewFakeRoot(t, root).NotReadyRevision(".main", t0.Add(time.Hour+time.Second/2))
 
 	wantUpgrade := []string{
 		".main: " + r1 + " (local) -> " + r2 + " (local)",
@@ -212,7 +214,7 @@ func TestDiffErrors(t *testing.T) {
 		{[]string{"diff", "prod"}, 1, "no ready revision before " + only, "`rezup status prod` lists its revisions"},
 		{[]string{"diff", "prod", "latest~1"}, 1, "latest~1: container prod has 1 ready revision(s)", "rezup status prod"},
 		{[]string{"diff", "prod", "1999"}, 1, "container prod has no revision 1999", "rezup status prod"},
-		{[]string{"diff", "many", "17"}, 1, "revision 17 of many is ambiguous: 3 revisions start with it", "give more digits"},
+		{[]string{"diff", "many", "17"}, 1, "revision 17 of many is ambiguous: 2 revisions start with it", "give more digits"},
 		{[]string{"diff", "many", notReady[:12], "latest"}, 1, "revision " + notReady + " of many is not ready", "rezup status many"},
 		{[]string{"diff", "empty"}, 1, "container empty has no ready revision", "rezup add empty"},
 		{[]string{"diff", "prod", "x", "y"}, 2, `"x" names no revision`, "see rezup --help"},

@@ -105,18 +105,29 @@ func (s *revisionSet) find(spec string) (*materialize.Revision, error) {
 		}
 		return l[back], nil
 	}
-	var matches []*materialize.Revision
+	// A name is matched whole first; a prefix is unique among the ready
+	// revisions (one being written does not make it ambiguous).
+	var matches, unready []*materialize.Revision
 	seen := map[string]bool{}
 	for _, r := range append(append([]*materialize.Revision{}, s.remote...), s.local...) {
 		if seen[r.Name] || !strings.HasPrefix(r.Name, spec) {
 			continue
 		}
+		seen[r.Name] = true
+		switch {
+		case r.Name == spec:
+			matches, unready = []*materialize.Revision{r}, nil
+		case r.Ready():
+			matches = append(matches, r)
+		default:
+			unready = append(unready, r)
+		}
 		if r.Name == spec {
-			matches = []*materialize.Revision{r}
 			break
 		}
-		seen[r.Name] = true
-		matches = append(matches, r)
+	}
+	if len(matches) == 0 && len(unready) > 0 {
+		matches = unready[:1]
 	}
 	switch {
 	case len(matches) == 0:
