@@ -68,6 +68,8 @@ func (a *app) runCompletion(_ context.Context, o *completionOptions) error {
 func (a *app) completeContainerNames(root *cobra.Command) {
 	for _, c := range root.Commands() {
 		switch c.Name() {
+		case "diff":
+			c.ValidArgsFunction = a.diffArgs
 		case "use", "add", "status", "drop", "env", "resolve", "pull":
 			if c.ValidArgsFunction == nil {
 				c.ValidArgsFunction = a.containerArgs
@@ -92,6 +94,30 @@ func (a *app) containerArgs(cmd *cobra.Command, args []string, toComplete string
 		}
 	}
 	return out, cobra.ShellCompDirectiveNoFileComp
+}
+
+// diffArgs completes diff's NAME, then the names of its revisions.
+func (a *app) diffArgs(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	if len(args) == 0 {
+		return a.containerArgs(cmd, args, toComplete)
+	}
+	if len(args) > 2 || revisionSpec.MatchString(args[0]) {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	local, _ := cmd.Flags().GetBool("local") // defined by diffCommand: no error
+	set, err := a.revisionSet(args[0], local)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp // a Tab must not print errors
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, r := range append(ready(set.remote), ready(set.local)...) {
+		if !seen[r.Name] && strings.HasPrefix(r.Name, toComplete) {
+			seen[r.Name] = true
+			out = append(out, r.Name)
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveKeepOrder
 }
 
 // dashTyped reports whether "--" comes before the word being completed.

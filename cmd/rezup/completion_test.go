@@ -26,7 +26,7 @@ func TestCompletion(t *testing.T) {
 	s.Env["REZUP_ROOT_REMOTE"] = remote
 
 	t.Run("container names", func(t *testing.T) {
-		for _, sub := range []string{"use", "add", "status", "drop", "env", "resolve", "pull"} {
+		for _, sub := range []string{"use", "add", "status", "drop", "env", "resolve", "pull", "diff"} {
 			res := s.MustRun("__complete", sub, "")
 			names := strings.Fields(strings.Split(res.Stdout, ":")[0])
 			if strings.Join(names, " ") != ".main dev farm published" {

@@ -144,11 +144,43 @@ func TestStatusFlags(t *testing.T) {
 		{args: []string{"--json"}, want: statusOptions{asJSON: true}},
 		{args: []string{"prod", "--json"}, want: statusOptions{name: "prod", asJSON: true}},
 		{args: []string{".main"}, want: statusOptions{name: ".main"}},
+		{args: []string{"prod", "--packages"}, want: statusOptions{name: "prod", packages: true}},
+		{args: []string{"--packages", "prod", "--json"}, want: statusOptions{name: "prod", packages: true, asJSON: true}},
+		{args: []string{"prod", "--packages", "--revision", "1763900000.1"}, want: statusOptions{name: "prod", packages: true, revision: "1763900000.1"}},
+		{args: []string{"prod", "--packages", "--revision=latest~2"}, want: statusOptions{name: "prod", packages: true, revision: "latest~2"}},
 
 		{args: []string{"a", "b"}, code: 2, msg: "at most one container name"},
 		{args: []string{""}, code: 2, msg: "empty"},
 		{args: []string{"x/y"}, code: 2, msg: "not a path"},
 		{args: []string{"-l"}, code: 2, msg: "unknown shorthand flag"},
+		{args: []string{"--packages"}, code: 2, msg: "give its name"},
+		{args: []string{"prod", "--revision", "latest"}, code: 2, msg: "--revision goes with --packages"},
+		{args: []string{"prod", "--packages", "--revision", "newest"}, code: 2, msg: `--revision "newest" names no revision`},
+		{args: []string{"prod", "--packages", "--revision"}, code: 2, msg: "needs an argument"},
+	})
+}
+
+func TestDiffFlags(t *testing.T) {
+	t.Parallel()
+	checkFlags(t, (*app).diffCommand, []flagCase[diffOptions]{
+		{args: nil, want: diffOptions{name: ".main"}},
+		{args: []string{"prod"}, want: diffOptions{name: "prod"}},
+		{args: []string{"prod", "-l", "--json"}, want: diffOptions{name: "prod", local: true, asJSON: true}},
+		// A first argument that looks like a revision is REV1 of .main.
+		{args: []string{"1763900000"}, want: diffOptions{name: ".main", old: "1763900000"}},
+		{args: []string{"latest~1", "latest"}, want: diffOptions{name: ".main", old: "latest~1", new: "latest"}},
+		{args: []string{"prod", "1763900000.123456"}, want: diffOptions{name: "prod", old: "1763900000.123456"}},
+		{args: []string{"prod", "17639", "latest~2", "--local"}, want: diffOptions{name: "prod", old: "17639", new: "latest~2", local: true}},
+		// With three arguments the first is NAME, even one that looks like a revision.
+		{args: []string{"2024", "1", "2"}, want: diffOptions{name: "2024", old: "1", new: "2"}},
+
+		{args: []string{"a", "1", "2", "3"}, code: 2, msg: "at most two revisions"},
+		{args: []string{"prod", "newest"}, code: 2, msg: `"newest" names no revision`},
+		{args: []string{"prod", "latest~"}, code: 2, msg: "names no revision"},
+		{args: []string{"prod", "1", "latest-1"}, code: 2, msg: "names no revision"},
+		{args: []string{"../x"}, code: 2, msg: "not a path"},
+		{args: []string{"prod", "-1"}, code: 2, msg: "unknown shorthand flag"},
+		{args: []string{"--packages"}, code: 2, msg: "unknown flag"},
 	})
 }
 
@@ -347,7 +379,7 @@ func TestCommandTree(t *testing.T) {
 	for _, c := range root.Commands() {
 		names = append(names, c.Name())
 	}
-	want := []string{"add", "completion", "drop", "env", "gc", "key", "pull", "resolve", "status", "use"}
+	want := []string{"add", "completion", "diff", "drop", "env", "gc", "key", "pull", "resolve", "status", "use"}
 	if !slices.Equal(names, want) {
 		t.Errorf("commands %v, want %v", names, want)
 	}
@@ -355,7 +387,7 @@ func TestCommandTree(t *testing.T) {
 	for _, f := range []struct{ cmd, short, long string }{
 		{"use", "l", "local"}, {"use", "n", "no-wait"}, {"use", "d", "do"},
 		{"add", "s", "skip-use"}, {"add", "r", "remote"},
-		{"pull", "l", "local"}, {"env", "l", "local"}, {"resolve", "l", "local"},
+		{"pull", "l", "local"}, {"env", "l", "local"}, {"resolve", "l", "local"}, {"diff", "l", "local"},
 	} {
 		c, _, err := root.Find([]string{f.cmd})
 		if err != nil {

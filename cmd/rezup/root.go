@@ -19,7 +19,7 @@ import (
 // command is rezup's whole command tree.
 func (a *app) command() *cobra.Command {
 	root := a.rootCommand(nil)
-	root.AddCommand(a.useCommand(nil), a.addCommand(nil), a.statusCommand(nil), a.dropCommand(nil), a.pullCommand(nil), a.envCommand(nil), a.resolveCommand(nil), a.completionCommand(nil), a.gcCommand(nil), a.keyCommand(nil))
+	root.AddCommand(a.useCommand(nil), a.addCommand(nil), a.statusCommand(nil), a.dropCommand(nil), a.pullCommand(nil), a.envCommand(nil), a.resolveCommand(nil), a.completionCommand(nil), a.gcCommand(nil), a.keyCommand(nil), a.diffCommand(nil))
 	a.completeContainerNames(root)
 	return root
 }

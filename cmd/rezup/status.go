@@ -59,13 +59,35 @@ type statusRevision struct {
 type statusOptions struct {
 	name   string // "" lists every container
 	asJSON bool
+	// packages lists the packages of one revision of name (revision, by
+	// default the latest) rather than its revisions.
+	packages bool
+	revision string
 }
 
 func (a *app) statusCommand(runF func(context.Context, *statusOptions) error) *cobra.Command {
 	var o statusOptions
 	cmd := &cobra.Command{
-		Use:   "status [NAME]",
+		Use:   "status [NAME] [--packages [--revision REV]] [--json]",
 		Short: "List containers, or the revisions of one container",
+		Long: `Without NAME, list the containers: those with a recipe in ~ and those
+in the local or remote root. With NAME, list its revisions, the remote
+root's first (as use prefers them): timestamp, root, rez version, date,
+key, size and state; the first ready one is marked latest.
+
+With --packages, list the packages of NAME's latest revision (or of
+--revision REV, named as in the list, by a unique prefix, or as latest~N),
+venv by venv: name, version and where it came from (index, file, url, vcs
+or dir, and whether it is editable), from the revision's lock. With
+--json, the lock itself (null for a revision without one). A revision the
+Python rezup or an older rezup built has no lock: status says so.
+
+Examples:
+  rezup status                        # every container
+  rezup status prod                   # prod's revisions
+  rezup status prod --json
+  rezup status prod --packages        # what the latest revision installs
+  rezup status prod --packages --revision latest~1`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return usagef("status takes at most one container name")
@@ -76,6 +98,15 @@ func (a *app) statusCommand(runF func(context.Context, *statusOptions) error) *c
 				}
 				o.name = args[0]
 			}
+			if o.packages && o.name == "" {
+				return usagef("status --packages lists one container's packages: give its name (status NAME --packages)")
+			}
+			if o.revision != "" && !o.packages {
+				return usagef("status --revision goes with --packages")
+			}
+			if o.revision != "" && !revisionSpec.MatchString(o.revision) {
+				return usagef("--revision %q names no revision: use a revision name as `rezup status %s` shows it, a unique prefix of one, latest or latest~N", o.revision, o.name)
+			}
 			if runF == nil {
 				runF = a.runStatus
 			}
@@ -83,11 +114,16 @@ func (a *app) statusCommand(runF func(context.Context, *statusOptions) error) *c
 		},
 	}
 	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&o.packages, "packages", false, "list the packages of NAME's latest revision")
+	cmd.Flags().StringVar(&o.revision, "revision", "", "with --packages: the revision to list (default the latest)")
 	return cmd
 }
 
 // runStatus prints the revisions of o.name, or every known container.
 func (a *app) runStatus(_ context.Context, o *statusOptions) error {
+	if o.packages {
+		return a.printPackages(o)
+	}
 	var out []statusContainer
 	if o.name != "" {
 		c, err := a.containerStatus(o.name, true)
