@@ -32,8 +32,8 @@ func writeWheel(t *testing.T, dir string, w testkit.Wheel) {
 	}
 }
 
-// lockedRevision is what `status NAME --json` says of a revision.
-type lockedRevision struct {
+// revisionStatus is what `status NAME --json` says of a revision.
+type revisionStatus struct {
 	Name       string `json:"name"`
 	From       string `json:"from"`
 	Key        string `json:"key"`
@@ -55,10 +55,10 @@ type lockedRevision struct {
 
 // latestStatus is the newest revision `status NAME --json` lists first
 // from the given root ("local" or "remote").
-func latestStatus(t *testing.T, s *testkit.Session, name, from string) lockedRevision {
+func latestStatus(t *testing.T, s *testkit.Session, name, from string) revisionStatus {
 	t.Helper()
 	var c struct {
-		Revisions []lockedRevision `json:"revisions"`
+		Revisions []revisionStatus `json:"revisions"`
 	}
 	res := s.MustRun("status", name, "--json")
 	if err := json.Unmarshal([]byte(res.Stdout), &c); err != nil {
@@ -70,11 +70,11 @@ func latestStatus(t *testing.T, s *testkit.Session, name, from string) lockedRev
 		}
 	}
 	t.Fatalf("no %s revision in\n%s", from, res.Stdout)
-	return lockedRevision{}
+	return revisionStatus{}
 }
 
 // lockedVersions maps "venv/dist" to the locked version.
-func (r lockedRevision) lockedVersions() map[string]string {
+func (r revisionStatus) lockedVersions() map[string]string {
 	m := map[string]string{}
 	if r.Lock != nil {
 		for _, v := range r.Lock.Venvs {
@@ -98,7 +98,7 @@ func TestLockedAdd(t *testing.T) {
 	s.WriteFile("rezup.lk.toml", lockRecipe(wheels, ""))
 	root := filepath.Join(s.Home, ".rezup")
 
-	add := func(args ...string) (lockedRevision, testkit.Result) {
+	add := func(args ...string) (revisionStatus, testkit.Result) {
 		t.Helper()
 		res := s.MustRun(append([]string{"add", "lk", "--skip-use"}, args...)...)
 		return latestStatus(t, s, "lk", "local"), res
