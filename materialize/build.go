@@ -308,7 +308,10 @@ func (s *Store) build(ctx context.Context, p *Plan, staging string) (*Manifest, 
 // compile byte-compiles the relocated tree, venv by venv and the shared
 // libs, as hash pycs named at the final prefix (pyenv.Venv.Compile): pip
 // installed with --no-compile, so the tree holds no install-time mtime
-// and two builds of the same packages are byte-identical.
+// and two builds of the same packages are byte-identical. It then makes
+// pip's RECORD files say what relocation and the removed console scripts
+// left (pyenv.RehashRecords): as pip wrote them, they hash scripts whose
+// shebang named the staging dir, a random name.
 func (b *staged) compile(ctx context.Context, rez pyenv.Venv, venvs []string) error {
 	r := b.p.Recipe
 	for _, name := range venvs {
@@ -330,10 +333,16 @@ func (b *staged) compile(ctx context.Context, rez pyenv.Venv, venvs []string) er
 		if err := v.Compile(ctx, b.p.Interps[spec], site, filepath.Join(b.final, rel), b.s.opt.Environ, b.s.opt.Log); err != nil {
 			return fmt.Errorf("venv %s: %w", name, err)
 		}
+		if err := pyenv.RehashRecords(site, filepath.Join(b.final, rel)); err != nil {
+			return fmt.Errorf("venv %s: %w", name, err)
+		}
 	}
 	if sh := r.Shared; sh != nil {
 		lib := filepath.Join("libs", sh.Name)
 		if err := rez.Compile(ctx, b.p.Interps[r.Rez.Python], filepath.Join(b.dir, lib), filepath.Join(b.final, lib), b.s.opt.Environ, b.s.opt.Log); err != nil {
+			return fmt.Errorf("shared libs %s: %w", sh.Name, err)
+		}
+		if err := pyenv.RehashRecords(filepath.Join(b.dir, lib), filepath.Join(b.final, lib)); err != nil {
 			return fmt.Errorf("shared libs %s: %w", sh.Name, err)
 		}
 	}

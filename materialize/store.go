@@ -321,12 +321,18 @@ func (s *Store) publish(staging string, m *Manifest) error {
 	return fsx.PublishDir(staging, final)
 }
 
+// treeSize counts the regular files of an entry and their bytes, the
+// manifest aside: a built tree has none yet when it is counted, an
+// unpacked one has the archive's, and both must count the same, or the
+// manifest of a fetched entry, published again, would differ from the
+// one it was fetched with.
 func treeSize(root string) (files, bytes int64, err error) {
-	err = filepath.WalkDir(root, func(_ string, d fs.DirEntry, err error) error {
+	manifest := manifestIn(root)
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if d.Type().IsRegular() {
+		if d.Type().IsRegular() && p != manifest {
 			info, err := d.Info()
 			if err != nil {
 				return err
