@@ -160,9 +160,10 @@ func (s *Store) materialize(ctx context.Context, k cas.Key, p *Plan, pin *cas.En
 // published), and this is not a Publisher store (its caller publishes and
 // pins whatever is in the cache). A pinned revision whose archive is
 // missing builds without it, as before: what the lease hands a waiter is
-// the key's entry.json, and fetching by key would bypass the pin.
+// the key's entry.json, and fetching by key would bypass the pin. An
+// edit-mode build is never published, so there is nothing to wait for.
 func (s *Store) farmBuild(ctx context.Context, pin *cas.Entry, p *Plan) bool {
-	return pin == nil && p != nil && !s.opt.Publisher && s.opt.Cache.Writable(ctx) == nil
+	return pin == nil && p != nil && !s.opt.Publisher && len(EditTools(p.Recipe)) == 0 && s.opt.Cache.Writable(ctx) == nil
 }
 
 func (s *Store) leaseOptions() cas.LeaseOptions {
@@ -224,6 +225,10 @@ func (s *Store) buildHere(ctx context.Context, k cas.Key, p *Plan, publish bool)
 		return nil, fmt.Errorf("build %s: %w", k, err)
 	}
 	s.opt.Reporter.Infof("built %s", k)
+	if len(m.Editable) > 0 && publish && s.opt.Cache != nil {
+		s.opt.Reporter.Infof("not publishing %s to %s: %v (%s), it points into a source tree", k, s.opt.Cache, ErrEditMode, strings.Join(m.Editable, ", "))
+		publish = false
+	}
 	if publish && s.opt.Cache != nil && !s.opt.Publisher && s.opt.Cache.Writable(ctx) == nil {
 		// Still under the exclusive lock: nobody can remove the entry
 		// while it is packed.
@@ -297,6 +302,7 @@ func (s *Store) build(ctx context.Context, p *Plan, staging string) (*Manifest, 
 		Venvs:        venvs,
 		EntryPoints:  b.eps,
 		RezVersion:   rezVersion,
+		Editable:     EditTools(r),
 		Created:      s.opt.Now().UTC(),
 		RezupVersion: s.opt.Version,
 		Origin:       &Origin{How: OriginBuilt},

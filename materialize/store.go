@@ -138,12 +138,15 @@ type Manifest struct {
 	// EntryPoints are the production scripts written into each venv's
 	// production bin dir, by venv: what Inspect checks a build for.
 	// Absent in manifests older rezups wrote.
-	EntryPoints  map[string][]string `json:"entry_points,omitempty"`
-	RezVersion   string              `json:"rez_version"`
-	Files        int64               `json:"files"`
-	Bytes        int64               `json:"bytes"`
-	Created      time.Time           `json:"created"`
-	RezupVersion string              `json:"rezup_version"`
+	EntryPoints map[string][]string `json:"entry_points,omitempty"`
+	RezVersion  string              `json:"rez_version"`
+	// Editable names the tools installed in edit mode (see EditTools):
+	// such an entry is never published to the shared cache.
+	Editable     []string  `json:"editable,omitempty"`
+	Files        int64     `json:"files"`
+	Bytes        int64     `json:"bytes"`
+	Created      time.Time `json:"created"`
+	RezupVersion string    `json:"rezup_version"`
 	// Origin is how the entry came to this store; nil in entries an
 	// older rezup made, whose origin is unknown.
 	Origin *Origin `json:"origin,omitempty"`
