@@ -283,10 +283,12 @@ func (s *Store) build(ctx context.Context, p *Plan, staging string) (*Manifest, 
 		}
 	}
 
+	start := time.Now()
 	rep, err := pyenv.Relocate(staging, staging, b.final)
 	if err != nil {
 		return nil, fmt.Errorf("relocate: %w", err)
 	}
+	s.opt.Reporter.Debugf("relocated %d file(s) to %s in %v", rep.Rewritten, b.final, time.Since(start).Round(time.Millisecond))
 	if len(rep.Binary) > 0 {
 		s.opt.Reporter.Warnf("%d binary file(s) hold the build path and were left as they are, e.g. %s", len(rep.Binary), rep.Binary[0])
 	}
@@ -321,6 +323,7 @@ func (s *Store) build(ctx context.Context, p *Plan, staging string) (*Manifest, 
 func (b *staged) compile(ctx context.Context, rez pyenv.Venv, venvs []string) error {
 	r := b.p.Recipe
 	for _, name := range venvs {
+		start := time.Now()
 		v := pyenv.Venv{Dir: filepath.Join(b.dir, "venv", name)}
 		spec := r.Rez.Python
 		for _, ext := range r.Extensions {
@@ -342,6 +345,7 @@ func (b *staged) compile(ctx context.Context, rez pyenv.Venv, venvs []string) er
 		if err := pyenv.RehashRecords(site, filepath.Join(b.final, rel)); err != nil {
 			return fmt.Errorf("venv %s: %w", name, err)
 		}
+		b.s.opt.Reporter.Debugf("compiled venv %s in %v", name, time.Since(start).Round(time.Millisecond))
 	}
 	if sh := r.Shared; sh != nil {
 		lib := filepath.Join("libs", sh.Name)
