@@ -159,9 +159,10 @@ func (s *Store) materialize(ctx context.Context, k cas.Key, p *Plan, pin *cas.En
 // published), and this is not a Publisher store (its caller publishes and
 // pins whatever is in the cache). A pinned revision whose archive is
 // missing builds without it, as before: what the lease hands a waiter is
-// the key's entry.json, and fetching by key would bypass the pin.
+// the key's entry.json, and fetching by key would bypass the pin. An
+// edit-mode build is never published, so there is nothing to wait for.
 func (s *Store) farmBuild(ctx context.Context, pin *cas.Entry, p *Plan) bool {
-	return pin == nil && p != nil && !s.opt.Publisher && s.opt.Cache.Writable(ctx) == nil
+	return pin == nil && p != nil && !s.opt.Publisher && len(EditTools(p.Recipe)) == 0 && s.opt.Cache.Writable(ctx) == nil
 }
 
 func (s *Store) leaseOptions() cas.LeaseOptions {
@@ -223,6 +224,10 @@ func (s *Store) buildHere(ctx context.Context, k cas.Key, p *Plan, publish bool)
 		return nil, fmt.Errorf("build %s: %w", k, err)
 	}
 	s.opt.Reporter.Infof("built %s", k)
+	if len(m.Editable) > 0 && publish && s.opt.Cache != nil {
+		s.opt.Reporter.Infof("not publishing %s to %s: %v (%s), it points into a source tree", k, s.opt.Cache, ErrEditMode, strings.Join(m.Editable, ", "))
+		publish = false
+	}
 	if publish && s.opt.Cache != nil && !s.opt.Publisher && s.opt.Cache.Writable(ctx) == nil {
 		// Still under the exclusive lock: nobody can remove the entry
 		// while it is packed.
@@ -277,10 +282,12 @@ func (s *Store) build(ctx context.Context, p *Plan, staging string) (*Manifest, 
 		}
 	}
 
+	start := time.Now()
 	rep, err := pyenv.Relocate(staging, staging, b.final)
 	if err != nil {
 		return nil, fmt.Errorf("relocate: %w", err)
 	}
+	s.opt.Reporter.Debugf("relocated %d file(s) to %s in %v", rep.Rewritten, b.final, time.Since(start).Round(time.Millisecond))
 	if len(rep.Binary) > 0 {
 		s.opt.Reporter.Warnf("%d binary file(s) hold the build path and were left as they are, e.g. %s", len(rep.Binary), rep.Binary[0])
 	}
@@ -296,6 +303,7 @@ func (s *Store) build(ctx context.Context, p *Plan, staging string) (*Manifest, 
 		Venvs:        venvs,
 		EntryPoints:  b.eps,
 		RezVersion:   rezVersion,
+		Editable:     EditTools(r),
 		Created:      s.opt.Now().UTC(),
 		RezupVersion: s.opt.Version,
 		Origin:       &Origin{How: OriginBuilt},
@@ -307,10 +315,14 @@ func (s *Store) build(ctx context.Context, p *Plan, staging string) (*Manifest, 
 // compile byte-compiles the relocated tree, venv by venv and the shared
 // libs, as hash pycs named at the final prefix (pyenv.Venv.Compile): pip
 // installed with --no-compile, so the tree holds no install-time mtime
-// and two builds of the same packages are byte-identical.
+// and two builds of the same packages are byte-identical. It then makes
+// pip's RECORD files say what relocation and the removed console scripts
+// left (pyenv.RehashRecords): as pip wrote them, they hash scripts whose
+// shebang named the staging dir, a random name.
 func (b *staged) compile(ctx context.Context, rez pyenv.Venv, venvs []string) error {
 	r := b.p.Recipe
 	for _, name := range venvs {
+		start := time.Now()
 		v := pyenv.Venv{Dir: filepath.Join(b.dir, "venv", name)}
 		spec := r.Rez.Python
 		for _, ext := range r.Extensions {
@@ -329,10 +341,17 @@ func (b *staged) compile(ctx context.Context, rez pyenv.Venv, venvs []string) er
 		if err := v.Compile(ctx, b.p.Interps[spec], site, filepath.Join(b.final, rel), b.s.opt.Environ, b.s.opt.Log); err != nil {
 			return fmt.Errorf("venv %s: %w", name, err)
 		}
+		if err := pyenv.RehashRecords(site, filepath.Join(b.final, rel)); err != nil {
+			return fmt.Errorf("venv %s: %w", name, err)
+		}
+		b.s.opt.Reporter.Debugf("compiled venv %s in %v", name, time.Since(start).Round(time.Millisecond))
 	}
 	if sh := r.Shared; sh != nil {
 		lib := filepath.Join("libs", sh.Name)
 		if err := rez.Compile(ctx, b.p.Interps[r.Rez.Python], filepath.Join(b.dir, lib), filepath.Join(b.final, lib), b.s.opt.Environ, b.s.opt.Log); err != nil {
+			return fmt.Errorf("shared libs %s: %w", sh.Name, err)
+		}
+		if err := pyenv.RehashRecords(filepath.Join(b.dir, lib), filepath.Join(b.final, lib)); err != nil {
 			return fmt.Errorf("shared libs %s: %w", sh.Name, err)
 		}
 	}

@@ -70,6 +70,14 @@
 //     lock. Other nodes wait, then fetch what was published; the builder
 //     looks the key up again before publishing, so a key is published
 //     once. A read-only or unreachable cache builds without it.
+//   - Builds are reproducible: two builds of one key with the same
+//     interpreters at the same prefix give byte-identical trees and
+//     archives of one digest (hash pycs compiled after relocation, RECORD
+//     rehashed, a fixed mtime and no creation time in the archive), and
+//     an entry fetched and published again packs to its archive's digest.
+//   - An edit-mode build (Manifest.Editable, EditTools) points into a
+//     source tree: it is never published (no build lease, no pack;
+//     Publish refuses it with ErrEditMode).
 //   - A revision.json that cannot be read makes its revision not ready:
 //     Latest passes over it and returns it in Revision.Skipped, for the
 //     caller to warn about.

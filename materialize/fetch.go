@@ -298,7 +298,8 @@ func (s *Store) pack(ctx context.Context, k cas.Key, m *Manifest, once bool) (ca
 // signatures: what a remote revision pins (AddRemoteRevision). When the
 // key's entry.json is another publisher's that no trusted key signed, and
 // this one would not verify either, the archive is stored and pinned all
-// the same, and entry.json is left as it was (with a warning).
+// the same, and entry.json is left as it was (with a warning). An entry
+// built in edit mode is refused with ErrEditMode.
 func (s *Store) Publish(ctx context.Context, k cas.Key) (cas.Entry, error) {
 	if s.opt.Cache == nil {
 		return cas.Entry{}, fmt.Errorf("publish %s: no shared cache is configured", k)
@@ -314,6 +315,9 @@ func (s *Store) Publish(ctx context.Context, k cas.Key) (cas.Entry, error) {
 	m, err := s.ReadManifest(k)
 	if err != nil {
 		return cas.Entry{}, err
+	}
+	if len(m.Editable) > 0 {
+		return cas.Entry{}, fmt.Errorf("publish %s: %w (%s): it points into a source tree on this machine", k, ErrEditMode, strings.Join(m.Editable, ", "))
 	}
 	pin, err := s.pack(ctx, k, m, false)
 	if errors.Is(err, cas.ErrUntrustedSigner) {

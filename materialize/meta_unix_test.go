@@ -27,8 +27,20 @@ func plantArchive(t *testing.T, admin *Store, k cas.Key, tamper func(entryDir st
 	if err != nil {
 		t.Fatal(err)
 	}
-	tamper(admin.opt.Root.EntryDir(k))
-	if _, err := admin.pack(context.Background(), k, m, false); err != nil {
+	dir := admin.opt.Root.EntryDir(k)
+	tamper(dir)
+	// Not Store.pack: it packs the manifest it is given, not the one on
+	// disk, which tamper may have changed.
+	a, err := cas.PackFile(t.TempDir(), dir, cas.PackOptions{ModTime: packModTime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := cas.Entry{Key: k, Prefix: m.Prefix, RezupVersion: "test", Created: time.Now().UTC(),
+		Digest: a.Digest, Size: a.Size, Files: a.Files, Bytes: a.Bytes}
+	if py, ok := m.Interpreters[m.RezPython]; ok {
+		e.Interpreter = py.ID
+	}
+	if _, err := admin.opt.Cache.Publish(context.Background(), e, a); err != nil {
 		t.Fatal(err)
 	}
 }

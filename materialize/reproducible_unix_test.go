@@ -17,9 +17,11 @@ import (
 )
 
 // TestBuildsAreReproducible builds one recipe twice at the same prefix
-// (build, move the entry aside, build again) and publishes both builds:
-// the two archives must have the same digest. It lists the files that
-// differ when they do not.
+// (build, move the entry aside, build again), each time with an empty
+// shared cache so that the second round builds rather than fetches, and
+// publishes both builds: the two archives must have the same digest. It
+// lists the files that differ when they do not. An entry fetched from
+// that archive and published again packs to the same digest as well.
 func TestBuildsAreReproducible(t *testing.T) {
 	ctx := context.Background()
 	wheels := testkit.WheelHouse(t)
@@ -30,16 +32,22 @@ func TestBuildsAreReproducible(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newStore(t, filepath.Join(t.TempDir(), "root"), openCache(t, filepath.Join(t.TempDir(), "cache")), nil)
-	p, err := s.Resolve(ctx, r)
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := filepath.Join(t.TempDir(), "root")
 	aside := filepath.Join(t.TempDir(), "first")
+	var p *Plan
+	var s *Store
 	var digests []cas.Digest
 	for i := 0; i < 2; i++ {
-		if _, err := s.Materialize(ctx, p.Key, p); err != nil {
+		s = newStore(t, root, openCache(t, filepath.Join(t.TempDir(), "cache")), nil)
+		if p, err = s.Resolve(ctx, r); err != nil {
 			t.Fatal(err)
+		}
+		m, err := s.Materialize(ctx, p.Key, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Origin == nil || m.Origin.How != OriginBuilt {
+			t.Fatalf("round %d: the entry was not built: origin %+v", i+1, m.Origin)
 		}
 		e, err := s.Publish(ctx, p.Key)
 		if err != nil {
@@ -62,6 +70,26 @@ func TestBuildsAreReproducible(t *testing.T) {
 	py := filepath.Join(s.opt.Root.EntryDir(p.Key), "venv", "rez", "bin", "python")
 	if out, err := exec.Command(py, "-m", "pip", "--version").CombinedOutput(); err != nil {
 		t.Fatalf("pip in the built venv: %v\n%s", err, out)
+	}
+
+	// Fetched back from the second cache at the same prefix, and
+	// published again: the same archive.
+	if err := os.RemoveAll(s.opt.Root.EntryDir(p.Key)); err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.Materialize(ctx, p.Key, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Origin == nil || m.Origin.How != OriginFetched {
+		t.Fatalf("the third round did not fetch: origin %+v", m.Origin)
+	}
+	e, err := s.Publish(ctx, p.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Digest != digests[1] {
+		t.Errorf("a fetched entry published again packed to %s, its archive is %s", e.Digest, digests[1])
 	}
 }
 

@@ -138,12 +138,15 @@ type Manifest struct {
 	// EntryPoints are the production scripts written into each venv's
 	// production bin dir, by venv: what Inspect checks a build for.
 	// Absent in manifests older rezups wrote.
-	EntryPoints  map[string][]string `json:"entry_points,omitempty"`
-	RezVersion   string              `json:"rez_version"`
-	Files        int64               `json:"files"`
-	Bytes        int64               `json:"bytes"`
-	Created      time.Time           `json:"created"`
-	RezupVersion string              `json:"rezup_version"`
+	EntryPoints map[string][]string `json:"entry_points,omitempty"`
+	RezVersion  string              `json:"rez_version"`
+	// Editable names the tools installed in edit mode (see EditTools):
+	// such an entry is never published to the shared cache.
+	Editable     []string  `json:"editable,omitempty"`
+	Files        int64     `json:"files"`
+	Bytes        int64     `json:"bytes"`
+	Created      time.Time `json:"created"`
+	RezupVersion string    `json:"rezup_version"`
 	// Origin is how the entry came to this store; nil in entries an
 	// older rezup made, whose origin is unknown.
 	Origin *Origin `json:"origin,omitempty"`
@@ -321,12 +324,18 @@ func (s *Store) publish(staging string, m *Manifest) error {
 	return fsx.PublishDir(staging, final)
 }
 
+// treeSize counts the regular files of an entry and their bytes, the
+// manifest aside: a built tree has none yet when it is counted, an
+// unpacked one has the archive's, and both must count the same, or the
+// manifest of a fetched entry, published again, would differ from the
+// one it was fetched with.
 func treeSize(root string) (files, bytes int64, err error) {
-	err = filepath.WalkDir(root, func(_ string, d fs.DirEntry, err error) error {
+	manifest := manifestIn(root)
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if d.Type().IsRegular() {
+		if d.Type().IsRegular() && p != manifest {
 			info, err := d.Info()
 			if err != nil {
 				return err

@@ -17,6 +17,12 @@
 // roots launching at once against each cache of -caches.
 //
 //	go run ./cmd/rezup-bench -only fleet -nodes 100 -caches dir
+//
+// `-only build` runs the build benchmark instead (see buildMain): `rezup
+// add` of a new and of an unchanged recipe against virtualenv + pip,
+// -rounds each.
+//
+//	go run ./cmd/rezup-bench -only build
 package main
 
 import (
@@ -43,13 +49,13 @@ func main() {
 	bin := flag.String("rezup", "", "rezup binary to measure (default: build ./cmd/rezup)")
 	keep := flag.Bool("keep", false, "keep the temp HOME")
 	rounds := flag.Int("rounds", 5, "rounds of the store benchmark (pack, cold materialize)")
-	only := flag.String("only", "", `run only "launch", "store" or "fleet" (fleet runs only when asked)`)
+	only := flag.String("only", "", `run only "launch", "store", "fleet" or "build" (fleet and build run only when asked)`)
 	nodes := flag.Int("nodes", 100, "fleet: node roots launching at once (at most 1000)")
 	caches := flag.String("caches", "dir", "fleet: the caches to run against, comma-separated: dir, http, s3")
 	fleetTimeout := flag.Duration("fleet-timeout", 20*time.Minute, "fleet: bound on each run of every node")
 	flag.Parse()
-	if *only != "" && *only != "launch" && *only != "store" && *only != "fleet" {
-		fmt.Fprintf(os.Stderr, "rezup-bench: error: -only is %q; use launch, store or fleet\n", *only)
+	if *only != "" && *only != "launch" && *only != "store" && *only != "fleet" && *only != "build" {
+		fmt.Fprintf(os.Stderr, "rezup-bench: error: -only is %q; use launch, store, fleet or build\n", *only)
 		os.Exit(2)
 	}
 	if *nodes < 1 || *nodes > maxNodes {
@@ -58,6 +64,13 @@ func main() {
 	}
 	if *only == "fleet" {
 		if err := fleetMain(*bin, *keep, strings.Split(*caches, ","), *nodes, *fleetTimeout); err != nil {
+			fmt.Fprintf(os.Stderr, "rezup-bench: error: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *only == "build" {
+		if err := buildMain(*bin, *keep, *rounds); err != nil {
 			fmt.Fprintf(os.Stderr, "rezup-bench: error: %v\n", err)
 			os.Exit(1)
 		}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -72,6 +73,12 @@ func (a *app) runAdd(ctx context.Context, o *addOptions) error {
 	// A usage error that needs the recipe to tell: raised here, not in RunE.
 	if o.remote && !c.hasRemote {
 		return usagef("add --remote needs a remote root: set REZUP_ROOT_REMOTE or [root] remote in %s", c.recipe.Path)
+	}
+	if tools := materialize.EditTools(c.recipe.Recipe); o.remote && len(tools) > 0 {
+		// Refused before building: what the nodes would run is the
+		// source tree on this machine.
+		return withHint(fmt.Errorf("add --remote: %s is installed with edit = true, and an edit-mode build is never published (it points into a source tree on this machine)", strings.Join(tools, ", ")),
+			"remove edit = true from %s to publish a revision, or run `rezup add %s` without --remote to use it here", c.recipe.Path, o.name)
 	}
 	cache, err := a.cache(c)
 	if err != nil {

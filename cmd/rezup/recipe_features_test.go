@@ -68,19 +68,7 @@ requires = ["toml_fake"]
 func TestEditModeRezInProduction(t *testing.T) {
 	t.Parallel()
 	s, wh := newUser(t)
-	src, err := testkit.SourceProject(t.TempDir(), "rez", testkit.RezVersion, map[string]string{"rez-env": testkit.RezMain})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, body := range testkit.RezWheel(testkit.RezVersion).Files {
-		p := filepath.Join(src, "src", filepath.FromSlash(name))
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	recipe := strings.Replace(testkit.RecipeTOML(wh, "edit = true\n\n[env]\nREZUP_EDIT_IN_PRODUCTION = \"1\"\n"),
-		`url = "rez==`+testkit.RezVersion+`"`, `url = "`+src+`"`, 1)
+	src, recipe := editModeRecipe(t, wh, "\n[env]\nREZUP_EDIT_IN_PRODUCTION = \"1\"\n")
 	s.WriteFile("rezup.toml", recipe)
 	s.MustRun("add", "--skip-use")
 	r := rezReport(t, s.MustRun("use", "--", "rez-env").Stdout)
@@ -93,6 +81,26 @@ func TestEditModeRezInProduction(t *testing.T) {
 	if !r.ProductionMarker {
 		t.Error("no .rez_production_install for an edit-mode rez")
 	}
+}
+
+// editModeRecipe writes rez as a source project and returns its
+// directory and a recipe that installs it with edit = true, then extra.
+func editModeRecipe(t *testing.T, wheels, extra string) (src, recipe string) {
+	t.Helper()
+	src, err := testkit.SourceProject(t.TempDir(), "rez", testkit.RezVersion, map[string]string{"rez-env": testkit.RezMain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range testkit.RezWheel(testkit.RezVersion).Files {
+		p := filepath.Join(src, "src", filepath.FromSlash(name))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recipe = strings.Replace(testkit.RecipeTOML(wheels, "edit = true\n"+extra),
+		`url = "rez==`+testkit.RezVersion+`"`, `url = "`+src+`"`, 1)
+	return src, recipe
 }
 
 // The warm launch starts no python: it works with no python on PATH.

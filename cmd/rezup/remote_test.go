@@ -429,3 +429,38 @@ func execOutput(name string, args ...string) (string, error) {
 	out, err := exec.Command(name, args...).Output()
 	return string(out), err
 }
+
+// An edit-mode build points into a source tree on the machine that built
+// it: a plain add with a writable shared cache builds it without
+// publishing it, and add --remote refuses it before building, in one
+// line with a hint, leaving the remote root without a revision.
+func TestEditModeBuildIsNeverPublished(t *testing.T) {
+	t.Parallel()
+	f := newFarm(t)
+	_, recipe := editModeRecipe(t, f.wheels, "")
+	f.admin.WriteFile("rezup.dev.toml", recipe)
+	res := f.admin.MustRun("add", "dev", "--skip-use")
+	if !strings.Contains(res.Stderr, "not publishing") {
+		t.Errorf("add did not say why it does not publish:\n%s", res.Stderr)
+	}
+	cache := filepath.Join(f.remote, ".cache")
+	if ents, _ := filepath.Glob(filepath.Join(cache, "*", "entry.json")); len(ents) != 0 {
+		t.Errorf("an edit-mode build was published: %v", ents)
+	}
+	if archives, _ := filepath.Glob(filepath.Join(cache, "*", "*.tar.zst")); len(archives) != 0 {
+		t.Errorf("an edit-mode build was packed to the cache: %v", archives)
+	}
+
+	res = f.admin.Run("add", "dev", "--remote", "--skip-use")
+	if res.Code == 0 {
+		t.Fatalf("add --remote of an edit-mode recipe succeeded:\n%s", res.Stderr)
+	}
+	wantErr := "rezup: error: add --remote: rez is installed with edit = true, and an edit-mode build is never published (it points into a source tree on this machine)"
+	lines := strings.Split(strings.TrimSpace(res.Stderr), "\n")
+	if len(lines) != 2 || lines[0] != wantErr || !strings.HasPrefix(lines[1], "rezup: hint: remove edit = true from ") {
+		t.Errorf("add --remote: stderr\n%s\nwant the line\n%s\nand a hint", res.Stderr, wantErr)
+	}
+	if revs := revisions(t, f.remote, "dev"); len(revs) != 0 {
+		t.Errorf("remote revisions of an edit-mode recipe: %v", revs)
+	}
+}

@@ -411,7 +411,10 @@ func (t *tailWriter) Tail() string { return tail(t.buf, tailLines) }
 // Files that do not compile (Python 2 leftovers in some packages) are
 // left without bytecode, as pip leaves them; they are named in log.
 func (v Venv) Compile(ctx context.Context, py Interpreter, dir, asDir string, env []string, log io.Writer) error {
-	args := []string{"-E", "-m", "compileall", "-q", "-j0", "-d", asDir}
+	// -f: pip and the build's own python runs (pip from the venv, for
+	// one) wrote timestamp pycs at import, which compileall would keep
+	// as up to date.
+	args := []string{"-E", "-m", "compileall", "-f", "-q", "-j0", "-d", asDir}
 	if !olderThan(py.Version, 3, 7) {
 		args = append(args, "--invalidation-mode", "checked-hash")
 	}
