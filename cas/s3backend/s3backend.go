@@ -142,14 +142,10 @@ func (b *Backend) Open(ctx context.Context, name string, offset int64) (io.ReadC
 			return nil, cas.Permanent(fmt.Errorf("open %s: %v", b.where(name), err))
 		}
 	}
-	obj, err := b.client.GetObject(ctx, b.bucket, b.key(name), o)
-	if err == nil {
-		_, err = obj.Stat()
-	}
+	// Core's GetObject sends the GET at once and returns its answer: one
+	// request per open (the Client's lazy Object would stat first).
+	body, _, _, err := minio.Core{Client: b.client}.GetObject(ctx, b.bucket, b.key(name), o)
 	if err != nil {
-		if obj != nil {
-			obj.Close() // nothing was read
-		}
 		if minio.ToErrorResponse(err).StatusCode == http.StatusRequestedRangeNotSatisfiable {
 			// The object is there (a missing one is a 404) and offset
 			// is at or past its end: no bytes, as the contract says.
@@ -159,13 +155,13 @@ func (b *Backend) Open(ctx context.Context, name string, offset int64) (io.ReadC
 		return nil, b.fail(ctx, "open", name, err)
 	}
 	b.bucketSeen.Store(true)
-	return &reader{obj: obj, b: b, ctx: ctx, name: name}, nil
+	return &reader{obj: body, b: b, ctx: ctx, name: name}, nil
 }
 
 // reader sorts the errors of a download like those of the other calls,
 // so that a retry layer can tell a dropped connection from a refusal.
 type reader struct {
-	obj  *minio.Object
+	obj  io.ReadCloser
 	b    *Backend
 	ctx  context.Context
 	name string

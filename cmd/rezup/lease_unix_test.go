@@ -82,12 +82,17 @@ func cacheObjects(t *testing.T, f *farm, pattern string) []string {
 // others wait, then fetch what it published. One pip build, one archive;
 // over a directory cache and over S3 (a real versitygw).
 func TestSixteenNodesBuildOnce(t *testing.T) {
-	// Not parallel: sixteen launches at once are the whole machine's work.
+	// Parallel with the rest: the nodes spend most of their time waiting
+	// for the one builder, and a lone sequential test would leave a core
+	// idle.
+	t.Parallel()
 	t.Run("dir", func(t *testing.T) {
+		t.Parallel()
 		f := newFarm(t)
 		sixteenNodesBuildOnce(t, f, nil, func(pattern string) []string { return cacheObjects(t, f, pattern) })
 	})
 	t.Run("s3", func(t *testing.T) {
+		t.Parallel()
 		srv, err := testsrv.VersityGW(t.TempDir())
 		if err != nil {
 			t.Fatal(err)
