@@ -338,7 +338,15 @@ func (b *staged) compile(ctx context.Context, rez pyenv.Venv, venvs []string) er
 		if err != nil {
 			return err
 		}
-		if err := v.Compile(ctx, b.p.Interps[spec], site, filepath.Join(b.final, rel), b.s.opt.Environ, b.s.opt.Log); err != nil {
+		// pip, copied compiled by pyenv.Create, is compiled already,
+		// unless the install replaced it (with --no-compile: no pycs).
+		var skip []string
+		if b.pipCopied[name] {
+			if fi, err := os.Stat(filepath.Join(site, "pip", "__pycache__")); err == nil && fi.IsDir() {
+				skip = []string{"pip"}
+			}
+		}
+		if err := v.CompileExcept(ctx, b.p.Interps[spec], site, filepath.Join(b.final, rel), skip, b.s.opt.Environ, b.s.opt.Log); err != nil {
 			return fmt.Errorf("venv %s: %w", name, err)
 		}
 		if err := pyenv.RehashRecords(site, filepath.Join(b.final, rel)); err != nil {
@@ -371,6 +379,8 @@ type staged struct {
 	eps     map[string][]string // the production scripts written, by venv
 	// lockDone: the venvs whose lock is installed (a locked build).
 	lockDone map[string]bool
+	// pipCopied: the venvs pyenv.Create copied a compiled pip into.
+	pipCopied map[string]bool
 }
 
 // installRez creates the rez venv, installs rez with its production
@@ -438,6 +448,12 @@ func (b *staged) createVenv(ctx context.Context, name, spec string) (pyenv.Venv,
 	v, err := pyenv.Create(ctx, py, filepath.Join(b.dir, "venv", name), b.s.opt.Environ, b.s.opt.Log, opt)
 	if err != nil {
 		return v, fmt.Errorf("venv %s: %w", name, err)
+	}
+	if _, ok := v.CopiedPip(); ok {
+		if b.pipCopied == nil {
+			b.pipCopied = map[string]bool{}
+		}
+		b.pipCopied[name] = true
 	}
 	return v, nil
 }

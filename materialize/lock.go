@@ -213,6 +213,9 @@ func (b *staged) installLocked(ctx context.Context, v pyenv.Venv, venv string, e
 	if err != nil {
 		return fmt.Errorf("venv %s: %w", venv, err)
 	}
+	if len(vl.Dists) == 0 {
+		return nil // only pip, copied in already
+	}
 	tmp, err := os.MkdirTemp(b.s.opt.Root.TmpDir(), "lock-")
 	if err != nil {
 		return err
@@ -236,11 +239,26 @@ func (b *staged) installLocked(ctx context.Context, v pyenv.Venv, venv string, e
 // bundled wheel (a file source), at this interpreter's bundled wheel when
 // it has the same sha256: the path may differ from node to node, the
 // bytes may not.
+//
+// When Create copied that very wheel into v already (pyenv.Venv.CopiedPip),
+// pip is left out of the lock's install: it is installed, at the locked
+// version, from the locked bytes.
 func (b *staged) localPip(vl pylock.VenvLock, v pyenv.Venv) (pylock.VenvLock, error) {
 	wheel, ok := v.SeedWheel()
+	copied, isCopied := v.CopiedPip()
 	for i, d := range vl.Dists {
 		if d.Name != "pip" || d.Source.Kind != pylock.KindFile {
 			continue
+		}
+		if isCopied {
+			sum, err := fileSHA256(copied.Wheel)
+			if err != nil {
+				return vl, err
+			}
+			if sum == d.Source.SHA256 {
+				dists := append(append([]pylock.Dist{}, vl.Dists[:i]...), vl.Dists[i+1:]...)
+				return pylock.VenvLock{Name: vl.Name, Dists: dists}, nil
+			}
 		}
 		if ok {
 			sum, err := fileSHA256(wheel)

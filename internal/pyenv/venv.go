@@ -46,6 +46,7 @@ type Venv struct {
 type pipSeed struct {
 	pip       BasePip
 	installed bool
+	copied    bool // installed by Create with BasePip.CopyInto
 }
 
 // CreateOptions tune Create. The zero value makes a venv the slow,
@@ -124,6 +125,18 @@ func Create(ctx context.Context, py Interpreter, dir string, env []string, log i
 	if _, err := os.Stat(v.Python()); err != nil {
 		return Venv{}, fmt.Errorf("create venv %s: no interpreter at %s afterwards: %w", abs, v.Python(), err)
 	}
+	if seed != nil && canCopyPip {
+		// pip goes in now, copied compiled from the unpacked wheel:
+		// seconds faster than pip installing and compiling itself.
+		site, err := v.freshSitePackages(ctx, py, env)
+		if err == nil {
+			err = seed.pip.CopyInto(site, v.BinDir(), v.Python(), py.Version)
+		}
+		if err != nil {
+			return Venv{}, fmt.Errorf("create venv %s: %w", abs, err)
+		}
+		seed.installed, seed.copied = true, true
+	}
 	return v, nil
 }
 
@@ -147,6 +160,28 @@ func (v Venv) Install(ctx context.Context, args []string, env []string, log io.W
 		}
 	}
 	return v.pip(ctx, args, env, log)
+}
+
+// CopiedPip is the bundled pip Create copied into the venv (false when
+// pip was not copied: a venv made with ensurepip, or on Windows, where the
+// first Install installs it). A caller whose requirements hold pip (a
+// lock) leaves it out when it is that wheel.
+func (v Venv) CopiedPip() (BasePip, bool) {
+	if v.seed == nil || !v.seed.copied {
+		return BasePip{}, false
+	}
+	return v.seed.pip, true
+}
+
+// freshSitePackages is the site-packages of a venv `-m venv` just made
+// for py: lib/pythonX.Y/site-packages, found without running python when
+// it is there (CPython on unix), else as python says.
+func (v Venv) freshSitePackages(ctx context.Context, py Interpreter, env []string) (string, error) {
+	site := filepath.Join(v.Dir, "lib", "python"+py.MajorMinor(), "site-packages")
+	if fi, err := os.Stat(site); err == nil && fi.IsDir() && py.MajorMinor() != "" {
+		return site, nil
+	}
+	return v.SitePackages(ctx, env)
 }
 
 // SeedWheel is the bundled pip wheel the first Install of a venv Create
@@ -411,10 +446,25 @@ func (t *tailWriter) Tail() string { return tail(t.buf, tailLines) }
 // Files that do not compile (Python 2 leftovers in some packages) are
 // left without bytecode, as pip leaves them; they are named in log.
 func (v Venv) Compile(ctx context.Context, py Interpreter, dir, asDir string, env []string, log io.Writer) error {
+	return v.CompileExcept(ctx, py, dir, asDir, nil, env, log)
+}
+
+// CompileExcept is Compile leaving out the top-level packages skip of dir,
+// compiled already (pip, copied compiled by Create).
+func (v Venv) CompileExcept(ctx context.Context, py Interpreter, dir, asDir string, skip []string, env []string, log io.Writer) error {
 	// -f: pip and the build's own python runs (pip from the venv, for
 	// one) wrote timestamp pycs at import, which compileall would keep
 	// as up to date.
 	args := []string{"-E", "-m", "compileall", "-f", "-q", "-j0", "-d", asDir}
+	if len(skip) > 0 {
+		// compileall matches -x against each file's path (as given under
+		// dir); Go's QuoteMeta escapes are Python re escapes too.
+		alts := make([]string, len(skip))
+		for i, name := range skip {
+			alts[i] = regexp.QuoteMeta(filepath.Join(dir, name) + string(filepath.Separator))
+		}
+		args = append(args, "-x", "^(?:"+strings.Join(alts, "|")+")")
+	}
 	if !olderThan(py.Version, 3, 7) {
 		args = append(args, "--invalidation-mode", "checked-hash")
 	}
