@@ -330,9 +330,12 @@ func (b *staged) compile(ctx context.Context, rez pyenv.Venv, venvs []string) er
 				spec = ext.Python
 			}
 		}
-		site, err := v.SitePackages(ctx, b.s.opt.Environ)
-		if err != nil {
-			return err
+		site, ok := b.site[name]
+		if !ok {
+			var err error
+			if site, err = v.SitePackages(ctx, b.s.opt.Environ); err != nil {
+				return err
+			}
 		}
 		rel, err := filepath.Rel(b.dir, site)
 		if err != nil {
@@ -381,6 +384,9 @@ type staged struct {
 	lockDone map[string]bool
 	// pipCopied: the venvs pyenv.Create copied a compiled pip into.
 	pipCopied map[string]bool
+	// site: the site-packages of venvs, as python said (the same path
+	// once relocated: the staging dir does not move).
+	site map[string]string
 }
 
 // installRez creates the rez venv, installs rez with its production
@@ -394,14 +400,16 @@ func (b *staged) installRez(ctx context.Context) (pyenv.Venv, string, error) {
 	if err := b.install(ctx, rez, r.Rez, true); err != nil {
 		return rez, "", err
 	}
-	if err := b.writeEntryPoints(ctx, rez, "rez", r.Rez); err != nil {
-		return rez, "", err
-	}
-	version, err := rez.RezVersion(ctx, b.s.opt.Environ)
+	// One python run for what the build reads from the rez venv.
+	in, err := rez.Inspect(ctx, r.Rez.Name, b.s.opt.Environ)
 	if err != nil {
 		return rez, "", err
 	}
-	return rez, version, pyenv.WriteProductionMarker(rez.ProdBinDir(), version)
+	b.site = map[string]string{"rez": in.SitePackages}
+	if err := b.writeScripts(rez, "rez", r.Rez, in.Scripts); err != nil {
+		return rez, "", err
+	}
+	return rez, in.RezVersion, pyenv.WriteProductionMarker(rez.ProdBinDir(), in.RezVersion)
 }
 
 // installExtension installs one [[extension]] with its entry points: into
@@ -496,6 +504,11 @@ func (b *staged) writeEntryPoints(ctx context.Context, v pyenv.Venv, venv string
 	if err != nil {
 		return err
 	}
+	return b.writeScripts(v, venv, t, eps)
+}
+
+// writeScripts is writeEntryPoints with t's console scripts eps read.
+func (b *staged) writeScripts(v pyenv.Venv, venv string, t recipe.Tool, eps []pyenv.EntryPoint) error {
 	// The plain scripts pip wrote run without -E, and bin/rez must
 	// become the production dir: remove them, as the Python rezup does.
 	if err := pyenv.RemoveScripts(v.BinDir(), entryNames(eps)); err != nil {
@@ -532,9 +545,12 @@ func (b *staged) installShared(ctx context.Context, rez pyenv.Venv, sh *recipe.S
 			return err
 		}
 	}
-	site, err := rez.SitePackages(ctx, s.opt.Environ)
-	if err != nil {
-		return err
+	site, ok := b.site["rez"]
+	if !ok {
+		var err error
+		if site, err = rez.SitePackages(ctx, s.opt.Environ); err != nil {
+			return err
+		}
 	}
 	rel, err := filepath.Rel(site, lib)
 	if err != nil {

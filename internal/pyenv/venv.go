@@ -285,6 +285,12 @@ func (v Venv) ConsoleScripts(ctx context.Context, dist string, env []string) ([]
 	if err := json.Unmarshal(bytes.TrimSpace(out), &pairs); err != nil {
 		return nil, fmt.Errorf("console scripts of %s: unexpected output %q: %w", dist, tail(out, 3), err)
 	}
+	return v.entryPoints(dist, pairs)
+}
+
+// entryPoints parses consoleScriptsScript's pairs (nil: dist is not
+// installed).
+func (v Venv) entryPoints(dist string, pairs [][2]string) ([]EntryPoint, error) {
 	if pairs == nil {
 		return nil, fmt.Errorf("console scripts of %s in %s: distribution %w", dist, v.Dir, ErrNotInstalled)
 	}
@@ -329,7 +335,12 @@ func (v Venv) RezVersion(ctx context.Context, env []string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("rez version: %w", err)
 	}
-	dir := strings.TrimSpace(string(out))
+	return v.rezVersionIn(strings.TrimSpace(string(out)))
+}
+
+// rezVersionIn reads the version of the rez package in dir, where
+// rezDirScript found it ("": not installed).
+func (v Venv) rezVersionIn(dir string) (string, error) {
 	if dir == "" {
 		return "", fmt.Errorf("rez version: package rez in %s: %w", v.Dir, ErrNotInstalled)
 	}

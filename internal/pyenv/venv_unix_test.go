@@ -153,6 +153,14 @@ func TestVenv(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(sp, "rez", "utils", "_version.py")); err != nil || !strings.HasPrefix(sp, v.Dir+"/") {
 			t.Fatalf("site-packages %s: %v", sp, err)
 		}
+		// Inspect asks the three at once.
+		in, err := v.Inspect(ctx, "rez", env)
+		if err != nil || !slices.Equal(in.Scripts, eps) || in.RezVersion != ver || in.SitePackages != sp {
+			t.Fatalf("inspect: %+v, %v", in, err)
+		}
+		if _, err := v.Inspect(ctx, "no-such-dist", env); !errors.Is(err, ErrNotInstalled) {
+			t.Fatalf("inspect a missing distribution: %v", err)
+		}
 	})
 
 	step("production entry points", func(t *testing.T) {
