@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -466,7 +467,12 @@ func (v Venv) CompileExcept(ctx context.Context, py Interpreter, dir, asDir stri
 	// -f: pip and the build's own python runs (pip from the venv, for
 	// one) wrote timestamp pycs at import, which compileall would keep
 	// as up to date.
-	args := []string{"-E", "-m", "compileall", "-f", "-q", "-j0", "-d", asDir}
+	args := []string{"-E", "-m", "compileall", "-f", "-q", "-d", asDir}
+	if countSources(dir, skip, parallelFrom) >= parallelFrom {
+		// Worker processes cost a few hundred ms to start: worth it only
+		// for many files (rez itself), not the few of a small install.
+		args = append(args, "-j0")
+	}
 	if len(skip) > 0 {
 		// compileall matches -x against each file's path (as given under
 		// dir); Go's QuoteMeta escapes are Python re escapes too.
@@ -497,6 +503,33 @@ func (v Venv) CompileExcept(ctx context.Context, py Interpreter, dir, asDir stri
 		return fmt.Errorf("compile %s failed (%s):\n%s", dir, exitText(err), tw.Tail())
 	}
 	return nil
+}
+
+// parallelFrom is how many .py files make Compile use worker processes.
+const parallelFrom = 200
+
+// countSources counts the .py files under dir, but those under its
+// top-level entries skip, up to limit (a walk error counts as many).
+func countSources(dir string, skip []string, limit int) int {
+	n := 0
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && filepath.Dir(p) == dir && slices.Contains(skip, d.Name()) {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".py") {
+			if n++; n >= limit {
+				return filepath.SkipAll
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return limit
+	}
+	return n
 }
 
 // olderThan says whether version ("3.11.7") is before major.minor; an
