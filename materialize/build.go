@@ -452,7 +452,10 @@ func (b *staged) createVenv(ctx context.Context, name, spec string) (pyenv.Venv,
 	b.s.opt.Reporter.Infof("creating venv %s (python %s)", name, py.Version)
 	// Without ensurepip: the first install brings pip from the
 	// interpreter's bundled wheel, unpacked once under .tmp/pip.
-	opt := pyenv.CreateOptions{WithoutPip: true, PipCache: filepath.Join(b.s.opt.Root.TmpDir(), "pip")}
+	opt := pyenv.CreateOptions{WithoutPip: true, PipCache: b.s.pipCache()}
+	if pip, err := b.s.basePip(ctx, py); err == nil {
+		opt.BasePip = &pip
+	} // else Create finds it failing again, and falls back to ensurepip saying why
 	v, err := pyenv.Create(ctx, py, filepath.Join(b.dir, "venv", name), b.s.opt.Environ, b.s.opt.Log, opt)
 	if err != nil {
 		return v, fmt.Errorf("venv %s: %w", name, err)

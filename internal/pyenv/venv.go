@@ -62,6 +62,9 @@ type CreateOptions struct {
 	// PipCache is where the bundled pip wheel is unpacked (see
 	// FindBasePip); required with WithoutPip.
 	PipCache string
+	// BasePip, when set, is what FindBasePip(py, PipCache) returned
+	// already: Create then does not run python to find it again.
+	BasePip *BasePip
 }
 
 // BinDir is where pip puts scripts: bin, or Scripts on Windows.
@@ -93,7 +96,13 @@ func Create(ctx context.Context, py Interpreter, dir string, env []string, log i
 	}
 	var seed *pipSeed
 	if opt.WithoutPip {
-		pip, err := FindBasePip(ctx, py, opt.PipCache, env)
+		var pip BasePip
+		var err error
+		if opt.BasePip != nil {
+			pip = *opt.BasePip
+		} else {
+			pip, err = FindBasePip(ctx, py, opt.PipCache, env)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return Venv{}, fmt.Errorf("create venv %s: %w", abs, ctx.Err())

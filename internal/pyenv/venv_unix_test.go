@@ -249,8 +249,8 @@ func TestCopiedPip(t *testing.T) {
 	py := probedPython(t)
 	ctx := context.Background()
 	pipCache := t.TempDir()
-	venv := func(dir string) (Venv, string) {
-		v, err := Create(ctx, py, dir, nil, nil, CreateOptions{WithoutPip: true, PipCache: pipCache})
+	venv := func(dir string, base *BasePip) (Venv, string) {
+		v, err := Create(ctx, py, dir, nil, nil, CreateOptions{WithoutPip: true, PipCache: pipCache, BasePip: base})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -267,7 +267,7 @@ func TestCopiedPip(t *testing.T) {
 		}
 		return v, site
 	}
-	v, site := venv(filepath.Join(t.TempDir(), "a"))
+	v, site := venv(filepath.Join(t.TempDir(), "a"), nil)
 	pip, _ := v.CopiedPip()
 
 	pycs, err := filepath.Glob(filepath.Join(site, "pip", "__pycache__", "*.pyc"))
@@ -314,7 +314,8 @@ func TestCopiedPip(t *testing.T) {
 	}
 
 	// A second venv gets the same bytes: nothing depends on the venv.
-	v2, site2 := venv(filepath.Join(t.TempDir(), "a"))
+	// (Its base pip is the one found for the first: BasePip.)
+	v2, site2 := venv(filepath.Join(t.TempDir(), "a"), &pip)
 	for _, pyc := range pycs[:3] {
 		a, _ := os.ReadFile(pyc)
 		b, err := os.ReadFile(filepath.Join(site2, "pip", "__pycache__", filepath.Base(pyc)))
