@@ -330,15 +330,26 @@ func (b *staged) compile(ctx context.Context, rez pyenv.Venv, venvs []string) er
 				spec = ext.Python
 			}
 		}
-		site, err := v.SitePackages(ctx, b.s.opt.Environ)
-		if err != nil {
-			return err
+		site, ok := b.site[name]
+		if !ok {
+			var err error
+			if site, err = v.SitePackages(ctx, b.s.opt.Environ); err != nil {
+				return err
+			}
 		}
 		rel, err := filepath.Rel(b.dir, site)
 		if err != nil {
 			return err
 		}
-		if err := v.Compile(ctx, b.p.Interps[spec], site, filepath.Join(b.final, rel), b.s.opt.Environ, b.s.opt.Log); err != nil {
+		// pip, copied compiled by pyenv.Create, is compiled already,
+		// unless the install replaced it (with --no-compile: no pycs).
+		var skip []string
+		if b.pipCopied[name] {
+			if fi, err := os.Stat(filepath.Join(site, "pip", "__pycache__")); err == nil && fi.IsDir() {
+				skip = []string{"pip"}
+			}
+		}
+		if err := v.CompileExcept(ctx, b.p.Interps[spec], site, filepath.Join(b.final, rel), skip, b.s.opt.Environ, b.s.opt.Log); err != nil {
 			return fmt.Errorf("venv %s: %w", name, err)
 		}
 		if err := pyenv.RehashRecords(site, filepath.Join(b.final, rel)); err != nil {
@@ -371,6 +382,11 @@ type staged struct {
 	eps     map[string][]string // the production scripts written, by venv
 	// lockDone: the venvs whose lock is installed (a locked build).
 	lockDone map[string]bool
+	// pipCopied: the venvs pyenv.Create copied a compiled pip into.
+	pipCopied map[string]bool
+	// site: the site-packages of venvs, as python said (the same path
+	// once relocated: the staging dir does not move).
+	site map[string]string
 }
 
 // installRez creates the rez venv, installs rez with its production
@@ -384,14 +400,16 @@ func (b *staged) installRez(ctx context.Context) (pyenv.Venv, string, error) {
 	if err := b.install(ctx, rez, r.Rez, true); err != nil {
 		return rez, "", err
 	}
-	if err := b.writeEntryPoints(ctx, rez, "rez", r.Rez); err != nil {
-		return rez, "", err
-	}
-	version, err := rez.RezVersion(ctx, b.s.opt.Environ)
+	// One python run for what the build reads from the rez venv.
+	in, err := rez.Inspect(ctx, r.Rez.Name, b.s.opt.Environ)
 	if err != nil {
 		return rez, "", err
 	}
-	return rez, version, pyenv.WriteProductionMarker(rez.ProdBinDir(), version)
+	b.site = map[string]string{"rez": in.SitePackages}
+	if err := b.writeScripts(rez, "rez", r.Rez, in.Scripts); err != nil {
+		return rez, "", err
+	}
+	return rez, in.RezVersion, pyenv.WriteProductionMarker(rez.ProdBinDir(), in.RezVersion)
 }
 
 // installExtension installs one [[extension]] with its entry points: into
@@ -434,10 +452,19 @@ func (b *staged) createVenv(ctx context.Context, name, spec string) (pyenv.Venv,
 	b.s.opt.Reporter.Infof("creating venv %s (python %s)", name, py.Version)
 	// Without ensurepip: the first install brings pip from the
 	// interpreter's bundled wheel, unpacked once under .tmp/pip.
-	opt := pyenv.CreateOptions{WithoutPip: true, PipCache: filepath.Join(b.s.opt.Root.TmpDir(), "pip")}
+	opt := pyenv.CreateOptions{WithoutPip: true, PipCache: b.s.pipCache()}
+	if pip, err := b.s.basePip(ctx, py); err == nil {
+		opt.BasePip = &pip
+	} // else Create finds it failing again, and falls back to ensurepip saying why
 	v, err := pyenv.Create(ctx, py, filepath.Join(b.dir, "venv", name), b.s.opt.Environ, b.s.opt.Log, opt)
 	if err != nil {
 		return v, fmt.Errorf("venv %s: %w", name, err)
+	}
+	if _, ok := v.CopiedPip(); ok {
+		if b.pipCopied == nil {
+			b.pipCopied = map[string]bool{}
+		}
+		b.pipCopied[name] = true
 	}
 	return v, nil
 }
@@ -480,6 +507,11 @@ func (b *staged) writeEntryPoints(ctx context.Context, v pyenv.Venv, venv string
 	if err != nil {
 		return err
 	}
+	return b.writeScripts(v, venv, t, eps)
+}
+
+// writeScripts is writeEntryPoints with t's console scripts eps read.
+func (b *staged) writeScripts(v pyenv.Venv, venv string, t recipe.Tool, eps []pyenv.EntryPoint) error {
 	// The plain scripts pip wrote run without -E, and bin/rez must
 	// become the production dir: remove them, as the Python rezup does.
 	if err := pyenv.RemoveScripts(v.BinDir(), entryNames(eps)); err != nil {
@@ -516,9 +548,12 @@ func (b *staged) installShared(ctx context.Context, rez pyenv.Venv, sh *recipe.S
 			return err
 		}
 	}
-	site, err := rez.SitePackages(ctx, s.opt.Environ)
-	if err != nil {
-		return err
+	site, ok := b.site["rez"]
+	if !ok {
+		var err error
+		if site, err = rez.SitePackages(ctx, s.opt.Environ); err != nil {
+			return err
+		}
 	}
 	rel, err := filepath.Rel(site, lib)
 	if err != nil {

@@ -112,7 +112,7 @@ func (s *Store) resolveVenv(ctx context.Context, p *Plan, v lockVenv, env []stri
 	if !ok {
 		return nil, fmt.Errorf("resolve %s: no interpreter for python %q", v.name, v.python)
 	}
-	pip, err := pyenv.FindBasePip(ctx, py, s.pipCache(), s.opt.Environ)
+	pip, err := s.basePip(ctx, py)
 	if err != nil {
 		return nil, fmt.Errorf("resolve %s: %w", v.name, err)
 	}
@@ -130,6 +130,37 @@ func (s *Store) resolveVenv(ctx context.Context, p *Plan, v lockVenv, env []stri
 		TempDir:      s.opt.Root.TmpDir(),
 		Log:          s.opt.Log,
 	})
+}
+
+// basePips remembers the bundled pip of each interpreter this process
+// found (pyenv.FindBasePip runs python): resolving and creating a venv
+// both need it.
+type basePips struct {
+	mu    sync.Mutex
+	found map[string]pyenv.BasePip // by interpreter executable
+}
+
+// basePip is pyenv.FindBasePip for py, once per Store and its copies.
+// Failures are not remembered: they are errors, or Create's fallback to
+// ensurepip, which says why each time.
+func (s *Store) basePip(ctx context.Context, py pyenv.Interpreter) (pyenv.BasePip, error) {
+	s.basePips.mu.Lock()
+	pip, ok := s.basePips.found[py.Executable]
+	s.basePips.mu.Unlock()
+	if ok {
+		return pip, nil
+	}
+	pip, err := pyenv.FindBasePip(ctx, py, s.pipCache(), s.opt.Environ)
+	if err != nil {
+		return pip, err
+	}
+	s.basePips.mu.Lock()
+	if s.basePips.found == nil {
+		s.basePips.found = map[string]pyenv.BasePip{}
+	}
+	s.basePips.found[py.Executable] = pip
+	s.basePips.mu.Unlock()
+	return pip, nil
 }
 
 // pipCache is where bundled pip wheels are unpacked (pyenv.FindBasePip).
@@ -213,6 +244,9 @@ func (b *staged) installLocked(ctx context.Context, v pyenv.Venv, venv string, e
 	if err != nil {
 		return fmt.Errorf("venv %s: %w", venv, err)
 	}
+	if len(vl.Dists) == 0 {
+		return nil // only pip, copied in already
+	}
 	tmp, err := os.MkdirTemp(b.s.opt.Root.TmpDir(), "lock-")
 	if err != nil {
 		return err
@@ -236,11 +270,26 @@ func (b *staged) installLocked(ctx context.Context, v pyenv.Venv, venv string, e
 // bundled wheel (a file source), at this interpreter's bundled wheel when
 // it has the same sha256: the path may differ from node to node, the
 // bytes may not.
+//
+// When Create copied that very wheel into v already (pyenv.Venv.CopiedPip),
+// pip is left out of the lock's install: it is installed, at the locked
+// version, from the locked bytes.
 func (b *staged) localPip(vl pylock.VenvLock, v pyenv.Venv) (pylock.VenvLock, error) {
 	wheel, ok := v.SeedWheel()
+	copied, isCopied := v.CopiedPip()
 	for i, d := range vl.Dists {
 		if d.Name != "pip" || d.Source.Kind != pylock.KindFile {
 			continue
+		}
+		if isCopied {
+			sum, err := fileSHA256(copied.Wheel)
+			if err != nil {
+				return vl, err
+			}
+			if sum == d.Source.SHA256 {
+				dists := append(append([]pylock.Dist{}, vl.Dists[:i]...), vl.Dists[i+1:]...)
+				return pylock.VenvLock{Name: vl.Name, Dists: dists}, nil
+			}
 		}
 		if ok {
 			sum, err := fileSHA256(wheel)

@@ -75,8 +75,9 @@ type Options struct {
 
 // Store is the local root's store of materialized builds.
 type Store struct {
-	opt     Options
-	refused *refusedSet // shared with the copies WithCache makes
+	opt      Options
+	refused  *refusedSet // shared with the copies WithCache makes
+	basePips *basePips   // likewise
 }
 
 // New returns a Store over opt.Root.
@@ -90,7 +91,7 @@ func New(opt Options) *Store {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Store{opt: opt, refused: &refusedSet{}}
+	return &Store{opt: opt, refused: &refusedSet{}, basePips: &basePips{}}
 }
 
 func (s *Store) creator() (user, host string) {
@@ -107,7 +108,7 @@ func (s *Store) creator() (user, host string) {
 func (s *Store) WithCache(cache *cas.Cache) *Store {
 	opt := s.opt
 	opt.Cache = cache
-	return &Store{opt: opt, refused: s.refused}
+	return &Store{opt: opt, refused: s.refused, basePips: s.basePips}
 }
 
 // AsPublisher returns a Store over the same root and cache with
@@ -115,7 +116,7 @@ func (s *Store) WithCache(cache *cas.Cache) *Store {
 func (s *Store) AsPublisher() *Store {
 	opt := s.opt
 	opt.Publisher = true
-	return &Store{opt: opt, refused: s.refused}
+	return &Store{opt: opt, refused: s.refused, basePips: s.basePips}
 }
 
 // Publisher reports whether Options.Publisher is set.

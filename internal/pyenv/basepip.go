@@ -146,7 +146,9 @@ func unpackPip(ctx context.Context, py Interpreter, wheel, cacheDir string, env 
 		return "", err
 	}
 	sum := sha256.Sum256(data)
-	final := filepath.Join(cacheDir, fmt.Sprintf("%s-%s-py%s", strings.TrimSuffix(filepath.Base(wheel), ".whl"), hex.EncodeToString(sum[:8]), py.MajorMinor()))
+	// -c2: the layout with the side .dist-info and hash pycs (CopyInto);
+	// an older copy without them is left alone, for gc.
+	final := filepath.Join(cacheDir, fmt.Sprintf("%s-%s-py%s-c2", strings.TrimSuffix(filepath.Base(wheel), ".whl"), hex.EncodeToString(sum[:8]), py.MajorMinor()))
 	if _, err := os.Stat(filepath.Join(final, "pip", "__main__.py")); err == nil {
 		return final, nil
 	}
@@ -165,20 +167,28 @@ func unpackPip(ctx context.Context, py Interpreter, wheel, cacheDir string, env 
 		return "", err
 	}
 	for _, f := range zr.File {
-		// Without its dist-info, this copy is not an installed pip: run
-		// from a dir on sys.path, it would otherwise see itself as
-		// installed in every venv and skip installing the wheel there.
+		// The dist-info goes aside (for CopyInto): at the top, this copy
+		// would be an installed pip, and run from a dir on sys.path, it
+		// would see itself installed in every venv and skip installing
+		// the wheel there.
+		dir := staging
 		if top, _, _ := strings.Cut(f.Name, "/"); strings.HasSuffix(top, ".dist-info") {
-			continue
+			dir = filepath.Join(staging, sideDistInfo)
 		}
-		if err := unzipFile(f, staging); err != nil {
+		if err := unzipFile(f, dir); err != nil {
 			return "", err
 		}
 	}
 	// Compiled once here, so that no run of pip writes bytecode into a
-	// directory other builds are reading. Files that do not compile are
-	// compiled (or not) when imported, as without a cache.
-	if _, err := output(ctx, py.Executable, []string{"-E", "-m", "compileall", "-q", staging}, env); err != nil {
+	// directory other builds are reading, and so that CopyInto copies
+	// compiled pip into every venv: checked-hash pycs (pip needs python
+	// 3.7+, which has them) that name their sources "pip/…", whatever
+	// the directory (import fixes co_filename up to the real source), so
+	// that a build's bytes do not depend on where this cache is. Files
+	// that do not compile are compiled (or not) when imported, as without
+	// a cache.
+	compile := []string{"-E", "-m", "compileall", "-q", "-f", "--invalidation-mode", "checked-hash", "-d", "pip", filepath.Join(staging, "pip")}
+	if _, err := output(ctx, py.Executable, compile, env); err != nil {
 		return "", fmt.Errorf("compile: %w", err)
 	}
 	if err := os.Chmod(staging, fsx.Perm(0o777)); err != nil {

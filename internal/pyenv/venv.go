@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,6 +47,7 @@ type Venv struct {
 type pipSeed struct {
 	pip       BasePip
 	installed bool
+	copied    bool // installed by Create with BasePip.CopyInto
 }
 
 // CreateOptions tune Create. The zero value makes a venv the slow,
@@ -60,6 +62,9 @@ type CreateOptions struct {
 	// PipCache is where the bundled pip wheel is unpacked (see
 	// FindBasePip); required with WithoutPip.
 	PipCache string
+	// BasePip, when set, is what FindBasePip(py, PipCache) returned
+	// already: Create then does not run python to find it again.
+	BasePip *BasePip
 }
 
 // BinDir is where pip puts scripts: bin, or Scripts on Windows.
@@ -91,7 +96,13 @@ func Create(ctx context.Context, py Interpreter, dir string, env []string, log i
 	}
 	var seed *pipSeed
 	if opt.WithoutPip {
-		pip, err := FindBasePip(ctx, py, opt.PipCache, env)
+		var pip BasePip
+		var err error
+		if opt.BasePip != nil {
+			pip = *opt.BasePip
+		} else {
+			pip, err = FindBasePip(ctx, py, opt.PipCache, env)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return Venv{}, fmt.Errorf("create venv %s: %w", abs, ctx.Err())
@@ -124,6 +135,18 @@ func Create(ctx context.Context, py Interpreter, dir string, env []string, log i
 	if _, err := os.Stat(v.Python()); err != nil {
 		return Venv{}, fmt.Errorf("create venv %s: no interpreter at %s afterwards: %w", abs, v.Python(), err)
 	}
+	if seed != nil && canCopyPip {
+		// pip goes in now, copied compiled from the unpacked wheel:
+		// seconds faster than pip installing and compiling itself.
+		site, err := v.freshSitePackages(ctx, py, env)
+		if err == nil {
+			err = seed.pip.CopyInto(site, v.BinDir(), v.Python(), py.Version)
+		}
+		if err != nil {
+			return Venv{}, fmt.Errorf("create venv %s: %w", abs, err)
+		}
+		seed.installed, seed.copied = true, true
+	}
 	return v, nil
 }
 
@@ -147,6 +170,28 @@ func (v Venv) Install(ctx context.Context, args []string, env []string, log io.W
 		}
 	}
 	return v.pip(ctx, args, env, log)
+}
+
+// CopiedPip is the bundled pip Create copied into the venv (false when
+// pip was not copied: a venv made with ensurepip, or on Windows, where the
+// first Install installs it). A caller whose requirements hold pip (a
+// lock) leaves it out when it is that wheel.
+func (v Venv) CopiedPip() (BasePip, bool) {
+	if v.seed == nil || !v.seed.copied {
+		return BasePip{}, false
+	}
+	return v.seed.pip, true
+}
+
+// freshSitePackages is the site-packages of a venv `-m venv` just made
+// for py: lib/pythonX.Y/site-packages, found without running python when
+// it is there (CPython on unix), else as python says.
+func (v Venv) freshSitePackages(ctx context.Context, py Interpreter, env []string) (string, error) {
+	site := filepath.Join(v.Dir, "lib", "python"+py.MajorMinor(), "site-packages")
+	if fi, err := os.Stat(site); err == nil && fi.IsDir() && py.MajorMinor() != "" {
+		return site, nil
+	}
+	return v.SitePackages(ctx, env)
 }
 
 // SeedWheel is the bundled pip wheel the first Install of a venv Create
@@ -250,6 +295,12 @@ func (v Venv) ConsoleScripts(ctx context.Context, dist string, env []string) ([]
 	if err := json.Unmarshal(bytes.TrimSpace(out), &pairs); err != nil {
 		return nil, fmt.Errorf("console scripts of %s: unexpected output %q: %w", dist, tail(out, 3), err)
 	}
+	return v.entryPoints(dist, pairs)
+}
+
+// entryPoints parses consoleScriptsScript's pairs (nil: dist is not
+// installed).
+func (v Venv) entryPoints(dist string, pairs [][2]string) ([]EntryPoint, error) {
 	if pairs == nil {
 		return nil, fmt.Errorf("console scripts of %s in %s: distribution %w", dist, v.Dir, ErrNotInstalled)
 	}
@@ -294,7 +345,12 @@ func (v Venv) RezVersion(ctx context.Context, env []string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("rez version: %w", err)
 	}
-	dir := strings.TrimSpace(string(out))
+	return v.rezVersionIn(strings.TrimSpace(string(out)))
+}
+
+// rezVersionIn reads the version of the rez package in dir, where
+// rezDirScript found it ("": not installed).
+func (v Venv) rezVersionIn(dir string) (string, error) {
 	if dir == "" {
 		return "", fmt.Errorf("rez version: package rez in %s: %w", v.Dir, ErrNotInstalled)
 	}
@@ -411,10 +467,30 @@ func (t *tailWriter) Tail() string { return tail(t.buf, tailLines) }
 // Files that do not compile (Python 2 leftovers in some packages) are
 // left without bytecode, as pip leaves them; they are named in log.
 func (v Venv) Compile(ctx context.Context, py Interpreter, dir, asDir string, env []string, log io.Writer) error {
+	return v.CompileExcept(ctx, py, dir, asDir, nil, env, log)
+}
+
+// CompileExcept is Compile leaving out the top-level packages skip of dir,
+// compiled already (pip, copied compiled by Create).
+func (v Venv) CompileExcept(ctx context.Context, py Interpreter, dir, asDir string, skip []string, env []string, log io.Writer) error {
 	// -f: pip and the build's own python runs (pip from the venv, for
 	// one) wrote timestamp pycs at import, which compileall would keep
 	// as up to date.
-	args := []string{"-E", "-m", "compileall", "-f", "-q", "-j0", "-d", asDir}
+	args := []string{"-E", "-m", "compileall", "-f", "-q", "-d", asDir}
+	if countSources(dir, skip, parallelFrom) >= parallelFrom {
+		// Worker processes cost a few hundred ms to start: worth it only
+		// for many files (rez itself), not the few of a small install.
+		args = append(args, "-j0")
+	}
+	if len(skip) > 0 {
+		// compileall matches -x against each file's path (as given under
+		// dir); Go's QuoteMeta escapes are Python re escapes too.
+		alts := make([]string, len(skip))
+		for i, name := range skip {
+			alts[i] = regexp.QuoteMeta(filepath.Join(dir, name) + string(filepath.Separator))
+		}
+		args = append(args, "-x", "^(?:"+strings.Join(alts, "|")+")")
+	}
 	if !olderThan(py.Version, 3, 7) {
 		args = append(args, "--invalidation-mode", "checked-hash")
 	}
@@ -436,6 +512,33 @@ func (v Venv) Compile(ctx context.Context, py Interpreter, dir, asDir string, en
 		return fmt.Errorf("compile %s failed (%s):\n%s", dir, exitText(err), tw.Tail())
 	}
 	return nil
+}
+
+// parallelFrom is how many .py files make Compile use worker processes.
+const parallelFrom = 200
+
+// countSources counts the .py files under dir, but those under its
+// top-level entries skip, up to limit (a walk error counts as many).
+func countSources(dir string, skip []string, limit int) int {
+	n := 0
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && filepath.Dir(p) == dir && slices.Contains(skip, d.Name()) {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".py") {
+			if n++; n >= limit {
+				return filepath.SkipAll
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return limit
+	}
+	return n
 }
 
 // olderThan says whether version ("3.11.7") is before major.minor; an

@@ -74,11 +74,16 @@ func TestVenv(t *testing.T) {
 		if v.seed == nil {
 			t.Fatalf("created with ensurepip; log:\n%s", log.Bytes())
 		}
-		if pc := v.PipCommand(); !slices.Equal(pc, []string{v.Python(), "-E", filepath.Join(v.seed.pip.Dir, "pip")}) || !strings.HasPrefix(pc[2], pipCache+"/pip-") {
-			t.Fatalf("pip command before pip is installed: %q", pc)
+		// pip is copied in, compiled, from the unpacked bundled wheel.
+		if pip, ok := v.CopiedPip(); !ok || !strings.HasPrefix(pip.Dir, pipCache+"/pip-") {
+			t.Fatalf("pip not copied from the cache: %+v, %v", pip, ok)
 		}
-		if _, err := exec.Command(v.Python(), "-m", "pip", "--version").CombinedOutput(); err == nil {
-			t.Fatal("pip is in a venv made without pip")
+		out, err := exec.Command(v.Python(), "-m", "pip", "--version").CombinedOutput()
+		if err != nil || !bytes.Contains(out, []byte(v.Dir+"/")) {
+			t.Fatalf("pip in the venv: %v\n%s", err, out)
+		}
+		if pc := v.PipCommand(); !slices.Equal(pc, []string{v.Python(), "-E", "-m", "pip"}) {
+			t.Fatalf("pip command once pip is copied: %q", pc)
 		}
 		if _, err := os.Stat(v.Python()); err != nil {
 			t.Fatal(err)
@@ -94,8 +99,8 @@ func TestVenv(t *testing.T) {
 		if err := v.Install(ctx, args, env, &log); err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(log.String(), "Successfully installed pip-") || !strings.Contains(log.String(), "rez-"+testkit.RezVersion) {
-			t.Errorf("pip and rez not installed in one run, or pip output not logged:\n%s", log.Bytes())
+		if strings.Contains(log.String(), "Successfully installed pip-") || !strings.Contains(log.String(), "rez-"+testkit.RezVersion) {
+			t.Errorf("pip installed again, or pip output not logged:\n%s", log.Bytes())
 		}
 		// pip is in the venv now (rez-pip needs it), and runs from there.
 		out, err := exec.Command(v.Python(), "-m", "pip", "--version").CombinedOutput()
@@ -147,6 +152,14 @@ func TestVenv(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join(sp, "rez", "utils", "_version.py")); err != nil || !strings.HasPrefix(sp, v.Dir+"/") {
 			t.Fatalf("site-packages %s: %v", sp, err)
+		}
+		// Inspect asks the three at once.
+		in, err := v.Inspect(ctx, "rez", env)
+		if err != nil || !slices.Equal(in.Scripts, eps) || in.RezVersion != ver || in.SitePackages != sp {
+			t.Fatalf("inspect: %+v, %v", in, err)
+		}
+		if _, err := v.Inspect(ctx, "no-such-dist", env); !errors.Is(err, ErrNotInstalled) {
+			t.Fatalf("inspect a missing distribution: %v", err)
 		}
 	})
 
@@ -226,4 +239,120 @@ func TestVenv(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestCopiedPip checks pip as Create copies it into a venv: compiled with
+// hash pycs that do not name the cache, listed by pip with a RECORD that
+// matches every file, uninstalled whole by pip, and the same bytes in two
+// venvs.
+func TestCopiedPip(t *testing.T) {
+	py := probedPython(t)
+	ctx := context.Background()
+	pipCache := t.TempDir()
+	venv := func(dir string, base *BasePip) (Venv, string) {
+		v, err := Create(ctx, py, dir, nil, nil, CreateOptions{WithoutPip: true, PipCache: pipCache, BasePip: base})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pip, ok := v.CopiedPip()
+		if !ok {
+			t.Fatal("pip not copied")
+		}
+		site, err := v.SitePackages(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pip.Version == "" {
+			t.Fatal("no pip version")
+		}
+		return v, site
+	}
+	v, site := venv(filepath.Join(t.TempDir(), "a"), nil)
+	pip, _ := v.CopiedPip()
+
+	pycs, err := filepath.Glob(filepath.Join(site, "pip", "__pycache__", "*.pyc"))
+	if err != nil || len(pycs) == 0 {
+		t.Fatalf("no pycs in the copied pip: %v", err)
+	}
+	for _, pyc := range pycs {
+		data, err := os.ReadFile(pyc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// PEP 552 flags: 0b11 is checked-hash.
+		if len(data) < 16 || data[4] != 3 {
+			t.Fatalf("%s is not a checked-hash pyc: % x", pyc, data[:min(16, len(data))])
+		}
+		if bytes.Contains(data, []byte(pipCache)) {
+			t.Fatalf("%s names the pip cache %s", pyc, pipCache)
+		}
+	}
+
+	// pip lists itself as installed, and RECORD says every file as it is.
+	out, err := exec.Command(filepath.Join(v.BinDir(), "pip"), "list", "--disable-pip-version-check", "--format", "json").CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte(`{"name": "pip", "version": "`+pip.Version+`"}`)) {
+		t.Fatalf("pip list: %v\n%s", err, out)
+	}
+	recs, _ := filepath.Glob(filepath.Join(site, "pip-*.dist-info", "RECORD"))
+	if len(recs) != 1 {
+		t.Fatalf("RECORD files %q", recs)
+	}
+	before, err := os.ReadFile(recs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := RehashRecords(site, site); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.ReadFile(recs[0]); !bytes.Equal(before, after) {
+		t.Fatal("RECORD does not match the files copied")
+	}
+	for _, want := range []string{"pip/__init__.py,sha256=", "../../../bin/pip,sha256=", "../../../bin/pip" + py.MajorMinor() + ",sha256=", "/INSTALLER,sha256="} {
+		if !bytes.Contains(before, []byte(want)) {
+			t.Errorf("RECORD has no %q:\n%.2000s", want, before)
+		}
+	}
+
+	// A second venv gets the same bytes: nothing depends on the venv.
+	// (Its base pip is the one found for the first: BasePip.)
+	v2, site2 := venv(filepath.Join(t.TempDir(), "a"), &pip)
+	for _, pyc := range pycs[:3] {
+		a, _ := os.ReadFile(pyc)
+		b, err := os.ReadFile(filepath.Join(site2, "pip", "__pycache__", filepath.Base(pyc)))
+		if err != nil || !bytes.Equal(a, b) {
+			t.Fatalf("%s differs between two venvs: %v", filepath.Base(pyc), err)
+		}
+	}
+
+	// RECORD too, but for the scripts, whose shebang names the venv.
+	rec2, err := os.ReadFile(filepath.Join(site2, filepath.Base(filepath.Dir(recs[0])), "RECORD"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	notScripts := func(rec []byte) string {
+		var rows []string
+		for _, row := range strings.Split(string(rec), "\n") {
+			if !strings.HasPrefix(row, "../") {
+				rows = append(rows, row)
+			}
+		}
+		return strings.Join(rows, "\n")
+	}
+	if notScripts(before) != notScripts(rec2) {
+		t.Fatal("RECORD differs between two venvs")
+	}
+
+	// pip uninstalls itself entirely, scripts included.
+	out, err = exec.Command(v2.Python(), "-m", "pip", "uninstall", "-y", "pip").CombinedOutput()
+	if err != nil {
+		t.Fatalf("pip uninstall: %v\n%s", err, out)
+	}
+	for _, gone := range []string{filepath.Join(site2, "pip"), filepath.Join(v2.BinDir(), "pip"), filepath.Join(v2.BinDir(), "pip3")} {
+		if _, err := os.Stat(gone); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left after pip uninstall: %v", gone, err)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(site2, "pip-*")); len(left) != 0 {
+		t.Errorf("left after pip uninstall: %q", left)
+	}
 }
