@@ -81,16 +81,24 @@ func (s *Store) toolReqs(t recipe.Tool, withLib bool) []string {
 func (s *Store) Lock(ctx context.Context, p *Plan) (*pylock.Lock, error) {
 	r := p.Recipe
 	venvs := s.lockVenvs(r)
+	// Resolving writes pip's report (and may unpack the bundled pip) in
+	// the root's .tmp: a root this account may not write fails here, with
+	// the same message as a build would.
 	if err := os.MkdirAll(s.opt.Root.TmpDir(), 0o777); err != nil {
-		return nil, fmt.Errorf("resolve: %w", err)
+		return nil, s.opt.Root.notWritable(s.opt.Root.TmpDir(), fmt.Errorf("resolve: %w", err))
 	}
+	tmp, err := os.MkdirTemp(s.opt.Root.TmpDir(), "resolve-")
+	if err != nil {
+		return nil, s.opt.Root.notWritable(s.opt.Root.TmpDir(), fmt.Errorf("resolve: %w", err))
+	}
+	defer os.RemoveAll(tmp) // best effort: only pip's reports are in it
 	env := mergeEnv(s.opt.Environ, r.Pip.Env)
 	locks := make([]pylock.VenvLock, len(venvs))
 	errs := make([]error, len(venvs))
 	var wg sync.WaitGroup
 	for i, v := range venvs {
 		wg.Go(func() {
-			vl, err := s.resolveVenv(ctx, p, v, env)
+			vl, err := s.resolveVenv(ctx, p, v, env, tmp)
 			if err == nil {
 				locks[i] = *vl
 			}
@@ -107,7 +115,7 @@ func (s *Store) Lock(ctx context.Context, p *Plan) (*pylock.Lock, error) {
 	return &pylock.Lock{Version: pylock.Version, Venvs: locks}, nil
 }
 
-func (s *Store) resolveVenv(ctx context.Context, p *Plan, v lockVenv, env []string) (*pylock.VenvLock, error) {
+func (s *Store) resolveVenv(ctx context.Context, p *Plan, v lockVenv, env []string, tmp string) (*pylock.VenvLock, error) {
 	py, ok := p.Interps[v.python]
 	if !ok {
 		return nil, fmt.Errorf("resolve %s: no interpreter for python %q", v.name, v.python)
@@ -127,7 +135,7 @@ func (s *Store) resolveVenv(ctx context.Context, p *Plan, v lockVenv, env []stri
 		Requirements: reqs,
 		Options:      p.Recipe.Pip.Options,
 		Env:          env,
-		TempDir:      s.opt.Root.TmpDir(),
+		TempDir:      tmp,
 		Log:          s.opt.Log,
 	})
 }

@@ -289,7 +289,7 @@ func TestSecondAccountUsesASharedLocalRoot(t *testing.T) {
 			b.Env["REZUP_ROOT_LOCAL"] = root
 			before := listing(t, root)
 			res := b.run("add", "other", "--skip-use")
-			want := "rezup: error: cannot write to " + filepath.Join(root, ".store") + ": permission denied\n" +
+			want := "rezup: error: cannot write to " + filepath.Join(root, ".tmp") + ": permission denied\n" +
 				"rezup: hint: ask the owner of " + root + ", or use a root of your own (REZUP_ROOT_LOCAL)\n"
 			if res.Code != 1 || !strings.HasSuffix(res.Stderr, want) || strings.Count(res.Stderr, "rezup: error:") != 1 {
 				t.Errorf("exit %d, stderr:\n%s\nwant it to end with:\n%s", res.Code, res.Stderr, want)

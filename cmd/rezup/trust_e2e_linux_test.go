@@ -221,6 +221,8 @@ func TestCacheWriterCannotPoison(t *testing.T) {
 				t.Fatal(err)
 			}
 			copyFile(t, filepath.Join(revDir, "rezup.toml"), filepath.Join(newer, "rezup.toml"), 0o644)
+			// The lock too: the key is computed from it.
+			copyFile(t, filepath.Join(revDir, "lock.json"), filepath.Join(newer, "lock.json"), 0o644)
 			delete(raw, "archive")
 			b, _ := json.Marshal(raw)
 			if err := os.WriteFile(filepath.Join(newer, "revision.json"), b, 0o644); err != nil {
