@@ -42,15 +42,11 @@ func buildMain(bin string, keep bool, rounds int) error {
 	if out, err := exec.Command(buildPython, "-m", "virtualenv", "--version").CombinedOutput(); err != nil {
 		return fmt.Errorf("%s has no virtualenv module (%v: %s); run: apt-get install -y python3-virtualenv", buildPython, err, firstLine(out))
 	}
-	tmp, err := os.MkdirTemp("", "rezup-build-")
+	tmp, cleanup, err := benchTemp("rezup-build-", keep)
 	if err != nil {
 		return err
 	}
-	if keep {
-		fmt.Println("home:", tmp)
-	} else {
-		defer os.RemoveAll(tmp)
-	}
+	defer cleanup()
 	if bin, err = buildRezup(bin, tmp); err != nil {
 		return err
 	}

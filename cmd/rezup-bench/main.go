@@ -83,15 +83,11 @@ func main() {
 }
 
 func run(n, rounds int, only, bin string, keep bool) error {
-	tmp, err := os.MkdirTemp("", "rezup-bench-")
+	tmp, cleanup, err := benchTemp("rezup-bench-", keep)
 	if err != nil {
 		return err
 	}
-	if keep {
-		fmt.Println("home:", tmp)
-	} else {
-		defer os.RemoveAll(tmp)
-	}
+	defer cleanup()
 	if only != "launch" {
 		if err := storeBench(filepath.Join(tmp, "store"), rounds); err != nil {
 			return err
@@ -192,17 +188,27 @@ func run(n, rounds int, only, bin string, keep bool) error {
 	return nil
 }
 
+// benchTemp makes the benchmark's temp dir; cleanup removes it, unless
+// keep, which prints where it is instead.
+func benchTemp(prefix string, keep bool) (dir string, cleanup func(), err error) {
+	dir, err = os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", nil, err
+	}
+	if keep {
+		fmt.Println("home:", dir)
+		return dir, func() {}, nil
+	}
+	return dir, func() { os.RemoveAll(dir) }, nil
+}
+
 // fleetMain runs the fleet benchmark alone (see fleet).
 func fleetMain(bin string, keep bool, caches []string, nodes int, timeout time.Duration) error {
-	tmp, err := os.MkdirTemp("", "rezup-fleet-")
+	tmp, cleanup, err := benchTemp("rezup-fleet-", keep)
 	if err != nil {
 		return err
 	}
-	if keep {
-		fmt.Println("home:", tmp)
-	} else {
-		defer os.RemoveAll(tmp)
-	}
+	defer cleanup()
 	if bin, err = buildRezup(bin, tmp); err != nil {
 		return err
 	}
