@@ -331,6 +331,9 @@ func (b *staged) compile(ctx context.Context, rez pyenv.Venv, venvs []string) er
 			}
 		}
 		site, ok := b.site[name]
+		if inst, wheels := b.installed[name]; !ok && wheels {
+			site, ok = inst.site, true
+		}
 		if !ok {
 			var err error
 			if site, err = v.SitePackages(ctx, b.s.opt.Environ); err != nil {
@@ -387,6 +390,14 @@ type staged struct {
 	// site: the site-packages of venvs, as python said (the same path
 	// once relocated: the staging dir does not move).
 	site map[string]string
+	// installed: the venvs whose lock InstallWheels installed, without pip.
+	installed map[string]wheelInstall
+}
+
+// wheelInstall is what InstallWheels installed into a venv, and where.
+type wheelInstall struct {
+	site  string
+	dists []pyenv.InstalledDist
 }
 
 // installRez creates the rez venv, installs rez with its production
@@ -400,8 +411,14 @@ func (b *staged) installRez(ctx context.Context) (pyenv.Venv, string, error) {
 	if err := b.install(ctx, rez, r.Rez, true); err != nil {
 		return rez, "", err
 	}
-	// One python run for what the build reads from the rez venv.
-	in, err := rez.Inspect(ctx, r.Rez.Name, b.s.opt.Environ)
+	// What the build reads from the rez venv: from what InstallWheels
+	// wrote, or in one python run.
+	var in pyenv.Inspection
+	if installed, ok := b.installed["rez"]; ok {
+		in, err = rez.InspectInstalled(installed.site, r.Rez.Name, installed.dists)
+	} else {
+		in, err = rez.Inspect(ctx, r.Rez.Name, b.s.opt.Environ)
+	}
 	if err != nil {
 		return rez, "", err
 	}
@@ -431,7 +448,7 @@ func (b *staged) installExtension(ctx context.Context, rez pyenv.Venv, ext recip
 		}
 		// rez's plain scripts would run without -E, and bin/rez, its
 		// main script, is where the production dir goes: remove them.
-		eps, err := v.ConsoleScripts(ctx, r.Rez.Name, b.s.opt.Environ)
+		eps, err := b.consoleScripts(ctx, v, venv, r.Rez.Name)
 		if err != nil {
 			return "", err
 		}
@@ -503,11 +520,22 @@ func (b *staged) install(ctx context.Context, v pyenv.Venv, t recipe.Tool, withL
 // v with production scripts, which run the final venv's python with t's
 // flags.
 func (b *staged) writeEntryPoints(ctx context.Context, v pyenv.Venv, venv string, t recipe.Tool) error {
-	eps, err := v.ConsoleScripts(ctx, t.Name, b.s.opt.Environ)
+	eps, err := b.consoleScripts(ctx, v, venv, t.Name)
 	if err != nil {
 		return err
 	}
 	return b.writeScripts(v, venv, t, eps)
+}
+
+// consoleScripts are the console scripts of dist in v: from what
+// InstallWheels wrote there, or as v's python says.
+func (b *staged) consoleScripts(ctx context.Context, v pyenv.Venv, venv, dist string) ([]pyenv.EntryPoint, error) {
+	if installed, ok := b.installed[venv]; ok {
+		if eps, ok := pyenv.InstalledScripts(dist, installed.dists); ok {
+			return eps, nil
+		}
+	}
+	return v.ConsoleScripts(ctx, dist, b.s.opt.Environ)
 }
 
 // writeScripts is writeEntryPoints with t's console scripts eps read.

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/internal/envlist"
@@ -255,6 +256,12 @@ func (b *staged) installLocked(ctx context.Context, v pyenv.Venv, venv string, e
 	if len(vl.Dists) == 0 {
 		return nil // only pip, copied in already
 	}
+	if len(extra) == 0 && venv != SharedVenv {
+		done, err := b.installWheels(v, venv, vl)
+		if done || err != nil {
+			return err
+		}
+	}
 	tmp, err := os.MkdirTemp(b.s.opt.Root.TmpDir(), "lock-")
 	if err != nil {
 		return err
@@ -362,4 +369,118 @@ func (s *Store) resolveFrozen(ctx context.Context, r *recipe.Recipe, lock *pyloc
 		return s.Resolve(ctx, r)
 	}
 	return s.ResolveLocked(ctx, r, lock)
+}
+
+// installWheels installs vl into v without pip when localWheels allows
+// it, and says whether it did.
+func (b *staged) installWheels(v pyenv.Venv, venv string, vl pylock.VenvLock) (bool, error) {
+	site, wheels, why := b.localWheels(v, venv, vl)
+	if why != "" {
+		b.s.opt.Reporter.Debugf("installing venv %s with pip: %s", venv, why)
+		return false, nil
+	}
+	start := time.Now()
+	installed, err := v.InstallWheels(site, b.interp(venv).Version, wheels)
+	if err != nil {
+		return false, fmt.Errorf("venv %s: %w", venv, err)
+	}
+	if b.installed == nil {
+		b.installed = map[string]wheelInstall{}
+	}
+	b.installed[venv] = wheelInstall{site: site, dists: installed}
+	b.s.opt.Reporter.Debugf("installed %d wheel(s) into venv %s without pip in %v", len(wheels), venv, time.Since(start).Round(time.Millisecond))
+	return true, nil
+}
+
+// interp is the interpreter of venv: rez's, or an isolated extension's.
+func (b *staged) interp(venv string) pyenv.Interpreter {
+	r := b.p.Recipe
+	spec := r.Rez.Python
+	for _, ext := range r.Extensions {
+		if ext.Isolation && ext.Name == venv {
+			spec = ext.Python
+		}
+	}
+	return b.p.Interps[spec]
+}
+
+// localWheels returns the wheels that install vl into v without pip
+// (pyenv.Venv.InstallWheels), with the site-packages they go to, when
+// that is exactly what pip would do: every distribution is a wheel file
+// on this machine with its locked sha256, and neither the recipe's pip
+// options nor pip's environment change where or how pip installs.
+// Otherwise it says why not, and pip installs the lock.
+func (b *staged) localWheels(v pyenv.Venv, venv string, vl pylock.VenvLock) (site string, wheels []pyenv.Wheel, why string) {
+	if !pyenv.CanInstallWheels {
+		return "", nil, "pip writes the scripts on this platform"
+	}
+	if opt, ok := installOption(b.p.Recipe.Pip.Options); !ok {
+		return "", nil, fmt.Sprintf("the recipe's pip option %s may change how pip installs", opt)
+	}
+	for _, k := range []string{"PIP_TARGET", "PIP_PREFIX", "PIP_ROOT", "PIP_USER", "PIP_SRC", "PIP_EDITABLE", "PIP_COMPILE", "PIP_CONFIG_FILE"} {
+		if envlist.Get(b.pipEnv, k) != "" {
+			return "", nil, k + " is set"
+		}
+	}
+	site, ok := v.WheelSite(b.interp(venv))
+	if !ok {
+		return "", nil, "the venv's layout is not CPython's on unix"
+	}
+	for _, d := range vl.Dists {
+		src := d.Source
+		if src.Kind != pylock.KindIndex && src.Kind != pylock.KindFile && src.Kind != pylock.KindURL || src.SHA256 == "" {
+			return "", nil, fmt.Sprintf("%s %s is not a hashed archive", d.Name, d.Version)
+		}
+		u, _, _ := strings.Cut(src.URL, "#")
+		p, ok := filePath(u)
+		if !ok || !strings.HasSuffix(p, ".whl") {
+			return "", nil, fmt.Sprintf("%s %s is not a local wheel", d.Name, d.Version)
+		}
+		if fi, err := os.Stat(p); err != nil || !fi.Mode().IsRegular() {
+			return "", nil, fmt.Sprintf("%s is not here", p)
+		}
+		w := pyenv.Wheel{Path: p, SHA256: src.SHA256}
+		if src.Kind != pylock.KindIndex {
+			w.URL = u // asked for as `name @ url`: pip writes direct_url.json
+		}
+		wheels = append(wheels, w)
+	}
+	return site, wheels, ""
+}
+
+// installOption returns the first pip option of opts that may change how
+// or where pip installs (false), or true when all of them only say where
+// packages are found (index, find-links, network, output): options the
+// lock's resolution used already, and that installing its wheels without
+// pip does not need.
+func installOption(opts []string) (string, bool) {
+	withValue := map[string]bool{
+		"-i": true, "--index-url": true, "--extra-index-url": true, "-f": true, "--find-links": true,
+		"--trusted-host": true, "--cert": true, "--client-cert": true, "--timeout": true, "--retries": true,
+		"--proxy": true, "--cache-dir": true, "--progress-bar": true, "--log": true, "--exists-action": true,
+		"--root-user-action": true, "--keyring-provider": true, "-c": true, "--constraint": true,
+		"--only-binary": true,
+	}
+	flags := map[string]bool{
+		"--no-index": true, "--disable-pip-version-check": true, "--no-cache-dir": true, "-q": true, "--quiet": true,
+		"-v": true, "--verbose": true, "--no-input": true, "--isolated": true, "--pre": true, "--prefer-binary": true,
+		"--require-hashes": true, "--no-deps": true, "--no-warn-script-location": true, "--no-warn-conflicts": true,
+		"-U": true, "--upgrade": true, "--force-reinstall": true, "-I": true, "--ignore-installed": true,
+		"--no-compile": true, "--no-color": true, "--no-build-isolation": true,
+	}
+	for i := 0; i < len(opts); i++ {
+		o := opts[i]
+		name, _, hasValue := strings.Cut(o, "=")
+		switch {
+		case flags[o]:
+		case withValue[name] && hasValue:
+		case withValue[o] && i+1 < len(opts):
+			i++
+		case len(o) > 2 && (strings.HasPrefix(o, "-i") || strings.HasPrefix(o, "-f") || strings.HasPrefix(o, "-c")) && !strings.HasPrefix(o, "--"):
+			// -iURL, -fDIR, -cFILE
+		default:
+			return o, false
+		}
+	}
+	return "", true
 }

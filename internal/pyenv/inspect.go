@@ -5,6 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
 )
 
 // Inspection is what a build reads from a venv once pip has installed
@@ -70,3 +74,41 @@ func (v Venv) Inspect(ctx context.Context, dist string, env []string) (Inspectio
 	in.SitePackages = got.Site
 	return in, nil
 }
+
+// InspectInstalled is Inspect for a venv whose packages InstallWheels
+// installed into site: read from what it wrote, with no python run. dist
+// is matched by its normalized name.
+func (v Venv) InspectInstalled(site, dist string, installed []InstalledDist) (Inspection, error) {
+	in := Inspection{SitePackages: site}
+	var found bool
+	if in.Scripts, found = InstalledScripts(dist, installed); !found {
+		return Inspection{}, fmt.Errorf("console scripts of %s in %s: distribution %w", dist, v.Dir, ErrNotInstalled)
+	}
+	rez := ""
+	if fi, err := os.Stat(filepath.Join(site, "rez", "utils", "_version.py")); err == nil && fi.Mode().IsRegular() {
+		rez = filepath.Join(site, "rez")
+	}
+	var err error
+	if in.RezVersion, err = v.rezVersionIn(rez); err != nil {
+		return Inspection{}, err
+	}
+	return in, nil
+}
+
+// InstalledScripts is ConsoleScripts for a venv InstallWheels installed:
+// the console scripts of dist in installed, by its normalized name.
+func InstalledScripts(dist string, installed []InstalledDist) ([]EntryPoint, bool) {
+	for _, d := range installed {
+		if normalizeDist(d.Name) == normalizeDist(dist) {
+			return d.Console, true
+		}
+	}
+	return nil, false
+}
+
+// normalizeDist is a distribution name normalized per PEP 503.
+func normalizeDist(name string) string {
+	return strings.ToLower(distRun.ReplaceAllString(name, "-"))
+}
+
+var distRun = regexp.MustCompile(`[-_.]+`)
