@@ -227,7 +227,9 @@ func (s *Store) interpreters(ctx context.Context, r *recipe.Recipe) (map[string]
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", r.File, err)
 		}
-		py, err := pyenv.Probe(ctx, exe, s.opt.Environ)
+		// Remembered beside the unpacked pips: a build then starts no
+		// python to learn what it is (see pyenv.ProbeCached).
+		py, err := pyenv.ProbeCached(ctx, exe, s.opt.Environ, s.pipCache())
 		if err != nil {
 			return nil, err
 		}

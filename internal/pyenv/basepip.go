@@ -44,9 +44,52 @@ type BasePip struct {
 // (a base interpreter or a venv's), with -E: pip then works on python's
 // environment, whether or not pip is installed in it. Append the pip
 // command (install, download, …) and its arguments.
+//
+// pip runs as `python -E DIR/pip` would run it, but for one thing: the
+// User-Agent header pip computes for each run (pip's user_agent(): it
+// runs lsb_release and rustc, half a second or more of a short pip run)
+// is computed once and remembered in the cache directory, for the same
+// interpreter, pip and environment (PATH and the variables pip reads for
+// it), as pipBoot says.
 func (b BasePip) Argv(python string) []string {
-	return []string{python, "-E", filepath.Join(b.Dir, "pip")}
+	return []string{python, "-E", "-c", pipBoot, b.Dir, filepath.Dir(b.Dir)}
 }
+
+// pipBoot runs the pip unpacked in argv[1], remembering its User-Agent
+// in the directory argv[2] (best effort: anything failing there leaves
+// pip as it is).
+const pipBoot = `import hashlib, os, sys
+pipdir, memodir = sys.argv[1], sys.argv[2]
+del sys.argv[1:3]
+sys.argv[0] = "pip"
+sys.path[0] = pipdir  # -c puts the working directory first: never import from it
+def remember():
+    from pip._internal.network import session
+    env = [os.environ.get(k) for k in ("BUILD_BUILDID", "BUILD_ID", "CI", "PIP_IS_CI", "PIP_USER_AGENT_USER_DATA", "PATH")]
+    st = os.stat(sys.executable)
+    key = repr((sys.executable, st.st_size, st.st_mtime_ns, sys.version, pipdir, env))
+    path = os.path.join(memodir, "user-agent-" + hashlib.sha256(key.encode()).hexdigest()[:16])
+    try:
+        with open(path) as f:
+            ua = f.read()
+    except OSError:
+        ua = session.user_agent()
+        try:
+            tmp = "%s.%d" % (path, os.getpid())
+            with open(tmp, "w") as f:
+                f.write(ua)
+            os.replace(tmp, path)
+        except OSError:
+            pass
+    if ua.startswith("pip/"):
+        session.user_agent = lambda: ua
+try:
+    remember()
+except Exception:
+    pass
+from pip._internal.cli.main import main
+sys.exit(main())
+`
 
 // findPipScript prints the bundled pip wheels ensurepip knows of: its own
 // _bundled dir, and the system dir Debian-style builds use instead.
@@ -67,8 +110,45 @@ try:
     version = ensurepip.version()
 except Exception:
     version = ""
-json.dump({"wheels": wheels, "version": version}, sys.stdout)
+json.dump({"wheels": wheels, "version": version, "dirs": dirs}, sys.stdout)
 `
+
+// bundledPips is what findPipScript prints: nil without ensurepip.
+type bundledPips struct {
+	Wheels  []string `json:"wheels"`
+	Version string   `json:"version"`
+	Dirs    []string `json:"dirs"`
+}
+
+// findBundled runs findPipScript with py, or reads its memo in cacheDir:
+// it holds while the interpreter, the directories searched and the
+// wheels found are unchanged.
+func findBundled(ctx context.Context, py Interpreter, cacheDir string, env []string) (*bundledPips, error) {
+	var found *bundledPips
+	if loadMemo(cacheDir, "bundled-pip", py.Executable, &found) {
+		return found, nil
+	}
+	exeStamp, stamped := stamps(py.Executable)
+	out, err := output(ctx, py.Executable, []string{"-E", "-c", findPipScript}, env)
+	if err != nil {
+		return nil, fmt.Errorf("bundled pip of %s: %w", py.Executable, err)
+	}
+	if err := json.Unmarshal(out, &found); err != nil {
+		return nil, fmt.Errorf("bundled pip of %s: unexpected output %q: %w", py.Executable, tail(out, 3), err)
+	}
+	if found != nil && stamped {
+		var paths []string
+		for _, d := range found.Dirs {
+			if _, err := os.Stat(d); err == nil {
+				paths = append(paths, d) // a directory made later changes its parent: good enough
+			}
+		}
+		if st, ok := stamps(append(paths, found.Wheels...)...); ok {
+			storeMemo(cacheDir, "bundled-pip", py.Executable, append(exeStamp, st...), found)
+		}
+	}
+	return found, nil
+}
 
 var pipWheelRe = regexp.MustCompile(`^pip-(\d+)\.(\d+)(?:\.(\d+))?[^-]*-`)
 
@@ -81,16 +161,9 @@ func FindBasePip(ctx context.Context, py Interpreter, cacheDir string, env []str
 	if cacheDir == "" {
 		return BasePip{}, errors.New("bundled pip: no cache directory")
 	}
-	out, err := output(ctx, py.Executable, []string{"-E", "-c", findPipScript}, env)
+	found, err := findBundled(ctx, py, cacheDir, env)
 	if err != nil {
-		return BasePip{}, fmt.Errorf("bundled pip of %s: %w", py.Executable, err)
-	}
-	var found *struct {
-		Wheels  []string `json:"wheels"`
-		Version string   `json:"version"`
-	}
-	if err := json.Unmarshal(out, &found); err != nil {
-		return BasePip{}, fmt.Errorf("bundled pip of %s: unexpected output %q: %w", py.Executable, tail(out, 3), err)
+		return BasePip{}, err
 	}
 	if found == nil {
 		return BasePip{}, fmt.Errorf("%s has no ensurepip module: %w", py.Executable, ErrNoBasePip)

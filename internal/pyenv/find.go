@@ -119,6 +119,27 @@ json.dump({
 }, sys.stdout)
 `
 
+// ProbeCached is Probe remembered in cacheDir (see memo): the python run
+// is skipped while exe and the interpreter it is are unchanged. Only an
+// exe that is the interpreter itself (a symlink to it, or the file) is
+// remembered: a shim or wrapper script may run another python tomorrow.
+// cacheDir "" is Probe.
+func ProbeCached(ctx context.Context, exe string, env []string, cacheDir string) (Interpreter, error) {
+	var py Interpreter
+	if loadMemo(cacheDir, "probe", exe, &py) {
+		return py, nil
+	}
+	st, stamped := stamps(exe)
+	py, err := Probe(ctx, exe, env)
+	if err != nil {
+		return py, err
+	}
+	if real, err := filepath.EvalSymlinks(py.Executable); stamped && err == nil && real == st[0].Path {
+		storeMemo(cacheDir, "probe", exe, st, py)
+	}
+	return py, nil
+}
+
 // Probe runs exe once (with -E -s, so PYTHON* variables and the user site
 // cannot change the answer) and returns its identity.
 func Probe(ctx context.Context, exe string, env []string) (Interpreter, error) {
