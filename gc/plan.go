@@ -627,6 +627,13 @@ func (pl *planner) leftover(l materialize.Leftover) {
 			return
 		}
 		it.Reason, it.Detail = ReasonStale, fmt.Sprintf("revision staging dir untouched for %s", ago(now, l.ModTime))
+	case materialize.LeftoverScratch:
+		if age := now.Sub(l.ModTime); age < p.in.Grace {
+			it.Reason, it.Detail = ReasonGrace, fmt.Sprintf("scratch dir made %s ago: its build may still run (grace %s)", span(age), span(p.in.Grace))
+			p.Kept = append(p.Kept, it)
+			return
+		}
+		it.Reason, it.Detail = ReasonStale, fmt.Sprintf("scratch dir of a build or resolution untouched for %s", ago(now, l.ModTime))
 	case materialize.LeftoverRefused:
 		if now.Sub(l.ModTime) < materialize.RefusedTTL {
 			return // still meant: too small to list as kept

@@ -78,6 +78,7 @@ func (s *Store) MaterializePinned(ctx context.Context, k cas.Key, p *Plan, pin *
 }
 
 func (s *Store) materialize(ctx context.Context, k cas.Key, p *Plan, pin *cas.Entry) (m *Manifest, err error) {
+	defer s.dropSpares() // the venvs Lock made ahead that this build did not take
 	if pin != nil && pin.Key != k {
 		return nil, fmt.Errorf("materialize %s: the pin is for %s", k, pin.Key)
 	}
@@ -467,23 +468,36 @@ func (b *staged) installExtension(ctx context.Context, rez pyenv.Venv, ext recip
 func (b *staged) createVenv(ctx context.Context, name, spec string) (pyenv.Venv, error) {
 	py := b.p.Interps[spec]
 	b.s.opt.Reporter.Infof("creating venv %s (python %s)", name, py.Version)
+	dir := filepath.Join(b.dir, "venv", name)
+	if err := os.MkdirAll(filepath.Dir(dir), 0o777); err != nil {
+		return pyenv.Venv{}, err
+	}
+	if v, ok := b.s.takeSpare(ctx, name, py, dir); ok {
+		b.notePipCopied(name, v)
+		return v, nil
+	}
 	// Without ensurepip: the first install brings pip from the
 	// interpreter's bundled wheel, unpacked once under .tmp/pip.
 	opt := pyenv.CreateOptions{WithoutPip: true, PipCache: b.s.pipCache()}
 	if pip, err := b.s.basePip(ctx, py); err == nil {
 		opt.BasePip = &pip
 	} // else Create finds it failing again, and falls back to ensurepip saying why
-	v, err := pyenv.Create(ctx, py, filepath.Join(b.dir, "venv", name), b.s.opt.Environ, b.s.opt.Log, opt)
+	v, err := pyenv.Create(ctx, py, dir, b.s.opt.Environ, b.s.opt.Log, opt)
 	if err != nil {
 		return v, fmt.Errorf("venv %s: %w", name, err)
 	}
+	b.notePipCopied(name, v)
+	return v, nil
+}
+
+// notePipCopied remembers whether Create copied pip into the venv name.
+func (b *staged) notePipCopied(name string, v pyenv.Venv) {
 	if _, ok := v.CopiedPip(); ok {
 		if b.pipCopied == nil {
 			b.pipCopied = map[string]bool{}
 		}
 		b.pipCopied[name] = true
 	}
-	return v, nil
 }
 
 // install pip-installs tool t into v, with its lib packages when withLib.

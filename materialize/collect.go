@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -246,7 +247,15 @@ const (
 	// archive this root refused. It means something for RefusedTTL after
 	// its ModTime, and nothing after.
 	LeftoverRefused LeftoverKind = "refused"
+	// LeftoverScratch is .tmp/venv-*, .tmp/resolve-* or .tmp/lock-*: the
+	// scratch dir of a venv made ahead of a build (see spare.go), of a
+	// resolution, or of a lock's install. Only its age tells whether its
+	// process still runs.
+	LeftoverScratch LeftoverKind = "scratch"
 )
+
+// scratchPrefixes name the scratch dirs of .tmp (LeftoverScratch).
+var scratchPrefixes = []string{spareScratch, "resolve-", "lock-"}
 
 // Leftover is one staging or trash directory.
 type Leftover struct {
@@ -262,9 +271,10 @@ type Leftover struct {
 func (l Leftover) Bytes() int64 { return dirBytes(l.Path) }
 
 // TmpLeftovers lists the staging dirs of builds (.tmp/<key>-*), the
-// trash (.tmp/trash-*) and the marks of refused archives
-// (.tmp/refused/<digest>, expired or not) in the staging area. Other names are not rezup's
-// leftovers and are not listed.
+// trash (.tmp/trash-*), scratch dirs (LeftoverScratch) and the marks of
+// refused archives (.tmp/refused/<digest>, expired or not) in the staging
+// area. Other names (pip's cache, .tmp/pip) are not leftovers and are not
+// listed.
 func (r Root) TmpLeftovers() ([]Leftover, error) {
 	ents, err := os.ReadDir(r.TmpDir())
 	if errors.Is(err, fs.ErrNotExist) {
@@ -282,6 +292,8 @@ func (r Root) TmpLeftovers() ([]Leftover, error) {
 		case e.Name() == refusedName && e.IsDir():
 			out = append(out, r.refusedMarks()...)
 			continue
+		case e.IsDir() && slices.ContainsFunc(scratchPrefixes, func(p string) bool { return strings.HasPrefix(e.Name(), p) }):
+			l.Kind = LeftoverScratch
 		default:
 			k, ok := stagedKey(e.Name())
 			if !ok || !e.IsDir() {
@@ -359,7 +371,7 @@ func (s *Store) RemoveLeftover(l Leftover) error {
 		}
 		defer unlock()
 		return os.RemoveAll(l.Path)
-	case LeftoverTrash:
+	case LeftoverTrash, LeftoverScratch:
 		// Its owner may be deleting it at the same time: os.RemoveAll
 		// takes entries vanishing underneath it in its stride.
 		return os.RemoveAll(l.Path)

@@ -93,6 +93,8 @@ func (s *Store) Lock(ctx context.Context, p *Plan) (*pylock.Lock, error) {
 		return nil, s.opt.Root.notWritable(s.opt.Root.TmpDir(), fmt.Errorf("resolve: %w", err))
 	}
 	defer os.RemoveAll(tmp) // best effort: only pip's reports are in it
+	// The venvs a build would make, made meanwhile (see spare.go).
+	s.prepareVenvs(ctx, p)
 	env := mergeEnv(s.opt.Environ, r.Pip.Env)
 	locks := make([]pylock.VenvLock, len(venvs))
 	errs := make([]error, len(venvs))
@@ -110,6 +112,7 @@ func (s *Store) Lock(ctx context.Context, p *Plan) (*pylock.Lock, error) {
 	// The first failure in recipe order: one line, as pip said it.
 	for _, err := range errs {
 		if err != nil {
+			s.dropSpares() // no build follows
 			return nil, err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rezup/rezup/cas"
@@ -132,4 +133,100 @@ func diffTrees(t *testing.T, a, b string) []string {
 		diff = append(diff[:20], "…")
 	}
 	return diff
+}
+
+// debugReporter keeps every line, debug lines included.
+type debugReporter struct{ countingReporter }
+
+func (r *debugReporter) Debugf(f string, a ...any) { r.Infof(f, a...) }
+
+func (r *debugReporter) has(sub string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, l := range r.lines {
+		if strings.Contains(l, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestLockedBuildsAreReproducible builds one lock twice at one prefix the
+// two ways a locked build can go: first as `rezup add` does (venvs made
+// while pip resolves, moved into the build, and the lock's wheels
+// installed without pip), then from the lock alone with pip installing
+// it (PIP_CONFIG_FILE set sends the install to pip) into venvs made in
+// place. Both archives must have the same digest.
+func TestLockedBuildsAreReproducible(t *testing.T) {
+	ctx := context.Background()
+	wheels := testkit.WheelHouse(t)
+	extra := "[[extension]]\nname = \"foo\"\nurl = \"foo==1.0\"\nisolation = true\n"
+	r, _, err := recipe.Parse("rezup.toml", []byte(testkit.RecipeTOML(wheels, extra)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(t.TempDir(), "root")
+	aside := filepath.Join(t.TempDir(), "first")
+	// The first build, as add makes it.
+	rep := &debugReporter{}
+	s := newStore(t, root, openCache(t, filepath.Join(t.TempDir(), "cache")), rep)
+	base, err := s.Resolve(ctx, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock, err := s.Lock(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.WithLock(base, r, lock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Materialize(ctx, p.Key, p); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"into venv rez without pip", "into venv foo without pip"} {
+		if !rep.has(want) {
+			t.Errorf("the first build did not log %q: %q", want, rep.lines)
+		}
+	}
+	e, err := s.Publish(ctx, p.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, key := e.Digest, p.Key
+	if err := os.Rename(s.opt.Root.EntryDir(p.Key), aside); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := filepath.Glob(filepath.Join(root, ".tmp", spareScratch+"*")); len(ents) != 0 {
+		t.Errorf("spare venvs left behind: %q", ents)
+	}
+	// The second, from the lock alone, installed by pip.
+	rep2 := &debugReporter{}
+	s2 := New(Options{Root: Root{Dir: root}, Environ: append(os.Environ(), "PIP_CONFIG_FILE="+os.DevNull),
+		Cache: openCache(t, filepath.Join(t.TempDir(), "cache")), Reporter: rep2, Version: "test"})
+	p2, err := s2.ResolveLocked(ctx, r, lock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p2.Key != key {
+		t.Fatalf("the same lock gave keys %s and %s", key, p2.Key)
+	}
+	if _, err := s2.Materialize(ctx, p2.Key, p2); err != nil {
+		t.Fatal(err)
+	}
+	if !rep2.has("installing venv rez with pip: PIP_CONFIG_FILE is set") {
+		t.Errorf("the second build did not install with pip: %q", rep2.lines)
+	}
+	e2, err := s2.Publish(ctx, p2.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if second := e2.Digest; first != second {
+		t.Errorf("a lock installed without pip packed to %s, with pip to %s", first, second)
+		for _, d := range diffTrees(t, aside, s2.opt.Root.EntryDir(key)) {
+			t.Log("differs:", d)
+		}
+	}
 }

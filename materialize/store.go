@@ -78,6 +78,7 @@ type Store struct {
 	opt      Options
 	refused  *refusedSet // shared with the copies WithCache makes
 	basePips *basePips   // likewise
+	spares   *spares     // likewise
 }
 
 // New returns a Store over opt.Root.
@@ -91,7 +92,7 @@ func New(opt Options) *Store {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Store{opt: opt, refused: &refusedSet{}, basePips: &basePips{}}
+	return &Store{opt: opt, refused: &refusedSet{}, basePips: &basePips{}, spares: &spares{}}
 }
 
 func (s *Store) creator() (user, host string) {
@@ -108,7 +109,7 @@ func (s *Store) creator() (user, host string) {
 func (s *Store) WithCache(cache *cas.Cache) *Store {
 	opt := s.opt
 	opt.Cache = cache
-	return &Store{opt: opt, refused: s.refused, basePips: s.basePips}
+	return &Store{opt: opt, refused: s.refused, basePips: s.basePips, spares: s.spares}
 }
 
 // AsPublisher returns a Store over the same root and cache with
@@ -116,7 +117,7 @@ func (s *Store) WithCache(cache *cas.Cache) *Store {
 func (s *Store) AsPublisher() *Store {
 	opt := s.opt
 	opt.Publisher = true
-	return &Store{opt: opt, refused: s.refused, basePips: s.basePips}
+	return &Store{opt: opt, refused: s.refused, basePips: s.basePips, spares: s.spares}
 }
 
 // Publisher reports whether Options.Publisher is set.

@@ -555,3 +555,21 @@ func olderThan(version string, major, minor int) bool {
 	}
 	return ma < major || ma == major && mi < minor
 }
+
+// MoveTo renames the venv to dir (on the same file system; dir must not
+// exist) and relocates what names its old path (pyvenv.cfg's command,
+// the activate scripts, the shebangs of pip's scripts) to dir. The venv
+// returned is the same venv there, pip seed included.
+func (v Venv) MoveTo(dir string) (Venv, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return Venv{}, err
+	}
+	if err := os.Rename(v.Dir, abs); err != nil {
+		return Venv{}, fmt.Errorf("move venv: %w", err)
+	}
+	if _, err := Relocate(abs, v.Dir, abs); err != nil {
+		return Venv{}, fmt.Errorf("move venv to %s: %w", abs, err)
+	}
+	return Venv{Dir: abs, seed: v.seed}, nil
+}

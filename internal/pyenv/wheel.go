@@ -55,7 +55,7 @@ type InstalledDist struct {
 // site; .data/scripts into bin with a "#!python" line made to run the
 // venv's python; .data/headers into include/site/pythonX.Y/NAME;
 // .data/data into the venv), its console and GUI scripts are written
-// with pip's template, and its .dist-info gets INSTALLER ("rezup"),
+// with pip's template, and its .dist-info gets INSTALLER ("pip"),
 // REQUESTED, direct_url.json for a direct URL, and a RECORD of every file
 // written, sorted. Bytecode is not compiled (Compile does it for the
 // whole tree).
@@ -146,7 +146,10 @@ func (v Venv) installWheel(site, pyVersion string, w Wheel) (InstalledDist, erro
 			return InstalledDist{}, err
 		}
 	}
-	extra := [][2]string{{"INSTALLER", "rezup\n"}, {"REQUESTED", ""}}
+	// INSTALLER says pip, as in the copied pip (CopyInto): a tree pip
+	// installs (where this cannot, or on another node) and this one must
+	// be byte-identical, to pack to the same digest for the same key.
+	extra := [][2]string{{"INSTALLER", "pip\n"}, {"REQUESTED", ""}}
 	if w.URL != "" {
 		extra = append(extra, [2]string{"direct_url.json", directURLJSON(w.URL, w.SHA256)})
 	}
