@@ -410,6 +410,8 @@ func TestLeftovers(t *testing.T) {
 	f.Staging(key(2), "crashed", at(0))
 	f.Staging(key(3), "building", now)
 	f.Trash("abc", at(0))
+	f.Scratch("venv-crashed", at(0))
+	f.Scratch("resolve-running", now.Add(-time.Minute))
 	_, unlock, err := fsx.TryExclusive(f.LockPath(key(3))) // a build of key 3 runs
 	if err != nil {
 		t.Fatal(err)
@@ -423,6 +425,7 @@ func TestLeftovers(t *testing.T) {
 		"staging .main/.staging-old stale",
 		"staging "+key(2)+"-crashed stale",
 		"trash trash-abc trash",
+		"staging venv-crashed stale",
 		"lock "+key(2)+" no-build", // the crashed build's
 	)
 	if got := orEmpty(titles(s.Remove)); !slices.Equal(got, wantRemove) {
@@ -433,6 +436,7 @@ func TestLeftovers(t *testing.T) {
 		"revision .main/"+youngNotReady+" grace",
 		"staging .main/.staging-young grace",
 		"staging "+key(3)+"-building in-use",
+		"staging resolve-running grace",
 		"entry "+key(1)+" referenced",
 		"lock "+key(3)+" in-use",
 	)
@@ -445,7 +449,7 @@ func TestLeftovers(t *testing.T) {
 	for _, e := range tmp {
 		left = append(left, e.Name())
 	}
-	if !slices.Equal(left, []string{key(3) + "-building"}) {
+	if !slices.Equal(left, []string{key(3) + "-building", "resolve-running"}) {
 		t.Errorf(".tmp after gc: %v", left)
 	}
 	if got := revisionsOnDisk(t, store, ".main"); !slices.Equal(got, sorted(latest, youngNotReady)) {

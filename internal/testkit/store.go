@@ -150,6 +150,17 @@ func (f *FakeRoot) Trash(suffix string, t time.Time) string {
 	return dir
 }
 
+// Scratch makes the scratch dir .tmp/<name> (venv-*, resolve-*, lock-*:
+// a venv made ahead of a build, a resolution, a lock's install) with
+// mtime t.
+func (f *FakeRoot) Scratch(name string, t time.Time) string {
+	f.T.Helper()
+	dir := filepath.Join(f.Dir, ".tmp", name)
+	f.write(filepath.Join(dir, "rez", "pyvenv.cfg"), "home = /usr/bin\n", t)
+	f.touch(dir, t)
+	return dir
+}
+
 func (f *FakeRoot) write(p, content string, t time.Time) {
 	f.T.Helper()
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
