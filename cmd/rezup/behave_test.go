@@ -103,6 +103,18 @@ func TestEnvAndResolveBeforeAnyRevision(t *testing.T) {
 		}
 	}
 
+	// With a remote root, both roots were looked in; --local looks in
+	// the local one only.
+	remote := filepath.Join(t.TempDir(), "remote")
+	s.Env["REZUP_ROOT_REMOTE"] = remote
+	if res := s.Run("env", "dev"); res.Code != 1 || !strings.Contains(res.Stderr, "rezup: error: no revision of dev in "+root+" or in the remote root "+remote+"\n") {
+		t.Errorf("env dev with a remote root: exit %d\n%s", res.Code, res.Stderr)
+	}
+	if res := s.Run("env", "dev", "--local"); res.Code != 1 || !strings.Contains(res.Stderr, "rezup: error: no revision of dev in "+root+"\n") {
+		t.Errorf("env dev --local with a remote root: exit %d\n%s", res.Code, res.Stderr)
+	}
+	delete(s.Env, "REZUP_ROOT_REMOTE")
+
 	// A container without a recipe: the hint says add writes one.
 	res := s.Run("env", "nope")
 	if res.Code != 1 || !strings.Contains(res.Stderr, "no revision of nope in "+root+", and no recipe "+filepath.Join(s.Home, "rezup.nope.toml")) ||
