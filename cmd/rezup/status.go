@@ -317,9 +317,10 @@ func (a *app) containerStatus(name string, detail bool) (statusContainer, error)
 }
 
 // statusOfRevision is the status of rev; mirror is its local mirror when
-// rev is a remote revision pulled here (nil otherwise). What is said of
-// the revision (ready, key, lock) is rev's; whether it is built here, and
-// its size, are the local copy's.
+// rev is a remote revision pulled here (nil otherwise). Ready and lock
+// are rev's; the key, whether it is built, and its size are the local
+// copy's: the mirror records the key of its build on this machine, which
+// differs from the remote one only when another interpreter built it.
 func statusOfRevision(store *materialize.Store, rev, mirror *materialize.Revision) statusRevision {
 	sr := statusRevision{Name: rev.Name, Time: rev.Time.UTC(), From: fromLocal, Ready: rev.Ready()}
 	switch {
@@ -347,6 +348,9 @@ func statusOfRevision(store *materialize.Store, rev, mirror *materialize.Revisio
 	here := rev
 	if mirror != nil {
 		here = mirror
+		if mirror.Meta != nil && !mirror.Meta.Key.IsZero() {
+			sr.Key = optString(mirror.Meta.Key.String())
+		}
 	}
 	k, ok := here.Key()
 	if here.PythonBuilt() {
