@@ -88,11 +88,14 @@ func (a *app) runAdd(ctx context.Context, o *addOptions) error {
 	if err != nil {
 		return err
 	}
+	before := snapshotRoot(c.root)
 	if o.remote {
-		if err := a.addRemoteRevision(ctx, o, c.recipe, store.AsPublisher(), c.remote); err != nil {
-			return err
-		}
-	} else if _, err := a.addRevision(ctx, o, c.recipe, store, c.root); err != nil {
+		err = a.addRemoteRevision(ctx, o, c.recipe, store.AsPublisher(), c.remote)
+	} else {
+		_, err = a.addRevision(ctx, o, c.recipe, store, c.root)
+	}
+	if err != nil {
+		before.undo(store)
 		return err
 	}
 	if o.skipUse {

@@ -58,10 +58,14 @@ type app struct {
 	// newline yet; whatever prints next ends it first (endProgress).
 	progressMu    sync.Mutex
 	progressShown bool
+
+	// stdin is what an interactive shell would read: `use` starts one
+	// only when it is a terminal.
+	stdin any
 }
 
 func newApp(environ []string, stdout, stderr io.Writer) *app {
-	return &app{environ: environ, stdout: stdout, stderr: stderr, log: slog.New(slog.DiscardHandler)}
+	return &app{environ: environ, stdout: stdout, stderr: stderr, stdin: os.Stdin, log: slog.New(slog.DiscardHandler)}
 }
 
 func (a *app) getenv(key string) string { return envlist.Get(a.environ, key) }

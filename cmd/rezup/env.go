@@ -28,7 +28,8 @@ func (a *app) envCommand(runF func(context.Context, *envOptions) error) *cobra.C
 		Short: "Print the launch environment of a container's latest revision",
 		Long: `Print the environment that "rezup use NAME" runs commands with (default
 .main), for eval and for pipeline tools. The revision is made ready first,
-as use does.
+as use does; a container with no revision yet is an error (exit 1), never
+a build: make it with rezup add.
 
 The shell formats print what differs from the calling environment, as
 commands to eval:

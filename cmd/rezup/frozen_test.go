@@ -121,7 +121,7 @@ func TestStatusListsBrokenRecipe(t *testing.T) {
 	for _, c := range cs {
 		names = append(names, c.Name)
 		switch {
-		case c.Name == "bad" && (c.Error != wantErr || c.Recipe != bad):
+		case c.Name == "bad" && (string(c.Error) != wantErr || string(c.Recipe) != bad):
 			t.Errorf("bad: error %q, recipe %q; want %q, %q", c.Error, c.Recipe, wantErr, bad)
 		case c.Name != "bad" && (c.Error != "" || c.Root == ""):
 			t.Errorf("%s: error %q, root %q", c.Name, c.Error, c.Root)

@@ -54,7 +54,8 @@ type revisionStatus struct {
 }
 
 // latestStatus is the newest revision `status NAME --json` lists first
-// from the given root ("local" or "remote").
+// from the given root ("local" or "remote"); a remote revision mirrored
+// here ("both") is in either.
 func latestStatus(t *testing.T, s *testkit.Session, name, from string) revisionStatus {
 	t.Helper()
 	var c struct {
@@ -65,7 +66,7 @@ func latestStatus(t *testing.T, s *testkit.Session, name, from string) revisionS
 		t.Fatalf("status --json: %v\n%s", err, res.Stdout)
 	}
 	for _, r := range c.Revisions {
-		if r.From == from {
+		if r.From == from || r.From == "both" {
 			return r
 		}
 	}

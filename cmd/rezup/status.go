@@ -20,40 +20,66 @@ import (
 )
 
 // statusContainer and statusRevision are the --json output; their field
-// names are stable (see README).
+// names are stable (see README), and every field is always there: an
+// empty string field is null, an empty list [].
 type statusContainer struct {
-	Name   string `json:"name"`
-	Root   string `json:"root"`
-	Remote string `json:"remote,omitempty"`
-	Recipe string `json:"recipe,omitempty"`
-	Count  int    `json:"revision_count"`
-	// RemoteCount counts the remote root's revisions of the container.
-	RemoteCount int              `json:"remote_revision_count"`
-	Revisions   []statusRevision `json:"revisions,omitempty"`
+	Name   string    `json:"name"`
+	Root   string    `json:"root"`
+	Remote optString `json:"remote"`
+	Recipe optString `json:"recipe"`
+	// Count counts the container's revisions once each: a remote
+	// revision and its local mirror (pulled by a launch) are one.
+	Count int `json:"revision_count"`
+	// LocalCount and RemoteCount count the revisions in each root, the
+	// local mirrors of remote revisions included in LocalCount.
+	LocalCount  int `json:"local_revision_count"`
+	RemoteCount int `json:"remote_revision_count"`
+	// Revisions is listed for one container (status NAME) only.
+	Revisions []statusRevision `json:"revisions,omitzero"`
 	// Error is why the container's recipe cannot be read, in the list of
 	// every container; its roots, and so its counts, are then unknown.
-	Error string `json:"error,omitempty"`
+	Error optString `json:"error"`
 }
 
 type statusRevision struct {
-	Name       string    `json:"name"`
-	Time       time.Time `json:"time"`
-	From       string    `json:"from"` // local or remote
+	Name string    `json:"name"`
+	Time time.Time `json:"time"`
+	// From is where the revision is: local, remote, or both (a remote
+	// revision that a launch or pull mirrored here).
+	From       string    `json:"from"`
 	Ready      bool      `json:"ready"`
-	RezVersion string    `json:"rez_version,omitempty"`
-	Key        string    `json:"key,omitempty"`
+	RezVersion optString `json:"rez_version"`
+	Key        optString `json:"key"`
 	Built      bool      `json:"built"` // the store entry (or its own venv) is here
 	// BuiltBy is "python-rezup" for a revision the Python rezup built,
 	// which launches from its own venv and has no key.
-	BuiltBy string `json:"built_by,omitempty"`
-	Bytes   int64  `json:"bytes,omitempty"`
-	Files   int64  `json:"files,omitempty"`
-	// Lock is the revision's lock.json (see internal/pylock), absent for
+	BuiltBy optString `json:"built_by"`
+	Bytes   int64     `json:"bytes"`
+	Files   int64     `json:"files"`
+	// Lock is the revision's lock.json (see internal/pylock), null for
 	// a revision made before locks or by the Python rezup.
-	Lock *pylock.Lock `json:"lock,omitempty"`
+	Lock *pylock.Lock `json:"lock"`
 	// Error is why its revision.json cannot be read (launches skip it).
-	Error string `json:"error,omitempty"`
+	Error optString `json:"error"`
 }
+
+// optString is a string that JSON shows as null when empty, so that a
+// field is never left out of status --json.
+type optString string
+
+func (s optString) MarshalJSON() ([]byte, error) {
+	if s == "" {
+		return []byte("null"), nil
+	}
+	return json.Marshal(string(s))
+}
+
+// From values of a status revision.
+const (
+	fromLocal  = "local"
+	fromRemote = "remote"
+	fromBoth   = "both"
+)
 
 // statusOptions is what `rezup status` is told.
 type statusOptions struct {
@@ -141,7 +167,7 @@ func (a *app) runStatus(_ context.Context, o *statusOptions) error {
 			if path, broken := a.brokenRecipe(n, err); broken {
 				// One bad recipe must not hide every other
 				// container: it is listed with its error.
-				c = statusContainer{Name: n, Recipe: path, Error: err.Error()}
+				c = statusContainer{Name: n, Recipe: optString(path), Error: optString(err.Error())}
 			} else if err != nil {
 				return err
 			}
@@ -235,21 +261,33 @@ func (a *app) containerStatus(name string, detail bool) (statusContainer, error)
 	cr, root := con.recipe, con.root
 	c := statusContainer{Name: name, Root: root.Dir}
 	if cr.Data != nil {
-		c.Recipe = cr.Path
+		c.Recipe = optString(cr.Path)
 	}
 	revs, err := root.Revisions(name)
 	if err != nil {
 		return c, err
 	}
-	c.Count = len(revs)
 	var remoteRevs []*materialize.Revision
 	if con.hasRemote {
-		c.Remote = con.remote.Dir
+		c.Remote = optString(con.remote.Dir)
 		if remoteRevs, err = con.remote.Revisions(name); err != nil {
 			return c, err
 		}
-		c.RemoteCount = len(remoteRevs)
 	}
+	// A local revision named as a remote one is its mirror: the same
+	// revision, pulled here (same container, same timestamp).
+	local := make(map[string]*materialize.Revision, len(revs))
+	for _, rev := range revs {
+		local[rev.Name] = rev
+	}
+	mirrors := 0
+	for _, rev := range remoteRevs {
+		if local[rev.Name] != nil {
+			mirrors++
+		}
+	}
+	c.LocalCount, c.RemoteCount = len(revs), len(remoteRevs)
+	c.Count = len(revs) + len(remoteRevs) - mirrors
 	if !detail {
 		return c, nil
 	}
@@ -263,53 +301,73 @@ func (a *app) containerStatus(name string, detail bool) (statusContainer, error)
 		return c, err
 	}
 	c.Revisions = []statusRevision{}
-	for _, rev := range append(remoteRevs, revs...) {
-		sr := statusRevision{Name: rev.Name, Time: rev.Time.UTC(), From: "local", Ready: rev.Ready()}
-		if rev.Remote {
-			sr.From = "remote"
+	for _, rev := range remoteRevs {
+		c.Revisions = append(c.Revisions, statusOfRevision(store, rev, local[rev.Name]))
+	}
+	mirrored := make(map[string]bool, len(remoteRevs))
+	for _, rev := range remoteRevs {
+		mirrored[rev.Name] = true
+	}
+	for _, rev := range revs {
+		if !mirrored[rev.Name] {
+			c.Revisions = append(c.Revisions, statusOfRevision(store, rev, nil))
 		}
-		if rev.Meta != nil {
-			sr.RezVersion = rev.Meta.RezVersion
-			if !rev.Meta.Key.IsZero() {
-				sr.Key = rev.Meta.Key.String()
-			}
-		}
-		if rev.Err != nil {
-			sr.Error = rev.Err.Error()
-		}
-		if lock, err := rev.ReadLock(); err != nil {
-			if sr.Error == "" {
-				sr.Error = err.Error()
-			}
-		} else {
-			sr.Lock = lock
-		}
-		k, ok := rev.Key()
-		local := rev
-		if rev.Remote {
-			// Built here when its local mirror's entry is.
-			if mirror, err := root.Revision(name, rev.Name); err == nil {
-				k, ok = mirror.Key()
-				local = mirror
-			}
-		}
-		if local.PythonBuilt() {
-			// Its venv is inside the revision: the walk is its size.
-			sr.Built, sr.BuiltBy, sr.Bytes = true, materialize.BuiltByPython, local.Bytes()
-			if sr.RezVersion == "" {
-				sr.RezVersion = local.PythonRezVersion()
-			}
-		} else if ok {
-			if m, err := store.ReadManifest(k); err == nil {
-				sr.Built, sr.Bytes, sr.Files = true, m.Bytes, m.Files
-				if sr.RezVersion == "" {
-					sr.RezVersion = m.RezVersion
-				}
-			}
-		}
-		c.Revisions = append(c.Revisions, sr)
 	}
 	return c, nil
+}
+
+// statusOfRevision is the status of rev; mirror is its local mirror when
+// rev is a remote revision pulled here (nil otherwise). Ready and lock
+// are rev's; the key, whether it is built, and its size are the local
+// copy's: the mirror records the key of its build on this machine, which
+// differs from the remote one only when another interpreter built it.
+func statusOfRevision(store *materialize.Store, rev, mirror *materialize.Revision) statusRevision {
+	sr := statusRevision{Name: rev.Name, Time: rev.Time.UTC(), From: fromLocal, Ready: rev.Ready()}
+	switch {
+	case rev.Remote && mirror != nil:
+		sr.From = fromBoth
+	case rev.Remote:
+		sr.From = fromRemote
+	}
+	if rev.Meta != nil {
+		sr.RezVersion = optString(rev.Meta.RezVersion)
+		if !rev.Meta.Key.IsZero() {
+			sr.Key = optString(rev.Meta.Key.String())
+		}
+	}
+	if rev.Err != nil {
+		sr.Error = optString(rev.Err.Error())
+	}
+	if lock, err := rev.ReadLock(); err != nil {
+		if sr.Error == "" {
+			sr.Error = optString(err.Error())
+		}
+	} else {
+		sr.Lock = lock
+	}
+	here := rev
+	if mirror != nil {
+		here = mirror
+		if mirror.Meta != nil && !mirror.Meta.Key.IsZero() {
+			sr.Key = optString(mirror.Meta.Key.String())
+		}
+	}
+	k, ok := here.Key()
+	if here.PythonBuilt() {
+		// Its venv is inside the revision: the walk is its size.
+		sr.Built, sr.BuiltBy, sr.Bytes = true, materialize.BuiltByPython, here.Bytes()
+		if sr.RezVersion == "" {
+			sr.RezVersion = optString(here.PythonRezVersion())
+		}
+	} else if ok {
+		if m, err := store.ReadManifest(k); err == nil {
+			sr.Built, sr.Bytes, sr.Files = true, m.Bytes, m.Files
+			if sr.RezVersion == "" {
+				sr.RezVersion = optString(m.RezVersion)
+			}
+		}
+	}
+	return sr
 }
 
 func (a *app) printContainers(cs []statusContainer) {
@@ -326,9 +384,9 @@ func (a *app) printContainers(cs []statusContainer) {
 		}
 		remote := "-"
 		if c.Remote != "" {
-			remote = c.Remote
+			remote = string(c.Remote)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", c.Name, remote, c.Count+c.RemoteCount, c.Root)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", c.Name, remote, c.Count, c.Root)
 	}
 	tw.Flush()
 }
@@ -375,7 +433,7 @@ func (a *app) printRevisions(c statusContainer) {
 		if rez == "" {
 			rez = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.From, rez, r.Time.Local().Format("02 Jan 06 15:04"), key, size, state)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.From, rez, r.Time.Local().Format(time.RFC3339), key, size, state)
 	}
 	tw.Flush()
 }

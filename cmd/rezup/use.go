@@ -81,6 +81,27 @@ func (a *app) acquire(ctx context.Context, name string, local bool) (*materializ
 
 // acquireIn is acquire for a container already opened.
 func (a *app) acquireIn(ctx context.Context, c *container, local bool) (*materialize.Target, launch.Options, error) {
+	return a.acquireWith(ctx, c, local, func(ctx context.Context, s *materialize.Store) (*materialize.Revision, error) {
+		return a.firstRevision(ctx, c, local, s)
+	})
+}
+
+// acquireExisting is acquire for the commands that only read a revision
+// (env, resolve): a container with no revision is an error saying how to
+// make one, never a build started behind a command meant for eval.
+func (a *app) acquireExisting(ctx context.Context, name string, local bool) (*materialize.Target, launch.Options, error) {
+	c, err := a.openContainer(name)
+	if err != nil {
+		return nil, launch.Options{}, err
+	}
+	return a.acquireWith(ctx, c, local, func(context.Context, *materialize.Store) (*materialize.Revision, error) {
+		return nil, noRevisionError(c, local)
+	})
+}
+
+// acquireWith is acquire with first deciding what a container without a
+// ready revision gets.
+func (a *app) acquireWith(ctx context.Context, c *container, local bool, first func(context.Context, *materialize.Store) (*materialize.Revision, error)) (*materialize.Target, launch.Options, error) {
 	name := c.name
 	store, err := a.store(c.root, nil)
 	if err != nil {
@@ -94,9 +115,7 @@ func (a *app) acquireIn(ctx context.Context, c *container, local bool) (*materia
 			}
 			return a.cache(c, frozen)
 		},
-		FirstRevision: func(ctx context.Context, s *materialize.Store) (*materialize.Revision, error) {
-			return a.firstRevision(ctx, name, c.recipe, s)
-		},
+		FirstRevision: first,
 	}
 	if c.hasRemote {
 		l.Remote = &c.remote
@@ -138,7 +157,7 @@ func pickError(err error, name string) error {
 // launchEnv is the environment `use` runs commands with, and the release
 // of the in-use lock it holds meanwhile.
 func (a *app) launchEnv(ctx context.Context, name string, local bool) (env []string, release func(), err error) {
-	t, opts, err := a.acquire(ctx, name, local)
+	t, opts, err := a.acquireExisting(ctx, name, local)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -166,6 +185,14 @@ func (a *app) runUse(ctx context.Context, o *useOptions) error {
 	defer t.Release()
 	if err := a.checkLaunchable(o.name, t); err != nil {
 		return err
+	}
+	if o.argv == nil && o.do == "" && !isTerminal(a.stdin) {
+		// A shell reading a pipe or /dev/null (a script, a cron job, a
+		// farm's job wrapper) would run nothing, or whatever comes in,
+		// and bash complains about job control: the revision is ready,
+		// say how to run something in it instead.
+		a.infof("%s", noShellMessage(o.name, t.Revision.Name))
+		return nil
 	}
 	env, warns, err := launch.Environ(opts)
 	if err != nil {
@@ -203,14 +230,46 @@ func (a *app) runUse(ctx context.Context, o *useOptions) error {
 // firstRevision handles a container without a ready revision: .main is
 // created on first use, as in the Python rezup; any other container must
 // be added first.
-func (a *app) firstRevision(ctx context.Context, name string, cr *containerRecipe, store *materialize.Store) (*materialize.Revision, error) {
+func (a *app) firstRevision(ctx context.Context, c *container, local bool, store *materialize.Store) (*materialize.Revision, error) {
+	name, cr := c.name, c.recipe
 	if name != recipe.DefaultContainer {
-		if cr.Data == nil {
-			return nil, withHint(fmt.Errorf("container %s has no revision, and there is no recipe %s", name, cr.Path),
-				"run `rezup add %s` to create it (it writes the default recipe), or write %s first", name, cr.Path)
-		}
-		return nil, withHint(fmt.Errorf("container %s has no revision yet", name), "run `rezup add %s`", name)
+		return nil, noRevisionError(c, local)
 	}
 	a.infof("creating container %s", name)
-	return a.addRevision(ctx, &addOptions{name: name}, cr, store, store.Root())
+	before := snapshotRoot(store.Root())
+	rev, err := a.addRevision(ctx, &addOptions{name: name}, cr, store, store.Root())
+	if err != nil {
+		before.undo(store)
+		return nil, err
+	}
+	return rev, nil
+}
+
+// noRevisionError is the one wording, for every command, of a container
+// with no ready revision where it was looked for: the local root, and the
+// remote root unless local.
+func noRevisionError(c *container, local bool) error {
+	where := c.root.Dir
+	if c.hasRemote && !local {
+		where += " or in the remote root " + c.remote.Dir
+	}
+	add := "rezup add"
+	if c.name != recipe.DefaultContainer {
+		add += " " + c.name
+	}
+	if c.recipe.Data == nil {
+		return withHint(fmt.Errorf("no revision of %s in %s, and no recipe %s", c.name, where, c.recipe.Path),
+			"run `%s` to make one (it writes the default recipe first), or write %s first", add, c.recipe.Path)
+	}
+	return withHint(fmt.Errorf("no revision of %s in %s", c.name, where), "run `%s` to make one", add)
+}
+
+// noShellMessage is what `use` without a command says when stdin is not
+// a terminal, instead of starting a shell.
+func noShellMessage(name, revision string) string {
+	use := "rezup use"
+	if name != recipe.DefaultContainer {
+		use += " " + name
+	}
+	return fmt.Sprintf("revision %s of %s is ready; no terminal on stdin, so no shell: run a command with `%s -- CMD` or `%s --do \"CMD\"`", revision, name, use, use)
 }

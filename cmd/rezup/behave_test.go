@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/rezup/rezup/internal/testkit"
+)
+
+// runWithStdin runs the session's binary with stdin read from a pipe
+// holding input: not a terminal, as in a script or a farm job.
+func runWithStdin(t *testing.T, s *testkit.Session, input string, args ...string) testkit.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.RunTimeout)
+	defer cancel()
+	cmd := s.Command(ctx, args...)
+	cmd.Stdin = strings.NewReader(input)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	_ = cmd.Run() // the exit code is the result; a binary that cannot run has code -1
+	return testkit.Result{Stdout: stdout.String(), Stderr: stderr.String(), Code: cmd.ProcessState.ExitCode()}
+}
+
+// With no terminal on stdin, `add` (without --skip-use) and a bare `use`
+// make the revision ready and say how to run a command in it: no shell
+// starts, so nothing reads the pipe, and the exit code is 0.
+func TestNoTerminalStartsNoShell(t *testing.T) {
+	t.Parallel()
+	s, wh := newUser(t)
+	s.WriteFile("rezup.dev.toml", testkit.RecipeTOML(wh, ""))
+	s.Env["REZUP_DEFAULT_SHELL"] = "/bin/sh"
+	marker := filepath.Join(s.Home, "shell-ran")
+	// What a shell started on the pipe would run.
+	input := "touch " + marker + "\n"
+
+	for _, tc := range []struct {
+		args []string
+		want string // the command the message offers
+	}{
+		{[]string{"add", "dev"}, "`rezup use dev -- CMD`"},
+		{[]string{"use", "dev"}, "`rezup use dev -- CMD`"},
+		{[]string{"use", "dev", "--local"}, "`rezup use dev -- CMD`"},
+	} {
+		res := runWithStdin(t, s, input, tc.args...)
+		if res.Code != 0 {
+			t.Fatalf("%v: exit %d\n%s", tc.args, res.Code, res.Stderr)
+		}
+		if !strings.Contains(res.Stderr, "no terminal on stdin, so no shell") || !strings.Contains(res.Stderr, tc.want) {
+			t.Errorf("%v does not say what to run:\n%s", tc.args, res.Stderr)
+		}
+		if res.Stdout != "" {
+			t.Errorf("%v printed on stdout: %q", tc.args, res.Stdout)
+		}
+		if _, err := os.Stat(marker); !os.IsNotExist(err) {
+			t.Fatalf("%v started a shell that read stdin (%v)", tc.args, err)
+		}
+	}
+	if revs := revisions(t, filepath.Join(s.Home, ".rezup"), "dev"); len(revs) != 1 {
+		t.Errorf("revisions of dev: %v, want the one add made", revs)
+	}
+	// A command still runs, with stdin passed on.
+	res := runWithStdin(t, s, "hello\n", "use", "dev", "--do", "cat > "+marker)
+	if b, err := os.ReadFile(marker); res.Code != 0 || string(b) != "hello\n" {
+		t.Errorf("use --do with stdin: exit %d, %q, %v\n%s", res.Code, b, err, res.Stderr)
+	}
+}
+
+// env and resolve only read a revision: before there is one they say so
+// and how to make it (exit 1), and never build, not even .main, which a
+// bare `rezup` creates.
+func TestEnvAndResolveBeforeAnyRevision(t *testing.T) {
+	t.Parallel()
+	s, wh := newUser(t)
+	// Recipes that would build: a build would succeed, so only the
+	// command's choice keeps it from happening.
+	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, ""))
+	s.WriteFile("rezup.dev.toml", testkit.RecipeTOML(wh, ""))
+	root := filepath.Join(s.Home, ".rezup")
+
+	for _, tc := range []struct {
+		args      []string
+		name, add string
+	}{
+		{[]string{"env"}, ".main", "rezup add"},
+		{[]string{"env", "dev", "--format", "json"}, "dev", "rezup add dev"},
+		{[]string{"env", "dev", "--local"}, "dev", "rezup add dev"},
+		{[]string{"resolve", "--", "foo"}, ".main", "rezup add"},
+		{[]string{"resolve", "dev", "--json", "--", "foo"}, "dev", "rezup add dev"},
+	} {
+		res := s.Run(tc.args...)
+		wantErr := "rezup: error: no revision of " + tc.name + " in " + root + "\n"
+		wantHint := "rezup: hint: run `" + tc.add + "` to make one\n"
+		if res.Code != 1 || res.Stderr != wantErr+wantHint || res.Stdout != "" {
+			t.Errorf("%v: exit %d\nstdout: %q\nstderr: %q\nwant stderr: %q", tc.args, res.Code, res.Stdout, res.Stderr, wantErr+wantHint)
+		}
+		if _, err := os.Stat(root); !os.IsNotExist(err) {
+			t.Fatalf("%v made the root %s (%v): it started a build", tc.args, root, err)
+		}
+	}
+
+	// With a remote root, both roots were looked in; --local looks in
+	// the local one only.
+	remote := filepath.Join(t.TempDir(), "remote")
+	s.Env["REZUP_ROOT_REMOTE"] = remote
+	if res := s.Run("env", "dev"); res.Code != 1 || !strings.Contains(res.Stderr, "rezup: error: no revision of dev in "+root+" or in the remote root "+remote+"\n") {
+		t.Errorf("env dev with a remote root: exit %d\n%s", res.Code, res.Stderr)
+	}
+	if res := s.Run("env", "dev", "--local"); res.Code != 1 || !strings.Contains(res.Stderr, "rezup: error: no revision of dev in "+root+"\n") {
+		t.Errorf("env dev --local with a remote root: exit %d\n%s", res.Code, res.Stderr)
+	}
+	delete(s.Env, "REZUP_ROOT_REMOTE")
+
+	// A container without a recipe: the hint says add writes one.
+	res := s.Run("env", "nope")
+	if res.Code != 1 || !strings.Contains(res.Stderr, "no revision of nope in "+root+", and no recipe "+filepath.Join(s.Home, "rezup.nope.toml")) ||
+		!strings.Contains(res.Stderr, "rezup: hint: run `rezup add nope` to make one (it writes the default recipe first)") {
+		t.Errorf("env nope: exit %d\n%s", res.Code, res.Stderr)
+	}
+}
+
+// tree lists every path under dir, relative to it; the unpacked pip that
+// a resolve keeps in .tmp is listed as its directory alone.
+func tree(t *testing.T, dir string) []string {
+	t.Helper()
+	var paths []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if os.IsNotExist(err) && p == dir {
+			return filepath.SkipAll
+		}
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		paths = append(paths, filepath.ToSlash(rel))
+		if rel == filepath.Join(".tmp", "pip") {
+			return filepath.SkipDir
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return paths
+}
+
+// A first build that fails (nothing satisfies a requirement, no index)
+// leaves nothing in the root: a root it created is gone, and a root that
+// was there keeps what it had, no more.
+func TestFailedFirstBuildLeavesNothing(t *testing.T) {
+	t.Parallel()
+	s, wh := newUser(t)
+	root := filepath.Join(s.Home, ".rezup")
+	bad := "[pip]\noptions = [\"--no-index\", \"--find-links\", \"" + filepath.ToSlash(wh) + "\"]\n\n[rez]\nurl = \"nosuchpkg==1\"\n"
+	s.WriteFile("rezup.toml", bad)
+	s.WriteFile("rezup.bad.toml", bad)
+
+	for _, args := range [][]string{
+		{"add", "bad", "--skip-use"},
+		{"add", "bad"},
+		{"add", "bad", "--remote"}, // no remote root: refused before anything
+		{},                         // bare rezup: creates .main on first use
+		{"use", "--", "true"},
+	} {
+		res := s.Run(args...)
+		if res.Code == 0 {
+			t.Fatalf("%v succeeded with a requirement nothing satisfies:\n%s", args, res.Stderr)
+		}
+		if got := tree(t, root); len(got) != 0 {
+			t.Errorf("%v (exit %d) left in a root that was not there: %v\n%s", args, res.Code, got, res.Stderr)
+		}
+	}
+
+	// A root in use: a failed first build of another container changes
+	// nothing in it.
+	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, ""))
+	s.MustRun("add", "--skip-use")
+	before := tree(t, root)
+	for _, want := range []string{".store", ".tmp", ".main"} {
+		if !slices.Contains(before, want) {
+			t.Fatalf("the built root has no %s: %v", want, before)
+		}
+	}
+	res := s.Run("add", "bad", "--skip-use")
+	if res.Code != 1 {
+		t.Fatalf("add bad: exit %d\n%s", res.Code, res.Stderr)
+	}
+	if after := tree(t, root); !slices.Equal(before, after) {
+		t.Errorf("a failed add changed the root:\nbefore %v\nafter  %v", before, after)
+	}
+}
