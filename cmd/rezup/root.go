@@ -79,7 +79,7 @@ first run from ~/rezup.toml.`,
 
 func (a *app) runRoot(ctx context.Context, o *rootOptions) error {
 	if o.version {
-		fmt.Fprintf(a.stdout, "rezup %s\n", rezupVersion())
+		fmt.Fprintln(a.stdout, currentVersionLine())
 		return nil
 	}
 	if o.latest {
