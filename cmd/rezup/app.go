@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,19 +22,6 @@ import (
 	"github.com/rezup/rezup/materialize"
 	"github.com/rezup/rezup/recipe"
 )
-
-// version is set at release time with -ldflags "-X main.version=…".
-var version = ""
-
-func rezupVersion() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "0.1.0-dev"
-}
 
 // app holds what every command resolves once: the environment, home and
 // output streams. Packages below get typed options built from it.

@@ -20,6 +20,7 @@ import (
 func (a *app) command() *cobra.Command {
 	root := a.rootCommand(nil)
 	root.AddCommand(a.useCommand(nil), a.addCommand(nil), a.statusCommand(nil), a.dropCommand(nil), a.pullCommand(nil), a.envCommand(nil), a.resolveCommand(nil), a.completionCommand(nil), a.gcCommand(nil), a.keyCommand(nil), a.diffCommand(nil))
+	root.AddCommand(a.buildCommands()...)
 	a.completeContainerNames(root)
 	return root
 }
@@ -79,7 +80,7 @@ first run from ~/rezup.toml.`,
 
 func (a *app) runRoot(ctx context.Context, o *rootOptions) error {
 	if o.version {
-		fmt.Fprintf(a.stdout, "rezup %s\n", rezupVersion())
+		fmt.Fprintln(a.stdout, currentVersionLine())
 		return nil
 	}
 	if o.latest {

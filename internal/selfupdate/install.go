@@ -115,11 +115,11 @@ func verifyWithin(ctx context.Context, path string, rel Release, environ []strin
 		return fmt.Errorf("upgrade to %s: %s does not run (--version: %v%s)", rel.Version, rel.Path, err, msg)
 	}
 	out := stdout.String()
-	fields := strings.Fields(out)
-	if len(fields) == 0 {
+	printed, ok := PrintedVersion(out)
+	if !ok {
 		return fmt.Errorf("upgrade to %s: %s --version printed nothing", rel.Version, rel.Path)
 	}
-	got, err := ParseVersion(fields[len(fields)-1])
+	got, err := ParseVersion(printed)
 	if err != nil || Compare(got, rel.Version) != 0 {
 		return fmt.Errorf("upgrade to %s: %s --version printed %q, not that version", rel.Version, rel.Path, strings.TrimSpace(out))
 	}
@@ -141,3 +141,19 @@ func (c *cappedBuffer) Write(p []byte) (int, error) {
 }
 
 func (c *cappedBuffer) String() string { return c.buf.String() }
+
+// PrintedVersion is the version in what rezup --version printed: the word
+// after "rezup" on the first line ("rezup 1.4.0 (commit …, go…, os/arch)";
+// releases before the build details printed "rezup 1.4.0"), or else the
+// last word of that line. ok is false when nothing was printed.
+func PrintedVersion(out string) (v string, ok bool) {
+	line, _, _ := strings.Cut(strings.TrimSpace(out), "\n")
+	f := strings.Fields(line)
+	switch {
+	case len(f) == 0:
+		return "", false
+	case len(f) >= 2 && f[0] == "rezup":
+		return f[1], true
+	}
+	return f[len(f)-1], true
+}

@@ -27,7 +27,8 @@ func TestInstall(t *testing.T) {
 	fakeRezup(t, exe, "'rezup 1.0.0'")
 	rel := Release{Path: filepath.Join(src, "rezup-1.1.0-linux-amd64")}
 	rel.Version, _ = ParseVersion("1.1.0")
-	fakeRezup(t, rel.Path, "'rezup 1.1.0'")
+	// A release prints its build details after the version.
+	fakeRezup(t, rel.Path, "'rezup 1.1.0 (commit 6f80f20abcde, go1.26.8, linux/amd64)'")
 
 	if err := Install(context.Background(), rel, exe, env()); err != nil {
 		t.Fatal(err)
@@ -48,6 +49,7 @@ func TestInstallRefusesBadRelease(t *testing.T) {
 		want         string
 	}{
 		{"wrong version", "#!/bin/sh\necho rezup 1.0.9\n", "printed \"rezup 1.0.9\""},
+		{"wrong version with details", "#!/bin/sh\necho 'rezup 1.0.9 (go1.26.8, linux/amd64)'\n", "printed \"rezup 1.0.9 (go1.26.8, linux/amd64)\""},
 		{"fails", "#!/bin/sh\necho broken >&2\nexit 3\n", "broken"},
 		{"not a program", "\x7fELF garbage", "does not run"},
 		{"prints nothing", "#!/bin/sh\n", "printed nothing"},

@@ -94,3 +94,25 @@ func TestStamp(t *testing.T) {
 		t.Error("a zero pause is always due")
 	}
 }
+
+func TestPrintedVersion(t *testing.T) {
+	tests := []struct {
+		out, want string
+		ok        bool
+	}{
+		{"rezup 1.1.0\n", "1.1.0", true},
+		{"rezup 1.1.0 (commit 6f80f20abcde, go1.26.8, linux/amd64)\n", "1.1.0", true},
+		{"rezup 1.1.0 (go1.26.8, windows/arm64)\r\n", "1.1.0", true},
+		{"rezup 1.1.0 (go1.26.8, linux/amd64)\nsomething else 2.0.0\n", "1.1.0", true},
+		{"1.1.0\n", "1.1.0", true},
+		{"version 1.1.0\n", "1.1.0", true},
+		{"", "", false},
+		{"  \n\n", "", false},
+	}
+	for _, tt := range tests {
+		got, ok := PrintedVersion(tt.out)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("PrintedVersion(%q) = %q, %v; want %q, %v", tt.out, got, ok, tt.want, tt.ok)
+		}
+	}
+}
