@@ -30,15 +30,13 @@ func (a *app) envCommand(runF func(context.Context, *envOptions) error) *cobra.C
 .main), for eval and for pipeline tools. The revision is made ready first,
 as use does.
 
-The shell formats print what differs from the calling environment, as
-commands to eval:
-
-  eval "$(rezup env)"                       # sh, bash, zsh
+The shell formats (sh, csh, fish, pwsh) print what differs from the
+calling environment, as commands to eval; --format json prints every
+variable as one JSON object.`,
+		Example: `  eval "$(rezup env)"                          # sh, bash, zsh
   eval "` + "`rezup env --format csh`" + `"              # csh, tcsh
-  rezup env --format fish | source          # fish
-  rezup env --format pwsh | Invoke-Expression
-
---format json prints every variable as one JSON object.`,
+  rezup env --format fish | source             # fish
+  rezup env --format pwsh | Invoke-Expression  # PowerShell`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, err := oneName(cmd, args)
 			if err != nil {
