@@ -145,6 +145,8 @@ func TestTypoSuggestsCommand(t *testing.T) {
 		{[]string{"key", "genrate", "studio-1"}, `unknown command "genrate" for "rezup key"`, "did you mean this? generate"},
 		{[]string{"help", "stats"}, `unknown command "stats" for "rezup"`, "did you mean this? status"},
 		{[]string{"nosuch"}, `unknown command "nosuch" for "rezup"`, "see rezup --help"},
+		{[]string{"help", "nosuch"}, `unknown command "nosuch" for "rezup"`, "see rezup --help"},
+		{[]string{"help", "key", "nosuch"}, `unknown command "nosuch" for "rezup key"`, "see rezup key --help"},
 		{[]string{"key", "nosuch"}, `unknown command "nosuch" for "rezup key"`, "see rezup key --help"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

@@ -100,7 +100,9 @@ any container.`,
 // none of its commands, with the commands close to it (Levenshtein
 // distance of 2 or less, or a prefix) as the hint, as cobra suggests them.
 func unknownCommand(cmd *cobra.Command, arg string) error {
-	err := usagef("unknown command %q for %q", arg, cmd.CommandPath())
+	// The help to see is cmd's, also when cmd is not the command that
+	// ran ("rezup help nosuch").
+	err := &usageError{msg: fmt.Sprintf("unknown command %q for %q", arg, cmd.CommandPath()), cmd: cmd.CommandPath()}
 	if cmd.SuggestionsMinimumDistance <= 0 {
 		cmd.SuggestionsMinimumDistance = 2 // cobra's default, which it sets only on its own path
 	}
