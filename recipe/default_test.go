@@ -83,3 +83,36 @@ func TestDefaultTOMLCacheSectionUncommented(t *testing.T) {
 		t.Fatalf("[cache] = %+v, want %+v", r.Cache, want)
 	}
 }
+
+// The default recipe's comments say what rezup does today: the init
+// script is a .py or a .sh script, and a cache is a directory, an HTTP(S)
+// server or an S3 bucket.
+func TestDefaultTOMLComments(t *testing.T) {
+	text := string(DefaultTOML())
+	comment := func(before string) string {
+		t.Helper()
+		end := strings.Index(text, before)
+		if end < 0 {
+			t.Fatalf("default recipe has no %q", before)
+		}
+		start := strings.LastIndex(text[:end], "\n\n")
+		return text[start:end]
+	}
+	for _, tc := range []struct {
+		before string
+		says   []string
+	}{
+		{"script = \"\"", []string{".py", ".sh", "~/rezup.toml"}},
+		{"# [cache]\n", []string{"file://", "https://", "s3://", "$REZUP_CACHE"}},
+	} {
+		c := comment(tc.before)
+		for _, s := range tc.says {
+			if !strings.Contains(c, s) {
+				t.Errorf("the comment above %q does not say %q:\n%s", tc.before, s, c)
+			}
+		}
+	}
+	if strings.Contains(text, "A Python script") {
+		t.Error(`[init] script is called "A Python script"; it may be a .sh script too`)
+	}
+}

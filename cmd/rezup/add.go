@@ -42,7 +42,14 @@ lock.json. The build key covers the lock: an unchanged resolution reuses
 the existing build at once, a new release of an unpinned requirement
 builds anew. --fresh forces a new build of the same lock; its salt sticks
 to later revisions until the lock changes. --frozen builds the latest
-revision's lock again without resolving (offline).`,
+revision's lock again without resolving (offline).
+
+With --remote the build is published to the shared cache and the revision
+written to the remote root, for every machine that follows it.`,
+		Example: `  rezup add                     # a new revision of .main from ~/rezup.toml, then a shell in it
+  rezup add dev --skip-use      # dev from ~/rezup.dev.toml (written from the defaults if missing)
+  rezup add prod --remote -s    # build, publish to the shared cache and the remote root
+  rezup add prod --frozen -s    # build the latest revision's lock again, without an index`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, err := oneName(cmd, args)
 			if err != nil {

@@ -25,12 +25,12 @@ func (a *app) completionCommand(runF func(context.Context, *completionOptions) e
 		Use:   "completion bash|zsh|fish|powershell",
 		Short: "Print the shell completion script",
 		Long: `Print the completion script of a shell. Commands and container names
-(from your recipes and the local and remote roots) then complete with Tab.
-
-  source <(rezup completion bash)          # in ~/.bashrc
+(from your recipes and the local and remote roots) then complete with Tab,
+and so do diff's revisions.`,
+		Example: `  source <(rezup completion bash)                                 # in ~/.bashrc
   rezup completion zsh > "${fpath[1]}/_rezup"
   rezup completion fish > ~/.config/fish/completions/rezup.fish
-  rezup completion powershell | Out-String | Invoke-Expression`,
+  rezup completion powershell | Out-String | Invoke-Expression    # in $PROFILE`,
 		ValidArgs: []string{"bash", "zsh", "fish", "powershell"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {

@@ -43,14 +43,11 @@ The first argument is NAME unless it looks like a revision (digits and
 dots, or latest[~N]); give all three arguments for a container whose name
 looks like one. A revision without a lock (built by the Python rezup, or
 by an older rezup) has no package list: diff says "no lock" and still
-compares the recipes. The exit code is 0 whether or not anything changed.
-
-Examples:
-  rezup diff                         # .main: the latest revision against the one before
+compares the recipes. The exit code is 0 whether or not anything changed.`,
+		Example: `  rezup diff                         # .main: the latest revision against the one before
   rezup diff prod                    # the same for prod
   rezup diff prod latest~2           # what the last two revisions changed
-  rezup diff prod 1763900000 1763900100.000001
-  rezup diff prod --json`,
+  rezup diff prod 1763900000 1763900100.000001 --json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 3 {
 				return usagef("%s takes a container name and at most two revisions, got %d arguments", cmd.CommandPath(), len(args))

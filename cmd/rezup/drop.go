@@ -28,7 +28,10 @@ your home directory is kept.
 
 With --force the revisions go even then, and so do the builds nothing
 uses; a build in use is never deleted: it stays until ` + "`rezup gc`" + ` finds it
-unused.`,
+unused. drop never touches the remote root.`,
+		Example: `  rezup status dev              # what dev holds
+  rezup drop dev                # remove dev's revisions and the builds only they used
+  rezup drop dev --force        # even while jobs run in them (their builds stay until unused)`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 1 {
 				return usagef("drop takes exactly one container name")

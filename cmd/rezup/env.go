@@ -31,15 +31,13 @@ func (a *app) envCommand(runF func(context.Context, *envOptions) error) *cobra.C
 as use does; a container with no revision yet is an error (exit 1), never
 a build: make it with rezup add.
 
-The shell formats print what differs from the calling environment, as
-commands to eval:
-
-  eval "$(rezup env)"                       # sh, bash, zsh
+The shell formats (sh, csh, fish, pwsh) print what differs from the
+calling environment, as commands to eval; --format json prints every
+variable as one JSON object.`,
+		Example: `  eval "$(rezup env)"                          # sh, bash, zsh
   eval "` + "`rezup env --format csh`" + `"              # csh, tcsh
-  rezup env --format fish | source          # fish
-  rezup env --format pwsh | Invoke-Expression
-
---format json prints every variable as one JSON object.`,
+  rezup env --format fish | source             # fish
+  rezup env --format pwsh | Invoke-Expression  # PowerShell`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, err := oneName(cmd, args)
 			if err != nil {

@@ -62,11 +62,11 @@ func (a *app) gcCommand(runF func(context.Context, *gcOptions) error) *cobra.Com
 
 NAME... restricts gc to those containers (and the builds only they used).
 A second gc on the same root fails at once, or waits with --wait. Last use
-is recorded by launches at most once an hour.
-
-  rezup gc --dry-run              # what would go, and why the rest stays
+is recorded by launches at most once an hour.`,
+		Example: `  rezup gc --dry-run                   # what would go, and why the rest stays
   rezup gc --keep 1 --older-than 30d
-  rezup gc --cache --json         # from cron`,
+  rezup gc dev                         # only dev's old revisions and the builds only they used
+  rezup gc --cache --json              # from cron, on a machine that publishes`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.keep < 1 {
 				return usagef("--keep %d: keep at least 1 (the latest revision of each container always stays)", o.keep)

@@ -35,9 +35,11 @@ func (a *app) keyCommand(runF func(context.Context, *keyGenerateOptions) error) 
 key signs each build it publishes to the shared cache; a machine that
 trusts the public key ([cache] trusted-keys, or $REZUP_TRUSTED_KEYS) uses
 only entries signed by a key it trusts, and builds for itself otherwise.`,
+		Example: `  rezup key generate studio-1                     # on the publisher
+  rezup key generate node-42 --out /etc/rezup/node.key`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return usagef("unknown command %q for rezup key; use rezup key generate", args[0])
+				return unknownCommand(cmd, args[0])
 			}
 			return nil
 		},
@@ -60,9 +62,8 @@ The secret key stays on the publisher (set [cache] secret-key-file or
 $REZUP_SECRET_KEY_FILE to FILE). The public key goes to every machine
 that should use what this key signs: [cache] trusted-keys in the recipe,
 or $REZUP_TRUSTED_KEYS. An existing FILE is never replaced without
---force.
-
-  rezup key generate studio-1
+--force.`,
+		Example: `  rezup key generate studio-1
   rezup key generate node-42 --out /etc/rezup/node.key
   rezup key generate studio-2 --out ./studio-2.key > studio-2.pub`,
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -36,9 +36,13 @@ func run(args, environ []string, stdout, stderr io.Writer) (code int) {
 	app := newApp(environ, stdout, stderr)
 	cmd := app.command()
 	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(ctx)
+	ran, err := cmd.ExecuteContextC(ctx)
 	if err == nil {
 		return 0
+	}
+	var ue *usageError
+	if errors.As(err, &ue) && ue.cmd == "" && ran != nil {
+		ue.cmd = ran.CommandPath()
 	}
 	var exit *launch.ExitError
 	if errors.As(err, &exit) {
@@ -70,13 +74,15 @@ func exitCode(err error) int {
 	return 1
 }
 
-// usageError is a bad command line.
-type usageError struct{ msg string }
+// usageError is a bad command line. cmd is the command path it was
+// given to, such as "rezup use", whose help the hint points at; run sets
+// it from the command cobra ran, so usagef needs no command.
+type usageError struct{ msg, cmd string }
 
 func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error {
-	return &usageError{fmt.Sprintf(format, args...)}
+	return &usageError{msg: fmt.Sprintf(format, args...)}
 }
 
 // hinted carries what the user can do about an error.
@@ -116,6 +122,8 @@ func hintFor(err error) string {
 	}
 	var ue *usageError
 	switch {
+	case errors.As(err, &ue) && ue.cmd != "":
+		return "see " + ue.cmd + " --help"
 	case errors.As(err, &ue):
 		return "see rezup --help"
 	case errors.Is(err, recipe.ErrBadName):

@@ -40,6 +40,10 @@ reported and skipped: pull never creates a revision.
 
 With --repair, the build is first moved aside (it must not be in use),
 then fetched or built again: for a build whose files were deleted.`,
+		Example: `  rezup pull prod               # make prod's latest revision ready here, without launching it
+  rezup pull --all              # every container this machine follows (farm images, boot scripts)
+  rezup pull prod --repair      # fetch or build again a build whose files were deleted
+  rezup pull dev --local        # the latest local revision, ignoring the remote root`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.all {
 				if len(args) > 0 {

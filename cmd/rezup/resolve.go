@@ -55,9 +55,10 @@ func (a *app) resolveCommand(runF func(context.Context, *resolveOptions) error) 
 		Long: `Resolve the Rez package REQUEST in the latest revision of container NAME
 (default .main), with that revision's rez-python, and print the resolved
 context's environment: sh export lines, or one JSON object with --json.
-
-  rezup resolve -- maya-2024 arnold
-  rezup resolve prod --json -- nuke`,
+A request Rez cannot resolve exits 1 with Rez's reason.`,
+		Example: `  rezup resolve -- maya-2024 arnold                # in .main
+  rezup resolve prod --json -- nuke                # prod, as JSON
+  rezup resolve prod --local -- "houdini-20.5+<21"`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dash := cmd.ArgsLenAtDash()
 			if dash < 0 || dash == len(args) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -21,6 +22,7 @@ func (a *app) command() *cobra.Command {
 	root := a.rootCommand(nil)
 	root.AddCommand(a.useCommand(nil), a.addCommand(nil), a.statusCommand(nil), a.dropCommand(nil), a.pullCommand(nil), a.envCommand(nil), a.resolveCommand(nil), a.completionCommand(nil), a.gcCommand(nil), a.keyCommand(nil), a.diffCommand(nil))
 	root.AddCommand(a.buildCommands()...)
+	root.SetHelpCommand(helpCommand())
 	a.completeContainerNames(root)
 	return root
 }
@@ -39,13 +41,24 @@ func (a *app) rootCommand(runF func(context.Context, *rootOptions) error) *cobra
 	root := &cobra.Command{
 		Use:   "rezup",
 		Short: "Launch Rez from versioned, content-addressed environments",
-		Long: `rezup launches Rez from versioned Python environments.
+		Long: `rezup launches Rez from versioned Python environments. A container
+(.main, prod, dev, …) is made from a recipe (~/rezup.toml for .main,
+~/rezup.NAME.toml for NAME); each "rezup add" makes a new revision of it,
+and launches use the latest ready one.
 
 Run "rezup" alone to use the default container (.main), creating it on the
-first run from ~/rezup.toml.`,
+first run from ~/rezup.toml; "rezup use" opens a shell or runs a command in
+any container.`,
+		Example: `  rezup                            # a shell in .main (built from ~/rezup.toml on the first run)
+  rezup use prod -- rez-env maya   # run a command in prod's latest revision
+  rezup add dev --skip-use         # a new revision of dev from ~/rezup.dev.toml
+  rezup status                     # list the containers`,
+		// Bare rezup takes no argument: a first argument that is not a
+		// command is a typo, and cobra's own check (and its suggestions)
+		// does not run for a root with Args, so unknownCommand does it.
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return usagef("unknown command %q for rezup", args[0])
+				return unknownCommand(cmd, args[0])
 			}
 			return nil
 		},
@@ -72,10 +85,75 @@ first run from ~/rezup.toml.`,
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		// "rezup pul --all": a first word that names no command leaves
+		// cobra parsing the root's flags, which fails on the flag of the
+		// command meant; the words gathered by then hold the real mistake.
+		if args := c.Flags().Args(); c.HasSubCommands() && len(args) > 0 {
+			return unknownCommand(c, args[0])
+		}
 		return usagef("%s: %v", c.CommandPath(), err)
 	})
 	root.CompletionOptions.DisableDefaultCmd = true
 	return root
+}
+
+// unknownCommand is the usage error for an argument of cmd that names
+// none of its commands, with the commands close to it (Levenshtein
+// distance of 2 or less, or a prefix) as the hint, as cobra suggests them.
+func unknownCommand(cmd *cobra.Command, arg string) error {
+	// The help to see is cmd's, also when cmd is not the command that
+	// ran ("rezup help nosuch").
+	err := &usageError{msg: fmt.Sprintf("unknown command %q for %q", arg, cmd.CommandPath()), cmd: cmd.CommandPath()}
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2 // cobra's default, which it sets only on its own path
+	}
+	switch s := cmd.SuggestionsFor(arg); len(s) {
+	case 0:
+		return err
+	case 1:
+		return withHint(err, "did you mean this? %s", s[0])
+	default:
+		return withHint(err, "did you mean one of these? %s", strings.Join(s, ", "))
+	}
+}
+
+// helpCommand is "rezup help [COMMAND]": cobra's, with help text of its
+// own and an unknown topic as a usage error (cobra prints the root's usage
+// and exits 0).
+func helpCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [COMMAND...]",
+		Short: "Help about any command",
+		Long: `Print the help of a command: what it does, examples, and its flags; the
+same as "rezup COMMAND --help". Without a command, rezup's own help.`,
+		Example: `  rezup help               # every command
+  rezup help use           # the same as: rezup use --help
+  rezup help key generate`,
+		ValidArgsFunction: func(c *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			parent, _, err := c.Root().Find(args)
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			var out []cobra.Completion
+			for _, sub := range parent.Commands() {
+				if sub.IsAvailableCommand() && strings.HasPrefix(sub.Name(), toComplete) {
+					out = append(out, cobra.CompletionWithDesc(sub.Name(), sub.Short))
+				}
+			}
+			return out, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			target, rest, err := c.Root().Find(args)
+			if err != nil {
+				return err
+			}
+			if len(rest) > 0 {
+				return unknownCommand(target, rest[0])
+			}
+			target.InitDefaultHelpFlag() // its -h line, as --help shows it
+			return target.Help()
+		},
+	}
 }
 
 func (a *app) runRoot(ctx context.Context, o *rootOptions) error {

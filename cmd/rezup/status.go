@@ -106,14 +106,11 @@ With --packages, list the packages of NAME's latest revision (or of
 venv by venv: name, version and where it came from (index, file, url, vcs
 or dir, and whether it is editable), from the revision's lock. With
 --json, the lock itself (null for a revision without one). A revision the
-Python rezup or an older rezup built has no lock: status says so.
-
-Examples:
-  rezup status                        # every container
-  rezup status prod                   # prod's revisions
-  rezup status prod --json
-  rezup status prod --packages        # what the latest revision installs
-  rezup status prod --packages --revision latest~1`,
+Python rezup or an older rezup built has no lock: status says so.`,
+		Example: `  rezup status                                      # every container
+  rezup status prod                                 # prod's revisions
+  rezup status prod --packages                      # what the latest revision installs
+  rezup status prod --packages --revision latest~1 --json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return usagef("status takes at most one container name")

@@ -32,9 +32,14 @@ func (a *app) useCommand(runF func(context.Context, *useOptions) error) *cobra.C
 		Long: `Open an interactive shell in the latest ready revision of container NAME
 (default .main), or run CMD there and exit with its exit code.
 
-  rezup use                     # shell in .main
-  rezup use prod -- rez-env maya
-  rezup use prod --do "rez-env maya -- maya -batch"`,
+The remote root's latest revision is preferred (its build fetched from the
+shared cache, or built here) unless --local is given. The shell or command
+holds its build in use while it runs: gc and drop leave it alone, and a
+new revision is only picked up by the next launch.`,
+		Example: `  rezup use                                          # a shell in .main
+  rezup use prod -- rez-env maya                     # run a command; exit with its exit code
+  rezup use prod --do "rez-env maya -- maya -batch"  # a command line, run by /bin/sh
+  rezup use prod --local --no-wait -- rez-env nuke   # the latest local revision; return at once`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			names, argv := args, []string(nil)
 			if dash := cmd.ArgsLenAtDash(); dash >= 0 {
