@@ -27,7 +27,7 @@ func run(args, environ []string, stdout, stderr io.Writer) (code int) {
 	defer func() {
 		// A bug must still end in one line for the user, not a stack.
 		if r := recover(); r != nil {
-			fmt.Fprintf(stderr, "rezup: error: internal error: %v\nrezup: hint: this is a bug in rezup %s; run again with -D and report it\n", r, rezupVersion())
+			writeError(stderr, withHint(fmt.Errorf("internal error: %v", r), "this is a bug in rezup %s; run again with -D and report it", rezupVersion()), false)
 			code = 1
 		}
 	}()
@@ -48,14 +48,12 @@ func run(args, environ []string, stdout, stderr io.Writer) (code int) {
 	return exitCode(err)
 }
 
-// printError prints err for people: one error line, on a line of its own
-// even after a progress line, and the hint, if any.
+// printError prints err for people (see writeError), on a line of its
+// own even after a progress line. Every error rezup prints goes through
+// it.
 func (a *app) printError(err error) {
 	a.endProgress()
-	fmt.Fprintf(a.stderr, "rezup: error: %s\n", err)
-	if h := hintFor(err); h != "" {
-		fmt.Fprintf(a.stderr, "rezup: hint: %s\n", h)
-	}
+	writeError(a.stderr, err, a.debug)
 }
 
 // exitCode is the one place errors become exit codes: 2 for usage and
