@@ -123,7 +123,7 @@ func hintFor(err error) string {
 	case errors.Is(err, materialize.ErrInUse):
 		return "wait for the jobs that use it to end, then try again"
 	case errors.Is(err, launch.ErrNested):
-		return "exit the rezup shell first"
+		return "exit that shell first: rezup does not launch a container inside another"
 	}
 	return ""
 }
