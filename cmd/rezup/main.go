@@ -57,13 +57,17 @@ func (a *app) printError(err error) {
 }
 
 // exitCode is the one place errors become exit codes: 2 for usage and
-// recipe errors (nothing was changed), 1 for everything else.
+// recipe errors (nothing was changed), 127 and 126 for a command `use`
+// cannot find or run (as shells say it), 1 for everything else.
 func exitCode(err error) int {
 	var re *recipe.Error
 	var ue *usageError
+	var ce *commandError
 	switch {
 	case errors.As(err, &ue), errors.As(err, &re), errors.Is(err, recipe.ErrBadName):
 		return 2
+	case errors.As(err, &ce):
+		return ce.Code
 	}
 	return 1
 }
