@@ -104,10 +104,12 @@ func writeError(w io.Writer, err error, debug bool) {
 
 // excerpt picks what to show of a tool's output: with all, every
 // non-blank line; else at most excerptLines of the most useful ones,
-// and how many lines it left out. The useful lines are pip's "ERROR:"
-// lines when there are any, else the last lines; either way a Python
-// traceback counts only by its exception line, and a line that repeats
-// the error's message (msg) is not shown again.
+// and how many lines it left out. The useful lines are those that say
+// what failed, when there are any: pip's "ERROR:" and "error:" lines, the
+// summary of a build step it ran ("× ..."), and the exception line of a
+// Python traceback (its frames never); else the last lines. A line that
+// repeats the error's message (msg), or one shown already, is not shown
+// again.
 func excerpt(output, msg string, all bool) (lines []string, more int) {
 	var kept []string
 	for _, l := range strings.Split(output, "\n") {
@@ -119,37 +121,41 @@ func excerpt(output, msg string, all bool) (lines []string, more int) {
 	if all {
 		return kept, 0
 	}
-	var useful, errs []string
-	inTraceback := false
+	var rest, failed []string
+	shown := map[string]bool{}
+	// A traceback's frames are indented below its header; its exception
+	// line is back at the header's indentation.
+	frameIndent := -1
 	for _, l := range kept {
 		t := strings.TrimSpace(l)
+		indent := len(l) - len(strings.TrimLeft(l, " \t"))
+		exception := false
 		switch {
 		case t == "Traceback (most recent call last):":
-			inTraceback = true
+			frameIndent = indent + 1
 			continue
-		case inTraceback && t != l:
-			continue // a frame or its source line, indented
-		case inTraceback:
-			inTraceback = false // the exception line: shown
-		case t == "During handling of the above exception, another exception occurred:",
-			t == "The above exception was the direct cause of the following exception:":
+		case frameIndent >= 0 && indent >= frameIndent:
 			continue
+		case frameIndent >= 0:
+			frameIndent, exception = -1, true
 		}
-		if len(t) >= minRepeat && strings.Contains(msg, t) {
+		said := strings.TrimPrefix(t, "ERROR: ")
+		if shown[t] || len(said) >= minRepeat && strings.Contains(msg, said) {
 			continue
 		}
-		useful = append(useful, t)
-		if strings.HasPrefix(t, "ERROR:") {
-			errs = append(errs, t)
+		shown[t] = true
+		rest = append(rest, t)
+		if exception || strings.HasPrefix(t, "ERROR:") || strings.HasPrefix(t, "error:") || strings.HasPrefix(t, "× ") {
+			failed = append(failed, t)
 		}
 	}
-	if len(errs) > 0 {
-		useful = errs
+	if len(failed) > 0 {
+		rest = failed
 	}
-	if len(useful) > excerptLines {
-		useful = useful[len(useful)-excerptLines:]
+	if len(rest) > excerptLines {
+		rest = rest[len(rest)-excerptLines:]
 	}
-	return useful, len(kept) - len(useful)
+	return rest, len(kept) - len(rest)
 }
 
 // minRepeat is how long a line must be to count as a repeat of the

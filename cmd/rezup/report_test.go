@@ -72,6 +72,37 @@ During handling of the above exception, another exception occurred:
 Traceback (most recent call last):
   File "a.py", line 3, in <module>
 ValueError: bad x`
+	// pip's output when a build step it runs fails (here a build
+	// backend raising), as pip 23 prints it.
+	pipSubprocess := `  error: subprocess-exited-with-error
+  
+  × Getting requirements to build wheel did not run successfully.
+  │ exit code: 1
+  ╰─> [14 lines of output]
+      Traceback (most recent call last):
+        File "/py/site-packages/pip/_vendor/pyproject_hooks/_in_process/_in_process.py", line 353, in <module>
+          main()
+        File "/py/site-packages/pip/_vendor/pyproject_hooks/_in_process/_in_process.py", line 335, in main
+          json_out['return_val'] = hook(**hook_input['kwargs'])
+                                   ^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+        File "/py/site-packages/pip/_vendor/pyproject_hooks/_in_process/_in_process.py", line 118, in get_requires_for_build_wheel
+          return hook(config_settings)
+                 ^^^^^^^^^^^^^^^^^^^^^
+        File "/src/badpkg/backend.py", line 5, in get_requires_for_build_wheel
+          _check()
+        File "/src/badpkg/backend.py", line 2, in _check
+          raise RuntimeError('the build of badpkg is broken')
+      RuntimeError: the build of badpkg is broken
+      [end of output]
+  
+  note: This error originates from a subprocess, and is likely not a problem with pip.
+error: subprocess-exited-with-error
+
+× Getting requirements to build wheel did not run successfully.
+│ exit code: 1
+╰─> See above for output.
+
+note: This error originates from a subprocess, and is likely not a problem with pip.`
 	var many []string
 	for i := range 25 {
 		many = append(many, "line "+strconv.Itoa(i))
@@ -90,6 +121,12 @@ ValueError: bad x`
 				"    ERROR: Could not find a version that satisfies the requirement rez==9.9.9 (from versions: none)\n" +
 				"    ERROR: No matching distribution found for rez==9.9.9\n" +
 				"    (3 more lines; run with -D to see all)\n"},
+		{"pip: a build step's failure and its exception", fmt.Errorf("pip install ./badpkg failed (exit 1):\n%s", pipSubprocess), false,
+			"rezup: error: pip install ./badpkg failed (exit 1):\n" +
+				"    error: subprocess-exited-with-error\n" +
+				"    × Getting requirements to build wheel did not run successfully.\n" +
+				"    RuntimeError: the build of badpkg is broken\n" +
+				"    (22 more lines; run with -D to see all)\n"},
 		{"pip under -D: all of it", fmt.Errorf("pip install rez failed (exit 1):\n%s", pipOutput), true,
 			"rezup: error: pip install rez failed (exit 1):\n    " + strings.ReplaceAll(pipOutput, "\n", "\n    ") + "\n"},
 		{"traceback: the exception", fmt.Errorf("rez-python failed (exit 1)\n%s", traceback), false,
