@@ -246,8 +246,9 @@ func TestBadInput(t *testing.T) {
 	}
 	in = input(store, t0)
 	in.Containers = []string{"nope"}
-	if _, err := gc.Plan(context.Background(), in); !errors.Is(err, gc.ErrNoContainer) {
-		t.Errorf("unknown container: %v", err)
+	want := "no container nope in " + store.Root().Dir
+	if _, err := gc.Plan(context.Background(), in); !errors.Is(err, gc.ErrNoContainer) || err.Error() != want {
+		t.Errorf("unknown container: %v, want %q wrapping ErrNoContainer", err, want)
 	}
 }
 

@@ -28,7 +28,9 @@ const (
 )
 
 // ErrNoContainer means a container asked for is not in the local root.
-var ErrNoContainer = errors.New("no such container")
+// Its error reads "no container NAME in ROOT", as cmd/rezup's other
+// commands say it.
+var ErrNoContainer = errors.New("no container")
 
 // PlanInput is what a collection looks at, and its rules. cmd/rezup fills
 // it from flags and the recipe; nothing here reads the environment.
@@ -261,7 +263,7 @@ func newPlanner(in PlanInput) (*planner, error) {
 	selected := map[string]bool{}
 	for _, n := range in.Containers {
 		if !contains(names, n) {
-			return nil, fmt.Errorf("gc: container %s in %s: %w", n, root.Dir, ErrNoContainer)
+			return nil, fmt.Errorf("%w %s in %s", ErrNoContainer, n, root.Dir)
 		}
 		selected[n] = true
 	}

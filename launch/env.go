@@ -40,7 +40,8 @@ var ErrNested = errors.New("already inside rezup container")
 // does: REZUP_CONTAINER set to a non-empty value in environ.
 func CheckNested(environ []string) error {
 	if name, _ := envlist.Lookup(environ, "REZUP_CONTAINER"); name != "" {
-		return fmt.Errorf("%w %s; exit that shell first", ErrNested, name)
+		// What to do about it is cmd/rezup's hint: said once.
+		return fmt.Errorf("%w %s", ErrNested, name)
 	}
 	return nil
 }

@@ -239,8 +239,8 @@ func TestCheckNested(t *testing.T) {
 	}{
 		{nil, ""},
 		{[]string{"REZUP_CONTAINER="}, ""},
-		{[]string{"REZUP_CONTAINER=.main"}, "already inside rezup container .main; exit that shell first"},
-		{[]string{"REZUP_CONTAINER=dev", "OTHER=1"}, "already inside rezup container dev; exit that shell first"},
+		{[]string{"REZUP_CONTAINER=.main"}, "already inside rezup container .main"},
+		{[]string{"REZUP_CONTAINER=dev", "OTHER=1"}, "already inside rezup container dev"},
 	}
 	for _, tt := range tests {
 		err := CheckNested(tt.environ)

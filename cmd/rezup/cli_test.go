@@ -217,8 +217,10 @@ func TestNestedLaunchRefused(t *testing.T) {
 	s, _ := newUser(t)
 	s.Env["REZUP_CONTAINER"] = ".main"
 	res := s.Run("use", "--", "true")
-	if res.Code == 0 || !strings.Contains(res.Stderr, ".main") {
-		t.Fatalf("exit %d, stderr:\n%s", res.Code, res.Stderr)
+	want := "rezup: error: already inside rezup container .main\n" +
+		"rezup: hint: exit that shell first: rezup does not launch a container inside another\n"
+	if res.Code != 1 || res.Stderr != want {
+		t.Fatalf("exit %d, stderr:\n%s\nwant exit 1 and:\n%s", res.Code, res.Stderr, want)
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -54,10 +55,16 @@ func (a *app) runInitScript(cmd *cobra.Command) error {
 		path = filepath.Join(filepath.Dir(cr.Path), path)
 	}
 	a.log.Debug("site-customize script", "script", path)
-	env, err := launch.RunInit(cmd.Context(), path, a.environ, a.stderr, a.stderr)
+	// What the script prints is for people, but a failed script's
+	// output (a traceback) goes after the error's first line, where the
+	// error printer keeps an excerpt without -D.
+	var output tailBuffer
+	env, err := launch.RunInit(cmd.Context(), path, a.environ, &output, &output)
 	if errors.Is(err, launch.ErrInitScript) {
-		return withHint(err, "fix the script (its errors are above), or remove [init] script from %s", cr.Path)
+		return withHint(fmt.Errorf("%w\n%s", err, output.String()), "fix the script (its output is below), or remove [init] script from %s", cr.Path)
 	}
+	// A stderr that cannot be written loses only the script's messages.
+	_, _ = a.stderr.Write(output.Bytes())
 	if err != nil {
 		return withHint(err, "set [init] script in %s to an existing .py or .sh file, or remove it", cr.Path)
 	}

@@ -76,4 +76,24 @@ func TestInitScriptFailureStops(t *testing.T) {
 	s.MustRun("use", "--help")
 }
 
+// A script that raises shows the exception after the error, and its
+// traceback only with -D.
+func TestInitScriptTracebackOnlyWithDebug(t *testing.T) {
+	t.Parallel()
+	s, wh := newUser(t)
+	s.WriteFile("init.py", "def connect():\n    raise ConnectionError('site license server is down')\n\nconnect()\n")
+	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, "[init]\nscript = \"init.py\"\n"))
+	res := s.Run("status")
+	lines := strings.Split(strings.TrimSuffix(res.Stderr, "\n"), "\n")
+	if res.Code != 1 || len(lines) != 4 || !strings.HasPrefix(lines[0], "rezup: error: site-customize script failed") ||
+		!strings.HasPrefix(lines[1], "rezup: hint: fix the script") ||
+		lines[2] != "    ConnectionError: site license server is down" || !strings.HasSuffix(lines[3], "more lines; run with -D to see all)") {
+		t.Errorf("exit %d, want 1 and the error, the hint, the exception and a pointer to -D:\n%s", res.Code, res.Stderr)
+	}
+	res = s.Run("-D", "status")
+	if res.Code != 1 || !strings.Contains(res.Stderr, "\n    Traceback (most recent call last):\n") || !strings.Contains(res.Stderr, ", in connect\n") {
+		t.Errorf("-D: exit %d, want 1 and the whole traceback:\n%s", res.Code, res.Stderr)
+	}
+}
+
 func pyString(s string) string { return "'" + strings.ReplaceAll(s, `'`, `\'`) + "'" }

@@ -27,7 +27,7 @@ func run(args, environ []string, stdout, stderr io.Writer) (code int) {
 	defer func() {
 		// A bug must still end in one line for the user, not a stack.
 		if r := recover(); r != nil {
-			fmt.Fprintf(stderr, "rezup: error: internal error: %v\nrezup: hint: this is a bug in rezup %s; run again with -D and report it\n", r, rezupVersion())
+			writeError(stderr, withHint(fmt.Errorf("internal error: %v", r), "this is a bug in rezup %s; run again with -D and report it", rezupVersion()), false)
 			code = 1
 		}
 	}()
@@ -52,24 +52,26 @@ func run(args, environ []string, stdout, stderr io.Writer) (code int) {
 	return exitCode(err)
 }
 
-// printError prints err for people: one error line, on a line of its own
-// even after a progress line, and the hint, if any.
+// printError prints err for people (see writeError), on a line of its
+// own even after a progress line. Every error rezup prints goes through
+// it.
 func (a *app) printError(err error) {
 	a.endProgress()
-	fmt.Fprintf(a.stderr, "rezup: error: %s\n", err)
-	if h := hintFor(err); h != "" {
-		fmt.Fprintf(a.stderr, "rezup: hint: %s\n", h)
-	}
+	writeError(a.stderr, err, a.debug)
 }
 
 // exitCode is the one place errors become exit codes: 2 for usage and
-// recipe errors (nothing was changed), 1 for everything else.
+// recipe errors (nothing was changed), 127 and 126 for a command `use`
+// cannot find or run (as shells say it), 1 for everything else.
 func exitCode(err error) int {
 	var re *recipe.Error
 	var ue *usageError
+	var ce *commandError
 	switch {
 	case errors.As(err, &ue), errors.As(err, &re), errors.Is(err, recipe.ErrBadName):
 		return 2
+	case errors.As(err, &ce):
+		return ce.Code
 	}
 	return 1
 }
@@ -133,7 +135,7 @@ func hintFor(err error) string {
 	case errors.Is(err, materialize.ErrInUse):
 		return "wait for the jobs that use it to end, then try again"
 	case errors.Is(err, launch.ErrNested):
-		return "exit the rezup shell first"
+		return "exit that shell first: rezup does not launch a container inside another"
 	}
 	return ""
 }

@@ -141,7 +141,7 @@ func (a *app) pullAll(ctx context.Context, o *pullOptions) error {
 			if ctx.Err() != nil {
 				return err
 			}
-			a.reportFailure(fmt.Errorf("%s: %w", name, err))
+			a.printError(fmt.Errorf("%s: %w", name, err))
 			failed = append(failed, name)
 		}
 	}
@@ -150,15 +150,6 @@ func (a *app) pullAll(ctx context.Context, o *pullOptions) error {
 			"see the errors above; `rezup pull NAME` tries one again")
 	}
 	return nil
-}
-
-// reportFailure prints err the way main prints a command's error, for a
-// failure that does not end the command.
-func (a *app) reportFailure(err error) {
-	fmt.Fprintf(a.stderr, "rezup: error: %s\n", err)
-	if h := hintFor(err); h != "" {
-		fmt.Fprintf(a.stderr, "rezup: hint: %s\n", h)
-	}
 }
 
 // hasRevision tells whether name has a ready revision to pull: in its
@@ -197,7 +188,7 @@ func (a *app) followedContainers(local bool) (names, failed []string) {
 	withRecipe := map[string]bool{}
 	home, err := a.home()
 	if err != nil {
-		a.reportFailure(err)
+		a.printError(err)
 		return nil, []string{"home"}
 	}
 	files, _ := filepath.Glob(filepath.Join(home, "rezup*.toml")) // the pattern is valid: no error
@@ -235,7 +226,7 @@ func (a *app) followedContainers(local bool) (names, failed []string) {
 		listed[r.Dir] = true
 		ns, err := r.Containers()
 		if err != nil {
-			a.reportFailure(fmt.Errorf("list the containers of %s: %w", r.Dir, err))
+			a.printError(fmt.Errorf("list the containers of %s: %w", r.Dir, err))
 			failed = append(failed, "root "+r.Dir)
 			continue
 		}

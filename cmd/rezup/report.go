@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -68,3 +70,101 @@ func (r *reporter) Progress(what string, done, total cas.Progress) {
 // endProgress ends the app's progress line: every reporter of a run, and
 // the error run prints last, share stderr.
 func (r *reporter) endProgress() { r.a.endProgress() }
+
+// excerptLines is how many lines of a tool's output an error shows
+// without -D.
+const excerptLines = 10
+
+// writeError prints err for people: `rezup: error:` and the error's first
+// line, `rezup: hint:` and what to do, if anything, then what a tool
+// printed, if the error carries it. The libraries' convention is that an
+// error's first line is the message and any line after it is the output
+// of the tool that failed (pip, python, rez): without debug only an
+// excerpt of that output is shown, indented, so that the error stays one
+// line a user can read, and a log or a terminal shows at once where
+// rezup's words end.
+func writeError(w io.Writer, err error, debug bool) {
+	msg, output, _ := strings.Cut(err.Error(), "\n")
+	msg = strings.TrimRight(msg, " \t\r")
+	var b strings.Builder
+	fmt.Fprintf(&b, "rezup: error: %s\n", msg)
+	if h := hintFor(err); h != "" {
+		fmt.Fprintf(&b, "rezup: hint: %s\n", h)
+	}
+	lines, more := excerpt(output, msg, debug)
+	for _, l := range lines {
+		fmt.Fprintf(&b, "    %s\n", l)
+	}
+	if more > 0 {
+		fmt.Fprintf(&b, "    (%d more %s; run with -D to see all)\n", more, plural(more, "line", "lines"))
+	}
+	// One write: a reporter on another goroutine cannot cut into it.
+	io.WriteString(w, b.String())
+}
+
+// excerpt picks what to show of a tool's output: with all, every
+// non-blank line; else at most excerptLines of the most useful ones,
+// and how many lines it left out. The useful lines are those that say
+// what failed, when there are any: pip's "ERROR:" and "error:" lines, the
+// summary of a build step it ran ("× ..."), and the exception line of a
+// Python traceback (its frames never); else the last lines. A line that
+// repeats the error's message (msg), or one shown already, is not shown
+// again.
+func excerpt(output, msg string, all bool) (lines []string, more int) {
+	var kept []string
+	for _, l := range strings.Split(output, "\n") {
+		l = strings.TrimRight(l, " \t\r")
+		if strings.TrimSpace(l) != "" {
+			kept = append(kept, l)
+		}
+	}
+	if all {
+		return kept, 0
+	}
+	var rest, failed []string
+	shown := map[string]bool{}
+	// A traceback's frames are indented below its header; its exception
+	// line is back at the header's indentation.
+	frameIndent := -1
+	for _, l := range kept {
+		t := strings.TrimSpace(l)
+		indent := len(l) - len(strings.TrimLeft(l, " \t"))
+		exception := false
+		switch {
+		case t == "Traceback (most recent call last):":
+			frameIndent = indent + 1
+			continue
+		case frameIndent >= 0 && indent >= frameIndent:
+			continue
+		case frameIndent >= 0:
+			frameIndent, exception = -1, true
+		}
+		said := strings.TrimPrefix(t, "ERROR: ")
+		if shown[t] || len(said) >= minRepeat && strings.Contains(msg, said) {
+			continue
+		}
+		shown[t] = true
+		rest = append(rest, t)
+		if exception || strings.HasPrefix(t, "ERROR:") || strings.HasPrefix(t, "error:") || strings.HasPrefix(t, "× ") {
+			failed = append(failed, t)
+		}
+	}
+	if len(failed) > 0 {
+		rest = failed
+	}
+	if len(rest) > excerptLines {
+		rest = rest[len(rest)-excerptLines:]
+	}
+	return rest, len(kept) - len(rest)
+}
+
+// minRepeat is how long a line must be to count as a repeat of the
+// error's message: a short one ("1", "error") may be in it by chance.
+const minRepeat = 16
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -44,5 +47,112 @@ func TestProgressOnlyOnTerminalsAfterASecond(t *testing.T) {
 	r.Infof("fetched k")
 	if got := errOut.String(); !strings.HasSuffix(got, "\nrezup: fetched k\n") {
 		t.Fatalf("the next message does not start on its own line: %q", got)
+	}
+}
+
+func TestWriteError(t *testing.T) {
+	t.Parallel()
+	pipOutput := `Looking in links: /wheels
+WARNING: Retrying (Retry(total=4, connect=None, read=None, redirect=None, status=None)) after connection broken by 'NewConnectionError': /simple/rez/
+WARNING: Retrying (Retry(total=3, connect=None, read=None, redirect=None, status=None)) after connection broken by 'NewConnectionError': /simple/rez/
+ERROR: Could not find a version that satisfies the requirement rez==9.9.9 (from versions: none)
+ERROR: No matching distribution found for rez==9.9.9`
+	traceback := `Traceback (most recent call last):
+  File "/tmp/resolve.py", line 9, in <module>
+    context = ResolvedContext(request)
+  File "/venv/rez/resolved_context.py", line 20, in __init__
+    raise PackageFamilyNotFoundError("package family not found: nosuch")
+rez.exceptions.PackageFamilyNotFoundError: package family not found: nosuch`
+	chained := `Traceback (most recent call last):
+  File "a.py", line 1, in <module>
+KeyError: 'x'
+
+During handling of the above exception, another exception occurred:
+
+Traceback (most recent call last):
+  File "a.py", line 3, in <module>
+ValueError: bad x`
+	// pip's output when a build step it runs fails (here a build
+	// backend raising), as pip 23 prints it.
+	pipSubprocess := `  error: subprocess-exited-with-error
+  
+  × Getting requirements to build wheel did not run successfully.
+  │ exit code: 1
+  ╰─> [14 lines of output]
+      Traceback (most recent call last):
+        File "/py/site-packages/pip/_vendor/pyproject_hooks/_in_process/_in_process.py", line 353, in <module>
+          main()
+        File "/py/site-packages/pip/_vendor/pyproject_hooks/_in_process/_in_process.py", line 335, in main
+          json_out['return_val'] = hook(**hook_input['kwargs'])
+                                   ^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+        File "/py/site-packages/pip/_vendor/pyproject_hooks/_in_process/_in_process.py", line 118, in get_requires_for_build_wheel
+          return hook(config_settings)
+                 ^^^^^^^^^^^^^^^^^^^^^
+        File "/src/badpkg/backend.py", line 5, in get_requires_for_build_wheel
+          _check()
+        File "/src/badpkg/backend.py", line 2, in _check
+          raise RuntimeError('the build of badpkg is broken')
+      RuntimeError: the build of badpkg is broken
+      [end of output]
+  
+  note: This error originates from a subprocess, and is likely not a problem with pip.
+error: subprocess-exited-with-error
+
+× Getting requirements to build wheel did not run successfully.
+│ exit code: 1
+╰─> See above for output.
+
+note: This error originates from a subprocess, and is likely not a problem with pip.`
+	var many []string
+	for i := range 25 {
+		many = append(many, "line "+strconv.Itoa(i))
+	}
+	tests := []struct {
+		name  string
+		err   error
+		debug bool
+		want  string
+	}{
+		{"one line", errors.New("it broke"), false, "rezup: error: it broke\n"},
+		{"hint", withHint(errors.New("it broke"), "fix it"), false, "rezup: error: it broke\nrezup: hint: fix it\n"},
+		{"pip: its ERROR lines", withHint(fmt.Errorf("build: pip install rez==9.9.9 failed (exit 1):\n%s\n", pipOutput), "check the index"), false,
+			"rezup: error: build: pip install rez==9.9.9 failed (exit 1):\n" +
+				"rezup: hint: check the index\n" +
+				"    ERROR: Could not find a version that satisfies the requirement rez==9.9.9 (from versions: none)\n" +
+				"    ERROR: No matching distribution found for rez==9.9.9\n" +
+				"    (3 more lines; run with -D to see all)\n"},
+		{"pip: a build step's failure and its exception", fmt.Errorf("pip install ./badpkg failed (exit 1):\n%s", pipSubprocess), false,
+			"rezup: error: pip install ./badpkg failed (exit 1):\n" +
+				"    error: subprocess-exited-with-error\n" +
+				"    × Getting requirements to build wheel did not run successfully.\n" +
+				"    RuntimeError: the build of badpkg is broken\n" +
+				"    (22 more lines; run with -D to see all)\n"},
+		{"pip under -D: all of it", fmt.Errorf("pip install rez failed (exit 1):\n%s", pipOutput), true,
+			"rezup: error: pip install rez failed (exit 1):\n    " + strings.ReplaceAll(pipOutput, "\n", "\n    ") + "\n"},
+		{"traceback: the exception", fmt.Errorf("rez-python failed (exit 1)\n%s", traceback), false,
+			"rezup: error: rez-python failed (exit 1)\n" +
+				"    rez.exceptions.PackageFamilyNotFoundError: package family not found: nosuch\n" +
+				"    (5 more lines; run with -D to see all)\n"},
+		{"traceback: the exception said already", fmt.Errorf("rez could not resolve: rez.exceptions.PackageFamilyNotFoundError: package family not found: nosuch\n%s", traceback), false,
+			"rezup: error: rez could not resolve: rez.exceptions.PackageFamilyNotFoundError: package family not found: nosuch\n" +
+				"    (6 more lines; run with -D to see all)\n"},
+		{"traceback under -D", fmt.Errorf("rez-python failed\n%s", traceback), true,
+			"rezup: error: rez-python failed\n    " + strings.ReplaceAll(traceback, "\n", "\n    ") + "\n"},
+		{"chained tracebacks: each exception", fmt.Errorf("python failed\n%s", chained), false,
+			"rezup: error: python failed\n    KeyError: 'x'\n    ValueError: bad x\n    (5 more lines; run with -D to see all)\n"},
+		{"long output: its end", fmt.Errorf("tool failed:\n%s", strings.Join(many, "\n")), false,
+			"rezup: error: tool failed:\n    line 15\n    line 16\n    line 17\n    line 18\n    line 19\n    line 20\n    line 21\n    line 22\n    line 23\n    line 24\n    (15 more lines; run with -D to see all)\n"},
+		{"one line left out", fmt.Errorf("tool failed:\nERROR: a\nwarning b\n"), false,
+			"rezup: error: tool failed:\n    ERROR: a\n    (1 more line; run with -D to see all)\n"},
+		{"blank output", fmt.Errorf("tool failed:\n\n  \n"), false, "rezup: error: tool failed:\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			writeError(&b, tt.err, tt.debug)
+			if got := b.String(); got != tt.want {
+				t.Errorf("got:\n%s\nwant:\n%s", got, tt.want)
+			}
+		})
 	}
 }

@@ -17,7 +17,9 @@ import (
 // resolvePy runs under the revision's rez-python as a script file, which
 // every rez version's rez-python accepts (FILE ARG...). rez-python does
 // not pass the script's exit status on, so the result, failure included,
-// is written as JSON to the file named by argv[1]. It stays Python 2
+// is written as JSON to the file named by argv[1]; an exception's
+// traceback goes to stderr, and its error is the traceback's last line, so
+// that an excerpt of the output does not repeat it. It stays Python 2
 // compatible, as rez with python = 2.7 still exists.
 const resolvePy = `import json
 import sys
@@ -34,7 +36,7 @@ try:
         result["error"] = str(context.failure_description or "the resolve failed")
 except Exception as e:
     traceback.print_exc()
-    result["error"] = "%s: %s" % (type(e).__name__, e)
+    result["error"] = traceback.format_exception_only(type(e), e)[-1].strip()
 with open(out, "w") as f:
     json.dump(result, f)
 `
@@ -115,16 +117,20 @@ func (a *app) resolve(ctx context.Context, name string, local bool, request []st
 	}
 	c := exec.CommandContext(ctx, rezPython, append([]string{script, out}, request...)...)
 	c.Env = env
-	// rez's own output (warnings, a traceback) is for people: stdout stays
-	// the environment alone.
-	c.Stdout, c.Stderr = a.stderr, a.stderr
+	// rez's own output (warnings, a traceback) is for people, but not in
+	// the middle of rezup's error: it goes after that error's first line,
+	// where the error printer keeps an excerpt without -D. stdout stays the
+	// environment alone.
+	var output tailBuffer
+	c.Stdout, c.Stderr = &output, &output
 	runErr := c.Run()
 	data, err := os.ReadFile(out)
 	if err != nil {
 		if runErr == nil {
 			runErr = errors.New("it wrote no result")
 		}
-		return nil, withHint(fmt.Errorf("rez-python of %s failed: %v", name, runErr), "rez's output is above; -D shows more")
+		return nil, withHint(fmt.Errorf("rez-python of %s failed: %v\n%s", name, runErr, output.String()),
+			"check that rez works in %s: rezup use %s -- rez-python -c 'import rez'", name, name)
 	}
 	var res struct {
 		OK      bool              `json:"ok"`
@@ -135,8 +141,30 @@ func (a *app) resolve(ctx context.Context, name string, local bool, request []st
 		return nil, fmt.Errorf("rez-python of %s: unreadable result: %w", name, err)
 	}
 	if !res.OK {
-		return nil, withHint(fmt.Errorf("%w %q in %s: %s", errResolve, request, name, res.Error),
+		return nil, withHint(fmt.Errorf("%w %q in %s: %s\n%s", errResolve, request, name, res.Error, output.String()),
 			"check the request, and the package paths of that rez (REZ_PACKAGES_PATH)")
 	}
+	// A resolve that worked may still have warned. A stderr that cannot
+	// be written loses only those warnings.
+	_, _ = a.stderr.Write(output.Bytes())
 	return res.Environ, nil
 }
+
+// tailBufferKeep is how much of a tool's output tailBuffer keeps: its end
+// is what explains a failure, and a tool that loops must not fill memory.
+const tailBufferKeep = 64 << 10
+
+// tailBuffer keeps the last tailBufferKeep bytes written to it, or a
+// little more.
+type tailBuffer struct{ buf []byte }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > 2*tailBufferKeep {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailBufferKeep:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) Bytes() []byte  { return t.buf }
+func (t *tailBuffer) String() string { return string(t.buf) }

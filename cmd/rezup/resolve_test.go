@@ -48,6 +48,35 @@ func TestResolve(t *testing.T) {
 		}
 	})
 
+	t.Run("exception: no traceback without -D", func(t *testing.T) {
+		const exception = "rez.resolved_context.PackageFamilyNotFoundError: package family not found: broken_pkg"
+		res := s.Run("resolve", "--", "foo", "broken_pkg")
+		if res.Code != 1 || res.Stdout != "" {
+			t.Fatalf("exit %d, stdout %q\n%s", res.Code, res.Stdout, res.Stderr)
+		}
+		lines := strings.Split(strings.TrimSuffix(res.Stderr, "\n"), "\n")
+		if len(lines) < 2 || !strings.HasPrefix(lines[0], "rezup: error: rez could not resolve") || !strings.HasSuffix(lines[0], exception) ||
+			!strings.HasPrefix(lines[1], "rezup: hint: ") {
+			t.Fatalf("want the error line with the exception, then the hint; stderr:\n%s", res.Stderr)
+		}
+		if strings.Contains(res.Stderr, "Traceback") || strings.Contains(res.Stderr, "File \"") || strings.Count(res.Stderr, "PackageFamilyNotFoundError") != 1 {
+			t.Errorf("a traceback, or the exception twice, without -D:\n%s", res.Stderr)
+		}
+		if !strings.Contains(res.Stderr, "more lines; run with -D to see all)") {
+			t.Errorf("no pointer to -D:\n%s", res.Stderr)
+		}
+
+		res = s.Run("-D", "resolve", "--", "foo", "broken_pkg")
+		if res.Code != 1 {
+			t.Fatalf("-D: exit %d\n%s", res.Code, res.Stderr)
+		}
+		after, ok := strings.CutPrefix(res.Stderr[strings.Index(res.Stderr, "rezup: error:"):], "rezup: error: ")
+		if !ok || !strings.Contains(after, "\n    Traceback (most recent call last):\n") || !strings.Contains(after, "in _load_family") ||
+			!strings.Contains(after, "\n    "+exception+"\n") {
+			t.Errorf("-D: want the whole traceback, indented, after the error:\n%s", res.Stderr)
+		}
+	})
+
 	t.Run("usage", func(t *testing.T) {
 		for _, args := range [][]string{{"resolve"}, {"resolve", ".main"}, {"resolve", "--"}, {"resolve", "a", "b", "--", "x"}} {
 			if res := s.Run(args...); res.Code != 2 {

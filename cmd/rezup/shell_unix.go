@@ -28,6 +28,21 @@ var shellWords = map[string]bool{
 	"until": true, "case": true, "{": true, "!": true, "function": true,
 }
 
+// doProgram is the command a --do line runs when it is a simple command
+// whose first word is a plain name or path (no quoting, expansion or
+// glob for the shell to work on), so that rezup can look it up as the
+// shell would; else "".
+func doProgram(line string) string {
+	if !execable(line) {
+		return ""
+	}
+	w := strings.Fields(line)[0]
+	if strings.ContainsAny(w, "'\"\\$*?[]{}~#<>") {
+		return ""
+	}
+	return w
+}
+
 func execable(line string) bool {
 	if strings.ContainsAny(line, ";&|()`\n") || strings.Contains(line, "$(") {
 		return false

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -211,6 +213,13 @@ func (a *app) runUse(ctx context.Context, o *useOptions) error {
 	argv := o.argv
 	if o.do != "" {
 		argv = shellCommand(o.do)
+		// The shell would say a missing command in its own words; rezup
+		// says it as for `use -- CMD`, with the same exit code.
+		if p := doProgram(o.do); p != "" {
+			if _, err := launch.LookPath(p, env); errors.Is(err, launch.ErrNotFound) {
+				return commandFailed(o.name, p, err)
+			}
+		}
 	}
 	if argv == nil {
 		shell, err := launch.Shell(a.environ)
@@ -223,13 +232,48 @@ func (a *app) runUse(ctx context.Context, o *useOptions) error {
 		}
 		err = launch.Exec(argv, env, t.Lease.File())
 		cleanup()
-		return a.launchFailed(o.name, t, err)
+		return commandFailed(o.name, argv[0], a.launchFailed(o.name, t, err))
 	}
 	if o.noWait {
 		_, err := launch.Start(argv, env, t.Lease.File())
-		return a.launchFailed(o.name, t, err)
+		return commandFailed(o.name, argv[0], a.launchFailed(o.name, t, err))
 	}
-	return a.launchFailed(o.name, t, launch.Exec(argv, env, t.Lease.File()))
+	return commandFailed(o.name, argv[0], a.launchFailed(o.name, t, launch.Exec(argv, env, t.Lease.File())))
+}
+
+// commandError is a command that `use` cannot run: not found (Code 127)
+// or not executable (126), the codes a shell exits with, so that a
+// script running rezup tells them from the command's own failures.
+type commandError struct {
+	Container, Command string
+	Code               int
+	err                error
+}
+
+func (e *commandError) Error() string {
+	if e.Code == 126 {
+		return fmt.Sprintf("command %q in container %s is not executable", e.Command, e.Container)
+	}
+	if strings.ContainsRune(e.Command, '/') || strings.ContainsRune(e.Command, filepath.Separator) {
+		return fmt.Sprintf("command %q not found", e.Command)
+	}
+	return fmt.Sprintf("command %q not found on the PATH of container %s", e.Command, e.Container)
+}
+
+func (e *commandError) Unwrap() error { return e.err }
+
+// commandFailed turns the error of launching command in container into a
+// *commandError with what to do, when the command cannot be found or run;
+// any other error (a damaged build among them) is returned as is.
+func commandFailed(container, command string, err error) error {
+	switch {
+	case errors.Is(err, launch.ErrNotFound):
+		return withHint(&commandError{container, command, 127, err},
+			"check that it is installed and on that PATH (`rezup env %s` prints it); a rez package's command runs with `rezup use %s -- rez-env PKG -- CMD`", container, container)
+	case errors.Is(err, launch.ErrNotExecutable):
+		return withHint(&commandError{container, command, 126, err}, "make it executable (chmod +x), or run it with its interpreter")
+	}
+	return err
 }
 
 // firstRevision handles a container without a ready revision: .main is

@@ -138,18 +138,47 @@ func containsAny(s string, subs ...string) bool {
 }
 
 // excerpt is pip's error lines on one line, at most 600 bytes: its
-// "ERROR:" lines if there are any, else its last three lines.
+// "ERROR:" lines if there are any; else, for a build step that failed
+// (a build backend that raised), pip's summary of the step ("× ...") and
+// the exception line of the step's traceback, each once; else its last
+// three lines.
 func excerpt(text string) string {
-	var lines, errs []string
-	for _, l := range strings.Split(text, "\n") {
-		l = strings.TrimSpace(l)
+	var lines, errs, steps []string
+	seen := map[string]bool{}
+	// A traceback's frames are indented below its header; its exception
+	// line is back at the header's indentation.
+	frameIndent := -1
+	for _, raw := range strings.Split(text, "\n") {
+		l := strings.TrimSpace(raw)
 		if l == "" {
 			continue
 		}
 		lines = append(lines, l)
+		indent := len(raw) - len(strings.TrimLeft(raw, " \t"))
+		exception := false
+		switch {
+		case l == "Traceback (most recent call last):":
+			frameIndent = indent + 1
+			continue
+		case frameIndent >= 0 && indent >= frameIndent:
+			continue
+		case frameIndent >= 0:
+			frameIndent, exception = -1, true
+		}
 		if rest, ok := strings.CutPrefix(l, "ERROR: "); ok {
 			errs = append(errs, rest)
 		}
+		step, isStep := strings.CutPrefix(l, "× ")
+		if exception {
+			step = l
+		}
+		if (isStep || exception) && !seen[step] {
+			seen[step] = true
+			steps = append(steps, step)
+		}
+	}
+	if len(errs) == 0 {
+		errs = steps
 	}
 	if len(errs) == 0 {
 		errs = lines[max(0, len(lines)-3):]

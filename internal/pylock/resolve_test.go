@@ -348,4 +348,21 @@ func TestResolveErrors(t *testing.T) {
 		!strings.Contains(err.Error(), "no such option") {
 		t.Fatalf("bad option: err = %v", err)
 	}
+
+	// A build backend that raises: pip prints no ERROR line, only its
+	// summary of the step and the backend's traceback.
+	src := t.TempDir()
+	for name, text := range map[string]string{
+		"pyproject.toml": "[build-system]\nrequires = []\nbuild-backend = \"backend\"\nbackend-path = [\".\"]\n",
+		"backend.py":     "def _check():\n    raise RuntimeError('the build of badpkg is broken')\n\n\ndef get_requires_for_build_wheel(config_settings=None):\n    _check()\n",
+	} {
+		if err := os.WriteFile(filepath.Join(src, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := resolveIn(t, []string{"--no-index"}, src)
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "RuntimeError: the build of badpkg is broken") ||
+		strings.Contains(err.Error(), "Traceback") || strings.Count(err.Error(), "did not run successfully") != 1 {
+		t.Fatalf("failed build backend: err = %v, want one line with pip's summary of the step and the exception", err)
+	}
 }

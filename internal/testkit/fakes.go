@@ -21,7 +21,10 @@ const RezMain = "rez.cli._main:run"
 // REZ_RESOLVE (each request with "-1.0"), REZ_USED_VERSION and
 // REZUP_CONTAINER. A request for a package whose name starts with
 // "missing" fails, as a missing package family does in rez: success is
-// False and failure_description names it.
+// False and failure_description names it. A request for a package whose
+// name starts with "broken" raises PackageFamilyNotFoundError from a
+// nested call, as rez does for some errors, so that a caller shows a
+// traceback several frames deep.
 //
 // Like the real rez, the version lives in rez/utils/_version.py as
 // `_rez_version = "VERSION"`, which is where rezup reads it from.
@@ -114,9 +117,20 @@ const resolvedContextPy = `import os
 from rez.utils._version import _rez_version
 
 
+class PackageFamilyNotFoundError(Exception):
+    pass
+
+
+def _load_family(name):
+    raise PackageFamilyNotFoundError("package family not found: %s" % name)
+
+
 class ResolvedContext(object):
     def __init__(self, package_requests, **kwargs):
         self.package_requests = [str(r) for r in package_requests]
+        for r in self.package_requests:
+            if r.startswith("broken"):
+                _load_family(r)
         missing = [r for r in self.package_requests
                    if r.lstrip("~!").startswith("missing")]
         self.success = not missing
