@@ -98,8 +98,10 @@ func (a *app) statusCommand(runF func(context.Context, *statusOptions) error) *c
 		Short: "List containers, or the revisions of one container",
 		Long: `Without NAME, list the containers: those with a recipe in ~ and those
 in the local or remote root. With NAME, list its revisions, the remote
-root's first (as use prefers them): timestamp, root, rez version, date,
-key, size and state; the first ready one is marked latest.
+root's first (as use prefers them): timestamp, where it is (local,
+remote, or both for a remote revision mirrored here, counted once), rez
+version, date (ISO 8601, local time with its zone), key, size and state;
+the first ready one is marked latest.
 
 With --packages, list the packages of NAME's latest revision (or of
 --revision REV, named as in the list, by a unique prefix, or as latest~N),
