@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/internal/pyout"
 	"github.com/rezup/rezup/materialize"
 )
 
@@ -111,33 +112,19 @@ func writeError(w io.Writer, err error, debug bool) {
 // repeats the error's message (msg), or one shown already, is not shown
 // again.
 func excerpt(output, msg string, all bool) (lines []string, more int) {
-	var kept []string
-	for _, l := range strings.Split(output, "\n") {
-		l = strings.TrimRight(l, " \t\r")
-		if strings.TrimSpace(l) != "" {
-			kept = append(kept, l)
-		}
-	}
+	kept := pyout.Lines(output)
 	if all {
-		return kept, 0
+		for _, l := range kept {
+			lines = append(lines, l.Raw)
+		}
+		return lines, 0
 	}
 	var rest, failed []string
 	shown := map[string]bool{}
-	// A traceback's frames are indented below its header; its exception
-	// line is back at the header's indentation.
-	frameIndent := -1
 	for _, l := range kept {
-		t := strings.TrimSpace(l)
-		indent := len(l) - len(strings.TrimLeft(l, " \t"))
-		exception := false
-		switch {
-		case t == "Traceback (most recent call last):":
-			frameIndent = indent + 1
+		t, exception := l.Text, l.Exception
+		if l.Frame {
 			continue
-		case frameIndent >= 0 && indent >= frameIndent:
-			continue
-		case frameIndent >= 0:
-			frameIndent, exception = -1, true
 		}
 		said := strings.TrimPrefix(t, "ERROR: ")
 		if shown[t] || len(said) >= minRepeat && strings.Contains(msg, said) {

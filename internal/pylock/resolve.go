@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/rezup/rezup/internal/fsx"
+	"github.com/rezup/rezup/internal/pyout"
 )
 
 // ResolveOptions says how to run pip and on what.
@@ -145,25 +146,11 @@ func containsAny(s string, subs ...string) bool {
 func excerpt(text string) string {
 	var lines, errs, steps []string
 	seen := map[string]bool{}
-	// A traceback's frames are indented below its header; its exception
-	// line is back at the header's indentation.
-	frameIndent := -1
-	for _, raw := range strings.Split(text, "\n") {
-		l := strings.TrimSpace(raw)
-		if l == "" {
-			continue
-		}
+	for _, pl := range pyout.Lines(text) {
+		l, exception := pl.Text, pl.Exception
 		lines = append(lines, l)
-		indent := len(raw) - len(strings.TrimLeft(raw, " \t"))
-		exception := false
-		switch {
-		case l == "Traceback (most recent call last):":
-			frameIndent = indent + 1
+		if pl.Frame {
 			continue
-		case frameIndent >= 0 && indent >= frameIndent:
-			continue
-		case frameIndent >= 0:
-			frameIndent, exception = -1, true
 		}
 		if rest, ok := strings.CutPrefix(l, "ERROR: "); ok {
 			errs = append(errs, rest)
