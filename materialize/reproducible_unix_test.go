@@ -25,19 +25,11 @@ import (
 // that archive and published again packs to the same digest as well.
 func TestBuildsAreReproducible(t *testing.T) {
 	ctx := context.Background()
-	wheels := testkit.WheelHouse(t)
-	// An isolated extension: a second venv, and a second install into
-	// the rez venv's interpreter.
-	extra := "[[extension]]\nname = \"foo\"\nurl = \"foo==1.0\"\nisolation = true\n"
-	r, _, err := recipe.Parse("rezup.toml", []byte(testkit.RecipeTOML(wheels, extra)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := filepath.Join(t.TempDir(), "root")
-	aside := filepath.Join(t.TempDir(), "first")
+	r, root, aside := reproducibleSetup(t)
 	var p *Plan
 	var s *Store
 	var digests []cas.Digest
+	var err error
 	for i := 0; i < 2; i++ {
 		s = newStore(t, root, openCache(t, filepath.Join(t.TempDir(), "cache")), nil)
 		if p, err = s.Resolve(ctx, r); err != nil {
@@ -92,6 +84,20 @@ func TestBuildsAreReproducible(t *testing.T) {
 	if e.Digest != digests[1] {
 		t.Errorf("a fetched entry published again packed to %s, its archive is %s", e.Digest, digests[1])
 	}
+}
+
+// reproducibleSetup is the recipe both reproducibility tests build (rez
+// and an isolated extension: a second venv, and a second install into the
+// rez venv's interpreter), the root they build in, and where the first
+// build is moved aside.
+func reproducibleSetup(t *testing.T) (r *recipe.Recipe, root, aside string) {
+	t.Helper()
+	extra := "[[extension]]\nname = \"foo\"\nurl = \"foo==1.0\"\nisolation = true\n"
+	r, _, err := recipe.Parse("rezup.toml", []byte(testkit.RecipeTOML(testkit.WheelHouse(t), extra)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, filepath.Join(t.TempDir(), "root"), filepath.Join(t.TempDir(), "first")
 }
 
 // diffTrees lists the paths whose kind or contents differ between two
@@ -159,14 +165,7 @@ func (r *debugReporter) has(sub string) bool {
 // place. Both archives must have the same digest.
 func TestLockedBuildsAreReproducible(t *testing.T) {
 	ctx := context.Background()
-	wheels := testkit.WheelHouse(t)
-	extra := "[[extension]]\nname = \"foo\"\nurl = \"foo==1.0\"\nisolation = true\n"
-	r, _, err := recipe.Parse("rezup.toml", []byte(testkit.RecipeTOML(wheels, extra)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := filepath.Join(t.TempDir(), "root")
-	aside := filepath.Join(t.TempDir(), "first")
+	r, root, aside := reproducibleSetup(t)
 	// The first build, as add makes it.
 	rep := &debugReporter{}
 	s := newStore(t, root, openCache(t, filepath.Join(t.TempDir(), "cache")), rep)
