@@ -22,10 +22,13 @@ import (
 // shared cache so that the second round builds rather than fetches, and
 // publishes both builds: the two archives must have the same digest. It
 // lists the files that differ when they do not. An entry fetched from
-// that archive and published again packs to the same digest as well.
+// that archive and published again packs to the same digest as well. It
+// builds from requirement strings (no lock: a revision the Python rezup
+// made); TestLockedBuildsAreReproducible builds a lock, with an isolated
+// extension.
 func TestBuildsAreReproducible(t *testing.T) {
 	ctx := context.Background()
-	r, root, aside := reproducibleSetup(t)
+	r, root, aside := reproducibleSetup(t, false)
 	var p *Plan
 	var s *Store
 	var digests []cas.Digest
@@ -86,13 +89,16 @@ func TestBuildsAreReproducible(t *testing.T) {
 	}
 }
 
-// reproducibleSetup is the recipe both reproducibility tests build (rez
-// and an isolated extension: a second venv, and a second install into the
-// rez venv's interpreter), the root they build in, and where the first
-// build is moved aside.
-func reproducibleSetup(t *testing.T) (r *recipe.Recipe, root, aside string) {
+// reproducibleSetup is the recipe a reproducibility test builds (rez, and
+// withExtension an isolated extension: a second venv, and a second install
+// into the rez venv's interpreter), the root it builds in, and where the
+// first build is moved aside.
+func reproducibleSetup(t *testing.T, withExtension bool) (r *recipe.Recipe, root, aside string) {
 	t.Helper()
-	extra := "[[extension]]\nname = \"foo\"\nurl = \"foo==1.0\"\nisolation = true\n"
+	extra := ""
+	if withExtension {
+		extra = "[[extension]]\nname = \"foo\"\nurl = \"foo==1.0\"\nisolation = true\n"
+	}
 	r, _, err := recipe.Parse("rezup.toml", []byte(testkit.RecipeTOML(testkit.WheelHouse(t), extra)))
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +171,7 @@ func (r *debugReporter) has(sub string) bool {
 // place. Both archives must have the same digest.
 func TestLockedBuildsAreReproducible(t *testing.T) {
 	ctx := context.Background()
-	r, root, aside := reproducibleSetup(t)
+	r, root, aside := reproducibleSetup(t, true)
 	// The first build, as add makes it.
 	rep := &debugReporter{}
 	s := newStore(t, root, openCache(t, filepath.Join(t.TempDir(), "cache")), rep)
