@@ -32,6 +32,22 @@ const (
 	DefaultLeaseWait = 30 * time.Minute
 )
 
+// MaxLeaseTTL is the longest TTL a holder may give its lease. A lease
+// whose expiry lies further ahead than that (or than the waiter's own
+// TTL, if longer), plus leaseSkew, was not written by a live rezup: it is
+// taken for dead, as an unreadable one is. Without this bound, anyone who
+// can write the cache could plant a lease expiring in a year and hold
+// every node of the farm back for its whole LeaseOptions.Wait.
+const MaxLeaseTTL = 15 * time.Minute
+
+// leaseSkew is how far ahead of a waiter's clock a holder's may be.
+const leaseSkew = time.Minute
+
+// live says whether rec holds at now for a waiter whose own TTL is ttl.
+func (rec LeaseRecord) live(now time.Time, ttl time.Duration) bool {
+	return now.Before(rec.Expires) && rec.Expires.Sub(now) <= max(ttl, MaxLeaseTTL)+leaseSkew
+}
+
 // ErrLeaseWait means a waiter gave up on another node's build after
 // LeaseOptions.Wait: the caller builds itself, and publishes only if the
 // key is still not published then.
@@ -219,13 +235,13 @@ func (c *Cache) takeLease(ctx context.Context, key Key, opt LeaseOptions) (*Buil
 			switch {
 			case IsNotExist(err):
 				continue // released or superseded since the listing
-			case err == nil && opt.Now().Before(rec.Expires):
+			case err == nil && rec.live(opt.Now(), opt.TTL):
 				return nil, rec, nil
 			case err != nil && !errors.Is(err, errBadLease):
 				return nil, LeaseRecord{}, err
 			}
-			// Expired, or unreadable (written by no rezup): its holder is
-			// taken for dead.
+			// Expired, unreadable or expiring too far ahead (written by
+			// no rezup): its holder is taken for dead.
 			next = top + 1
 		}
 		l := &BuildLease{c: c, key: key, opt: opt, gen: next}
@@ -426,5 +442,9 @@ func (c *Cache) Lease(ctx context.Context, key Key, now time.Time) (rec LeaseRec
 	case err != nil:
 		return LeaseRecord{}, false, err
 	}
-	return rec, now.Before(rec.Expires), nil
+	// Waiters honour at most their own TTL or MaxLeaseTTL; a report goes
+	// by the TTL the lease states, up to a day, so that a planted lease
+	// keeps its key from gc for a day at most.
+	ttl, _ := time.ParseDuration(rec.TTL)
+	return rec, rec.live(now, min(ttl, 24*time.Hour)), nil
 }

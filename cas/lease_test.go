@@ -388,3 +388,41 @@ func TestLeaseReleaseAfterTakeover(t *testing.T) {
 		t.Fatalf("released, yet %q", got)
 	}
 }
+
+// A lease that says it expires far beyond any TTL a rezup may use (one a
+// cache writer planted) is taken over at once, not waited for.
+func TestLeasePlantedFarAheadIsTakenOver(t *testing.T) {
+	c := newTestCache(t)
+	key := KeyOf([]byte("planted"))
+	clk := newFakeClock()
+	for _, tt := range []struct {
+		ahead time.Duration
+		live  bool
+	}{
+		{DefaultLeaseTTL, true},
+		{MaxLeaseTTL + leaseSkew, true},
+		{MaxLeaseTTL + leaseSkew + time.Second, false},
+		{365 * 24 * time.Hour, false},
+	} {
+		rec := LeaseRecord{Holder: LeaseHolder{Host: "x", PID: 1}, Expires: clk.Now().Add(tt.ahead)}
+		if got := rec.live(clk.Now(), DefaultLeaseTTL); got != tt.live {
+			t.Errorf("a lease expiring %v ahead: live %v, want %v", tt.ahead, got, tt.live)
+		}
+	}
+	planted := []byte(`{"holder":{"id":"x","host":"evil","pid":1},"expires":"2099-01-01T00:00:00Z","ttl":"8760h"}`)
+	if err := c.Backend().Put(context.Background(), leaseName(key, 3), BytesSource(planted)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := c.Lease(context.Background(), key, clk.Now()); ok || err != nil {
+		t.Errorf("Lease says the planted lease holds (%v, %v)", ok, err)
+	}
+	opt := leaseOpts(clk, "a")
+	opt.TTL = DefaultLeaseTTL
+	l := mustAcquire(t, c, key, opt)
+	if l.Generation() != 4 {
+		t.Fatalf("generation %d, want 4: the planted lease was waited for", l.Generation())
+	}
+	if clk.sleeps != 0 {
+		t.Errorf("the waiter slept %d times before taking over", clk.sleeps)
+	}
+}

@@ -351,8 +351,8 @@ func (a *app) leaseTTL() (time.Duration, error) {
 		return 0, nil
 	}
 	d, err := time.ParseDuration(s)
-	if err != nil || d < minLeaseTTL {
-		return 0, withHint(fmt.Errorf("REZUP_CACHE_LEASE=%q is not a duration of at least %v", s, minLeaseTTL),
+	if err != nil || d < minLeaseTTL || d > cas.MaxLeaseTTL {
+		return 0, withHint(fmt.Errorf("REZUP_CACHE_LEASE=%q is not a duration from %v to %v", s, minLeaseTTL, cas.MaxLeaseTTL),
 			"set it to how long a dead builder holds the farm back, such as 2m (the default), or unset it")
 	}
 	return d, nil

@@ -257,8 +257,8 @@ func TestKilledLeaseHolderIsTakenOver(t *testing.T) {
 	}
 }
 
-// A REZUP_CACHE_LEASE that is no duration, or too short to refresh, is
-// one error line with a hint from any command that opens the store; a
+// A REZUP_CACHE_LEASE that is no duration, too short to refresh, or
+// longer than waiters honour (cas.MaxLeaseTTL), is one error line with a hint from any command that opens the store; a
 // good one is taken quietly.
 func TestCacheLeaseVariable(t *testing.T) {
 	t.Parallel()
@@ -270,6 +270,7 @@ func TestCacheLeaseVariable(t *testing.T) {
 		{"soon", 1},
 		{"10ms", 1},
 		{"-2m", 1},
+		{"16m", 1},
 		{"90s", 0},
 	} {
 		s.Env["REZUP_CACHE_LEASE"] = tt.value
@@ -284,7 +285,7 @@ func TestCacheLeaseVariable(t *testing.T) {
 			}
 			continue
 		}
-		want := fmt.Sprintf("rezup: error: REZUP_CACHE_LEASE=%q is not a duration of at least 1s\nrezup: hint: ", tt.value)
+		want := fmt.Sprintf("rezup: error: REZUP_CACHE_LEASE=%q is not a duration from 1s to 15m0s\nrezup: hint: ", tt.value)
 		if !strings.HasPrefix(res.Stderr, want) || strings.Count(res.Stderr, "\n") != 2 {
 			t.Errorf("REZUP_CACHE_LEASE=%s:\n%s\nwant an error and a hint, starting %q", tt.value, res.Stderr, want)
 		}
