@@ -216,7 +216,7 @@ func TestDiffErrors(t *testing.T) {
 		{[]string{"diff", "prod", "1999"}, 1, "container prod has no revision 1999", "rezup status prod"},
 		{[]string{"diff", "many", "17"}, 1, "revision 17 of many is ambiguous: 2 revisions start with it", "give more digits"},
 		{[]string{"diff", "many", notReady[:12], "latest"}, 1, "revision " + notReady + " of many is not ready", "rezup status many"},
-		{[]string{"diff", "empty"}, 1, "container empty has no ready revision", "rezup add empty"},
+		{[]string{"diff", "empty"}, 1, "no revision of empty in ", "rezup add empty"},
 		{[]string{"diff", "prod", "x", "y"}, 2, `"x" names no revision`, "see rezup diff --help"},
 		{[]string{"diff", "a", "1", "2", "3"}, 2, "at most two revisions", "see rezup diff --help"},
 	} {

@@ -23,6 +23,7 @@ var revisionSpec = regexp.MustCompile(`^([0-9][0-9.]*|latest(~[0-9]+)?)$`)
 // revisionSet is every revision `rezup status NAME` lists, remote first.
 type revisionSet struct {
 	container string
+	noneErr   error                   // the error when it has no ready revision: noRevisionError's
 	remote    []*materialize.Revision // newest first; nil with --local or no remote root
 	local     []*materialize.Revision // newest first
 }
@@ -34,7 +35,7 @@ func (a *app) revisionSet(name string, local bool) (*revisionSet, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &revisionSet{container: name}
+	s := &revisionSet{container: name, noneErr: noRevisionError(c, local)}
 	if s.local, err = c.root.Revisions(name); err != nil {
 		return nil, err
 	}
@@ -76,8 +77,7 @@ func (s *revisionSet) hint() string {
 func (s *revisionSet) latest() (*materialize.Revision, error) {
 	l := s.line()
 	if len(l) == 0 {
-		return nil, withHint(fmt.Errorf("container %s has no ready revision", s.container),
-			"run `rezup add %s` to make one, or `rezup status` to list containers", s.container)
+		return nil, s.noneErr
 	}
 	return l[0], nil
 }
