@@ -411,3 +411,15 @@ func TestWithOptionsLeaveTheOriginal(t *testing.T) {
 		t.Fatalf("Publish kept a stale signature: %q, %v", e.Signatures, err)
 	}
 }
+
+func TestValidKeyName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"studio-1": true, "a": true, "A.b_c-9": true, strings.Repeat("k", 128): true,
+		"": false, "-a": false, ".a": false, "_a": false, "a:b": false, "a b": false, "a,b": false,
+		"é": false, strings.Repeat("k", 129): false, "a/b": false,
+	} {
+		if got := validKeyName(name); got != want {
+			t.Errorf("validKeyName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

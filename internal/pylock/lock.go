@@ -67,10 +67,21 @@ type Source struct {
 // ErrVersion is returned by Parse for a lock of a format it does not read.
 var ErrVersion = errors.New("unsupported lock version")
 
-var (
-	hexSHA256 = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	nameRun   = regexp.MustCompile(`[-_.]+`)
-)
+var nameRun = regexp.MustCompile(`[-_.]+`)
+
+// isHexSHA256 says whether s is a sha256 in lowercase hex (a regexp with
+// {64} would cost every rezup start its 64-fold compilation).
+func isHexSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // CanonicalName is name normalized per PEP 503.
 func CanonicalName(name string) string {
@@ -179,10 +190,10 @@ func (v VenvLock) validate() error {
 }
 
 func (s Source) validate() error {
-	if s.SHA256 != "" && !hexSHA256.MatchString(s.SHA256) {
+	if s.SHA256 != "" && !isHexSHA256(s.SHA256) {
 		return fmt.Errorf("sha256 %q is not 64 lowercase hex digits", s.SHA256)
 	}
-	if s.TreeSHA256 != "" && !hexSHA256.MatchString(s.TreeSHA256) {
+	if s.TreeSHA256 != "" && !isHexSHA256(s.TreeSHA256) {
 		return fmt.Errorf("tree_sha256 %q is not 64 lowercase hex digits", s.TreeSHA256)
 	}
 	// A requirements file has one requirement a line, and a URL has its
