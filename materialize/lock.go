@@ -163,6 +163,12 @@ func (s *Store) basePip(ctx context.Context, py pyenv.Interpreter) (pyenv.BasePi
 		return pip, nil
 	}
 	pip, err := pyenv.FindBasePip(ctx, py, s.pipCache(), s.opt.Environ)
+	if err != nil && s.pipCache() != s.rootPipCache() && !errors.Is(err, pyenv.ErrNoBasePip) && ctx.Err() == nil {
+		// The user's cache could not be written (a home this account
+		// cannot write, a full disk): the root's own, as without one.
+		s.opt.Reporter.Debugf("pip cache %s: %v; using %s", s.pipCache(), err, s.rootPipCache())
+		pip, err = pyenv.FindBasePip(ctx, py, s.rootPipCache(), s.opt.Environ)
+	}
 	if err != nil {
 		return pip, err
 	}
@@ -176,7 +182,15 @@ func (s *Store) basePip(ctx context.Context, py pyenv.Interpreter) (pyenv.BasePi
 }
 
 // pipCache is where bundled pip wheels are unpacked (pyenv.FindBasePip).
-func (s *Store) pipCache() string { return filepath.Join(s.opt.Root.TmpDir(), "pip") }
+func (s *Store) pipCache() string {
+	if s.opt.PipCache != "" {
+		return s.opt.PipCache
+	}
+	return s.rootPipCache()
+}
+
+// rootPipCache is the root's own pip cache, .tmp/pip.
+func (s *Store) rootPipCache() string { return filepath.Join(s.opt.Root.TmpDir(), "pip") }
 
 // ResolveLocked computes the plan of recipe r built from lock, with no
 // pip run: it probes the interpreters, checks that the lock has every venv

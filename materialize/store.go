@@ -71,6 +71,13 @@ type Options struct {
 	// Creator returns the user and host recorded in what the store
 	// writes. It is called only when something is written (nil: unknown).
 	Creator func() (user, host string)
+	// PipCache, when set, is where builds keep the interpreters' bundled
+	// pip wheels unpacked and compiled, and the memos of what python said
+	// (pyenv.FindBasePip, pyenv.ProbeCached): a directory of this user's,
+	// shared by all the roots they build in, so that each new root does
+	// not unpack and compile pip again. Where it cannot be written, and
+	// when it is empty, the root's .tmp/pip is used.
+	PipCache string
 }
 
 // Store is the local root's store of materialized builds.

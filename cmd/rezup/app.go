@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -335,8 +336,36 @@ func (a *app) store(root materialize.Root, cache *cas.Cache) (*materialize.Store
 		LeaseTTL: leaseTTL,
 		// Creator and host are only written when something is built or
 		// recorded: resolving them (NSS, uname) stays off the hot path.
-		Creator: func() (string, string) { return currentUser(a), hostname() },
+		Creator:  func() (string, string) { return currentUser(a), hostname() },
+		PipCache: a.pipCacheDir(home),
 	}), nil
+}
+
+// pipCacheDir is where this user's builds keep the interpreters' bundled
+// pip unpacked (see materialize.Options.PipCache): rezup/pip in the
+// user's cache directory, as os.UserCacheDir finds it but from rezup's
+// environment ($XDG_CACHE_HOME, else ~/.cache; ~/Library/Caches on
+// macOS; %LocalAppData% on Windows). "" when there is none: the root's
+// .tmp/pip.
+func (a *app) pipCacheDir(home string) string {
+	var dir string
+	switch runtime.GOOS {
+	case "windows":
+		dir = a.getenv("LocalAppData")
+	case "darwin", "ios":
+		if home != "" {
+			dir = filepath.Join(home, "Library", "Caches")
+		}
+	default:
+		dir = a.getenv("XDG_CACHE_HOME")
+		if !filepath.IsAbs(dir) && home != "" {
+			dir = filepath.Join(home, ".cache")
+		}
+	}
+	if !filepath.IsAbs(dir) {
+		return ""
+	}
+	return filepath.Join(dir, "rezup", "pip")
 }
 
 // minLeaseTTL keeps REZUP_CACHE_LEASE above what a refresh every TTL/3

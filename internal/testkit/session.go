@@ -114,8 +114,9 @@ var passedEnv = []string{
 }
 
 // NewSession returns a session running bin. Its environment holds
-// passedEnv from the test process, HOME (and USERPROFILE), and pip's
-// quiet settings; no REZUP_* or PIP_* variable leaks in. Package sources
+// passedEnv from the test process, HOME (and USERPROFILE), a user cache
+// shared by the process's sessions (XDG_CACHE_HOME), and pip's quiet
+// settings; no REZUP_* or PIP_* variable leaks in. Package sources
 // belong in the recipe (see RecipeTOML).
 func NewSession(t testing.TB, bin string) *Session {
 	t.Helper()
@@ -131,6 +132,13 @@ func NewSession(t testing.TB, bin string) *Session {
 		if v, ok := os.LookupEnv(k); ok {
 			env[k] = v
 		}
+	}
+	// One user cache for every session of the test process: the pip that
+	// builds unpack and compile there once (materialize.Options.PipCache)
+	// serves them all, as it serves all the roots of one user. An account
+	// that cannot read it (setpriv nobody) falls back to its root's.
+	if dir, err := processDir(); err == nil {
+		env["XDG_CACHE_HOME"] = filepath.Join(dir, "cache")
 	}
 	return &Session{T: t, Bin: bin, Home: home, Env: env}
 }
