@@ -15,6 +15,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -166,22 +167,19 @@ func (v Venv) installWheel(site, pyVersion string, w Wheel) (InstalledDist, erro
 
 // findDistInfo is the wheel's one top-level .dist-info directory.
 func findDistInfo(zr *zip.Reader) (string, error) {
-	found := map[string]bool{}
+	var found []string
 	for _, f := range zr.File {
-		if top, _, ok := strings.Cut(f.Name, "/"); ok && strings.HasSuffix(top, ".dist-info") {
-			found[top] = true
+		if top, _, ok := strings.Cut(f.Name, "/"); ok && strings.HasSuffix(top, ".dist-info") && !slices.Contains(found, top) {
+			found = append(found, top)
 		}
 	}
 	if len(found) != 1 {
 		return "", fmt.Errorf("not a wheel: %d .dist-info directories at its top, want 1", len(found))
 	}
-	for d := range found {
-		if !strings.Contains(d, "-") {
-			return "", fmt.Errorf("not a wheel: .dist-info directory %q is not NAME-VERSION.dist-info", d)
-		}
-		return d, nil
+	if !strings.Contains(found[0], "-") {
+		return "", fmt.Errorf("not a wheel: .dist-info directory %q is not NAME-VERSION.dist-info", found[0])
 	}
-	panic("unreachable")
+	return found[0], nil
 }
 
 // checkWheelFile checks the .dist-info/WHEEL file: Wheel-Version 1.x, as
