@@ -33,6 +33,9 @@ var (
 	ErrUnsafe = errors.New("unsafe archive entry")
 )
 
+// Ext is the file name extension of an archive: tar (PAX) compressed with zstd.
+const Ext = ".tar.zst"
+
 // maxNameLen bounds entry names and symlink targets (PATH_MAX on Linux).
 const maxNameLen = 4096
 
@@ -175,7 +178,7 @@ type Archive struct {
 // Put dir on the filesystem the file is read back from, and remove
 // a.Path when done with it. On error, no file is left.
 func PackFile(dir, root string, opt PackOptions) (a Archive, err error) {
-	f, err := os.CreateTemp(dir, "archive-*"+archiveExt)
+	f, err := os.CreateTemp(dir, "archive-*"+Ext)
 	if err != nil {
 		return Archive{}, fmt.Errorf("pack %s: %w", root, err)
 	}
@@ -1004,4 +1007,11 @@ func (t *progressTicker) done(p Progress) {
 // of r happens on the caller's goroutine, and with a bounded window.
 func zstdReader(r io.Reader) (*zstd.Decoder, error) {
 	return zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxWindow))
+}
+
+// sumDigest finishes a streaming hash.
+func sumDigest(h *blake3.Hasher) Digest {
+	var d Digest
+	h.Sum(d[:0])
+	return d
 }

@@ -31,7 +31,7 @@ func TestArchivesAndRemoveArchive(t *testing.T) {
 	}
 	// A temp file of a publish in flight is not an archive, nor is a
 	// name that is not a digest.
-	for _, name := range []string{loser.Digest.String() + fsx.TempSuffix + "1" + archiveExt, "notadigest" + archiveExt} {
+	for _, name := range []string{loser.Digest.String() + fsx.TempSuffix + "1" + Ext, "notadigest" + Ext} {
 		if err := os.WriteFile(filepath.Join(c.String(), key.String(), name), []byte("partial"), 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -23,9 +23,6 @@ var ErrNotFound = errors.New("not in the cache")
 // entryFile is the commit point of a key.
 const entryFile = "entry.json"
 
-// archiveExt follows the digest in an archive's name.
-const archiveExt = ".tar.zst"
-
 // maxEntrySize bounds what Lookup reads of an entry.json: a real one is
 // well under a kilobyte.
 const maxEntrySize = fsx.MaxJSONMeta
@@ -184,8 +181,8 @@ func (c *Cache) String() string { return c.b.String() }
 func (c *Cache) Backend() Backend { return c.b }
 
 func entryName(k Key) string             { return k.String() + "/" + entryFile }
-func archiveName(k Key, d Digest) string { return k.String() + "/" + d.String() + archiveExt }
-func isArchiveName(name string) bool     { return strings.HasSuffix(name, archiveExt) && !isTempName(name) }
+func archiveName(k Key, d Digest) string { return k.String() + "/" + d.String() + Ext }
+func isArchiveName(name string) bool     { return strings.HasSuffix(name, Ext) && !isTempName(name) }
 func isTempName(name string) bool        { return strings.Contains(name, fsx.TempSuffix) }
 
 // Lookup returns the entry published for key. It also checks the archive
@@ -499,7 +496,7 @@ func (c *Cache) Archives(ctx context.Context, key Key) ([]ArchiveInfo, error) {
 		if !isArchiveName(o.Name) || strings.Contains(rel, "/") {
 			return nil
 		}
-		d, err := ParseDigest(strings.TrimSuffix(rel, archiveExt))
+		d, err := ParseDigest(strings.TrimSuffix(rel, Ext))
 		if err != nil {
 			return nil // not a name rezup writes: not rezup's to judge
 		}

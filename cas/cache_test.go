@@ -532,7 +532,7 @@ func TestRemove(t *testing.T) {
 type failingDeletes struct{ Backend }
 
 func (f failingDeletes) Delete(ctx context.Context, name string) error {
-	if strings.HasSuffix(name, archiveExt) {
+	if strings.HasSuffix(name, Ext) {
 		return errors.New("disk on fire")
 	}
 	return f.Backend.Delete(ctx, name)

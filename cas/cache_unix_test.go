@@ -58,8 +58,8 @@ func TestLookupHostileFiles(t *testing.T) {
 			}
 		}, MissBadEntry, "limit"},
 		{"archive is a symlink", func(t *testing.T, c *Cache, e Entry) {
-			p := filepath.Join(c.String(), key.String(), e.Digest.String()+archiveExt)
-			elsewhere := filepath.Join(t.TempDir(), "a"+archiveExt)
+			p := filepath.Join(c.String(), key.String(), e.Digest.String()+Ext)
+			elsewhere := filepath.Join(t.TempDir(), "a"+Ext)
 			if err := os.Rename(p, elsewhere); err != nil {
 				t.Fatal(err)
 			}

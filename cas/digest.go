@@ -44,10 +44,3 @@ func (d *Digest) UnmarshalText(b []byte) error {
 	*d = p
 	return nil
 }
-
-// sumDigest finishes a streaming hash.
-func sumDigest(h *blake3.Hasher) Digest {
-	var d Digest
-	h.Sum(d[:0])
-	return d
-}
