@@ -21,9 +21,9 @@ func TestImportsPointDown(t *testing.T) {
 	}{
 		{"recipe", []string{"internal/fsx", "internal/pyid"}, []string{"github.com/BurntSushi/toml"}},
 		{"cas", []string{"internal/fsx", "internal/pyid"}, []string{"github.com/zeebo/blake3", "github.com/klauspost/", "golang.org/x/sys"}},
-		{"cas/httpbackend", []string{"cas", "internal/fsx", "internal/pyid"}, []string{"github.com/zeebo/blake3", "github.com/klauspost/", "golang.org/x/sys"}},
+		{"cas/backend/httpbackend", []string{"cas/backend", "internal/fsx", "internal/pyid"}, []string{"github.com/zeebo/blake3", "github.com/klauspost/", "golang.org/x/sys"}},
 		// minio-go and the modules it needs, nothing else.
-		{"cas/s3backend", []string{"cas", "internal/fsx", "internal/pyid"}, []string{
+		{"cas/backend/s3backend", []string{"cas/backend", "internal/fsx", "internal/pyid"}, []string{
 			"github.com/minio/", "github.com/zeebo/blake3", "github.com/klauspost/", "golang.org/x/",
 			"github.com/cespare/xxhash", "github.com/dustin/go-humanize", "github.com/google/uuid",
 			"github.com/philhofer/fwd", "github.com/rs/xid", "github.com/tinylib/msgp", "github.com/zeebo/xxh3",

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/gc"
 )
 
@@ -76,13 +77,13 @@ func TestUnnamedArchivesGo(t *testing.T) {
 	for _, d := range datas {
 		wg.Go(func() {
 			<-start
-			publishBytes(t, openCache(t, cacheDir), cas.Entry{Key: k}, d) // each its own "machine"
+			publishBytes(t, openCache(t, cacheDir), cache.Entry{Key: k}, d) // each its own "machine"
 		})
 	}
 	close(start)
 	wg.Wait()
-	cache := openCache(t, cacheDir)
-	e, err := cache.Lookup(ctx, k)
+	sc := openCache(t, cacheDir)
+	e, err := sc.Lookup(ctx, k)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +119,7 @@ func TestUnnamedArchivesGo(t *testing.T) {
 				pinArchive(t, filepath.Join(f.Dir, ".main", "revisions", rev), k, loser)
 			}
 			in := input(store, tc.now)
-			in.Cache = cache
+			in.Cache = sc
 			if tc.pinned {
 				in.Pinned = map[cas.Digest]string{loser: "remote revision .main/x"}
 			}
@@ -145,7 +146,7 @@ func TestUnnamedArchivesGo(t *testing.T) {
 			}
 		})
 	}
-	if _, err := cache.Lookup(ctx, k); err != nil {
+	if _, err := sc.Lookup(ctx, k); err != nil {
 		t.Fatalf("the named archive is gone: %v", err)
 	}
 }
@@ -163,7 +164,7 @@ func pinArchive(t *testing.T, dir string, k cas.Key, d cas.Digest) {
 	if err := json.Unmarshal(b, &meta); err != nil {
 		t.Fatal(err)
 	}
-	meta["archive"] = cas.Entry{Key: k, Digest: d, Size: 30}
+	meta["archive"] = cache.Entry{Key: k, Digest: d, Size: 30}
 	b, err = json.Marshal(meta)
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/materialize"
 )
 
@@ -90,16 +91,16 @@ func (x *executor) remove(ctx context.Context, it Item) (Reason, string, error) 
 		return "", "", err
 	case KindArchive:
 		err := x.sweep.in.Cache.RemoveArchive(ctx, it.key, it.digest)
-		if errors.Is(err, cas.ErrNamed) {
+		if errors.Is(err, cache.ErrNamed) {
 			return ReasonReferenced, "its entry names it now", nil
 		}
 		return "", "", err
 	case KindCache:
-		cache := x.sweep.in.Cache
-		if e, lerr := cache.Lookup(ctx, it.key); lerr == nil && x.sweep.Now.Sub(e.Created) < x.sweep.CacheGrace {
+		sc := x.sweep.in.Cache
+		if e, lerr := sc.Lookup(ctx, it.key); lerr == nil && x.sweep.Now.Sub(e.Created) < x.sweep.CacheGrace {
 			return ReasonGrace, "published again since the plan", nil
 		}
-		return "", "", cache.Remove(ctx, it.key)
+		return "", "", sc.Remove(ctx, it.key)
 	default:
 		return "", "", fmt.Errorf("unknown kind %q", it.Kind)
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/archive"
+	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/gc"
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/internal/testkit"
@@ -476,9 +478,9 @@ func TestLeftovers(t *testing.T) {
 }
 
 // openCache opens the directory cache at dir.
-func openCache(t *testing.T, dir string) *cas.Cache {
+func openCache(t *testing.T, dir string) *cache.Cache {
 	t.Helper()
-	c, err := cas.Open(dir)
+	c, err := cache.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -486,13 +488,13 @@ func openCache(t *testing.T, dir string) *cas.Cache {
 }
 
 // publishBytes publishes data as e's archive.
-func publishBytes(t *testing.T, c *cas.Cache, e cas.Entry, data string) {
+func publishBytes(t *testing.T, c *cache.Cache, e cache.Entry, data string) {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "archive.tar.zst")
 	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	a := cas.Archive{Path: p, Digest: cas.DigestOf([]byte(data)), Size: int64(len(data))}
+	a := archive.Archive{Path: p, Digest: cas.DigestOf([]byte(data)), Size: int64(len(data))}
 	if _, err := c.Publish(context.Background(), e, a); err != nil {
 		t.Fatal(err)
 	}
@@ -504,10 +506,10 @@ func TestCachePruning(t *testing.T) {
 	f, store := newRoot(t, now)
 	remote := testkit.NewFakeRoot(t, filepath.Join(t.TempDir(), "remote"))
 	cacheDir := filepath.Join(t.TempDir(), "cache")
-	cache := openCache(t, cacheDir)
+	sc := openCache(t, cacheDir)
 	publish := func(n int, created time.Time) {
 		t.Helper()
-		publishBytes(t, cache, cas.Entry{Key: mustKey(t, key(n)), Created: created}, strings.Repeat("archive", n))
+		publishBytes(t, sc, cache.Entry{Key: mustKey(t, key(n)), Created: created}, strings.Repeat("archive", n))
 	}
 	publish(1, at(0))               // named by an old remote revision
 	publish(2, at(0))               // named by nothing, old
@@ -527,7 +529,7 @@ func TestCachePruning(t *testing.T) {
 	// Farm build leases with no entry (a builder that died, or one at
 	// work): aged by the lease's last refresh, as an uncommitted publish.
 	for n, mt := range map[int]time.Time{9: at(0), 10: now.Add(-time.Hour)} {
-		l, _, err := cache.AcquireBuild(ctx, mustKey(t, key(n)), cas.LeaseOptions{TTL: time.Hour})
+		l, _, err := sc.AcquireBuild(ctx, mustKey(t, key(n)), cache.LeaseOptions{TTL: time.Hour})
 		if err != nil || l == nil {
 			t.Fatalf("lease %d: %v", n, err)
 		}
@@ -547,7 +549,7 @@ func TestCachePruning(t *testing.T) {
 
 	remoteRoot := materialize.Root{Dir: remote.Dir, Remote: true}
 	in := input(store, now)
-	in.Keep, in.Remote, in.Cache = 1, &remoteRoot, cache
+	in.Keep, in.Remote, in.Cache = 1, &remoteRoot, sc
 	s := plan(t, in)
 	var cacheRemove, cacheKept []string
 	for _, it := range s.Remove {
@@ -569,7 +571,7 @@ func TestCachePruning(t *testing.T) {
 	// A key republished between plan and execution survives. Publish
 	// never replaces a committed entry, so the key went first (another
 	// gc, an admin) and came back.
-	if err := cache.Remove(ctx, mustKey(t, key(5))); err != nil {
+	if err := sc.Remove(ctx, mustKey(t, key(5))); err != nil {
 		t.Fatal(err)
 	}
 	publish(5, now)
@@ -577,7 +579,7 @@ func TestCachePruning(t *testing.T) {
 	if got := titles(res.Skipped); !slices.Equal(got, []string{"cache " + key(5) + " grace"}) {
 		t.Errorf("skipped %q", got)
 	}
-	keys, _ := cache.Keys(ctx)
+	keys, _ := sc.Keys(ctx)
 	var left []string
 	for _, k := range keys {
 		left = append(left, k.Key.String())
@@ -602,8 +604,8 @@ func TestPlanChangesNothing(t *testing.T) {
 	now := at(100 * day)
 	f, store := newRoot(t, now)
 	remote := testkit.NewFakeRoot(t, filepath.Join(filepath.Dir(f.Dir), "remote"))
-	cache := openCache(t, filepath.Join(filepath.Dir(f.Dir), "cache"))
-	publishBytes(t, cache, cas.Entry{Key: mustKey(t, key(9)), Created: at(0)}, "archive")
+	sc := openCache(t, filepath.Join(filepath.Dir(f.Dir), "cache"))
+	publishBytes(t, sc, cache.Entry{Key: mustKey(t, key(9)), Created: at(0)}, "archive")
 	for i := range 5 {
 		f.Entry(key(i+1), 10, at(time.Duration(i)*day))
 		f.Revision(".main", at(time.Duration(i)*day), key(i+1))
@@ -624,7 +626,7 @@ func TestPlanChangesNothing(t *testing.T) {
 	before := testkit.Snapshot(t, top)
 	remoteRoot := materialize.Root{Dir: remote.Dir, Remote: true}
 	in := input(store, now)
-	in.Keep, in.OlderThan, in.Remote, in.Cache = 1, time.Hour, &remoteRoot, cache
+	in.Keep, in.OlderThan, in.Remote, in.Cache = 1, time.Hour, &remoteRoot, sc
 	s := plan(t, in)
 	if len(s.Remove) < 6 {
 		t.Fatalf("the plan removes too little to prove anything: %q", titles(s.Remove))

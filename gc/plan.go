@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/materialize"
 )
@@ -58,7 +59,7 @@ type PlanInput struct {
 	// of their key runs: their lock tells.
 	Grace time.Duration
 	// Cache is the shared cache to prune (nil: leave the cache alone).
-	Cache *cas.Cache
+	Cache *cache.Cache
 	// CacheGrace is how old an unreferenced cache key, or an archive its
 	// entry does not name, must be to go.
 	CacheGrace time.Duration
@@ -676,7 +677,7 @@ func (pl *planner) planCache(ctx context.Context) error {
 
 // decideCacheKey keeps or removes one cache key, and reports whether it
 // stays.
-func (pl *planner) decideCacheKey(ctx context.Context, ki cas.KeyInfo) (kept bool, err error) {
+func (pl *planner) decideCacheKey(ctx context.Context, ki cache.KeyInfo) (kept bool, err error) {
 	p, now, c := pl.sweep, pl.now, pl.in.Cache
 	k := ki.Key
 	it := Item{Kind: KindCache, Name: k.String(), key: k}
@@ -696,7 +697,7 @@ func (pl *planner) decideCacheKey(ctx context.Context, ki cas.KeyInfo) (kept boo
 		// No readable entry: a publish in flight, or one that
 		// crashed, aged by when anything was last stored for it.
 		it.LastUse = ki.Modified
-		if it.LastUse.IsZero() || !errors.Is(lerr, cas.ErrNotFound) {
+		if it.LastUse.IsZero() || !errors.Is(lerr, cache.ErrNotFound) {
 			it.Reason, it.Detail = ReasonUnknownAge, "no readable entry.json, and its age cannot be told"
 			p.Kept = append(p.Kept, it)
 			return true, nil

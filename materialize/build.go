@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/backend"
+	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/internal/envlist"
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/internal/pyenv"
@@ -73,11 +75,11 @@ func (s *Store) Materialize(ctx context.Context, k cas.Key, p *Plan) (*Manifest,
 // published for k (see Meta.Archive): only that archive is fetched,
 // whatever the cache's entry.json names; when it is gone, the entry is
 // built from p (with p nil, ErrNotCached), never fetched by key.
-func (s *Store) MaterializePinned(ctx context.Context, k cas.Key, p *Plan, pin *cas.Entry) (*Manifest, error) {
+func (s *Store) MaterializePinned(ctx context.Context, k cas.Key, p *Plan, pin *cache.Entry) (*Manifest, error) {
 	return s.materialize(ctx, k, p, pin)
 }
 
-func (s *Store) materialize(ctx context.Context, k cas.Key, p *Plan, pin *cas.Entry) (m *Manifest, err error) {
+func (s *Store) materialize(ctx context.Context, k cas.Key, p *Plan, pin *cache.Entry) (m *Manifest, err error) {
 	defer s.dropSpares() // the venvs Lock made ahead that this build did not take
 	if pin != nil && pin.Key != k {
 		return nil, fmt.Errorf("materialize %s: the pin is for %s", k, pin.Key)
@@ -103,11 +105,11 @@ func (s *Store) materialize(ctx context.Context, k cas.Key, p *Plan, pin *cas.En
 	// A build that replaces a refused or stalled entry is not published:
 	// the cache keeps the entry it has (see RefusedError).
 	publish := true
-	if cache := s.opt.Cache; cache != nil {
-		e, err := s.lookup(ctx, cache, k, pin)
-		if errors.Is(err, cas.ErrNotFound) && s.farmBuild(ctx, pin, p) {
-			s.opt.Reporter.Debugf("cache miss for %s in %s: %v", k, cache, err)
-			lease, got, lerr := cache.AcquireBuild(ctx, k, s.leaseOptions())
+	if sc := s.opt.Cache; sc != nil {
+		e, err := s.lookup(ctx, sc, k, pin)
+		if errors.Is(err, cache.ErrNotFound) && s.farmBuild(ctx, pin, p) {
+			s.opt.Reporter.Debugf("cache miss for %s in %s: %v", k, sc, err)
+			lease, got, lerr := sc.AcquireBuild(ctx, k, s.leaseOptions())
 			switch {
 			case lease != nil:
 				return s.buildLeased(ctx, k, p, lease)
@@ -133,21 +135,21 @@ func (s *Store) materialize(ctx context.Context, k cas.Key, p *Plan, pin *cas.En
 			switch {
 			case errors.As(err, &re):
 				s.noteRefused(re)
-			case errors.Is(err, cas.ErrStalled):
+			case errors.Is(err, backend.ErrStalled):
 				// As an unreachable cache: build if we can.
 				s.opt.Reporter.Warnf("%v; building locally", err)
 			default:
 				return nil, err
 			}
 			publish = false
-		case errors.Is(err, cas.ErrNotFound):
-			s.opt.Reporter.Debugf("cache miss for %s in %s: %v", k, cache, err)
+		case errors.Is(err, cache.ErrNotFound):
+			s.opt.Reporter.Debugf("cache miss for %s in %s: %v", k, sc, err)
 		default:
 			// An unreachable cache must not stop a farm: build if we can.
 			if p == nil {
-				return nil, fmt.Errorf("look up %s in %s: %w", k, cache, err)
+				return nil, fmt.Errorf("look up %s in %s: %w", k, sc, err)
 			}
-			s.opt.Reporter.Warnf("shared cache %s: %v; building locally", cache, err)
+			s.opt.Reporter.Warnf("shared cache %s: %v; building locally", sc, err)
 		}
 	}
 	return s.buildHere(ctx, k, p, publish)
@@ -162,15 +164,15 @@ func (s *Store) materialize(ctx context.Context, k cas.Key, p *Plan, pin *cas.En
 // missing builds without it, as before: what the lease hands a waiter is
 // the key's entry.json, and fetching by key would bypass the pin. An
 // edit-mode build is never published, so there is nothing to wait for.
-func (s *Store) farmBuild(ctx context.Context, pin *cas.Entry, p *Plan) bool {
+func (s *Store) farmBuild(ctx context.Context, pin *cache.Entry, p *Plan) bool {
 	return pin == nil && p != nil && !s.opt.Publisher && len(EditTools(p.Recipe)) == 0 && s.opt.Cache.Writable(ctx) == nil
 }
 
-func (s *Store) leaseOptions() cas.LeaseOptions {
-	opt := cas.LeaseOptions{
+func (s *Store) leaseOptions() cache.LeaseOptions {
+	opt := cache.LeaseOptions{
 		TTL:  s.opt.LeaseTTL,
 		Wait: s.opt.LeaseWait,
-		Waiting: func(k cas.Key, held cas.LeaseRecord) {
+		Waiting: func(k cas.Key, held cache.LeaseRecord) {
 			s.opt.Reporter.Infof("waiting for %s to build %s (lease until %s)", held.Holder, k, held.Expires.Local().Format(time.RFC3339))
 		},
 		Polled: func(k cas.Key, what string) {
@@ -187,7 +189,7 @@ func (s *Store) leaseOptions() cas.LeaseOptions {
 // the lease: after the entry is committed, or at once when the build
 // failed, so that a waiting node takes over without waiting for the
 // expiry.
-func (s *Store) buildLeased(ctx context.Context, k cas.Key, p *Plan, lease *cas.BuildLease) (*Manifest, error) {
+func (s *Store) buildLeased(ctx context.Context, k cas.Key, p *Plan, lease *cache.BuildLease) (*Manifest, error) {
 	// Released even when ctx is done (Ctrl+C): a lease left behind makes
 	// the farm wait for its expiry.
 	defer lease.Release(context.WithoutCancel(ctx))
@@ -243,15 +245,15 @@ func (s *Store) buildHere(ctx context.Context, k cas.Key, p *Plan, publish bool)
 // pin (entry.json is not read), else the key's entry. A publisher that
 // trusts no key fetches nothing by key: whoever can write the cache
 // chose that entry.
-func (s *Store) lookup(ctx context.Context, cache *cas.Cache, k cas.Key, pin *cas.Entry) (cas.Entry, error) {
+func (s *Store) lookup(ctx context.Context, sc *cache.Cache, k cas.Key, pin *cache.Entry) (cache.Entry, error) {
 	switch {
 	case pin != nil:
-		return cache.Pinned(ctx, *pin)
-	case s.opt.Publisher && len(cache.TrustedKeys()) == 0:
-		return cas.Entry{}, &cas.MissError{Key: k, Cache: cache.String(), Reason: cas.MissUntrusted,
+		return sc.Pinned(ctx, *pin)
+	case s.opt.Publisher && len(sc.TrustedKeys()) == 0:
+		return cache.Entry{}, &cache.MissError{Key: k, Cache: sc.String(), Reason: cache.MissUntrusted,
 			Detail: "a publisher fetches only entries a trusted key signed, and no trusted keys are configured"}
 	}
-	return cache.Lookup(ctx, k)
+	return sc.Lookup(ctx, k)
 }
 
 // build installs the recipe into staging, laid out as the final entry, and

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/recipe"
 )
@@ -42,8 +43,8 @@ func TestEditTools(t *testing.T) {
 // Publish refuses an entry built in edit mode, and the cache stays empty.
 func TestPublishRefusesEditMode(t *testing.T) {
 	ctx := context.Background()
-	cache := openCache(t, filepath.Join(t.TempDir(), "cache"))
-	s := newStore(t, filepath.Join(t.TempDir(), "root"), cache, nil)
+	sc := openCache(t, filepath.Join(t.TempDir(), "cache"))
+	s := newStore(t, filepath.Join(t.TempDir(), "root"), sc, nil)
 	k := cas.KeyOf([]byte("edit mode"))
 	fakeEntry(t, s, k)
 	m, err := s.ReadManifest(k)
@@ -62,10 +63,10 @@ func TestPublishRefusesEditMode(t *testing.T) {
 	if !errors.Is(err, ErrEditMode) {
 		t.Fatalf("Publish of an edit-mode entry: %v, want ErrEditMode", err)
 	}
-	if _, err := cache.Lookup(ctx, k); !errors.Is(err, cas.ErrNotFound) {
+	if _, err := sc.Lookup(ctx, k); !errors.Is(err, cache.ErrNotFound) {
 		t.Errorf("the cache has an entry for %s: %v", k, err)
 	}
-	if archives, err := cache.Archives(ctx, k); err != nil || len(archives) != 0 {
+	if archives, err := sc.Archives(ctx, k); err != nil || len(archives) != 0 {
 		t.Errorf("archives of %s in the cache: %v (%v)", k, archives, err)
 	}
 }

@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/archive"
+	"github.com/rezup/rezup/cas/backend"
+	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/internal/envlist"
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/internal/pyenv"
@@ -28,7 +31,7 @@ import (
 // An archive found bad (corrupt, over the unpack limits, unsafe, a bad
 // manifest) is a *RefusedError, remembered for RefusedTTL: an archive
 // refused within that time is one at once, without a download.
-func (s *Store) fetch(ctx context.Context, e cas.Entry, p *Plan, pinned bool) (*Manifest, error) {
+func (s *Store) fetch(ctx context.Context, e cache.Entry, p *Plan, pinned bool) (*Manifest, error) {
 	k := e.Key
 	if re := s.refusedBefore(e); re != nil {
 		return nil, re
@@ -65,13 +68,13 @@ func (s *Store) fetch(ctx context.Context, e cas.Entry, p *Plan, pinned bool) (*
 
 // fetchOrigin is the origin of an entry fetched from e: the trusted key
 // that signed it, when the cache verifies signatures.
-func (s *Store) fetchOrigin(e cas.Entry, pinned bool) *Origin {
+func (s *Store) fetchOrigin(e cache.Entry, pinned bool) *Origin {
 	o := &Origin{How: OriginFetched, Digest: e.Digest, Pinned: pinned}
 	if pinned {
 		return o // a pin is taken without reading entry.json's signatures
 	}
 	for _, pk := range s.opt.Cache.TrustedKeys() {
-		if cas.Verify(e, []cas.PublicKey{pk}) == nil {
+		if cache.Verify(e, []cache.PublicKey{pk}) == nil {
 			o.Signer = pk.String()
 			break
 		}
@@ -95,7 +98,7 @@ func (s *Store) trust(p *Plan) pyenv.Trust {
 // unpack streams cache entry e into staging, verifying it against its
 // digest and relocating it from the build prefix to final on the way, and
 // returns the manifest it holds, checked against e.
-func (s *Store) unpack(ctx context.Context, e cas.Entry, staging, final string, trust pyenv.Trust) (*Manifest, error) {
+func (s *Store) unpack(ctx context.Context, e cache.Entry, staging, final string, trust pyenv.Trust) (*Manifest, error) {
 	rc, err := s.opt.Cache.Open(ctx, e)
 	if err != nil {
 		return nil, err
@@ -107,7 +110,7 @@ func (s *Store) unpack(ctx context.Context, e cas.Entry, staging, final string, 
 		return nil, fmt.Errorf("entry of %s: %w", e.Key, err)
 	}
 	start := time.Now()
-	st, err := cas.Unpack(cas.ContextReader(ctx, rc), staging, e.Digest, s.unpackOptions(e, staging, rel))
+	st, err := archive.Unpack(backend.ContextReader(ctx, rc), staging, e.Digest, s.unpackOptions(e, staging, rel))
 	if err != nil {
 		return nil, err
 	}
@@ -130,10 +133,10 @@ func (s *Store) unpack(ctx context.Context, e cas.Entry, staging, final string, 
 // twice. rel is nil when the entry needs no relocation. The manifest is
 // left as it was packed (it names the build prefix, which
 // readPackedManifest checks); publish rewrites it.
-func (s *Store) unpackOptions(e cas.Entry, staging string, rel *pyenv.Relocator) cas.UnpackOptions {
-	total := cas.Progress{Bytes: e.Bytes, Files: e.Files}
-	opt := cas.UnpackOptions{
-		Progress: func(p cas.Progress) { s.opt.Reporter.Progress("unpack "+e.Key.String(), p, total) },
+func (s *Store) unpackOptions(e cache.Entry, staging string, rel *pyenv.Relocator) archive.UnpackOptions {
+	total := archive.Progress{Bytes: e.Bytes, Files: e.Files}
+	opt := archive.UnpackOptions{
+		Progress: func(p archive.Progress) { s.opt.Reporter.Progress("unpack "+e.Key.String(), p, total) },
 	}
 	if rel != nil {
 		manifest := manifestIn(staging)
@@ -153,27 +156,27 @@ func (s *Store) unpackOptions(e cas.Entry, staging string, rel *pyenv.Relocator)
 // are not real directories of the tree, is corrupt. The archive chose
 // what .rezup is: it must be a real directory of the staged tree, and the
 // manifest a small regular file in it.
-func readPackedManifest(e cas.Entry, staging string) (*Manifest, error) {
+func readPackedManifest(e cache.Entry, staging string) (*Manifest, error) {
 	if err := fsx.RealDir(staging, ".rezup"); err != nil {
-		return nil, fmt.Errorf("archive of %s: %w: %w", e.Key, err, cas.ErrCorrupt)
+		return nil, fmt.Errorf("archive of %s: %w: %w", e.Key, err, archive.ErrCorrupt)
 	}
 	var m Manifest
 	if err := readJSONMeta(manifestIn(staging), &m); err != nil {
-		return nil, fmt.Errorf("archive of %s has no usable manifest (%w): %w", e.Key, err, cas.ErrCorrupt)
+		return nil, fmt.Errorf("archive of %s has no usable manifest (%w): %w", e.Key, err, archive.ErrCorrupt)
 	}
 	if m.Key != e.Key {
-		return nil, fmt.Errorf("archive of %s holds the manifest of %s: %w", e.Key, m.Key, cas.ErrCorrupt)
+		return nil, fmt.Errorf("archive of %s holds the manifest of %s: %w", e.Key, m.Key, archive.ErrCorrupt)
 	}
 	if err := checkVenvNames("the manifest in the archive", m.Venvs); err != nil {
-		return nil, fmt.Errorf("archive of %s: %w: %w", e.Key, err, cas.ErrCorrupt)
+		return nil, fmt.Errorf("archive of %s: %w: %w", e.Key, err, archive.ErrCorrupt)
 	}
 	for _, v := range m.Venvs {
 		if err := fsx.RealDir(staging, "venv/"+v); err != nil {
-			return nil, fmt.Errorf("archive of %s: venv %s: %w: %w", e.Key, v, err, cas.ErrCorrupt)
+			return nil, fmt.Errorf("archive of %s: venv %s: %w: %w", e.Key, v, err, archive.ErrCorrupt)
 		}
 	}
 	if m.Prefix != e.Prefix {
-		return nil, fmt.Errorf("archive of %s was built at %s, its entry says %s: %w", e.Key, m.Prefix, e.Prefix, cas.ErrCorrupt)
+		return nil, fmt.Errorf("archive of %s was built at %s, its entry says %s: %w", e.Key, m.Prefix, e.Prefix, archive.ErrCorrupt)
 	}
 	return &m, nil
 }
@@ -185,7 +188,7 @@ func readPackedManifest(e cas.Entry, staging string) (*Manifest, error) {
 // rest runs; publish's sync then has only the manifest and any rewritten
 // large file left to write), python starting to confirm the base
 // interpreters, and the large files being relocated.
-func (s *Store) settle(ctx context.Context, e cas.Entry, m *Manifest, staging string, rel *pyenv.Relocator, unseen []string, trust pyenv.Trust) error {
+func (s *Store) settle(ctx context.Context, e cache.Entry, m *Manifest, staging string, rel *pyenv.Relocator, unseen []string, trust pyenv.Trust) error {
 	syncErr := make(chan error, 1)
 	go func() {
 		start := time.Now()
@@ -233,8 +236,8 @@ var packModTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 // caller holds a lock on the entry (shared or exclusive), so it cannot
 // vanish meanwhile. An error wrapping cas.ErrUntrustedSigner means the
 // archive was stored but the key's entry was left alone.
-func (s *Store) pack(ctx context.Context, k cas.Key, m *Manifest, once bool) (cas.Entry, error) {
-	e := cas.Entry{Key: k, Prefix: m.Prefix, RezupVersion: s.opt.Version, Created: s.opt.Now().UTC()}
+func (s *Store) pack(ctx context.Context, k cas.Key, m *Manifest, once bool) (cache.Entry, error) {
+	e := cache.Entry{Key: k, Prefix: m.Prefix, RezupVersion: s.opt.Version, Created: s.opt.Now().UTC()}
 	if py, ok := m.Interpreters[m.RezPython]; ok {
 		e.Interpreter = py.ID
 	}
@@ -254,7 +257,7 @@ func (s *Store) pack(ctx context.Context, k cas.Key, m *Manifest, once bool) (ca
 		return true
 	}
 	if published() {
-		return cas.Entry{}, nil
+		return cache.Entry{}, nil
 	}
 	s.opt.Reporter.Infof("publishing %s to %s", k, s.opt.Cache)
 	// The archive is packed to a local file first, beside the store, so
@@ -262,7 +265,7 @@ func (s *Store) pack(ctx context.Context, k cas.Key, m *Manifest, once bool) (ca
 	// upload can be sent again.
 	staging, err := s.stage(k)
 	if err != nil {
-		return cas.Entry{}, err
+		return cache.Entry{}, err
 	}
 	// Best effort: a leftover staging dir is cleared by the next
 	// materializer of k, or by gc.
@@ -276,16 +279,16 @@ func (s *Store) pack(ctx context.Context, k cas.Key, m *Manifest, once bool) (ca
 	packed.Created, packed.Origin = time.Time{}, nil
 	mb, err := json.MarshalIndent(&packed, "", "  ")
 	if err != nil {
-		return cas.Entry{}, err
+		return cache.Entry{}, err
 	}
-	opt := cas.PackOptions{ModTime: packModTime, Override: map[string][]byte{manifestName: append(mb, '\n')}}
-	a, err := cas.PackFile(staging, s.opt.Root.EntryDir(k), opt)
+	opt := archive.PackOptions{ModTime: packModTime, Override: map[string][]byte{manifestName: append(mb, '\n')}}
+	a, err := archive.PackFile(staging, s.opt.Root.EntryDir(k), opt)
 	if err != nil {
-		return cas.Entry{}, err
+		return cache.Entry{}, err
 	}
 	e.Digest, e.Size, e.Files, e.Bytes = a.Digest, a.Size, a.Files, a.Bytes
 	if published() { // packing takes a while: look again
-		return cas.Entry{}, nil
+		return cache.Entry{}, nil
 	}
 	_, err = s.opt.Cache.Publish(ctx, e, a)
 	return e, err
@@ -300,32 +303,32 @@ func (s *Store) pack(ctx context.Context, k cas.Key, m *Manifest, once bool) (ca
 // this one would not verify either, the archive is stored and pinned all
 // the same, and entry.json is left as it was (with a warning). An entry
 // built in edit mode is refused with ErrEditMode.
-func (s *Store) Publish(ctx context.Context, k cas.Key) (cas.Entry, error) {
+func (s *Store) Publish(ctx context.Context, k cas.Key) (cache.Entry, error) {
 	if s.opt.Cache == nil {
-		return cas.Entry{}, fmt.Errorf("publish %s: no shared cache is configured", k)
+		return cache.Entry{}, fmt.Errorf("publish %s: no shared cache is configured", k)
 	}
 	if err := s.opt.Cache.Writable(ctx); err != nil {
-		return cas.Entry{}, fmt.Errorf("publish %s: %w", k, err)
+		return cache.Entry{}, fmt.Errorf("publish %s: %w", k, err)
 	}
 	lease, err := s.Lease(ctx, k)
 	if err != nil {
-		return cas.Entry{}, err
+		return cache.Entry{}, err
 	}
 	defer lease.Release()
 	m, err := s.ReadManifest(k)
 	if err != nil {
-		return cas.Entry{}, err
+		return cache.Entry{}, err
 	}
 	if len(m.Editable) > 0 {
-		return cas.Entry{}, fmt.Errorf("publish %s: %w (%s): it points into a source tree on this machine", k, ErrEditMode, strings.Join(m.Editable, ", "))
+		return cache.Entry{}, fmt.Errorf("publish %s: %w (%s): it points into a source tree on this machine", k, ErrEditMode, strings.Join(m.Editable, ", "))
 	}
 	pin, err := s.pack(ctx, k, m, false)
-	if errors.Is(err, cas.ErrUntrustedSigner) {
+	if errors.Is(err, cache.ErrUntrustedSigner) {
 		s.opt.Reporter.Warnf("%v; the archive %s is stored and pinned, its entry.json is left as it was", err, pin.Digest)
 		return pin, nil
 	}
 	if err != nil {
-		return cas.Entry{}, err
+		return cache.Entry{}, err
 	}
 	return pin, nil
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/archive"
+	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/internal/pyenv"
 	"github.com/rezup/rezup/internal/testkit"
@@ -29,9 +31,9 @@ func (r *countingReporter) Infof(f string, a ...any) {
 	defer r.mu.Unlock()
 	r.lines = append(r.lines, fmt.Sprintf(f, a...))
 }
-func (r *countingReporter) Warnf(f string, a ...any)                    { r.Infof("warning: "+f, a...) }
-func (r *countingReporter) Debugf(string, ...any)                       {}
-func (r *countingReporter) Progress(string, cas.Progress, cas.Progress) {}
+func (r *countingReporter) Warnf(f string, a ...any)                            { r.Infof("warning: "+f, a...) }
+func (r *countingReporter) Debugf(string, ...any)                               {}
+func (r *countingReporter) Progress(string, archive.Progress, archive.Progress) {}
 
 func (r *countingReporter) count(prefix string) int {
 	r.mu.Lock()
@@ -76,7 +78,7 @@ func fakeEntry(t *testing.T, s *Store, k cas.Key) {
 		"import sys\nprint(sys.flags.ignore_environment)\n", 0o755)
 	// Files too large for Unpack to hand to the relocator in memory: a
 	// text file naming the prefix, and a binary one.
-	big := strings.Repeat("# padding line of a large generated module\n", cas.RewriteMax/40)
+	big := strings.Repeat("# padding line of a large generated module\n", archive.RewriteMax/40)
 	write("lib/big.py", big+"ROOT = '"+final+"/venv/rez'\n", 0o644)
 	write("lib/_big.so", "\x00ELF"+big+final+"\x00", 0o755)
 	m := &Manifest{Key: k, Prefix: final, Venvs: []string{"rez"}, RezVersion: "2.113.0",
@@ -86,15 +88,15 @@ func fakeEntry(t *testing.T, s *Store, k cas.Key) {
 	}
 }
 
-func newStore(t *testing.T, root string, cache *cas.Cache, rep Reporter) *Store {
-	return New(Options{Root: Root{Dir: root}, Environ: os.Environ(), Cache: cache, Reporter: rep, Version: "test"})
+func newStore(t *testing.T, root string, sc *cache.Cache, rep Reporter) *Store {
+	return New(Options{Root: Root{Dir: root}, Environ: os.Environ(), Cache: sc, Reporter: rep, Version: "test"})
 }
 
 func TestFetchRelocatesAndBuildsOnce(t *testing.T) {
 	ctx := context.Background()
-	cache := openCache(t, filepath.Join(t.TempDir(), "cache"))
+	sc := openCache(t, filepath.Join(t.TempDir(), "cache"))
 	k := cas.KeyOf([]byte("fetch test"))
-	admin := newStore(t, filepath.Join(t.TempDir(), "admin"), cache, nil)
+	admin := newStore(t, filepath.Join(t.TempDir(), "admin"), sc, nil)
 	fakeEntry(t, admin, k)
 	if _, err := admin.Publish(ctx, k); err != nil {
 		t.Fatal(err)
@@ -102,7 +104,7 @@ func TestFetchRelocatesAndBuildsOnce(t *testing.T) {
 
 	// A node root long enough that the shebang switches form.
 	rep := &countingReporter{}
-	node := newStore(t, filepath.Join(t.TempDir(), strings.Repeat("x", 120)), cache, rep)
+	node := newStore(t, filepath.Join(t.TempDir(), strings.Repeat("x", 120)), sc, rep)
 	var wg sync.WaitGroup
 	errs := make([]error, 8)
 	for i := range errs {
@@ -150,8 +152,8 @@ func TestFetchRelocatesAndBuildsOnce(t *testing.T) {
 func TestEnsureMissAndCorrupt(t *testing.T) {
 	ctx := context.Background()
 	cacheDir := filepath.Join(t.TempDir(), "cache")
-	cache := openCache(t, cacheDir)
-	node := newStore(t, filepath.Join(t.TempDir(), "node"), cache, nil)
+	sc := openCache(t, cacheDir)
+	node := newStore(t, filepath.Join(t.TempDir(), "node"), sc, nil)
 
 	if _, err := node.Materialize(ctx, cas.KeyOf([]byte("nowhere")), nil); !errors.Is(err, ErrNotCached) {
 		t.Fatalf("miss without a plan: %v, want ErrNotCached", err)
@@ -162,7 +164,7 @@ func TestEnsureMissAndCorrupt(t *testing.T) {
 	node = newStore(t, filepath.Join(t.TempDir(), "node2"), openCache(t, corruptDir), nil)
 
 	_, err := node.Materialize(ctx, k, nil)
-	if !errors.Is(err, cas.ErrCorrupt) || !strings.Contains(err.Error(), k.String()) || !strings.Contains(err.Error(), e.Digest.String()) {
+	if !errors.Is(err, archive.ErrCorrupt) || !strings.Contains(err.Error(), k.String()) || !strings.Contains(err.Error(), e.Digest.String()) {
 		t.Fatalf("corrupt archive: %v; want ErrCorrupt naming key and digest", err)
 	}
 	if node.Ready(k) {
@@ -177,14 +179,14 @@ func TestEnsureMissAndCorrupt(t *testing.T) {
 // by the next materializer, and never mistaken for an entry.
 func TestStaleStagingCleared(t *testing.T) {
 	ctx := context.Background()
-	cache := openCache(t, filepath.Join(t.TempDir(), "cache"))
+	sc := openCache(t, filepath.Join(t.TempDir(), "cache"))
 	k := cas.KeyOf([]byte("stale test"))
-	admin := newStore(t, filepath.Join(t.TempDir(), "admin"), cache, nil)
+	admin := newStore(t, filepath.Join(t.TempDir(), "admin"), sc, nil)
 	fakeEntry(t, admin, k)
 	if _, err := admin.Publish(ctx, k); err != nil {
 		t.Fatal(err)
 	}
-	node := newStore(t, filepath.Join(t.TempDir(), "node"), cache, nil)
+	node := newStore(t, filepath.Join(t.TempDir(), "node"), sc, nil)
 	stale, err := node.stage(k)
 	if err != nil {
 		t.Fatal(err)
@@ -270,9 +272,9 @@ func TestLeaseWaitsForBuilderThenRechecks(t *testing.T) {
 }
 
 // openCache opens the directory cache at dir.
-func openCache(t *testing.T, dir string) *cas.Cache {
+func openCache(t *testing.T, dir string) *cache.Cache {
 	t.Helper()
-	c, err := cas.Open(dir)
+	c, err := cache.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/backend"
+	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/internal/pyenv"
 )
@@ -46,8 +48,8 @@ func FuzzReadMeta(f *testing.F) {
 		if err := os.WriteFile(filepath.Join(cacheDir, k.String(), "entry.json"), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, err := cas.NewCache(cas.NewDirBackend(cacheDir, cas.DirOptions{})).Lookup(context.Background(), k)
-		if err != nil && !errors.Is(err, cas.ErrNotFound) {
+		_, err := cache.NewCache(backend.NewDirBackend(cacheDir, backend.DirOptions{})).Lookup(context.Background(), k)
+		if err != nil && !errors.Is(err, cache.ErrNotFound) {
 			t.Fatalf("entry.json: a bad entry must be a miss, got %v", err)
 		}
 		oneLine("entry.json", err)

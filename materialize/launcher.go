@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/recipe"
 )
 
@@ -27,7 +28,7 @@ type Launcher struct {
 	// OpenCache opens the shared cache, when a build is missing. frozen is
 	// the frozen recipe of the revision being made ready (its [cache] may
 	// name the cache), nil when a first revision is about to be made.
-	OpenCache func(frozen *recipe.Recipe) (*cas.Cache, error)
+	OpenCache func(frozen *recipe.Recipe) (*cache.Cache, error)
 	// FirstRevision is called when the container has no ready revision,
 	// local or remote, with a store that has the cache; it returns the
 	// revision it made, or an error saying what to do. Nil: ErrNoRevision.
@@ -140,11 +141,11 @@ func (p *pick) openCache(frozen *recipe.Recipe) error {
 	if p.cached || p.l.OpenCache == nil {
 		return nil
 	}
-	cache, err := p.l.OpenCache(frozen)
+	sc, err := p.l.OpenCache(frozen)
 	if err != nil {
 		return err
 	}
-	p.store, p.cached = p.store.WithCache(cache), true
+	p.store, p.cached = p.store.WithCache(sc), true
 	return nil
 }
 
@@ -307,7 +308,7 @@ func (r *Revision) label() string {
 
 // samePin is pin when it is of key k, else nil: a recipe that resolves to
 // another key here (another interpreter) has no pinned archive.
-func samePin(pin *cas.Entry, k cas.Key) *cas.Entry {
+func samePin(pin *cache.Entry, k cas.Key) *cache.Entry {
 	if pin == nil || pin.Key != k {
 		return nil
 	}

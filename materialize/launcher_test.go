@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/archive"
+	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/internal/testkit"
 	"github.com/rezup/rezup/materialize"
@@ -28,7 +30,7 @@ type recorder struct {
 
 func (r *recorder) Infof(string, ...any)  {}
 func (r *recorder) Debugf(string, ...any) {}
-func (r *recorder) Progress(string, cas.Progress, cas.Progress) {
+func (r *recorder) Progress(string, archive.Progress, archive.Progress) {
 }
 
 func (r *recorder) Warnf(format string, args ...any) {
@@ -80,7 +82,7 @@ func (f *launchFixture) launcher(withRemote bool) *materialize.Launcher {
 	})
 	l := &materialize.Launcher{
 		Store: store,
-		OpenCache: func(frozen *recipe.Recipe) (*cas.Cache, error) {
+		OpenCache: func(frozen *recipe.Recipe) (*cache.Cache, error) {
 			f.cacheOpened = append(f.cacheOpened, frozen)
 			return nil, f.cacheErr
 		},

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/internal/fsx"
 )
 
@@ -118,7 +119,7 @@ func (s *Store) MaterializeLeased(ctx context.Context, k cas.Key, p *Plan) (*Man
 
 // MaterializeLeasedPinned is MaterializePinned, then Lease (pin nil:
 // MaterializeLeased).
-func (s *Store) MaterializeLeasedPinned(ctx context.Context, k cas.Key, p *Plan, pin *cas.Entry) (*Manifest, *Lease, error) {
+func (s *Store) MaterializeLeasedPinned(ctx context.Context, k cas.Key, p *Plan, pin *cache.Entry) (*Manifest, *Lease, error) {
 	// A collector may remove the entry between Materialize and Lease; a
 	// few rounds make that race harmless.
 	for attempt := 0; ; attempt++ {

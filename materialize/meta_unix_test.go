@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/archive"
+	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/internal/pyenv"
 )
@@ -31,11 +33,11 @@ func plantArchive(t *testing.T, admin *Store, k cas.Key, tamper func(entryDir st
 	tamper(dir)
 	// Not Store.pack: it packs the manifest it is given, not the one on
 	// disk, which tamper may have changed.
-	a, err := cas.PackFile(t.TempDir(), dir, cas.PackOptions{ModTime: packModTime})
+	a, err := archive.PackFile(t.TempDir(), dir, archive.PackOptions{ModTime: packModTime})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := cas.Entry{Key: k, Prefix: m.Prefix, RezupVersion: "test", Created: time.Now().UTC(),
+	e := cache.Entry{Key: k, Prefix: m.Prefix, RezupVersion: "test", Created: time.Now().UTC(),
 		Digest: a.Digest, Size: a.Size, Files: a.Files, Bytes: a.Bytes}
 	if py, ok := m.Interpreters[m.RezPython]; ok {
 		e.Interpreter = py.ID
@@ -50,9 +52,9 @@ func plantArchive(t *testing.T, admin *Store, k cas.Key, tamper func(entryDir st
 // manifest, nothing is written there, and no entry is made.
 func TestFetchRefusesSymlinkedRezup(t *testing.T) {
 	ctx := context.Background()
-	cache := openCache(t, filepath.Join(t.TempDir(), "cache"))
+	sc := openCache(t, filepath.Join(t.TempDir(), "cache"))
 	k := cas.KeyOf([]byte("symlinked .rezup"))
-	admin := newStore(t, filepath.Join(t.TempDir(), "admin"), cache, nil)
+	admin := newStore(t, filepath.Join(t.TempDir(), "admin"), sc, nil)
 	fakeEntry(t, admin, k)
 	outside := filepath.Join(t.TempDir(), "outside")
 	plantArchive(t, admin, k, func(dir string) {
@@ -72,9 +74,9 @@ func TestFetchRefusesSymlinkedRezup(t *testing.T) {
 	old := time.Now().Add(-time.Hour)
 	os.Chtimes(manifest, old, old)
 
-	node := newStore(t, filepath.Join(t.TempDir(), "node"), cache, nil)
+	node := newStore(t, filepath.Join(t.TempDir(), "node"), sc, nil)
 	_, err = node.Materialize(ctx, k, nil)
-	if !errors.Is(err, cas.ErrCorrupt) || !errors.Is(err, fsx.ErrNotRealDir) || !strings.Contains(err.Error(), ".rezup is a symlink") {
+	if !errors.Is(err, archive.ErrCorrupt) || !errors.Is(err, fsx.ErrNotRealDir) || !strings.Contains(err.Error(), ".rezup is a symlink") {
 		t.Fatalf("err = %v; want ErrCorrupt saying .rezup is a symlink", err)
 	}
 	if node.Ready(k) {
@@ -142,14 +144,14 @@ func TestHostileVenvsRefused(t *testing.T) {
 	evil := []string{"rez", "../../../../usr"}
 
 	t.Run("manifest in an archive", func(t *testing.T) {
-		cache := openCache(t, filepath.Join(t.TempDir(), "cache"))
+		sc := openCache(t, filepath.Join(t.TempDir(), "cache"))
 		k := cas.KeyOf([]byte("hostile venvs"))
-		admin := newStore(t, filepath.Join(t.TempDir(), "admin"), cache, nil)
+		admin := newStore(t, filepath.Join(t.TempDir(), "admin"), sc, nil)
 		fakeEntry(t, admin, k)
 		plantArchive(t, admin, k, func(dir string) { rewriteVenvs(t, filepath.Join(dir, ".rezup", "manifest.json"), evil) })
-		node := newStore(t, filepath.Join(t.TempDir(), "node"), cache, nil)
+		node := newStore(t, filepath.Join(t.TempDir(), "node"), sc, nil)
 		_, err := node.Materialize(ctx, k, nil)
-		if !errors.Is(err, cas.ErrCorrupt) || !errors.Is(err, ErrBadVenvName) || !strings.Contains(err.Error(), `"../../../../usr"`) {
+		if !errors.Is(err, archive.ErrCorrupt) || !errors.Is(err, ErrBadVenvName) || !strings.Contains(err.Error(), `"../../../../usr"`) {
 			t.Fatalf("err = %v; want ErrCorrupt naming the venv", err)
 		}
 		if node.Ready(k) {
@@ -242,9 +244,9 @@ func rewriteVenvs(t *testing.T, path string, venvs []string) {
 // fetch fails naming the interpreter it will not run.
 func TestFetchNeverRunsTheArchivesInterpreter(t *testing.T) {
 	ctx := context.Background()
-	cache := openCache(t, filepath.Join(t.TempDir(), "cache"))
+	sc := openCache(t, filepath.Join(t.TempDir(), "cache"))
 	k := cas.KeyOf([]byte("hostile home"))
-	admin := newStore(t, filepath.Join(t.TempDir(), "admin"), cache, nil)
+	admin := newStore(t, filepath.Join(t.TempDir(), "admin"), sc, nil)
 	fakeEntry(t, admin, k)
 	m, err := admin.ReadManifest(k)
 	if err != nil {
@@ -263,7 +265,7 @@ func TestFetchNeverRunsTheArchivesInterpreter(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	node := newStore(t, filepath.Join(t.TempDir(), "node"), cache, nil)
+	node := newStore(t, filepath.Join(t.TempDir(), "node"), sc, nil)
 	_, err = node.Materialize(ctx, k, nil)
 	if _, serr := os.Stat(marker); serr == nil {
 		t.Fatal("the interpreter the archive chose was run")

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/cache"
 )
 
 // A pinned fetch takes the pinned archive and nothing else: an entry.json
@@ -20,23 +21,23 @@ import (
 // gives the planted archive: the test can tell them apart.
 func TestPinnedFetchIgnoresTheKeysEntry(t *testing.T) {
 	ctx := context.Background()
-	cache := openCache(t, filepath.Join(t.TempDir(), "cache"))
+	sc := openCache(t, filepath.Join(t.TempDir(), "cache"))
 	k := cas.KeyOf([]byte("pin test"))
 
-	attacker := newStore(t, filepath.Join(t.TempDir(), "attacker"), cache, nil)
+	attacker := newStore(t, filepath.Join(t.TempDir(), "attacker"), sc, nil)
 	fakeEntry(t, attacker, k)
 	plantArchive(t, attacker, k, func(dir string) {
 		if err := os.WriteFile(filepath.Join(dir, "venv", "rez", "trojan"), []byte("x"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	})
-	admin := newStore(t, filepath.Join(t.TempDir(), "admin"), cache, nil)
+	admin := newStore(t, filepath.Join(t.TempDir(), "admin"), sc, nil)
 	fakeEntry(t, admin, k)
 	pin, err := admin.Publish(ctx, k)
 	if err != nil {
 		t.Fatal(err)
 	}
-	planted, err := cache.Lookup(ctx, k)
+	planted, err := sc.Lookup(ctx, k)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +49,7 @@ func TestPinnedFetchIgnoresTheKeysEntry(t *testing.T) {
 		_, err := os.Stat(filepath.Join(s.opt.Root.EntryDir(k), "venv", "rez", "trojan"))
 		return err == nil
 	}
-	node := newStore(t, filepath.Join(t.TempDir(), "node"), cache, nil)
+	node := newStore(t, filepath.Join(t.TempDir(), "node"), sc, nil)
 	m, err := node.MaterializePinned(ctx, k, nil, &pin)
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +61,7 @@ func TestPinnedFetchIgnoresTheKeysEntry(t *testing.T) {
 		t.Errorf("origin %+v, want fetched, pinned, digest %s", m.Origin, pin.Digest)
 	}
 
-	byKey := newStore(t, filepath.Join(t.TempDir(), "bykey"), cache, nil)
+	byKey := newStore(t, filepath.Join(t.TempDir(), "bykey"), sc, nil)
 	m, err = byKey.Materialize(ctx, k, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -74,36 +75,36 @@ func TestPinnedFetchIgnoresTheKeysEntry(t *testing.T) {
 
 	gone := pin
 	gone.Digest[0] ^= 0xff
-	lost := newStore(t, filepath.Join(t.TempDir(), "lost"), cache, nil)
+	lost := newStore(t, filepath.Join(t.TempDir(), "lost"), sc, nil)
 	if _, err := lost.MaterializePinned(ctx, k, nil, &gone); !errors.Is(err, ErrNotCached) || lost.Ready(k) {
 		t.Fatalf("a missing pinned archive: %v, want ErrNotCached and nothing fetched", err)
 	}
 
-	pub := New(Options{Root: Root{Dir: filepath.Join(t.TempDir(), "pub")}, Environ: os.Environ(), Cache: cache, Publisher: true})
+	pub := New(Options{Root: Root{Dir: filepath.Join(t.TempDir(), "pub")}, Environ: os.Environ(), Cache: sc, Publisher: true})
 	if _, err := pub.Materialize(ctx, k, nil); !errors.Is(err, ErrNotCached) || pub.Ready(k) {
 		t.Fatalf("a publisher without trusted keys fetched an unsigned entry by key: %v", err)
 	}
 }
 
 func TestOriginTrusted(t *testing.T) {
-	_, pk, err := cas.GenerateKey("studio-1")
+	_, pk, err := cache.GenerateKey("studio-1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, other, _ := cas.GenerateKey("studio-1") // same name, another key
+	_, other, _ := cache.GenerateKey("studio-1") // same name, another key
 	tests := []struct {
 		name    string
 		o       *Origin
-		trusted []cas.PublicKey
+		trusted []cache.PublicKey
 		want    bool
 	}{
-		{"unknown", nil, []cas.PublicKey{pk}, false},
+		{"unknown", nil, []cache.PublicKey{pk}, false},
 		{"built", &Origin{How: OriginBuilt}, nil, true},
 		{"pinned", &Origin{How: OriginFetched, Pinned: true}, nil, true},
-		{"unsigned", &Origin{How: OriginFetched}, []cas.PublicKey{pk}, false},
-		{"signed, trusted", &Origin{How: OriginFetched, Signer: pk.String()}, []cas.PublicKey{pk}, true},
+		{"unsigned", &Origin{How: OriginFetched}, []cache.PublicKey{pk}, false},
+		{"signed, trusted", &Origin{How: OriginFetched, Signer: pk.String()}, []cache.PublicKey{pk}, true},
 		{"signed, no longer trusted", &Origin{How: OriginFetched, Signer: pk.String()}, nil, false},
-		{"signed by a namesake", &Origin{How: OriginFetched, Signer: other.String()}, []cas.PublicKey{pk}, false},
+		{"signed by a namesake", &Origin{How: OriginFetched, Signer: other.String()}, []cache.PublicKey{pk}, false},
 		{"another how", &Origin{How: "copied", Pinned: true}, nil, false},
 	}
 	for _, tt := range tests {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/archive"
+	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/internal/fsx"
 )
 
@@ -77,13 +79,13 @@ type refusedSet struct{ m sync.Map } // cas.Digest -> refusal
 // the transfer (a stalled or cancelled read): only the former is
 // remembered and falls back to building.
 func refusable(err error) bool {
-	return errors.Is(err, cas.ErrCorrupt) || errors.Is(err, cas.ErrUnsafe)
+	return errors.Is(err, archive.ErrCorrupt) || errors.Is(err, archive.ErrUnsafe)
 }
 
 // refuse remembers that d was refused because of err: in memory, and as
 // a mark in .tmp when the root can be written (when not, a debug line
 // says so; the next process tries the archive again).
-func (s *Store) refuse(e cas.Entry, err error) *RefusedError {
+func (s *Store) refuse(e cache.Entry, err error) *RefusedError {
 	why := strings.ReplaceAll(err.Error(), "\n", " ")
 	s.refused.m.Store(e.Digest, refusal{why: why, when: s.opt.Now()})
 	werr := os.MkdirAll(s.opt.Root.refusedDir(), 0o777)
@@ -98,7 +100,7 @@ func (s *Store) refuse(e cas.Entry, err error) *RefusedError {
 
 // refusedBefore returns the refusal of e's archive this store remembers
 // (nil: none, or an expired one, whose mark it removes).
-func (s *Store) refusedBefore(e cas.Entry) *RefusedError {
+func (s *Store) refusedBefore(e cache.Entry) *RefusedError {
 	now := s.opt.Now()
 	remembered := func(why string, when time.Time) *RefusedError {
 		return &RefusedError{Key: e.Key, Digest: e.Digest, Cache: s.opt.Cache.String(), Err: errors.New(why), Remembered: true, Since: when}

@@ -12,23 +12,26 @@ import (
 	"time"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/archive"
+	"github.com/rezup/rezup/cas/backend"
+	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/internal/fsx"
 )
 
 // publishedCorrupt publishes a fake entry of k to a new directory cache
 // and flips a byte of its archive; it returns the cache's directory and
 // the entry.
-func publishedCorrupt(t *testing.T, k cas.Key) (string, cas.Entry) {
+func publishedCorrupt(t *testing.T, k cas.Key) (string, cache.Entry) {
 	t.Helper()
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "cache")
-	cache := openCache(t, dir)
-	admin := newStore(t, filepath.Join(t.TempDir(), "admin"), cache, nil)
+	sc := openCache(t, dir)
+	admin := newStore(t, filepath.Join(t.TempDir(), "admin"), sc, nil)
 	fakeEntry(t, admin, k)
 	if _, err := admin.Publish(ctx, k); err != nil {
 		t.Fatal(err)
 	}
-	e, err := cache.Lookup(ctx, k)
+	e, err := sc.Lookup(ctx, k)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +62,7 @@ func TestRefusedArchiveIsRemembered(t *testing.T) {
 
 	_, err := node.Materialize(ctx, k, nil)
 	var re *RefusedError
-	if !errors.As(err, &re) || re.Remembered || !errors.Is(err, ErrNotCached) || !errors.Is(err, cas.ErrCorrupt) {
+	if !errors.As(err, &re) || re.Remembered || !errors.Is(err, ErrNotCached) || !errors.Is(err, archive.ErrCorrupt) {
 		t.Fatalf("corrupt archive: %v; want a fresh *RefusedError wrapping ErrNotCached and ErrCorrupt", err)
 	}
 	if msg := err.Error(); !strings.Contains(msg, k.String()) || !strings.Contains(msg, e.Digest.String()) || strings.Contains(msg, "\n") {
@@ -165,7 +168,7 @@ func TestRefusedRememberedWithoutWriting(t *testing.T) {
 // archive yields nothing and blocks until the reader is closed, as a
 // hung file server would.
 type stallingBackend struct {
-	cas.Backend
+	backend.Backend
 	once    sync.Once
 	started chan struct{}
 }
@@ -211,13 +214,13 @@ func TestStalledFetchReleasesTheLock(t *testing.T) {
 		cancel  bool
 		want    error
 	}{
-		{"idle timeout", 200 * time.Millisecond, false, cas.ErrStalled},
+		{"idle timeout", 200 * time.Millisecond, false, backend.ErrStalled},
 		{"cancelled", time.Hour, true, context.Canceled},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			b := &stallingBackend{Backend: cas.NewDirBackend(dir, cas.DirOptions{}), started: make(chan struct{})}
-			cache := cas.NewCache(cas.LimitTransfers(cas.IdleTimeout(b, tt.timeout), 1))
-			node := newStore(t, filepath.Join(t.TempDir(), "node"), cache, nil)
+			b := &stallingBackend{Backend: backend.NewDirBackend(dir, backend.DirOptions{}), started: make(chan struct{})}
+			sc := cache.NewCache(backend.LimitTransfers(backend.IdleTimeout(b, tt.timeout), 1))
+			node := newStore(t, filepath.Join(t.TempDir(), "node"), sc, nil)
 			ctx, cancel := context.WithCancel(ctx)
 			defer cancel()
 			if tt.cancel {
@@ -240,7 +243,7 @@ func TestStalledFetchReleasesTheLock(t *testing.T) {
 				t.Errorf("a stall was remembered as a refusal: %v", err)
 			}
 			// The transfer slot came back too: a new fetch can start.
-			if _, err := cache.Lookup(context.Background(), k); err != nil {
+			if _, err := sc.Lookup(context.Background(), k); err != nil {
 				t.Errorf("lookup after the stall: %v", err)
 			}
 		})

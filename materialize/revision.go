@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/internal/fsx"
 )
 
@@ -39,7 +40,7 @@ type Meta struct {
 	// mirror of such a revision keeps it, so that a build removed since
 	// is fetched again by the same digest. Nil in revisions without one
 	// (the Python rezup's, an older rezup's, or published with no cache).
-	Archive *cas.Entry `json:"archive,omitempty"`
+	Archive *cache.Entry `json:"archive,omitempty"`
 
 	// keyed is set when revision.json has a "key" that is not empty, even
 	// one that is not a key: such a revision was written by a rezup, so it
@@ -254,7 +255,7 @@ func readMeta(revDir string) (*Meta, error) {
 
 // Pin is the archive the revision pins for its key (see Meta.Archive);
 // nil when it pins none.
-func (r *Revision) Pin() *cas.Entry {
+func (r *Revision) Pin() *cache.Entry {
 	if r.Meta == nil || r.Meta.Archive == nil || r.Meta.Archive.Key != r.Meta.Key {
 		return nil
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/archive"
+	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/internal/pyenv"
 )
@@ -25,15 +27,15 @@ type Reporter interface {
 	Warnf(format string, args ...any)
 	Debugf(format string, args ...any)
 	// Progress reports a long transfer: what, how far, out of how much.
-	Progress(what string, done, total cas.Progress)
+	Progress(what string, done, total archive.Progress)
 }
 
 type nopReporter struct{}
 
-func (nopReporter) Infof(string, ...any)                        {}
-func (nopReporter) Warnf(string, ...any)                        {}
-func (nopReporter) Debugf(string, ...any)                       {}
-func (nopReporter) Progress(string, cas.Progress, cas.Progress) {}
+func (nopReporter) Infof(string, ...any)                                {}
+func (nopReporter) Warnf(string, ...any)                                {}
+func (nopReporter) Debugf(string, ...any)                               {}
+func (nopReporter) Progress(string, archive.Progress, archive.Progress) {}
 
 // Options configure a Store. cmd/rezup fills them from flags, the
 // environment and the recipe; nothing here reads the environment.
@@ -51,7 +53,7 @@ type Options struct {
 	Now func() time.Time
 	// Cache is the shared cache (nil: none). Builds are fetched from it
 	// and published to it when it is writable.
-	Cache *cas.Cache
+	Cache *cache.Cache
 	// Publisher is set for a store whose builds are published and pinned
 	// for others (the admin's `add --remote`): it fetches by key only an
 	// entry a trusted key of Cache signed (none, with no trusted keys; a
@@ -113,9 +115,9 @@ func (s *Store) creator() (user, host string) {
 // publishes to, cache. A launch opens its store without a cache, and
 // calls this only when an entry must be fetched or built: opening the
 // cache is never on the hot path.
-func (s *Store) WithCache(cache *cas.Cache) *Store {
+func (s *Store) WithCache(sc *cache.Cache) *Store {
 	opt := s.opt
-	opt.Cache = cache
+	opt.Cache = sc
 	return &Store{opt: opt, refused: s.refused, basePips: s.basePips, spares: s.spares}
 }
 
@@ -131,7 +133,7 @@ func (s *Store) AsPublisher() *Store {
 func (s *Store) Publisher() bool { return s.opt.Publisher }
 
 // Cache returns the shared cache (nil: none).
-func (s *Store) Cache() *cas.Cache { return s.opt.Cache }
+func (s *Store) Cache() *cache.Cache { return s.opt.Cache }
 
 // Root returns the local root the store lives in.
 func (s *Store) Root() Root { return s.opt.Root }
@@ -185,7 +187,7 @@ type Origin struct {
 // publisher who trusts the keys trusted: built here, fetched by a pin
 // (the remote root's, which only the admin writes), or fetched from an
 // entry signed by one of trusted. An unknown origin (nil) is not trusted.
-func (o *Origin) Trusted(trusted []cas.PublicKey) bool {
+func (o *Origin) Trusted(trusted []cache.PublicKey) bool {
 	switch {
 	case o == nil:
 		return false

@@ -14,8 +14,9 @@ import (
 	"time"
 
 	"github.com/rezup/rezup/cas"
-	"github.com/rezup/rezup/cas/httpbackend"
-	"github.com/rezup/rezup/cas/s3backend"
+	"github.com/rezup/rezup/cas/backend/httpbackend"
+	"github.com/rezup/rezup/cas/backend/s3backend"
+	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/internal/testkit"
 	"github.com/rezup/rezup/internal/testsrv"
 )
@@ -32,7 +33,7 @@ type cacheUnderTest struct {
 	env []string
 	// open opens the cache from this process, to remove a key for the
 	// cold run and count what it then holds.
-	open func() (*cas.Cache, error)
+	open func() (*cache.Cache, error)
 	// counter counts the requests the cache served; nil when nothing can
 	// count them (a directory cache).
 	counter *testsrv.Counter
@@ -49,7 +50,7 @@ func dirCache(dir string) (cacheUnderTest, error) {
 	return cacheUnderTest{
 		name:  "dir",
 		env:   []string{"REZUP_CACHE=" + dir},
-		open:  func() (*cas.Cache, error) { return cas.Open(dir) },
+		open:  func() (*cache.Cache, error) { return cache.Open(dir) },
 		close: func() {},
 	}, nil
 }
@@ -69,7 +70,7 @@ func httpCache(dir string) (cacheUnderTest, error) {
 	return cacheUnderTest{
 		name:    "http",
 		env:     []string{"REZUP_CACHE=" + loc},
-		open:    func() (*cas.Cache, error) { return openCache(loc, nil) },
+		open:    func() (*cache.Cache, error) { return openCache(loc, nil) },
 		counter: cp,
 		close:   func() { cp.Close(); srv.Stop() },
 	}, nil
@@ -77,13 +78,13 @@ func httpCache(dir string) (cacheUnderTest, error) {
 
 // openCache opens the cache at loc as rezup would, with the network
 // backends reading env (nil: no variables).
-func openCache(loc string, env map[string]string) (*cas.Cache, error) {
+func openCache(loc string, env map[string]string) (*cache.Cache, error) {
 	getenv := func(k string) string { return env[k] }
-	r := cas.Schemes()
+	r := cache.Schemes()
 	r.Register("http", httpbackend.Opener(getenv))
 	r.Register("https", httpbackend.Opener(getenv))
 	r.Register("s3", s3backend.Opener(getenv))
-	return cas.OpenWith(loc, cas.OpenOptions{Schemes: r})
+	return cache.OpenWith(loc, cache.OpenOptions{Schemes: r})
 }
 
 // s3Cache is versitygw behind a counting proxy; the proxy passes Host
@@ -114,7 +115,7 @@ func s3Cache(dir string) (cacheUnderTest, error) {
 	cu := cacheUnderTest{
 		name:    "s3",
 		env:     []string{"REZUP_CACHE=" + loc},
-		open:    func() (*cas.Cache, error) { return openCache(loc, env) },
+		open:    func() (*cache.Cache, error) { return openCache(loc, env) },
 		counter: cp,
 		close:   func() { cp.Close(); srv.Stop() },
 	}
@@ -150,23 +151,23 @@ func runFleet(bin, tmp string, names []string, n int, timeout time.Duration) err
 	}
 	for _, name := range names {
 		dir := filepath.Join(tmp, "fleet-"+name)
-		var cache cacheUnderTest
+		var sc cacheUnderTest
 		var err error
 		switch name {
 		case "dir":
-			cache, err = dirCache(filepath.Join(dir, "cache"))
+			sc, err = dirCache(filepath.Join(dir, "cache"))
 		case "http":
-			cache, err = httpCache(dir)
+			sc, err = httpCache(dir)
 		case "s3":
-			cache, err = s3Cache(dir)
+			sc, err = s3Cache(dir)
 		default:
 			err = fmt.Errorf("-caches: unknown cache %q: use dir, http or s3", name)
 		}
 		if err != nil {
 			return err
 		}
-		err = fleet(cache, n, bin, dir, timeout)
-		cache.close()
+		err = fleet(sc, n, bin, dir, timeout)
+		sc.close()
 		if err != nil {
 			return fmt.Errorf("fleet on the %s cache: %w", name, err)
 		}
@@ -179,8 +180,8 @@ func runFleet(bin, tmp string, names []string, n int, timeout time.Duration) err
 // has the build); then removes the key from the cache and launches n more
 // fresh nodes at once on a remote revision that has no pin, as the Python
 // rezup wrote them (cold: one build across the farm is the goal).
-func fleet(cache cacheUnderTest, n int, bin, tmp string, timeout time.Duration) error {
-	s := &fleetSetup{bin: bin, tmp: tmp, remote: filepath.Join(tmp, "remote"), cache: cache, timeout: timeout}
+func fleet(sc cacheUnderTest, n int, bin, tmp string, timeout time.Duration) error {
+	s := &fleetSetup{bin: bin, tmp: tmp, remote: filepath.Join(tmp, "remote"), cache: sc, timeout: timeout}
 	s.env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
 		return strings.HasPrefix(kv, "REZUP_") || strings.HasPrefix(kv, "HOME=") || strings.HasPrefix(kv, "AWS_")
 	})
@@ -188,9 +189,9 @@ func fleet(cache cacheUnderTest, n int, bin, tmp string, timeout time.Duration) 
 	if err != nil {
 		return err
 	}
-	fmt.Printf("fleet: %s cache, %d nodes launching `rezup use NAME -- true` at once (one machine, %s)\n", cache.name, n, tmp)
-	if cache.counter != nil {
-		cache.counter.Reset() // the admin's publishing is not the fleet's
+	fmt.Printf("fleet: %s cache, %d nodes launching `rezup use NAME -- true` at once (one machine, %s)\n", sc.name, n, tmp)
+	if sc.counter != nil {
+		sc.counter.Reset() // the admin's publishing is not the fleet's
 	}
 	warm, err := s.launch("warm", "prod", n)
 	if err != nil {
@@ -201,15 +202,15 @@ func fleet(cache cacheUnderTest, n int, bin, tmp string, timeout time.Duration) 
 	if err := s.legacyRevision("cold"); err != nil {
 		return err
 	}
-	c, err := cache.open()
+	c, err := sc.open()
 	if err != nil {
 		return err
 	}
 	if err := c.Remove(context.Background(), key); err != nil {
 		return fmt.Errorf("remove %s from the cache: %w", key, err)
 	}
-	if cache.counter != nil {
-		cache.counter.Reset()
+	if sc.counter != nil {
+		sc.counter.Reset()
 	}
 	cold, err := s.launch("cold", "cold", n)
 	if err != nil {

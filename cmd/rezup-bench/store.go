@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/archive"
+	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/materialize"
 )
 
@@ -57,7 +59,7 @@ func storeBench(tmp string, rounds int) error {
 		if err != nil {
 			return err
 		}
-		if _, err := cas.Pack(f, prefix, cas.PackOptions{}); err != nil {
+		if _, err := archive.Pack(f, prefix, archive.PackOptions{}); err != nil {
 			f.Close()
 			return err
 		}
@@ -85,15 +87,15 @@ func storeBench(tmp string, rounds int) error {
 	// Publish once into a shared cache, as rezup does: pack to a local
 	// file, then publish it. Nodes materialize from the cache; the
 	// comparators untar the same bytes from the packed file.
-	cache, err := cas.Open(filepath.Join(tmp, "cache"))
+	sc, err := cache.Open(filepath.Join(tmp, "cache"))
 	if err != nil {
 		return err
 	}
-	packed, err := cas.PackFile(out, prefix, cas.PackOptions{})
+	packed, err := archive.PackFile(out, prefix, archive.PackOptions{})
 	if err != nil {
 		return err
 	}
-	if _, err := cache.Publish(ctx, cas.Entry{Key: key, Prefix: prefix, RezupVersion: "bench"}, packed); err != nil {
+	if _, err := sc.Publish(ctx, cache.Entry{Key: key, Prefix: prefix, RezupVersion: "bench"}, packed); err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
 	archive := packed.Path
@@ -104,7 +106,7 @@ func storeBench(tmp string, rounds int) error {
 		// A longer root than the admin's: relocation rewrites every
 		// shebang and text file that names the prefix.
 		root := materialize.Root{Dir: filepath.Join(tmp, fmt.Sprintf("farm-node-%02d/local/rezup-root", i))}
-		node = materialize.New(materialize.Options{Root: root, Cache: cache, Environ: os.Environ(), Version: "bench"})
+		node = materialize.New(materialize.Options{Root: root, Cache: sc, Environ: os.Environ(), Version: "bench"})
 		// Each timing starts with nothing left to write back, so that one
 		// does not pay for the other's (or the last round's) dirty pages.
 		if err := quiesce(); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/internal/pylock"
 	"github.com/rezup/rezup/materialize"
 	"github.com/rezup/rezup/recipe"
@@ -87,11 +88,11 @@ func (a *app) runAdd(ctx context.Context, o *addOptions) error {
 		return withHint(fmt.Errorf("add --remote: %s is installed with edit = true, and an edit-mode build is never published (it points into a source tree on this machine)", strings.Join(tools, ", ")),
 			"remove edit = true from %s to publish a revision, or run `rezup add %s` without --remote to use it here", c.recipe.Path, o.name)
 	}
-	cache, err := a.cache(c)
+	sc, err := a.cache(c)
 	if err != nil {
 		return err
 	}
-	store, err := a.store(c.root, cache)
+	store, err := a.store(c.root, sc)
 	if err != nil {
 		return err
 	}
@@ -141,7 +142,7 @@ func (a *app) addRemoteRevision(ctx context.Context, o *addOptions, cr *containe
 	}
 	defer release()
 	k := m.Key
-	var pin *cas.Entry
+	var pin *cache.Entry
 	if store.Cache() == nil {
 		a.warnf("no shared cache: every node will build %s itself (set REZUP_CACHE or [cache] url)", k)
 	} else {
@@ -319,7 +320,7 @@ func (a *app) untrustedEntry(store *materialize.Store, k cas.Key) string {
 	if err != nil {
 		return fmt.Sprintf("cannot be read (%v)", err)
 	}
-	var trusted []cas.PublicKey
+	var trusted []cache.PublicKey
 	if c := store.Cache(); c != nil {
 		trusted = c.TrustedKeys()
 	}

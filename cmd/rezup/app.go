@@ -15,9 +15,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rezup/rezup/cas"
-	"github.com/rezup/rezup/cas/httpbackend"
-	"github.com/rezup/rezup/cas/s3backend"
+	"github.com/rezup/rezup/cas/backend"
+	"github.com/rezup/rezup/cas/backend/httpbackend"
+	"github.com/rezup/rezup/cas/backend/s3backend"
+	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/internal/envlist"
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/materialize"
@@ -148,26 +149,26 @@ func (a *app) openContainer(name string) (*container, error) {
 // from a frozen recipe: it looks up only entries a trusted key signed, when
 // any is configured, and signs what it publishes with the secret key, when
 // one is configured (the admin's add, and nodes that publish on a miss).
-func (a *app) cache(c *container, more ...*recipe.Recipe) (*cas.Cache, error) {
+func (a *app) cache(c *container, more ...*recipe.Recipe) (*cache.Cache, error) {
 	loc, err := a.cacheLocation(c.remote, c.hasRemote, append([]*recipe.Recipe{c.recipe.Recipe}, more...)...)
 	if err != nil {
 		return nil, err
 	}
-	cache, err := a.openCache(loc)
-	if err != nil || cache == nil {
-		return cache, err
+	sc, err := a.openCache(loc)
+	if err != nil || sc == nil {
+		return sc, err
 	}
 	trusted, sk, err := a.resolveTrust(c.recipe.Recipe)
 	if err != nil {
 		return nil, err
 	}
 	if len(trusted) > 0 {
-		cache = cache.WithTrustedKeys(trusted...)
+		sc = sc.WithTrustedKeys(trusted...)
 	}
 	if sk != nil {
-		cache = cache.WithSigner(*sk)
+		sc = sc.WithSigner(*sk)
 	}
-	return cache, nil
+	return sc, nil
 }
 
 // warnUnauthenticated says, once per run, that the container's shared
@@ -256,7 +257,7 @@ func (a *app) cacheLocation(remote materialize.Root, hasRemote bool, recipes ...
 }
 
 // openCache opens the shared cache at loc ("" means none).
-func (a *app) openCache(loc string) (*cas.Cache, error) {
+func (a *app) openCache(loc string) (*cache.Cache, error) {
 	if loc == "" {
 		return nil, nil
 	}
@@ -264,10 +265,12 @@ func (a *app) openCache(loc string) (*cas.Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := cas.OpenWith(loc, cas.OpenOptions{
-		Schemes:   a.cacheSchemes(),
-		Transfers: transfers,
-		Retry:     cas.RetryOptions{OnRetry: a.logRetry(loc)},
+	c, err := cache.OpenWith(loc, cache.OpenOptions{
+		Schemes: a.cacheSchemes(),
+		StackOptions: backend.StackOptions{
+			Transfers: transfers,
+			Retry:     backend.RetryOptions{OnRetry: a.logRetry(loc)},
+		},
 	})
 	if err != nil {
 		return nil, withHint(fmt.Errorf("shared cache %s: %w", loc, err),
@@ -278,8 +281,8 @@ func (a *app) openCache(loc string) (*cas.Cache, error) {
 
 // cacheSchemes is every cache backend rezup has, those that read
 // credentials reading them from the app's environment.
-func (a *app) cacheSchemes() *cas.Registry {
-	r := cas.Schemes()
+func (a *app) cacheSchemes() *backend.Registry {
+	r := cache.Schemes()
 	r.Register("http", httpbackend.Opener(a.getenv))
 	r.Register("https", httpbackend.Opener(a.getenv))
 	r.Register("s3", s3backend.Opener(a.getenv))
@@ -307,12 +310,12 @@ func (a *app) cacheTransfers() (int, error) {
 	n, err := strconv.Atoi(strings.TrimSpace(v))
 	if err != nil || n < 1 {
 		return 0, withHint(fmt.Errorf("REZUP_CACHE_TRANSFERS=%q is not a number of transfers", v),
-			"set it to a whole number of 1 or more (default %d), or unset it", cas.DefaultTransfers)
+			"set it to a whole number of 1 or more (default %d), or unset it", backend.DefaultTransfers)
 	}
 	return n, nil
 }
 
-func (a *app) store(root materialize.Root, cache *cas.Cache) (*materialize.Store, error) {
+func (a *app) store(root materialize.Root, sc *cache.Cache) (*materialize.Store, error) {
 	home, err := a.home()
 	if err != nil {
 		return nil, err
@@ -331,7 +334,7 @@ func (a *app) store(root materialize.Root, cache *cas.Cache) (*materialize.Store
 		Environ:  a.environ,
 		Log:      pipLog,
 		Reporter: newReporter(a),
-		Cache:    cache,
+		Cache:    sc,
 		Version:  rezupVersion(),
 		LeaseTTL: leaseTTL,
 		// Creator and host are only written when something is built or
@@ -380,8 +383,8 @@ func (a *app) leaseTTL() (time.Duration, error) {
 		return 0, nil
 	}
 	d, err := time.ParseDuration(s)
-	if err != nil || d < minLeaseTTL || d > cas.MaxLeaseTTL {
-		return 0, withHint(fmt.Errorf("REZUP_CACHE_LEASE=%q is not a duration from %v to %v", s, minLeaseTTL, cas.MaxLeaseTTL),
+	if err != nil || d < minLeaseTTL || d > cache.MaxLeaseTTL {
+		return 0, withHint(fmt.Errorf("REZUP_CACHE_LEASE=%q is not a duration from %v to %v", s, minLeaseTTL, cache.MaxLeaseTTL),
 			"set it to how long a dead builder holds the farm back, such as 2m (the default), or unset it")
 	}
 	return d, nil

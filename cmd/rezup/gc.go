@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/gc"
 	"github.com/rezup/rezup/materialize"
 	"github.com/rezup/rezup/recipe"
@@ -151,13 +151,13 @@ func (a *app) gcInput(o *gcOptions) (gc.PlanInput, error) {
 			return gc.PlanInput{}, usagef("containers %s and %s live in different local roots (%s and %s): collect them in separate runs", recipeOf[0], n, first.root.Dir, c.root.Dir)
 		}
 	}
-	var cache *cas.Cache
+	var sc *cache.Cache
 	if o.cache {
 		var err error
-		if cache, err = a.cache(first); err != nil {
+		if sc, err = a.cache(first); err != nil {
 			return gc.PlanInput{}, err
 		}
-		if cache == nil {
+		if sc == nil {
 			return gc.PlanInput{}, withHint(usagef("--cache: no shared cache is configured"),
 				"set REZUP_CACHE, [cache] url in %s, or a remote root ([root] remote or REZUP_ROOT_REMOTE)", first.recipe.Path)
 		}
@@ -172,7 +172,7 @@ func (a *app) gcInput(o *gcOptions) (gc.PlanInput, error) {
 		Keep:       o.keep,
 		OlderThan:  time.Duration(o.olderThan),
 		Grace:      gc.DefaultGrace,
-		Cache:      cache,
+		Cache:      sc,
 		CacheGrace: time.Duration(o.cacheGrace),
 		Now:        time.Now,
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/internal/fsx"
 )
 
@@ -87,7 +87,7 @@ or $REZUP_TRUSTED_KEYS. An existing FILE is never replaced without
 // secret key cannot be made again, and every machine trusting it would
 // have to be told.
 func (a *app) runKeyGenerate(o keyGenerateOptions) error {
-	if err := cas.ValidKeyName(o.name); err != nil {
+	if err := cache.ValidKeyName(o.name); err != nil {
 		return usagef("key generate: %v", err)
 	}
 	path := o.out
@@ -109,7 +109,7 @@ func (a *app) runKeyGenerate(o keyGenerateOptions) error {
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		return usagef("key generate: %s is a directory; --out names the key file", path)
 	}
-	sk, pk, err := cas.GenerateKey(o.name)
+	sk, pk, err := cache.GenerateKey(o.name)
 	if err != nil {
 		return err
 	}

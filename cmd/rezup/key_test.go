@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/cache"
 )
 
 func keyApp(t *testing.T, env ...string) (*app, *bytes.Buffer, *bytes.Buffer, string) {
@@ -19,7 +19,7 @@ func keyApp(t *testing.T, env ...string) (*app, *bytes.Buffer, *bytes.Buffer, st
 
 // checkKeyFile checks that path holds a private secret key whose public
 // key is pub.
-func checkKeyFile(t *testing.T, path, pub string) cas.SecretKey {
+func checkKeyFile(t *testing.T, path, pub string) cache.SecretKey {
 	t.Helper()
 	fi, err := os.Stat(path)
 	if err != nil {

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/backend"
+	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/internal/testkit"
 	"github.com/rezup/rezup/internal/testsrv"
 )
@@ -215,7 +217,7 @@ func TestKilledLeaseHolderIsTakenOver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := cas.NewCache(cas.NewDirBackend(filepath.Join(f.remote, ".cache"), cas.DirOptions{}))
+	c := cache.NewCache(backend.NewDirBackend(filepath.Join(f.remote, ".cache"), backend.DirOptions{}))
 	rec, live, err := c.Lease(context.Background(), key, time.Now())
 	if err != nil || !live {
 		t.Fatalf("no live lease while a node runs pip: %+v, %v", rec, err)

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/archive"
 	"github.com/rezup/rezup/internal/pyout"
 	"github.com/rezup/rezup/materialize"
 )
@@ -44,7 +44,7 @@ func (r *reporter) Debugf(format string, args ...any) {
 	r.a.log.Debug(fmt.Sprintf(format, args...))
 }
 
-func (r *reporter) Progress(what string, done, total cas.Progress) {
+func (r *reporter) Progress(what string, done, total archive.Progress) {
 	if !r.terminal {
 		return
 	}

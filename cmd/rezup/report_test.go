@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/archive"
 )
 
 func TestProgressOnlyOnTerminalsAfterASecond(t *testing.T) {
@@ -19,12 +19,12 @@ func TestProgressOnlyOnTerminalsAfterASecond(t *testing.T) {
 	clock := time.Unix(1000, 0)
 	r := newReporter(a)
 	r.now = func() time.Time { return clock }
-	total := cas.Progress{Bytes: 10 << 20, Files: 100}
+	total := archive.Progress{Bytes: 10 << 20, Files: 100}
 
 	// stderr is a buffer, not a terminal: nothing, however long it takes.
 	for i := range 5 {
 		clock = clock.Add(time.Second)
-		r.Progress("unpack k", cas.Progress{Bytes: int64(i) << 20, Files: int64(i)}, total)
+		r.Progress("unpack k", archive.Progress{Bytes: int64(i) << 20, Files: int64(i)}, total)
 	}
 	if errOut.Len() != 0 {
 		t.Fatalf("progress printed to a non-terminal: %q", errOut.String())
@@ -33,14 +33,14 @@ func TestProgressOnlyOnTerminalsAfterASecond(t *testing.T) {
 	r = newReporter(a)
 	r.terminal = true
 	r.now = func() time.Time { return clock }
-	r.Progress("unpack k", cas.Progress{}, total) // starts the clock
+	r.Progress("unpack k", archive.Progress{}, total) // starts the clock
 	clock = clock.Add(500 * time.Millisecond)
-	r.Progress("unpack k", cas.Progress{Bytes: 1 << 20, Files: 10}, total)
+	r.Progress("unpack k", archive.Progress{Bytes: 1 << 20, Files: 10}, total)
 	if errOut.Len() != 0 {
 		t.Fatalf("progress printed before a second: %q", errOut.String())
 	}
 	clock = clock.Add(time.Second)
-	r.Progress("unpack k", cas.Progress{Bytes: 5 << 20, Files: 50}, total)
+	r.Progress("unpack k", archive.Progress{Bytes: 5 << 20, Files: 50}, total)
 	if got := errOut.String(); !strings.Contains(got, "50%") || !strings.Contains(got, "50 / 100 files") {
 		t.Fatalf("progress line = %q", got)
 	}

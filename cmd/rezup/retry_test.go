@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/archive"
+	"github.com/rezup/rezup/cas/backend"
 )
 
 // REZUP_CACHE_TRANSFERS is a number of 1 or more; anything else is one
@@ -61,10 +62,10 @@ func terminalApp(t *testing.T, debug bool) (*app, *bytes.Buffer) {
 	r := newReporter(a)
 	r.terminal = true
 	r.now = func() time.Time { return clock }
-	total := cas.Progress{Bytes: 100, Files: 1}
-	r.Progress("fetching k", cas.Progress{}, total)
+	total := archive.Progress{Bytes: 100, Files: 1}
+	r.Progress("fetching k", archive.Progress{}, total)
 	clock = clock.Add(2 * time.Second)
-	r.Progress("fetching k", cas.Progress{Bytes: 40}, total)
+	r.Progress("fetching k", archive.Progress{Bytes: 40}, total)
 	if !strings.Contains(errOut.String(), "40%") {
 		t.Fatalf("no progress line: %q", errOut.String())
 	}
@@ -98,7 +99,7 @@ func TestRetryDebugLine(t *testing.T) {
 func TestCacheErrorIsOneLine(t *testing.T) {
 	t.Parallel()
 	a, errOut := terminalApp(t, false)
-	forbidden := cas.Permanent(errors.New("GET https://cache.example/rezup/k/d.tar.zst: 403 Forbidden"))
+	forbidden := backend.Permanent(errors.New("GET https://cache.example/rezup/k/d.tar.zst: 403 Forbidden"))
 	a.printError(fmt.Errorf("materialize k from https://cache.example/rezup: open k: %w", forbidden))
 	out := errOut.String()
 	if n := strings.Count(out, "rezup: error:"); n != 1 || !strings.Contains(out, "\nrezup: error: materialize k from https://cache.example/rezup: open k: GET https://cache.example/rezup/k/d.tar.zst: 403 Forbidden\n") {

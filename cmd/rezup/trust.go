@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/recipe"
 )
 
@@ -25,7 +25,7 @@ const maxSecretKeyFile = 4096
 // recipe (~/rezup[.NAME].toml), never a revision's frozen one: the secret
 // key file must not come from a file others write. A relative
 // secret-key-file is relative to the recipe's folder, as [init] script is.
-func (a *app) resolveTrust(r *recipe.Recipe) ([]cas.PublicKey, *cas.SecretKey, error) {
+func (a *app) resolveTrust(r *recipe.Recipe) ([]cache.PublicKey, *cache.SecretKey, error) {
 	trusted, err := a.trustedKeys(r)
 	if err != nil {
 		return nil, nil, err
@@ -37,7 +37,7 @@ func (a *app) resolveTrust(r *recipe.Recipe) ([]cas.PublicKey, *cas.SecretKey, e
 	return trusted, sk, nil
 }
 
-func (a *app) trustedKeys(r *recipe.Recipe) ([]cas.PublicKey, error) {
+func (a *app) trustedKeys(r *recipe.Recipe) ([]cache.PublicKey, error) {
 	from, list := "", []string(nil)
 	if env := a.getenv("REZUP_TRUSTED_KEYS"); strings.TrimSpace(env) != "" {
 		from = "REZUP_TRUSTED_KEYS"
@@ -46,9 +46,9 @@ func (a *app) trustedKeys(r *recipe.Recipe) ([]cas.PublicKey, error) {
 		from = r.File + ": [cache] trusted-keys"
 		list = r.Cache.TrustedKeys
 	}
-	var keys []cas.PublicKey
+	var keys []cache.PublicKey
 	for _, s := range list {
-		pk, err := cas.ParsePublicKey(s)
+		pk, err := cache.ParsePublicKey(s)
 		if err != nil {
 			return nil, withHint(fmt.Errorf("%s: %w", from, err),
 				`list public keys such as "studio-1:<base64>", as rezup key generate prints them, separated by spaces or commas`)
@@ -58,7 +58,7 @@ func (a *app) trustedKeys(r *recipe.Recipe) ([]cas.PublicKey, error) {
 	return keys, nil
 }
 
-func (a *app) secretKey(r *recipe.Recipe) (*cas.SecretKey, error) {
+func (a *app) secretKey(r *recipe.Recipe) (*cache.SecretKey, error) {
 	home, _ := a.home() // only for "~": without a home, the path is taken as written
 	path, from := a.getenv("REZUP_SECRET_KEY_FILE"), "REZUP_SECRET_KEY_FILE"
 	switch {
@@ -87,20 +87,20 @@ func (a *app) secretKey(r *recipe.Recipe) (*cas.SecretKey, error) {
 
 // readSecretKey reads a secret key file: a regular file (a FIFO or a
 // device would block or never end), private to its owner, holding one key.
-func readSecretKey(path string) (cas.SecretKey, error) {
+func readSecretKey(path string) (cache.SecretKey, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return cas.SecretKey{}, fmt.Errorf("read secret key: %w", err)
+		return cache.SecretKey{}, fmt.Errorf("read secret key: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return cas.SecretKey{}, fmt.Errorf("read secret key %s: not a regular file", path)
+		return cache.SecretKey{}, fmt.Errorf("read secret key %s: not a regular file", path)
 	}
 	if err := checkPrivate(path, fi); err != nil {
-		return cas.SecretKey{}, err
+		return cache.SecretKey{}, err
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return cas.SecretKey{}, fmt.Errorf("read secret key: %w", err)
+		return cache.SecretKey{}, fmt.Errorf("read secret key: %w", err)
 	}
 	defer f.Close() // read-only: a close error loses nothing
 	b, err := io.ReadAll(io.LimitReader(f, maxSecretKeyFile+1))
@@ -108,11 +108,11 @@ func readSecretKey(path string) (cas.SecretKey, error) {
 		err = errors.New("over 4096 bytes: not a key file")
 	}
 	if err != nil {
-		return cas.SecretKey{}, fmt.Errorf("read secret key %s: %w", path, err)
+		return cache.SecretKey{}, fmt.Errorf("read secret key %s: %w", path, err)
 	}
-	sk, err := cas.ParseSecretKey(string(b))
+	sk, err := cache.ParseSecretKey(string(b))
 	if err != nil {
-		return cas.SecretKey{}, fmt.Errorf("%s: %w", path, err)
+		return cache.SecretKey{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return sk, nil
 }

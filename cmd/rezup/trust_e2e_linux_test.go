@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/archive"
+	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/internal/testkit"
 	"github.com/rezup/rezup/materialize"
 )
@@ -54,19 +56,19 @@ func plantTrojan(t *testing.T, bin, recipeTOML, cacheDir, marker string) (cas.Ke
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := cas.PackFile(t.TempDir(), entry, cas.PackOptions{})
+	a, err := archive.PackFile(t.TempDir(), entry, archive.PackOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cache, err := cas.Open(cacheDir)
+	sc, err := cache.Open(cacheDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := cas.Entry{Key: k, Prefix: entry, Interpreter: m.Interpreters[m.RezPython].ID, RezupVersion: "evil"}
-	got, err := cache.Publish(context.Background(), e, a)
+	e := cache.Entry{Key: k, Prefix: entry, Interpreter: m.Interpreters[m.RezPython].ID, RezupVersion: "evil"}
+	got, err := sc.Publish(context.Background(), e, a)
 	if err != nil || got.Digest != a.Digest {
 		t.Fatalf("plant: %+v, %v", got, err)
 	}
@@ -121,7 +123,7 @@ func TestCacheWriterCannotPoison(t *testing.T) {
 
 			trustEnv := map[string]string{}
 			if signed {
-				sk, pk, err := cas.GenerateKey("studio-1")
+				sk, pk, err := cache.GenerateKey("studio-1")
 				if err != nil {
 					t.Fatal(err)
 				}

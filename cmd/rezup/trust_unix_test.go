@@ -14,14 +14,14 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/recipe"
 )
 
 // writeKey writes a new secret key file with mode perm and returns it.
-func writeKey(t *testing.T, path, name string, perm os.FileMode) cas.SecretKey {
+func writeKey(t *testing.T, path, name string, perm os.FileMode) cache.SecretKey {
 	t.Helper()
-	sk, _, err := cas.GenerateKey(name)
+	sk, _, err := cache.GenerateKey(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,24 +47,24 @@ func TestResolveTrust(t *testing.T) {
 	home := t.TempDir()
 	envKey := writeKey(t, filepath.Join(home, "env.key"), "node-1", 0o600)
 	recipeKey := writeKey(t, filepath.Join(home, "recipe.key"), "studio-1", 0o600)
-	_, pubA, _ := cas.GenerateKey("studio-1")
-	_, pubB, _ := cas.GenerateKey("studio-2")
+	_, pubA, _ := cache.GenerateKey("studio-1")
+	_, pubB, _ := cache.GenerateKey("studio-2")
 	withKeys := parseRecipe(t, filepath.Join(home, "rezup.toml"), fmt.Sprintf("[cache]\ntrusted-keys = [%q]\nsecret-key-file = \"recipe.key\"\n", pubA))
 	homeRelative := parseRecipe(t, filepath.Join(home, "rezup.toml"), "[cache]\nsecret-key-file = \"~/recipe.key\"\n")
 	tests := []struct {
 		name    string
 		env     []string
 		r       *recipe.Recipe
-		trusted []cas.PublicKey
-		signer  *cas.SecretKey
+		trusted []cache.PublicKey
+		signer  *cache.SecretKey
 	}{
 		{"nothing configured", nil, recipe.Default(), nil, nil},
 		{"no recipe", nil, nil, nil, nil},
-		{"from the recipe, relative to its folder", nil, withKeys, []cas.PublicKey{pubA}, &recipeKey},
+		{"from the recipe, relative to its folder", nil, withKeys, []cache.PublicKey{pubA}, &recipeKey},
 		{"~ in the recipe", nil, homeRelative, nil, &recipeKey},
-		{"the environment wins", []string{"REZUP_TRUSTED_KEYS=" + pubB.String(), "REZUP_SECRET_KEY_FILE=" + filepath.Join(home, "env.key")}, withKeys, []cas.PublicKey{pubB}, &envKey},
-		{"spaces and commas", []string{"REZUP_TRUSTED_KEYS= " + pubA.String() + ", " + pubB.String() + "\t,"}, nil, []cas.PublicKey{pubA, pubB}, nil},
-		{"an empty variable is unset", []string{"REZUP_TRUSTED_KEYS= ", "REZUP_SECRET_KEY_FILE="}, withKeys, []cas.PublicKey{pubA}, &recipeKey},
+		{"the environment wins", []string{"REZUP_TRUSTED_KEYS=" + pubB.String(), "REZUP_SECRET_KEY_FILE=" + filepath.Join(home, "env.key")}, withKeys, []cache.PublicKey{pubB}, &envKey},
+		{"spaces and commas", []string{"REZUP_TRUSTED_KEYS= " + pubA.String() + ", " + pubB.String() + "\t,"}, nil, []cache.PublicKey{pubA, pubB}, nil},
+		{"an empty variable is unset", []string{"REZUP_TRUSTED_KEYS= ", "REZUP_SECRET_KEY_FILE="}, withKeys, []cache.PublicKey{pubA}, &recipeKey},
 		{"~ in the environment", []string{"REZUP_SECRET_KEY_FILE=~/env.key"}, nil, nil, &envKey},
 	}
 	for _, tt := range tests {
@@ -91,7 +91,7 @@ func TestResolveTrustErrors(t *testing.T) {
 	open := filepath.Join(home, "open.key")
 	writeKey(t, open, "studio-1", 0o640)
 	pub := filepath.Join(home, "pub.key")
-	_, pk, _ := cas.GenerateKey("studio-1")
+	_, pk, _ := cache.GenerateKey("studio-1")
 	os.WriteFile(pub, []byte(pk.String()+"\n"), 0o600)
 	big := filepath.Join(home, "big.key")
 	os.WriteFile(big, bytes.Repeat([]byte("a"), 5000), 0o600)
@@ -154,7 +154,7 @@ func TestRecipeAndCasAgreeOnPublicKeys(t *testing.T) {
 		"studio-1:" + b64[:10] + "\n" + b64[10:], "studio-1:" + b64 + " ", "studio-1:" + secret, "studio-1:" + b64 + ":x",
 		"studio-1:AAAA", "studio-1:" + strings.ReplaceAll(b64, "+", "-"),
 	} {
-		_, casErr := cas.ParsePublicKey(s)
+		_, casErr := cache.ParsePublicKey(s)
 		_, _, recipeErr := recipe.Parse("rezup.toml", []byte("[cache]\ntrusted-keys = ["+strconv.Quote(s)+"]\n"))
 		if (casErr == nil) != (recipeErr == nil) {
 			t.Errorf("%q: cas says %v, recipe says %v", s, casErr, recipeErr)

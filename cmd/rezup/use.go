@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/launch"
 	"github.com/rezup/rezup/materialize"
 	"github.com/rezup/rezup/recipe"
@@ -116,7 +116,7 @@ func (a *app) acquireWith(ctx context.Context, c *container, local bool, first f
 	}
 	l := &materialize.Launcher{
 		Store: store,
-		OpenCache: func(frozen *recipe.Recipe) (*cas.Cache, error) {
+		OpenCache: func(frozen *recipe.Recipe) (*cache.Cache, error) {
 			if frozen == nil {
 				return a.cache(c)
 			}

@@ -1,0 +1,431 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/backend"
+)
+
+// fakeClock is a clock that only moves when a waiter sleeps (or a test
+// moves it), and runs a hook at each sleep: the other node's move.
+type fakeClock struct {
+	mu      sync.Mutex
+	t       time.Time
+	onSleep func(n int) // n counts sleeps from 1
+	sleeps  int
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
+	c.Advance(d)
+	c.mu.Lock()
+	c.sleeps++
+	n, hook := c.sleeps, c.onSleep
+	c.mu.Unlock()
+	if hook != nil {
+		hook(n)
+	}
+	return ctx.Err()
+}
+
+func leaseOpts(clk *fakeClock, host string) LeaseOptions {
+	// A TTL of an hour keeps the refresher goroutine quiet: tests call
+	// refresh themselves, on the fake clock.
+	return LeaseOptions{TTL: time.Hour, Poll: 2 * time.Second, Wait: 10 * time.Minute,
+		Holder: LeaseHolder{Host: host, PID: 1}, Now: clk.Now, Sleep: clk.Sleep}
+}
+
+// leaseFiles lists the lease objects of key in c, sorted.
+func leaseFiles(t *testing.T, c *Cache, key cas.Key) []string {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join(c.String(), key.String()))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		if isLeaseName(e.Name()) {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+func mustAcquire(t *testing.T, c *Cache, key cas.Key, opt LeaseOptions) *BuildLease {
+	t.Helper()
+	l, e, err := c.AcquireBuild(context.Background(), key, opt)
+	if err != nil || l == nil {
+		t.Fatalf("AcquireBuild = %v, %+v, %v; want a lease", l, e, err)
+	}
+	t.Cleanup(func() { l.Release(context.Background()) })
+	return l
+}
+
+func TestLeaseTakeWaitTimeout(t *testing.T) {
+	c := newTestCache(t)
+	key := cas.KeyOf([]byte("lease"))
+	clk := newFakeClock()
+	a := mustAcquire(t, c, key, leaseOpts(clk, "a"))
+	if a.Generation() != 1 || a.Lost() {
+		t.Fatalf("first lease: gen %d, lost %v", a.Generation(), a.Lost())
+	}
+	if got := leaseFiles(t, c, key); !reflect.DeepEqual(got, []string{"lease.1"}) {
+		t.Fatalf("lease objects %q", got)
+	}
+	rec, live, err := c.Lease(context.Background(), key, clk.Now())
+	if err != nil || !live || rec.Holder.Host != "a" || rec.Holder.ID == "" || !rec.Expires.Equal(clk.Now().Add(time.Hour)) || rec.TTL != "1h0m0s" {
+		t.Fatalf("Lease = %+v, %v, %v", rec, live, err)
+	}
+
+	// b waits on a live lease, says so once, and gives up after Wait.
+	var waiting []string
+	var polls int
+	ob := leaseOpts(clk, "b")
+	ob.Waiting = func(k cas.Key, r LeaseRecord) { waiting = append(waiting, r.Holder.String()) }
+	ob.Polled = func(cas.Key, string) { polls++ }
+	l, e, err := c.AcquireBuild(context.Background(), key, ob)
+	if !errors.Is(err, ErrLeaseWait) || l != nil || e.Key != (cas.Key{}) {
+		t.Fatalf("waiter: %v, %+v, %v; want ErrLeaseWait", l, e, err)
+	}
+	if !reflect.DeepEqual(waiting, []string{"a:1"}) || polls < 10*60/2 {
+		t.Fatalf("waiting reports %q, %d polls in 10 min of 0.5-2 s pauses", waiting, polls)
+	}
+	if got := leaseFiles(t, c, key); !reflect.DeepEqual(got, []string{"lease.1"}) {
+		t.Fatalf("a waiter changed the lease: %q", got)
+	}
+}
+
+func TestLeaseExpiredTakeoverAndLost(t *testing.T) {
+	c := newTestCache(t)
+	key := cas.KeyOf([]byte("dead holder"))
+	clk := newFakeClock()
+	a := mustAcquire(t, c, key, leaseOpts(clk, "a"))
+
+	// a stops refreshing (dead, or stuck): once its lease expires, the
+	// next node takes generation 2.
+	clk.Advance(time.Hour + time.Second)
+	b := mustAcquire(t, c, key, leaseOpts(clk, "b"))
+	if b.Generation() != 2 {
+		t.Fatalf("takeover generation %d, want 2", b.Generation())
+	}
+	// a comes back and refreshes: generation 2 is taken, a lost.
+	if err := a.refresh(context.Background()); !errors.Is(err, backend.ErrExist) || !a.Lost() {
+		t.Fatalf("refresh of a dead holder: %v, lost %v", err, a.Lost())
+	}
+	if b.Lost() {
+		t.Fatal("the new holder lost its lease")
+	}
+	// A lost holder's release leaves the new holder's lease alone.
+	a.Release(context.Background())
+	rec, live, err := c.Lease(context.Background(), key, clk.Now())
+	if err != nil || !live || rec.Holder.Host != "b" || rec.Gen != 2 {
+		t.Fatalf("after the lost holder's release: %+v, %v, %v", rec, live, err)
+	}
+	b.Release(context.Background())
+	if got := leaseFiles(t, c, key); len(got) != 0 {
+		t.Fatalf("released, yet %q", got)
+	}
+}
+
+func TestLeaseRefreshKeepsTwoGenerations(t *testing.T) {
+	c := newTestCache(t)
+	key := cas.KeyOf([]byte("refresh"))
+	clk := newFakeClock()
+	a := mustAcquire(t, c, key, leaseOpts(clk, "a"))
+	want := [][]string{
+		{"lease.1", "lease.2"},
+		{"lease.2", "lease.3"},
+		{"lease.3", "lease.4"},
+	}
+	for i, w := range want {
+		clk.Advance(20 * time.Minute)
+		if err := a.refresh(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got := leaseFiles(t, c, key); !reflect.DeepEqual(got, w) {
+			t.Fatalf("after refresh %d: %q, want %q", i+1, got, w)
+		}
+	}
+	// Refreshed past the first expiry: still live, and others wait.
+	clk.Advance(50 * time.Minute)
+	if _, live, err := c.Lease(context.Background(), key, clk.Now()); err != nil || !live {
+		t.Fatalf("refreshed lease not live: %v, %v", live, err)
+	}
+	ob := leaseOpts(clk, "b")
+	ob.Wait = time.Minute
+	if _, _, err := c.AcquireBuild(context.Background(), key, ob); !errors.Is(err, ErrLeaseWait) {
+		t.Fatalf("waiter on a refreshed lease: %v", err)
+	}
+	a.Release(context.Background())
+	a.Release(context.Background()) // twice is harmless
+	if got := leaseFiles(t, c, key); len(got) != 0 {
+		t.Fatalf("released, yet %q", got)
+	}
+}
+
+func TestLeaseWaiterOutcomes(t *testing.T) {
+	tests := []struct {
+		name     string
+		holder   func(t *testing.T, c *Cache, key cas.Key, a *BuildLease) // at the waiter's 3rd sleep
+		wantFrom bool                                                     // the waiter gets the published entry
+	}{
+		{"published then released", func(t *testing.T, c *Cache, key cas.Key, a *BuildLease) {
+			if _, err := c.Publish(context.Background(), testEntry(key), archiveOf(t, []byte("built by a"), 1, 10)); err != nil {
+				t.Error(err)
+			}
+			a.Release(context.Background())
+		}, true},
+		{"published, lease kept", func(t *testing.T, c *Cache, key cas.Key, a *BuildLease) {
+			if _, err := c.Publish(context.Background(), testEntry(key), archiveOf(t, []byte("built by a"), 1, 10)); err != nil {
+				t.Error(err)
+			}
+		}, true},
+		{"build failed, released", func(t *testing.T, c *Cache, key cas.Key, a *BuildLease) {
+			a.Release(context.Background())
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newTestCache(t)
+			key := cas.KeyOf([]byte(tt.name))
+			clk := newFakeClock()
+			a := mustAcquire(t, c, key, leaseOpts(clk, "a"))
+			clk.onSleep = func(n int) {
+				if n == 3 {
+					tt.holder(t, c, key, a)
+				}
+			}
+			l, e, err := c.AcquireBuild(context.Background(), key, leaseOpts(clk, "b"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.wantFrom {
+				if l != nil || e.Key != key {
+					t.Fatalf("got lease %v, entry %+v; want the entry", l, e)
+				}
+				return
+			}
+			if l == nil || l.Generation() != 1 {
+				t.Fatalf("got lease %v, entry %+v; want generation 1", l, e)
+			}
+			l.Release(context.Background())
+		})
+	}
+}
+
+// hookBackend runs a hook before each List: another node's move between
+// a waiter's look-up and its take.
+type hookBackend struct {
+	backend.Backend
+	onList func()
+}
+
+func (h *hookBackend) List(ctx context.Context, prefix string, fn func(backend.ObjectInfo) error) error {
+	if h.onList != nil {
+		h.onList()
+	}
+	return h.Backend.List(ctx, prefix, fn)
+}
+
+func TestLeaseTakenAfterPublishReturnsEntry(t *testing.T) {
+	base := newTestCache(t)
+	hb := &hookBackend{Backend: base.Backend()}
+	c := NewCache(hb)
+	key := cas.KeyOf([]byte("late"))
+	var once sync.Once
+	hb.onList = func() {
+		once.Do(func() {
+			if _, err := base.Publish(context.Background(), testEntry(key), archiveOf(t, []byte("x"), 1, 1)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	l, e, err := c.AcquireBuild(context.Background(), key, leaseOpts(newFakeClock(), "b"))
+	if err != nil || l != nil || e.Key != key {
+		t.Fatalf("AcquireBuild = %v, %+v, %v; want the entry published before the take", l, e, err)
+	}
+	if got := leaseFiles(t, base, key); len(got) != 0 {
+		t.Fatalf("the lease taken for nothing stays: %q", got)
+	}
+}
+
+func TestLeaseUnreadableIsTakenOver(t *testing.T) {
+	c := newTestCache(t)
+	key := cas.KeyOf([]byte("garbage"))
+	if err := c.Backend().Put(context.Background(), leaseName(key, 7), backend.BytesSource([]byte("not json"))); err != nil {
+		t.Fatal(err)
+	}
+	l := mustAcquire(t, c, key, leaseOpts(newFakeClock(), "a"))
+	if l.Generation() != 8 {
+		t.Fatalf("generation %d, want 8", l.Generation())
+	}
+}
+
+func TestLeaseKeysRemove(t *testing.T) {
+	c := newTestCache(t)
+	ctx := context.Background()
+	key := cas.KeyOf([]byte("stale lease"))
+	clk := newFakeClock()
+	l := mustAcquire(t, c, key, leaseOpts(clk, "a"))
+	_ = l // never released: a node that died
+	keys, err := c.Keys(ctx)
+	if err != nil || len(keys) != 1 || keys[0].Key != key || keys[0].Size == 0 {
+		t.Fatalf("Keys = %+v, %v; want the key with its lease", keys, err)
+	}
+	if as, err := c.Archives(ctx, key); err != nil || len(as) != 0 {
+		t.Fatalf("Archives = %+v, %v; a lease is no archive", as, err)
+	}
+	if err := c.Remove(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if keys, err := c.Keys(ctx); err != nil || len(keys) != 0 {
+		t.Fatalf("after Remove, Keys = %+v, %v", keys, err)
+	}
+}
+
+// Many nodes at once, on the real clock: exactly one builds, the others
+// fetch what it published.
+func TestLeaseOneBuilder(t *testing.T) {
+	c := newTestCache(t)
+	key := cas.KeyOf([]byte("farm"))
+	var builds, fetched atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			opt := LeaseOptions{TTL: 10 * time.Second, Poll: 20 * time.Millisecond, Holder: LeaseHolder{Host: "node", PID: i + 1}}
+			l, e, err := c.AcquireBuild(context.Background(), key, opt)
+			switch {
+			case err != nil:
+				t.Error(err)
+			case l != nil:
+				builds.Add(1)
+				if _, err := c.Publish(context.Background(), testEntry(key), archiveOf(t, []byte("the build"), 1, 9)); err != nil {
+					t.Error(err)
+				}
+				l.Release(context.Background())
+			case e.Key == key:
+				fetched.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if builds.Load() != 1 || fetched.Load() != 15 {
+		t.Fatalf("%d builds, %d fetched; want 1 and 15", builds.Load(), fetched.Load())
+	}
+	if as, err := c.Archives(context.Background(), key); err != nil || len(as) != 1 {
+		t.Fatalf("archives %+v, %v; want one", as, err)
+	}
+}
+
+// The refresher keeps a lease alive on the real clock, long past its
+// first expiry.
+func TestLeaseRefresher(t *testing.T) {
+	c := newTestCache(t)
+	key := cas.KeyOf([]byte("long build"))
+	ttl := 300 * time.Millisecond
+	a := mustAcquire(t, c, key, LeaseOptions{TTL: ttl, Holder: LeaseHolder{Host: "a", PID: 1}})
+	deadline := time.Now().Add(30 * time.Second)
+	for a.Generation() < 5 && time.Now().Before(deadline) {
+		// Another node looks on its own real clock: the lease is live
+		// whenever it looks.
+		_, e, err := c.AcquireBuild(context.Background(), key, LeaseOptions{TTL: ttl, Wait: time.Millisecond, Holder: LeaseHolder{Host: "b", PID: 2}})
+		if !errors.Is(err, ErrLeaseWait) {
+			t.Fatalf("a waiter on a refreshed lease got %+v, %v", e, err)
+		}
+	}
+	if a.Generation() < 5 || a.Lost() {
+		t.Fatalf("generation %d, lost %v after %v", a.Generation(), a.Lost(), 30*time.Second)
+	}
+	a.Release(context.Background())
+	if got := leaseFiles(t, c, key); len(got) != 0 {
+		t.Fatalf("released, yet %q", got)
+	}
+}
+
+// A holder that took over from a dead one removes the dead one's lease
+// objects too when it releases.
+func TestLeaseReleaseAfterTakeover(t *testing.T) {
+	c := newTestCache(t)
+	key := cas.KeyOf([]byte("takeover release"))
+	clk := newFakeClock()
+	a := mustAcquire(t, c, key, leaseOpts(clk, "a"))
+	clk.Advance(20 * time.Minute)
+	if err := a.refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Hour) // a died
+	b := mustAcquire(t, c, key, leaseOpts(clk, "b"))
+	if got := leaseFiles(t, c, key); !reflect.DeepEqual(got, []string{"lease.1", "lease.2", "lease.3"}) {
+		t.Fatalf("lease objects %q", got)
+	}
+	b.Release(context.Background())
+	if got := leaseFiles(t, c, key); len(got) != 0 {
+		t.Fatalf("released, yet %q", got)
+	}
+}
+
+// A lease that says it expires far beyond any TTL a rezup may use (one a
+// cache writer planted) is taken over at once, not waited for.
+func TestLeasePlantedFarAheadIsTakenOver(t *testing.T) {
+	c := newTestCache(t)
+	key := cas.KeyOf([]byte("planted"))
+	clk := newFakeClock()
+	for _, tt := range []struct {
+		ahead time.Duration
+		live  bool
+	}{
+		{DefaultLeaseTTL, true},
+		{MaxLeaseTTL + leaseSkew, true},
+		{MaxLeaseTTL + leaseSkew + time.Second, false},
+		{365 * 24 * time.Hour, false},
+	} {
+		rec := LeaseRecord{Holder: LeaseHolder{Host: "x", PID: 1}, Expires: clk.Now().Add(tt.ahead)}
+		if got := rec.live(clk.Now(), DefaultLeaseTTL); got != tt.live {
+			t.Errorf("a lease expiring %v ahead: live %v, want %v", tt.ahead, got, tt.live)
+		}
+	}
+	planted := []byte(`{"holder":{"id":"x","host":"evil","pid":1},"expires":"2099-01-01T00:00:00Z","ttl":"8760h"}`)
+	if err := c.Backend().Put(context.Background(), leaseName(key, 3), backend.BytesSource(planted)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := c.Lease(context.Background(), key, clk.Now()); ok || err != nil {
+		t.Errorf("Lease says the planted lease holds (%v, %v)", ok, err)
+	}
+	opt := leaseOpts(clk, "a")
+	opt.TTL = DefaultLeaseTTL
+	l := mustAcquire(t, c, key, opt)
+	if l.Generation() != 4 {
+		t.Fatalf("generation %d, want 4: the planted lease was waited for", l.Generation())
+	}
+	if clk.sleeps != 0 {
+		t.Errorf("the waiter slept %d times before taking over", clk.sleeps)
+	}
+}
