@@ -18,7 +18,7 @@ import (
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/internal/pyenv"
 	"github.com/rezup/rezup/internal/pyid"
-	"github.com/rezup/rezup/internal/pylock"
+	"github.com/rezup/rezup/internal/pyresolve"
 	"github.com/rezup/rezup/recipe"
 )
 
@@ -31,7 +31,7 @@ type Plan struct {
 	Interps map[string]pyenv.Interpreter
 	Inputs  []byte
 	Key     cas.Key
-	Lock    *pylock.Lock
+	Lock    *pyresolve.Resolution
 }
 
 // Resolve finds and probes every interpreter the recipe asks for and

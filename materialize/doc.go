@@ -8,7 +8,7 @@
 //     computes the key; Store.Materialize reuses, fetches or builds an
 //     entry under its exclusive lock.
 //   - Store.Lock resolves every venv of a plan with pip into a
-//     pylock.Lock (in parallel, pip run from the bundled wheel);
+//     pyresolve.Lock (in parallel, pip run from the bundled wheel);
 //     Store.WithLock and ResolveLocked (no pip run) make the locked plan,
 //     whose key covers the lock (recipe.LockedBuildInputs) and whose build
 //     installs exactly the lock, one pip run per venv, pip included. A

@@ -244,7 +244,7 @@ func (p *pick) lease(ctx context.Context, rev *Revision, fr *frozenRecipe) (*Lea
 		return nil, err
 	}
 	fr.warnBuilding(p.reporter())
-	lock, err := rev.ReadLock()
+	lock, err := rev.ReadResolution()
 	if err != nil {
 		return nil, &RevisionError{Revision: rev, Err: err}
 	}

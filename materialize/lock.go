@@ -18,7 +18,7 @@ import (
 	"github.com/rezup/rezup/internal/envlist"
 	"github.com/rezup/rezup/internal/pyenv"
 	"github.com/rezup/rezup/internal/pyid"
-	"github.com/rezup/rezup/internal/pylock"
+	"github.com/rezup/rezup/internal/pyresolve"
 	"github.com/rezup/rezup/recipe"
 )
 
@@ -78,8 +78,8 @@ func (s *Store) toolReqs(t recipe.Tool, withLib bool) []string {
 // that wheel is also what every venv's pip is locked to (`pip @ file://…`),
 // so that the pip in a venv is the same on every node with the same
 // interpreter. Venvs resolve in parallel. A resolution that fails wraps
-// pylock.ErrNoNetwork or pylock.ErrNotFound when pip's output says so.
-func (s *Store) Lock(ctx context.Context, p *Plan) (*pylock.Lock, error) {
+// pyresolve.ErrNoNetwork or pyresolve.ErrNotFound when pip's output says so.
+func (s *Store) Lock(ctx context.Context, p *Plan) (*pyresolve.Resolution, error) {
 	r := p.Recipe
 	venvs := s.lockVenvs(r)
 	// Resolving writes pip's report (and may unpack the bundled pip) in
@@ -96,7 +96,7 @@ func (s *Store) Lock(ctx context.Context, p *Plan) (*pylock.Lock, error) {
 	// The venvs a build would make, made meanwhile (see spare.go).
 	s.prepareVenvs(ctx, p)
 	env := mergeEnv(s.opt.Environ, r.Pip.Env)
-	locks := make([]pylock.VenvLock, len(venvs))
+	locks := make([]pyresolve.VenvResolution, len(venvs))
 	errs := make([]error, len(venvs))
 	var wg sync.WaitGroup
 	for i, v := range venvs {
@@ -116,10 +116,10 @@ func (s *Store) Lock(ctx context.Context, p *Plan) (*pylock.Lock, error) {
 			return nil, err
 		}
 	}
-	return &pylock.Lock{Version: pylock.Version, Venvs: locks}, nil
+	return &pyresolve.Resolution{Version: pyresolve.Version, Venvs: locks}, nil
 }
 
-func (s *Store) resolveVenv(ctx context.Context, p *Plan, v lockVenv, env []string, tmp string) (*pylock.VenvLock, error) {
+func (s *Store) resolveVenv(ctx context.Context, p *Plan, v lockVenv, env []string, tmp string) (*pyresolve.VenvResolution, error) {
 	py, ok := p.Interps[v.python]
 	if !ok {
 		return nil, fmt.Errorf("resolve %s: no interpreter for python %q", v.name, v.python)
@@ -133,7 +133,7 @@ func (s *Store) resolveVenv(ctx context.Context, p *Plan, v lockVenv, env []stri
 		reqs = append(reqs[:len(reqs):len(reqs)], "pip @ "+fileURL(pip.Wheel))
 	}
 	s.opt.Reporter.Infof("resolving %s (python %s)", v.name, py.Version)
-	return pylock.Resolve(ctx, pylock.ResolveOptions{
+	return pyresolve.Resolve(ctx, pyresolve.ResolveOptions{
 		Name:         v.name,
 		Pip:          pip.Argv(py.Executable),
 		Requirements: reqs,
@@ -197,7 +197,7 @@ func (s *Store) rootPipCache() string { return filepath.Join(s.opt.Root.TmpDir()
 // a build of r makes, and computes the locked key (see
 // recipe.LockedBuildInputs). A launch of a revision that has a lock, and
 // `add --frozen`, use it.
-func (s *Store) ResolveLocked(ctx context.Context, r *recipe.Recipe, lock *pylock.Lock) (*Plan, error) {
+func (s *Store) ResolveLocked(ctx context.Context, r *recipe.Recipe, lock *pyresolve.Resolution) (*Plan, error) {
 	interps, err := s.interpreters(ctx, r)
 	if err != nil {
 		return nil, err
@@ -208,11 +208,11 @@ func (s *Store) ResolveLocked(ctx context.Context, r *recipe.Recipe, lock *pyloc
 // WithLock is p with the recipe r (p's recipe with another [build] salt,
 // or p's own) built from lock: its key is the locked key. The
 // interpreters are p's.
-func (s *Store) WithLock(p *Plan, r *recipe.Recipe, lock *pylock.Lock) (*Plan, error) {
+func (s *Store) WithLock(p *Plan, r *recipe.Recipe, lock *pyresolve.Resolution) (*Plan, error) {
 	return s.lockedPlan(r, p.Interps, lock)
 }
 
-func (s *Store) lockedPlan(r *recipe.Recipe, interps map[string]pyenv.Interpreter, lock *pylock.Lock) (*Plan, error) {
+func (s *Store) lockedPlan(r *recipe.Recipe, interps map[string]pyenv.Interpreter, lock *pyresolve.Resolution) (*Plan, error) {
 	if lock == nil {
 		return nil, errors.New("locked plan: no lock")
 	}
@@ -229,7 +229,7 @@ func (s *Store) lockedPlan(r *recipe.Recipe, interps map[string]pyenv.Interprete
 	for spec, py := range interps {
 		ids[spec] = py.ID
 	}
-	inputs, err := recipe.LockedBuildInputs(r, ids, kb)
+	inputs, err := recipe.ResolvedBuildInputs(r, ids, kb)
 	if err != nil {
 		return nil, err
 	}
@@ -308,11 +308,11 @@ func (b *staged) installLocked(ctx context.Context, v pyenv.Venv, venv string, e
 // When Create copied that very wheel into v already (pyenv.Venv.CopiedPip),
 // pip is left out of the lock's install: it is installed, at the locked
 // version, from the locked bytes.
-func (b *staged) localPip(vl pylock.VenvLock, v pyenv.Venv) (pylock.VenvLock, error) {
+func (b *staged) localPip(vl pyresolve.VenvResolution, v pyenv.Venv) (pyresolve.VenvResolution, error) {
 	wheel, ok := v.SeedWheel()
 	copied, isCopied := v.CopiedPip()
 	for i, d := range vl.Dists {
-		if d.Name != "pip" || d.Source.Kind != pylock.KindFile {
+		if d.Name != "pip" || d.Source.Kind != pyresolve.KindFile {
 			continue
 		}
 		if isCopied {
@@ -321,8 +321,8 @@ func (b *staged) localPip(vl pylock.VenvLock, v pyenv.Venv) (pylock.VenvLock, er
 				return vl, err
 			}
 			if sum == d.Source.SHA256 {
-				dists := append(append([]pylock.Dist{}, vl.Dists[:i]...), vl.Dists[i+1:]...)
-				return pylock.VenvLock{Name: vl.Name, Dists: dists}, nil
+				dists := append(append([]pyresolve.Dist{}, vl.Dists[:i]...), vl.Dists[i+1:]...)
+				return pyresolve.VenvResolution{Name: vl.Name, Dists: dists}, nil
 			}
 		}
 		if ok {
@@ -331,9 +331,9 @@ func (b *staged) localPip(vl pylock.VenvLock, v pyenv.Venv) (pylock.VenvLock, er
 				return vl, err
 			}
 			if sum == d.Source.SHA256 {
-				dists := append([]pylock.Dist{}, vl.Dists...)
+				dists := append([]pyresolve.Dist{}, vl.Dists...)
 				dists[i].Source.URL = fileURL(wheel)
-				return pylock.VenvLock{Name: vl.Name, Dists: dists}, nil
+				return pyresolve.VenvResolution{Name: vl.Name, Dists: dists}, nil
 			}
 		}
 		if path, ok := filePath(d.Source.URL); ok {
@@ -383,7 +383,7 @@ func filePath(u string) (string, bool) {
 // revision's lock when it has one (no pip run), else from the recipe's
 // requirement strings (a revision written before locks, or by the Python
 // rezup: its key is the one it always had).
-func (s *Store) resolveFrozen(ctx context.Context, r *recipe.Recipe, lock *pylock.Lock) (*Plan, error) {
+func (s *Store) resolveFrozen(ctx context.Context, r *recipe.Recipe, lock *pyresolve.Resolution) (*Plan, error) {
 	if lock == nil {
 		return s.Resolve(ctx, r)
 	}
@@ -392,7 +392,7 @@ func (s *Store) resolveFrozen(ctx context.Context, r *recipe.Recipe, lock *pyloc
 
 // installWheels installs vl into v without pip when localWheels allows
 // it, and says whether it did.
-func (b *staged) installWheels(v pyenv.Venv, venv string, vl pylock.VenvLock) (bool, error) {
+func (b *staged) installWheels(v pyenv.Venv, venv string, vl pyresolve.VenvResolution) (bool, error) {
 	site, wheels, why := b.localWheels(v, venv, vl)
 	if why != "" {
 		b.s.opt.Reporter.Debugf("installing venv %s with pip: %s", venv, why)
@@ -429,7 +429,7 @@ func (b *staged) interp(venv string) pyenv.Interpreter {
 // on this machine with its locked sha256, and neither the recipe's pip
 // options nor pip's environment change where or how pip installs.
 // Otherwise it says why not, and pip installs the lock.
-func (b *staged) localWheels(v pyenv.Venv, venv string, vl pylock.VenvLock) (site string, wheels []pyenv.Wheel, why string) {
+func (b *staged) localWheels(v pyenv.Venv, venv string, vl pyresolve.VenvResolution) (site string, wheels []pyenv.Wheel, why string) {
 	if !pyenv.CanInstallWheels {
 		return "", nil, "pip writes the scripts on this platform"
 	}
@@ -447,7 +447,7 @@ func (b *staged) localWheels(v pyenv.Venv, venv string, vl pylock.VenvLock) (sit
 	}
 	for _, d := range vl.Dists {
 		src := d.Source
-		if src.Kind != pylock.KindIndex && src.Kind != pylock.KindFile && src.Kind != pylock.KindURL || src.SHA256 == "" {
+		if src.Kind != pyresolve.KindIndex && src.Kind != pyresolve.KindFile && src.Kind != pyresolve.KindURL || src.SHA256 == "" {
 			return "", nil, fmt.Sprintf("%s %s is not a hashed archive", d.Name, d.Version)
 		}
 		u, _, _ := strings.Cut(src.URL, "#")
@@ -459,7 +459,7 @@ func (b *staged) localWheels(v pyenv.Venv, venv string, vl pylock.VenvLock) (sit
 			return "", nil, fmt.Sprintf("%s is not here", p)
 		}
 		w := pyenv.Wheel{Path: p, SHA256: src.SHA256}
-		if src.Kind != pylock.KindIndex {
+		if src.Kind != pyresolve.KindIndex {
 			w.URL = u // asked for as `name @ url`: pip writes direct_url.json
 		}
 		wheels = append(wheels, w)

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rezup/rezup/internal/pylock"
+	"github.com/rezup/rezup/internal/pyresolve"
 	"github.com/rezup/rezup/internal/testkit"
 	"github.com/rezup/rezup/recipe"
 )
@@ -69,7 +69,7 @@ isolation = true
 	for _, d := range lock.Venvs[0].Dists {
 		if d.Name == "pip" {
 			pip = "pip==" + d.Version
-			if d.Source.Kind != pylock.KindFile || d.Source.SHA256 == "" {
+			if d.Source.Kind != pyresolve.KindFile || d.Source.SHA256 == "" {
 				t.Errorf("pip's source: %+v", d.Source)
 			}
 		}
@@ -118,7 +118,7 @@ isolation = true
 	}
 
 	// A recipe that now makes a venv the lock lacks is refused.
-	short := &pylock.Lock{Version: pylock.Version, Venvs: lock.Venvs[:2]}
+	short := &pyresolve.Resolution{Version: pyresolve.Version, Venvs: lock.Venvs[:2]}
 	if _, err := s.ResolveLocked(ctx, r, short); err == nil || !strings.Contains(err.Error(), `the lock has no venv "foo"`) {
 		t.Errorf("a lock without venv foo: %v", err)
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/cas/cache"
-	"github.com/rezup/rezup/internal/pylock"
+	"github.com/rezup/rezup/internal/pyresolve"
 )
 
 // Revision reads the revision of container named name. Its Meta is nil
@@ -49,7 +49,7 @@ func (s *Store) pull(ctx context.Context, rrev *Revision, fr *frozenRecipe) (*Re
 	var m *Manifest
 	var lease *Lease
 	// Read first: nothing is held yet if it cannot be.
-	lock, err := rrev.ReadLock()
+	lock, err := rrev.ReadResolution()
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +93,7 @@ func (s *Store) pull(ctx context.Context, rrev *Revision, fr *frozenRecipe) (*Re
 // remote root, for the entry m describes: only the recipe and
 // revision.json (and lock.json with a lock), staged and renamed into place. pin, when not nil, is the
 // archive Publish published for m.Key: the revision pins it (Meta.Archive).
-func (s *Store) AddRemoteRevision(remote Root, container string, recipeBytes []byte, lock *pylock.Lock, m *Manifest, pin *cache.Entry) (*Revision, error) {
+func (s *Store) AddRemoteRevision(remote Root, container string, recipeBytes []byte, lock *pyresolve.Resolution, m *Manifest, pin *cache.Entry) (*Revision, error) {
 	if pin != nil && pin.Key != m.Key {
 		return nil, fmt.Errorf("add remote revision of %s: the pin is for %s", m.Key, pin.Key)
 	}

@@ -315,7 +315,7 @@ func (r Root) stageRevision(container, name string, recipeBytes, lockBytes []byt
 		return nil, fmt.Errorf("stage revision: %w", err)
 	}
 	if lockBytes != nil {
-		if err := fsx.WriteFile(filepath.Join(staging, lockFile), lockBytes, 0o666); err != nil {
+		if err := fsx.WriteFile(filepath.Join(staging, resolutionFile), lockBytes, 0o666); err != nil {
 			return nil, fmt.Errorf("stage revision: %w", err)
 		}
 	}

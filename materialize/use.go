@@ -7,13 +7,13 @@ import (
 	"path/filepath"
 
 	"github.com/rezup/rezup/internal/fsx"
-	"github.com/rezup/rezup/internal/pylock"
+	"github.com/rezup/rezup/internal/pyresolve"
 )
 
 // AddRevision records a new ready revision of container that uses the
 // entry m describes. recipeBytes is the frozen recipe; lock, when not nil,
 // is the lock its build installed, written beside it (lock.json).
-func (s *Store) AddRevision(container string, recipeBytes []byte, lock *pylock.Lock, m *Manifest) (*Revision, error) {
+func (s *Store) AddRevision(container string, recipeBytes []byte, lock *pyresolve.Resolution, m *Manifest) (*Revision, error) {
 	lockBytes, err := marshalLock(lock)
 	if err != nil {
 		return nil, err
@@ -31,7 +31,7 @@ func (s *Store) AddRevision(container string, recipeBytes []byte, lock *pylock.L
 }
 
 // marshalLock is lock's file, nil for no lock.
-func marshalLock(lock *pylock.Lock) ([]byte, error) {
+func marshalLock(lock *pyresolve.Resolution) ([]byte, error) {
 	if lock == nil {
 		return nil, nil
 	}

@@ -144,10 +144,10 @@ func orEmpty(s []string) []string {
 	return s
 }
 
-// KeySchemaLocked names the layout of the locked build inputs (see
+// KeySchemaResolved names the layout of the locked build inputs (see
 // LockedBuildInputs). A revision with a lock has a key of this schema; one
 // without keeps KeySchema's.
-const KeySchemaLocked = "rezup-key/2-locked"
+const KeySchemaResolved = "rezup-key/2-locked"
 
 // lockedInputs are the build inputs of a locked build, in the order they
 // are written. Requirement strings (url, lib, [shared] requires) and the
@@ -174,17 +174,17 @@ type lockedTool struct {
 	Python    string   `json:"python"`
 }
 
-// LockedBuildInputs returns the canonical bytes the key of a locked build
+// ResolvedBuildInputs returns the canonical bytes the key of a locked build
 // of r is computed from: compact JSON of KeySchemaLocked, the production
 // entry-point options of [rez] and every [[extension]] in order (name,
 // edit, flags, isolation, python), the [shared] name (the directory its
 // libs go to), the [build] salt, the identity of every interpreter (as in
-// BuildInputs), and lock, the lock's key bytes (pylock.Lock.KeyBytes),
+// BuildInputs), and lock, the lock's key bytes (pyresolve.Lock.KeyBytes),
 // which must be JSON.
 //
 // Requirement strings, [pip] options and [pip] env are left out: they
 // change the key only through what they resolve to.
-func LockedBuildInputs(r *Recipe, interps map[string]pyid.ID, lock []byte) ([]byte, error) {
+func ResolvedBuildInputs(r *Recipe, interps map[string]pyid.ID, lock []byte) ([]byte, error) {
 	if r == nil {
 		return nil, errors.New("locked build inputs: no recipe")
 	}
@@ -202,7 +202,7 @@ func LockedBuildInputs(r *Recipe, interps map[string]pyid.ID, lock []byte) ([]by
 		return nil, fmt.Errorf("locked build inputs: %w", err)
 	}
 	out := lockedInputs{
-		Schema:       KeySchemaLocked,
+		Schema:       KeySchemaResolved,
 		Rez:          in.Rez.locked(),
 		Extensions:   make([]lockedTool, 0, len(in.Extensions)),
 		Salt:         in.Salt,

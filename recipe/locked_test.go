@@ -45,11 +45,11 @@ func TestLockedBuildInputsChanges(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := LockedBuildInputs(r, goldenInterpreters(), []byte(lock))
+		b, err := ResolvedBuildInputs(r, goldenInterpreters(), []byte(lock))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !json.Valid(b) || bytes.ContainsAny(b, "\n\t") || !bytes.Contains(b, []byte(KeySchemaLocked)) {
+		if !json.Valid(b) || bytes.ContainsAny(b, "\n\t") || !bytes.Contains(b, []byte(KeySchemaResolved)) {
 			t.Fatalf("not compact JSON of the locked schema: %s", b)
 		}
 		return b
@@ -75,10 +75,10 @@ func TestLockedBuildInputsChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LockedBuildInputs(r, goldenInterpreters(), []byte("not json")); err == nil {
+	if _, err := ResolvedBuildInputs(r, goldenInterpreters(), []byte("not json")); err == nil {
 		t.Error("a lock that is not JSON: no error")
 	}
-	if _, err := LockedBuildInputs(r, nil, []byte(lock)); err == nil {
+	if _, err := ResolvedBuildInputs(r, nil, []byte(lock)); err == nil {
 		t.Error("no interpreters: no error")
 	}
 }

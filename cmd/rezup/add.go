@@ -14,7 +14,7 @@ import (
 
 	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/cas/cache"
-	"github.com/rezup/rezup/internal/pylock"
+	"github.com/rezup/rezup/internal/pyresolve"
 	"github.com/rezup/rezup/materialize"
 	"github.com/rezup/rezup/recipe"
 )
@@ -171,7 +171,7 @@ func (a *app) addRemoteRevision(ctx context.Context, o *addOptions, cr *containe
 // no salt of its own and the lock equals the latest revision's, that
 // revision's salt is kept, so that a fresh build is not undone by the next
 // plain add. A lock that changed drops it.
-func (a *app) buildRecipe(ctx context.Context, o *addOptions, cr *containerRecipe, store *materialize.Store, root materialize.Root) (data []byte, lock *pylock.Lock, m *materialize.Manifest, release func(), err error) {
+func (a *app) buildRecipe(ctx context.Context, o *addOptions, cr *containerRecipe, store *materialize.Store, root materialize.Root) (data []byte, lock *pyresolve.Resolution, m *materialize.Manifest, release func(), err error) {
 	name := o.name
 	data = cr.Data
 	r := cr.Recipe
@@ -219,7 +219,7 @@ func (a *app) buildRecipe(ctx context.Context, o *addOptions, cr *containerRecip
 		}
 		lock = prevLock
 	} else if lock, err = store.Lock(ctx, base); err != nil {
-		if errors.Is(err, pylock.ErrNoNetwork) || errors.Is(err, pylock.ErrNotFound) {
+		if errors.Is(err, pyresolve.ErrNoNetwork) || errors.Is(err, pyresolve.ErrNotFound) {
 			return nil, nil, nil, nil, withHint(err, "check the recipe %s and the package index; without network access, `rezup add %s --frozen` builds the latest revision's lock again without resolving", cr.Path, name)
 		}
 		return nil, nil, nil, nil, withHint(err, "fix the recipe %s or the package index it uses, then run `rezup add %s` again; -D shows pip's full output", cr.Path, name)
@@ -273,7 +273,7 @@ func (a *app) buildRecipe(ctx context.Context, o *addOptions, cr *containerRecip
 // latestLock is the latest ready revision of container in root and its
 // lock; (nil, nil) when there is no revision, and a nil lock when it has
 // none.
-func latestLock(root materialize.Root, container string) (*materialize.Revision, *pylock.Lock, error) {
+func latestLock(root materialize.Root, container string) (*materialize.Revision, *pyresolve.Resolution, error) {
 	rev, err := root.Latest(container)
 	if errors.Is(err, materialize.ErrNoRevision) {
 		return nil, nil, nil
@@ -281,7 +281,7 @@ func latestLock(root materialize.Root, container string) (*materialize.Revision,
 	if err != nil {
 		return nil, nil, err
 	}
-	lock, err := rev.ReadLock()
+	lock, err := rev.ReadResolution()
 	if err != nil {
 		return rev, nil, err
 	}
@@ -303,7 +303,7 @@ func frozenSalt(rev *materialize.Revision) string {
 }
 
 // sameLock says whether two locks install the same distributions.
-func sameLock(a, b *pylock.Lock) bool {
+func sameLock(a, b *pyresolve.Resolution) bool {
 	ka, err := a.KeyBytes()
 	if err != nil {
 		return false

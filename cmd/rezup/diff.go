@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rezup/rezup/internal/fsx"
-	"github.com/rezup/rezup/internal/pylock"
+	"github.com/rezup/rezup/internal/pyresolve"
 	"github.com/rezup/rezup/materialize"
 	"github.com/rezup/rezup/recipe"
 )
@@ -98,8 +98,8 @@ type diffPackage struct {
 	Venv   string       `json:"venv"`
 	Name   string       `json:"name"`
 	Change string       `json:"change"` // added, removed, upgraded, downgraded, source changed
-	Old    *pylock.Dist `json:"old,omitempty"`
-	New    *pylock.Dist `json:"new,omitempty"`
+	Old    *pyresolve.Dist `json:"old,omitempty"`
+	New    *pyresolve.Dist `json:"new,omitempty"`
 }
 
 // diffReport is `rezup diff --json`.
@@ -111,7 +111,7 @@ type diffReport struct {
 	// locks install the same packages.
 	Packages []diffPackage   `json:"packages"`
 	Recipe   []recipeChange  `json:"recipe"`
-	changes  []pylock.Change // for the text output
+	changes  []pyresolve.Change // for the text output
 }
 
 // runDiff prints what changed between two revisions of o.name.
@@ -155,17 +155,17 @@ func (a *app) runDiff(_ context.Context, o *diffOptions) error {
 // diffRevisions compares the locks and frozen recipes of two revisions.
 func diffRevisions(container string, old, new *materialize.Revision) (*diffReport, error) {
 	rep := &diffReport{Container: container, Old: describeRevision(old), New: describeRevision(new)}
-	oldLock, err := old.ReadLock()
+	oldLock, err := old.ReadResolution()
 	if err != nil {
 		return nil, err
 	}
-	newLock, err := new.ReadLock()
+	newLock, err := new.ReadResolution()
 	if err != nil {
 		return nil, err
 	}
 	rep.Old.Locked, rep.New.Locked = oldLock != nil, newLock != nil
 	if oldLock != nil && newLock != nil {
-		rep.changes = pylock.Diff(oldLock, newLock)
+		rep.changes = pyresolve.Diff(oldLock, newLock)
 		rep.Packages = []diffPackage{}
 		for _, c := range rep.changes {
 			rep.Packages = append(rep.Packages, diffPackage{Venv: c.Venv, Name: c.Name, Change: string(c.Kind), Old: c.Old, New: c.New})
@@ -222,7 +222,7 @@ func (a *app) printDiff(rep *diffReport) {
 	case len(rep.changes) == 0:
 		fmt.Fprintln(w, "  no changes")
 	default:
-		for _, line := range strings.SplitAfter(strings.TrimSuffix(pylock.FormatDiff(rep.changes), "\n"), "\n") {
+		for _, line := range strings.SplitAfter(strings.TrimSuffix(pyresolve.FormatDiff(rep.changes), "\n"), "\n") {
 			fmt.Fprint(w, "  ", line)
 		}
 		fmt.Fprintln(w)

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rezup/rezup/internal/pylock"
+	"github.com/rezup/rezup/internal/pyresolve"
 	"github.com/rezup/rezup/internal/testkit"
 )
 
@@ -20,7 +20,7 @@ import (
 // lockedRevision writes a ready revision of container in root made at tm,
 // with recipe as its frozen rezup.toml and lock as its lock.json (none
 // when nil), and returns its name.
-func lockedRevision(t *testing.T, root, container string, tm time.Time, key int, recipeTOML string, lock *pylock.Lock) string {
+func lockedRevision(t *testing.T, root, container string, tm time.Time, key int, recipeTOML string, lock *pyresolve.Resolution) string {
 	t.Helper()
 	name := testkit.NewFakeRoot(t, root).Revision(container, tm, testkit.FakeKey(key))
 	dir := filepath.Join(root, container, "revisions", name)
@@ -40,15 +40,15 @@ func lockedRevision(t *testing.T, root, container string, tm time.Time, key int,
 }
 
 // indexDist is a dist found on an index, with a made-up hash.
-func indexDist(name, version string, hash byte) pylock.Dist {
-	return pylock.Dist{Name: name, Version: version, Requested: name == "rez", Source: pylock.Source{
-		Kind: pylock.KindIndex, URL: "file:///wheels/" + name + "-" + version + "-py3-none-any.whl",
+func indexDist(name, version string, hash byte) pyresolve.Dist {
+	return pyresolve.Dist{Name: name, Version: version, Requested: name == "rez", Source: pyresolve.Source{
+		Kind: pyresolve.KindIndex, URL: "file:///wheels/" + name + "-" + version + "-py3-none-any.whl",
 		SHA256: strings.Repeat(string([]byte{hash}), 64),
 	}}
 }
 
-func rezLock(dists ...pylock.Dist) *pylock.Lock {
-	return &pylock.Lock{Version: pylock.Version, Venvs: []pylock.VenvLock{{Name: "rez", Dists: dists}}}
+func rezLock(dists ...pyresolve.Dist) *pyresolve.Resolution {
+	return &pyresolve.Resolution{Version: pyresolve.Version, Venvs: []pyresolve.VenvResolution{{Name: "rez", Dists: dists}}}
 }
 
 // rezup runs rezup in-process with HOME=home plus env, and returns its
@@ -145,7 +145,7 @@ func TestDiffShowsUpgradeAndRecipeKeys(t *testing.T) {
 			}
 			Packages []struct {
 				Venv, Name, Change string
-				Old, New           *pylock.Dist
+				Old, New           *pyresolve.Dist
 			}
 			Recipe []struct {
 				Key, Change string
@@ -299,12 +299,12 @@ func TestStatusPackages(t *testing.T) {
 	t.Parallel()
 	home := t.TempDir()
 	root := filepath.Join(home, ".rezup")
-	editable := pylock.Dist{Name: "studio-tools", Version: "0.1.dev0", Source: pylock.Source{
-		Kind: pylock.KindDir, Path: "/src/studio-tools", TreeSHA256: strings.Repeat("d", 64), Editable: true,
+	editable := pyresolve.Dist{Name: "studio-tools", Version: "0.1.dev0", Source: pyresolve.Source{
+		Kind: pyresolve.KindDir, Path: "/src/studio-tools", TreeSHA256: strings.Repeat("d", 64), Editable: true,
 	}}
-	lock := &pylock.Lock{Version: pylock.Version, Venvs: []pylock.VenvLock{
-		{Name: "rez", Dists: []pylock.Dist{indexDist("rez", "2.114.0", 'b'), indexDist("pip", "24.0", 'e')}},
-		{Name: "foo", Dists: []pylock.Dist{editable}},
+	lock := &pyresolve.Resolution{Version: pyresolve.Version, Venvs: []pyresolve.VenvResolution{
+		{Name: "rez", Dists: []pyresolve.Dist{indexDist("rez", "2.114.0", 'b'), indexDist("pip", "24.0", 'e')}},
+		{Name: "foo", Dists: []pyresolve.Dist{editable}},
 	}}
 	old := lockedRevision(t, root, "prod", t0, 1, recipe1, rezLock(indexDist("rez", "2.113.0", 'a')))
 	lockedRevision(t, root, "prod", t0.Add(time.Hour), 2, recipe2, lock)
@@ -331,11 +331,11 @@ func TestStatusPackages(t *testing.T) {
 	}
 
 	out, _, code = rezup(t, home, nil, "status", "prod", "--packages", "--json")
-	got, err := pylock.Parse([]byte(out))
+	got, err := pyresolve.Parse([]byte(out))
 	if err != nil || code != 0 {
 		t.Fatalf("--json is not the lock: exit %d, %v\n%s", code, err, out)
 	}
-	if d := pylock.Diff(lock, got); len(d) != 0 || len(got.Venvs) != 2 {
+	if d := pyresolve.Diff(lock, got); len(d) != 0 || len(got.Venvs) != 2 {
 		t.Errorf("--json lock differs from the revision's: %v", d)
 	}
 

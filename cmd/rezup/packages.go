@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"text/tabwriter"
 
-	"github.com/rezup/rezup/internal/pylock"
+	"github.com/rezup/rezup/internal/pyresolve"
 	"github.com/rezup/rezup/materialize"
 )
 
@@ -24,7 +24,7 @@ func (a *app) printPackages(o *statusOptions) error {
 	if err != nil {
 		return err
 	}
-	lock, err := rev.ReadLock()
+	lock, err := rev.ReadResolution()
 	if err != nil {
 		return err
 	}
@@ -57,7 +57,7 @@ func (a *app) printPackages(o *statusOptions) error {
 }
 
 // sourceKind is the kind of a package's source, for people.
-func sourceKind(s pylock.Source) string {
+func sourceKind(s pyresolve.Source) string {
 	if s.Editable {
 		return string(s.Kind) + ", editable"
 	}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rezup/rezup/internal/pylock"
+	"github.com/rezup/rezup/internal/pyresolve"
 	"github.com/rezup/rezup/materialize"
 	"github.com/rezup/rezup/recipe"
 )
@@ -56,9 +56,9 @@ type statusRevision struct {
 	BuiltBy optString `json:"built_by"`
 	Bytes   int64     `json:"bytes"`
 	Files   int64     `json:"files"`
-	// Lock is the revision's lock.json (see internal/pylock), null for
+	// Lock is the revision's lock.json (see internal/pyresolve), null for
 	// a revision made before locks or by the Python rezup.
-	Lock *pylock.Lock `json:"lock"`
+	Lock *pyresolve.Resolution `json:"lock"`
 	// Error is why its revision.json cannot be read (launches skip it).
 	Error optString `json:"error"`
 }
@@ -337,7 +337,7 @@ func statusOfRevision(store *materialize.Store, rev, mirror *materialize.Revisio
 	if rev.Err != nil {
 		sr.Error = optString(rev.Err.Error())
 	}
-	if lock, err := rev.ReadLock(); err != nil {
+	if lock, err := rev.ReadResolution(); err != nil {
 		if sr.Error == "" {
 			sr.Error = optString(err.Error())
 		}

@@ -2,7 +2,7 @@
 // the lines that say what failed: the exception line that ends a Python
 // traceback, whose frames are noise to anyone but a developer.
 //
-// It is a leaf: pylock uses it for its one-line resolution errors, the
+// It is a leaf: pyresolve uses it for its one-line resolution errors, the
 // CLI for the excerpt it prints after an error.
 package pyout
 

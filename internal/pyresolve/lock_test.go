@@ -1,4 +1,4 @@
-package pylock
+package pyresolve
 
 import (
 	"errors"
@@ -13,8 +13,8 @@ const (
 	hashB = "984408ed531b4f37d6d40db19b58eda83200e69d9c7bbd04924cf942698ce0f9"
 )
 
-func sampleLock() *Lock {
-	return &Lock{Version: Version, Venvs: []VenvLock{
+func sampleLock() *Resolution {
+	return &Resolution{Version: Version, Venvs: []VenvResolution{
 		{Name: "rez", Dists: []Dist{
 			{Name: "rez", Version: "2.113.0", Requested: true, Source: Source{Kind: KindIndex,
 				URL: "file:///wheels/rez-2.113.0-py3-none-any.whl", SHA256: hashA}},
@@ -95,7 +95,7 @@ func TestParseRejects(t *testing.T) {
 
 // KeyBytes counts what is installed, not where it was found.
 func TestKeyBytes(t *testing.T) {
-	key := func(l *Lock) string {
+	key := func(l *Resolution) string {
 		b, err := l.KeyBytes()
 		if err != nil {
 			t.Fatal(err)
@@ -105,21 +105,21 @@ func TestKeyBytes(t *testing.T) {
 	base := key(sampleLock())
 	tests := []struct {
 		name   string
-		edit   func(l *Lock)
+		edit   func(l *Resolution)
 		change bool
 	}{
-		{"wheel house moved", func(l *Lock) { l.Venvs[0].Dists[0].Source.URL = "file:///elsewhere/rez-2.113.0-py3-none-any.whl" }, false},
-		{"mirror", func(l *Lock) { l.Venvs[0].Dists[0].Source.URL = "https://mirror/x/rez-2.113.0-py3-none-any.whl" }, false},
-		{"requested flag", func(l *Lock) { l.Venvs[0].Dists[0].Requested = false }, false},
-		{"dists reordered", func(l *Lock) { d := l.Venvs[0].Dists; d[0], d[1] = d[1], d[0] }, false},
-		{"requested revision", func(l *Lock) { l.Venvs[1].Dists[0].Source.RequestedRevision = "v1" }, false},
-		{"wheel rebuilt", func(l *Lock) { l.Venvs[0].Dists[0].Source.SHA256 = hashB }, true},
-		{"other file name", func(l *Lock) { l.Venvs[0].Dists[0].Source.URL = "file:///wheels/rez-2.113.0.tar.gz" }, true},
-		{"version", func(l *Lock) { l.Venvs[0].Dists[0].Version = "2.113.1" }, true},
-		{"commit", func(l *Lock) { l.Venvs[1].Dists[0].Source.Commit = "70e5df326a844883d9f9b46f59991114d76a76b7" }, true},
-		{"editable path", func(l *Lock) { l.Venvs[1].Dists[1].Source.Path = "/src2/bar" }, true},
-		{"tree", func(l *Lock) { l.Venvs[1].Dists[1].Source.TreeSHA256 = hashB }, true},
-		{"venv renamed", func(l *Lock) { l.Venvs[2].Name = "other" }, true},
+		{"wheel house moved", func(l *Resolution) { l.Venvs[0].Dists[0].Source.URL = "file:///elsewhere/rez-2.113.0-py3-none-any.whl" }, false},
+		{"mirror", func(l *Resolution) { l.Venvs[0].Dists[0].Source.URL = "https://mirror/x/rez-2.113.0-py3-none-any.whl" }, false},
+		{"requested flag", func(l *Resolution) { l.Venvs[0].Dists[0].Requested = false }, false},
+		{"dists reordered", func(l *Resolution) { d := l.Venvs[0].Dists; d[0], d[1] = d[1], d[0] }, false},
+		{"requested revision", func(l *Resolution) { l.Venvs[1].Dists[0].Source.RequestedRevision = "v1" }, false},
+		{"wheel rebuilt", func(l *Resolution) { l.Venvs[0].Dists[0].Source.SHA256 = hashB }, true},
+		{"other file name", func(l *Resolution) { l.Venvs[0].Dists[0].Source.URL = "file:///wheels/rez-2.113.0.tar.gz" }, true},
+		{"version", func(l *Resolution) { l.Venvs[0].Dists[0].Version = "2.113.1" }, true},
+		{"commit", func(l *Resolution) { l.Venvs[1].Dists[0].Source.Commit = "70e5df326a844883d9f9b46f59991114d76a76b7" }, true},
+		{"editable path", func(l *Resolution) { l.Venvs[1].Dists[1].Source.Path = "/src2/bar" }, true},
+		{"tree", func(l *Resolution) { l.Venvs[1].Dists[1].Source.TreeSHA256 = hashB }, true},
+		{"venv renamed", func(l *Resolution) { l.Venvs[2].Name = "other" }, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -155,7 +155,7 @@ func TestRequirements(t *testing.T) {
 	if text != want || all {
 		t.Fatalf("requirements (all hashed %v):\n%s\nwant\n%s", all, text, want)
 	}
-	if _, all := (VenvLock{Name: "shared"}).Requirements(); all {
+	if _, all := (VenvResolution{Name: "shared"}).Requirements(); all {
 		t.Fatal("an empty venv asks for --require-hashes")
 	}
 
@@ -169,7 +169,7 @@ func TestRequirements(t *testing.T) {
 	}
 }
 
-func text0(v VenvLock) string { s, _ := v.Requirements(); return s }
+func text0(v VenvResolution) string { s, _ := v.Requirements(); return s }
 
 func TestCanonicalName(t *testing.T) {
 	for in, want := range map[string]string{"Foo.Bar": "foo-bar", "fake_lib": "fake-lib", "A__-.b": "a-b", "rez": "rez"} {

@@ -1,4 +1,4 @@
-package pylock
+package pyresolve
 
 import "testing"
 
@@ -6,13 +6,13 @@ func TestDiff(t *testing.T) {
 	idx := func(name, version, sha string) Dist {
 		return Dist{Name: name, Version: version, Source: Source{Kind: KindIndex, URL: "https://x/" + name + "-" + version + ".whl", SHA256: sha}}
 	}
-	old := &Lock{Version: Version, Venvs: []VenvLock{
+	old := &Resolution{Version: Version, Venvs: []VenvResolution{
 		{Name: "rez", Dists: []Dist{idx("rez", "2.113.0", hashA), idx("gone", "1.0", hashA), idx("lib", "2.0", hashA), idx("same", "1.0", hashA)}},
 		{Name: "dropped", Dists: []Dist{idx("x", "1", hashA)}},
 	}}
 	moved := idx("same", "1.0", hashA)
 	moved.Source.URL = "https://mirror/same-1.0.whl"
-	new := &Lock{Version: Version, Venvs: []VenvLock{
+	new := &Resolution{Version: Version, Venvs: []VenvResolution{
 		{Name: "rez", Dists: []Dist{idx("rez", "2.114.0", hashB), idx("lib", "2.0", hashB), idx("new", "0.1", hashA), moved, idx("older", "1", hashA)}},
 		{Name: "foo", Dists: []Dist{idx("foo", "1.0", hashA)}},
 	}}
@@ -32,7 +32,7 @@ func TestDiff(t *testing.T) {
 	if d := Diff(new, new); len(d) != 0 {
 		t.Fatalf("Diff of a lock with itself: %+v", d)
 	}
-	if got := FormatDiff(Diff(nil, &Lock{Version: Version, Venvs: []VenvLock{{Name: "rez", Dists: []Dist{idx("rez", "1", hashA)}}}})); got != "rez: added rez 1\n" {
+	if got := FormatDiff(Diff(nil, &Resolution{Version: Version, Venvs: []VenvResolution{{Name: "rez", Dists: []Dist{idx("rez", "1", hashA)}}}})); got != "rez: added rez 1\n" {
 		t.Fatalf("from nil: %q", got)
 	}
 }

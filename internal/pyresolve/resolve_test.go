@@ -1,4 +1,4 @@
-package pylock
+package pyresolve
 
 import (
 	"context"
@@ -30,7 +30,7 @@ func pipEnv(t *testing.T) []string {
 	}
 }
 
-func resolveIn(t *testing.T, options []string, reqs ...string) (*VenvLock, error) {
+func resolveIn(t *testing.T, options []string, reqs ...string) (*VenvResolution, error) {
 	t.Helper()
 	return Resolve(context.Background(), ResolveOptions{
 		Name:         "rez",
@@ -42,7 +42,7 @@ func resolveIn(t *testing.T, options []string, reqs ...string) (*VenvLock, error
 	})
 }
 
-func mustResolve(t *testing.T, options []string, reqs ...string) *VenvLock {
+func mustResolve(t *testing.T, options []string, reqs ...string) *VenvResolution {
 	t.Helper()
 	v, err := resolveIn(t, options, reqs...)
 	if err != nil {
@@ -70,16 +70,16 @@ func sha256File(t *testing.T, path string) string {
 	return hex.EncodeToString(s[:])
 }
 
-func keyBytes(t *testing.T, v *VenvLock) string {
+func keyBytes(t *testing.T, v *VenvResolution) string {
 	t.Helper()
-	b, err := (&Lock{Version: Version, Venvs: []VenvLock{*v}}).KeyBytes()
+	b, err := (&Resolution{Version: Version, Venvs: []VenvResolution{*v}}).KeyBytes()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return string(b)
 }
 
-func only(t *testing.T, v *VenvLock, name string) Dist {
+func only(t *testing.T, v *VenvResolution, name string) Dist {
 	t.Helper()
 	for _, d := range v.Dists {
 		if d.Name == name {
@@ -144,7 +144,7 @@ func TestResolveFindLinks(t *testing.T) {
 		t.Fatalf("moving the wheel house changes the key bytes:\n%s\n%s", keyBytes(t, v3), keyBytes(t, v4))
 	}
 
-	changes := Diff(&Lock{Version: Version, Venvs: []VenvLock{*v1}}, &Lock{Version: Version, Venvs: []VenvLock{*v2}})
+	changes := Diff(&Resolution{Version: Version, Venvs: []VenvResolution{*v1}}, &Resolution{Version: Version, Venvs: []VenvResolution{*v2}})
 	if len(changes) != 1 || changes[0].Kind != Upgraded {
 		t.Fatalf("diff = %+v, want one upgrade", changes)
 	}
@@ -186,7 +186,7 @@ func venvWithoutPip(t *testing.T) string {
 
 // installLock installs v into a new venv the way a build would, and
 // returns the "name version" of every distribution in it.
-func installLock(t *testing.T, v *VenvLock, options []string) ([]string, []string) {
+func installLock(t *testing.T, v *VenvResolution, options []string) ([]string, []string) {
 	t.Helper()
 	venv := venvWithoutPip(t)
 	args, _, err := v.InstallArgs(filepath.Join(t.TempDir(), "requirements.txt"))

@@ -1,4 +1,4 @@
-package pylock
+package pyresolve
 
 import "testing"
 

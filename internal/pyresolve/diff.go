@@ -1,4 +1,4 @@
-package pylock
+package pyresolve
 
 import (
 	"fmt"
@@ -32,25 +32,25 @@ type Change struct {
 // then venvs only old has), each venv's changes sorted by name. A nil lock
 // counts as empty. Versions are compared with CompareVersions; a moved
 // archive with the same file name and hash is no change (as in the key).
-func Diff(old, new *Lock) []Change {
-	var oldV, newV []VenvLock
+func Diff(old, new *Resolution) []Change {
+	var oldV, newV []VenvResolution
 	if old != nil {
 		oldV = old.sorted().Venvs
 	}
 	if new != nil {
 		newV = new.sorted().Venvs
 	}
-	find := func(vs []VenvLock, name string) VenvLock {
+	find := func(vs []VenvResolution, name string) VenvResolution {
 		for _, v := range vs {
 			if v.Name == name {
 				return v
 			}
 		}
-		return VenvLock{Name: name}
+		return VenvResolution{Name: name}
 	}
 	var names []string
 	seen := map[string]bool{}
-	for _, vs := range [][]VenvLock{newV, oldV} {
+	for _, vs := range [][]VenvResolution{newV, oldV} {
 		for _, v := range vs {
 			if !seen[v.Name] {
 				seen[v.Name] = true
@@ -66,7 +66,7 @@ func Diff(old, new *Lock) []Change {
 }
 
 // diffVenv merges two venvs' dists, both sorted by name.
-func diffVenv(old, new VenvLock) []Change {
+func diffVenv(old, new VenvResolution) []Change {
 	var out []Change
 	i, j := 0, 0
 	for i < len(old.Dists) || j < len(new.Dists) {

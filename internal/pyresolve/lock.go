@@ -1,4 +1,4 @@
-package pylock
+package pyresolve
 
 import (
 	"bytes"
@@ -26,14 +26,14 @@ const (
 	KindDir   Kind = "dir"
 )
 
-// Lock is the resolution of every venv of a revision.
-type Lock struct {
+// Resolution is the resolution of every venv of a revision.
+type Resolution struct {
 	Version int        `json:"version"`
-	Venvs   []VenvLock `json:"venvs"`
+	Venvs   []VenvResolution `json:"venvs"`
 }
 
-// VenvLock is the resolution of one venv: every distribution it installs.
-type VenvLock struct {
+// VenvResolution is the resolution of one venv: every distribution it installs.
+type VenvResolution struct {
 	Name  string `json:"name"`
 	Dists []Dist `json:"dists"`
 }
@@ -90,7 +90,7 @@ func CanonicalName(name string) string {
 
 // Marshal returns l as indented JSON, dists sorted by name, ending in a
 // newline. It refuses a lock Parse would refuse.
-func (l *Lock) Marshal() ([]byte, error) {
+func (l *Resolution) Marshal() ([]byte, error) {
 	c := l.sorted()
 	if err := c.validate(); err != nil {
 		return nil, fmt.Errorf("marshal lock: %w", err)
@@ -104,7 +104,7 @@ func (l *Lock) Marshal() ([]byte, error) {
 
 // Parse reads a lock written by Marshal. Unknown fields, an unknown
 // version and inconsistent entries are errors.
-func Parse(data []byte) (*Lock, error) {
+func Parse(data []byte) (*Resolution, error) {
 	// The version is read first, on its own, so that a newer format says
 	// so rather than failing on a field it added. This also refuses
 	// trailing data after the object.
@@ -123,7 +123,7 @@ func Parse(data []byte) (*Lock, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	var l Lock
+	var l Resolution
 	if err := dec.Decode(&l); err != nil {
 		return nil, fmt.Errorf("parse lock: %v", err)
 	}
@@ -135,21 +135,21 @@ func Parse(data []byte) (*Lock, error) {
 }
 
 // sorted is a copy of l with each venv's dists sorted by name.
-func (l *Lock) sorted() Lock {
-	c := Lock{Version: l.Version, Venvs: make([]VenvLock, len(l.Venvs))}
+func (l *Resolution) sorted() Resolution {
+	c := Resolution{Version: l.Version, Venvs: make([]VenvResolution, len(l.Venvs))}
 	for i, v := range l.Venvs {
 		c.Venvs[i] = v.sorted()
 	}
 	return c
 }
 
-func (v VenvLock) sorted() VenvLock {
+func (v VenvResolution) sorted() VenvResolution {
 	d := slices.Clone(v.Dists)
 	slices.SortStableFunc(d, func(a, b Dist) int { return strings.Compare(a.Name, b.Name) })
-	return VenvLock{Name: v.Name, Dists: d}
+	return VenvResolution{Name: v.Name, Dists: d}
 }
 
-func (l *Lock) validate() error {
+func (l *Resolution) validate() error {
 	if l.Version != Version {
 		return fmt.Errorf("%w %d (this rezup writes version %d)", ErrVersion, l.Version, Version)
 	}
@@ -169,7 +169,7 @@ func (l *Lock) validate() error {
 	return nil
 }
 
-func (v VenvLock) validate() error {
+func (v VenvResolution) validate() error {
 	seen := map[string]bool{}
 	for _, d := range v.Dists {
 		if d.Name == "" || d.Name != CanonicalName(d.Name) {
@@ -230,13 +230,13 @@ func (s Source) validate() error {
 }
 
 // Venv returns the lock of the venv called name, and whether there is one.
-func (l *Lock) Venv(name string) (VenvLock, bool) {
+func (l *Resolution) Venv(name string) (VenvResolution, bool) {
 	for _, v := range l.Venvs {
 		if v.Name == name {
 			return v, true
 		}
 	}
-	return VenvLock{}, false
+	return VenvResolution{}, false
 }
 
 // keySource is the part of a Source that decides a build's content; see
@@ -286,7 +286,7 @@ func archiveName(u string) string {
 // compact JSON of each venv's name and, per dist sorted by name, its name,
 // version and the key part of its source (see the package doc). Two locks
 // with equal KeyBytes install the same files.
-func (l *Lock) KeyBytes() ([]byte, error) {
+func (l *Resolution) KeyBytes() ([]byte, error) {
 	type keyDist struct {
 		Name    string    `json:"name"`
 		Version string    `json:"version"`

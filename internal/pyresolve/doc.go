@@ -1,4 +1,4 @@
-// Package pylock owns the lock: the exact Python distributions a build
+// Package pyresolve owns the lock: the exact Python distributions a build
 // installs, resolved once by pip and frozen next to the recipe, so that a
 // build key names the packages rather than the requirement strings.
 //
@@ -56,7 +56,7 @@
 // report needs pip ≥ 22.2 (format "0") and is stable from pip 23.0
 // (format "1"); both are read.
 //
-// pylock never prints (pip's output goes to the io.Writer the caller
+// pyresolve never prints (pip's output goes to the io.Writer the caller
 // passes), never reads the environment (the caller passes pip's), and
 // decides no layout: the caller gives every path.
-package pylock
+package pyresolve

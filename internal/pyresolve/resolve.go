@@ -1,4 +1,4 @@
-package pylock
+package pyresolve
 
 import (
 	"context"
@@ -64,14 +64,14 @@ const outputKeep = 64 << 10
 // is hashed here; a local directory is hashed with TreeHash. A failure is
 // one line with pip's error lines; it wraps ErrNoNetwork or ErrNotFound
 // when pip's output says so.
-func Resolve(ctx context.Context, o ResolveOptions) (*VenvLock, error) {
+func Resolve(ctx context.Context, o ResolveOptions) (*VenvResolution, error) {
 	if o.Name == "" || len(o.Pip) == 0 || o.TempDir == "" {
 		return nil, errors.New("resolve: Name, Pip and TempDir are required")
 	}
 	if len(o.Requirements) == 0 {
-		return &VenvLock{Name: o.Name, Dists: []Dist{}}, nil
+		return &VenvResolution{Name: o.Name, Dists: []Dist{}}, nil
 	}
-	dir, err := os.MkdirTemp(o.TempDir, "pylock-")
+	dir, err := os.MkdirTemp(o.TempDir, "resolve-")
 	if err != nil {
 		return nil, fmt.Errorf("resolve %s: %w", o.Name, err)
 	}
@@ -228,7 +228,7 @@ type report struct {
 }
 
 // fromReport turns pip's installation report into the lock of venv name.
-func fromReport(name string, data []byte) (*VenvLock, error) {
+func fromReport(name string, data []byte) (*VenvResolution, error) {
 	var r report
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("read pip's report: %v", err)
@@ -236,7 +236,7 @@ func fromReport(name string, data []byte) (*VenvLock, error) {
 	if r.Version != "0" && r.Version != "1" {
 		return nil, fmt.Errorf("read pip's report: format %q of pip %s is not one rezup reads (0 or 1)", r.Version, r.PipVersion)
 	}
-	v := &VenvLock{Name: name, Dists: []Dist{}}
+	v := &VenvResolution{Name: name, Dists: []Dist{}}
 	for _, it := range r.Install {
 		di := it.DownloadInfo
 		d := Dist{Name: CanonicalName(it.Metadata.Name), Version: it.Metadata.Version, Requested: it.Requested}

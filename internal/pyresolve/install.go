@@ -1,4 +1,4 @@
-package pylock
+package pyresolve
 
 import (
 	"fmt"
@@ -14,7 +14,7 @@ import (
 // whether every line carries a hash, so that pip can run with
 // --require-hashes (pip wants hashes on all requirements or none; vcs and
 // dir sources have none pip could check).
-func (v VenvLock) Requirements() (text string, allHashed bool) {
+func (v VenvResolution) Requirements() (text string, allHashed bool) {
 	var b strings.Builder
 	allHashed = len(v.Dists) > 0
 	for _, d := range v.sorted().Dists {
@@ -67,7 +67,7 @@ func (v VenvLock) Requirements() (text string, allHashed bool) {
 // command-line limit. index sources are found again by pip's finder: the
 // caller adds the pip options (index, find-links) the lock was resolved
 // with; the pins and hashes make sure the finder picks the locked files.
-func (v VenvLock) InstallArgs(reqFile string) (args []string, requireHashes bool, err error) {
+func (v VenvResolution) InstallArgs(reqFile string) (args []string, requireHashes bool, err error) {
 	if err := v.validate(); err != nil {
 		return nil, false, fmt.Errorf("install args: %w", err)
 	}
