@@ -264,7 +264,7 @@ func TestInUseSkipped(t *testing.T) {
 	r1 := f.Revision(".main", at(0), key(1))
 	f.Revision(".main", at(day), key(2))
 
-	_, release, err := fsx.TryShared(f.LockPath(key(1)))
+	lk, err := fsx.TryShared(f.LockPath(key(1)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +282,7 @@ func TestInUseSkipped(t *testing.T) {
 	if got := entriesOnDisk(t, store); !slices.Equal(got, []string{key(1), key(2)}) {
 		t.Errorf("entries: %v", got)
 	}
-	release()
+	lk.Close()
 
 	s = plan(t, in)
 	if got := titles(s.Remove); !slices.Equal(got, []string{"entry " + key(1) + " unreferenced"}) {
@@ -290,11 +290,11 @@ func TestInUseSkipped(t *testing.T) {
 	}
 	// A process that starts using it between the plan and the execution
 	// wins: the entry is skipped.
-	_, release, err = fsx.TryShared(f.LockPath(key(1)))
+	lk, err = fsx.TryShared(f.LockPath(key(1)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer release()
+	defer lk.Close()
 	res := execute(t, s)
 	if got := titles(res.Skipped); !slices.Equal(got, []string{"entry " + key(1) + " in-use"}) {
 		t.Errorf("skipped %q", got)
@@ -415,11 +415,11 @@ func TestLeftovers(t *testing.T) {
 	f.Trash("abc", at(0))
 	f.Scratch("venv-crashed", at(0))
 	f.Scratch("resolve-running", now.Add(-time.Minute))
-	_, unlock, err := fsx.TryExclusive(f.LockPath(key(3))) // a build of key 3 runs
+	lk, err := fsx.TryExclusive(f.LockPath(key(3))) // a build of key 3 runs
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unlock()
+	defer lk.Close()
 
 	in := input(store, now)
 	s := plan(t, in)
@@ -616,11 +616,11 @@ func TestPlanChangesNothing(t *testing.T) {
 	f.Staging(key(11), "x", at(0))
 	f.Trash("x", at(0))
 	remote.Revision(".main", at(day), key(2))
-	_, release, err := fsx.TryShared(f.LockPath(key(1)))
+	lk, err := fsx.TryShared(f.LockPath(key(1)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer release()
+	defer lk.Close()
 
 	top := filepath.Dir(f.Dir)
 	before := testkit.Snapshot(t, top)
@@ -639,7 +639,7 @@ func TestPlanChangesNothing(t *testing.T) {
 func TestSecondGCRefused(t *testing.T) {
 	ctx := context.Background()
 	_, store := newRoot(t, t0)
-	unlock, err := gc.Lock(ctx, store.Root(), false)
+	lock, err := gc.Lock(ctx, store.Root(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -649,23 +649,23 @@ func TestSecondGCRefused(t *testing.T) {
 	}
 	got := make(chan error, 1)
 	go func() {
-		unlock2, err := gc.Lock(ctx, store.Root(), true)
+		lock2, err := gc.Lock(ctx, store.Root(), true)
 		if err == nil {
-			unlock2()
+			lock2.Close()
 		}
 		got <- err
 	}()
-	unlock()
+	lock.Close()
 	if err := <-got; err != nil {
 		t.Fatalf("waiting gc: %v", err)
 	}
 	// A root that does not exist yet: nothing to lock, nothing created.
 	missing := materialize.Root{Dir: filepath.Join(t.TempDir(), "none")}
-	unlock, err = gc.Lock(ctx, missing, false)
-	if err != nil {
-		t.Fatal(err)
+	lock, err = gc.Lock(ctx, missing, false)
+	if err != nil || lock != nil {
+		t.Fatalf("lock of a missing root: %v, %v", lock, err)
 	}
-	unlock()
+	lock.Close()
 	if _, err := os.Stat(missing.Dir); !os.IsNotExist(err) {
 		t.Errorf("Lock created the root: %v", err)
 	}

@@ -33,17 +33,17 @@ func (e *RunningError) Is(target error) bool { return target == ErrRunning }
 // collectors never work on one root at once. Without wait it fails at once
 // with a *RunningError when another gc holds it; with wait it waits until
 // ctx is done. A root that does not exist has nothing to collect: Lock
-// then creates nothing and returns a no-op unlock. A dry run needs no lock.
-func Lock(ctx context.Context, root materialize.Root, wait bool) (unlock func(), err error) {
+// then creates nothing and returns a nil lock (its Close does nothing).
+// A dry run needs no lock.
+func Lock(ctx context.Context, root materialize.Root, wait bool) (l *fsx.Lock, err error) {
 	if _, err := os.Stat(root.Dir); errors.Is(err, fs.ErrNotExist) {
-		return func() {}, nil
+		return nil, nil
 	}
 	p := root.GCLockPath()
-	var l *fsx.Lock
 	if wait {
-		l, unlock, err = fsx.Exclusive(ctx, p, nil)
+		l, err = fsx.Exclusive(ctx, p, nil)
 	} else {
-		l, unlock, err = fsx.TryExclusive(p)
+		l, err = fsx.TryExclusive(p)
 	}
 	if errors.Is(err, fsx.ErrLocked) {
 		b, _ := os.ReadFile(p) // the holder's line is a courtesy: without it the error still says what
@@ -58,5 +58,5 @@ func Lock(ctx context.Context, root materialize.Root, wait bool) (unlock func(),
 	if err := f.Truncate(0); err == nil {
 		_, _ = f.WriteAt([]byte(fmt.Sprintf("pid %d", os.Getpid())), 0) // a courtesy, as above
 	}
-	return unlock, nil
+	return l, nil
 }

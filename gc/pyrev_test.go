@@ -39,7 +39,7 @@ func TestPythonBuiltRevisions(t *testing.T) {
 	}
 
 	// A job starts in it after the plan: execution skips it.
-	_, release, err := fsx.TryShared(lock)
+	lk, err := fsx.TryShared(lock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestPythonBuiltRevisions(t *testing.T) {
 	if got := titles(plan(t, in).Kept); !slices.Contains(got, "revision .main/"+old+" in-use") {
 		t.Errorf("kept %q: the revision in use is not kept as in-use", got)
 	}
-	release()
+	lk.Close()
 
 	res = execute(t, plan(t, in))
 	if got := titles(res.Removed); !slices.Equal(got, []string{"revision .main/" + old + " old"}) {

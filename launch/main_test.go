@@ -40,7 +40,7 @@ func runHelper(mode string, args []string) int {
 	switch mode {
 	case "exec", "exec-keep", "start", "start-keep":
 		if args[0] != "-" {
-			l, _, err := fsx.TryShared(args[0]) // released when this process ends
+			l, err := fsx.TryShared(args[0]) // released when this process ends
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "helper:", err)
 				return 98

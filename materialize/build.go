@@ -87,7 +87,7 @@ func (s *Store) materialize(ctx context.Context, k cas.Key, p *Plan, pin *cache.
 	if m, err := s.ReadManifest(k); err == nil {
 		return m, nil
 	}
-	lock, unlock, err := s.exclusive(ctx, k, "materializing")
+	lock, err := s.exclusive(ctx, k, "materializing")
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +95,7 @@ func (s *Store) materialize(ctx context.Context, k cas.Key, p *Plan, pin *cache.
 		if err != nil {
 			s.dropLockOfNothing(k, lock)
 		}
-		unlock()
+		lock.Close()
 	}()
 	if m, err := s.ReadManifest(k); err == nil {
 		return m, nil // made by whoever held the lock before us

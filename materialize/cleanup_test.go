@@ -62,11 +62,11 @@ func TestRemoveOrphanLock(t *testing.T) {
 			return func() {}
 		}, t0, materialize.ErrNotOrphan},
 		{"held", func(f *testkit.FakeRoot, k string) func() {
-			_, unlock, err := fsx.TryShared(f.LockPath(k))
+			lk, err := fsx.TryShared(f.LockPath(k))
 			if err != nil {
 				t.Fatal(err)
 			}
-			return unlock
+			return func() { lk.Close() }
 		}, t0, materialize.ErrInUse},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -75,14 +75,14 @@ func lockHeld(p string) (bool, error) {
 	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
-	_, unlock, err := fsx.TryExclusive(p)
+	lk, err := fsx.TryExclusive(p)
 	if errors.Is(err, fsx.ErrLocked) {
 		return true, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	unlock()
+	lk.Close()
 	return false, nil
 }
 
@@ -92,14 +92,14 @@ func (s *Store) RemoveEntry(k cas.Key) error {
 	if _, err := os.Stat(s.opt.Root.EntryDir(k)); errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	lock, unlock, err := fsx.TryExclusive(s.opt.Root.LockPath(k))
+	lock, err := fsx.TryExclusive(s.opt.Root.LockPath(k))
 	if errors.Is(err, fsx.ErrLocked) {
 		return fmt.Errorf("remove %s: %w", k, ErrInUse)
 	}
 	if err != nil {
 		return fmt.Errorf("remove %s: %w", k, err)
 	}
-	defer unlock()
+	defer lock.Close()
 	return s.removeEntryLocked(k, lock)
 }
 
@@ -176,14 +176,14 @@ func (s *Store) RemoveOrphanLock(k cas.Key, notAfter time.Time) error {
 	if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	lock, unlock, err := fsx.TryExclusive(p)
+	lock, err := fsx.TryExclusive(p)
 	if errors.Is(err, fsx.ErrLocked) {
 		return fmt.Errorf("remove lock of %s: %w", k, ErrInUse)
 	}
 	if err != nil {
 		return fmt.Errorf("remove lock of %s: %w", k, err)
 	}
-	defer unlock()
+	defer lock.Close()
 	fi, err := lock.File().Stat()
 	if err != nil {
 		return fmt.Errorf("remove lock of %s: %w", k, err)
@@ -204,11 +204,11 @@ func (s *Store) RemoveRevision(rev *Revision) error {
 	if rev.Remote || filepath.Dir(rev.Dir) != s.opt.Root.RevisionsDir(rev.Container) {
 		return fmt.Errorf("remove revision %s of %s: not a revision of the local root %s", rev.Name, rev.Container, s.opt.Root.Dir)
 	}
-	unlock, err := s.lockRevision(rev)
+	lock, err := s.lockRevision(rev)
 	if err != nil {
 		return fmt.Errorf("remove %w", err)
 	}
-	defer unlock()
+	defer lock.Close()
 	if err := fsx.RemoveAll(rev.Dir, s.opt.Root.TmpDir()); err != nil {
 		return fmt.Errorf("remove revision %s of %s: %w", rev.Name, rev.Container, err)
 	}
@@ -362,14 +362,14 @@ func (r Root) RevisionStaging(container string) ([]Leftover, error) {
 func (s *Store) RemoveLeftover(l Leftover) error {
 	switch l.Kind {
 	case LeftoverStaging:
-		_, unlock, err := fsx.TryExclusive(s.opt.Root.LockPath(l.Key))
+		lk, err := fsx.TryExclusive(s.opt.Root.LockPath(l.Key))
 		if errors.Is(err, fsx.ErrLocked) {
 			return fmt.Errorf("remove %s: %w", l.Path, ErrInUse)
 		}
 		if err != nil {
 			return fmt.Errorf("remove %s: %w", l.Path, err)
 		}
-		defer unlock()
+		defer lk.Close()
 		return os.RemoveAll(l.Path)
 	case LeftoverTrash, LeftoverScratch:
 		// Its owner may be deleting it at the same time: os.RemoveAll

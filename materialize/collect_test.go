@@ -94,11 +94,11 @@ func TestDropForceNeverDeletesWhatIsInUse(t *testing.T) {
 	f.Revision("dev", t0.Add(time.Hour), testkit.FakeKey(2))
 	f.Revision("dev", t0.Add(2*time.Hour), testkit.FakeKey(3))
 	f.Revision("prod", t0, testkit.FakeKey(3))
-	_, release, err := fsx.TryShared(f.LockPath(testkit.FakeKey(1)))
+	lk, err := fsx.TryShared(f.LockPath(testkit.FakeKey(1)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer release()
+	defer lk.Close()
 
 	if _, err := s.Drop(context.Background(), "dev", false); !errors.Is(err, materialize.ErrInUse) {
 		t.Fatalf("drop while in use: %v", err)

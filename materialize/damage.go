@@ -80,14 +80,14 @@ func (s *Store) Repair(k cas.Key) error {
 	if _, err := os.Lstat(s.opt.Root.EntryDir(k)); errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	lock, unlock, err := fsx.TryExclusive(s.opt.Root.LockPath(k))
+	lock, err := fsx.TryExclusive(s.opt.Root.LockPath(k))
 	if errors.Is(err, fsx.ErrLocked) {
 		return fmt.Errorf("repair %s: %w by a running process", k, ErrInUse)
 	}
 	if err != nil {
 		return fmt.Errorf("repair %s: %w", k, s.opt.Root.notWritable(s.opt.Root.StoreDir(), err))
 	}
-	defer unlock()
+	defer lock.Close()
 	if err := s.removeEntryLocked(k, lock); err != nil {
 		return fmt.Errorf("repair %w", err)
 	}

@@ -45,11 +45,11 @@ func (s *Store) Drop(ctx context.Context, container string, force bool) (*DropRe
 		// A Python-built revision holds its venv: in use, it stays whole
 		// even with force, since nothing in use is ever deleted and a
 		// revision cannot be left behind as a build can.
-		unlock, err := s.lockRevision(rev)
+		lock, err := s.lockRevision(rev)
 		if err != nil {
 			return nil, fmt.Errorf("container %s: %w", container, err)
 		}
-		defer unlock()
+		defer lock.Close()
 	}
 	var inUse []cas.Key
 	locks := map[cas.Key]*fsx.Lock{}
@@ -58,7 +58,7 @@ func (s *Store) Drop(ctx context.Context, container string, force bool) (*DropRe
 			delete(keys, k)
 			continue
 		}
-		lock, unlock, err := fsx.TryExclusive(root.LockPath(k))
+		lock, err := fsx.TryExclusive(root.LockPath(k))
 		if errors.Is(err, fsx.ErrLocked) && force {
 			inUse = append(inUse, k)
 			delete(keys, k)
@@ -70,7 +70,7 @@ func (s *Store) Drop(ctx context.Context, container string, force bool) (*DropRe
 		if err != nil {
 			return nil, err
 		}
-		defer unlock()
+		defer lock.Close()
 		locks[k] = lock
 	}
 	if err := fsx.RemoveAll(root.ContainerDir(container), root.TmpDir()); err != nil {

@@ -251,7 +251,7 @@ func TestLeaseWaitsForBuilderThenRechecks(t *testing.T) {
 		t.Fatalf("Lease of a missing entry: %v", err)
 	}
 	fakeEntry(t, s, k)
-	_, unlockEX, err := fsx.TryExclusive(s.opt.Root.LockPath(k))
+	lk, err := fsx.TryExclusive(s.opt.Root.LockPath(k))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestLeaseWaitsForBuilderThenRechecks(t *testing.T) {
 	if err := fsx.RemoveAll(s.opt.Root.EntryDir(k), s.opt.Root.TmpDir()); err != nil {
 		t.Fatal(err)
 	}
-	unlockEX()
+	lk.Close()
 	if err := <-done; !errors.Is(err, ErrNotReady) {
 		t.Fatalf("Lease after removal: %v, want ErrNotReady", err)
 	}

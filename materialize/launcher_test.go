@@ -121,7 +121,7 @@ func wantTarget(t *testing.T, target *materialize.Target, name string, remote bo
 // The in-use lock a target holds is what stops a collector.
 func wantHeld(t *testing.T, lockPath string) {
 	t.Helper()
-	if _, _, err := fsx.TryExclusive(lockPath); !errors.Is(err, fsx.ErrLocked) {
+	if _, err := fsx.TryExclusive(lockPath); !errors.Is(err, fsx.ErrLocked) {
 		t.Errorf("%s is not held in use: %v", lockPath, err)
 	}
 }
@@ -205,11 +205,11 @@ func TestPickOpensTheCacheOnlyForAMissingBuild(t *testing.T) {
 	if err := target.Release(); err != nil {
 		t.Errorf("second release: %v", err)
 	}
-	_, unlock, err := fsx.TryExclusive(f.local.LockPath(k1))
+	lk, err := fsx.TryExclusive(f.local.LockPath(k1))
 	if err != nil {
 		t.Fatalf("released, yet still held: %v", err)
 	}
-	unlock()
+	lk.Close()
 
 	// Collected since: the cache is opened (and here it fails, which is
 	// the launch's error, about that revision).

@@ -33,8 +33,7 @@ type Lease struct {
 	cleanup  runtime.Cleanup
 }
 
-// newLease makes the lease of the lock l carries (nil: no lock). Its
-// unlock func is not needed: it only closes l.File().
+// newLease makes the lease of the lock l (nil: no lock).
 func newLease(k cas.Key, l *fsx.Lock) *Lease {
 	lease := &Lease{key: k}
 	if l == nil {
@@ -95,14 +94,14 @@ func (s *Store) Lease(ctx context.Context, k cas.Key) (*Lease, error) {
 	if !s.Ready(k) {
 		return nil, fmt.Errorf("%s: %w", k, ErrNotReady)
 	}
-	lock, unlock, err := fsx.Shared(ctx, s.opt.Root.LockPath(k), func() {
+	lock, err := fsx.Shared(ctx, s.opt.Root.LockPath(k), func() {
 		s.opt.Reporter.Infof("waiting for %s (%s)", k, s.holder(k))
 	})
 	if err != nil {
 		return nil, err
 	}
 	if !s.Ready(k) {
-		unlock()
+		lock.Close()
 		return nil, fmt.Errorf("%s: %w", k, ErrNotReady)
 	}
 	s.stampUse(lock.File(), k)
@@ -141,7 +140,7 @@ func (s *Store) MaterializeLeasedPinned(ctx context.Context, k cas.Key, p *Plan,
 // lease with a zero key, and no lock file when the root cannot be locked by
 // this user.
 func (s *Store) leaseRevision(ctx context.Context, rev *Revision) (*Lease, error) {
-	lock, _, err := s.useRevision(ctx, rev)
+	lock, err := s.useRevision(ctx, rev)
 	if err != nil {
 		return nil, err
 	}

@@ -87,14 +87,14 @@ func (r *Revision) PythonRezVersion() string {
 // owns), the revision launches without it: the root cannot be collected
 // by this user either, and whoever can collect it can also lock it. The
 // returned lock is then nil.
-func (s *Store) useRevision(ctx context.Context, rev *Revision) (*fsx.Lock, func(), error) {
+func (s *Store) useRevision(ctx context.Context, rev *Revision) (*fsx.Lock, error) {
 	for _, d := range rev.ownBinDirs() {
 		if _, err := os.Stat(d); err != nil {
-			return nil, nil, fmt.Errorf("revision %s of %s (built by the Python rezup) is incomplete: %w; add a new revision with `rezup add %s`", rev.Name, rev.Container, err, rev.Container)
+			return nil, fmt.Errorf("revision %s of %s (built by the Python rezup) is incomplete: %w; add a new revision with `rezup add %s`", rev.Name, rev.Container, err, rev.Container)
 		}
 	}
 	p := rev.useLockPath()
-	lock, unlock, err := fsx.Shared(ctx, p, func() {
+	lock, err := fsx.Shared(ctx, p, func() {
 		s.opt.Reporter.Infof("waiting for revision %s of %s: it is being removed", rev.Name, rev.Container)
 	})
 	switch {
@@ -102,23 +102,23 @@ func (s *Store) useRevision(ctx context.Context, rev *Revision) (*fsx.Lock, func
 	case ctx.Err() != nil, errors.Is(err, fs.ErrNotExist):
 		// Cancelled, or the revision went away since it was listed (the
 		// caller looks for the latest again).
-		return nil, nil, err
+		return nil, err
 	default:
 		s.opt.Reporter.Debugf("revision %s of %s launches without its in-use lock: %v", rev.Name, rev.Container, err)
-		return nil, func() {}, nil
+		return nil, nil
 	}
 	// Removed while this waited: its lock was taken exclusively, the
 	// revision renamed away, and only then released.
 	if _, err := os.Stat(filepath.Join(rev.Dir, "revision.json")); err != nil {
-		unlock()
-		return nil, nil, fmt.Errorf("revision %s of %s: %w", rev.Name, rev.Container, err)
+		lock.Close()
+		return nil, fmt.Errorf("revision %s of %s: %w", rev.Name, rev.Container, err)
 	}
 	if fi, err := lock.File().Stat(); err == nil {
 		if now := s.opt.Now(); now.Sub(fi.ModTime()) >= UseStampEvery {
 			_ = os.Chtimes(p, now, now) // as for entries: a missed stamp only makes the last use look older
 		}
 	}
-	return lock, unlock, nil
+	return lock, nil
 }
 
 // RevisionInUse reports whether a process holds a Python-built revision's
@@ -147,17 +147,17 @@ func (s *Store) RevisionLastUse(rev *Revision) (t time.Time, ok bool) {
 
 // lockRevision takes a Python-built revision's in-use lock exclusively
 // without waiting, for its removal (ErrInUse while a process runs in it).
-// Other revisions need no lock: a no-op unlock.
-func (s *Store) lockRevision(rev *Revision) (func(), error) {
+// Other revisions need no lock: nil, which Close takes.
+func (s *Store) lockRevision(rev *Revision) (*fsx.Lock, error) {
 	if !rev.PythonBuilt() {
-		return func() {}, nil
+		return nil, nil
 	}
-	_, unlock, err := fsx.TryExclusive(rev.useLockPath())
+	lk, err := fsx.TryExclusive(rev.useLockPath())
 	if errors.Is(err, fsx.ErrLocked) {
 		return nil, fmt.Errorf("revision %s of %s (built by the Python rezup) is %w by a running process", rev.Name, rev.Container, ErrInUse)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("revision %s of %s: %w", rev.Name, rev.Container, err)
 	}
-	return unlock, nil
+	return lk, nil
 }

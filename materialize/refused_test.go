@@ -234,11 +234,11 @@ func TestStalledFetchReleasesTheLock(t *testing.T) {
 			if d := time.Since(start); d > 30*time.Second {
 				t.Errorf("the stalled fetch took %v", d)
 			}
-			_, unlock, err := fsx.TryExclusive(node.opt.Root.LockPath(k))
+			lk, err := fsx.TryExclusive(node.opt.Root.LockPath(k))
 			if err != nil {
 				t.Fatalf("the key's lock is not free after the stall: %v", err)
 			}
-			unlock()
+			lk.Close()
 			if _, err := os.Stat(node.opt.Root.refusedDir()); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("a stall was remembered as a refusal: %v", err)
 			}

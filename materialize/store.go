@@ -225,15 +225,15 @@ func (s *Store) ReadManifest(k cas.Key) (*Manifest, error) {
 
 // exclusive takes LOCK_EX on an entry's lock, telling the user who holds
 // it while it waits, and records this process as the holder.
-func (s *Store) exclusive(ctx context.Context, k cas.Key, what string) (*fsx.Lock, func(), error) {
+func (s *Store) exclusive(ctx context.Context, k cas.Key, what string) (*fsx.Lock, error) {
 	if err := os.MkdirAll(s.opt.Root.StoreDir(), 0o777); err != nil {
-		return nil, nil, s.opt.Root.notWritable(s.opt.Root.StoreDir(), fmt.Errorf("create store: %w", err))
+		return nil, s.opt.Root.notWritable(s.opt.Root.StoreDir(), fmt.Errorf("create store: %w", err))
 	}
-	lock, unlock, err := fsx.Exclusive(ctx, s.opt.Root.LockPath(k), func() {
+	lock, err := fsx.Exclusive(ctx, s.opt.Root.LockPath(k), func() {
 		s.opt.Reporter.Infof("waiting for %s: %s", k, s.holder(k))
 	})
 	if err != nil {
-		return nil, nil, s.opt.Root.notWritable(s.opt.Root.StoreDir(), err)
+		return nil, s.opt.Root.notWritable(s.opt.Root.StoreDir(), err)
 	}
 	// Who holds the lock, for the message of whoever waits next. Written
 	// in place: only the exclusive holder writes, and a torn read only
@@ -244,7 +244,7 @@ func (s *Store) exclusive(ctx context.Context, k cas.Key, what string) (*fsx.Loc
 	if err := f.Truncate(0); err == nil {
 		_, _ = f.WriteAt([]byte(info), 0) // the message is a courtesy; the lock is what matters
 	}
-	return lock, unlock, nil
+	return lock, nil
 }
 
 func (s *Store) holder(k cas.Key) string {

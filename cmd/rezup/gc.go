@@ -95,14 +95,14 @@ func (a *app) runGC(ctx context.Context, o *gcOptions) error {
 		return err
 	}
 	if !o.dryRun {
-		unlock, err := gc.Lock(ctx, in.Store.Root(), o.wait)
+		lock, err := gc.Lock(ctx, in.Store.Root(), o.wait)
 		if errors.Is(err, gc.ErrRunning) {
 			return withHint(err, "wait for it to finish, or run `rezup gc --wait`")
 		}
 		if err != nil {
 			return err
 		}
-		defer unlock()
+		defer lock.Close()
 	}
 	sweep, err := gc.Plan(ctx, in)
 	if errors.Is(err, gc.ErrNoContainer) {

@@ -134,7 +134,7 @@ func TestGCRefusesASecondRunAndBadFlags(t *testing.T) {
 	if err := os.MkdirAll(root.Dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	unlock, err := gc.Lock(context.Background(), root, false)
+	lock, err := gc.Lock(context.Background(), root, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestGCRefusesASecondRunAndBadFlags(t *testing.T) {
 	}
 	// A dry run takes no lock: it may look while another gc runs.
 	s.MustRun("gc", "--dry-run")
-	unlock()
+	lock.Close()
 	s.MustRun("gc")
 
 	for _, args := range [][]string{

@@ -121,7 +121,7 @@ func TestNoWaitHoldsTheBuild(t *testing.T) {
 		// must not outlive it. ESRCH means it is gone already.
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	})
-	if _, _, err := fsx.TryExclusive(lockPath); !errors.Is(err, fsx.ErrLocked) {
+	if _, err := fsx.TryExclusive(lockPath); !errors.Is(err, fsx.ErrLocked) {
 		t.Fatalf("the build is not in use while the --no-wait command runs: %v", err)
 	}
 	if res := s.Run("drop", ".main"); res.Code == 0 {
@@ -131,9 +131,9 @@ func TestNoWaitHoldsTheBuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool {
-		_, unlock, err := fsx.TryExclusive(lockPath)
+		lk, err := fsx.TryExclusive(lockPath)
 		if err == nil {
-			unlock()
+			lk.Close()
 		}
 		return err == nil
 	})
@@ -186,7 +186,7 @@ func TestSigtermEndsAWaitingPull(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(lockPath), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	_, unlock, err := fsx.TryExclusive(lockPath) // another process builds the key
+	lk, err := fsx.TryExclusive(lockPath) // another process builds the key
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,14 +205,14 @@ func TestSigtermEndsAWaitingPull(t *testing.T) {
 	if n := strings.Count(stderr.String(), "rezup: error:"); n != 1 || strings.Contains(stderr.String(), "goroutine") {
 		t.Errorf("want one error line, got %d:\n%s", n, stderr)
 	}
-	unlock()
+	lk.Close()
 	if keys := storeEntries(t, root); len(keys) != 0 {
 		t.Errorf("store entries: %v", keys)
 	}
 	// Nothing of the interrupted pull holds the lock.
-	_, unlock, err = fsx.TryExclusive(lockPath)
+	lk, err = fsx.TryExclusive(lockPath)
 	if err != nil {
 		t.Fatalf("the lock is held after the interrupted pull: %v", err)
 	}
-	unlock()
+	lk.Close()
 }

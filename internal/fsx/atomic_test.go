@@ -65,24 +65,31 @@ func TestPublishDirRefusesExisting(t *testing.T) {
 
 func TestLocksConflict(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "k.lock")
-	_, unlockSH, err := TryShared(p)
+	sh, err := TryShared(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := TryExclusive(p); !errors.Is(err, ErrLocked) {
+	if _, err := TryExclusive(p); !errors.Is(err, ErrLocked) {
 		t.Fatalf("exclusive under shared: %v", err)
 	}
-	_, unlock2, err := TryShared(p)
+	sh2, err := TryShared(p)
 	if err != nil {
 		t.Fatalf("second shared: %v", err)
 	}
-	unlock2()
-	unlockSH()
-	_, unlockEX, err := TryExclusive(p)
+	sh2.Close()
+	sh.Close()
+	ex, err := TryExclusive(p)
 	if err != nil {
 		t.Fatalf("exclusive after release: %v", err)
 	}
-	unlockEX()
+	ex.Close()
+	if err := ex.Close(); err == nil {
+		t.Error("a second Close reported nothing")
+	}
+	var none *Lock
+	if err := none.Close(); err != nil {
+		t.Errorf("Close of a nil lock: %v", err)
+	}
 }
 
 func TestSyncTree(t *testing.T) {

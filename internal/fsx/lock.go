@@ -13,11 +13,10 @@ import (
 // conflicting lock.
 var ErrLocked = errors.New("locked by another process")
 
-// Lock is a held flock(2) lock. The lock is the open file: the unlock func
-// its constructor returns closes File, and closing File is the same
-// release. File exposes the descriptor, so a launcher can hand the lock on
-// to the process it execs (flock locks belong to the open file, so the
-// exec'd process keeps holding it).
+// Lock is a held flock(2) lock, as Go's lockedfile.File: the lock is the
+// open file, and Close releases it. File exposes the descriptor, so a
+// launcher can hand the lock on to the process it execs (flock locks
+// belong to the open file, so the exec'd process keeps holding it).
 type Lock struct {
 	f    *os.File
 	path string
@@ -26,22 +25,33 @@ type Lock struct {
 // File returns the open file that carries the lock.
 func (l *Lock) File() *os.File { return l.f }
 
+// Close releases the lock by closing its file. Closing twice is harmless
+// (the second call reports the file already closed, and holds nothing),
+// and so is closing a nil Lock: a caller that may hold no lock defers
+// Close all the same.
+func (l *Lock) Close() error {
+	if l == nil {
+		return nil
+	}
+	return l.f.Close()
+}
+
 // TryShared takes a shared lock without waiting. The lock file is created
 // when missing (0o666 with the umask applied). When it cannot be opened
 // for writing (someone else's file, a read-only filesystem), it is opened
 // read-only: a shared lock needs no more, so a complete build in a root
 // the caller cannot write can still be used.
-func TryShared(path string) (*Lock, func(), error) {
+func TryShared(path string) (*Lock, error) {
 	return try(path, false)
 }
 
 // TryExclusive takes an exclusive lock without waiting. It needs write
 // access to the lock file: an exclusive holder writes into it.
-func TryExclusive(path string) (*Lock, func(), error) {
+func TryExclusive(path string) (*Lock, error) {
 	return try(path, true)
 }
 
-func try(path string, exclusive bool) (*Lock, func(), error) {
+func try(path string, exclusive bool) (*Lock, error) {
 	// A lock file may be unlinked by its exclusive holder (gc removing a
 	// build with its lock, Unlink): whoever opened the old file before
 	// that and was granted its lock afterwards holds a lock on a file
@@ -50,12 +60,12 @@ func try(path string, exclusive bool) (*Lock, func(), error) {
 	// differ. A few rounds suffice: each one means a holder unlinked the
 	// file meanwhile, which happens once per removal.
 	for range 8 {
-		l, unlock, err := tryOnce(path, exclusive)
+		l, err := tryOnce(path, exclusive)
 		if !errors.Is(err, errStale) {
-			return l, unlock, err
+			return l, err
 		}
 	}
-	return nil, nil, fmt.Errorf("lock %s: the lock file keeps being replaced; try again", path)
+	return nil, fmt.Errorf("lock %s: the lock file keeps being replaced; try again", path)
 }
 
 // testHookOpened, set by tests only, runs between opening a lock file and
@@ -65,7 +75,7 @@ var testHookOpened func(path string)
 // errStale means the file locked is no longer the one at its path.
 var errStale = errors.New("lock file replaced while locking")
 
-func tryOnce(path string, exclusive bool) (*Lock, func(), error) {
+func tryOnce(path string, exclusive bool) (*Lock, error) {
 	// 0o666 and the umask: under 022 the file is 0644, which is enough
 	// for every other account to take a shared lock through a read-only
 	// descriptor (flock(2) does not care how the file was opened).
@@ -76,7 +86,7 @@ func tryOnce(path string, exclusive bool) (*Lock, func(), error) {
 		f, err = os.Open(path)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("lock %s: %w", path, err)
+		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	if testHookOpened != nil {
 		testHookOpened(path)
@@ -84,24 +94,20 @@ func tryOnce(path string, exclusive bool) (*Lock, func(), error) {
 	ok, err := tryLock(f, exclusive)
 	if err != nil {
 		f.Close() // the lock failed; nothing is held
-		return nil, nil, fmt.Errorf("lock %s: %w", path, err)
+		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	if !ok {
 		f.Close() // nothing is held
-		return nil, nil, ErrLocked
+		return nil, ErrLocked
 	}
 	if same, err := current(f, path); err != nil || !same {
 		f.Close() // a lock on an unlinked file protects nothing
 		if err != nil {
-			return nil, nil, fmt.Errorf("lock %s: %w", path, err)
+			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
-		return nil, nil, errStale
+		return nil, errStale
 	}
-	return &Lock{f: f, path: path}, func() {
-		// Closing the file releases the lock; an error here means the
-		// descriptor is already gone, and with it the lock.
-		_ = f.Close()
-	}, nil
+	return &Lock{f: f, path: path}, nil
 }
 
 // current reports whether f, just locked, is still the file at path: a
@@ -127,7 +133,7 @@ func current(f *os.File, path string) (bool, error) {
 // another process could lock the doomed file: whoever was waiting on it
 // finds, once granted, that it is not the file at the path any more, and
 // locks a new one (see try). Only an exclusive holder may call it; the lock
-// stays held until the unlock func. On Windows an open file cannot be
+// stays held until Close. On Windows an open file cannot be
 // unlinked (Go opens files without FILE_SHARE_DELETE): Unlink returns an
 // error wrapping ErrUnsupported there, and lock files stay.
 func (l *Lock) Unlink() error {
@@ -138,19 +144,19 @@ func (l *Lock) Unlink() error {
 }
 
 // Shared takes a shared lock, calling waiting once if it has to wait.
-func Shared(ctx context.Context, path string, waiting func()) (*Lock, func(), error) {
+func Shared(ctx context.Context, path string, waiting func()) (*Lock, error) {
 	return wait(ctx, path, false, waiting)
 }
 
 // Exclusive takes an exclusive lock, calling waiting once if it has to wait.
-func Exclusive(ctx context.Context, path string, waiting func()) (*Lock, func(), error) {
+func Exclusive(ctx context.Context, path string, waiting func()) (*Lock, error) {
 	return wait(ctx, path, true, waiting)
 }
 
-func wait(ctx context.Context, path string, exclusive bool, waiting func()) (*Lock, func(), error) {
-	l, unlock, err := try(path, exclusive)
+func wait(ctx context.Context, path string, exclusive bool, waiting func()) (*Lock, error) {
+	l, err := try(path, exclusive)
 	if !errors.Is(err, ErrLocked) {
-		return l, unlock, err
+		return l, err
 	}
 	if waiting != nil {
 		waiting()
@@ -161,12 +167,12 @@ func wait(ctx context.Context, path string, exclusive bool, waiting func()) (*Lo
 	for {
 		select {
 		case <-ctx.Done():
-			return nil, nil, fmt.Errorf("lock %s: %w", path, ctx.Err())
+			return nil, fmt.Errorf("lock %s: %w", path, ctx.Err())
 		case <-time.After(delay):
 		}
-		l, unlock, err := try(path, exclusive)
+		l, err := try(path, exclusive)
 		if !errors.Is(err, ErrLocked) {
-			return l, unlock, err
+			return l, err
 		}
 		if delay < 50*time.Millisecond {
 			delay *= 2

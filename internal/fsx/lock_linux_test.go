@@ -53,7 +53,7 @@ func lockChild(p string, held bool) error {
 		f.Close()
 		return fmt.Errorf("%s is writable here: the test setup is wrong", p)
 	}
-	l, unlock, err := TryShared(p)
+	l, err := TryShared(p)
 	if held {
 		if !errors.Is(err, ErrLocked) {
 			return fmt.Errorf("shared lock under the parent's exclusive one: %v, want ErrLocked", err)
@@ -63,7 +63,7 @@ func lockChild(p string, held bool) error {
 	if err != nil {
 		return fmt.Errorf("shared lock: %w", err)
 	}
-	defer unlock()
+	defer l.Close()
 	flags, err := unix.FcntlInt(l.File().Fd(), unix.F_GETFL, 0)
 	if err != nil {
 		return err
@@ -71,7 +71,7 @@ func lockChild(p string, held bool) error {
 	if flags&unix.O_ACCMODE != unix.O_RDONLY {
 		return fmt.Errorf("shared lock opened with flags %#o, want read-only", flags)
 	}
-	if _, _, err := TryExclusive(p); err == nil || !CannotWrite(err) {
+	if _, err := TryExclusive(p); err == nil || !CannotWrite(err) {
 		return fmt.Errorf("exclusive lock: %v, want a cannot-write error", err)
 	}
 	return nil
@@ -124,11 +124,11 @@ func TestSharedLockWithoutWriteAccess(t *testing.T) {
 				t.Fatal(err)
 			}
 			lock := filepath.Join(dir, "k.lock")
-			_, unlock, err := TryShared(lock) // creates it
+			lk, err := TryShared(lock) // creates it
 			if err != nil {
 				t.Fatal(err)
 			}
-			unlock()
+			lk.Close()
 			tc.prep(t, dir, lock)
 			t.Cleanup(func() { os.Chmod(dir, 0o755) }) // so that TempDir can remove it
 
@@ -148,11 +148,11 @@ func TestSharedLockWithoutWriteAccess(t *testing.T) {
 			run(false)
 			// The read-only descriptor takes part in locking: it meets a
 			// builder's exclusive lock.
-			_, unlockEX, err := TryExclusive(lock)
+			ex, err := TryExclusive(lock)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer unlockEX()
+			defer ex.Close()
 			run(true)
 		})
 	}

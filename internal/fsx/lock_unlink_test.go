@@ -26,7 +26,7 @@ func holdsCurrent(t *testing.T, l *Lock, path string) {
 	if !os.SameFile(held, now) {
 		t.Fatal("the lock is held on an unlinked file, not on the one at the path")
 	}
-	if _, _, err := TryExclusive(path); !errors.Is(err, ErrLocked) {
+	if _, err := TryExclusive(path); !errors.Is(err, ErrLocked) {
 		t.Fatalf("another locker: %v, want ErrLocked", err)
 	}
 }
@@ -38,16 +38,16 @@ func holdsCurrent(t *testing.T, l *Lock, path string) {
 func TestLockRetriesOnUnlinkedFile(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		lock func(string) (*Lock, func(), error)
+		lock func(string) (*Lock, error)
 	}{
 		{"TryExclusive", TryExclusive},
 		{"TryShared", TryShared},
-		{"Exclusive", func(p string) (*Lock, func(), error) { return Exclusive(context.Background(), p, nil) }},
-		{"Shared", func(p string) (*Lock, func(), error) { return Shared(context.Background(), p, nil) }},
+		{"Exclusive", func(p string) (*Lock, error) { return Exclusive(context.Background(), p, nil) }},
+		{"Shared", func(p string) (*Lock, error) { return Shared(context.Background(), p, nil) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "k.lock")
-			holder, release, err := TryExclusive(path)
+			holder, err := TryExclusive(path)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -63,26 +63,25 @@ func TestLockRetriesOnUnlinkedFile(t *testing.T) {
 			t.Cleanup(func() { testHookOpened = nil })
 
 			type result struct {
-				l      *Lock
-				unlock func()
-				err    error
+				l   *Lock
+				err error
 			}
 			done := make(chan result, 1)
 			go func() {
-				l, unlock, err := tc.lock(path)
-				done <- result{l, unlock, err}
+				l, err := tc.lock(path)
+				done <- result{l, err}
 			}()
 			<-opened // the locker has the old file open, not locked yet
 			if err := holder.Unlink(); err != nil {
 				t.Fatal(err)
 			}
-			release()
+			holder.Close()
 			close(goOn)
 			r := <-done
 			if r.err != nil {
 				t.Fatal(r.err)
 			}
-			defer r.unlock()
+			defer r.l.Close()
 			// A shared lock on the current file keeps an exclusive
 			// locker out just as well as an exclusive one.
 			holdsCurrent(t, r.l, path)
@@ -95,31 +94,30 @@ func TestLockRetriesOnUnlinkedFile(t *testing.T) {
 // the lock on the file now at the path, not on the unlinked one.
 func TestWaiterOnUnlinkedLock(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "k.lock")
-	holder, release, err := TryExclusive(path)
+	holder, err := TryExclusive(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	waiting := make(chan struct{})
 	type result struct {
-		l      *Lock
-		unlock func()
-		err    error
+		l   *Lock
+		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		l, unlock, err := Exclusive(context.Background(), path, func() { close(waiting) })
-		done <- result{l, unlock, err}
+		l, err := Exclusive(context.Background(), path, func() { close(waiting) })
+		done <- result{l, err}
 	}()
 	<-waiting
 	if err := holder.Unlink(); err != nil {
 		t.Fatal(err)
 	}
-	release()
+	holder.Close()
 	r := <-done
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
-	defer r.unlock()
+	defer r.l.Close()
 	holdsCurrent(t, r.l, path)
 }
 
@@ -127,11 +125,11 @@ func TestWaiterOnUnlinkedLock(t *testing.T) {
 // stays held through the open file until released.
 func TestUnlinkRemovesTheFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "k.lock")
-	l, release, err := TryExclusive(path)
+	l, err := TryExclusive(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer release()
+	defer l.Close()
 	if err := l.Unlink(); err != nil {
 		t.Fatal(err)
 	}
