@@ -95,9 +95,9 @@ type diffRevision struct {
 // diffPackage is one changed distribution (--json); Old is absent when
 // it was added, New when it was removed.
 type diffPackage struct {
-	Venv   string       `json:"venv"`
-	Name   string       `json:"name"`
-	Change string       `json:"change"` // added, removed, upgraded, downgraded, source changed
+	Venv   string          `json:"venv"`
+	Name   string          `json:"name"`
+	Change string          `json:"change"` // added, removed, upgraded, downgraded, source changed
 	Old    *pyresolve.Dist `json:"old,omitempty"`
 	New    *pyresolve.Dist `json:"new,omitempty"`
 }
@@ -109,8 +109,8 @@ type diffReport struct {
 	New       diffRevision `json:"new"`
 	// Packages is null when either revision has no lock, [] when the
 	// locks install the same packages.
-	Packages []diffPackage   `json:"packages"`
-	Recipe   []recipeChange  `json:"recipe"`
+	Packages []diffPackage      `json:"packages"`
+	Recipe   []recipeChange     `json:"recipe"`
 	changes  []pyresolve.Change // for the text output
 }
 

@@ -28,7 +28,7 @@ const (
 
 // Resolution is the resolution of every venv of a revision.
 type Resolution struct {
-	Version int        `json:"version"`
+	Version int              `json:"version"`
 	Venvs   []VenvResolution `json:"venvs"`
 }
 
