@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rezup/rezup/internal/envlist"
 	"github.com/rezup/rezup/recipe"
 )
 
@@ -295,23 +296,23 @@ func TestLookPathFindsProductionBinFirst(t *testing.T) {
 		{want, want},
 	}
 	for _, tt := range tests {
-		got, err := LookPath(tt.file, env)
+		got, err := envlist.LookPath(tt.file, env)
 		if err != nil || got != tt.want {
-			t.Errorf("LookPath(%q) = %q, %v; want %q", tt.file, got, err, tt.want)
+			t.Errorf("envlist.LookPath(%q) = %q, %v; want %q", tt.file, got, err, tt.want)
 		}
 	}
 
-	_, err = LookPath("no-such-command", env)
-	if !errors.Is(err, ErrNotFound) || err.Error() != `command "no-such-command" not found on PATH` {
+	_, err = envlist.LookPath("no-such-command", env)
+	if !errors.Is(err, envlist.ErrNotFound) || err.Error() != `command "no-such-command" not found on PATH` {
 		t.Errorf("err = %v, want not found on PATH", err)
 	}
-	_, err = LookPath(filepath.Join(dir, "nope"), env)
-	if !errors.Is(err, ErrNotFound) {
-		t.Errorf("err = %v, want ErrNotFound", err)
+	_, err = envlist.LookPath(filepath.Join(dir, "nope"), env)
+	if !errors.Is(err, envlist.ErrNotFound) {
+		t.Errorf("err = %v, want envlist.ErrNotFound", err)
 	}
-	_, err = LookPath(filepath.Join(prod, "not-exec"), env)
-	if !errors.Is(err, ErrNotExecutable) {
-		t.Errorf("err = %v, want ErrNotExecutable", err)
+	_, err = envlist.LookPath(filepath.Join(prod, "not-exec"), env)
+	if !errors.Is(err, envlist.ErrNotExecutable) {
+		t.Errorf("err = %v, want envlist.ErrNotExecutable", err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"syscall"
 
+	"github.com/rezup/rezup/internal/envlist"
 	"github.com/rezup/rezup/internal/fsx"
 )
 
@@ -21,7 +22,7 @@ func Exec(argv []string, environ []string, hold *os.File) error {
 	if len(argv) == 0 {
 		return errNoCommand
 	}
-	path, err := LookPath(argv[0], environ)
+	path, err := envlist.LookPath(argv[0], environ)
 	if err != nil {
 		return err
 	}
@@ -48,7 +49,7 @@ func Start(argv []string, environ []string, hold *os.File) (pid int, err error) 
 	if len(argv) == 0 {
 		return 0, errNoCommand
 	}
-	path, err := LookPath(argv[0], environ)
+	path, err := envlist.LookPath(argv[0], environ)
 	if err != nil {
 		return 0, err
 	}

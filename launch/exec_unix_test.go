@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/rezup/rezup/internal/envlist"
 )
 
 func TestExecExitStatusIsTheCommands(t *testing.T) {
@@ -49,8 +51,8 @@ func TestExecExitStatusIsTheCommands(t *testing.T) {
 
 func TestExecNotFound(t *testing.T) {
 	err := Exec([]string{"no-such-command"}, []string{"PATH=" + t.TempDir()}, nil)
-	if !errors.Is(err, ErrNotFound) {
-		t.Fatalf("err = %v, want ErrNotFound", err)
+	if !errors.Is(err, envlist.ErrNotFound) {
+		t.Fatalf("err = %v, want envlist.ErrNotFound", err)
 	}
 	if err := Exec(nil, nil, nil); err == nil {
 		t.Fatal("Exec(nil) did not fail")

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"syscall"
 
+	"github.com/rezup/rezup/internal/envlist"
 	"golang.org/x/sys/windows"
 )
 
@@ -22,7 +23,7 @@ func Exec(argv []string, environ []string, hold *os.File) error {
 	if len(argv) == 0 {
 		return errNoCommand
 	}
-	path, err := LookPath(argv[0], environ)
+	path, err := envlist.LookPath(argv[0], environ)
 	if err != nil {
 		return err
 	}
@@ -57,7 +58,7 @@ func Start(argv []string, environ []string, hold *os.File) (pid int, err error) 
 	if len(argv) == 0 {
 		return 0, errNoCommand
 	}
-	path, err := LookPath(argv[0], environ)
+	path, err := envlist.LookPath(argv[0], environ)
 	if err != nil {
 		return 0, err
 	}

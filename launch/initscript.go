@@ -72,15 +72,15 @@ func RunInit(ctx context.Context, path string, environ []string, stdout, stderr 
 	var argv []string
 	switch ext := strings.ToLower(filepath.Ext(path)); ext {
 	case ".py":
-		py, err := LookPath("python3", environ)
+		py, err := envlist.LookPath("python3", environ)
 		if err != nil {
-			if py, err = LookPath("python", environ); err != nil {
+			if py, err = envlist.LookPath("python", environ); err != nil {
 				return nil, fmt.Errorf("run site-customize script %s: no python3 on PATH: %w", path, err)
 			}
 		}
 		argv = []string{py, "-c", initPy, out.Name(), path}
 	case ".sh":
-		sh, err := LookPath("sh", environ)
+		sh, err := envlist.LookPath("sh", environ)
 		if err != nil {
 			return nil, fmt.Errorf("run site-customize script %s: %w", path, err)
 		}

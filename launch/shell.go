@@ -32,7 +32,7 @@ func Shell(environ []string) (string, error) {
 
 func pickShell(environ []string, parent func([]string) (string, bool)) (string, error) {
 	if s, _ := envlist.Lookup(environ, "REZUP_DEFAULT_SHELL"); s != "" {
-		p, err := LookPath(s, environ)
+		p, err := envlist.LookPath(s, environ)
 		if err != nil {
 			return "", fmt.Errorf("REZUP_DEFAULT_SHELL: %w", err)
 		}

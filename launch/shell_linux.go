@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/rezup/rezup/internal/envlist"
 )
 
 // maxAncestors bounds the walk: process trees are shallow, and a bound
@@ -53,7 +55,7 @@ func procShell(pid int, environ []string) (string, bool) {
 	if !knownShells[comm] {
 		return "", false
 	}
-	p, err := LookPath(comm, environ)
+	p, err := envlist.LookPath(comm, environ)
 	return p, err == nil
 }
 

@@ -10,7 +10,7 @@ import (
 
 func fallbackShell(environ []string) (string, error) {
 	if s, _ := envlist.Lookup(environ, "SHELL"); s != "" {
-		p, err := LookPath(s, environ)
+		p, err := envlist.LookPath(s, environ)
 		if err != nil {
 			return "", fmt.Errorf("SHELL: %w", err)
 		}

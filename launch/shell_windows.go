@@ -12,11 +12,11 @@ import (
 // shells, as a path only they understand.
 func fallbackShell(environ []string) (string, error) {
 	if s, _ := envlist.Lookup(environ, "COMSPEC"); s != "" {
-		p, err := LookPath(s, environ)
+		p, err := envlist.LookPath(s, environ)
 		if err != nil {
 			return "", fmt.Errorf("COMSPEC: %w", err)
 		}
 		return p, nil
 	}
-	return LookPath("cmd.exe", environ)
+	return envlist.LookPath("cmd.exe", environ)
 }

@@ -7,7 +7,7 @@ import (
 	"io/fs"
 	"os"
 
-	"github.com/rezup/rezup/launch"
+	"github.com/rezup/rezup/internal/envlist"
 	"github.com/rezup/rezup/materialize"
 )
 
@@ -45,7 +45,7 @@ func (a *app) launchFailed(name string, t *materialize.Target, err error) error 
 	if err == nil || t.Key().IsZero() {
 		return err
 	}
-	if !errors.Is(err, launch.ErrNotFound) && !errors.Is(err, fs.ErrNotExist) {
+	if !errors.Is(err, envlist.ErrNotFound) && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	return a.damaged(name, t, err)

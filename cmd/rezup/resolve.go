@@ -9,9 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 
+	"github.com/rezup/rezup/internal/envlist"
 	"github.com/spf13/cobra"
-
-	"github.com/rezup/rezup/launch"
 )
 
 // resolvePy runs under the revision's rez-python as a script file, which
@@ -101,7 +100,7 @@ func (a *app) resolve(ctx context.Context, name string, local bool, request []st
 	}
 	// Held while rez-python runs: it runs from the build.
 	defer release()
-	rezPython, err := launch.LookPath("rez-python", env)
+	rezPython, err := envlist.LookPath("rez-python", env)
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", name, err)
 	}

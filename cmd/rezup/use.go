@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rezup/rezup/cas/cache"
+	"github.com/rezup/rezup/internal/envlist"
 	"github.com/rezup/rezup/launch"
 	"github.com/rezup/rezup/materialize"
 	"github.com/rezup/rezup/recipe"
@@ -216,7 +217,7 @@ func (a *app) runUse(ctx context.Context, o *useOptions) error {
 		// The shell would say a missing command in its own words; rezup
 		// says it as for `use -- CMD`, with the same exit code.
 		if p := doProgram(o.do); p != "" {
-			if _, err := launch.LookPath(p, env); errors.Is(err, launch.ErrNotFound) {
+			if _, err := envlist.LookPath(p, env); errors.Is(err, envlist.ErrNotFound) {
 				return commandFailed(o.name, p, err)
 			}
 		}
@@ -267,10 +268,10 @@ func (e *commandError) Unwrap() error { return e.err }
 // any other error (a damaged build among them) is returned as is.
 func commandFailed(container, command string, err error) error {
 	switch {
-	case errors.Is(err, launch.ErrNotFound):
+	case errors.Is(err, envlist.ErrNotFound):
 		return withHint(&commandError{container, command, 127, err},
 			"check that it is installed and on that PATH (`rezup env %s` prints it); a rez package's command runs with `rezup use %s -- rez-env PKG -- CMD`", container, container)
-	case errors.Is(err, launch.ErrNotExecutable):
+	case errors.Is(err, envlist.ErrNotExecutable):
 		return withHint(&commandError{container, command, 126, err}, "make it executable (chmod +x), or run it with its interpreter")
 	}
 	return err

@@ -3,9 +3,10 @@
 // entry of a name wins, and on Windows names ignore case, so PATH and
 // Path are one variable.
 //
-// It is the one place rezup looks a variable up in a list: cmd/rezup
-// reads its own environment through it, and the packages below look up
-// what their callers passed them. It never reads the process environment.
+// It is the one place rezup looks a variable up in a list, and a command
+// up in a list's PATH (LookPath): cmd/rezup reads its own environment
+// through it, and the packages below look up what their callers passed
+// them. It never reads the process environment.
 package envlist
 
 import "strings"

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/rezup/rezup/internal/envlist"
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/internal/pyid"
 )
@@ -91,22 +92,15 @@ func Find(spec, home, pathEnv string) (string, error) {
 	return abs, nil
 }
 
-// lookPath is exec.LookPath over an explicit PATH value, because a library
-// must not read the environment. Empty PATH entries (meaning the current
-// directory) are skipped on purpose.
+// lookPath looks the command name up in the PATH value pathEnv (see
+// envlist.LookPath: relative entries, meaning the current directory, are
+// skipped), a library being given its PATH rather than reading it.
 func lookPath(name, pathEnv string) (string, error) {
-	for _, dir := range filepath.SplitList(pathEnv) {
-		if dir == "" || !filepath.IsAbs(dir) {
-			continue
-		}
-		for _, cand := range executableNames(name) {
-			p := filepath.Join(dir, cand)
-			if info, err := os.Stat(p); err == nil && isExecutable(p, info) {
-				return p, nil
-			}
-		}
+	p, err := envlist.LookPath(name, []string{"PATH=" + pathEnv})
+	if err != nil {
+		return "", fmt.Errorf("%s not found on PATH: %w", name, ErrNoPython)
 	}
-	return "", fmt.Errorf("%s not found on PATH: %w", name, ErrNoPython)
+	return p, nil
 }
 
 // probeScript runs on Python 2.7 and 3.x alike.

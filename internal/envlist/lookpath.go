@@ -1,10 +1,8 @@
-package launch
+package envlist
 
 import (
 	"errors"
 	"fmt"
-
-	"github.com/rezup/rezup/internal/envlist"
 )
 
 // ErrNotFound is wrapped by LookPath when there is no such command.
@@ -23,7 +21,7 @@ func LookPath(file string, environ []string) (string, error) {
 	if file == "" {
 		return "", fmt.Errorf("empty command name: %w", ErrNotFound)
 	}
-	path, _ := envlist.Lookup(environ, "PATH")
+	path, _ := Lookup(environ, "PATH")
 	return lookPath(file, path, environ)
 }
 

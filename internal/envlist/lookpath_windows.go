@@ -1,6 +1,6 @@
 //go:build windows
 
-package launch
+package envlist
 
 import (
 	"errors"
@@ -9,13 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/rezup/rezup/internal/envlist"
 )
 
 func lookPath(file, path string, environ []string) (string, error) {
 	exts := []string{".com", ".exe", ".bat", ".cmd"}
-	if pe, _ := envlist.Lookup(environ, "PATHEXT"); pe != "" {
+	if pe, _ := Lookup(environ, "PATHEXT"); pe != "" {
 		exts = exts[:0]
 		for _, e := range strings.Split(strings.ToLower(pe), ";") {
 			if e == "" {
