@@ -14,7 +14,7 @@ import (
 
 // Exec replaces rezup with argv, looked up on environ's PATH. hold, when
 // not nil, is the lock file that holds the build in use (see
-// materialize.Lease.File): its descriptor is made inheritable first, so
+// materialize.Hold.File): its descriptor is made inheritable first, so
 // the command (and whatever it starts) keeps the entry in use for as long
 // as it runs. The command's exit status and
 // signals are then rezup's own. Exec returns only on failure.

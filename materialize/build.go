@@ -23,25 +23,29 @@ import (
 )
 
 // Plan is a recipe resolved on this machine: its interpreters found and
-// probed, its build inputs and its key. A plan with a Lock installs
-// exactly the lock, and its key is the locked key (see ResolveLocked);
+// probed, its build inputs and its key. A plan with a Resolution installs
+// exactly that resolution, and its key covers it (recipe.ResolvedBuildInputs);
 // without, the recipe's requirement strings, as before locks.
 type Plan struct {
-	Recipe  *recipe.Recipe
-	Interps map[string]pyenv.Interpreter
-	Inputs  []byte
-	Key     cas.Key
-	Lock    *pyresolve.Resolution
+	Recipe     *recipe.Recipe
+	Interps    map[string]pyenv.Interpreter
+	Inputs     []byte
+	Key        cas.Key
+	Resolution *pyresolve.Resolution
 }
 
-// Resolve finds and probes every interpreter the recipe asks for and
-// computes the key of the recipe's requirement strings (no lock: see Lock
-// and ResolveLocked for a locked plan). It runs python once per distinct interpreter; it is
-// never on the launch hot path.
-func (s *Store) Resolve(ctx context.Context, r *recipe.Recipe) (*Plan, error) {
+// plan finds and probes every interpreter the recipe asks for, and
+// computes the key: of res when it is not nil (see withResolution), else
+// of the recipe's requirement strings. It runs python at most once per
+// distinct interpreter (probes are memoized); it is never on the launch
+// hot path.
+func (s *Store) plan(ctx context.Context, r *recipe.Recipe, res *pyresolve.Resolution) (*Plan, error) {
 	interps, err := s.interpreters(ctx, r)
 	if err != nil {
 		return nil, err
+	}
+	if res != nil {
+		return (&Plan{Interps: interps}).with(r, res)
 	}
 	ids := map[string]pyid.ID{}
 	for spec, py := range interps {
@@ -58,38 +62,69 @@ func (s *Store) Resolve(ctx context.Context, r *recipe.Recipe) (*Plan, error) {
 // cache, and there was no recipe to build it from.
 var ErrNotCached = errors.New("not in the store or the shared cache")
 
-// Materialize makes entry k ready in the store and returns its manifest:
-// reused at once when it is already there; otherwise, under the entry's
-// exclusive lock (so that concurrent callers do the work once), fetched
-// from the shared cache (verified, unpacked and relocated), or else built
-// from p and published to the cache. With p nil, a cache miss is
-// ErrNotCached, and so is an entry whose archive this store refuses (a
-// *RefusedError naming key and digest). With p, such an entry is
-// reported once and built over locally, and the build is not published
-// over it. It does not hold the entry in use: see MaterializeLeased.
-func (s *Store) Materialize(ctx context.Context, k cas.Key, p *Plan) (*Manifest, error) {
-	return s.materialize(ctx, k, p, nil)
+// Request says which build Materialize makes ready, and how it may get it.
+type Request struct {
+	// Key is the build.
+	Key cas.Key
+	// Plan builds Key when neither the store nor the shared cache has it;
+	// nil: that is ErrNotCached. Its Key must be Key.
+	Plan *Plan
+	// Pin is the archive a revision pins for Key (see Meta.Archive): only
+	// that archive is fetched, whatever the cache's entry.json names, and
+	// when it is gone the build is made from Plan, never fetched by key.
+	Pin *cache.Entry
+	// ForPublish is set when the caller publishes and pins what it gets
+	// (add --remote): only an entry a trusted key signed is fetched by key
+	// (none, with no trusted keys; a pin is still fetched), no farm build
+	// lease is taken, and nothing is published on the way.
+	ForPublish bool
 }
 
-// MaterializePinned is Materialize for a revision that pins the archive
-// published for k (see Meta.Archive): only that archive is fetched,
-// whatever the cache's entry.json names; when it is gone, the entry is
-// built from p (with p nil, ErrNotCached), never fetched by key.
-func (s *Store) MaterializePinned(ctx context.Context, k cas.Key, p *Plan, pin *cache.Entry) (*Manifest, error) {
-	return s.materialize(ctx, k, p, pin)
-}
-
-func (s *Store) materialize(ctx context.Context, k cas.Key, p *Plan, pin *cache.Entry) (m *Manifest, err error) {
-	defer s.dropSpares() // the venvs Lock made ahead that this build did not take
-	if pin != nil && pin.Key != k {
-		return nil, fmt.Errorf("materialize %s: the pin is for %s", k, pin.Key)
+// Materialize makes build req.Key ready in the store and holds it in use:
+// when it returns, the build is there until the Hold is closed, so that a
+// collector cannot remove it before a revision refers to it or a command
+// runs in it. This is the one way to make a build ready.
+//
+// A ready build is held at once (the hot path: a stat, a lock, a stat; no
+// cache, no python). Otherwise, under the build's exclusive lock (so that
+// concurrent callers do the work once), it is fetched from the shared
+// cache (verified, unpacked and relocated), or else built from req.Plan
+// and published to the cache. Without a plan, a miss is ErrNotCached, and
+// so is an entry whose archive this store refuses (a *RefusedError naming
+// key and digest). With a plan, a refused or unreachable cache is reported
+// once and built over locally, and the build is not published over the
+// cache's entry.
+func (s *Store) Materialize(ctx context.Context, req Request) (*Hold, error) {
+	if req.Pin != nil && req.Pin.Key != req.Key {
+		return nil, fmt.Errorf("materialize %s: the pin is for %s", req.Key, req.Pin.Key)
 	}
-	if m, err := s.ReadManifest(k); err == nil {
-		return m, nil
+	h, err := s.hold(ctx, req.Key)
+	if !errors.Is(err, ErrNotReady) {
+		return h, err
+	}
+	// A collector may remove the entry between making it ready and
+	// holding it; a few rounds make that race harmless.
+	for attempt := 0; ; attempt++ {
+		if err := s.materialize(ctx, req); err != nil {
+			return nil, err
+		}
+		h, err := s.hold(ctx, req.Key)
+		if err == nil || !errors.Is(err, ErrNotReady) || attempt == 2 {
+			return h, err
+		}
+	}
+}
+
+// materialize makes req.Key ready in the store, without holding it.
+func (s *Store) materialize(ctx context.Context, req Request) (err error) {
+	defer s.dropSpares() // the venvs resolve made ahead that this build did not take
+	k, p, pin := req.Key, req.Plan, req.Pin
+	if _, err := s.ReadManifest(k); err == nil {
+		return nil
 	}
 	lock, err := s.exclusive(ctx, k, "materializing")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer func() {
 		if err != nil {
@@ -97,17 +132,17 @@ func (s *Store) materialize(ctx context.Context, k cas.Key, p *Plan, pin *cache.
 		}
 		lock.Close()
 	}()
-	if m, err := s.ReadManifest(k); err == nil {
-		return m, nil // made by whoever held the lock before us
+	if _, err := s.ReadManifest(k); err == nil {
+		return nil // made by whoever held the lock before us
 	}
 	s.clearStaging(k)
 
 	// A build that replaces a refused or stalled entry is not published:
 	// the cache keeps the entry it has (see RefusedError).
-	publish := true
+	publish := !req.ForPublish
 	if sc := s.opt.Cache; sc != nil {
-		e, err := s.lookup(ctx, sc, k, pin)
-		if errors.Is(err, cache.ErrNotFound) && s.farmBuild(ctx, pin, p) {
+		e, err := s.lookup(ctx, sc, k, pin, req.ForPublish)
+		if errors.Is(err, cache.ErrNotFound) && s.farmBuild(ctx, req) {
 			s.opt.Reporter.Debugf("cache miss for %s in %s: %v", k, sc, err)
 			lease, got, lerr := sc.AcquireBuild(ctx, k, s.leaseOptions())
 			switch {
@@ -116,7 +151,7 @@ func (s *Store) materialize(ctx context.Context, k cas.Key, p *Plan, pin *cache.
 			case lerr == nil:
 				e, err = got, nil // another node built it: fetch that
 			case ctx.Err() != nil:
-				return nil, lerr
+				return lerr
 			default:
 				// Given up waiting, or the cache failed: build here all
 				// the same; buildHere publishes only if the key is still
@@ -127,9 +162,9 @@ func (s *Store) materialize(ctx context.Context, k cas.Key, p *Plan, pin *cache.
 		}
 		switch {
 		case err == nil:
-			m, err := s.fetch(ctx, e, p, pin != nil)
+			_, err := s.fetch(ctx, e, p, pin != nil)
 			if err == nil || p == nil || ctx.Err() != nil {
-				return m, err
+				return err
 			}
 			var re *RefusedError
 			switch {
@@ -139,7 +174,7 @@ func (s *Store) materialize(ctx context.Context, k cas.Key, p *Plan, pin *cache.
 				// As an unreachable cache: build if we can.
 				s.opt.Reporter.Warnf("%v; building locally", err)
 			default:
-				return nil, err
+				return err
 			}
 			publish = false
 		case errors.Is(err, cache.ErrNotFound):
@@ -147,7 +182,7 @@ func (s *Store) materialize(ctx context.Context, k cas.Key, p *Plan, pin *cache.
 		default:
 			// An unreachable cache must not stop a farm: build if we can.
 			if p == nil {
-				return nil, fmt.Errorf("look up %s in %s: %w", k, sc, err)
+				return fmt.Errorf("look up %s in %s: %w", k, sc, err)
 			}
 			s.opt.Reporter.Warnf("shared cache %s: %v; building locally", sc, err)
 		}
@@ -156,16 +191,16 @@ func (s *Store) materialize(ctx context.Context, k cas.Key, p *Plan, pin *cache.
 }
 
 // farmBuild reports whether a miss is built under the farm lease (see
-// cas.AcquireBuild), so that one node of the farm builds while the others
+// cache.AcquireBuild), so that one node of the farm builds while the others
 // wait and fetch: only when there is a recipe, the cache is writable (a
 // read-only cache cannot hold a lease, and nothing here would be
-// published), and this is not a Publisher store (its caller publishes and
-// pins whatever is in the cache). A pinned revision whose archive is
+// published), and the build is not for a publisher (its caller publishes
+// and pins whatever is in the cache). A pinned revision whose archive is
 // missing builds without it, as before: what the lease hands a waiter is
 // the key's entry.json, and fetching by key would bypass the pin. An
 // edit-mode build is never published, so there is nothing to wait for.
-func (s *Store) farmBuild(ctx context.Context, pin *cache.Entry, p *Plan) bool {
-	return pin == nil && p != nil && !s.opt.Publisher && len(EditTools(p.Recipe)) == 0 && s.opt.Cache.Writable(ctx) == nil
+func (s *Store) farmBuild(ctx context.Context, req Request) bool {
+	return req.Pin == nil && req.Plan != nil && !req.ForPublish && len(EditTools(req.Plan.Recipe)) == 0 && s.opt.Cache.Writable(ctx) == nil
 }
 
 func (s *Store) leaseOptions() cache.LeaseOptions {
@@ -189,32 +224,31 @@ func (s *Store) leaseOptions() cache.LeaseOptions {
 // the lease: after the entry is committed, or at once when the build
 // failed, so that a waiting node takes over without waiting for the
 // expiry.
-func (s *Store) buildLeased(ctx context.Context, k cas.Key, p *Plan, lease *cache.BuildLease) (*Manifest, error) {
+func (s *Store) buildLeased(ctx context.Context, k cas.Key, p *Plan, lease *cache.BuildLease) error {
 	// Released even when ctx is done (Ctrl+C): a lease left behind makes
 	// the farm wait for its expiry.
 	defer lease.Release(context.WithoutCancel(ctx))
-	m, err := s.buildHere(ctx, k, p, true)
+	err := s.buildHere(ctx, k, p, true)
 	if err == nil && lease.Lost() {
 		s.opt.Reporter.Warnf("the build lease of %s expired while it was built here, and another node took it over", k)
 	}
-	return m, err
+	return err
 }
 
 // buildHere builds entry k from p into the store, and then, when publish
-// and the cache is writable (and this is not a Publisher store, whose
-// caller publishes and pins), packs it to the cache unless the key was
+// and the cache is writable, packs it to the cache unless the key was
 // published meanwhile (by a node that took the lease over, or one that
 // built without it). The caller holds k's exclusive lock.
-func (s *Store) buildHere(ctx context.Context, k cas.Key, p *Plan, publish bool) (*Manifest, error) {
+func (s *Store) buildHere(ctx context.Context, k cas.Key, p *Plan, publish bool) error {
 	if p == nil {
-		return nil, fmt.Errorf("%s: %w", k, ErrNotCached)
+		return fmt.Errorf("%s: %w", k, ErrNotCached)
 	}
 	if p.Key != k {
-		return nil, fmt.Errorf("build %s: the plan is for %s", k, p.Key)
+		return fmt.Errorf("build %s: the plan is for %s", k, p.Key)
 	}
 	staging, err := s.stage(k)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	m, err := s.build(ctx, p, staging)
 	if err == nil {
@@ -224,32 +258,32 @@ func (s *Store) buildHere(ctx context.Context, k cas.Key, p *Plan, publish bool)
 		// Nothing of a failed build may stay: the staging dir is all there
 		// is, and removing it is best effort (the next builder clears it).
 		_ = os.RemoveAll(staging)
-		return nil, fmt.Errorf("build %s: %w", k, err)
+		return fmt.Errorf("build %s: %w", k, err)
 	}
 	s.opt.Reporter.Infof("built %s", k)
 	if len(m.Editable) > 0 && publish && s.opt.Cache != nil {
 		s.opt.Reporter.Infof("not publishing %s to %s: %v (%s), it points into a source tree", k, s.opt.Cache, ErrEditMode, strings.Join(m.Editable, ", "))
 		publish = false
 	}
-	if publish && s.opt.Cache != nil && !s.opt.Publisher && s.opt.Cache.Writable(ctx) == nil {
+	if publish && s.opt.Cache != nil && s.opt.Cache.Writable(ctx) == nil {
 		// Still under the exclusive lock: nobody can remove the entry
 		// while it is packed.
 		if _, err := s.pack(ctx, k, m, true); err != nil {
 			s.opt.Reporter.Warnf("could not publish %s to %s: %v", k, s.opt.Cache, err)
 		}
 	}
-	return m, nil
+	return nil
 }
 
 // lookup finds what to fetch for k: the pinned archive when there is a
 // pin (entry.json is not read), else the key's entry. A publisher that
 // trusts no key fetches nothing by key: whoever can write the cache
 // chose that entry.
-func (s *Store) lookup(ctx context.Context, sc *cache.Cache, k cas.Key, pin *cache.Entry) (cache.Entry, error) {
+func (s *Store) lookup(ctx context.Context, sc *cache.Cache, k cas.Key, pin *cache.Entry, forPublish bool) (cache.Entry, error) {
 	switch {
 	case pin != nil:
 		return sc.Pinned(ctx, *pin)
-	case s.opt.Publisher && len(sc.TrustedKeys()) == 0:
+	case forPublish && len(sc.TrustedKeys()) == 0:
 		return cache.Entry{}, &cache.MissError{Key: k, Cache: sc.String(), Reason: cache.MissUntrusted,
 			Detail: "a publisher fetches only entries a trusted key signed, and no trusted keys are configured"}
 	}
@@ -506,7 +540,7 @@ func (b *staged) notePipCopied(name string, v pyenv.Venv) {
 // A locked build installs v's whole lock at the first call for v (rez and
 // the extensions that share its venv in one pip run), and nothing after.
 func (b *staged) install(ctx context.Context, v pyenv.Venv, t recipe.Tool, withLib bool) error {
-	if b.p.Lock != nil {
+	if b.p.Resolution != nil {
 		venv := filepath.Base(v.Dir)
 		if b.lockDone[venv] {
 			return nil
@@ -581,7 +615,7 @@ func (b *staged) installShared(ctx context.Context, rez pyenv.Venv, sh *recipe.S
 	s := b.s
 	s.opt.Reporter.Infof("installing shared libs %s", sh.Name)
 	lib := filepath.Join(b.dir, "libs", sh.Name)
-	if b.p.Lock != nil {
+	if b.p.Resolution != nil {
 		if err := b.installLocked(ctx, rez, SharedVenv, "--target", lib); err != nil {
 			return err
 		}
@@ -618,8 +652,8 @@ func prodBin(entry, venv string) string {
 	return pyenv.Venv{Dir: filepath.Join(entry, "venv", venv)}.ProdBinDir()
 }
 
-// BinDirs are the production bin dirs of a ready entry, in venv order.
-func (s *Store) BinDirs(k cas.Key, venvs []string) []string {
+// binDirs are the production bin dirs of a ready entry, in venv order.
+func (s *Store) binDirs(k cas.Key, venvs []string) []string {
 	dirs := make([]string, len(venvs))
 	for i, v := range venvs {
 		dirs[i] = prodBin(s.opt.Root.EntryDir(k), v)

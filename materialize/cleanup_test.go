@@ -42,7 +42,7 @@ func TestFailedFirstMaterializeLeavesNoLock(t *testing.T) {
 	dir := t.TempDir()
 	s := storeAt(dir, t0)
 	k := key(t, 2)
-	if _, err := s.Materialize(context.Background(), k, nil); !errors.Is(err, materialize.ErrNotCached) {
+	if _, err := s.Materialize(context.Background(), materialize.Request{Key: k}); !errors.Is(err, materialize.ErrNotCached) {
 		t.Fatalf("materialize without plan nor cache: %v, want ErrNotCached", err)
 	}
 	gone(t, s.Root().LockPath(k))
@@ -161,14 +161,14 @@ func TestRepairMovesTheEntryAside(t *testing.T) {
 	dir := t.TempDir()
 	entry := damagedEntry(t, dir, testkit.FakeKey(5))
 	s := storeAt(dir, t0)
-	lease, err := s.Lease(context.Background(), key(t, 5))
+	lease, err := s.Materialize(context.Background(), materialize.Request{Key: key(t, 5)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Repair(key(t, 5)); !errors.Is(err, materialize.ErrInUse) {
 		t.Fatalf("repair in use: %v, want ErrInUse", err)
 	}
-	if err := lease.Release(); err != nil {
+	if err := lease.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Repair(key(t, 5)); err != nil {
@@ -176,7 +176,7 @@ func TestRepairMovesTheEntryAside(t *testing.T) {
 	}
 	gone(t, entry)
 	gone(t, s.Root().LockPath(key(t, 5)))
-	if s.Ready(key(t, 5)) {
+	if _, err := s.ReadManifest(key(t, 5)); err == nil {
 		t.Error("repaired entry still ready")
 	}
 }

@@ -46,11 +46,11 @@ func TestUseStampsAtMostHourly(t *testing.T) {
 		{t0.Add(150 * time.Minute), t0.Add(2 * time.Hour)}, // fresh again
 	} {
 		s := storeAt(f.Dir, tt.now)
-		lease, err := s.Lease(context.Background(), k)
+		lease, err := s.Materialize(context.Background(), materialize.Request{Key: k})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := lease.Release(); err != nil {
+		if err := lease.Close(); err != nil {
 			t.Fatal(err)
 		}
 		got, err := s.LastUse(k)

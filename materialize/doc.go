@@ -3,30 +3,35 @@
 // store entry: reuse it when it is already there, otherwise build it with
 // python and pip under an exclusive lock, and publish it with one rename.
 //
-// Its parts, by what they do:
-//   - Store.Resolve runs python to find the recipe's interpreters and
-//     computes the key; Store.Materialize reuses, fetches or builds an
-//     entry under its exclusive lock.
-//   - Store.Lock resolves every venv of a plan with pip into a
-//     pyresolve.Lock (in parallel, pip run from the bundled wheel);
-//     Store.WithLock and ResolveLocked (no pip run) make the locked plan,
-//     whose key covers the lock (recipe.LockedBuildInputs) and whose build
-//     installs exactly the lock, one pip run per venv, pip included. A
-//     revision's lock.json is written by AddRevision/AddRemoteRevision and
-//     read back by launches and pulls that must build it; a revision
-//     without one is built from its requirement strings, as before.
-//   - A Lease is an entry held in use (Store.Lease, or
-//     Store.MaterializeLeased to make it ready first): the open lock file,
-//     released by closing it, handed on to the launched process.
-//   - Root reads containers and revisions; Store.AddRevision and
-//     AddRemoteRevision record new ones.
-//   - Launcher is the launch policy: which revision a launch runs in (remote
-//     first, pulled into the local root), its build made ready and leased.
+// Which API to use:
+//   - Store.Add is `rezup add` as one call: resolve the recipe with pip
+//     into a resolution (lock.json; or take the latest revision's with
+//     Frozen), compute the key that covers it, reuse, fetch or build that
+//     build, and record a revision (in a remote root: published to the
+//     shared cache and pinned first). The salt rule of --fresh, the
+//     publisher's trust rule and the undo of a failed first add are in it.
+//   - Store.Materialize(ctx, Request) is the one way to make a build ready:
+//     held at once when it is there (the hot path), else fetched from the
+//     shared cache (a pinned archive, or by key) or built from the
+//     request's Plan, under the build's exclusive lock. It returns a Hold:
+//     the build in use, its open lock file handed on to the launched
+//     process, released by Close.
+//   - Launcher.Pick is the launch policy of use, env, resolve and pull:
+//     which revision a launch runs in (remote first, pulled into the local
+//     root), its build made ready and held; a container with no revision
+//     gets Launcher.First added, or ErrNoRevision.
+//   - Root reads containers and revisions.
 //   - Drop, and the removals gc drives (RemoveEntry, RemoveRevision,
-//     RemoveLeftover, RemoveOrphanLock), take the exclusive lock without
+//     RemoveLeftover, RemoveOrphanLock, with InUse, LastUse, EntryBytes and
+//     their revision forms to plan them), take the exclusive lock without
 //     waiting; an entry's lock file goes with it.
 //   - Inspect tells a damaged build (files deleted from a ready entry)
 //     after a launch failed; Repair moves it aside to be made again.
+//
+// Words: a resolution (pyresolve.Resolution) is what pip resolved, saved as
+// lock.json and called "the lock" by users; a lock in this package is a
+// file lock (.store/<key>.lock); a Hold is a build held in use; the farm
+// build lease is the shared cache's (cache.BuildLease).
 //
 // Guarantees:
 //   - Safe across processes on one local filesystem: a store entry is
@@ -36,7 +41,7 @@
 //   - Nothing half-made is ever visible: store entries are staged in .tmp
 //     and renamed into .store; revisions are staged and renamed into
 //     <container>/revisions; revision.json is the commit point.
-//   - The hot path (Launcher.Pick: Latest, then Lease on a ready entry)
+//   - The hot path (Launcher.Pick: Latest, then a Hold on a ready entry)
 //     reads one directory, one small JSON file and the frozen recipe, and
 //     takes one lock: no python, no hashing, no tree walks. It needs no
 //     write access: a root another account owns, or a read-only mount,
@@ -56,17 +61,17 @@
 //     once and builds instead, without publishing over the cache's entry;
 //     without one, the error is a *RefusedError (ErrNotCached) naming key
 //     and digest. A read of the cache that stalls, or whose context ends,
-//     gives the entry's lock back (cas.Idle bounds the reads).
+//     gives the entry's lock back (backend.Idle bounds the reads).
 //   - A remote revision pins the archive its publisher stored
 //     (Meta.Archive): pulling it fetches exactly that digest
-//     (MaterializeLeasedPinned), never what the cache's entry.json names,
-//     and builds from the frozen recipe when it is gone. Each entry's
-//     manifest records its Origin; a Publisher store (add --remote) fetches
-//     by key only entries a trusted key signed, and Publish always stores
-//     its own archive and returns the pin.
+//     (Request.Pin), never what the cache's entry.json names, and builds
+//     from the frozen recipe when it is gone. Each entry's manifest records
+//     its Origin; a publisher's request (Request.ForPublish, add --remote)
+//     fetches by key only entries a trusted key signed, and Publish always
+//     stores its own archive and returns the pin.
 //   - One build per key across the farm: a miss with a recipe, a writable
 //     cache and no pin is built under the cache's build lease
-//     (cas.Cache.AcquireBuild), taken while holding the entry's local
+//     (cache.Cache.AcquireBuild), taken while holding the entry's local
 //     lock. Other nodes wait, then fetch what was published; the builder
 //     looks the key up again before publishing, so a key is published
 //     once. A read-only or unreachable cache builds without it.

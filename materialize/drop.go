@@ -54,7 +54,7 @@ func (s *Store) Drop(ctx context.Context, container string, force bool) (*DropRe
 	var inUse []cas.Key
 	locks := map[cas.Key]*fsx.Lock{}
 	for k := range keys {
-		if !s.Ready(k) {
+		if !s.ready(k) {
 			delete(keys, k)
 			continue
 		}

@@ -298,7 +298,7 @@ func (s *Store) pack(ctx context.Context, k cas.Key, m *Manifest, once bool) (ca
 // it to the shared cache under its own digest, even when the cache
 // already has an entry for k: what someone else committed there is not
 // what this store holds. It returns the entry it published, without
-// signatures: what a remote revision pins (AddRemoteRevision). When the
+// signatures: what a remote revision pins (Meta.Archive). When the
 // key's entry.json is another publisher's that no trusted key signed, and
 // this one would not verify either, the archive is stored and pinned all
 // the same, and entry.json is left as it was (with a warning). An entry
@@ -310,11 +310,11 @@ func (s *Store) Publish(ctx context.Context, k cas.Key) (cache.Entry, error) {
 	if err := s.opt.Cache.Writable(ctx); err != nil {
 		return cache.Entry{}, fmt.Errorf("publish %s: %w", k, err)
 	}
-	lease, err := s.Lease(ctx, k)
+	h, err := s.hold(ctx, k)
 	if err != nil {
 		return cache.Entry{}, err
 	}
-	defer lease.Release()
+	defer h.Close()
 	m, err := s.ReadManifest(k)
 	if err != nil {
 		return cache.Entry{}, err

@@ -111,7 +111,7 @@ func TestFetchRelocatesAndBuildsOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = node.Materialize(ctx, k, nil)
+			_, errs[i] = node.made(ctx, Request{Key: k, Plan: nil})
 		}()
 	}
 	wg.Wait()
@@ -155,7 +155,7 @@ func TestEnsureMissAndCorrupt(t *testing.T) {
 	sc := openCache(t, cacheDir)
 	node := newStore(t, filepath.Join(t.TempDir(), "node"), sc, nil)
 
-	if _, err := node.Materialize(ctx, cas.KeyOf([]byte("nowhere")), nil); !errors.Is(err, ErrNotCached) {
+	if _, err := node.made(ctx, Request{Key: cas.KeyOf([]byte("nowhere"))}); !errors.Is(err, ErrNotCached) {
 		t.Fatalf("miss without a plan: %v, want ErrNotCached", err)
 	}
 
@@ -163,11 +163,11 @@ func TestEnsureMissAndCorrupt(t *testing.T) {
 	corruptDir, e := publishedCorrupt(t, k)
 	node = newStore(t, filepath.Join(t.TempDir(), "node2"), openCache(t, corruptDir), nil)
 
-	_, err := node.Materialize(ctx, k, nil)
+	_, err := node.made(ctx, Request{Key: k, Plan: nil})
 	if !errors.Is(err, archive.ErrCorrupt) || !strings.Contains(err.Error(), k.String()) || !strings.Contains(err.Error(), e.Digest.String()) {
 		t.Fatalf("corrupt archive: %v; want ErrCorrupt naming key and digest", err)
 	}
-	if node.Ready(k) {
+	if node.ready(k) {
 		t.Fatal("a corrupt archive became a store entry")
 	}
 	if left, _ := node.opt.Root.TmpLeftovers(); len(left) != 1 || left[0].Kind != LeftoverRefused {
@@ -192,10 +192,10 @@ func TestStaleStagingCleared(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(stale, "half"), []byte("x"), 0o644)
-	if node.Ready(k) {
+	if node.ready(k) {
 		t.Fatal("a staging dir counts as ready")
 	}
-	if _, err := node.Materialize(ctx, k, nil); err != nil {
+	if _, err := node.made(ctx, Request{Key: k, Plan: nil}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(stale); !os.IsNotExist(err) {
@@ -247,7 +247,7 @@ func TestLeaseWaitsForBuilderThenRechecks(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t, t.TempDir(), nil, nil)
 	k := cas.KeyOf([]byte("use test"))
-	if _, err := s.Lease(ctx, k); !errors.Is(err, ErrNotReady) {
+	if _, err := s.hold(ctx, k); !errors.Is(err, ErrNotReady) {
 		t.Fatalf("Lease of a missing entry: %v", err)
 	}
 	fakeEntry(t, s, k)
@@ -259,7 +259,7 @@ func TestLeaseWaitsForBuilderThenRechecks(t *testing.T) {
 	// then finds it gone.
 	done := make(chan error)
 	go func() {
-		_, err := s.Lease(ctx, k)
+		_, err := s.hold(ctx, k)
 		done <- err
 	}()
 	if err := fsx.RemoveAll(s.opt.Root.EntryDir(k), s.opt.Root.TmpDir()); err != nil {

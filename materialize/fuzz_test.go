@@ -17,7 +17,7 @@ import (
 
 // FuzzReadMeta feeds arbitrary bytes, as they could come from a shared
 // cache, an archive or a remote root, to every metadata reader: as
-// entry.json (cas.Cache.Lookup), manifest.json (ReadManifest), revision.json
+// entry.json (cache.Cache.Lookup), manifest.json (ReadManifest), revision.json
 // (readMeta) and pyvenv.cfg (pyenv.CheckBase, trusting nothing, so that it
 // runs nothing). None may panic; every error is one line; and whatever is
 // accepted names only venvs inside the entry. The seed corpus is in

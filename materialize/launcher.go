@@ -17,7 +17,8 @@ import (
 // is made ready and held in use. The remote root comes first, unless the
 // launch is local: its latest revision is mirrored into the local root
 // (pulled) and used from there; without one, the local root's latest
-// revision is used; with none anywhere, FirstRevision decides. The shared
+// revision is used; with none anywhere, First is added (rezup creates
+// .main on first use), or the launch fails with ErrNoRevision. The shared
 // cache is opened only when a build must be fetched or made.
 type Launcher struct {
 	// Store is the local root's store, without a cache: the hot path (a
@@ -29,22 +30,22 @@ type Launcher struct {
 	// the frozen recipe of the revision being made ready (its [cache] may
 	// name the cache), nil when a first revision is about to be made.
 	OpenCache func(frozen *recipe.Recipe) (*cache.Cache, error)
-	// FirstRevision is called when the container has no ready revision,
-	// local or remote, with a store that has the cache; it returns the
-	// revision it made, or an error saying what to do. Nil: ErrNoRevision.
-	FirstRevision func(ctx context.Context, s *Store) (*Revision, error)
+	// First is the add that makes the container's first revision when it
+	// has no ready revision, local or remote (see Store.Add); nil: such a
+	// launch fails with ErrNoRevision.
+	First *AddRequest
 }
 
-// Target is a revision ready to launch: its build is leased until Release.
+// Target is a revision ready to launch: its build is held until Close.
 type Target struct {
 	// Revision is the local revision launched: the pulled mirror of the
 	// remote one when Remote.
 	Revision *Revision
 	// Remote says the revision followed the remote root.
 	Remote bool
-	// Lease holds the build in use; its Key is zero for a revision the
+	// Hold holds the build in use; its Key is zero for a revision the
 	// Python rezup built.
-	Lease *Lease
+	Hold *Hold
 	// Recipe is the revision's frozen recipe, read once.
 	Recipe *recipe.Recipe
 	// BinDirs are the production bin dirs the launch puts on PATH.
@@ -53,10 +54,10 @@ type Target struct {
 
 // Key is the key of the build the target runs in (zero: the revision's own
 // venvs, built by the Python rezup).
-func (t *Target) Key() cas.Key { return t.Lease.Key() }
+func (t *Target) Key() cas.Key { return t.Hold.Key() }
 
-// Release releases the target's lease; releasing twice is harmless.
-func (t *Target) Release() error { return t.Lease.Release() }
+// Close releases the target's hold; closing twice is harmless.
+func (t *Target) Close() error { return t.Hold.Close() }
 
 // RevisionError is an error about the revision a launch picked (its frozen
 // recipe cannot be read, or its build cannot be made ready); Revision says
@@ -80,7 +81,7 @@ func (e *RemoteRootError) Error() string { return e.Err.Error() }
 func (e *RemoteRootError) Unwrap() error { return e.Err }
 
 // Pick returns the latest ready revision of container, its build ready
-// and leased: remote first unless local (see Launcher). Newer revisions
+// and held: remote first unless local (see Launcher). Newer revisions
 // whose revision.json cannot be read are passed over with a warning, and
 // so are the keys of the frozen recipe this rezup does not know (at every
 // launch: the frozen recipe never stops one). When a collector removes the
@@ -116,7 +117,7 @@ func (l *Launcher) pickOnce(ctx context.Context, container string, local bool) (
 			return nil, err
 		}
 	}
-	lease, err := p.lease(ctx, rev, fr)
+	hold, err := p.hold(ctx, rev, fr)
 	if err != nil {
 		return nil, &RevisionError{Revision: rev, Err: err}
 	}
@@ -128,9 +129,9 @@ func (l *Launcher) pickOnce(ctx context.Context, container string, local bool) (
 	return &Target{
 		Revision: rev,
 		Remote:   remote,
-		Lease:    lease,
+		Hold:     hold,
 		Recipe:   fr.recipe,
-		BinDirs:  p.store.RevisionBinDirs(rev, lease.Key()),
+		BinDirs:  p.store.revisionBinDirs(rev, hold.Key()),
 	}, nil
 }
 
@@ -164,14 +165,18 @@ func (p *pick) revision(ctx context.Context, local bool) (rev *Revision, fr *fro
 		p.warnSkipped(rev)
 		return rev, nil, false, nil
 	}
-	if !errors.Is(err, ErrNoRevision) || p.l.FirstRevision == nil {
+	if !errors.Is(err, ErrNoRevision) || p.l.First == nil {
 		return nil, nil, false, err
 	}
 	if err := p.openCache(nil); err != nil {
 		return nil, nil, false, err
 	}
-	rev, err = p.l.FirstRevision(ctx, p.store)
-	return rev, nil, false, err
+	p.reporter().Infof("creating container %s", p.container)
+	added, err := p.store.Add(ctx, *p.l.First)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	return added.Revision, nil, false, nil
 }
 
 // remoteRevision is the local mirror of the remote root's latest revision,
@@ -188,7 +193,7 @@ func (p *pick) remoteRevision(ctx context.Context) (*Revision, *frozenRecipe, er
 	}
 	p.warnSkipped(rrev)
 	if lrev, err := p.store.opt.Root.Revision(p.container, rrev.Name); err == nil && lrev.Ready() {
-		return lrev, nil, nil // pulled before: its build is checked when it is leased
+		return lrev, nil, nil // pulled before: its build is checked when it is held
 	}
 	fr, err := loadFrozen(rrev)
 	if err != nil {
@@ -215,28 +220,28 @@ func (p *pick) warnSkipped(rev *Revision) {
 	}
 }
 
-// lease makes rev's build ready and holds it in use. On the hot path (the
+// hold makes rev's build ready and holds it in use. On the hot path (the
 // entry is here) that is a stat, a lock and a stat: no python, no hashing,
 // no cache. A missing entry is fetched from the shared cache (the archive
 // the revision pins, or else the entry of the revision's key), or else
 // built again from its frozen recipe (which may give another key on this
 // machine: the revision is repointed to it). A revision that pins an
 // archive never fetches the key's entry.json instead.
-func (p *pick) lease(ctx context.Context, rev *Revision, fr *frozenRecipe) (*Lease, error) {
+func (p *pick) hold(ctx context.Context, rev *Revision, fr *frozenRecipe) (*Hold, error) {
 	if rev.PythonBuilt() {
-		return p.store.leaseRevision(ctx, rev)
+		return p.store.holdRevision(ctx, rev)
 	}
 	if k, ok := rev.Key(); ok {
-		lease, err := p.store.Lease(ctx, k)
+		h, err := p.store.hold(ctx, k)
 		if !errors.Is(err, ErrNotReady) {
-			return lease, err
+			return h, err
 		}
 		if err := p.openCache(fr.recipe); err != nil {
 			return nil, err
 		}
-		_, lease, err = p.store.MaterializeLeasedPinned(ctx, k, nil, rev.Pin())
+		h, err = p.store.Materialize(ctx, Request{Key: k, Pin: rev.Pin()})
 		if !errors.Is(err, ErrNotCached) {
-			return lease, err
+			return h, err
 		}
 		p.store.noteRefused(err)
 	}
@@ -244,23 +249,27 @@ func (p *pick) lease(ctx context.Context, rev *Revision, fr *frozenRecipe) (*Lea
 		return nil, err
 	}
 	fr.warnBuilding(p.reporter())
-	lock, err := rev.ReadResolution()
+	res, err := rev.ReadResolution()
 	if err != nil {
 		return nil, &RevisionError{Revision: rev, Err: err}
 	}
-	plan, err := p.store.resolveFrozen(ctx, fr.recipe, lock)
+	plan, err := p.store.plan(ctx, fr.recipe, res)
 	if err != nil {
 		return nil, err
 	}
-	m, lease, err := p.store.MaterializeLeasedPinned(ctx, plan.Key, plan, samePin(rev.Pin(), plan.Key))
+	h, err := p.store.Materialize(ctx, Request{Key: plan.Key, Plan: plan, Pin: samePin(rev.Pin(), plan.Key)})
 	if err != nil {
 		return nil, err
 	}
-	if err := p.store.repoint(rev, m); err != nil {
-		lease.Release() // nothing launches: the error is what matters
+	m, err := p.store.ReadManifest(plan.Key)
+	if err == nil {
+		err = p.store.repoint(rev, m)
+	}
+	if err != nil {
+		h.Close() // nothing launches: the error is what matters
 		return nil, err
 	}
-	return lease, nil
+	return h, nil
 }
 
 // frozenRecipe is a revision's frozen recipe, read once per launch.

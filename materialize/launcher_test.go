@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/rezup/rezup/cas/archive"
 	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/internal/fsx"
+	"github.com/rezup/rezup/internal/pyenv"
 	"github.com/rezup/rezup/internal/testkit"
 	"github.com/rezup/rezup/materialize"
 	"github.com/rezup/rezup/recipe"
@@ -61,7 +63,7 @@ type launchFixture struct {
 	rep           *recorder
 	cacheOpened   []*recipe.Recipe // what OpenCache was called with
 	cacheErr      error            // what OpenCache returns
-	first         func(ctx context.Context, s *materialize.Store) (*materialize.Revision, error)
+	first         *materialize.AddRequest
 }
 
 func newLaunchFixture(t *testing.T) *launchFixture {
@@ -86,7 +88,7 @@ func (f *launchFixture) launcher(withRemote bool) *materialize.Launcher {
 			f.cacheOpened = append(f.cacheOpened, frozen)
 			return nil, f.cacheErr
 		},
-		FirstRevision: f.first,
+		First: f.first,
 	}
 	if withRemote {
 		l.Remote = &materialize.Root{Dir: f.remote.Dir, Remote: true}
@@ -99,7 +101,7 @@ func (f *launchFixture) pick(t *testing.T, l *materialize.Launcher, local bool) 
 	t.Helper()
 	target, err := l.Pick(context.Background(), "c", local)
 	if err == nil {
-		t.Cleanup(func() { target.Release() })
+		t.Cleanup(func() { target.Close() })
 	}
 	return target, err
 }
@@ -199,10 +201,10 @@ func TestPickOpensTheCacheOnlyForAMissingBuild(t *testing.T) {
 		t.Errorf("bin dirs %v, want [%s]", target.BinDirs, want)
 	}
 	wantHeld(t, f.local.LockPath(k1))
-	if err := target.Release(); err != nil {
+	if err := target.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := target.Release(); err != nil {
+	if err := target.Close(); err != nil {
 		t.Errorf("second release: %v", err)
 	}
 	lk, err := fsx.TryExclusive(f.local.LockPath(k1))
@@ -230,27 +232,31 @@ func TestPickOpensTheCacheOnlyForAMissingBuild(t *testing.T) {
 func TestPickWithoutRevision(t *testing.T) {
 	f := newLaunchFixture(t)
 	if _, err := f.pick(t, f.launcher(true), false); !errors.Is(err, materialize.ErrNoRevision) {
-		t.Fatalf("no revision anywhere, no FirstRevision: %v", err)
+		t.Fatalf("no revision anywhere, no First: %v", err)
 	}
 	if len(f.cacheOpened) != 0 {
 		t.Errorf("cache opened for nothing")
 	}
-	// With FirstRevision, its revision is launched: it gets the store with
-	// the cache opened.
-	k1 := testkit.FakeKey(1)
-	var gotStore *materialize.Store
-	f.first = func(ctx context.Context, s *materialize.Store) (*materialize.Revision, error) {
-		gotStore = s
-		f.local.Entry(k1, 10, t0)
-		return s.Root().Revision("c", f.local.Revision("c", t0, k1))
+	// With First, the first revision is added, with the cache opened once
+	// without a frozen recipe. An interpreter that does not exist stops
+	// the add before pip: its error is the launch's, and the container it
+	// started is taken back (store_test's add tests build for real).
+	home := t.TempDir()
+	recipePath := filepath.Join(home, "rezup.c.toml")
+	f.first = &materialize.AddRequest{Container: "c", RecipePath: recipePath,
+		Default: []byte("[rez]\nurl = \"rez\"\npython = \"/no/such/python3.11\"\n")}
+	_, err := f.pick(t, f.launcher(true), false)
+	if !errors.Is(err, pyenv.ErrNoPython) {
+		t.Fatalf("first revision with a missing python: %v, want ErrNoPython", err)
 	}
-	target, err := f.pick(t, f.launcher(true), false)
-	if err != nil {
-		t.Fatal(err)
+	if len(f.cacheOpened) != 1 || f.cacheOpened[0] != nil {
+		t.Errorf("cache opened with %v: want once, without a frozen recipe", f.cacheOpened)
 	}
-	wantTarget(t, target, testkit.FakeRevisionName(t0), false, k1)
-	if gotStore == nil || len(f.cacheOpened) != 1 || f.cacheOpened[0] != nil {
-		t.Errorf("FirstRevision store %v, cache opened with %v: want once, without a frozen recipe", gotStore, f.cacheOpened)
+	if _, err := os.Stat(filepath.Join(f.local.Dir, "c")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the failed first add left its container: %v", err)
+	}
+	if _, err := os.Stat(recipePath); err != nil {
+		t.Errorf("the default recipe was not written (it stays, as the Python rezup's does): %v", err)
 	}
 }
 

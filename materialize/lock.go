@@ -55,6 +55,21 @@ func (s *Store) lockVenvs(r *recipe.Recipe) []lockVenv {
 	return append(out, isolated...)
 }
 
+// venvNames are the names of the venvs a build of r makes, in lockVenvs'
+// order.
+func venvNames(r *recipe.Recipe) []string {
+	names := []string{"rez"}
+	if r.Shared != nil {
+		names = append(names, SharedVenv)
+	}
+	for _, ext := range r.Extensions {
+		if ext.Isolation {
+			names = append(names, ext.Name)
+		}
+	}
+	return names
+}
+
 // toolReqs are pip's requirement arguments for t, as build installs it.
 func (s *Store) toolReqs(t recipe.Tool, withLib bool) []string {
 	u := t.URL
@@ -72,14 +87,14 @@ func (s *Store) toolReqs(t recipe.Tool, withLib bool) []string {
 	return reqs
 }
 
-// Lock resolves every venv a build of p makes with pip (install --dry-run
-// --report), with the recipe's [pip] options and env, and returns the
-// lock. pip runs from the interpreter's bundled wheel, needing no venv;
+// resolve resolves every venv a build of p makes with pip (install
+// --dry-run --report), with the recipe's [pip] options and env, and returns
+// the resolution (lock.json). pip runs from the interpreter's bundled wheel, needing no venv;
 // that wheel is also what every venv's pip is locked to (`pip @ file://…`),
 // so that the pip in a venv is the same on every node with the same
 // interpreter. Venvs resolve in parallel. A resolution that fails wraps
 // pyresolve.ErrNoNetwork or pyresolve.ErrNotFound when pip's output says so.
-func (s *Store) Lock(ctx context.Context, p *Plan) (*pyresolve.Resolution, error) {
+func (s *Store) resolve(ctx context.Context, p *Plan) (*pyresolve.Resolution, error) {
 	r := p.Recipe
 	venvs := s.lockVenvs(r)
 	// Resolving writes pip's report (and may unpack the bundled pip) in
@@ -192,48 +207,33 @@ func (s *Store) pipCache() string {
 // rootPipCache is the root's own pip cache, .tmp/pip.
 func (s *Store) rootPipCache() string { return filepath.Join(s.opt.Root.TmpDir(), "pip") }
 
-// ResolveLocked computes the plan of recipe r built from lock, with no
-// pip run: it probes the interpreters, checks that the lock has every venv
-// a build of r makes, and computes the locked key (see
-// recipe.LockedBuildInputs). A launch of a revision that has a lock, and
-// `add --frozen`, use it.
-func (s *Store) ResolveLocked(ctx context.Context, r *recipe.Recipe, lock *pyresolve.Resolution) (*Plan, error) {
-	interps, err := s.interpreters(ctx, r)
-	if err != nil {
-		return nil, err
+// with is the plan of recipe r (p's recipe with another [build] salt, or
+// p's own) built from res, with p's interpreters, and no pip run: it
+// checks that res has every venv a build of r makes, and computes the key
+// that covers res (see recipe.ResolvedBuildInputs). A launch of a revision
+// that has a lock.json, and `add --frozen`, build such plans.
+func (p *Plan) with(r *recipe.Recipe, res *pyresolve.Resolution) (*Plan, error) {
+	if res == nil {
+		return nil, errors.New("plan: no resolution")
 	}
-	return s.lockedPlan(r, interps, lock)
-}
-
-// WithLock is p with the recipe r (p's recipe with another [build] salt,
-// or p's own) built from lock: its key is the locked key. The
-// interpreters are p's.
-func (s *Store) WithLock(p *Plan, r *recipe.Recipe, lock *pyresolve.Resolution) (*Plan, error) {
-	return s.lockedPlan(r, p.Interps, lock)
-}
-
-func (s *Store) lockedPlan(r *recipe.Recipe, interps map[string]pyenv.Interpreter, lock *pyresolve.Resolution) (*Plan, error) {
-	if lock == nil {
-		return nil, errors.New("locked plan: no lock")
-	}
-	for _, v := range s.lockVenvs(r) {
-		if _, ok := lock.Venv(v.name); !ok {
-			return nil, fmt.Errorf("the lock has no venv %q, which the recipe %s builds: the recipe changed since it was locked; run `rezup add` to resolve it again", v.name, r.File)
+	for _, v := range venvNames(r) {
+		if _, ok := res.Venv(v); !ok {
+			return nil, fmt.Errorf("the lock has no venv %q, which the recipe %s builds: the recipe changed since it was locked; run `rezup add` to resolve it again", v, r.File)
 		}
 	}
-	kb, err := lock.KeyBytes()
+	kb, err := res.KeyBytes()
 	if err != nil {
 		return nil, err
 	}
 	ids := map[string]pyid.ID{}
-	for spec, py := range interps {
+	for spec, py := range p.Interps {
 		ids[spec] = py.ID
 	}
 	inputs, err := recipe.ResolvedBuildInputs(r, ids, kb)
 	if err != nil {
 		return nil, err
 	}
-	return &Plan{Recipe: r, Interps: interps, Inputs: inputs, Key: cas.KeyOf(inputs), Lock: lock}, nil
+	return &Plan{Recipe: r, Interps: p.Interps, Inputs: inputs, Key: cas.KeyOf(inputs), Resolution: res}, nil
 }
 
 // interpreters finds and probes every interpreter r asks for.
@@ -260,7 +260,7 @@ func (s *Store) interpreters(ctx context.Context, r *recipe.Recipe) (map[string]
 // hash), pip's own wheel included, with the recipe's pip options (an index
 // source is found again through them) and extra (--target for [shared]).
 func (b *staged) installLocked(ctx context.Context, v pyenv.Venv, venv string, extra ...string) error {
-	vl, ok := b.p.Lock.Venv(venv)
+	vl, ok := b.p.Resolution.Venv(venv)
 	if !ok {
 		return fmt.Errorf("the lock has no venv %q", venv)
 	}
@@ -377,17 +377,6 @@ func filePath(u string) (string, bool) {
 		path = path[1:]
 	}
 	return filepath.FromSlash(path), true
-}
-
-// resolveFrozen is the plan of a revision's frozen recipe: built from the
-// revision's lock when it has one (no pip run), else from the recipe's
-// requirement strings (a revision written before locks, or by the Python
-// rezup: its key is the one it always had).
-func (s *Store) resolveFrozen(ctx context.Context, r *recipe.Recipe, lock *pyresolve.Resolution) (*Plan, error) {
-	if lock == nil {
-		return s.Resolve(ctx, r)
-	}
-	return s.ResolveLocked(ctx, r, lock)
 }
 
 // installWheels installs vl into v without pip when localWheels allows

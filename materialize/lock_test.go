@@ -46,11 +46,11 @@ isolation = true
 		t.Fatal(err)
 	}
 	s := newStore(t, filepath.Join(t.TempDir(), "root"), nil, nil)
-	p, err := s.Resolve(ctx, r)
+	p, err := s.plan(ctx, r, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lock, err := s.Lock(ctx, p)
+	lock, err := s.resolve(ctx, p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,18 +84,18 @@ isolation = true
 		}
 	}
 
-	lp, err := s.WithLock(p, r, lock)
+	lp, err := p.with(r, lock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if lp.Key == p.Key {
 		t.Error("the locked key is the unlocked one")
 	}
-	rp, err := s.ResolveLocked(ctx, r, lock)
+	rp, err := s.plan(ctx, r, lock)
 	if err != nil || rp.Key != lp.Key {
-		t.Fatalf("ResolveLocked: %v, key %v, want %s", err, rp, lp.Key)
+		t.Fatalf("plan with the resolution: %v, key %v, want %s", err, rp, lp.Key)
 	}
-	m, err := s.Materialize(ctx, lp.Key, lp)
+	m, err := s.made(ctx, Request{Key: lp.Key, Plan: lp})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ isolation = true
 
 	// A recipe that now makes a venv the lock lacks is refused.
 	short := &pyresolve.Resolution{Version: pyresolve.Version, Venvs: lock.Venvs[:2]}
-	if _, err := s.ResolveLocked(ctx, r, short); err == nil || !strings.Contains(err.Error(), `the lock has no venv "foo"`) {
+	if _, err := s.plan(ctx, r, short); err == nil || !strings.Contains(err.Error(), `the lock has no venv "foo"`) {
 		t.Errorf("a lock without venv foo: %v", err)
 	}
 }

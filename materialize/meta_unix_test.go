@@ -75,11 +75,11 @@ func TestFetchRefusesSymlinkedRezup(t *testing.T) {
 	os.Chtimes(manifest, old, old)
 
 	node := newStore(t, filepath.Join(t.TempDir(), "node"), sc, nil)
-	_, err = node.Materialize(ctx, k, nil)
+	_, err = node.made(ctx, Request{Key: k, Plan: nil})
 	if !errors.Is(err, archive.ErrCorrupt) || !errors.Is(err, fsx.ErrNotRealDir) || !strings.Contains(err.Error(), ".rezup is a symlink") {
 		t.Fatalf("err = %v; want ErrCorrupt saying .rezup is a symlink", err)
 	}
-	if node.Ready(k) {
+	if node.ready(k) {
 		t.Fatal("an entry was made from the archive")
 	}
 	after, err := os.ReadFile(manifest)
@@ -150,11 +150,11 @@ func TestHostileVenvsRefused(t *testing.T) {
 		fakeEntry(t, admin, k)
 		plantArchive(t, admin, k, func(dir string) { rewriteVenvs(t, filepath.Join(dir, ".rezup", "manifest.json"), evil) })
 		node := newStore(t, filepath.Join(t.TempDir(), "node"), sc, nil)
-		_, err := node.Materialize(ctx, k, nil)
+		_, err := node.made(ctx, Request{Key: k, Plan: nil})
 		if !errors.Is(err, archive.ErrCorrupt) || !errors.Is(err, ErrBadVenvName) || !strings.Contains(err.Error(), `"../../../../usr"`) {
 			t.Fatalf("err = %v; want ErrCorrupt naming the venv", err)
 		}
-		if node.Ready(k) {
+		if node.ready(k) {
 			t.Fatal("an entry was made from the archive")
 		}
 	})
@@ -266,7 +266,7 @@ func TestFetchNeverRunsTheArchivesInterpreter(t *testing.T) {
 		}
 	})
 	node := newStore(t, filepath.Join(t.TempDir(), "node"), sc, nil)
-	_, err = node.Materialize(ctx, k, nil)
+	_, err = node.made(ctx, Request{Key: k, Plan: nil})
 	if _, serr := os.Stat(marker); serr == nil {
 		t.Fatal("the interpreter the archive chose was run")
 	}
@@ -274,7 +274,7 @@ func TestFetchNeverRunsTheArchivesInterpreter(t *testing.T) {
 	if !errors.Is(err, pyenv.ErrNoPython) || !strings.Contains(err.Error(), want) {
 		t.Fatalf("err = %v; want ErrNoPython saying %q", err, want)
 	}
-	if node.Ready(k) {
+	if node.ready(k) {
 		t.Fatal("an entry was made from the archive")
 	}
 }

@@ -50,7 +50,7 @@ func TestPinnedFetchIgnoresTheKeysEntry(t *testing.T) {
 		return err == nil
 	}
 	node := newStore(t, filepath.Join(t.TempDir(), "node"), sc, nil)
-	m, err := node.MaterializePinned(ctx, k, nil, &pin)
+	m, err := node.made(ctx, Request{Key: k, Plan: nil, Pin: &pin})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestPinnedFetchIgnoresTheKeysEntry(t *testing.T) {
 	}
 
 	byKey := newStore(t, filepath.Join(t.TempDir(), "bykey"), sc, nil)
-	m, err = byKey.Materialize(ctx, k, nil)
+	m, err = byKey.made(ctx, Request{Key: k, Plan: nil})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,12 +76,12 @@ func TestPinnedFetchIgnoresTheKeysEntry(t *testing.T) {
 	gone := pin
 	gone.Digest[0] ^= 0xff
 	lost := newStore(t, filepath.Join(t.TempDir(), "lost"), sc, nil)
-	if _, err := lost.MaterializePinned(ctx, k, nil, &gone); !errors.Is(err, ErrNotCached) || lost.Ready(k) {
+	if _, err := lost.made(ctx, Request{Key: k, Plan: nil, Pin: &gone}); !errors.Is(err, ErrNotCached) || lost.ready(k) {
 		t.Fatalf("a missing pinned archive: %v, want ErrNotCached and nothing fetched", err)
 	}
 
-	pub := New(Options{Root: Root{Dir: filepath.Join(t.TempDir(), "pub")}, Environ: os.Environ(), Cache: sc, Publisher: true})
-	if _, err := pub.Materialize(ctx, k, nil); !errors.Is(err, ErrNotCached) || pub.Ready(k) {
+	pub := New(Options{Root: Root{Dir: filepath.Join(t.TempDir(), "pub")}, Environ: os.Environ(), Cache: sc})
+	if _, err := pub.made(ctx, Request{Key: k, ForPublish: true}); !errors.Is(err, ErrNotCached) || pub.ready(k) {
 		t.Fatalf("a publisher without trusted keys fetched an unsigned entry by key: %v", err)
 	}
 }

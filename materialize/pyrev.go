@@ -57,14 +57,14 @@ func (r *Revision) ownBinDirs() []string {
 	return dirs
 }
 
-// RevisionBinDirs are the production bin dirs a ready revision launches
+// revisionBinDirs are the production bin dirs a ready revision launches
 // with: its own venvs' when the Python rezup built it, otherwise those of
 // entry k.
-func (s *Store) RevisionBinDirs(rev *Revision, k cas.Key) []string {
+func (s *Store) revisionBinDirs(rev *Revision, k cas.Key) []string {
 	if rev.PythonBuilt() {
 		return rev.ownBinDirs()
 	}
-	return s.BinDirs(k, rev.Meta.Venvs)
+	return s.binDirs(k, rev.Meta.Venvs)
 }
 
 // PythonRezVersion is the rez version of a Python-built revision, from the

@@ -97,22 +97,22 @@ func TestPythonBuilt(t *testing.T) {
 	// makes nothing in the store.
 	store := storeAt(dir, t0)
 	want := filepath.Join(dir, "c", "revisions", py, "venv", "rez", "bin", "rez")
-	if got := store.RevisionBinDirs(rev, cas.Key{}); len(got) != 1 || got[0] != want {
-		t.Errorf("bin dirs %v, want [%s]", got, want)
-	}
 	launcher := &materialize.Launcher{Store: store}
 	target, err := launcher.Pick(context.Background(), "c", false)
-	if err != nil || target.Revision.Name != py || target.Lease.File() == nil {
+	if err != nil || target.Revision.Name != py || target.Hold.File() == nil {
 		t.Fatalf("pick: %v (%+v)", err, target)
 	}
-	lease := target.Lease
+	if got := target.BinDirs; len(got) != 1 || got[0] != want {
+		t.Errorf("bin dirs %v, want [%s]", got, want)
+	}
+	hold := target.Hold
 	if busy, err := store.RevisionInUse(rev); err != nil || !busy {
 		t.Errorf("in use while held: %v, %v", busy, err)
 	}
-	if err := lease.Release(); err != nil {
+	if err := hold.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if k := lease.Key(); k != (cas.Key{}) {
+	if k := hold.Key(); k != (cas.Key{}) {
 		t.Errorf("key %s for a revision without one", k)
 	}
 	if _, err := os.Stat(filepath.Join(dir, ".store")); !os.IsNotExist(err) {

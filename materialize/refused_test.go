@@ -60,7 +60,7 @@ func TestRefusedArchiveIsRemembered(t *testing.T) {
 	now := time.Now()
 	node.opt.Now = func() time.Time { return now }
 
-	_, err := node.Materialize(ctx, k, nil)
+	_, err := node.made(ctx, Request{Key: k, Plan: nil})
 	var re *RefusedError
 	if !errors.As(err, &re) || re.Remembered || !errors.Is(err, ErrNotCached) || !errors.Is(err, archive.ErrCorrupt) {
 		t.Fatalf("corrupt archive: %v; want a fresh *RefusedError wrapping ErrNotCached and ErrCorrupt", err)
@@ -79,7 +79,7 @@ func TestRefusedArchiveIsRemembered(t *testing.T) {
 	// A new process (a new Store: nothing in memory) reads the mark.
 	again := newStore(t, node.opt.Root.Dir, openCache(t, dir), rep)
 	again.opt.Now = node.opt.Now
-	_, err = again.Materialize(ctx, k, nil)
+	_, err = again.made(ctx, Request{Key: k, Plan: nil})
 	if !errors.As(err, &re) || !re.Remembered || !errors.Is(err, ErrNotCached) {
 		t.Fatalf("second attempt: %v; want a remembered *RefusedError", err)
 	}
@@ -89,7 +89,7 @@ func TestRefusedArchiveIsRemembered(t *testing.T) {
 	if n := rep.count("fetching"); n != 1 {
 		t.Errorf("the refused archive was downloaded again (%d fetches)", n)
 	}
-	if node.Ready(k) {
+	if node.ready(k) {
 		t.Fatal("a refused archive became a store entry")
 	}
 
@@ -101,7 +101,7 @@ func TestRefusedArchiveIsRemembered(t *testing.T) {
 	// Once the mark has expired, the archive is tried (and refused) again.
 	later := newStore(t, node.opt.Root.Dir, openCache(t, dir), rep)
 	later.opt.Now = func() time.Time { return now.Add(RefusedTTL + time.Minute) }
-	if _, err := later.Materialize(ctx, k, nil); !errors.As(err, &re) || re.Remembered {
+	if _, err := later.made(ctx, Request{Key: k, Plan: nil}); !errors.As(err, &re) || re.Remembered {
 		t.Fatalf("after the TTL: %v; want a fresh refusal", err)
 	}
 	if n := rep.count("fetching"); n != 2 {
@@ -126,7 +126,7 @@ func TestRefusedEntryFallsBackToThePlan(t *testing.T) {
 	node := newStore(t, filepath.Join(t.TempDir(), "node"), openCache(t, dir), rep)
 	plan := &Plan{Key: cas.KeyOf([]byte("another"))}
 	for i := range 2 {
-		_, err := node.Materialize(ctx, k, plan)
+		_, err := node.made(ctx, Request{Key: k, Plan: plan})
 		if err == nil || !strings.Contains(err.Error(), "the plan is for") {
 			t.Fatalf("attempt %d: %v; want the build step", i, err)
 		}
@@ -155,7 +155,7 @@ func TestRefusedRememberedWithoutWriting(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 2 {
-		if _, err := node.Materialize(ctx, k, nil); !errors.Is(err, ErrNotCached) {
+		if _, err := node.made(ctx, Request{Key: k, Plan: nil}); !errors.Is(err, ErrNotCached) {
 			t.Fatalf("%v; want a refusal", err)
 		}
 	}
@@ -227,7 +227,7 @@ func TestStalledFetchReleasesTheLock(t *testing.T) {
 				go func() { <-b.started; cancel() }()
 			}
 			start := time.Now()
-			_, err := node.Materialize(ctx, k, nil)
+			_, err := node.made(ctx, Request{Key: k, Plan: nil})
 			if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), k.String()) {
 				t.Fatalf("stalled fetch: %v; want %v naming the key", err, tt.want)
 			}

@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 
 	"github.com/rezup/rezup/cas"
-	"github.com/rezup/rezup/cas/cache"
-	"github.com/rezup/rezup/internal/pyresolve"
 )
 
 // Revision reads the revision of container named name. Its Meta is nil
@@ -44,36 +42,39 @@ func (r Root) Revision(container, name string) (*Revision, error) {
 // fr.data as its frozen recipe, and the remote revision's lock: a build
 // here installs that lock, not what the index offers today.
 func (s *Store) pull(ctx context.Context, rrev *Revision, fr *frozenRecipe) (*Revision, error) {
-	// The entry is held in use until the revision refers to it, so that
-	// a collector cannot take it in between.
-	var m *Manifest
-	var lease *Lease
 	// Read first: nothing is held yet if it cannot be.
-	lock, err := rrev.ReadResolution()
+	res, err := rrev.ReadResolution()
 	if err != nil {
 		return nil, err
 	}
+	// The entry is held in use until the revision refers to it, so that
+	// a collector cannot take it in between.
+	var h *Hold
 	if k, ok := rrev.Key(); ok {
-		m, lease, err = s.MaterializeLeasedPinned(ctx, k, nil, rrev.Pin())
+		h, err = s.Materialize(ctx, Request{Key: k, Pin: rrev.Pin()})
 		if err != nil && !errors.Is(err, ErrNotCached) {
 			return nil, err
 		}
 		s.noteRefused(err)
 	}
-	if m == nil {
+	if h == nil {
 		fr.warnBuilding(s.opt.Reporter)
-		p, err := s.resolveFrozen(ctx, fr.recipe, lock)
+		p, err := s.plan(ctx, fr.recipe, res)
 		if err != nil {
 			return nil, err
 		}
 		if k, ok := rrev.Key(); ok && k != p.Key {
 			s.opt.Reporter.Warnf("remote revision %s of %s is %s, but its recipe is %s on this machine (another interpreter); building that", rrev.Name, rrev.Container, k, p.Key)
 		}
-		if m, lease, err = s.MaterializeLeasedPinned(ctx, p.Key, p, samePin(rrev.Pin(), p.Key)); err != nil {
+		if h, err = s.Materialize(ctx, Request{Key: p.Key, Plan: p, Pin: samePin(rrev.Pin(), p.Key)}); err != nil {
 			return nil, err
 		}
 	}
-	defer lease.Release()
+	defer h.Close()
+	m, err := s.ReadManifest(h.Key())
+	if err != nil {
+		return nil, err
+	}
 	user, host := s.creator()
 	meta := Meta{Key: m.Key, RezupVersion: s.opt.Version, Creator: user, Hostname: host, Venvs: m.Venvs, RezVersion: m.RezVersion}
 	if rrev.Meta != nil {
@@ -82,34 +83,11 @@ func (s *Store) pull(ctx context.Context, rrev *Revision, fr *frozenRecipe) (*Re
 	if pin := rrev.Pin(); pin != nil && pin.Key == m.Key {
 		meta.Archive = pin
 	}
-	lockBytes, err := marshalLock(lock)
+	resBytes, err := marshalResolution(res)
 	if err != nil {
 		return nil, err
 	}
-	return s.opt.Root.writeRevisionAt(rrev.Container, rrev.Name, fr.data, lockBytes, meta)
-}
-
-// AddRemoteRevision records a new ready revision of container in the
-// remote root, for the entry m describes: only the recipe and
-// revision.json (and lock.json with a lock), staged and renamed into place. pin, when not nil, is the
-// archive Publish published for m.Key: the revision pins it (Meta.Archive).
-func (s *Store) AddRemoteRevision(remote Root, container string, recipeBytes []byte, lock *pyresolve.Resolution, m *Manifest, pin *cache.Entry) (*Revision, error) {
-	if pin != nil && pin.Key != m.Key {
-		return nil, fmt.Errorf("add remote revision of %s: the pin is for %s", m.Key, pin.Key)
-	}
-	lockBytes, err := marshalLock(lock)
-	if err != nil {
-		return nil, err
-	}
-	user, host := s.creator()
-	meta := Meta{Key: m.Key, RezupVersion: s.opt.Version, Creator: user, Hostname: host, Venvs: m.Venvs, RezVersion: m.RezVersion}
-	if pin != nil {
-		p := *pin
-		p.Signatures = nil
-		meta.Archive = &p
-	}
-	remote.Remote = true
-	return remote.writeLockedRevision(container, recipeBytes, lockBytes, meta, s.opt.Now())
+	return s.opt.Root.writeRevisionAt(rrev.Container, rrev.Name, fr.data, resBytes, meta)
 }
 
 // RemoteKey is the key a pulled revision's remote revision names; it may

@@ -35,10 +35,10 @@ func TestBuildsAreReproducible(t *testing.T) {
 	var err error
 	for i := 0; i < 2; i++ {
 		s = newStore(t, root, openCache(t, filepath.Join(t.TempDir(), "cache")), nil)
-		if p, err = s.Resolve(ctx, r); err != nil {
+		if p, err = s.plan(ctx, r, nil); err != nil {
 			t.Fatal(err)
 		}
-		m, err := s.Materialize(ctx, p.Key, p)
+		m, err := s.made(ctx, Request{Key: p.Key, Plan: p})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,7 +73,7 @@ func TestBuildsAreReproducible(t *testing.T) {
 	if err := os.RemoveAll(s.opt.Root.EntryDir(p.Key)); err != nil {
 		t.Fatal(err)
 	}
-	m, err := s.Materialize(ctx, p.Key, p)
+	m, err := s.made(ctx, Request{Key: p.Key, Plan: p})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,19 +175,19 @@ func TestLockedBuildsAreReproducible(t *testing.T) {
 	// The first build, as add makes it.
 	rep := &debugReporter{}
 	s := newStore(t, root, openCache(t, filepath.Join(t.TempDir(), "cache")), rep)
-	base, err := s.Resolve(ctx, r)
+	base, err := s.plan(ctx, r, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lock, err := s.Lock(ctx, base)
+	lock, err := s.resolve(ctx, base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := s.WithLock(base, r, lock)
+	p, err := base.with(r, lock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Materialize(ctx, p.Key, p); err != nil {
+	if _, err := s.made(ctx, Request{Key: p.Key, Plan: p}); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"into venv rez without pip", "into venv foo without pip"} {
@@ -210,14 +210,14 @@ func TestLockedBuildsAreReproducible(t *testing.T) {
 	rep2 := &debugReporter{}
 	s2 := New(Options{Root: Root{Dir: root}, Environ: append(os.Environ(), "PIP_CONFIG_FILE="+os.DevNull),
 		Cache: openCache(t, filepath.Join(t.TempDir(), "cache")), Reporter: rep2, Version: "test"})
-	p2, err := s2.ResolveLocked(ctx, r, lock)
+	p2, err := s2.plan(ctx, r, lock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p2.Key != key {
 		t.Fatalf("the same lock gave keys %s and %s", key, p2.Key)
 	}
-	if _, err := s2.Materialize(ctx, p2.Key, p2); err != nil {
+	if _, err := s2.made(ctx, Request{Key: p2.Key, Plan: p2}); err != nil {
 		t.Fatal(err)
 	}
 	if !rep2.has("installing venv rez with pip: PIP_CONFIG_FILE is set") {

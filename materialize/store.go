@@ -54,12 +54,6 @@ type Options struct {
 	// Cache is the shared cache (nil: none). Builds are fetched from it
 	// and published to it when it is writable.
 	Cache *cache.Cache
-	// Publisher is set for a store whose builds are published and pinned
-	// for others (the admin's `add --remote`): it fetches by key only an
-	// entry a trusted key of Cache signed (none, with no trusted keys; a
-	// pin is still fetched), and does not publish what it builds on the
-	// way: Publish does, and returns the pin.
-	Publisher bool
 	// LeaseTTL is how long the farm build lease of a node that stopped
 	// refreshing it (dead, hung, cut off) holds the other nodes back
 	// (0: cas.DefaultLeaseTTL). Clocks of the nodes must agree to much
@@ -120,20 +114,6 @@ func (s *Store) WithCache(sc *cache.Cache) *Store {
 	opt.Cache = sc
 	return &Store{opt: opt, refused: s.refused, basePips: s.basePips, spares: s.spares}
 }
-
-// AsPublisher returns a Store over the same root and cache with
-// Options.Publisher set: what `add --remote` builds with.
-func (s *Store) AsPublisher() *Store {
-	opt := s.opt
-	opt.Publisher = true
-	return &Store{opt: opt, refused: s.refused, basePips: s.basePips, spares: s.spares}
-}
-
-// Publisher reports whether Options.Publisher is set.
-func (s *Store) Publisher() bool { return s.opt.Publisher }
-
-// Cache returns the shared cache (nil: none).
-func (s *Store) Cache() *cache.Cache { return s.opt.Cache }
 
 // Root returns the local root the store lives in.
 func (s *Store) Root() Root { return s.opt.Root }

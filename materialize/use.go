@@ -6,36 +6,41 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/internal/pyresolve"
 )
 
-// AddRevision records a new ready revision of container that uses the
-// entry m describes. recipeBytes is the frozen recipe; lock, when not nil,
-// is the lock its build installed, written beside it (lock.json).
-func (s *Store) AddRevision(container string, recipeBytes []byte, lock *pyresolve.Resolution, m *Manifest) (*Revision, error) {
-	lockBytes, err := marshalLock(lock)
+// addRevision records a new ready revision of container in root (the
+// local root, or a remote root for add --remote) that uses the entry m
+// describes: the frozen recipe, lock.json when res is not nil, and
+// revision.json, staged and renamed into place. pin, when not nil, is the
+// archive Publish published for m.Key: a remote revision pins it
+// (Meta.Archive).
+func (s *Store) addRevision(root Root, container string, recipeBytes []byte, res *pyresolve.Resolution, m *Manifest, pin *cache.Entry) (*Revision, error) {
+	if pin != nil && pin.Key != m.Key {
+		return nil, fmt.Errorf("add revision of %s: the pin is for %s", m.Key, pin.Key)
+	}
+	resBytes, err := marshalResolution(res)
 	if err != nil {
 		return nil, err
 	}
 	user, host := s.creator()
-	meta := Meta{
-		Key:          m.Key,
-		RezupVersion: s.opt.Version,
-		Creator:      user,
-		Hostname:     host,
-		Venvs:        m.Venvs,
-		RezVersion:   m.RezVersion,
+	meta := Meta{Key: m.Key, RezupVersion: s.opt.Version, Creator: user, Hostname: host, Venvs: m.Venvs, RezVersion: m.RezVersion}
+	if pin != nil {
+		p := *pin
+		p.Signatures = nil
+		meta.Archive = &p
 	}
-	return s.opt.Root.writeLockedRevision(container, recipeBytes, lockBytes, meta, s.opt.Now())
+	return root.writeLockedRevision(container, recipeBytes, resBytes, meta, s.opt.Now())
 }
 
-// marshalLock is lock's file, nil for no lock.
-func marshalLock(lock *pyresolve.Resolution) ([]byte, error) {
-	if lock == nil {
+// marshalResolution is res's lock.json, nil for none.
+func marshalResolution(res *pyresolve.Resolution) ([]byte, error) {
+	if res == nil {
 		return nil, nil
 	}
-	return lock.Marshal()
+	return res.Marshal()
 }
 
 // repoint records in a local revision the key its recipe resolves to on

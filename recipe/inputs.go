@@ -145,7 +145,7 @@ func orEmpty(s []string) []string {
 }
 
 // KeySchemaResolved names the layout of the locked build inputs (see
-// LockedBuildInputs). A revision with a lock has a key of this schema; one
+// ResolvedBuildInputs). A revision with a lock has a key of this schema; one
 // without keeps KeySchema's.
 const KeySchemaResolved = "rezup-key/2-locked"
 
@@ -175,11 +175,11 @@ type lockedTool struct {
 }
 
 // ResolvedBuildInputs returns the canonical bytes the key of a locked build
-// of r is computed from: compact JSON of KeySchemaLocked, the production
+// of r is computed from: compact JSON of KeySchemaResolved, the production
 // entry-point options of [rez] and every [[extension]] in order (name,
 // edit, flags, isolation, python), the [shared] name (the directory its
 // libs go to), the [build] salt, the identity of every interpreter (as in
-// BuildInputs), and lock, the lock's key bytes (pyresolve.Lock.KeyBytes),
+// BuildInputs), and lock, the lock's key bytes (pyresolve.Resolution.KeyBytes),
 // which must be JSON.
 //
 // Requirement strings, [pip] options and [pip] env are left out: they

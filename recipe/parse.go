@@ -809,10 +809,17 @@ func name(path keyPath) string {
 	return where(path[:len(path)-1]) + " " + keyName(last)
 }
 
-var bareKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-
+// keyName is one key as TOML writes it: bare (letters, digits, '_' and
+// '-'), or quoted.
 func keyName(k string) string {
-	if bareKey.MatchString(k) {
+	bare := k != ""
+	for _, c := range k {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			bare = false
+			break
+		}
+	}
+	if bare {
 		return k
 	}
 	return strconv.Quote(k)

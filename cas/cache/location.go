@@ -12,7 +12,7 @@ import (
 
 // Schemes returns a registry with the directory backend: "file", and plain
 // paths. The network backends live in packages of their own
-// (cas/httpbackend, cas/s3backend), which import cas: whoever opens caches
+// (backend/httpbackend, backend/s3backend): whoever opens caches
 // registers them (cmd/rezup does, with its environment).
 func Schemes() *backend.Registry {
 	r := backend.NewRegistry()

@@ -21,11 +21,11 @@ import (
 // real rez venv, against GNU tar and the zstd command on the same bytes in
 // the same run:
 //
-//   - pack: cas.Pack of the tree, vs `tar -c | zstd -3`;
+//   - pack: archive.Pack of the tree, vs `tar -c | zstd -3`;
 //   - cold materialize: materialize.Store.Ensure on a fresh root (stream,
 //     verify, unpack, relocate, check the base python, sync, rename), vs
 //     `zstd -dc | tar -x` of the same archive, and that plus a sync;
-//   - reuse: Store.Lease on a ready entry, the hot path of every launch.
+//   - reuse: Store.Materialize of a ready entry, the hot path of every launch.
 func storeBench(tmp string, rounds int) error {
 	for _, tool := range []string{"tar", "zstd", "sync", "python3"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -113,9 +113,11 @@ func storeBench(tmp string, rounds int) error {
 			return err
 		}
 		start := time.Now()
-		if _, err := node.Materialize(ctx, key, nil); err != nil {
+		h, err := node.Materialize(ctx, materialize.Request{Key: key})
+		if err != nil {
 			return fmt.Errorf("materialize on a fresh node: %w", err)
 		}
+		h.Close()
 		c := time.Since(start)
 
 		dest := filepath.Join(tmp, fmt.Sprintf("untar-%02d", i))
@@ -150,14 +152,14 @@ func storeBench(tmp string, rounds int) error {
 	var hot []time.Duration
 	for range uses {
 		start := time.Now()
-		lease, err := node.Lease(ctx, key)
+		h, err := node.Materialize(ctx, materialize.Request{Key: key})
 		if err != nil {
 			return fmt.Errorf("reuse: %w", err)
 		}
 		hot = append(hot, time.Since(start))
-		lease.Release()
+		h.Close()
 	}
-	fmt.Printf("reuse (Store.Lease), median: %v (p90 %v, %d runs)\n", median(hot).Round(time.Microsecond), percentile(hot, 0.9).Round(time.Microsecond), uses)
+	fmt.Printf("reuse (Store.Materialize of a ready build), median: %v (p90 %v, %d runs)\n", median(hot).Round(time.Microsecond), percentile(hot, 0.9).Round(time.Microsecond), uses)
 	return nil
 }
 

@@ -20,7 +20,6 @@ import (
 	"github.com/rezup/rezup/cas/backend/s3backend"
 	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/internal/envlist"
-	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/materialize"
 	"github.com/rezup/rezup/recipe"
 )
@@ -434,22 +433,4 @@ func (a *app) warnf(format string, args ...any) {
 
 func (a *app) infof(format string, args ...any) {
 	fmt.Fprintf(a.stderr, "rezup: "+format+"\n", args...)
-}
-
-// writeDefaultRecipe writes the default recipe for a container that has
-// none, as the Python rezup does, and never replaces an existing file.
-func (a *app) writeDefaultRecipe(path string) ([]byte, error) {
-	data := recipe.DefaultTOML()
-	err := fsx.CreateExclusive(path, 0o666, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
-	if errors.Is(err, fs.ErrExist) {
-		return os.ReadFile(path) // written by a concurrent rezup: use theirs
-	}
-	if err != nil {
-		return nil, fmt.Errorf("write default recipe: %w", err)
-	}
-	a.infof("wrote the default recipe to %s", path)
-	return data, nil
 }

@@ -77,7 +77,7 @@ func (a *app) repair(ctx context.Context, name string, local bool) error {
 		return err
 	}
 	k := t.Key()
-	t.Release()
+	t.Close()
 	if k.IsZero() {
 		return withHint(fmt.Errorf("revision %s of %s was built by the Python rezup: rezup cannot repair its venvs", t.Revision.Name, name),
 			"make a new revision with `rezup add %s`", name)

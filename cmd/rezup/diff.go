@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -110,7 +111,7 @@ type diffReport struct {
 	// Packages is null when either revision has no lock, [] when the
 	// locks install the same packages.
 	Packages []diffPackage      `json:"packages"`
-	Recipe   []recipeChange     `json:"recipe"`
+	Recipe   []recipe.Change    `json:"recipe"`
 	changes  []pyresolve.Change // for the text output
 }
 
@@ -171,15 +172,17 @@ func diffRevisions(container string, old, new *materialize.Revision) (*diffRepor
 			rep.Packages = append(rep.Packages, diffPackage{Venv: c.Venv, Name: c.Name, Change: string(c.Kind), Old: c.Old, New: c.New})
 		}
 	}
-	oldRecipe, err := frozenLeaves(old)
+	oldRecipe, err := frozenRecipe(old)
 	if err != nil {
 		return nil, err
 	}
-	newRecipe, err := frozenLeaves(new)
+	newRecipe, err := frozenRecipe(new)
 	if err != nil {
 		return nil, err
 	}
-	rep.Recipe = diffRecipes(oldRecipe, newRecipe)
+	if rep.Recipe, err = recipe.Diff(oldRecipe, newRecipe); err != nil {
+		return nil, err // both parsed as TOML above
+	}
 	return rep, nil
 }
 
@@ -191,18 +194,17 @@ func describeRevision(r *materialize.Revision) diffRevision {
 	return d
 }
 
-// frozenLeaves reads a revision's frozen recipe as dotted keys.
-func frozenLeaves(r *materialize.Revision) (map[string]any, error) {
+// frozenRecipe reads a revision's frozen recipe, checking it is TOML.
+func frozenRecipe(r *materialize.Revision) ([]byte, error) {
 	data, err := fsx.ReadMeta(r.RecipePath(), fsx.MaxJSONMeta)
 	if err != nil {
 		return nil, fmt.Errorf("read the recipe of revision %s: %w", r.Name, err)
 	}
-	leaves, err := flattenTOML(data)
-	if err != nil {
-		return nil, withHint(fmt.Errorf("%s: not a TOML recipe: %v", r.RecipePath(), err),
+	if _, err := recipe.Diff(data, data); err != nil {
+		return nil, withHint(fmt.Errorf("%s: not a TOML recipe: %v", r.RecipePath(), errors.Unwrap(err)),
 			"compare other revisions (`rezup status %s` lists them)", r.Container)
 	}
-	return leaves, nil
+	return data, nil
 }
 
 func (a *app) printDiff(rep *diffReport) {
@@ -232,6 +234,6 @@ func (a *app) printDiff(rep *diffReport) {
 		fmt.Fprintln(w, "  no changes")
 	}
 	for _, c := range rep.Recipe {
-		fmt.Fprintln(w, "  "+formatRecipeChange(c))
+		fmt.Fprintln(w, "  "+c.String())
 	}
 }

@@ -354,40 +354,6 @@ func TestStatusPackages(t *testing.T) {
 	}
 }
 
-func TestFlattenTOML(t *testing.T) {
-	t.Parallel()
-	got, err := flattenTOML([]byte(`description = "x"
-[rez]
-url = "rez"
-flags = []
-[pip.env]
-"A.B" = "1"
-[[extension]]
-name = "foo"
-[[extension]]
-name = "bar"
-isolation = true
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{
-		"description": `"x"`, "rez.url": `"rez"`, "rez.flags": "[]", `pip.env."A.B"`: `"1"`,
-		"extension[0].name": `"foo"`, "extension[1].name": `"bar"`, "extension[1].isolation": "true",
-	}
-	if len(got) != len(want) {
-		t.Errorf("got %v", got)
-	}
-	for k, v := range want {
-		if tomlValue(got[k]) != v {
-			t.Errorf("%s = %s, want %s", k, tomlValue(got[k]), v)
-		}
-	}
-	if _, err := flattenTOML([]byte("[rez")); err == nil {
-		t.Error("a broken document flattened")
-	}
-}
-
 // diff completes NAME, then the ready revisions of that container, remote
 // first, newest first; a mirror's name once.
 func TestDiffCompletesRevisions(t *testing.T) {

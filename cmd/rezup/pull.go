@@ -93,7 +93,7 @@ func (a *app) pullOne(ctx context.Context, name string, local, repair bool) erro
 	if err != nil {
 		return err
 	}
-	t.Release()
+	t.Close()
 	if !t.Key().IsZero() {
 		// Not the hot path: a pull may look at the whole build.
 		if err := a.damaged(name, t, nil); err != nil {

@@ -78,7 +78,8 @@ new revision is only picked up by the next launch.`,
 // acquire picks container name's latest ready revision (remote first,
 // unless local) with materialize.Launcher, and returns it with its build
 // held in use, and the options to launch it with. A first use of .main
-// creates it (see firstRevision).
+// creates it, as in the Python rezup; any other container must be added
+// first.
 func (a *app) acquire(ctx context.Context, name string, local bool) (*materialize.Target, launch.Options, error) {
 	c, err := a.openContainer(name)
 	if err != nil {
@@ -89,9 +90,7 @@ func (a *app) acquire(ctx context.Context, name string, local bool) (*materializ
 
 // acquireIn is acquire for a container already opened.
 func (a *app) acquireIn(ctx context.Context, c *container, local bool) (*materialize.Target, launch.Options, error) {
-	return a.acquireWith(ctx, c, local, func(ctx context.Context, s *materialize.Store) (*materialize.Revision, error) {
-		return a.firstRevision(ctx, c, local, s)
-	})
+	return a.acquireWith(ctx, c, local, c.name == recipe.DefaultContainer)
 }
 
 // acquireExisting is acquire for the commands that only read a revision
@@ -102,14 +101,12 @@ func (a *app) acquireExisting(ctx context.Context, name string, local bool) (*ma
 	if err != nil {
 		return nil, launch.Options{}, err
 	}
-	return a.acquireWith(ctx, c, local, func(context.Context, *materialize.Store) (*materialize.Revision, error) {
-		return nil, noRevisionError(c, local)
-	})
+	return a.acquireWith(ctx, c, local, false)
 }
 
-// acquireWith is acquire with first deciding what a container without a
-// ready revision gets.
-func (a *app) acquireWith(ctx context.Context, c *container, local bool, first func(context.Context, *materialize.Store) (*materialize.Revision, error)) (*materialize.Target, launch.Options, error) {
+// acquireWith is acquire, creating the container's first revision when it
+// has none and create is set.
+func (a *app) acquireWith(ctx context.Context, c *container, local, create bool) (*materialize.Target, launch.Options, error) {
 	name := c.name
 	store, err := a.store(c.root, nil)
 	if err != nil {
@@ -123,14 +120,20 @@ func (a *app) acquireWith(ctx context.Context, c *container, local bool, first f
 			}
 			return a.cache(c, frozen)
 		},
-		FirstRevision: first,
+	}
+	if create {
+		req := a.addRequest(c, false, false)
+		l.First = &req
 	}
 	if c.hasRemote {
 		l.Remote = &c.remote
 	}
 	t, err := l.Pick(ctx, name, local)
+	if errors.Is(err, materialize.ErrNoRevision) {
+		return nil, launch.Options{}, noRevisionError(c, local)
+	}
 	if err != nil {
-		return nil, launch.Options{}, pickError(err, name)
+		return nil, launch.Options{}, pickError(addHint(err, c), name)
 	}
 	return t, launch.Options{
 		Container: name,
@@ -171,13 +174,13 @@ func (a *app) launchEnv(ctx context.Context, name string, local bool) (env []str
 	}
 	env, warns, err := launch.Environ(opts)
 	if err != nil {
-		t.Release()
+		t.Close()
 		return nil, nil, err
 	}
 	for _, w := range warns {
 		a.warnf("%s", w)
 	}
-	return env, func() { t.Release() }, nil
+	return env, func() { t.Close() }, nil
 }
 
 // runUse launches a shell or a command in a container's latest revision.
@@ -190,7 +193,7 @@ func (a *app) runUse(ctx context.Context, o *useOptions) error {
 	if err != nil {
 		return err
 	}
-	defer t.Release()
+	defer t.Close()
 	if err := a.checkLaunchable(o.name, t); err != nil {
 		return err
 	}
@@ -231,15 +234,15 @@ func (a *app) runUse(ctx context.Context, o *useOptions) error {
 		if err != nil {
 			return err
 		}
-		err = launch.Exec(argv, env, t.Lease.File())
+		err = launch.Exec(argv, env, t.Hold.File())
 		cleanup()
 		return commandFailed(o.name, argv[0], a.launchFailed(o.name, t, err))
 	}
 	if o.noWait {
-		_, err := launch.Start(argv, env, t.Lease.File())
+		_, err := launch.Start(argv, env, t.Hold.File())
 		return commandFailed(o.name, argv[0], a.launchFailed(o.name, t, err))
 	}
-	return commandFailed(o.name, argv[0], a.launchFailed(o.name, t, launch.Exec(argv, env, t.Lease.File())))
+	return commandFailed(o.name, argv[0], a.launchFailed(o.name, t, launch.Exec(argv, env, t.Hold.File())))
 }
 
 // commandError is a command that `use` cannot run: not found (Code 127)
@@ -275,24 +278,6 @@ func commandFailed(container, command string, err error) error {
 		return withHint(&commandError{container, command, 126, err}, "make it executable (chmod +x), or run it with its interpreter")
 	}
 	return err
-}
-
-// firstRevision handles a container without a ready revision: .main is
-// created on first use, as in the Python rezup; any other container must
-// be added first.
-func (a *app) firstRevision(ctx context.Context, c *container, local bool, store *materialize.Store) (*materialize.Revision, error) {
-	name, cr := c.name, c.recipe
-	if name != recipe.DefaultContainer {
-		return nil, noRevisionError(c, local)
-	}
-	a.infof("creating container %s", name)
-	before := snapshotRoot(store.Root())
-	rev, err := a.addRevision(ctx, &addOptions{name: name}, cr, store, store.Root())
-	if err != nil {
-		before.undo(store)
-		return nil, err
-	}
-	return rev, nil
 }
 
 // noRevisionError is the one wording, for every command, of a container

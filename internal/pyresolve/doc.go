@@ -1,17 +1,18 @@
-// Package pyresolve owns the lock: the exact Python distributions a build
-// installs, resolved once by pip and frozen next to the recipe, so that a
-// build key names the packages rather than the requirement strings.
+// Package pyresolve owns the resolution: the exact Python distributions a
+// build installs, resolved once by pip and frozen next to the recipe
+// (lock.json, which users call the lock), so that a build key names the
+// packages rather than the requirement strings.
 //
 // Which API to use:
 //
 //   - Resolve runs pip (`install --dry-run --ignore-installed --report`)
-//     on one venv's requirements and returns its VenvLock;
-//   - Lock gathers the VenvLocks of a revision ("rez", each extension,
-//     "shared"); Marshal and Parse read and write it; KeyBytes is what
-//     goes into a build key;
-//   - VenvLock.InstallArgs writes the requirements file and gives the pip
-//     arguments that install exactly the lock;
-//   - Diff and FormatDiff say what changed between two locks;
+//     on one venv's requirements and returns its VenvResolution;
+//   - Resolution gathers the VenvResolutions of a revision ("rez", each
+//     extension, "shared"); Marshal and Parse read and write it (lock.json);
+//     KeyBytes is what goes into a build key;
+//   - VenvResolution.InstallArgs writes the requirements file and gives the
+//     pip arguments that install exactly the resolution;
+//   - Diff and FormatDiff say what changed between two resolutions;
 //     CompareVersions orders PEP 440 versions.
 //
 // The file format (version 1), JSON with fields in this order:

@@ -25,5 +25,6 @@
 // temporary directory outside the repository; call Main from TestMain to
 // remove it when the test binary exits.
 //
-// testkit is for tests only: non-test code must never import it.
+// testkit is for tests and the benchmarks (cmd/rezup-bench) only: rezup
+// itself never imports it (arch_test.go checks).
 package testkit

@@ -1,9 +1,9 @@
-// Package backendtest is the test suite every cas.Backend must pass: the
+// Package backendtest is the test suite every backend.Backend must pass: the
 // directory backend now, HTTP and S3 backends later. A backend's test file
 // runs it with a constructor for fresh, empty backends:
 //
 //	func TestSuite(t *testing.T) {
-//		backendtest.Run(t, func(t *testing.T) cas.Backend {
+//		backendtest.Run(t, func(t *testing.T) backend.Backend {
 //			return cas.NewDirBackend(t.TempDir(), cas.DirOptions{})
 //		})
 //	}

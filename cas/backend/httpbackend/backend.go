@@ -29,7 +29,7 @@ const StaleClaim = 10 * time.Minute
 type Options struct {
 	// Client makes the requests; nil is a client with 30 s bounds on
 	// dialling, the TLS handshake and waiting for response headers, and
-	// none on bodies (cas.Idle bounds stalled reads). Its CheckRedirect
+	// none on bodies (backend.Idle bounds stalled reads). Its CheckRedirect
 	// is replaced by the Backend's, which keeps credentials home.
 	Client *http.Client
 	// Token, when set, is sent as `Authorization: Bearer Token`.

@@ -1,4 +1,4 @@
-// Package httpbackend is the cas.Backend of an HTTP(S) cache: a web
+// Package httpbackend is the backend.Backend of an HTTP(S) cache: a web
 // server whose folders hold the cache's objects, as nginx serves them
 // with `dav_methods PUT DELETE MKCOL; create_full_put_path on;` for
 // publishing and `autoindex on; autoindex_format json;` for listing.

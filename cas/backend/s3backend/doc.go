@@ -1,4 +1,4 @@
-// Package s3backend is the cas.Backend of S3 buckets (s3://bucket/prefix):
+// Package s3backend is the backend.Backend of S3 buckets (s3://bucket/prefix):
 // AWS S3 and the stores that speak its API (MinIO, Ceph RGW, versitygw,
 // Garage, R2…).
 //

@@ -41,7 +41,7 @@ type Options struct {
 	PathStyle bool
 }
 
-// Backend is a cas.Backend over the objects of one bucket under one key
+// Backend is a backend.Backend over the objects of one bucket under one key
 // prefix. Object name N is stored under key "prefix/N".
 type Backend struct {
 	client *minio.Client
@@ -92,7 +92,7 @@ func New(bucket, prefix string, o Options) (*Backend, error) {
 		Transport:    o.Transport,
 		Region:       o.Region,
 		BucketLookup: lookup,
-		// One attempt per call: cas.Retry owns retries and backoff, so
+		// One attempt per call: backend.Retrying owns retries and backoff, so
 		// that they are counted and bounded in one place and a Put is
 		// never sent twice behind its back.
 		MaxRetries: 1,

@@ -1,4 +1,4 @@
-package main
+package materialize
 
 import (
 	"errors"
@@ -6,8 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-
-	"github.com/rezup/rezup/materialize"
 )
 
 // rootBefore is what a local root held before a build: the build, if it
@@ -16,13 +14,14 @@ import (
 // a typo in a requirement) leaves no empty .store, .tmp, lock file or
 // container directory behind. A root that existed keeps what it had.
 type rootBefore struct {
-	root    materialize.Root
+	root    Root
 	existed bool
 	unknown bool            // it existed but could not be listed
 	names   map[string]bool // the root's top-level names
 }
 
-func snapshotRoot(root materialize.Root) rootBefore {
+// snapshotRoot notes what root holds before a build.
+func snapshotRoot(root Root) rootBefore {
 	b := rootBefore{root: root, names: map[string]bool{}}
 	ents, err := os.ReadDir(root.Dir)
 	if err != nil {
@@ -46,7 +45,7 @@ func (b rootBefore) had(path string) bool { return b.names[filepath.Base(path)] 
 // area are removed only when empty (rmdir) or under the lock the store
 // takes to remove them, so that a concurrent rezup in the same root keeps
 // its builds and revisions.
-func (b rootBefore) undo(store *materialize.Store) {
+func (b rootBefore) undo(store *Store) {
 	if b.unknown {
 		return // nothing to compare with: everything stays
 	}

@@ -1,10 +1,9 @@
-package main
+package recipe
 
 import (
 	"fmt"
 	"maps"
 	"reflect"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,10 +12,11 @@ import (
 	"github.com/BurntSushi/toml"
 )
 
-// recipeChange is one key of a frozen recipe that differs between two
-// revisions. Key is dotted, as TOML spells it ("rez.url", "pip.env.X",
-// "extension[1].url" for the second [[extension]]).
-type recipeChange struct {
+// Change is one key of a recipe that differs between two versions of it
+// (two revisions' frozen recipes). Key is dotted, as TOML spells it
+// ("rez.url", "pip.env.X", "extension[1].url" for the second
+// [[extension]]).
+type Change struct {
 	Key    string `json:"key"`
 	Change string `json:"change"` // added, removed or changed
 	Old    any    `json:"old,omitempty"`
@@ -41,7 +41,7 @@ func flatten(out map[string]any, prefix string, v any) {
 	switch t := v.(type) {
 	case map[string]any:
 		for k, sub := range t {
-			key := tomlKey(k)
+			key := keyName(k)
 			if prefix != "" {
 				key = prefix + "." + key
 			}
@@ -56,18 +56,24 @@ func flatten(out map[string]any, prefix string, v any) {
 	}
 }
 
-var bareKey = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-
-// tomlKey is one key as TOML writes it: bare, or quoted.
-func tomlKey(k string) string {
-	if bareKey.MatchString(k) {
-		return k
+// Diff compares two recipe documents as written, key by key, sorted by
+// key; a key left at its default is absent, not compared with the
+// default. An empty result means no key changed. A document that is not
+// TOML is an error saying which (old or new).
+func Diff(oldData, newData []byte) ([]Change, error) {
+	old, err := flattenTOML(oldData)
+	if err != nil {
+		return nil, fmt.Errorf("old recipe: %w", err)
 	}
-	return strconv.Quote(k)
+	new, err := flattenTOML(newData)
+	if err != nil {
+		return nil, fmt.Errorf("new recipe: %w", err)
+	}
+	return diffLeaves(old, new), nil
 }
 
-// diffRecipes compares two flattened recipes, sorted by key.
-func diffRecipes(old, new map[string]any) []recipeChange {
+// diffLeaves compares two flattened recipes, sorted by key.
+func diffLeaves(old, new map[string]any) []Change {
 	keys := slices.Sorted(maps.Keys(old))
 	for k := range new {
 		if _, ok := old[k]; !ok {
@@ -75,28 +81,28 @@ func diffRecipes(old, new map[string]any) []recipeChange {
 		}
 	}
 	slices.Sort(keys)
-	out := []recipeChange{}
+	out := []Change{}
 	for _, k := range keys {
 		o, inOld := old[k]
 		n, inNew := new[k]
 		switch {
 		case !inOld:
-			out = append(out, recipeChange{Key: k, Change: "added", New: n})
+			out = append(out, Change{Key: k, Change: "added", New: n})
 		case !inNew:
-			out = append(out, recipeChange{Key: k, Change: "removed", Old: o})
+			out = append(out, Change{Key: k, Change: "removed", Old: o})
 		case !reflect.DeepEqual(o, n):
-			out = append(out, recipeChange{Key: k, Change: "changed", Old: o, New: n})
+			out = append(out, Change{Key: k, Change: "changed", Old: o, New: n})
 		}
 	}
 	return out
 }
 
-// formatRecipeChange is one line for people:
+// String is c in one line for people:
 //
 //	rez.url: "rez>=2.83" -> "rez==2.114.0"
 //	added build.salt = "1f0c…"
 //	removed extension[0].url = "foo"
-func formatRecipeChange(c recipeChange) string {
+func (c Change) String() string {
 	switch c.Change {
 	case "added":
 		return fmt.Sprintf("added %s = %s", c.Key, tomlValue(c.New))
@@ -130,7 +136,7 @@ func tomlValue(v any) string {
 		// An inline table inside an array: its keys, sorted.
 		parts := make([]string, 0, len(t))
 		for _, k := range slices.Sorted(maps.Keys(t)) {
-			parts = append(parts, tomlKey(k)+" = "+tomlValue(t[k]))
+			parts = append(parts, keyName(k)+" = "+tomlValue(t[k]))
 		}
 		return "{" + strings.Join(parts, ", ") + "}"
 	}
