@@ -76,6 +76,16 @@ type StepError struct {
 func (e *StepError) Error() string { return e.Err.Error() }
 func (e *StepError) Unwrap() error { return e.Err }
 
+// sentinelError is a message of its own that errors.Is matches with a
+// sentinel.
+type sentinelError struct {
+	sentinel error
+	msg      string
+}
+
+func (e *sentinelError) Error() string { return e.msg }
+func (e *sentinelError) Unwrap() error { return e.sentinel }
+
 // Add makes a new revision of req.Container: it resolves the recipe with
 // pip into a resolution (lock.json), or takes the latest revision's with
 // Frozen; computes the key that covers it; reuses the build of that key,
@@ -118,7 +128,7 @@ func (s *Store) Add(ctx context.Context, req AddRequest) (added *Added, err erro
 	if tools := EditTools(r); forPublish && len(tools) > 0 {
 		// Refused before building: what the nodes would run is the
 		// source tree on this machine.
-		return nil, fmt.Errorf("add --remote: %s is installed with edit = true, and an edit-mode build is never published (it points into a source tree on this machine): %w", strings.Join(tools, ", "), ErrEditMode)
+		return nil, &sentinelError{ErrEditMode, fmt.Sprintf("add --remote: %s is installed with edit = true, and an edit-mode build is never published (it points into a source tree on this machine)", strings.Join(tools, ", "))}
 	}
 	setSalt := func(salt string) error {
 		if data, err = recipe.WithSalt(req.RecipePath, data, salt); err != nil {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/rezup/rezup/cas"
-	"github.com/rezup/rezup/cas/backend"
 	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/internal/envlist"
 	"github.com/rezup/rezup/internal/fsx"
@@ -167,10 +166,11 @@ func (s *Store) materialize(ctx context.Context, req Request) (err error) {
 				return err
 			}
 			var re *RefusedError
+			var ce *CacheError
 			switch {
 			case errors.As(err, &re):
 				s.noteRefused(re)
-			case errors.Is(err, backend.ErrStalled):
+			case errors.As(err, &ce):
 				// As an unreachable cache: build if we can.
 				s.opt.Reporter.Warnf("%v; building locally", err)
 			default:
@@ -182,7 +182,7 @@ func (s *Store) materialize(ctx context.Context, req Request) (err error) {
 		default:
 			// An unreachable cache must not stop a farm: build if we can.
 			if p == nil {
-				return fmt.Errorf("look up %s in %s: %w", k, sc, err)
+				return s.cacheError(ctx, err)
 			}
 			s.opt.Reporter.Warnf("shared cache %s: %v; building locally", sc, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,6 +61,10 @@ func (s *Store) fetch(ctx context.Context, e cache.Entry, p *Plan, pinned bool) 
 		if refusable(err) && ctx.Err() == nil {
 			return nil, s.refuse(e, err)
 		}
+		var ce *CacheError
+		if errors.As(err, &ce) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("materialize %s from %s: %w", k, s.opt.Cache, err)
 	}
 	s.opt.Reporter.Infof("fetched %s from %s", k, s.opt.Cache)
@@ -101,17 +106,23 @@ func (s *Store) trust(p *Plan) pyenv.Trust {
 func (s *Store) unpack(ctx context.Context, e cache.Entry, staging, final string, trust pyenv.Trust) (*Manifest, error) {
 	rc, err := s.opt.Cache.Open(ctx, e)
 	if err != nil {
-		return nil, err
+		return nil, s.cacheError(ctx, fmt.Errorf("open the archive of %s in %s: %w", e.Key, s.opt.Cache, err))
 	}
 	defer rc.Close()
+	// A read that fails is the cache's failure (a stall, a dropped or
+	// refused transfer), not the archive's nor this disk's.
+	cr := &readErr{r: backend.ContextReader(ctx, rc)}
 	s.opt.Reporter.Infof("fetching %s (%s)", e.Key, HumanSize(e.Size))
 	rel, err := pyenv.NewRelocator(e.Prefix, final)
 	if err != nil {
 		return nil, fmt.Errorf("entry of %s: %w", e.Key, err)
 	}
 	start := time.Now()
-	st, err := archive.Unpack(backend.ContextReader(ctx, rc), staging, e.Digest, s.unpackOptions(e, staging, rel))
+	st, err := archive.Unpack(cr, staging, e.Digest, s.unpackOptions(e, staging, rel))
 	if err != nil {
+		if cr.err != nil && errors.Is(err, cr.err) {
+			return nil, s.cacheError(ctx, fmt.Errorf("read the archive of %s from %s: %w", e.Key, s.opt.Cache, err))
+		}
 		return nil, err
 	}
 	s.opt.Reporter.Debugf("unpacked %s: %d entries, %s in %v", e.Key, st.Files, HumanSize(st.Bytes), time.Since(start).Round(time.Millisecond))
@@ -344,4 +355,41 @@ func HumanSize(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// CacheError is a failure of the shared cache itself, as opposed to this
+// store's or the recipe's: unreachable, an error answer, a stall, a read
+// that broke, an object this account may not read. Materialize with a
+// plan warns once and builds instead; a caller without one (a launch of a
+// revision that names its key) builds from the revision's recipe, without
+// the cache (Launcher). Its message (Err's) names the cache.
+type CacheError struct {
+	Cache string
+	Err   error
+}
+
+func (e *CacheError) Error() string { return e.Err.Error() }
+func (e *CacheError) Unwrap() error { return e.Err }
+
+// cacheError is err, a failure of the shared cache, as a *CacheError;
+// unchanged when ctx is done (an interrupt is no failure of the cache).
+func (s *Store) cacheError(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return err
+	}
+	return &CacheError{Cache: s.opt.Cache.String(), Err: err}
+}
+
+// readErr remembers the error its reader returned, other than io.EOF.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (r *readErr) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		r.err = err
+	}
+	return n, err
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/cas/cache"
+	"github.com/rezup/rezup/internal/pyresolve"
 	"github.com/rezup/rezup/recipe"
 )
 
@@ -146,7 +147,7 @@ func (p *pick) openCache(frozen *recipe.Recipe) error {
 	if err != nil {
 		return err
 	}
-	p.store, p.cached = p.store.WithCache(sc), true
+	p.store, p.cached = p.store.withCache(sc), true
 	return nil
 }
 
@@ -231,45 +232,86 @@ func (p *pick) hold(ctx context.Context, rev *Revision, fr *frozenRecipe) (*Hold
 	if rev.PythonBuilt() {
 		return p.store.holdRevision(ctx, rev)
 	}
+	store := p.store
+	var cacheErr error
 	if k, ok := rev.Key(); ok {
-		h, err := p.store.hold(ctx, k)
+		h, err := store.hold(ctx, k)
 		if !errors.Is(err, ErrNotReady) {
 			return h, err
 		}
 		if err := p.openCache(fr.recipe); err != nil {
 			return nil, err
 		}
-		h, err = p.store.Materialize(ctx, Request{Key: k, Pin: rev.Pin()})
-		if !errors.Is(err, ErrNotCached) {
-			return h, err
+		store = p.store
+		h, err = store.Materialize(ctx, Request{Key: k, Pin: rev.Pin()})
+		switch {
+		case err == nil:
+			return h, nil
+		case errors.Is(err, ErrNotCached):
+			store.noteRefused(err)
+		case isCacheError(err):
+			// Degrade, never stop: the recipe builds it here, without
+			// the cache that failed (nothing is published over it).
+			p.reporter().Warnf("%v; building %s here from its recipe", err, rev.label())
+			cacheErr, store = err, store.withCache(nil)
+		default:
+			return nil, err
 		}
-		p.store.noteRefused(err)
-	}
-	if err := p.openCache(fr.recipe); err != nil {
+	} else if err := p.openCache(fr.recipe); err != nil {
 		return nil, err
+	} else {
+		store = p.store
 	}
 	fr.warnBuilding(p.reporter())
 	res, err := rev.ReadResolution()
 	if err != nil {
 		return nil, &RevisionError{Revision: rev, Err: err}
 	}
-	plan, err := p.store.plan(ctx, fr.recipe, res)
+	h, m, err := store.buildFrozen(ctx, fr.recipe, res, rev.Pin())
 	if err != nil {
-		return nil, err
+		return nil, bothFailed(cacheErr, err)
 	}
-	h, err := p.store.Materialize(ctx, Request{Key: plan.Key, Plan: plan, Pin: samePin(rev.Pin(), plan.Key)})
-	if err != nil {
-		return nil, err
-	}
-	m, err := p.store.ReadManifest(plan.Key)
-	if err == nil {
-		err = p.store.repoint(rev, m)
-	}
-	if err != nil {
+	if err := store.repoint(rev, m); err != nil {
 		h.Close() // nothing launches: the error is what matters
 		return nil, err
 	}
 	return h, nil
+}
+
+// buildFrozen makes ready, and holds, the build of a revision's frozen
+// recipe and resolution (res nil: its requirement strings), fetching the
+// pinned archive when pin is of the key the recipe resolves to here.
+func (s *Store) buildFrozen(ctx context.Context, r *recipe.Recipe, res *pyresolve.Resolution, pin *cache.Entry) (*Hold, *Manifest, error) {
+	plan, err := s.plan(ctx, r, res)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := s.Materialize(ctx, Request{Key: plan.Key, Plan: plan, Pin: samePin(pin, plan.Key)})
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := s.ReadManifest(plan.Key)
+	if err != nil {
+		h.Close() // nothing launches: the error is what matters
+		return nil, nil, err
+	}
+	return h, m, nil
+}
+
+// isCacheError says whether err is a failure of the shared cache (see
+// CacheError), after which a build from the recipe is the next way.
+func isCacheError(err error) bool {
+	var ce *CacheError
+	return errors.As(err, &ce)
+}
+
+// bothFailed is the error of a build that was the fallback of a failed
+// cache: one line naming both causes. cacheErr nil: buildErr alone.
+func bothFailed(cacheErr, buildErr error) error {
+	if cacheErr == nil {
+		return buildErr
+	}
+	return fmt.Errorf("%v, and building here failed too: %w", cacheErr, buildErr)
 }
 
 // frozenRecipe is a revision's frozen recipe, read once per launch.

@@ -50,24 +50,34 @@ func (s *Store) pull(ctx context.Context, rrev *Revision, fr *frozenRecipe) (*Re
 	// The entry is held in use until the revision refers to it, so that
 	// a collector cannot take it in between.
 	var h *Hold
+	store := s
+	var cacheErr error
 	if k, ok := rrev.Key(); ok {
 		h, err = s.Materialize(ctx, Request{Key: k, Pin: rrev.Pin()})
-		if err != nil && !errors.Is(err, ErrNotCached) {
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrNotCached):
+			s.noteRefused(err)
+		case isCacheError(err):
+			// Degrade, never stop: build it here from the recipe,
+			// without the cache that failed.
+			s.opt.Reporter.Warnf("%v; building %s here from its recipe", err, rrev.label())
+			cacheErr, store = err, s.withCache(nil)
+		default:
 			return nil, err
 		}
-		s.noteRefused(err)
 	}
 	if h == nil {
 		fr.warnBuilding(s.opt.Reporter)
-		p, err := s.plan(ctx, fr.recipe, res)
+		p, err := store.plan(ctx, fr.recipe, res)
 		if err != nil {
-			return nil, err
+			return nil, bothFailed(cacheErr, err)
 		}
 		if k, ok := rrev.Key(); ok && k != p.Key {
 			s.opt.Reporter.Warnf("remote revision %s of %s is %s, but its recipe is %s on this machine (another interpreter); building that", rrev.Name, rrev.Container, k, p.Key)
 		}
-		if h, err = s.Materialize(ctx, Request{Key: p.Key, Plan: p, Pin: samePin(rrev.Pin(), p.Key)}); err != nil {
-			return nil, err
+		if h, err = store.Materialize(ctx, Request{Key: p.Key, Plan: p, Pin: samePin(rrev.Pin(), p.Key)}); err != nil {
+			return nil, bothFailed(cacheErr, err)
 		}
 	}
 	defer h.Close()

@@ -105,11 +105,11 @@ func (s *Store) creator() (user, host string) {
 	return s.opt.Creator()
 }
 
-// WithCache returns a Store over the same root that fetches from, and
+// withCache returns a Store over the same root that fetches from, and
 // publishes to, cache. A launch opens its store without a cache, and
 // calls this only when an entry must be fetched or built: opening the
 // cache is never on the hot path.
-func (s *Store) WithCache(sc *cache.Cache) *Store {
+func (s *Store) withCache(sc *cache.Cache) *Store {
 	opt := s.opt
 	opt.Cache = sc
 	return &Store{opt: opt, refused: s.refused, basePips: s.basePips, spares: s.spares}
