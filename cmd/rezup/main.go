@@ -60,15 +60,16 @@ func (a *app) printError(err error) {
 	writeError(a.stderr, err, a.debug)
 }
 
-// exitCode is the one place errors become exit codes: 2 for usage and
-// recipe errors (nothing was changed), 127 and 126 for a command `use`
+// exitCode is the one place errors become exit codes: 2 for usage,
+// recipe and configuration errors (nothing was changed), 127 and 126 for a command `use`
 // cannot find or run (as shells say it), 1 for everything else.
 func exitCode(err error) int {
 	var re *recipe.Error
 	var ue *usageError
 	var ce *commandError
+	var cfg *configError
 	switch {
-	case errors.As(err, &ue), errors.As(err, &re), errors.Is(err, recipe.ErrBadName):
+	case errors.As(err, &ue), errors.As(err, &re), errors.As(err, &cfg), errors.Is(err, recipe.ErrBadName):
 		return 2
 	case errors.As(err, &ce):
 		return ce.Code
@@ -86,6 +87,13 @@ func (e *usageError) Error() string { return e.msg }
 func usagef(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
 }
+
+// configError is a setting (an environment variable, a recipe value read
+// by rezup itself) that cannot be used as it is: exit code 2, as a bad
+// recipe, since nothing was changed.
+type configError struct{ msg string }
+
+func (e *configError) Error() string { return e.msg }
 
 // hinted carries what the user can do about an error.
 type hinted struct {

@@ -37,21 +37,29 @@ func (a *app) resolveTrust(r *recipe.Recipe) ([]cache.PublicKey, *cache.SecretKe
 	return trusted, sk, nil
 }
 
+// trustedKeys is $REZUP_TRUSTED_KEYS, else [cache] trusted-keys of r. A
+// value that is set but lists no key (",", or [""] in a recipe) is a
+// configuration error, never "no keys": trust never weakens silently.
 func (a *app) trustedKeys(r *recipe.Recipe) ([]cache.PublicKey, error) {
-	from, list := "", []string(nil)
+	from, list, set := "", []string(nil), false
 	if env := a.getenv("REZUP_TRUSTED_KEYS"); strings.TrimSpace(env) != "" {
-		from = "REZUP_TRUSTED_KEYS"
+		from, set = "REZUP_TRUSTED_KEYS", true
 		list = strings.FieldsFunc(env, func(c rune) bool { return c == ',' || c == ' ' || c == '\t' || c == '\n' })
 	} else if r != nil && len(r.Cache.TrustedKeys) > 0 {
-		from = r.File + ": [cache] trusted-keys"
-		list = r.Cache.TrustedKeys
+		from, set = r.File+": [cache] trusted-keys", true
+		for _, k := range r.Cache.TrustedKeys {
+			list = append(list, strings.FieldsFunc(k, func(c rune) bool { return c == ',' || c == ' ' || c == '\t' || c == '\n' })...)
+		}
+	}
+	const how = `list public keys such as "studio-1:<base64>", as rezup key generate prints them, separated by spaces or commas; or unset it to trust no key`
+	if set && len(list) == 0 {
+		return nil, withHint(&configError{fmt.Sprintf("%s lists no key (only separators)", from)}, how)
 	}
 	var keys []cache.PublicKey
 	for _, s := range list {
 		pk, err := cache.ParsePublicKey(s)
 		if err != nil {
-			return nil, withHint(fmt.Errorf("%s: %w", from, err),
-				`list public keys such as "studio-1:<base64>", as rezup key generate prints them, separated by spaces or commas`)
+			return nil, withHint(&configError{fmt.Sprintf("%s: %v", from, err)}, how)
 		}
 		keys = append(keys, pk)
 	}

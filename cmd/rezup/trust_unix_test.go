@@ -108,6 +108,8 @@ func TestResolveTrustErrors(t *testing.T) {
 		hint string
 	}{
 		{"not a key", []string{"REZUP_TRUSTED_KEYS=" + pk.String() + " studio-2"}, nil, `REZUP_TRUSTED_KEYS: parse public key "studio-2"`, "separated by spaces or commas"},
+		{"only a comma", []string{"REZUP_TRUSTED_KEYS=,"}, nil, "REZUP_TRUSTED_KEYS lists no key", "unset it to trust no key"},
+		{"separators", []string{"REZUP_TRUSTED_KEYS= , ,\t"}, nil, "REZUP_TRUSTED_KEYS lists no key", "unset it to trust no key"},
 		{"a secret key as trusted", []string{"REZUP_TRUSTED_KEYS=" + strings.TrimSpace(mustRead(t, good))}, nil, "REZUP_TRUSTED_KEYS: parse public key", "rezup key generate"},
 		{"missing file in the recipe", nil, rec, filepath.Join(home, "rezup.dev.toml") + ": [cache] secret-key-file: read secret key: stat " + filepath.Join(home, "missing.key"), "unset it to publish unsigned"},
 		{"missing file in the environment", []string{"REZUP_SECRET_KEY_FILE=/no/such.key"}, nil, "REZUP_SECRET_KEY_FILE: read secret key: stat /no/such.key", "rezup key generate"},
@@ -123,6 +125,9 @@ func TestResolveTrustErrors(t *testing.T) {
 			trusted, sk, err := a.resolveTrust(tt.r)
 			if err == nil || !strings.Contains(err.Error(), tt.why) || !strings.Contains(hintFor(err), tt.hint) || strings.Contains(err.Error(), "\n") {
 				t.Fatalf("resolveTrust = %v, %v, %v (hint %q); want an error saying %q", trusted, sk, err, hintFor(err), tt.why)
+			}
+			if strings.HasPrefix(tt.why, "REZUP_TRUSTED_KEYS") && exitCode(err) != 2 {
+				t.Errorf("exit code %d for a bad REZUP_TRUSTED_KEYS, want 2", exitCode(err))
 			}
 			if secret := strings.TrimSpace(mustRead(t, good)); strings.Contains(err.Error(), secret[strings.Index(secret, ":")+1:][:16]) {
 				t.Errorf("the error quotes the secret key: %v", err)
