@@ -92,6 +92,8 @@ type Cache struct {
 	// returns; signer, when set, signs what Publish commits.
 	trusted []PublicKey
 	signer  *SecretKey
+	// pinsOnly: Lookup by key is refused (see PinsOnly).
+	pinsOnly bool
 
 	mu       sync.Mutex
 	probed   bool
@@ -140,6 +142,18 @@ func (c *Cache) WithTrustedKeys(keys ...PublicKey) *Cache {
 	return n
 }
 
+// PinsOnly returns a cache over the same backend that finds nothing by
+// key: its Lookup is a *MissError with the reason MissUntrusted, whatever
+// entry.json says, while pinned archives (Pinned, Open) are fetched as
+// before, verified by their digest. It is the cache of a machine that
+// cannot tell which keys it trusts (its configuration cannot be read):
+// never less safe than a cache with trusted keys.
+func (c *Cache) PinsOnly() *Cache {
+	n := c.clone()
+	n.pinsOnly = true
+	return n
+}
+
 // WithSigner returns a cache over the same backend whose Publish signs
 // each entry it commits with sk.
 func (c *Cache) WithSigner(sk SecretKey) *Cache {
@@ -156,7 +170,7 @@ func (c *Cache) TrustedKeys() []PublicKey { return append([]PublicKey(nil), c.tr
 // clone copies the configuration, not the probe: a cache is cheap to
 // probe again.
 func (c *Cache) clone() *Cache {
-	return &Cache{b: c.b, now: c.now, trusted: c.trusted, signer: c.signer}
+	return &Cache{b: c.b, now: c.now, trusted: c.trusted, signer: c.signer, pinsOnly: c.pinsOnly}
 }
 
 // String names the cache for messages: its backend's location.
@@ -181,6 +195,9 @@ func (c *Cache) Lookup(ctx context.Context, key cas.Key) (Entry, error) {
 		return &MissError{Key: key, Cache: c.String(), Reason: why, Detail: fmt.Sprintf(format, args...)}
 	}
 	fail := func(err error) error { return fmt.Errorf("look up %s in %s: %w", key, c, err) }
+	if c.pinsOnly {
+		return Entry{}, miss(MissUntrusted, "the trusted keys cannot be told, so only pinned archives are used")
+	}
 	b, err := c.readSmall(ctx, entryName(key))
 	switch {
 	case errors.Is(err, backend.ErrNotRegular), errors.Is(err, fsx.ErrTooLarge):

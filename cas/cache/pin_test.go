@@ -75,3 +75,29 @@ func TestPinnedIgnoresTheEntry(t *testing.T) {
 		})
 	}
 }
+
+// A cache that cannot tell which keys it trusts finds nothing by key, and
+// still fetches a pinned archive.
+func TestPinsOnly(t *testing.T) {
+	c := newTestCache(t)
+	src := t.TempDir()
+	treetest.WriteTree(t, src, treetest.SampleTree())
+	a := packArchive(t, src, archive.PackOptions{})
+	key := cas.KeyOf([]byte("pins only"))
+	e, err := c.Publish(context.Background(), testEntry(key), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pins := c.PinsOnly().WithTrustedKeys() // the other settings keep it
+	var miss *MissError
+	if _, err := pins.Lookup(context.Background(), key); !errors.As(err, &miss) || miss.Reason != MissUntrusted {
+		t.Fatalf("lookup by key with pins only: %v, want a MissUntrusted miss", err)
+	}
+	got, err := pins.Pinned(context.Background(), e)
+	if err != nil || got.Digest != e.Digest {
+		t.Fatalf("pinned archive with pins only: %+v, %v", got, err)
+	}
+	if _, err := c.Lookup(context.Background(), key); err != nil {
+		t.Errorf("PinsOnly changed the cache it came from: %v", err)
+	}
+}

@@ -66,7 +66,7 @@ written to the remote root, for every machine that follows it.`,
 // runAdd builds (or reuses) a new revision of o.name, locally or on the
 // remote root (materialize.Store.Add), then uses it unless told not to.
 func (a *app) runAdd(ctx context.Context, o *addOptions) error {
-	c, err := a.openContainer(o.name)
+	c, err := a.openContainerStrict(o.name)
 	if err != nil {
 		return err
 	}

@@ -40,6 +40,9 @@ type app struct {
 	// warnedUnauthenticated: the warning that the shared cache has no
 	// trusted keys was given (once per run).
 	warnedUnauthenticated bool
+	// warnedRecipes are the home recipes whose problems were told (once
+	// per run).
+	warnedRecipes map[string]bool
 
 	// progressShown: a reporter's progress line is on stderr, with no
 	// newline yet; whatever prints next ends it first (endProgress).
@@ -52,7 +55,7 @@ type app struct {
 }
 
 func newApp(environ []string, stdout, stderr io.Writer) *app {
-	return &app{environ: environ, stdout: stdout, stderr: stderr, stdin: os.Stdin, log: slog.New(slog.DiscardHandler)}
+	return &app{environ: environ, stdout: stdout, stderr: stderr, stdin: os.Stdin, log: slog.New(slog.DiscardHandler), warnedRecipes: map[string]bool{}}
 }
 
 func (a *app) getenv(key string) string { return envlist.Get(a.environ, key) }
@@ -79,11 +82,38 @@ type containerRecipe struct {
 	Path   string
 	Data   []byte // nil when the file does not exist
 	Recipe *recipe.Recipe
+	// Strict is why the file does not parse strictly (nil when it does):
+	// add refuses it, every other command reads it leniently.
+	Strict error
+	// Unreadable says the file could not be read at all (not TOML, no
+	// permission): Recipe is the defaults, so roots come from the
+	// environment, and trust comes from the environment alone.
+	Unreadable bool
 }
 
-// loadRecipe reads ~/rezup[.NAME].toml. A missing file yields the default
-// recipe (so roots still come from the environment) with Data nil.
+// loadRecipe reads ~/rezup[.NAME].toml for add: strictly, an unknown key
+// or a wrong type is an error naming the file and line. A missing file
+// yields the default recipe (so roots still come from the environment)
+// with Data nil.
 func (a *app) loadRecipe(container string) (*containerRecipe, error) {
+	cr, err := a.readRecipe(container)
+	if err != nil {
+		return nil, err
+	}
+	if cr.Strict != nil {
+		return nil, cr.Strict
+	}
+	return cr, nil
+}
+
+// readRecipe reads ~/rezup[.NAME].toml for every command but add: a home
+// recipe that does not parse strictly never stops a launch, a pull or a
+// status of revisions that exist. Problems the lenient parse tells (an
+// unknown key, a wrong type: the Python rezup ignores them) are warnings
+// naming the file and line; a file that cannot be read at all is one
+// warning, and the environment and the defaults stand in for it (see
+// containerRecipe.Unreadable). Each file is warned about once per run.
+func (a *app) readRecipe(container string) (*containerRecipe, error) {
 	if cr := a.mainRecipe; cr != nil && container == recipe.DefaultContainer {
 		a.mainRecipe = nil // used once: later calls see a file that add wrote meanwhile
 		return cr, nil
@@ -99,21 +129,47 @@ func (a *app) loadRecipe(container string) (*containerRecipe, error) {
 		return &containerRecipe{Path: path, Recipe: r}, nil
 	}
 	if err != nil {
+		strict := fmt.Errorf("read recipe: %w", err)
 		if fi, serr := os.Stat(path); serr == nil && fi.IsDir() {
 			// Nothing rezup could read as a recipe: a recipe error (exit
 			// 2), with what to do about it.
-			return nil, &recipe.Error{File: path, Msg: "is a directory, not a recipe file: remove it or make it a file"}
+			strict = &recipe.Error{File: path, Msg: "is a directory, not a recipe file: remove it or make it a file"}
 		}
-		return nil, fmt.Errorf("read recipe: %w", err)
+		return a.unreadableRecipe(path, strict), nil
 	}
 	r, warns, err := recipe.Parse(path, data)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		a.warnRecipe(path, warns)
+		return &containerRecipe{Path: path, Data: data, Recipe: r}, nil
 	}
+	strict := err
+	r, warns, err = recipe.ParseFrozen(path, data)
+	if err != nil {
+		return a.unreadableRecipe(path, strict), nil
+	}
+	a.warnRecipe(path, warns)
+	return &containerRecipe{Path: path, Data: data, Recipe: r, Strict: strict}, nil
+}
+
+// unreadableRecipe stands in for a home recipe that cannot be read at all
+// (why): the defaults, after one warning that says what that means.
+func (a *app) unreadableRecipe(path string, why error) *containerRecipe {
+	if !a.warnedRecipes[path] {
+		a.warnedRecipes[path] = true
+		a.warnf("%v; using the environment and the defaults instead (roots from REZUP_ROOT_LOCAL and REZUP_ROOT_REMOTE; the shared cache only for pinned archives unless REZUP_TRUSTED_KEYS is set): fix it, `rezup add` reads it strictly", why)
+	}
+	return &containerRecipe{Path: path, Recipe: recipe.Default(), Strict: why, Unreadable: true}
+}
+
+// warnRecipe prints the warnings of a home recipe's parse, once per file.
+func (a *app) warnRecipe(path string, warns []recipe.Warning) {
+	if len(warns) == 0 || a.warnedRecipes[path] {
+		return
+	}
+	a.warnedRecipes[path] = true
 	for _, w := range warns {
 		a.warnf("%s", w)
 	}
-	return &containerRecipe{Path: path, Data: data, Recipe: r}, nil
 }
 
 // container is what a command resolves of one container: its recipe in
@@ -126,11 +182,27 @@ type container struct {
 	hasRemote bool
 }
 
+// openContainer resolves container name for every command but add: its
+// home recipe read leniently (readRecipe).
 func (a *app) openContainer(name string) (*container, error) {
+	cr, err := a.readRecipe(name)
+	if err != nil {
+		return nil, err
+	}
+	return a.containerOf(name, cr)
+}
+
+// openContainerStrict is openContainer for add: a home recipe that does
+// not parse strictly is an error naming its file and line.
+func (a *app) openContainerStrict(name string) (*container, error) {
 	cr, err := a.loadRecipe(name)
 	if err != nil {
 		return nil, err
 	}
+	return a.containerOf(name, cr)
+}
+
+func (a *app) containerOf(name string, cr *containerRecipe) (*container, error) {
 	root, err := a.localRoot(cr.Recipe)
 	if err != nil {
 		return nil, err
@@ -163,6 +235,10 @@ func (a *app) cache(c *container, more ...*recipe.Recipe) (*cache.Cache, error) 
 	}
 	if len(trusted) > 0 {
 		sc = sc.WithTrustedKeys(trusted...)
+	} else if c.recipe.Unreadable {
+		// The recipe that may name trusted keys cannot be read: never
+		// fall back to trusting whatever the cache holds by key.
+		sc = sc.PinsOnly()
 	}
 	if sk != nil {
 		sc = sc.WithSigner(*sk)

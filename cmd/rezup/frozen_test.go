@@ -134,10 +134,74 @@ func TestStatusListsBrokenRecipe(t *testing.T) {
 		t.Errorf("no error field in the JSON:\n%s", res.Stdout)
 	}
 
-	// The broken one itself is still an error.
+	// The broken one itself is read leniently, with one warning, by
+	// everything but add, which refuses it (exit 2).
 	res = s.Run("status", "bad")
-	if res.Code != 2 || !strings.Contains(res.Stderr, "rezup: error: "+wantErr) {
+	if res.Code != 0 || strings.Count(res.Stderr, "rezup: warning: "+bad+":3: ") != 1 {
 		t.Errorf("status bad: exit %d\n%s", res.Code, res.Stderr)
+	}
+	res = s.Run("add", "bad", "--skip-use")
+	if res.Code != 2 || !strings.Contains(res.Stderr, "rezup: error: "+wantErr) {
+		t.Errorf("add bad: exit %d\n%s", res.Code, res.Stderr)
+	}
+}
+
+// A home recipe that breaks after revisions were made stops only add: use,
+// env, pull and status NAME of what exists go on, with one warning naming
+// the file (and line). One that is not TOML at all is replaced by the
+// environment and the defaults, and then the shared cache is used only for
+// pinned archives: a broken recipe never weakens trust.
+func TestBrokenHomeRecipeStopsOnlyAdd(t *testing.T) {
+	t.Parallel()
+	s := builtUser(t, "")
+	s.WriteFile("rezup.dev.toml", testkit.RecipeTOML(testkit.WheelHouse(t), ""))
+	s.MustRun("add", "dev", "--skip-use")
+	s.MustRun("add", "dev", "--skip-use") // a second revision, for diff
+
+	main, dev := filepath.Join(s.Home, "rezup.toml"), filepath.Join(s.Home, "rezup.dev.toml")
+	appendTo := func(path, text string) {
+		t.Helper()
+		f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteString(text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendTo(main, "oops = [\n")       // not TOML any more
+	appendTo(dev, "site_tweak = true\n") // a key the Python rezup would ignore
+	for _, args := range [][]string{
+		{"use", "--", "rez-env"},
+		{"use", "dev", "--", "rez-env"},
+		{"env", "dev", "--format", "json"},
+		{"env"},
+		{"pull", "dev"},
+		{"pull"},
+		{"status", "dev"},
+		{"status", ".main"},
+		{"diff", "dev"},
+	} {
+		res := s.Run(args...)
+		if res.Code != 0 {
+			t.Errorf("%s with a broken home recipe: exit %d\n%s", strings.Join(args, " "), res.Code, res.Stderr)
+			continue
+		}
+		if n := strings.Count(res.Stderr, "rezup: warning: "+main); n != 1 {
+			t.Errorf("%s: %d warnings naming %s, want 1\n%s", strings.Join(args, " "), n, main, res.Stderr)
+		}
+		if args[len(args)-1] == "dev" || (len(args) > 1 && args[1] == "dev") {
+			if !strings.Contains(res.Stderr, "rezup: warning: "+dev+":") || !strings.Contains(res.Stderr, "site_tweak") {
+				t.Errorf("%s: no warning naming %s and the key\n%s", strings.Join(args, " "), dev, res.Stderr)
+			}
+		}
+	}
+	for _, name := range []string{".main", "dev"} {
+		res := s.Run("add", name, "--skip-use")
+		if res.Code != 2 {
+			t.Errorf("add %s with a broken recipe: exit %d, want 2\n%s", name, res.Code, res.Stderr)
+		}
 	}
 }
 

@@ -37,7 +37,7 @@ func (a *app) preRun(cmd *cobra.Command) error {
 // parse of ~/rezup.toml, which a launch of .main needs anyway: the parsed
 // recipe is handed on to loadRecipe rather than read twice.
 func (a *app) runInitScript(cmd *cobra.Command) error {
-	cr, err := a.loadRecipe(recipe.DefaultContainer)
+	cr, err := a.readRecipe(recipe.DefaultContainer)
 	if err != nil {
 		return err
 	}

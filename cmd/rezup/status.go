@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -36,8 +34,9 @@ type statusContainer struct {
 	RemoteCount int `json:"remote_revision_count"`
 	// Revisions is listed for one container (status NAME) only.
 	Revisions []statusRevision `json:"revisions,omitzero"`
-	// Error is why the container's recipe cannot be read, in the list of
-	// every container; its roots, and so its counts, are then unknown.
+	// Error is why the container's home recipe does not parse strictly
+	// (add refuses it); the other commands read it leniently, and so do
+	// its roots and counts here.
 	Error optString `json:"error"`
 }
 
@@ -163,11 +162,7 @@ func (a *app) runStatus(_ context.Context, o *statusOptions) error {
 		}
 		for _, n := range names {
 			c, err := a.containerStatus(n, false)
-			if path, broken := a.brokenRecipe(n, err); broken {
-				// One bad recipe must not hide every other
-				// container: it is listed with its error.
-				c = statusContainer{Name: n, Recipe: optString(path), Error: optString(err.Error())}
-			} else if err != nil {
+			if err != nil {
 				return err
 			}
 			out = append(out, c)
@@ -232,25 +227,6 @@ func (a *app) knownContainers() ([]string, error) {
 	return out, nil
 }
 
-// brokenRecipe tells whether err is container name's recipe failing to
-// parse or to be read, and returns the recipe's path.
-func (a *app) brokenRecipe(name string, err error) (string, bool) {
-	if err == nil {
-		return "", false
-	}
-	home, herr := a.home()
-	if herr != nil {
-		return "", false
-	}
-	path := filepath.Join(home, recipe.FileName(name))
-	var re *recipe.Error
-	var pe *fs.PathError
-	if errors.As(err, &re) && re.File == path || errors.As(err, &pe) && pe.Path == path {
-		return path, true
-	}
-	return "", false
-}
-
 func (a *app) containerStatus(name string, detail bool) (statusContainer, error) {
 	con, err := a.openContainer(name)
 	if err != nil {
@@ -259,8 +235,13 @@ func (a *app) containerStatus(name string, detail bool) (statusContainer, error)
 	a.warnUnauthenticated(con)
 	cr, root := con.recipe, con.root
 	c := statusContainer{Name: name, Root: root.Dir}
-	if cr.Data != nil {
+	if cr.Data != nil || cr.Unreadable {
 		c.Recipe = optString(cr.Path)
+	}
+	if cr.Strict != nil {
+		// Read leniently (see readRecipe), as every launch reads it:
+		// listed with its roots and revisions, and why add refuses it.
+		c.Error = optString(cr.Strict.Error())
 	}
 	revs, err := root.Revisions(name)
 	if err != nil {
@@ -377,15 +358,15 @@ func (a *app) printContainers(cs []statusContainer) {
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tREMOTE\tREVISIONS\tROOT")
 	for _, c := range cs {
-		if c.Error != "" {
-			fmt.Fprintf(tw, "%s\t-\t-\tbroken recipe: %s\n", c.Name, c.Error)
-			continue
-		}
 		remote := "-"
 		if c.Remote != "" {
 			remote = string(c.Remote)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", c.Name, remote, c.Count, c.Root)
+		root := c.Root
+		if c.Error != "" {
+			root += " (broken recipe: " + string(c.Error) + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", c.Name, remote, c.Count, root)
 	}
 	tw.Flush()
 }

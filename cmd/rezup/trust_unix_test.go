@@ -4,8 +4,10 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/recipe"
 )
@@ -164,5 +167,45 @@ func TestRecipeAndCasAgreeOnPublicKeys(t *testing.T) {
 		if (casErr == nil) != (recipeErr == nil) {
 			t.Errorf("%q: cas says %v, recipe says %v", s, casErr, recipeErr)
 		}
+	}
+}
+
+// A home recipe that cannot be read at all names no trusted keys: the
+// cache is then used for pinned archives only, never by key, unless
+// REZUP_TRUSTED_KEYS says which keys to trust.
+func TestUnreadableRecipeUsesPinsOnly(t *testing.T) {
+	home := t.TempDir()
+	writeTestFile(t, filepath.Join(home, "rezup.toml"), "[cache]\ntrusted-keys = [\n") // not TOML
+	_, pk, err := cache.GenerateKey("studio-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		env  []string
+		want cache.MissReason
+	}{
+		{"no keys anywhere", nil, cache.MissUntrusted},
+		{"keys in the environment", []string{"REZUP_TRUSTED_KEYS=" + pk.String()}, cache.MissNoEntry},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			a := newApp(append([]string{"HOME=" + home, "REZUP_CACHE=" + t.TempDir()}, tc.env...), &bytes.Buffer{}, &stderr)
+			c, err := a.openContainer(recipe.DefaultContainer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sc, err := a.cache(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var miss *cache.MissError
+			if _, err := sc.Lookup(context.Background(), cas.KeyOf([]byte("x"))); !errors.As(err, &miss) || miss.Reason != tc.want {
+				t.Errorf("lookup: %v, want a miss for %q", err, tc.want)
+			}
+			if !strings.Contains(stderr.String(), "the shared cache only for pinned archives") {
+				t.Errorf("no warning about the unreadable recipe:\n%s", stderr.String())
+			}
+		})
 	}
 }
