@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/rezup/rezup/internal/envlist"
+	"github.com/rezup/rezup/internal/proc"
 )
 
 // ErrInitScript is wrapped by RunInit when the site-customize script fails.
@@ -94,6 +95,7 @@ func RunInit(ctx context.Context, path string, environ []string, stdout, stderr 
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = environ
 	cmd.Stdout, cmd.Stderr = stdout, stderr
+	proc.Group(cmd) // an interrupt ends the script and what it started
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrInitScript, path, err)
 	}

@@ -42,6 +42,9 @@ type AddRequest struct {
 	// to (add --remote): the build is published to the shared cache and
 	// the revision pins the archive.
 	Remote *Root
+	// Signer, when not nil, signs the remote revision (see
+	// RevisionTrust): nodes that require signed revisions launch it.
+	Signer *cache.SecretKey
 }
 
 // Added is what Add made.
@@ -234,7 +237,11 @@ func (s *Store) Add(ctx context.Context, req AddRequest) (added *Added, err erro
 			added.Pin = &e
 		}
 	}
-	rev, err := s.addRevision(root, name, data, res, m, added.Pin)
+	var signer *cache.SecretKey
+	if forPublish {
+		signer = req.Signer
+	}
+	rev, err := s.addRevision(root, name, data, res, m, added.Pin, signer)
 	if err != nil {
 		if forPublish {
 			return nil, fmt.Errorf("write remote revision: %w", err)

@@ -272,7 +272,14 @@ func TestAddRemotePublishesOnlyWhatItTrusts(t *testing.T) {
 		t.Fatalf("the admin's store did not fetch %s: %+v", k, m.Origin)
 	}
 
-	added := f.mustAdd(t, func(r *AddRequest) { r.Remote = remote })
+	sk, pk, err := cache.GenerateKey("studio-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	added := f.mustAdd(t, func(r *AddRequest) { r.Remote = remote; r.Signer = &sk })
+	if sr := readSigned(added.Revision, []cache.PublicKey{pk}); sr.read != nil || sr.err != nil {
+		t.Errorf("the signed remote revision does not verify: %v, %v", sr.read, sr.err)
+	}
 	if added.Manifest.Key != k || added.Reused || added.Manifest.Origin.How != OriginBuilt {
 		t.Errorf("add --remote over a fetched build: key %s, reused %v, origin %+v: want %s built here", added.Manifest.Key, added.Reused, added.Manifest.Origin, k)
 	}

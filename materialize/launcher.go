@@ -35,6 +35,9 @@ type Launcher struct {
 	// has no ready revision, local or remote (see Store.Add); nil: such a
 	// launch fails with ErrNoRevision.
 	First *AddRequest
+	// Trust says which remote revisions are launched (the zero value: the
+	// latest, unchecked).
+	Trust RevisionTrust
 }
 
 // Target is a revision ready to launch: its build is held until Close.
@@ -87,12 +90,20 @@ func (e *RemoteRootError) Unwrap() error { return e.Err }
 // so are the keys of the frozen recipe this rezup does not know (at every
 // launch: the frozen recipe never stops one). When a collector removes the
 // revision picked meanwhile (a newer one exists), it looks again.
+//
+// A pick that fails (a build that cannot be fetched nor made, an
+// interrupt) takes back what it created in the local root and nobody
+// uses, as a failed add does.
 func (l *Launcher) Pick(ctx context.Context, container string, local bool) (*Target, error) {
+	var before *rootBefore // taken before anything may be made (pick.openCache): off the hot path
 	for attempt := 0; ; attempt++ {
-		t, err := l.pickOnce(ctx, container, local)
+		t, err := l.pickOnce(ctx, container, local, &before)
 		if err != nil && errors.Is(err, fs.ErrNotExist) && attempt < 3 {
 			l.Store.opt.Reporter.Debugf("a revision of %s vanished (%v); looking again", container, err)
 			continue
+		}
+		if err != nil && before != nil {
+			before.undo(l.Store)
 		}
 		return t, err
 	}
@@ -105,10 +116,13 @@ type pick struct {
 	container string
 	store     *Store
 	cached    bool // store has the cache
+	// before is what the local root held before this pick made anything
+	// in it, for Pick to take back on failure.
+	before **rootBefore
 }
 
-func (l *Launcher) pickOnce(ctx context.Context, container string, local bool) (*Target, error) {
-	p := &pick{l: l, container: container, store: l.Store}
+func (l *Launcher) pickOnce(ctx context.Context, container string, local bool, before **rootBefore) (*Target, error) {
+	p := &pick{l: l, container: container, store: l.Store, before: before}
 	rev, fr, remote, err := p.revision(ctx, local)
 	if err != nil {
 		return nil, err
@@ -140,6 +154,10 @@ func (p *pick) reporter() Reporter { return p.store.opt.Reporter }
 
 // openCache gives p's store the shared cache, once.
 func (p *pick) openCache(frozen *recipe.Recipe) error {
+	if *p.before == nil {
+		b := snapshotRoot(p.l.Store.opt.Root)
+		*p.before = &b
+	}
 	if p.cached || p.l.OpenCache == nil {
 		return nil
 	}
@@ -193,17 +211,31 @@ func (p *pick) remoteRevision(ctx context.Context) (*Revision, *frozenRecipe, er
 		return nil, nil, &RemoteRootError{Root: *remote, Err: err}
 	}
 	p.warnSkipped(rrev)
+	// What a trusted key signed, when this machine checks: read once, and
+	// those very bytes are what a pull mirrors.
+	var signed signedRevision
+	if t := p.l.Trust; t.checks() {
+		if signed, err = p.trustedRemote(rrev, t); err != nil {
+			return nil, nil, err
+		}
+		rrev = signed.rev
+	}
 	if lrev, err := p.store.opt.Root.Revision(p.container, rrev.Name); err == nil && lrev.Ready() {
 		return lrev, nil, nil // pulled before: its build is checked when it is held
 	}
-	fr, err := loadFrozen(rrev)
-	if err != nil {
-		return nil, nil, err
+	fr, res := signed.fr, signed.res
+	if fr == nil {
+		if fr, err = loadFrozen(rrev); err != nil {
+			return nil, nil, err
+		}
+		if res, err = rrev.ReadResolution(); err != nil {
+			return nil, nil, &RevisionError{Revision: rrev, Err: err}
+		}
 	}
 	if err := p.openCache(fr.recipe); err != nil {
 		return nil, nil, err
 	}
-	lrev, err := p.store.pull(ctx, rrev, fr)
+	lrev, err := p.store.pull(ctx, rrev, fr, res)
 	if err != nil {
 		return nil, nil, err
 	}

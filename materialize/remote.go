@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/internal/pyresolve"
 )
 
 // Revision reads the revision of container named name. Its Meta is nil
@@ -39,14 +40,11 @@ func (r Root) Revision(container, name string) (*Revision, error) {
 // revision's frozen recipe, when the cache does not have it (a revision
 // written by the Python rezup has no key: its key is computed here). The
 // local revision records the key its entry has on this machine, and holds
-// fr.data as its frozen recipe, and the remote revision's lock: a build
-// here installs that lock, not what the index offers today.
-func (s *Store) pull(ctx context.Context, rrev *Revision, fr *frozenRecipe) (*Revision, error) {
-	// Read first: nothing is held yet if it cannot be.
-	res, err := rrev.ReadResolution()
-	if err != nil {
-		return nil, err
-	}
+// fr.data as its frozen recipe, and res, the remote revision's lock.json
+// (nil: none), both read by the caller: a build here installs that lock,
+// not what the index offers today.
+func (s *Store) pull(ctx context.Context, rrev *Revision, fr *frozenRecipe, res *pyresolve.Resolution) (*Revision, error) {
+	var err error
 	// The entry is held in use until the revision refers to it, so that
 	// a collector cannot take it in between.
 	var h *Hold

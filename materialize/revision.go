@@ -41,6 +41,11 @@ type Meta struct {
 	// is fetched again by the same digest. Nil in revisions without one
 	// (the Python rezup's, an older rezup's, or published with no cache).
 	Archive *cache.Entry `json:"archive,omitempty"`
+	// Signatures, in a revision of the remote root, are the publisher's
+	// ("<name>:<base64>") of the revision's statement (container, name,
+	// key, pin, frozen recipe, lock.json; see revisionStatement). Nil in
+	// unsigned revisions and in local ones.
+	Signatures []string `json:"signatures,omitempty"`
 
 	// keyed is set when revision.json has a "key" that is not empty, even
 	// one that is not a key: such a revision was written by a rezup, so it
@@ -269,14 +274,25 @@ func (r *Revision) Pin() *cache.Entry {
 // <container>/revisions/<timestamp>. A reader sees all of it or nothing.
 // Two revisions made in the same microsecond get successive names.
 func (r Root) writeRevision(container string, recipeBytes []byte, meta Meta, now time.Time) (*Revision, error) {
-	return r.writeLockedRevision(container, recipeBytes, nil, meta, now)
+	return r.writeLockedRevision(container, recipeBytes, nil, meta, now, nil)
 }
 
 // writeLockedRevision is writeRevision with the revision's lock, written
-// as lock.json beside the frozen recipe (none when lockBytes is nil).
-func (r Root) writeLockedRevision(container string, recipeBytes, lockBytes []byte, meta Meta, now time.Time) (*Revision, error) {
+// as lock.json beside the frozen recipe (none when lockBytes is nil),
+// signed by signer when it is not nil.
+func (r Root) writeLockedRevision(container string, recipeBytes, lockBytes []byte, meta Meta, now time.Time, signer *cache.SecretKey) (*Revision, error) {
 	for {
-		rev, err := r.stageRevision(container, RevisionName(now), recipeBytes, lockBytes, meta)
+		m := meta
+		if signer != nil {
+			// The statement covers the revision's name: signed here,
+			// once the name is known.
+			msg, err := revisionStatement(container, RevisionName(now), m, recipeBytes, lockBytes)
+			if err != nil {
+				return nil, err
+			}
+			m.Signatures = cache.AddSignature(nil, *signer, msg)
+		}
+		rev, err := r.stageRevision(container, RevisionName(now), recipeBytes, lockBytes, m)
 		if !errors.Is(err, fs.ErrExist) {
 			return rev, err
 		}

@@ -16,8 +16,9 @@ import (
 // describes: the frozen recipe, lock.json when res is not nil, and
 // revision.json, staged and renamed into place. pin, when not nil, is the
 // archive Publish published for m.Key: a remote revision pins it
-// (Meta.Archive).
-func (s *Store) addRevision(root Root, container string, recipeBytes []byte, res *pyresolve.Resolution, m *Manifest, pin *cache.Entry) (*Revision, error) {
+// (Meta.Archive). signer, when not nil, signs the revision (see
+// revisionStatement).
+func (s *Store) addRevision(root Root, container string, recipeBytes []byte, res *pyresolve.Resolution, m *Manifest, pin *cache.Entry, signer *cache.SecretKey) (*Revision, error) {
 	if pin != nil && pin.Key != m.Key {
 		return nil, fmt.Errorf("add revision of %s: the pin is for %s", m.Key, pin.Key)
 	}
@@ -32,7 +33,7 @@ func (s *Store) addRevision(root Root, container string, recipeBytes []byte, res
 		p.Signatures = nil
 		meta.Archive = &p
 	}
-	return root.writeLockedRevision(container, recipeBytes, resBytes, meta, s.opt.Now())
+	return root.writeLockedRevision(container, recipeBytes, resBytes, meta, s.opt.Now(), signer)
 }
 
 // marshalResolution is res's lock.json, nil for none.

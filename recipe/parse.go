@@ -30,7 +30,7 @@ var (
 	pipKeys    = []string{"options", "env"}
 	toolKeys   = []string{"name", "url", "edit", "flags", "isolation", "python", "lib"}
 	sharedKeys = []string{"name", "requires"}
-	cacheKeys  = []string{"url", "trusted-keys", "secret-key-file"}
+	cacheKeys  = []string{"url", "trusted-keys", "secret-key-file", "require-signed"}
 	platforms  = []string{"linux", "darwin", "windows"}
 )
 
@@ -623,6 +623,11 @@ func (p *parser) cache(path keyPath, t map[string]any, c *Cache) {
 	if v, ok := t["secret-key-file"]; ok {
 		if s, ok := p.str(path.with("secret-key-file"), v); ok {
 			c.SecretKeyFile = s
+		}
+	}
+	if v, ok := t["require-signed"]; ok {
+		if b, ok := p.boolean(path.with("require-signed"), v); ok {
+			c.RequireSigned = b
 		}
 	}
 }

@@ -94,6 +94,9 @@ type Cache struct {
 	// recipe of the user's own should be read for it, never a revision's
 	// frozen recipe.
 	SecretKeyFile string
+	// RequireSigned launches only remote revisions that a trusted key
+	// signed. Like the keys, only the user's own recipe sets it.
+	RequireSigned bool
 }
 
 // Warning is something a user should fix but that does not stop rezup.

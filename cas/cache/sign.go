@@ -228,15 +228,23 @@ func Sign(e Entry, sk SecretKey) (Entry, error) {
 	if err != nil {
 		return e, err
 	}
+	e.Signatures = AddSignature(e.Signatures, sk, msg)
+	return e, nil
+}
+
+// AddSignature returns sigs with sk's signature of msg ("<name>:<base64>")
+// added, in place of any signature of another key with the same name. It
+// signs statements other than entries' (a remote revision's); each names
+// what it is on its first line, so that one never verifies as another.
+func AddSignature(sigs []string, sk SecretKey, msg []byte) []string {
 	sig := sk.name + ":" + base64.StdEncoding.EncodeToString(ed25519.Sign(ed25519.PrivateKey(sk.key[:]), msg))
-	sigs := make([]string, 0, len(e.Signatures)+1)
-	for _, s := range e.Signatures {
+	out := make([]string, 0, len(sigs)+1)
+	for _, s := range sigs {
 		if name, _, _ := strings.Cut(s, ":"); name != sk.name {
-			sigs = append(sigs, s)
+			out = append(out, s)
 		}
 	}
-	e.Signatures = append(sigs, sig)
-	return e, nil
+	return append(out, sig)
 }
 
 // Verify returns nil when a key of trusted signed exactly e's Statement.
@@ -245,16 +253,23 @@ func Sign(e Entry, sk SecretKey) (Entry, error) {
 // ErrUntrustedSigner (every signature names another key) or ErrUnsigned.
 // A bad signature wins: it means someone changed or forged the entry.
 func Verify(e Entry, trusted []PublicKey) error {
-	if len(e.Signatures) == 0 {
-		return fmt.Errorf("entry %s is %w", e.Key, ErrUnsigned)
-	}
 	msg, err := Statement(e)
-	if err != nil {
+	if err != nil && len(e.Signatures) > 0 {
 		return fmt.Errorf("%w: %w", ErrBadSignature, err)
+	}
+	return VerifySignatures("entry "+e.Key.String(), msg, e.Signatures, trusted)
+}
+
+// VerifySignatures returns nil when one of sigs is a signature of msg by a
+// key of trusted; otherwise an error about what (such as "entry <key>")
+// wrapping ErrBadSignature, ErrUntrustedSigner or ErrUnsigned, as Verify's.
+func VerifySignatures(what string, msg []byte, sigs []string, trusted []PublicKey) error {
+	if len(sigs) == 0 {
+		return fmt.Errorf("%s is %w", what, ErrUnsigned)
 	}
 	var others []string
 	bad := ""
-	for _, s := range e.Signatures {
+	for _, s := range sigs {
 		name, enc, _ := strings.Cut(s, ":")
 		named := false
 		for _, pk := range trusted {
@@ -277,7 +292,7 @@ func Verify(e Entry, trusted []PublicKey) error {
 		}
 	}
 	if bad != "" {
-		return fmt.Errorf("entry %s: %w by %s", e.Key, ErrBadSignature, bad)
+		return fmt.Errorf("%s: %w by %s", what, ErrBadSignature, bad)
 	}
-	return fmt.Errorf("entry %s is %w: signed by %s", e.Key, ErrUntrustedSigner, strings.Join(others, ", "))
+	return fmt.Errorf("%s is %w: signed by %s", what, ErrUntrustedSigner, strings.Join(others, ", "))
 }

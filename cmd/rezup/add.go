@@ -85,6 +85,10 @@ func (a *app) runAdd(ctx context.Context, o *addOptions) error {
 	req := a.addRequest(c, o.fresh, o.frozen)
 	if o.remote {
 		req.Remote = &c.remote
+		// The key that signs the cache's entries signs the revision too.
+		if _, req.Signer, err = a.resolveTrust(c.recipe.Recipe); err != nil {
+			return err
+		}
 	}
 	added, err := store.Add(ctx, req)
 	if err != nil {

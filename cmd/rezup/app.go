@@ -419,6 +419,19 @@ func (a *app) store(root materialize.Root, sc *cache.Cache) (*materialize.Store,
 	}), nil
 }
 
+// userCacheDir is rezup's directory in the user's cache directory, as
+// os.UserCacheDir finds it but from rezup's environment ($XDG_CACHE_HOME,
+// else ~/.cache; ~/Library/Caches on macOS; %LocalAppData% on Windows):
+// the pip cache, and the stamps of warnings said once a day. "" when
+// there is none.
+func (a *app) userCacheDir(home string) string {
+	p := a.pipCacheDir(home)
+	if p == "" {
+		return ""
+	}
+	return filepath.Dir(p)
+}
+
 // pipCacheDir is where this user's builds keep the interpreters' bundled
 // pip unpacked (see materialize.Options.PipCache): rezup/pip in the
 // user's cache directory, as os.UserCacheDir finds it but from rezup's

@@ -31,7 +31,7 @@ func run(args, environ []string, stdout, stderr io.Writer) (code int) {
 			code = 1
 		}
 	}()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible(context.Background())
 	defer stop()
 	app := newApp(environ, stdout, stderr)
 	cmd := app.command()
@@ -39,6 +39,15 @@ func run(args, environ []string, stdout, stderr io.Writer) (code int) {
 	ran, err := cmd.ExecuteContextC(ctx)
 	if err == nil {
 		return 0
+	}
+	var in *interrupted
+	if errors.As(context.Cause(ctx), &in) {
+		// What was running ended with its process groups (see
+		// internal/proc), and what it made was taken back on the way
+		// out: one line, and the shell's code for the signal.
+		app.endProgress()
+		fmt.Fprintln(stderr, "rezup: interrupted")
+		return in.code()
 	}
 	var ue *usageError
 	if errors.As(err, &ue) && ue.cmd == "" && ran != nil {
@@ -50,6 +59,42 @@ func run(args, environ []string, stdout, stderr io.Writer) (code int) {
 	}
 	app.printError(err)
 	return exitCode(err)
+}
+
+// interrupted is the cause of a run's context when SIGINT (Ctrl-C) or
+// SIGTERM arrived.
+type interrupted struct{ sig os.Signal }
+
+func (i *interrupted) Error() string { return "interrupted by " + i.sig.String() }
+
+// code is the exit code of a run interrupted by i.sig, as a shell reports
+// a command killed by it: 128 + the signal's number (130, 143).
+func (i *interrupted) code() int {
+	if s, ok := i.sig.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return 130
+}
+
+// interruptible returns a context that SIGINT and SIGTERM cancel, with
+// an *interrupted as its cause; stop stops listening.
+func interruptible(parent context.Context) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-sigs:
+			cancel(&interrupted{sig})
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel(nil)
+	}
 }
 
 // printError prints err for people (see writeError), on a line of its

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/rezup/rezup/internal/envlist"
+	"github.com/rezup/rezup/internal/proc"
 	"github.com/spf13/cobra"
 )
 
@@ -116,6 +117,7 @@ func (a *app) resolve(ctx context.Context, name string, local bool, request []st
 	}
 	c := exec.CommandContext(ctx, rezPython, append([]string{script, out}, request...)...)
 	c.Env = env
+	proc.Group(c) // an interrupt ends rez-python and what it started
 	// rez's own output (warnings, a traceback) is for people, but not in
 	// the middle of rezup's error: it goes after that error's first line,
 	// where the error printer keeps an excerpt without -D. stdout stays the

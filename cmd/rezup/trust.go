@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/rezup/rezup/cas/cache"
+	"github.com/rezup/rezup/materialize"
 	"github.com/rezup/rezup/recipe"
 )
 
@@ -35,6 +36,43 @@ func (a *app) resolveTrust(r *recipe.Recipe) ([]cache.PublicKey, *cache.SecretKe
 		return nil, nil, err
 	}
 	return trusted, sk, nil
+}
+
+// revisionTrust is which remote revisions c's launches run: the trusted
+// keys (as the cache's: see trustedKeys), and whether only revisions they
+// signed are launched ($REZUP_REQUIRE_SIGNED, else [cache]
+// require-signed of the user's own recipe). It reads no file but the
+// recipe already read: it is on the launch path.
+func (a *app) revisionTrust(c *container) (materialize.RevisionTrust, error) {
+	keys, err := a.trustedKeys(c.recipe.Recipe)
+	if err != nil {
+		return materialize.RevisionTrust{}, err
+	}
+	require := c.recipe.Recipe.Cache.RequireSigned
+	from := c.recipe.Path + ": [cache] require-signed"
+	if v := strings.TrimSpace(a.getenv("REZUP_REQUIRE_SIGNED")); v != "" {
+		from = "REZUP_REQUIRE_SIGNED"
+		switch strings.ToLower(v) {
+		case "1", "true", "yes", "on":
+			require = true
+		case "0", "false", "no", "off":
+			require = false
+		default:
+			return materialize.RevisionTrust{}, withHint(&configError{fmt.Sprintf("REZUP_REQUIRE_SIGNED=%q is neither 1 nor 0", v)},
+				"set it to 1 to launch only signed remote revisions, 0 not to, or unset it")
+		}
+	}
+	if require && len(keys) == 0 {
+		return materialize.RevisionTrust{}, withHint(&configError{fmt.Sprintf("%s asks for signed revisions, and no key is trusted", from)},
+			"set [cache] trusted-keys or REZUP_TRUSTED_KEYS to the publisher's public key")
+	}
+	t := materialize.RevisionTrust{Keys: keys, Require: require}
+	if home, err := a.home(); err == nil {
+		if dir := a.userCacheDir(home); dir != "" {
+			t.WarnStamp = filepath.Join(dir, "warned-unsigned")
+		}
+	}
+	return t, nil
 }
 
 // trustedKeys is $REZUP_TRUSTED_KEYS, else [cache] trusted-keys of r. A

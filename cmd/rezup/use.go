@@ -125,6 +125,11 @@ func (a *app) acquireWith(ctx context.Context, c *container, local, create bool)
 		req := a.addRequest(c, false, false)
 		l.First = &req
 	}
+	if c.hasRemote && !local {
+		if l.Trust, err = a.revisionTrust(c); err != nil {
+			return nil, launch.Options{}, err
+		}
+	}
 	if c.hasRemote {
 		l.Remote = &c.remote
 	}

@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rezup/rezup/internal/proc"
 )
 
 // ErrNoVenvModule means the interpreter cannot create a venv: its venv or
@@ -383,6 +385,9 @@ func command(ctx context.Context, exe string, args []string, env []string) *exec
 	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Env = env
 	cmd.WaitDelay = waitDelay
+	// Its own process group: an interrupt ends python and what it
+	// started (compileall's workers, pip's build backends) together.
+	proc.Group(cmd)
 	return cmd
 }
 

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/rezup/rezup/internal/fsx"
+	"github.com/rezup/rezup/internal/proc"
 	"github.com/rezup/rezup/internal/pyout"
 )
 
@@ -86,6 +87,9 @@ func Resolve(ctx context.Context, o ResolveOptions) (*VenvResolution, error) {
 	args = append(args, o.Requirements...)
 	cmd := exec.CommandContext(ctx, o.Pip[0], args...)
 	cmd.Env, cmd.Dir = o.Env, o.Dir
+	// Its own process group: an interrupt ends pip and what it started
+	// (build backends of sdists) together.
+	proc.Group(cmd)
 	out := &tailBuffer{max: outputKeep}
 	var w io.Writer = out
 	if o.Log != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rezup/rezup/internal/fsx"
+	"github.com/rezup/rezup/internal/proc"
 )
 
 // VerifyTimeout bounds the new binary's --version run.
@@ -90,12 +91,12 @@ func verifyWithin(ctx context.Context, path string, rel Release, environ []strin
 	cmd := exec.CommandContext(ctx, path, "--version")
 	cmd.Env = environ
 	cmd.WaitDelay = b.waitDelay
-	ownProcessGroup(cmd)
+	proc.Group(cmd)
 	stdout := &cappedBuffer{max: maxVersionOutput}
 	stderr := &cappedBuffer{max: maxVersionOutput}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	err := cmd.Run()
-	killProcessGroup(cmd)
+	proc.KillGroup(cmd)
 	switch {
 	case errors.Is(err, exec.ErrWaitDelay):
 		// It exited successfully, but its output stayed open.

@@ -1,14 +1,15 @@
 //go:build windows
 
-package selfupdate
+package proc
 
 import "os/exec"
 
-// ownProcessGroup does nothing on Windows, where there are no process
+// Group does nothing on Windows, where there are no process
 // groups to kill: cancellation kills the process itself (exec's default)
 // and WaitDelay stops the wait for output a child still holds. A child
 // may outlive the check there (best effort; a job object would be the
 // full answer).
-func ownProcessGroup(*exec.Cmd) {}
+func Group(*exec.Cmd) {}
 
-func killProcessGroup(*exec.Cmd) {}
+// KillGroup does nothing on Windows (see Group).
+func KillGroup(*exec.Cmd) {}
