@@ -170,7 +170,7 @@ func TestBrokenHomeRecipeStopsOnlyAdd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	appendTo(main, "oops = [\n")       // not TOML any more
+	appendTo(main, "oops = [\n")         // not TOML any more
 	appendTo(dev, "site_tweak = true\n") // a key the Python rezup would ignore
 	for _, args := range [][]string{
 		{"use", "--", "rez-env"},
