@@ -71,7 +71,7 @@ func bounded[T any](ctx context.Context, d time.Duration, what string, call func
 	case <-timer.C:
 		err = fmt.Errorf("%s: no answer for %v: %w", what, d, ErrStalled)
 	case <-ctx.Done():
-		err = fmt.Errorf("%s: %w", what, ctx.Err())
+		err = fmt.Errorf("%s: %w", what, context.Cause(ctx))
 	}
 	go func() {
 		if r := <-done; r.err == nil && discard != nil {
@@ -128,8 +128,8 @@ func (r *idleReader) Read(p []byte) (int, error) {
 	if r.err != nil {
 		return 0, r.err
 	}
-	if err := r.ctx.Err(); err != nil {
-		r.err = fmt.Errorf("read %s: %w", r.name, err)
+	if r.ctx.Err() != nil {
+		r.err = fmt.Errorf("read %s: %w", r.name, context.Cause(r.ctx))
 		return 0, r.err
 	}
 	if len(p) == 0 {
@@ -156,7 +156,7 @@ func (r *idleReader) Read(p []byte) (int, error) {
 	case <-timer.C:
 		r.err = fmt.Errorf("read %s: no data for %v: %w", r.name, r.timeout, ErrStalled)
 	case <-r.ctx.Done():
-		r.err = fmt.Errorf("read %s: %w", r.name, r.ctx.Err())
+		r.err = fmt.Errorf("read %s: %w", r.name, context.Cause(r.ctx))
 	}
 	// The buffer belongs to the abandoned Read now; closing rc is what
 	// unblocks it where the system can (a pipe, a socket).

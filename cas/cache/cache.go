@@ -26,6 +26,10 @@ var ErrNotFound = errors.New("not in the cache")
 // entryFile is the commit point of a key.
 const entryFile = "entry.json"
 
+// smallReadTime is the size whose reading time bounds a read of an
+// entry.json or a lease (see bounded): they are under a kilobyte.
+const smallReadTime = 64 << 10
+
 // maxEntrySize bounds what Lookup reads of an entry.json: a real one is
 // well under a kilobyte.
 const maxEntrySize = fsx.MaxJSONMeta
@@ -94,6 +98,9 @@ type Cache struct {
 	signer  *SecretKey
 	// pinsOnly: Lookup by key is refused (see PinsOnly).
 	pinsOnly bool
+	// readGrace and minRate bound every read in time (see bounded).
+	readGrace time.Duration
+	minRate   int64
 
 	mu       sync.Mutex
 	probed   bool
@@ -108,12 +115,22 @@ func NewCache(b backend.Backend) *Cache { return &Cache{b: b, now: time.Now} }
 // other schemes are ErrUnsupported.
 func Open(location string) (*Cache, error) { return OpenWith(location, OpenOptions{}) }
 
+// DefaultMinRate is the slowest a read of the cache may go, on average,
+// before it is given up (see Cache.Open): 64 KiB/s.
+const DefaultMinRate = 64 << 10
+
 // OpenOptions configure OpenWith. The zero value is the defaults.
 type OpenOptions struct {
 	// Schemes picks the backend for the location (nil: Schemes()).
 	Schemes *backend.Registry
-	// Stack says how the backend is wrapped (see backend.Stack).
+	// Stack says how the backend is wrapped (see backend.Stack). Its
+	// IdleTimeout is also the time every read is allowed besides its
+	// size at MinRate.
 	backend.StackOptions
+	// MinRate is the slowest a read may go on average, in bytes a second
+	// (<= 0: DefaultMinRate): a read of n bytes is given up after the idle
+	// timeout plus n at this rate, retries included.
+	MinRate int64
 }
 
 // OpenWith returns the cache at location over its backend, wrapped by
@@ -128,7 +145,9 @@ func OpenWith(location string, o OpenOptions) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewCache(backend.Stack(b, o.StackOptions)), nil
+	c := NewCache(backend.Stack(b, o.StackOptions))
+	c.readGrace, c.minRate = o.IdleTimeout, o.MinRate
+	return c, nil
 }
 
 // WithTrustedKeys returns a cache over the same backend whose Lookup
@@ -170,7 +189,7 @@ func (c *Cache) TrustedKeys() []PublicKey { return append([]PublicKey(nil), c.tr
 // clone copies the configuration, not the probe: a cache is cheap to
 // probe again.
 func (c *Cache) clone() *Cache {
-	return &Cache{b: c.b, now: c.now, trusted: c.trusted, signer: c.signer, pinsOnly: c.pinsOnly}
+	return &Cache{b: c.b, now: c.now, trusted: c.trusted, signer: c.signer, pinsOnly: c.pinsOnly, readGrace: c.readGrace, minRate: c.minRate}
 }
 
 // String names the cache for messages: its backend's location.
@@ -240,6 +259,9 @@ func (c *Cache) Lookup(ctx context.Context, key cas.Key) (Entry, error) {
 }
 
 func (c *Cache) readSmall(ctx context.Context, name string) ([]byte, error) {
+	// In time, as for 64 KiB: a real entry.json is under a kilobyte.
+	ctx, cancel := c.bounded(ctx, name, smallReadTime)
+	defer cancel()
 	rc, err := c.b.Open(ctx, name, 0)
 	if err != nil {
 		return nil, err
@@ -249,16 +271,81 @@ func (c *Cache) readSmall(ctx context.Context, name string) ([]byte, error) {
 }
 
 // Open returns the archive bytes of e, to pass to Unpack with e.Digest.
-// A missing archive is an error wrapping ErrNotFound.
+// A missing archive is an error wrapping ErrNotFound. The read is bounded
+// in bytes and in time: past e.Size bytes, it fails with an error
+// wrapping archive.ErrCorrupt (an archive is exactly the size its entry
+// or pin states: a longer body is another one, or endless); and it fails
+// with ErrTooSlow once it has taken longer than the idle timeout plus
+// e.Size at the minimum rate (see OpenOptions), retries and resumes
+// included.
 func (c *Cache) Open(ctx context.Context, e Entry) (io.ReadCloser, error) {
-	rc, err := c.b.Open(ctx, archiveName(e.Key, e.Digest), 0)
+	name := archiveName(e.Key, e.Digest)
+	ctx, cancel := c.bounded(ctx, name, e.Size)
+	rc, err := c.b.Open(ctx, name, 0)
+	if err != nil {
+		cancel()
+	}
 	if backend.IsNotExist(err) {
 		return nil, fmt.Errorf("open %s in %s: archive %s: %w", e.Key, c, e.Digest, ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s in %s: %w", e.Key, c, err)
 	}
-	return rc, nil
+	return &cappedReader{rc: rc, left: e.Size, name: name, cancel: cancel}, nil
+}
+
+// ErrTooSlow means a read of the cache took longer than its size allows
+// at the minimum rate (see OpenOptions): a server that trickles a byte
+// now and then, never stalling long enough for the idle timeout. It
+// matches context.DeadlineExceeded.
+var ErrTooSlow = fmt.Errorf("the shared cache is too slow: %w", context.DeadlineExceeded)
+
+// bounded is ctx with the deadline of reading size bytes of name: the
+// idle timeout, plus size at the minimum rate.
+func (c *Cache) bounded(ctx context.Context, name string, size int64) (context.Context, context.CancelFunc) {
+	grace, rate := c.readGrace, c.minRate
+	if grace <= 0 {
+		grace = backend.DefaultIdleTimeout
+	}
+	if rate <= 0 {
+		rate = DefaultMinRate
+	}
+	d := grace + time.Duration(float64(max(size, 0))/float64(rate)*float64(time.Second))
+	return context.WithTimeoutCause(ctx, d, fmt.Errorf("%s: not read within %v (%d bytes at %d bytes/s, and %v): %w", name, d.Round(time.Second), size, rate, grace, ErrTooSlow))
+}
+
+// cappedReader reads an object that must be exactly left bytes long.
+type cappedReader struct {
+	rc     io.ReadCloser
+	left   int64
+	name   string
+	cancel context.CancelFunc
+}
+
+func (r *cappedReader) Read(p []byte) (int, error) {
+	if r.left <= 0 {
+		// The object must end here: a byte more is an error, not data.
+		var one [1]byte
+		n, err := r.rc.Read(one[:])
+		if n > 0 {
+			return 0, fmt.Errorf("%s holds more bytes than its entry states: %w", r.name, archive.ErrCorrupt)
+		}
+		return 0, err
+	}
+	if int64(len(p)) > r.left {
+		p = p[:r.left]
+	}
+	n, err := r.rc.Read(p)
+	r.left -= int64(n)
+	if err == io.EOF && r.left > 0 {
+		err = fmt.Errorf("%s ends %d bytes short of its entry's size: %w", r.name, r.left, io.ErrUnexpectedEOF)
+	}
+	return n, err
+}
+
+func (r *cappedReader) Close() error {
+	defer r.cancel()
+	return r.rc.Close()
 }
 
 // Publish stores the archive a under e.Key and then commits e, with

@@ -340,12 +340,18 @@ func (a *app) openCache(loc string) (*cache.Cache, error) {
 	if err != nil {
 		return nil, err
 	}
+	idle, rate, err := a.cacheBounds()
+	if err != nil {
+		return nil, err
+	}
 	c, err := cache.OpenWith(loc, cache.OpenOptions{
 		Schemes: a.cacheSchemes(),
 		StackOptions: backend.StackOptions{
-			Transfers: transfers,
-			Retry:     backend.RetryOptions{OnRetry: a.logRetry(loc)},
+			Transfers:   transfers,
+			IdleTimeout: idle,
+			Retry:       backend.RetryOptions{OnRetry: a.logRetry(loc)},
 		},
+		MinRate: rate,
 	})
 	if err != nil {
 		return nil, withHint(fmt.Errorf("shared cache %s: %w", loc, err),
@@ -373,6 +379,49 @@ func (a *app) logRetry(loc string) func(op, name string, attempt int, wait time.
 		a.endProgress()
 		a.log.Debug(fmt.Sprintf("shared cache %s: %s %s: try %d failed, retrying in %v: %v", loc, op, name, attempt, wait.Round(time.Millisecond), err))
 	}
+}
+
+// cacheBounds are $REZUP_CACHE_IDLE, how long a read of the shared cache
+// may go without a byte (a Go duration), and $REZUP_CACHE_MIN_RATE, the
+// slowest a read may go on average (bytes a second, or with a k, KiB, M
+// or MiB suffix): 0 for the defaults.
+func (a *app) cacheBounds() (idle time.Duration, rate int64, err error) {
+	if v := strings.TrimSpace(a.getenv("REZUP_CACHE_IDLE")); v != "" {
+		idle, err = time.ParseDuration(v)
+		if err != nil || idle < 100*time.Millisecond || idle > time.Hour {
+			return 0, 0, withHint(&configError{fmt.Sprintf("REZUP_CACHE_IDLE=%q is not a duration from 100ms to 1h", v)},
+				"set it to how long a read of the shared cache may go without a byte, such as 60s (the default), or unset it")
+		}
+	}
+	if v := strings.TrimSpace(a.getenv("REZUP_CACHE_MIN_RATE")); v != "" {
+		rate = parseRate(v)
+		if rate <= 0 {
+			return 0, 0, withHint(&configError{fmt.Sprintf("REZUP_CACHE_MIN_RATE=%q is not a rate", v)},
+				"set it to bytes a second, such as 64KiB (the default) or 1MiB, or unset it")
+		}
+	}
+	return idle, rate, nil
+}
+
+// parseRate reads "65536", "64k", "64KiB", "1M", "1MiB" as bytes; 0 for
+// anything else.
+func parseRate(v string) int64 {
+	mult := int64(1)
+	lower := strings.ToLower(v)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"k", 1 << 10}, {"m", 1 << 20}} {
+		if strings.HasSuffix(lower, u.suffix) {
+			lower, mult = strings.TrimSuffix(lower, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(lower), 10, 64)
+	if err != nil || n <= 0 || n > (1<<40)/mult {
+		return 0
+	}
+	return n * mult
 }
 
 // cacheTransfers is $REZUP_CACHE_TRANSFERS, the number of transfers to and

@@ -398,3 +398,11 @@ func TestCommandTree(t *testing.T) {
 		}
 	}
 }
+
+func TestParseRate(t *testing.T) {
+	for in, want := range map[string]int64{"65536": 65536, "64k": 64 << 10, "64KiB": 64 << 10, "1M": 1 << 20, "2MiB": 2 << 20, "0": 0, "-5": 0, "fast": 0, "1.5M": 0, "": 0} {
+		if got := parseRate(in); got != want {
+			t.Errorf("parseRate(%q) = %d, want %d", in, got, want)
+		}
+	}
+}
