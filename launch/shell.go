@@ -68,3 +68,16 @@ func Prompt(container string, remote bool, environ []string) string {
 	}
 	return "rezup (" + container + "/" + where + ") "
 }
+
+// ScriptShell is the command line of shell reading a script on its stdin
+// (a pipe or a heredoc rather than a terminal), as `use` runs it when
+// stdin is not a terminal: the shell itself for the POSIX shells, csh and
+// fish, which read stdin when it is not a terminal; PowerShell with
+// `-Command -`.
+func ScriptShell(shell string) []string {
+	switch shellKind(shell) {
+	case "pwsh", "powershell":
+		return []string{shell, "-NoLogo", "-NoProfile", "-NonInteractive", "-Command", "-"}
+	}
+	return []string{shell}
+}

@@ -202,14 +202,6 @@ func (a *app) runUse(ctx context.Context, o *useOptions) error {
 	if err := a.checkLaunchable(o.name, t); err != nil {
 		return err
 	}
-	if o.argv == nil && o.do == "" && !isTerminal(a.stdin) {
-		// A shell reading a pipe or /dev/null (a script, a cron job, a
-		// farm's job wrapper) would run nothing, or whatever comes in,
-		// and bash complains about job control: the revision is ready,
-		// say how to run something in it instead.
-		a.infof("%s", noShellMessage(o.name, t.Revision.Name))
-		return nil
-	}
 	env, warns, err := launch.Environ(opts)
 	if err != nil {
 		return err
@@ -229,6 +221,17 @@ func (a *app) runUse(ctx context.Context, o *useOptions) error {
 				return commandFailed(o.name, p, err)
 			}
 		}
+	}
+	if argv == nil && !isTerminal(a.stdin) {
+		// No terminal: stdin (a pipe, a heredoc, /dev/null) is a script
+		// for the container's shell, as the Python rezup runs it; an
+		// empty one ends it at once. Its exit status is rezup's.
+		shell, err := launch.Shell(a.environ)
+		if err != nil {
+			return err
+		}
+		argv = launch.ScriptShell(shell)
+		a.log.Debug("no terminal on stdin: the shell reads it as a script", "shell", shell)
 	}
 	if argv == nil {
 		shell, err := launch.Shell(a.environ)
@@ -302,14 +305,4 @@ func noRevisionError(c *container, local bool) error {
 			"run `%s` to make one (it writes the default recipe first), or write %s first", add, c.recipe.Path)
 	}
 	return withHint(fmt.Errorf("no revision of %s in %s", c.name, where), "run `%s` to make one", add)
-}
-
-// noShellMessage is what `use` without a command says when stdin is not
-// a terminal, instead of starting a shell.
-func noShellMessage(name, revision string) string {
-	use := "rezup use"
-	if name != recipe.DefaultContainer {
-		use += " " + name
-	}
-	return fmt.Sprintf("revision %s of %s is ready; no terminal on stdin, so no shell: run a command with `%s -- CMD` or `%s --do \"CMD\"`", revision, name, use, use)
 }
