@@ -54,7 +54,7 @@ func TestPipedStdinIsAScript(t *testing.T) {
 	if revs := revisions(t, filepath.Join(s.Home, ".rezup"), "dev"); len(revs) != 2 {
 		t.Errorf("revisions of dev: %v, want the two adds made", revs)
 	}
-// A command still runs, with stdin passed on.
+	// A command still runs, with stdin passed on.
 	res := runWithStdin(t, s, "hello\n", "use", "dev", "--do", "cat > "+marker)
 	if b, err := os.ReadFile(marker); res.Code != 0 || string(b) != "hello\n" {
 		t.Errorf("use --do with stdin: exit %d, %q, %v\n%s", res.Code, b, err, res.Stderr)
