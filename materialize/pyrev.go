@@ -57,6 +57,17 @@ func (r *Revision) ownBinDirs() []string {
 	return dirs
 }
 
+// hasOwnBinDirs says whether the revision lists venvs whose production bin
+// dirs are all there.
+func (r *Revision) hasOwnBinDirs() bool {
+	for _, d := range r.ownBinDirs() {
+		if _, err := os.Stat(d); err != nil {
+			return false
+		}
+	}
+	return len(r.Meta.Venvs) > 0
+}
+
 // revisionBinDirs are the production bin dirs a ready revision launches
 // with: its own venvs' when the Python rezup built it, otherwise those of
 // entry k.
@@ -88,6 +99,16 @@ func (r *Revision) PythonRezVersion() string {
 // by this user either, and whoever can collect it can also lock it. The
 // returned lock is then nil.
 func (s *Store) useRevision(ctx context.Context, rev *Revision) (*fsx.Lock, error) {
+	// rezup 1.x wrote its tools to <revision>/bin: nothing this rezup (or
+	// the Python rezup 2) launches. Said in one line, with what to do.
+	if old := filepath.Join(rev.Dir, "bin"); !rev.hasOwnBinDirs() {
+		if fi, err := os.Stat(old); err == nil && fi.IsDir() {
+			return nil, fmt.Errorf("revision %s of %s was made by rezup 1.x (its tools are in %s), which this rezup does not launch; add a new revision with `rezup add %s`", rev.Name, rev.Container, old, rev.Container)
+		}
+	}
+	if len(rev.Meta.Venvs) == 0 {
+		return nil, fmt.Errorf("revision %s of %s (built by the Python rezup) names no venv in its revision.json; add a new revision with `rezup add %s`", rev.Name, rev.Container, rev.Container)
+	}
 	for _, d := range rev.ownBinDirs() {
 		if _, err := os.Stat(d); err != nil {
 			return nil, fmt.Errorf("revision %s of %s (built by the Python rezup) is incomplete: %w; add a new revision with `rezup add %s`", rev.Name, rev.Container, err, rev.Container)

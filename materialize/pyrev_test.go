@@ -126,3 +126,24 @@ func TestPythonBuilt(t *testing.T) {
 		t.Errorf("picked a removed revision: %+v", target)
 	}
 }
+
+// A revision rezup 1.x made (its tools in <revision>/bin, no venvs in
+// revision.json) is one line naming it and what to do, never a launch
+// whose commands are not found.
+func TestPickRezup1Revision(t *testing.T) {
+	dir := t.TempDir()
+	f := testkit.NewFakeRoot(t, dir)
+	name := f.PythonRevision("c", t0, 10)
+	rev := filepath.Join(dir, "c", "revisions", name)
+	if err := os.WriteFile(filepath.Join(rev, "revision.json"), []byte(`{"rezup_version": "1.3.0", "creator": "td", "hostname": "ws"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(rev, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	launcher := &materialize.Launcher{Store: storeAt(dir, t0)}
+	_, err := launcher.Pick(context.Background(), "c", false)
+	if err == nil || !strings.Contains(err.Error(), "revision "+name+" of c was made by rezup 1.x") || !strings.Contains(err.Error(), "`rezup add c`") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("pick of a 1.x revision: %v", err)
+	}
+}

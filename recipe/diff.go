@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -69,11 +70,46 @@ func Diff(oldData, newData []byte) ([]Change, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new recipe: %w", err)
 	}
-	return diffLeaves(old, new), nil
+	return diffLeaves(old, new, defaultLeaves()), nil
 }
 
-// diffLeaves compares two flattened recipes, sorted by key.
-func diffLeaves(old, new map[string]any) []Change {
+// pythonDefaultTOML is the default recipe of the Python rezup 2.6, which
+// it merges into every recipe it freezes: its values count as defaults
+// too, so that a revision it made and one of this rezup do not differ by
+// what each wrote of its defaults.
+const pythonDefaultTOML = `
+description = "default container revision recipe"
+schema = "rezup-recipe:2.0"
+[root]
+local = ""
+remote = ""
+[pip]
+options = ["--disable-pip-version-check"]
+[rez]
+name = "rez"
+url = "rez>=2.83"
+`
+
+// defaultLeaves are, by dotted key, the values that mean "the default" in
+// a frozen recipe: this rezup's defaults and the Python rezup's.
+var defaultLeaves = sync.OnceValue(func() map[string][]any {
+	out := map[string][]any{}
+	for _, doc := range [][]byte{defaultTOML, []byte(pythonDefaultTOML)} {
+		leaves, err := flattenTOML(doc)
+		if err != nil {
+			panic("recipe: a default recipe does not parse: " + err.Error())
+		}
+		for k, v := range leaves {
+			out[k] = append(out[k], v)
+		}
+	}
+	return out
+})
+
+// diffLeaves compares two flattened recipes, sorted by key. A key whose
+// value on each side is a default (or absent, which means the default) is
+// no change: the Python rezup freezes its defaults, this rezup does not.
+func diffLeaves(old, new map[string]any, defaults map[string][]any) []Change {
 	keys := slices.Sorted(maps.Keys(old))
 	for k := range new {
 		if _, ok := old[k]; !ok {
@@ -82,10 +118,15 @@ func diffLeaves(old, new map[string]any) []Change {
 	}
 	slices.Sort(keys)
 	out := []Change{}
+	isDefault := func(k string, v any, present bool) bool {
+		return !present || slices.ContainsFunc(defaults[k], func(d any) bool { return reflect.DeepEqual(d, v) })
+	}
 	for _, k := range keys {
 		o, inOld := old[k]
 		n, inNew := new[k]
 		switch {
+		case isDefault(k, o, inOld) && isDefault(k, n, inNew):
+			// Defaults on both sides, whoever wrote them.
 		case !inOld:
 			out = append(out, Change{Key: k, Change: "added", New: n})
 		case !inNew:

@@ -1,6 +1,9 @@
 package recipe
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 func TestFlattenTOML(t *testing.T) {
 	got, err := flattenTOML([]byte(`description = "x"
@@ -32,5 +35,43 @@ isolation = true
 	}
 	if _, err := flattenTOML([]byte("[rez")); err == nil {
 		t.Error("a broken document flattened")
+	}
+}
+
+// Keys that are defaults on both sides are no change: a revision the
+// Python rezup froze (its defaults written out) and one of this rezup.
+func TestDiffIgnoresDefaults(t *testing.T) {
+	python := []byte(`description = "default container revision recipe"
+schema = "rezup-recipe:2.0"
+[root]
+local = ""
+remote = ""
+[dotenv]
+[env]
+[pip]
+options = ["--disable-pip-version-check"]
+[pip.env]
+[rez]
+name = "rez"
+url = "rez>=2.83"
+`)
+	ours := []byte("[rez]\nurl = \"rez>=2.83\"\n[root]\nlocal = false\n")
+	changes, err := Diff(python, ours)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 0 {
+		t.Errorf("changes between default-valued recipes: %v", changes)
+	}
+	changes, err = Diff(python, []byte("[rez]\nurl = \"rez==3.4\"\n[root]\nlocal = \"/studio\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, c := range changes {
+		keys = append(keys, c.Key+" "+c.Change)
+	}
+	if want := []string{"rez.url changed", "root.local changed"}; !slices.Equal(keys, want) {
+		t.Errorf("changes %q, want %q", keys, want)
 	}
 }

@@ -66,6 +66,9 @@ written to the remote root, for every machine that follows it.`,
 // runAdd builds (or reuses) a new revision of o.name, locally or on the
 // remote root (materialize.Store.Add), then uses it unless told not to.
 func (a *app) runAdd(ctx context.Context, o *addOptions) error {
+	if err := a.refuseInside("add"); err != nil {
+		return err
+	}
 	c, err := a.openContainerStrict(o.name)
 	if err != nil {
 		return err

@@ -222,6 +222,19 @@ func TestNestedLaunchRefused(t *testing.T) {
 	if res.Code != 1 || res.Stderr != want {
 		t.Fatalf("exit %d, stderr:\n%s\nwant exit 1 and:\n%s", res.Code, res.Stderr, want)
 	}
+	// What changes a root is refused there too, in one line and a hint;
+	// what only reads works.
+	for _, cmd := range [][]string{{"add", "-s"}, {"drop", "x"}, {"gc"}, {"pull"}, {"pull", "--all"}} {
+		res := s.Run(cmd...)
+		if res.Code != 1 || !strings.HasPrefix(res.Stderr, "rezup: error: rezup "+cmd[0]+" changes a root, and this runs inside container .main") || strings.Count(res.Stderr, "\n") != 2 {
+			t.Errorf("%v inside a container: exit %d\n%s", cmd, res.Code, res.Stderr)
+		}
+	}
+	for _, cmd := range [][]string{{"status"}, {"--version"}, {"help"}} {
+		if res := s.Run(cmd...); res.Code != 0 {
+			t.Errorf("%v inside a container: exit %d\n%s", cmd, res.Code, res.Stderr)
+		}
+	}
 }
 
 func TestMissingPythonNamesIt(t *testing.T) {

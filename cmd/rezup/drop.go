@@ -53,6 +53,9 @@ unused. drop never touches the remote root.`,
 
 // runDrop removes o.name's local revisions and the builds only they used.
 func (a *app) runDrop(ctx context.Context, o *dropOptions) error {
+	if err := a.refuseInside("drop"); err != nil {
+		return err
+	}
 	c, err := a.openContainer(o.name)
 	if err != nil {
 		return err

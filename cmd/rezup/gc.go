@@ -90,6 +90,9 @@ is recorded by launches at most once an hour.`,
 }
 
 func (a *app) runGC(ctx context.Context, o *gcOptions) error {
+	if err := a.refuseInside("gc"); err != nil {
+		return err
+	}
 	in, err := a.gcInput(o)
 	if err != nil {
 		return err

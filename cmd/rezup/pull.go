@@ -71,6 +71,9 @@ then fetched or built again: for a build whose files were deleted.`,
 // runPull makes o.name's latest revision ready here, or that of every
 // container followed with o.all.
 func (a *app) runPull(ctx context.Context, o *pullOptions) error {
+	if err := a.refuseInside("pull"); err != nil {
+		return err
+	}
 	if o.all {
 		return a.pullAll(ctx, o)
 	}

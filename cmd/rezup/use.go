@@ -306,3 +306,16 @@ func noRevisionError(c *container, local bool) error {
 	}
 	return withHint(fmt.Errorf("no revision of %s in %s", c.name, where), "run `%s` to make one", add)
 }
+
+// refuseInside refuses a command that changes a root (add, drop, gc,
+// pull) inside a container's shell or command (REZUP_CONTAINER set), as
+// the Python rezup refuses every command there: what runs in that
+// container would see its root change under it. Reading commands work.
+func (a *app) refuseInside(command string) error {
+	name, _ := envlist.Lookup(a.environ, "REZUP_CONTAINER")
+	if name == "" {
+		return nil
+	}
+	return withHint(fmt.Errorf("rezup %s changes a root, and this runs inside container %s (REZUP_CONTAINER is set)", command, name),
+		"exit the container's shell (or run it from outside the container's command) first")
+}
