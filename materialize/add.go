@@ -33,6 +33,9 @@ type AddRequest struct {
 	Recipe     *recipe.Recipe
 	RecipeData []byte
 	Default    []byte
+	// DefaultNote, when not empty, says where Default's settings came from,
+	// in the report that it was written ("with pip.options of ~/rezup.toml").
+	DefaultNote string
 	// Fresh draws a new [build] salt: a new build of the same resolution.
 	Fresh bool
 	// Frozen builds the latest revision's lock.json again, without
@@ -74,6 +77,9 @@ var (
 type StepError struct {
 	Step string
 	Err  error
+	// Frozen says that add --frozen could build instead: the container's
+	// latest revision has a lock.json (resolve only).
+	Frozen bool
 }
 
 func (e *StepError) Error() string { return e.Err.Error() }
@@ -121,7 +127,7 @@ func (s *Store) Add(ctx context.Context, req AddRequest) (added *Added, err erro
 	name, forPublish := req.Container, req.Remote != nil
 	data, r := req.RecipeData, req.Recipe
 	if data == nil {
-		if data, err = s.writeDefaultRecipe(req.RecipePath, req.Default); err != nil {
+		if data, err = s.writeDefaultRecipe(req.RecipePath, req.Default, req.DefaultNote); err != nil {
 			return nil, err
 		}
 		if r, _, err = recipe.Parse(req.RecipePath, data); err != nil {
@@ -175,7 +181,7 @@ func (s *Store) Add(ctx context.Context, req AddRequest) (added *Added, err erro
 		res = prevRes
 	default:
 		if res, err = s.resolve(ctx, base); err != nil {
-			return nil, &StepError{Step: "resolve", Err: err}
+			return nil, &StepError{Step: "resolve", Err: err, Frozen: prevRes != nil}
 		}
 	}
 	if !req.Fresh && r.Build.Salt == "" && prevRes != nil {
@@ -255,7 +261,7 @@ func (s *Store) Add(ctx context.Context, req AddRequest) (added *Added, err erro
 // writeDefaultRecipe writes data, the default recipe, to path for a
 // container that has none, as the Python rezup does, and never replaces an
 // existing file: one a concurrent rezup wrote meanwhile is read instead.
-func (s *Store) writeDefaultRecipe(path string, data []byte) ([]byte, error) {
+func (s *Store) writeDefaultRecipe(path string, data []byte, note string) ([]byte, error) {
 	err := fsx.CreateExclusive(path, 0o666, func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
@@ -266,7 +272,10 @@ func (s *Store) writeDefaultRecipe(path string, data []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("write default recipe: %w", err)
 	}
-	s.opt.Reporter.Infof("wrote the default recipe to %s", path)
+	if note != "" {
+		note = " " + note
+	}
+	s.opt.Reporter.Infof("wrote the default recipe to %s%s", path, note)
 	return data, nil
 }
 

@@ -184,7 +184,17 @@ func (p *pick) revision(ctx context.Context, local bool) (rev *Revision, fr *fro
 		p.warnSkipped(rev)
 		return rev, nil, false, nil
 	}
-	if !errors.Is(err, ErrNoRevision) || p.l.First == nil {
+	if !errors.Is(err, ErrNoRevision) {
+		return nil, nil, false, err
+	}
+	if r := p.l.Remote; r != nil && !local {
+		// A remote root that is not there (a typo, an unmounted share)
+		// matters now that the local root has nothing either.
+		if _, serr := os.Stat(r.Dir); errors.Is(serr, fs.ErrNotExist) {
+			p.reporter().Warnf("the remote root %s does not exist; using the local root %s", r.Dir, p.store.opt.Root.Dir)
+		}
+	}
+	if p.l.First == nil {
 		return nil, nil, false, err
 	}
 	if err := p.openCache(nil); err != nil {

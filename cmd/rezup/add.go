@@ -3,6 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -112,7 +116,7 @@ func (a *app) runAdd(ctx context.Context, o *addOptions) error {
 // addRequest is what Store.Add is asked for container c: its recipe in the
 // home directory, written from the defaults when missing.
 func (a *app) addRequest(c *container, fresh, frozen bool) materialize.AddRequest {
-	return materialize.AddRequest{
+	req := materialize.AddRequest{
 		Container:  c.name,
 		RecipePath: c.recipe.Path,
 		Recipe:     c.recipe.Recipe,
@@ -121,6 +125,21 @@ func (a *app) addRequest(c *container, fresh, frozen bool) materialize.AddReques
 		Fresh:      fresh,
 		Frozen:     frozen,
 	}
+	if c.recipe.Data == nil && c.name != recipe.DefaultContainer {
+		// A new container builds where .main does: what ~/rezup.toml says
+		// of where packages come from, and of the cache, carries over.
+		if home, err := a.home(); err == nil {
+			mainPath := filepath.Join(home, recipe.FileName(recipe.DefaultContainer))
+			if main, err := os.ReadFile(mainPath); err == nil {
+				data, carried := recipe.DefaultFrom(mainPath, main)
+				if len(carried) > 0 {
+					req.Default = data
+					req.DefaultNote = fmt.Sprintf("with %s of %s", strings.Join(carried, ", "), mainPath)
+				}
+			}
+		}
+	}
+	return req
 }
 
 // addHint says what to do about an error of Store.Add, for container c.
@@ -136,8 +155,10 @@ func addHint(err error, c *container) error {
 		return withHint(err, "run `rezup add %s --remote` again; set [cache] trusted-keys so that only signed entries are fetched", name)
 	case errors.As(err, &step) && step.Step == "publish":
 		return withHint(err, "make the shared cache writable, or point REZUP_CACHE at one that is")
-	case errors.As(err, &step) && step.Step == "resolve" && (errors.Is(err, pyresolve.ErrNoNetwork) || errors.Is(err, pyresolve.ErrNotFound)):
+	case errors.As(err, &step) && step.Step == "resolve" && step.Frozen && (errors.Is(err, pyresolve.ErrNoNetwork) || errors.Is(err, pyresolve.ErrNotFound)):
 		return withHint(err, "check the recipe %s and the package index; without network access, `rezup add %s --frozen` builds the latest revision's lock again without resolving", path, name)
+	case errors.As(err, &step) && step.Step == "resolve" && (errors.Is(err, pyresolve.ErrNoNetwork) || errors.Is(err, pyresolve.ErrNotFound)):
+		return withHint(err, "check the recipe %s: its [pip] options must reach a package index or a directory of wheels (--find-links) that has what it asks for", path)
 	case errors.As(err, &step):
 		return withHint(err, "fix the recipe %s or the package index it uses, then run `rezup add %s` again; -D shows pip's full output", path, name)
 	}

@@ -43,6 +43,9 @@ type app struct {
 	// warnedRecipes are the home recipes whose problems were told (once
 	// per run).
 	warnedRecipes map[string]bool
+	// warned are the warnings printed (each once per run).
+	warnMu sync.Mutex
+	warned map[string]bool
 
 	// progressShown: a reporter's progress line is on stderr, with no
 	// newline yet; whatever prints next ends it first (endProgress).
@@ -244,6 +247,19 @@ func (a *app) cache(c *container, more ...*recipe.Recipe) (*cache.Cache, error) 
 		sc = sc.WithSigner(*sk)
 	}
 	return sc, nil
+}
+
+// warnMissingRemote says, once per run and root, that c's remote root
+// does not exist: a typo in REZUP_ROOT_REMOTE or [root] remote, or a share
+// not mounted, would otherwise go unnoticed as the local root stands in.
+func (a *app) warnMissingRemote(c *container) {
+	if !c.hasRemote || a.warnedRecipes["remote:"+c.remote.Dir] {
+		return
+	}
+	if _, err := os.Stat(c.remote.Dir); errors.Is(err, fs.ErrNotExist) {
+		a.warnedRecipes["remote:"+c.remote.Dir] = true
+		a.warnf("the remote root %s does not exist; using the local root %s", c.remote.Dir, c.root.Dir)
+	}
 }
 
 // warnUnauthenticated says, once per run, that the container's shared
@@ -565,8 +581,21 @@ func (a *app) endProgress() {
 	}
 }
 
+// warnf prints a warning, once per run: the same words twice (from two
+// layers that each noticed, or two containers of one root) say nothing
+// new.
 func (a *app) warnf(format string, args ...any) {
-	fmt.Fprintf(a.stderr, "rezup: warning: "+format+"\n", args...)
+	msg := fmt.Sprintf(format, args...)
+	a.warnMu.Lock()
+	defer a.warnMu.Unlock()
+	if a.warned[msg] {
+		return
+	}
+	if a.warned == nil {
+		a.warned = map[string]bool{}
+	}
+	a.warned[msg] = true
+	fmt.Fprintf(a.stderr, "rezup: warning: %s\n", msg)
 }
 
 func (a *app) infof(format string, args ...any) {

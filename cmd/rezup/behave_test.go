@@ -184,3 +184,24 @@ func TestFailedFirstBuildLeavesNothing(t *testing.T) {
 		t.Errorf("a failed add changed the root:\nbefore %v\nafter  %v", before, after)
 	}
 }
+
+// In a fresh HOME with only ~/rezup.toml pointing at a wheel directory,
+// `rezup add dev -s` builds offline: the default recipe it writes for dev
+// carries over .main's [pip] settings, and says so.
+func TestNewContainerBuildsWhereMainDoes(t *testing.T) {
+	t.Parallel()
+	s, wh := newUser(t)
+	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, ""))
+	res := s.MustRun("add", "dev", "-s")
+	dev := filepath.Join(s.Home, "rezup.dev.toml")
+	if !strings.Contains(res.Stderr, "wrote the default recipe to "+dev+" with pip.options of "+filepath.Join(s.Home, "rezup.toml")) {
+		t.Errorf("add dev does not say what it carried over:\n%s", res.Stderr)
+	}
+	b, err := os.ReadFile(dev)
+	if err != nil || !strings.Contains(string(b), wh) {
+		t.Errorf("rezup.dev.toml does not name the wheels: %v\n%s", err, b)
+	}
+	if revs := revisions(t, filepath.Join(s.Home, ".rezup"), "dev"); len(revs) != 1 {
+		t.Errorf("revisions of dev: %v", revs)
+	}
+}

@@ -404,6 +404,10 @@ func TestAddWritesDefaultRecipe(t *testing.T) {
 	if res.Code != 1 || !strings.Contains(res.Stderr, "wrote the default recipe") || !strings.Contains(res.Stderr, "rez>=2.83") {
 		t.Fatalf("exit %d\n%s", res.Code, res.Stderr)
 	}
+	// A first build has no lock to build --frozen: the hint never says so.
+	if strings.Contains(res.Stderr, "--frozen") || !strings.Contains(res.Stderr, "rezup: hint: ") {
+		t.Errorf("the hint of a first build:\n%s", res.Stderr)
+	}
 	b, err := os.ReadFile(filepath.Join(s.Home, "rezup.dev.toml"))
 	if err != nil || !strings.Contains(string(b), `url = "rez>=2.83"`) {
 		t.Fatalf("default recipe: %v\n%s", err, b)

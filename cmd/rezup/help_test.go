@@ -148,6 +148,11 @@ func TestTypoSuggestsCommand(t *testing.T) {
 		{[]string{"help", "nosuch"}, `unknown command "nosuch" for "rezup"`, "see rezup --help"},
 		{[]string{"help", "key", "nosuch"}, `unknown command "nosuch" for "rezup key"`, "see rezup key --help"},
 		{[]string{"key", "nosuch"}, `unknown command "nosuch" for "rezup key"`, "see rezup key --help"},
+		{[]string{"gc", "--dryrun"}, `rezup gc: unknown flag: --dryrun`, "did you mean this? --dry-run (see rezup gc --help)"},
+		{[]string{"status", "--jsn"}, `rezup status: unknown flag: --jsn`, "did you mean this? --json"},
+		{[]string{"use", "--nowait", "--", "true"}, `rezup use: unknown flag: --nowait`, "did you mean this? --no-wait"},
+		{[]string{"pull", "--debg"}, `rezup pull: unknown flag: --debg`, "did you mean this? --debug"},
+		{[]string{"gc", "--zzzzzz"}, `rezup gc: unknown flag: --zzzzzz`, "see rezup gc --help"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			out, errOut, code := rezup(t, t.TempDir(), nil, tc.args...)

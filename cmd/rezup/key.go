@@ -13,6 +13,7 @@ import (
 
 	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/internal/fsx"
+	"github.com/rezup/rezup/recipe"
 )
 
 // keyGenerateOptions are the arguments and flags of `rezup key generate`.
@@ -36,7 +37,8 @@ key signs each build it publishes to the shared cache; a machine that
 trusts the public key ([cache] trusted-keys, or $REZUP_TRUSTED_KEYS) uses
 only entries signed by a key it trusts, and builds for itself otherwise.`,
 		Example: `  rezup key generate studio-1                     # on the publisher
-  rezup key generate node-42 --out /etc/rezup/node.key`,
+  rezup key generate node-42 --out /etc/rezup/node.key
+  rezup key public                                # the public key of ~/.config/rezup/signing.key`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return unknownCommand(cmd, args[0])
@@ -44,7 +46,7 @@ only entries signed by a key it trusts, and builds for itself otherwise.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return usagef("rezup key needs a command: rezup key generate NAME")
+			return usagef("rezup key needs a command: rezup key generate NAME, or rezup key public [FILE]")
 		},
 	}
 	var o keyGenerateOptions
@@ -78,7 +80,61 @@ or $REZUP_TRUSTED_KEYS. An existing FILE is never replaced without
 	f.StringVarP(&o.out, "out", "o", "", "the secret key file (default ~/.config/rezup/signing.key)")
 	f.BoolVar(&o.force, "force", false, "replace an existing secret key file")
 	key.AddCommand(gen)
+	key.AddCommand(&cobra.Command{
+		Use:   "public [FILE]",
+		Short: "Print the public key of a secret key file",
+		Long: `Print, on stdout, the public key ("name:base64") of the secret key in FILE:
+the line to give every machine that should trust what it signs ([cache]
+trusted-keys, or $REZUP_TRUSTED_KEYS). FILE defaults to the key this
+machine signs with: $REZUP_SECRET_KEY_FILE, else [cache] secret-key-file
+of ~/rezup.toml, else ~/.config/rezup/signing.key. The secret key is
+read as the signing key is (a private regular file), and never printed.`,
+		Example: `  rezup key public
+  rezup key public /etc/rezup/node.key >> trusted-keys.txt`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usagef("key public takes at most one secret key file")
+			}
+			file := ""
+			if len(args) == 1 {
+				file = args[0]
+			}
+			return a.runKeyPublic(file)
+		},
+	})
 	return key
+}
+
+// runKeyPublic prints the public key of the secret key in file ("": the
+// one this machine signs with).
+func (a *app) runKeyPublic(file string) error {
+	var sk *cache.SecretKey
+	var err error
+	if file != "" {
+		home, _ := a.home() // only for "~": without a home, the path is taken as written
+		var k cache.SecretKey
+		k, err = readSecretKey(a.expand(file, home))
+		sk = &k
+	} else {
+		cr, rerr := a.readRecipe(recipe.DefaultContainer)
+		if rerr != nil {
+			return rerr
+		}
+		if sk, err = a.secretKey(cr.Recipe); err == nil && sk == nil {
+			p, derr := a.defaultSecretKeyFile()
+			if derr != nil {
+				return derr
+			}
+			var k cache.SecretKey
+			k, err = readSecretKey(p)
+			sk = &k
+		}
+	}
+	if err != nil {
+		return withHint(fmt.Errorf("key public: %w", err), "name a secret key file that `rezup key generate` wrote")
+	}
+	fmt.Fprintln(a.stdout, sk.Public())
+	return nil
 }
 
 // runKeyGenerate writes a new secret key to o.out and prints its public

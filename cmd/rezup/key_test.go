@@ -192,3 +192,47 @@ func TestKeyGenerateNeedsNoHome(t *testing.T) {
 	}
 	checkKeyFile(t, path, strings.TrimSpace(out.String()))
 }
+
+// `rezup key public` prints the public key `key generate` printed: of the
+// default key, of one the environment or ~/rezup.toml names, or of FILE.
+func TestKeyPublic(t *testing.T) {
+	a, out, _, home := keyApp(t)
+	if err := a.runKeyGenerate(keyGenerateOptions{name: "studio-1"}); err != nil {
+		t.Fatal(err)
+	}
+	pub := out.String()
+	other := filepath.Join(t.TempDir(), "node.key")
+	if err := a.runKeyGenerate(keyGenerateOptions{name: "node-7", out: other}); err != nil {
+		t.Fatal(err)
+	}
+	nodePub := strings.TrimPrefix(out.String(), pub)
+	for _, tc := range []struct {
+		name, file string
+		env        []string
+		recipe     string
+		want       string
+	}{
+		{"the default key", "", nil, "", pub},
+		{"FILE", other, nil, "", nodePub},
+		{"REZUP_SECRET_KEY_FILE", "", []string{"REZUP_SECRET_KEY_FILE=" + other}, "", nodePub},
+		{"[cache] secret-key-file", "", nil, "[cache]\nsecret-key-file = \"" + other + "\"\n", nodePub},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.recipe != "" {
+				writeTestFile(t, filepath.Join(home, "rezup.toml"), tc.recipe)
+				defer os.Remove(filepath.Join(home, "rezup.toml"))
+			}
+			var got bytes.Buffer
+			b := newApp(append([]string{"HOME=" + home}, tc.env...), &got, &bytes.Buffer{})
+			if err := b.runKeyPublic(tc.file); err != nil {
+				t.Fatal(err)
+			}
+			if got.String() != tc.want {
+				t.Errorf("key public: %q, want %q", got.String(), tc.want)
+			}
+		})
+	}
+	if err := a.runKeyPublic(filepath.Join(home, "missing.key")); err == nil || !strings.Contains(hintFor(err), "rezup key generate") {
+		t.Errorf("a missing file: %v", err)
+	}
+}

@@ -92,6 +92,9 @@ func (a *app) pullOne(ctx context.Context, name string, local, repair bool) erro
 		return err
 	}
 	a.warnUnauthenticated(c)
+	if !local {
+		a.warnMissingRemote(c)
+	}
 	t, _, err := a.acquireIn(ctx, c, local)
 	if err != nil {
 		return err

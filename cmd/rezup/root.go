@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/rezup/rezup/recipe"
 )
@@ -91,7 +93,7 @@ any container.`,
 		if args := c.Flags().Args(); c.HasSubCommands() && len(args) > 0 {
 			return unknownCommand(c, args[0])
 		}
-		return usagef("%s: %v", c.CommandPath(), err)
+		return unknownFlag(c, err)
 	})
 	root.CompletionOptions.DisableDefaultCmd = true
 	return root
@@ -115,6 +117,60 @@ func unknownCommand(cmd *cobra.Command, arg string) error {
 	default:
 		return withHint(err, "did you mean one of these? %s", strings.Join(s, ", "))
 	}
+}
+
+// unknownFlag is the usage error of a flag cmd cannot parse, with the
+// flags close to a mistyped one (--dryrun: --dry-run) as the hint.
+func unknownFlag(cmd *cobra.Command, err error) error {
+	ue := &usageError{msg: fmt.Sprintf("%s: %v", cmd.CommandPath(), err)}
+	name, ok := strings.CutPrefix(err.Error(), "unknown flag: --")
+	if !ok {
+		return ue
+	}
+	name, _, _ = strings.Cut(name, "=")
+	var close []string
+	seen := map[string]bool{}
+	visit := func(f *pflag.Flag) {
+		if seen[f.Name] || f.Hidden {
+			return
+		}
+		seen[f.Name] = true
+		if d := editDistance(name, f.Name); d <= 2 || strings.HasPrefix(f.Name, name) || strings.ReplaceAll(f.Name, "-", "") == strings.ReplaceAll(name, "-", "") {
+			close = append(close, "--"+f.Name)
+		}
+	}
+	cmd.LocalFlags().VisitAll(visit)
+	cmd.InheritedFlags().VisitAll(visit)
+	switch len(close) {
+	case 0:
+		return ue
+	case 1:
+		return withHint(ue, "did you mean this? %s (see %s --help)", close[0], cmd.CommandPath())
+	default:
+		sort.Strings(close)
+		return withHint(ue, "did you mean one of these? %s (see %s --help)", strings.Join(close, ", "), cmd.CommandPath())
+	}
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 // helpCommand is "rezup help [COMMAND]": cobra's, with help text of its

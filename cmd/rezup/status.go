@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/internal/pyresolve"
 	"github.com/rezup/rezup/materialize"
 	"github.com/rezup/rezup/recipe"
@@ -25,6 +26,9 @@ type statusContainer struct {
 	Root   string    `json:"root"`
 	Remote optString `json:"remote"`
 	Recipe optString `json:"recipe"`
+	// Description is the recipe's description: the home recipe's, else
+	// the latest revision's frozen one.
+	Description optString `json:"description"`
 	// Count counts the container's revisions once each: a remote
 	// revision and its local mirror (pulled by a launch) are one.
 	Count int `json:"revision_count"`
@@ -233,10 +237,14 @@ func (a *app) containerStatus(name string, detail bool) (statusContainer, error)
 		return statusContainer{}, err
 	}
 	a.warnUnauthenticated(con)
+	a.warnMissingRemote(con)
 	cr, root := con.recipe, con.root
 	c := statusContainer{Name: name, Root: root.Dir}
 	if cr.Data != nil || cr.Unreadable {
 		c.Recipe = optString(cr.Path)
+	}
+	if cr.Data != nil {
+		c.Description = optString(cr.Recipe.Description)
 	}
 	if cr.Strict != nil {
 		// Read leniently (see readRecipe), as every launch reads it:
@@ -268,6 +276,9 @@ func (a *app) containerStatus(name string, detail bool) (statusContainer, error)
 	}
 	c.LocalCount, c.RemoteCount = len(revs), len(remoteRevs)
 	c.Count = len(revs) + len(remoteRevs) - mirrors
+	if c.Description == "" {
+		c.Description = optString(frozenDescription(append(remoteRevs, revs...)))
+	}
 	if !detail {
 		return c, nil
 	}
@@ -356,7 +367,7 @@ func (a *app) printContainers(cs []statusContainer) {
 		return
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tREMOTE\tREVISIONS\tROOT")
+	fmt.Fprintln(tw, "NAME\tREMOTE\tREVISIONS\tROOT\tDESCRIPTION")
 	for _, c := range cs {
 		remote := "-"
 		if c.Remote != "" {
@@ -366,13 +377,20 @@ func (a *app) printContainers(cs []statusContainer) {
 		if c.Error != "" {
 			root += " (broken recipe: " + string(c.Error) + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", c.Name, remote, c.Count, root)
+		desc := string(c.Description)
+		if desc == "" {
+			desc = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", c.Name, remote, c.Count, root, desc)
 	}
 	tw.Flush()
 }
 
 func (a *app) printRevisions(c statusContainer) {
 	fmt.Fprintf(a.stdout, "container %s in %s\n", c.Name, c.Root)
+	if c.Description != "" {
+		fmt.Fprintf(a.stdout, "description: %s\n", c.Description)
+	}
 	if c.Remote != "" {
 		fmt.Fprintf(a.stdout, "remote root %s\n", c.Remote)
 	}
@@ -416,4 +434,22 @@ func (a *app) printRevisions(c statusContainer) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.From, rez, r.Time.Local().Format(time.RFC3339), key, size, state)
 	}
 	tw.Flush()
+}
+
+// frozenDescription is the description of the first ready revision of
+// revs whose frozen recipe can be read; "" for none.
+func frozenDescription(revs []*materialize.Revision) string {
+	for _, rev := range revs {
+		if !rev.Ready() {
+			continue
+		}
+		data, err := fsx.ReadMeta(rev.RecipePath(), fsx.MaxJSONMeta)
+		if err != nil {
+			continue
+		}
+		if r, _, err := recipe.ParseFrozen(rev.RecipePath(), data); err == nil {
+			return r.Description
+		}
+	}
+	return ""
 }
