@@ -205,3 +205,15 @@ func TestNewContainerBuildsWhereMainDoes(t *testing.T) {
 		t.Errorf("revisions of dev: %v", revs)
 	}
 }
+
+// A mistyped --find-links shows pip's own warning about it, without -D.
+func TestMistypedFindLinksShowsPipsWarning(t *testing.T) {
+	t.Parallel()
+	s, _ := newUser(t)
+	wrong := filepath.Join(s.Home, "wheelz")
+	s.WriteFile("rezup.toml", "[pip]\noptions = [\"--no-index\", \"--find-links\", \""+wrong+"\"]\n")
+	res := s.Run("add", "-s")
+	if res.Code != 1 || !strings.Contains(res.Stderr, "    WARNING: Location '"+wrong+"' is ignored") {
+		t.Errorf("exit %d, want pip's warning about %s in the excerpt:\n%s", res.Code, wrong, res.Stderr)
+	}
+}

@@ -132,7 +132,7 @@ func excerpt(output, msg string, all bool) (lines []string, more int) {
 		}
 		shown[t] = true
 		rest = append(rest, t)
-		if exception || strings.HasPrefix(t, "ERROR:") || strings.HasPrefix(t, "error:") || strings.HasPrefix(t, "× ") {
+		if exception || strings.HasPrefix(t, "ERROR:") || strings.HasPrefix(t, "error:") || strings.HasPrefix(t, "× ") || explains(t) {
 			failed = append(failed, t)
 		}
 	}
@@ -143,6 +143,22 @@ func excerpt(output, msg string, all bool) (lines []string, more int) {
 		rest = rest[len(rest)-excerptLines:]
 	}
 	return rest, len(kept) - len(rest)
+}
+
+// explains says whether t is a warning of pip's that explains a failure
+// (a --find-links directory that does not exist, an index that does not
+// answer, a retry): pip prints them as WARNING lines, before its ERROR.
+// Its routine warnings (its version, running as root) explain nothing.
+func explains(t string) bool {
+	if !strings.HasPrefix(t, "WARNING: ") {
+		return false
+	}
+	for _, noise := range []string{"You are using pip version", "Running pip as the 'root' user", "pip version", "There was an error checking the latest version", "consider upgrading"} {
+		if strings.Contains(t, noise) {
+			return false
+		}
+	}
+	return true
 }
 
 // minRepeat is how long a line must be to count as a repeat of the

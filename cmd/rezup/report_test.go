@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/rezup/rezup/cas/archive"
+	"github.com/rezup/rezup/internal/pyout"
+	"github.com/rezup/rezup/materialize"
 )
 
 func TestProgressOnlyOnTerminalsAfterASecond(t *testing.T) {
@@ -154,5 +156,31 @@ note: This error originates from a subprocess, and is likely not a problem with 
 				t.Errorf("got:\n%s\nwant:\n%s", got, tt.want)
 			}
 		})
+	}
+}
+
+// A full disk (or quota, or a read-only filesystem) while pip runs is a
+// matter of the disk: the hint says to free space, not to fix the recipe.
+func TestPipDiskErrorsGetTheDiskHint(t *testing.T) {
+	out := "Processing ./rez-3.4.0-py3-none-any.whl\nERROR: Could not install packages due to an OSError: [Errno 28] No space left on device\n"
+	err := addHint(&materialize.StepError{Step: "build", Err: pyout.WithOSError(fmt.Errorf("build k: pip install rez failed (exit 1):\n%s", out), out)}, &container{name: "dev", recipe: &containerRecipe{Path: "/home/u/rezup.dev.toml"}})
+	if h := hintFor(err); !strings.Contains(h, "the disk (or your quota) is full") {
+		t.Errorf("hint %q, want the disk's", h)
+	}
+}
+
+// pip's warnings that explain a failure are in the excerpt, its routine
+// ones are not.
+func TestExcerptKeepsExplainingWarnings(t *testing.T) {
+	out := `Looking in links: /studio/wheelz
+WARNING: Location '/studio/wheelz' is ignored: it is either a non-existing path or lacks a specific scheme.
+WARNING: Running pip as the 'root' user can result in broken permissions
+ERROR: Could not find a version that satisfies the requirement rez>=2.83 (from versions: none)
+ERROR: No matching distribution found for rez>=2.83
+`
+	lines, _ := excerpt(out, "resolve rez: no distribution satisfies a requirement", false)
+	got := strings.Join(lines, "\n")
+	if !strings.Contains(got, "WARNING: Location '/studio/wheelz' is ignored") || strings.Contains(got, "root' user") || !strings.Contains(got, "ERROR: No matching distribution") {
+		t.Errorf("excerpt:\n%s", got)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/rezup/rezup/internal/proc"
+	"github.com/rezup/rezup/internal/pyout"
 )
 
 // ErrNoVenvModule means the interpreter cannot create a venv: its venv or
@@ -131,7 +132,7 @@ func Create(ctx context.Context, py Interpreter, dir string, env []string, log i
 			return Venv{}, fmt.Errorf("create venv %s: python %s (%s) lacks the venv/ensurepip modules; install the python3-venv package (%s on Debian/Ubuntu): %w\n%s",
 				abs, py.Version, py.Executable, pkg, ErrNoVenvModule, out)
 		}
-		return Venv{}, fmt.Errorf("create venv %s with %s failed (%s):\n%s", abs, py.Executable, exitText(err), out)
+		return Venv{}, pyout.WithOSError(fmt.Errorf("create venv %s with %s failed (%s):\n%s", abs, py.Executable, exitText(err), out), string(out))
 	}
 	v := Venv{Dir: abs, seed: seed}
 	if _, err := os.Stat(v.Python()); err != nil {
@@ -231,7 +232,7 @@ func (v Venv) pip(ctx context.Context, args []string, env []string, log io.Write
 		if v.seed != nil && !v.seed.installed && len(args) > 0 && args[len(args)-1] == v.seed.pip.Wheel {
 			shown = args[:len(args)-1] // the seed wheel is rezup's, not the caller's
 		}
-		return fmt.Errorf("pip install %s failed (%s):\n%s", strings.Join(shown, " "), exitText(err), tw.Tail())
+		return pyout.WithOSError(fmt.Errorf("pip install %s failed (%s):\n%s", strings.Join(shown, " "), exitText(err), tw.Tail()), tw.Tail())
 	}
 	if v.seed != nil && slices.Contains(args, v.seed.pip.Wheel) {
 		v.seed.installed = true
@@ -514,7 +515,7 @@ func (v Venv) CompileExcept(ctx context.Context, py Interpreter, dir, asDir stri
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("compile %s failed (%s):\n%s", dir, exitText(err), tw.Tail())
+		return pyout.WithOSError(fmt.Errorf("compile %s failed (%s):\n%s", dir, exitText(err), tw.Tail()), tw.Tail())
 	}
 	return nil
 }

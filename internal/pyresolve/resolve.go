@@ -127,10 +127,13 @@ func pipError(name string, runErr error, output []byte) error {
 		kind = ErrNotFound
 	}
 	msg := excerpt(text)
+	// pip's own words follow the message, for the caller's excerpt: a
+	// warning that explains the failure (a --find-links directory that
+	// does not exist, an index that does not answer) is among them.
 	if kind != nil {
-		return fmt.Errorf("resolve %s: %w: %s", name, kind, msg)
+		return pyout.WithOSError(fmt.Errorf("resolve %s: %w: %s\n%s", name, kind, msg, text), text)
 	}
-	return fmt.Errorf("resolve %s: pip failed (%v): %s", name, runErr, msg)
+	return pyout.WithOSError(fmt.Errorf("resolve %s: pip failed (%v): %s\n%s", name, runErr, msg, text), text)
 }
 
 func containsAny(s string, subs ...string) bool {
