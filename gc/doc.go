@@ -31,6 +31,12 @@
 //     process waiting on it locks a new file, see fsx). The lock file of a
 //     build not in the store (a failed first build) goes when nobody holds
 //     it and it is older than Grace. On Windows lock files stay.
+//   - Only what the caller owns goes (root: anything), whatever its modes
+//     (a published build is read-only): what another account owns stays
+//     (ReasonOtherAccount, in the plan or, found deeper, as skipped), and
+//     so does what is where the caller cannot write (ReasonNotWritable: a
+//     read-only mount). Neither is an error: gc fails only when something
+//     it may remove could not be removed.
 //
 // Guarantees: Plan changes nothing, not even an mtime (it probes locks with
 // LOCK_EX|LOCK_NB only on lock files that exist, and never creates one).

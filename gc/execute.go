@@ -7,6 +7,7 @@ import (
 
 	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/cas/cache"
+	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/materialize"
 )
 
@@ -16,8 +17,9 @@ type Result struct {
 	Removed []Item
 	// Skipped lists what the plan removed but was kept when it came to
 	// it, with the reason: in use since the plan, used by a revision added
-	// since, republished to the cache since, or the latest revision after
-	// all.
+	// since, republished to the cache since, the latest revision after
+	// all, or what this account may not remove (another account's, or
+	// where it cannot write).
 	Skipped []Item
 	// Bytes is what was freed.
 	Bytes int64
@@ -30,8 +32,12 @@ type Result struct {
 // changed since the plan is skipped rather than broken: an entry is only
 // removed under LOCK_EX|LOCK_NB, renamed into .tmp, then deleted.
 //
-// It goes on after a failed item and returns every failure joined; Result
-// is complete either way. Hold the root's gc lock (Lock) while it runs.
+// What this account may not remove is skipped, not failed: another
+// account's (ReasonOtherAccount: fsx.ErrNotOwner, found anywhere in the
+// tree), and what is where it cannot write (ReasonNotWritable: a
+// read-only mount, a directory it may not write). It goes on after a
+// failed item and returns every failure joined; Result is complete either
+// way. Hold the root's gc lock (Lock) while it runs.
 func (p *Sweep) Execute(ctx context.Context) (*Result, error) {
 	x := &executor{sweep: p, store: p.in.Store, latest: map[string]string{}}
 	res := &Result{}
@@ -41,6 +47,9 @@ func (p *Sweep) Execute(ctx context.Context) (*Result, error) {
 			break
 		}
 		reason, detail, err := x.remove(ctx, it)
+		if r, d, ok := cannotRemove(it, err); ok {
+			reason, detail, err = r, d, nil
+		}
 		switch {
 		case err != nil:
 			x.errs = append(x.errs, fmt.Errorf("gc: %s %s: %w", it.Kind, it.Title(), err))
@@ -53,6 +62,22 @@ func (p *Sweep) Execute(ctx context.Context) (*Result, error) {
 		}
 	}
 	return res, errors.Join(x.errs...)
+}
+
+// cannotRemove tells a removal this account may not do from a failure:
+// what another account owns, or what is where it cannot write. A local
+// item only: the cache's errors are the cache's.
+func cannotRemove(it Item, err error) (Reason, string, bool) {
+	var theirs *fsx.NotOwnerError
+	switch {
+	case err == nil || it.Kind == KindCache || it.Kind == KindArchive:
+		return "", "", false
+	case errors.As(err, &theirs):
+		return ReasonOtherAccount, theirs.Error() + ": only it, or root, removes it", true
+	case fsx.CannotWrite(err):
+		return ReasonNotWritable, "this account cannot remove it: " + err.Error(), true
+	}
+	return "", "", false
 }
 
 // executor is the state Execute keeps across items: the latest revision

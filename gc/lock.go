@@ -34,7 +34,10 @@ func (e *RunningError) Is(target error) bool { return target == ErrRunning }
 // with a *RunningError when another gc holds it; with wait it waits until
 // ctx is done. A root that does not exist has nothing to collect: Lock
 // then creates nothing and returns a nil lock (its Close does nothing).
-// A dry run needs no lock.
+// Where this account cannot write the lock file (a read-only mount,
+// another account's root), it takes the lock through a read-only
+// descriptor, or, when there is no lock file to take, none: such a gc
+// only reports what it may not remove. A dry run needs no lock.
 func Lock(ctx context.Context, root materialize.Root, wait bool) (l *fsx.Lock, err error) {
 	if _, err := os.Stat(root.Dir); errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -44,6 +47,12 @@ func Lock(ctx context.Context, root materialize.Root, wait bool) (l *fsx.Lock, e
 		l, err = fsx.Exclusive(ctx, p, nil)
 	} else {
 		l, err = fsx.TryExclusive(p)
+	}
+	if err != nil && fsx.CannotWrite(err) {
+		l, err = fsx.TryExclusiveReadOnly(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
 	}
 	if errors.Is(err, fsx.ErrLocked) {
 		b, _ := os.ReadFile(p) // the holder's line is a courtesy: without it the error still says what

@@ -113,6 +113,12 @@ const (
 	ReasonUnknownAge Reason = "unknown-age" // a cache key whose age cannot be told
 	ReasonUnreadable Reason = "unreadable"  // a revision whose revision.json cannot be read
 	ReasonPinned     Reason = "pinned"      // an unnamed archive a revision pins (PlanInput.Pinned)
+	// What this account may not remove stays too: another account's, in a
+	// group-shared root (only its owner, or root, removes it), and what is
+	// where this account cannot write (a read-only mount, a directory it
+	// may not write). Neither is a failure of gc.
+	ReasonOtherAccount Reason = "other-account" // another account owns it
+	ReasonNotWritable  Reason = "not-writable"  // this account cannot write where it is
 )
 
 // Item is one thing a plan removes or keeps.
@@ -416,6 +422,9 @@ func (pl *planner) decideRevision(rev *materialize.Revision, n int, prev *materi
 			it.Reason, it.Detail = ReasonInUse, "built by the Python rezup, and a process runs in its venv"
 			break
 		}
+		if theirs(&it, rev.Dir) {
+			break
+		}
 		it.Reason, it.Detail = ReasonOld, fmt.Sprintf("older than the %d newest", in.Keep)
 		if !it.LastUse.IsZero() {
 			it.Detail += fmt.Sprintf(", last used %s ago", ago(now, it.LastUse))
@@ -479,6 +488,10 @@ func (pl *planner) decideEntry(k cas.Key) error {
 		pl.sweep.Kept = append(pl.sweep.Kept, it)
 		return nil
 	}
+	if theirs(&it, pl.root.EntryDir(k)) {
+		pl.sweep.Kept = append(pl.sweep.Kept, it)
+		return nil
+	}
 	it.Reason, it.Detail = ReasonUnreferenced, "no kept revision uses it"
 	if !it.LastUse.IsZero() {
 		it.Detail += fmt.Sprintf("; last used %s ago", ago(now, it.LastUse))
@@ -531,6 +544,10 @@ func (pl *planner) planLocks(ctx context.Context) error {
 		}
 		if age := now.Sub(l.ModTime); age < p.in.Grace {
 			it.Reason, it.Detail = ReasonGrace, fmt.Sprintf("lock of a build not in the store, used %s ago: a build may be starting (grace %s)", span(age), span(p.in.Grace))
+			p.Kept = append(p.Kept, it)
+			continue
+		}
+		if theirs(&it, pl.root.LockPath(l.Key)) {
 			p.Kept = append(p.Kept, it)
 			continue
 		}
@@ -646,7 +663,25 @@ func (pl *planner) leftover(l materialize.Leftover) {
 		return
 	}
 	it.Bytes = l.Bytes()
+	if theirs(&it, l.Path) {
+		p.Kept = append(p.Kept, it)
+		return
+	}
 	p.Remove = append(p.Remove, it)
+}
+
+// theirs keeps it, saying whose it is, when path belongs to another
+// account: rezup removes only what the caller owns (fsx.ErrNotOwner), and
+// what another member of a group-shared root made is that member's, or
+// root's, to remove. One lstat; Execute finds what another account owns
+// further down.
+func theirs(it *Item, path string) bool {
+	err := fsx.CheckOwner(path)
+	if err == nil {
+		return false
+	}
+	it.Reason, it.Detail = ReasonOtherAccount, err.Error()+": only it, or root, removes it"
+	return true
 }
 
 // planCache decides each cache key: it stays while a revision names it or

@@ -256,8 +256,8 @@ func (s *Store) buildHere(ctx context.Context, k cas.Key, p *Plan, publish bool)
 	}
 	if err != nil {
 		// Nothing of a failed build may stay: the staging dir is all there
-		// is, and removing it is best effort (the next builder clears it).
-		_ = os.RemoveAll(staging)
+		// is, read-only if publish got that far.
+		s.discard(staging)
 		return fmt.Errorf("build %s: %w", k, err)
 	}
 	s.opt.Reporter.Infof("built %s", k)

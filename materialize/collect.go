@@ -23,7 +23,9 @@ import (
 // process waiting on it finds after flock that its file was replaced, and
 // locks a new one (fsx checks the inode, as Nix does). The same goes for
 // the lock of a build that never completed. On Windows lock files stay:
-// an open file cannot be unlinked there.
+// an open file cannot be unlinked there. Only what the caller owns is
+// removed (root: anything): what another account owns, in a group-shared
+// root, is left whole, with an error wrapping fsx.ErrNotOwner.
 
 // GCLockPath is <root>/.gc.lock, held by a collector while it removes.
 func (r Root) GCLockPath() string { return filepath.Join(r.Dir, ".gc.lock") }
@@ -62,28 +64,18 @@ func (s *Store) EntryBytes(k cas.Key) int64 {
 
 // InUse reports whether a process holds entry k's lock: LOCK_SH while it
 // runs in the entry, LOCK_EX while it builds, fetches or removes it. It
-// takes and drops LOCK_EX|LOCK_NB to find out, and never creates the lock
+// takes and drops LOCK_EX|LOCK_NB through a read-only descriptor to find
+// out (fsx.Held), so it needs no write access and never creates the lock
 // file: an entry nobody ever locked is not in use.
 func (s *Store) InUse(k cas.Key) (bool, error) {
 	return lockHeld(s.opt.Root.LockPath(k))
 }
 
 // lockHeld reports whether a process holds the lock file at p, shared or
-// exclusive, by taking and dropping LOCK_EX|LOCK_NB. It never creates the
-// file: a lock nobody ever took is not held.
+// exclusive (fsx.Held). It never creates the file: a lock nobody ever
+// took is not held.
 func lockHeld(p string) (bool, error) {
-	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	lk, err := fsx.TryExclusive(p)
-	if errors.Is(err, fsx.ErrLocked) {
-		return true, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	lk.Close()
-	return false, nil
+	return fsx.Held(p)
 }
 
 // RemoveEntry removes entry k from the store unless a process holds its
@@ -104,9 +96,10 @@ func (s *Store) RemoveEntry(k cas.Key) error {
 }
 
 // removeEntryLocked moves entry k into .tmp, deletes it and removes its
-// lock file. The caller holds lock, k's lock, exclusively.
+// lock file. The caller holds lock, k's lock, exclusively. An entry
+// another account owns stays, with its lock file (fsx.ErrNotOwner).
 func (s *Store) removeEntryLocked(k cas.Key, lock *fsx.Lock) error {
-	if err := fsx.RemoveAll(s.opt.Root.EntryDir(k), s.opt.Root.TmpDir()); err != nil {
+	if err := s.opt.Root.removeTree(s.opt.Root.EntryDir(k)); err != nil {
 		return fmt.Errorf("remove %s: %w", k, err)
 	}
 	// Best effort: a lock file left (Windows, a read-only store dir) is
@@ -176,6 +169,9 @@ func (s *Store) RemoveOrphanLock(k cas.Key, notAfter time.Time) error {
 	if _, err := os.Lstat(p); errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
+	if err := fsx.CheckOwner(p); err != nil {
+		return fmt.Errorf("remove lock of %s: %w", k, err)
+	}
 	lock, err := fsx.TryExclusive(p)
 	if errors.Is(err, fsx.ErrLocked) {
 		return fmt.Errorf("remove lock of %s: %w", k, ErrInUse)
@@ -209,7 +205,7 @@ func (s *Store) RemoveRevision(rev *Revision) error {
 		return fmt.Errorf("remove %w", err)
 	}
 	defer lock.Close()
-	if err := fsx.RemoveAll(rev.Dir, s.opt.Root.TmpDir()); err != nil {
+	if err := s.opt.Root.removeTree(rev.Dir); err != nil {
 		return fmt.Errorf("remove revision %s of %s: %w", rev.Name, rev.Container, err)
 	}
 	return nil
@@ -355,28 +351,38 @@ func (r Root) RevisionStaging(container string) ([]Leftover, error) {
 	return out, nil
 }
 
-// RemoveLeftover deletes a leftover. A build staging dir is deleted only
+// RemoveLeftover deletes a leftover, whatever modes an archive or a
+// publish left in it (fsx.DeleteTree). A build staging dir is deleted only
 // under its key's exclusive lock (ErrInUse while a build or fetch holds
 // it); a revision staging dir is renamed into .tmp first, as a revision
-// would be. The caller decides the age rules.
+// would be. A leftover another account owns stays (fsx.ErrNotOwner). The
+// caller decides the age rules.
 func (s *Store) RemoveLeftover(l Leftover) error {
 	switch l.Kind {
 	case LeftoverStaging:
-		lk, err := fsx.TryExclusive(s.opt.Root.LockPath(l.Key))
-		if errors.Is(err, fsx.ErrLocked) {
-			return fmt.Errorf("remove %s: %w", l.Path, ErrInUse)
-		}
-		if err != nil {
+		if err := fsx.CheckOwner(l.Path); err != nil {
 			return fmt.Errorf("remove %s: %w", l.Path, err)
 		}
-		defer lk.Close()
-		return os.RemoveAll(l.Path)
+		lk, err := fsx.TryExclusive(s.opt.Root.LockPath(l.Key))
+		switch {
+		case errors.Is(err, fsx.ErrLocked):
+			return fmt.Errorf("remove %s: %w", l.Path, ErrInUse)
+		case errors.Is(err, fs.ErrNotExist):
+			// No store to hold the lock in: no build of the key runs (a
+			// builder makes the store and its lock before its staging
+			// dir, and keeps them while it lives).
+		case err != nil:
+			return fmt.Errorf("remove %s: %w", l.Path, err)
+		default:
+			defer lk.Close()
+		}
+		return fsx.DeleteTree(l.Path)
 	case LeftoverTrash, LeftoverScratch:
-		// Its owner may be deleting it at the same time: os.RemoveAll
+		// Its owner may be deleting it at the same time: DeleteTree
 		// takes entries vanishing underneath it in its stride.
-		return os.RemoveAll(l.Path)
+		return fsx.DeleteTree(l.Path)
 	case LeftoverRevisionStaging:
-		return fsx.RemoveAll(l.Path, s.opt.Root.TmpDir())
+		return s.opt.Root.removeTree(l.Path)
 	case LeftoverRefused:
 		// A node refusing the digest again meanwhile writes a new mark:
 		// removing it costs at most one more download.

@@ -48,9 +48,18 @@
 //     launches its complete builds (the lock is opened read-only, the
 //     use-stamp is left alone).
 //   - What it publishes takes the caller's umask, as mkdir and cp would
-//     (staging dirs are private only while they are built). Where it must
-//     write and may not, the error is a *NotWritableError naming the
-//     directory.
+//     (staging dirs are private only while they are built), and a build is
+//     read-only once published, built or fetched: no write bit on anything
+//     in it, as in Go's module cache and the Nix store. Nothing writes
+//     into a published build. Where it must write and may not, the error
+//     is a *NotWritableError naming the directory.
+//   - In a group-shared root (its directory or store group-writable),
+//     .store, .tmp and each container's revisions get the sticky bit, so
+//     that no member renames aside or removes another member's build or
+//     revision. Removals (Drop, Repair, and those gc drives) remove only
+//     what the caller owns, root excepted, whatever modes they meet: what
+//     another account owns stays whole, with an error wrapping
+//     fsx.ErrNotOwner (Drop keeps such builds in DropResult.Others).
 //   - A revision the Python rezup built (Revision.PythonBuilt: no key, its
 //     venv a real directory) is launched from its own venv, never rebuilt;
 //     its in-use lock is in the revision, and removing it takes that lock

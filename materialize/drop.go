@@ -18,6 +18,10 @@ type DropResult struct {
 	Revisions int
 	Entries   []cas.Key // store entries no other revision used
 	InUse     []cas.Key // with force: entries left because they are in use
+	// Others are the entries no other revision used that stay because
+	// another account owns them (a group-shared root): theirs, or root's,
+	// to remove.
+	Others []cas.Key
 }
 
 // Drop removes a container's revisions from the local root, and the store
@@ -27,7 +31,10 @@ type DropResult struct {
 // revisions go anyway, and so do the entries nothing uses; an entry in use
 // stays (DropResult.InUse) until gc finds it unused: nothing in use is
 // ever deleted. A revision the Python rezup built holds its own venv: while
-// a process runs in it, Drop is refused even with force.
+// a process runs in it, Drop is refused even with force. Drop removes only
+// what the caller owns: a container holding another account's revisions
+// is refused whole (fsx.ErrNotOwner), and an entry another account owns
+// stays (DropResult.Others).
 func (s *Store) Drop(ctx context.Context, container string, force bool) (*DropResult, error) {
 	root := s.opt.Root
 	revs, err := root.Revisions(container)
@@ -51,10 +58,15 @@ func (s *Store) Drop(ctx context.Context, container string, force bool) (*DropRe
 		}
 		defer lock.Close()
 	}
-	var inUse []cas.Key
+	var inUse, others []cas.Key
 	locks := map[cas.Key]*fsx.Lock{}
 	for k := range keys {
 		if !s.ready(k) {
+			delete(keys, k)
+			continue
+		}
+		if fsx.CheckOwner(root.EntryDir(k)) != nil {
+			others = append(others, k)
 			delete(keys, k)
 			continue
 		}
@@ -73,13 +85,18 @@ func (s *Store) Drop(ctx context.Context, container string, force bool) (*DropRe
 		defer lock.Close()
 		locks[k] = lock
 	}
-	if err := fsx.RemoveAll(root.ContainerDir(container), root.TmpDir()); err != nil {
+	if err := root.removeTree(root.ContainerDir(container)); err != nil {
 		return nil, fmt.Errorf("drop %s: %w", container, err)
 	}
 	res := &DropResult{Revisions: len(revs), InUse: inUse}
 	used, err := s.usedKeys()
 	if err != nil {
 		return res, err
+	}
+	for _, k := range others {
+		if !used[k] {
+			res.Others = append(res.Others, k)
+		}
 	}
 	for k := range keys {
 		if used[k] {

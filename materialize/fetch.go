@@ -55,9 +55,9 @@ func (s *Store) fetch(ctx context.Context, e cache.Entry, p *Plan, pinned bool) 
 		err = s.publish(staging, m)
 	}
 	if err != nil {
-		// Only the staging dir holds anything, and the next materializer
-		// clears it under the lock if this removal fails.
-		_ = os.RemoveAll(staging)
+		// Only the staging dir holds anything: it goes, whatever modes
+		// the archive gave it or publish left it with.
+		s.discard(staging)
 		if refusable(err) && ctx.Err() == nil {
 			return nil, s.refuse(e, err)
 		}

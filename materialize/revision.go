@@ -316,7 +316,7 @@ func (r Root) stageRevision(container, name string, recipeBytes, lockBytes []byt
 		return nil, fmt.Errorf("%q is not a revision name", name)
 	}
 	revsDir := r.RevisionsDir(container)
-	if err := os.MkdirAll(revsDir, 0o777); err != nil {
+	if err := r.mkdir(revsDir); err != nil {
 		return nil, r.notWritable(revsDir, fmt.Errorf("create container %s: %w", container, err))
 	}
 	// Stage beside the target, so the rename never crosses filesystems.

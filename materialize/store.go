@@ -206,7 +206,7 @@ func (s *Store) ReadManifest(k cas.Key) (*Manifest, error) {
 // exclusive takes LOCK_EX on an entry's lock, telling the user who holds
 // it while it waits, and records this process as the holder.
 func (s *Store) exclusive(ctx context.Context, k cas.Key, what string) (*fsx.Lock, error) {
-	if err := os.MkdirAll(s.opt.Root.StoreDir(), 0o777); err != nil {
+	if err := s.opt.Root.mkdir(s.opt.Root.StoreDir()); err != nil {
 		return nil, s.opt.Root.notWritable(s.opt.Root.StoreDir(), fmt.Errorf("create store: %w", err))
 	}
 	lock, err := fsx.Exclusive(ctx, s.opt.Root.LockPath(k), func() {
@@ -244,15 +244,24 @@ func (s *Store) clearStaging(k cas.Key) {
 	}
 	for _, e := range ents {
 		if strings.HasPrefix(e.Name(), entryStaging(k)) {
-			// Best effort: a leftover is retried by the next builder.
-			_ = os.RemoveAll(filepath.Join(s.opt.Root.TmpDir(), e.Name()))
+			// Best effort: a leftover is retried by the next builder, and
+			// another account's is left to it (or gc reports it).
+			_ = fsx.DeleteTree(filepath.Join(s.opt.Root.TmpDir(), e.Name()))
 		}
 	}
 }
 
+// discard deletes a staging dir whose build or fetch failed, however far
+// it got: made read-only by publish, or holding what an archive unpacked.
+func (s *Store) discard(staging string) {
+	// Best effort: the next materializer of the key clears it under the
+	// lock, and gc removes it once no build of the key runs.
+	_ = fsx.DeleteTree(staging)
+}
+
 // stage makes an empty staging dir for k in .tmp.
 func (s *Store) stage(k cas.Key) (string, error) {
-	if err := os.MkdirAll(s.opt.Root.TmpDir(), 0o777); err != nil {
+	if err := s.opt.Root.mkdir(s.opt.Root.TmpDir()); err != nil {
 		return "", s.opt.Root.notWritable(s.opt.Root.TmpDir(), fmt.Errorf("create staging area: %w", err))
 	}
 	// Private while it is built; publish opens it up.
@@ -263,8 +272,12 @@ func (s *Store) stage(k cas.Key) (string, error) {
 	return dir, nil
 }
 
-// publish writes the manifest into a complete staged entry, syncs it and
-// renames it into .store/<key>.
+// publish writes the manifest into a complete staged entry, makes it
+// read-only, syncs it and renames it into .store/<key>. Everything that
+// writes into a build (relocation, compileall, RECORD, the manifest) is
+// done by then: nothing writes into a published build, and nobody can by
+// mistake (see shared.go). On error the staging dir may be read-only:
+// remove it with discard.
 func (s *Store) publish(staging string, m *Manifest) error {
 	k := m.Key
 	if k.IsZero() {
@@ -291,28 +304,42 @@ func (s *Store) publish(staging string, m *Manifest) error {
 	if err := fsx.ReplaceStaged(manifestIn(staging), append(b, '\n'), 0o666); err != nil {
 		return err
 	}
+	// Read-only from here on, as Go's module cache and the Nix store:
+	// the archive records canonical modes, so packing it later gives the
+	// digest it would have given writable.
+	if err := fsx.MakeReadOnly(staging); err != nil {
+		return fmt.Errorf("make %s read-only: %w", k, err)
+	}
 	start := time.Now()
 	if err := fsx.SyncTree(staging); err != nil {
 		return err
 	}
 	s.opt.Reporter.Debugf("synced %s in %v", staging, time.Since(start).Round(time.Millisecond))
 	final := s.opt.Root.EntryDir(k)
-	if err := os.MkdirAll(s.opt.Root.StoreDir(), 0o777); err != nil {
+	if err := s.opt.Root.mkdir(s.opt.Root.StoreDir()); err != nil {
 		return err
 	}
 	// MkdirTemp made the staging dir private, which is right while it is
 	// built; published, it is as readable as a mkdir would have made it.
-	if err := os.Chmod(staging, fsx.Perm(0o777)); err != nil {
+	// Its owner keeps the write bit until it is in place: a directory
+	// renamed to another parent must be writable (its ".." changes).
+	if err := os.Chmod(staging, fsx.Perm(0o755)); err != nil {
 		return err
 	}
 	if _, err := os.Stat(final); err == nil {
 		// An incomplete entry (no manifest) from an older, interrupted
 		// rezup: move it out of the way under our exclusive lock.
-		if err := fsx.RemoveAll(final, s.opt.Root.TmpDir()); err != nil {
+		if err := s.opt.Root.removeTree(final); err != nil {
 			return err
 		}
 	}
-	return fsx.PublishDir(staging, final)
+	if err := fsx.PublishDir(staging, final); err != nil {
+		return err
+	}
+	// Best effort: a top dir left writable is writable by its owner only
+	// (0755 less the umask), and all under it is read-only already.
+	_ = os.Chmod(final, fsx.Perm(0o555))
+	return nil
 }
 
 // treeSize counts the regular files of an entry and their bytes, the

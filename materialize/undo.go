@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/rezup/rezup/internal/fsx"
 )
 
 // rootBefore is what a local root held before a build: the build, if it
@@ -81,7 +83,7 @@ func (b rootBefore) undo(store *Store) {
 		// elsewhere holds an entry lock in it, so it stays while the
 		// store does.
 		if _, err := os.Lstat(r.StoreDir()); errors.Is(err, fs.ErrNotExist) {
-			_ = os.RemoveAll(r.TmpDir()) // best effort: what is left is scratch gc removes
+			_ = fsx.DeleteTree(r.TmpDir()) // best effort: what is left is scratch gc removes
 		}
 	}
 	if !b.existed {

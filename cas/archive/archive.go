@@ -6,11 +6,17 @@
 // Guarantees:
 //
 //   - Pack is reproducible: entries in walk order, no owners, the mtime
-//     the caller gives, so two packs of one tree have one digest.
+//     the caller gives, and canonical modes (directories 0755, files 0755
+//     or 0644: CanonicalMode), so two packs of one tree have one digest
+//     whatever its write bits and the packer's umask: a published build,
+//     read-only, packs as it did before it was made read-only.
 //
 //   - Unpack verifies the digest while streaming and refuses hostile input
 //     (absolute paths, "..", writes through symlinks, hard links, devices,
-//     setuid/setgid/sticky bits, size and count limits). It only writes
+//     setuid/setgid/sticky bits, size and count limits). Modes are not
+//     taken from the archive as they are: each entry gets its canonical
+//     mode, so a directory the archive says is 0000 or 0555 never stops
+//     the unpack, the caller's work on the tree, or its removal. It only writes
 //     into the empty staging directory it is given, which the caller
 //     publishes after Unpack succeeds, so nothing unverified is visible.
 //     Small files are created by a few writer goroutines while the stream
@@ -169,8 +175,10 @@ type UnpackStats struct {
 // in sorted order, named relative to root with forward slashes; root
 // itself is not an entry.
 //
-// It keeps regular files with their permission bits, directories, symlinks
-// (targets as they are) and modification times to the nanosecond. It
+// It keeps regular files, directories, symlinks (targets as they are) and
+// modification times to the nanosecond. It records canonical modes
+// (CanonicalMode), not the tree's: write bits, group bits and the umask
+// say who may change a tree where it was built, not what was built. It
 // drops owners (uid, gid and names are zero), so the same tree packs to
 // the same entries for every user. Hard-linked files are packed as
 // separate copies. Setgid and sticky bits on directories are dropped: they
@@ -338,7 +346,7 @@ func packHeader(root, file string, d fs.DirEntry) (*tar.Header, error) {
 	mode := info.Mode()
 	hdr := &tar.Header{
 		Name:    name,
-		Mode:    int64(mode.Perm()),
+		Mode:    int64(CanonicalMode(mode)),
 		ModTime: info.ModTime(),
 		Format:  tar.FormatPAX,
 	}
@@ -367,6 +375,25 @@ func packHeader(root, file string, d fs.DirEntry) (*tar.Header, error) {
 	}
 	return hdr, nil
 }
+
+// CanonicalMode is the permission bits an archive records for an entry
+// of mode m, and what Unpack gives it (less the umask): 0755 for a
+// directory, 0755 for a file with any execute bit, 0644 for any other
+// file; a symlink's bits are kept as they are (Linux: 0777).
+func CanonicalMode(m fs.FileMode) fs.FileMode {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return m.Perm()
+	case m.IsDir(), m&0o111 != 0:
+		return 0o755
+	}
+	return 0o644
+}
+
+// dirPerm is what Unpack gives every directory: 0755 less the umask, and
+// the owner's rwx always, so that the caller can fill, relocate and
+// remove the tree.
+func dirPerm() fs.FileMode { return fsx.Perm(0o755) | 0o700 }
 
 // copyFile copies exactly size bytes of the file at p into w. A file that
 // grows or shrinks while it is packed is an error: the archive would not
@@ -409,10 +436,16 @@ func copyFile(w io.Writer, p string, size int64, buf []byte) (int64, error) {
 // may point anywhere (a venv links to its base interpreter), but
 // extraction never follows a symlink.
 //
-// Files and symlinks get their modes (the archive's, with the umask
-// applied, as tar does for a non-root user) and mtimes as they are
-// extracted; directories get theirs in a final pass, after their contents. On error,
-// dest holds a partial tree with writable directories: remove it.
+// Files get the canonical mode of the archive's (CanonicalMode: 0755 when
+// it has any execute bit, else 0644) less the umask, as tar does for a
+// non-root user, and directories 0755 less the umask, with the owner's
+// rwx whatever the umask: an archive's 0000 or 0555 directory is never
+// one the caller cannot enter, fill, relocate or remove. Old archives,
+// which recorded the modes of their tree, unpack the same way. Files and
+// symlinks get their mtimes as they are extracted, directories in a final
+// pass, after their contents. Making the tree read-only once it is
+// complete is the caller's (see fsx.MakeReadOnly). On error, dest holds a
+// partial tree with writable directories: remove it.
 func Unpack(r io.Reader, dest string, want cas.Digest, opt UnpackOptions) (UnpackStats, error) {
 	st, err := unpack(r, dest, want, opt)
 	if err != nil {
@@ -624,10 +657,15 @@ func (x *extractor) entry(hdr *tar.Header, data io.Reader) error {
 	if hdr.Mode&0o7000 != 0 {
 		return refuse(hdr.Name, "setuid, setgid or sticky bit (mode %#o)", hdr.Mode)
 	}
-	// The archive's modes with this user's umask applied, as tar does
-	// for a non-root user: a build shared by the admin is readable by all
-	// under 022, group-writable under 002, private under 077.
-	perm := fsx.Perm(fs.FileMode(hdr.Mode & 0o777))
+	// The archive's mode made canonical, with this user's umask applied,
+	// as tar does for a non-root user: a build shared by the admin is
+	// readable by all under 022 and 002, private under 077. What the
+	// archive says beyond executable or not (0000, a read-only directory)
+	// is not the archive's to decide.
+	perm := fsx.Perm(CanonicalMode(fs.FileMode(hdr.Mode & 0o777)))
+	if hdr.Typeflag == tar.TypeDir {
+		perm = dirPerm()
+	}
 
 	switch hdr.Typeflag {
 	case tar.TypeDir:
@@ -736,11 +774,11 @@ func (x *extractor) ensureParent(name, orig string) error {
 	if err := x.ensureParent(parent, orig); err != nil {
 		return err
 	}
-	return x.mkdir(parent, orig, &dirMeta{perm: fsx.Perm(0o777)})
+	return x.mkdir(parent, orig, &dirMeta{perm: dirPerm()})
 }
 
-// mkdir creates the directory name (0700 until the final pass, so that a
-// read-only directory can still be filled). If something is there
+// mkdir creates the directory name (0700 until the final pass gives it
+// its mode and mtime). If something is there
 // already, it is accepted only when it is a real directory, which happens
 // when the filesystem folds case or normalizes Unicode.
 func (x *extractor) mkdir(name, orig string, meta *dirMeta) error {

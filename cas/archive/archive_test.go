@@ -19,6 +19,21 @@ import (
 	"github.com/rezup/rezup/internal/fsx"
 )
 
+// unpacked is nodes as Unpack gives them back: canonical modes less the
+// umask, and the owner's rwx on every directory.
+func unpacked(nodes []treetest.Node) []treetest.Node {
+	out := treetest.Canonical(nodes)
+	for i, n := range out {
+		switch n.Kind {
+		case 'd':
+			out[i].Perm = dirPerm()
+		case 'f':
+			out[i].Perm = fsx.Perm(n.Perm)
+		}
+	}
+	return out
+}
+
 func TestPackUnpackRoundTrip(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -27,6 +42,7 @@ func TestPackUnpackRoundTrip(t *testing.T) {
 	}{
 		{"venv-like tree", treetest.SampleTree(), PackOptions{}},
 		{"highest level", treetest.SampleTree(), PackOptions{Level: 19}},
+		{"odd modes come back canonical", treetest.OddModes(), PackOptions{}},
 		{"empty tree", nil, PackOptions{}},
 		{"only empty dirs", []treetest.Node{
 			{Name: "a", Kind: 'd', Perm: 0o755, MTime: treetest.At(1)},
@@ -67,7 +83,9 @@ func TestPackUnpackRoundTrip(t *testing.T) {
 			if calls == 0 || last != (Progress{Bytes: ust.Bytes, Files: ust.Files}) {
 				t.Errorf("unpack progress: %d calls, last %+v", calls, last)
 			}
-			treetest.DiffSnapshots(t, treetest.Snapshot(t, src, true), treetest.Snapshot(t, dest, true))
+			want := t.TempDir()
+			treetest.WriteTree(t, want, unpacked(tt.nodes))
+			treetest.DiffSnapshots(t, treetest.Snapshot(t, want, true), treetest.Snapshot(t, dest, true))
 		})
 	}
 }
@@ -159,8 +177,9 @@ func TestPackDropsSetgidOnDirectories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The bit goes; the rest is the archive's mode under this umask.
-	if want := os.ModeDir | fsx.Perm(0o775); fi.Mode() != want {
+	// The bit goes, and so does the group's write bit: a directory is
+	// 0755 in an archive.
+	if want := os.ModeDir | dirPerm(); fi.Mode() != want {
 		t.Fatalf("mode %v, want %v", fi.Mode(), want)
 	}
 }
@@ -351,26 +370,27 @@ func TestUnpackAcceptsBenignVariants(t *testing.T) {
 		}},
 		{"parents implied", []rawEntry{file("a/b/c", "x")}, func(t *testing.T, dest string) {
 			fi, err := os.Stat(filepath.Join(dest, "a", "b"))
-			if err != nil || fi.Mode() != os.ModeDir|fsx.Perm(0o777) {
+			if err != nil || fi.Mode() != os.ModeDir|dirPerm() {
 				t.Fatalf("implied parent: %v, %v", fi, err)
 			}
 		}},
-		// As tar does for a non-root user: what the archive says, less
-		// the umask, so a build is as shared as the user's own files.
+		// As tar does for a non-root user: the canonical mode of what the
+		// archive says, less the umask, so a build is as readable as the
+		// user's own files, and no more writable than a published build.
 		{"modes take the umask", []rawEntry{
 			{hdr: tar.Header{Name: "d/", Typeflag: tar.TypeDir, Mode: 0o777}},
 			{hdr: tar.Header{Name: "d/x", Typeflag: tar.TypeReg, Mode: 0o777, Size: 1}, data: "x"},
 			{hdr: tar.Header{Name: "d/f", Typeflag: tar.TypeReg, Mode: 0o666, Size: 1}, data: "x"},
 		}, func(t *testing.T, dest string) {
-			for name, want := range map[string]os.FileMode{"d": os.ModeDir | fsx.Perm(0o777), "d/x": fsx.Perm(0o777), "d/f": fsx.Perm(0o666)} {
+			for name, want := range map[string]os.FileMode{"d": os.ModeDir | dirPerm(), "d/x": fsx.Perm(0o755), "d/f": fsx.Perm(0o644)} {
 				if fi, err := os.Stat(filepath.Join(dest, name)); err != nil || fi.Mode() != want {
 					t.Errorf("%s: %v (%v), want %v", name, fi.Mode(), err, want)
 				}
 			}
 		}},
-		{"dir listed after its contents", []rawEntry{file("a/f", "x"), {hdr: tar.Header{Name: "a/", Typeflag: tar.TypeDir, Mode: 0o500, ModTime: treetest.At(7)}}}, func(t *testing.T, dest string) {
+		{"dir listed after its contents", []rawEntry{file("a/f", "x"), {hdr: tar.Header{Name: "a/", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: treetest.At(7)}}}, func(t *testing.T, dest string) {
 			fi, err := os.Stat(filepath.Join(dest, "a"))
-			if err != nil || fi.Mode() != os.ModeDir|0o500 || !fi.ModTime().Equal(treetest.At(7)) {
+			if err != nil || fi.Mode() != os.ModeDir|dirPerm() || !fi.ModTime().Equal(treetest.At(7)) {
 				t.Fatalf("late dir entry: %v %v, %v", fi.Mode(), fi.ModTime(), err)
 			}
 		}},
@@ -503,5 +523,93 @@ func TestPackFile(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Fatalf("failed PackFile left %v", ents)
+	}
+}
+
+// Pack records canonical modes: a tree packs to the same bytes whatever
+// its write bits, group bits and private bits, so a published build, made
+// read-only, and builds made under umasks 022 and 002 have one digest.
+func TestPackRecordsCanonicalModes(t *testing.T) {
+	plain, odd := t.TempDir(), t.TempDir()
+	treetest.WriteTree(t, plain, treetest.SampleTree())
+	treetest.WriteTree(t, odd, treetest.OddModes())
+	t.Cleanup(func() { treetest.MakeRemovable(odd) })
+	a, da, _ := packTree(t, plain, PackOptions{})
+	b, db, _ := packTree(t, odd, PackOptions{})
+	if da != db || !bytes.Equal(a, b) {
+		t.Errorf("a tree and the same tree with other modes packed to %s and %s", da, db)
+	}
+	want := map[string]int64{}
+	for _, n := range treetest.Canonical(treetest.SampleTree()) {
+		name := n.Name
+		if n.Kind == 'd' {
+			name += "/"
+		}
+		want[name] = int64(n.Perm)
+		if n.Kind == 'l' {
+			want[name] = 0o777
+		}
+	}
+	tr := tarReader(t, b)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Mode != want[h.Name] {
+			t.Errorf("%s: mode %#o recorded, want %#o", h.Name, h.Mode, want[h.Name])
+		}
+	}
+}
+
+// An archive that says a directory is 0000 or 0555, or a file 0000, is not
+// refused for it, and its modes are not obeyed: every directory comes out
+// with its owner's rwx (the caller fills, relocates and removes it), every
+// file readable by its owner, each with its canonical mode less the umask.
+// Old archives, which recorded whatever modes their tree had, unpack the
+// same way.
+func TestUnpackNormalizesModes(t *testing.T) {
+	d := func(name string, mode int64) rawEntry {
+		return rawEntry{hdr: tar.Header{Name: name, Typeflag: tar.TypeDir, Mode: mode}}
+	}
+	f := func(name string, mode int64) rawEntry {
+		return rawEntry{hdr: tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: mode}, data: name}
+	}
+	archive := handTar(t,
+		d("closed/", 0o000), f("closed/secret", 0o000), d("closed/sub/", 0o000), f("closed/sub/x", 0o755),
+		d("ro/", 0o555), f("ro/a", 0o444), d("ro/.rezup/", 0o555), f("ro/.rezup/manifest.json", 0o400),
+		d("group/", 0o775), f("group/g", 0o664),
+		d("private/", 0o700), f("private/exe", 0o100), f("private/data", 0o600),
+		f("implied/parent/file", 0o000),
+		d("late/", 0o755), f("late/y", 0o644), d("late/", 0o500),
+	)
+	dest := t.TempDir()
+	t.Cleanup(func() { treetest.MakeRemovable(dest) })
+	if _, err := Unpack(bytes.NewReader(archive), dest, cas.DigestOf(archive), UnpackOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	dirMode, exe, data := os.ModeDir|dirPerm(), fsx.Perm(0o755), fsx.Perm(0o644)
+	for name, want := range map[string]os.FileMode{
+		"closed": dirMode, "closed/secret": data, "closed/sub": dirMode, "closed/sub/x": exe,
+		"ro": dirMode, "ro/a": data, "ro/.rezup": dirMode, "ro/.rezup/manifest.json": data,
+		"group": dirMode, "group/g": data,
+		"private": dirMode, "private/exe": exe, "private/data": data,
+		"implied": dirMode, "implied/parent": dirMode, "implied/parent/file": data,
+		"late": dirMode, "late/y": data,
+	} {
+		fi, err := os.Lstat(filepath.Join(dest, name))
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		if fi.Mode() != want {
+			t.Errorf("%s: %v, want %v", name, fi.Mode(), want)
+		}
+	}
+	if dirMode.Perm()&0o700 != 0o700 {
+		t.Errorf("directories are %v: the owner cannot fill or remove them", dirMode)
 	}
 }

@@ -38,6 +38,15 @@ func fuzzSeeds(t testing.TB) map[string][]byte {
 			file("lib/site.py", "import os\n"),
 			dir("empty/"),
 		),
+		// Modes an archive may claim and Unpack does not obey: it must
+		// unpack, with directories its owner can still enter and remove.
+		"valid-hostile-modes": handTar(t,
+			rawEntry{hdr: tar.Header{Name: "closed/", Typeflag: tar.TypeDir, Mode: 0o000}},
+			rawEntry{hdr: tar.Header{Name: "closed/secret", Typeflag: tar.TypeReg, Mode: 0o000}, data: "x"},
+			rawEntry{hdr: tar.Header{Name: "ro/", Typeflag: tar.TypeDir, Mode: 0o555}},
+			rawEntry{hdr: tar.Header{Name: "ro/sub/", Typeflag: tar.TypeDir, Mode: 0o000}},
+			rawEntry{hdr: tar.Header{Name: "ro/sub/f", Typeflag: tar.TypeReg, Mode: 0o444}, data: "y"},
+		),
 		"absolute-path":                  handTar(t, file(escapeDir+"/abs", "pwned")),
 		"dotdot":                         handTar(t, file("../escape", "pwned")),
 		"dotdot-inside":                  handTar(t, dir("a/"), file("a/../../escape", "pwned")),

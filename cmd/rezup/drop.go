@@ -76,5 +76,8 @@ func (a *app) runDrop(ctx context.Context, o *dropOptions) error {
 	if len(res.InUse) > 0 {
 		fmt.Fprintf(a.stdout, "%d build(s) in use were kept; `rezup gc` removes them once unused\n", len(res.InUse))
 	}
+	if len(res.Others) > 0 {
+		fmt.Fprintf(a.stdout, "%d build(s) another account made were kept: only it, or root, can remove them (`rezup gc` as that account)\n", len(res.Others))
+	}
 	return nil
 }

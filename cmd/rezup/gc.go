@@ -261,7 +261,7 @@ func (a *app) printSweep(s *gc.Sweep, res *gc.Result) {
 	default:
 		line := fmt.Sprintf("removed %d item(s), %s; %d kept", len(res.Removed), materialize.HumanSize(res.Bytes), len(s.Kept)+len(res.Skipped))
 		if len(res.Skipped) > 0 {
-			line += fmt.Sprintf(" (%d skipped: changed since the plan)", len(res.Skipped))
+			line += fmt.Sprintf(" (%d skipped: changed since the plan, or not this account's to remove)", len(res.Skipped))
 		}
 		if failed > 0 {
 			line += fmt.Sprintf("; %d failed", failed)

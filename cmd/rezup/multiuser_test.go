@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rezup/rezup/gc"
 	"github.com/rezup/rezup/internal/testkit"
 )
 
@@ -203,8 +204,9 @@ func listing(t *testing.T, root string) map[string]fs.FileMode {
 // of files (archives of the shared cache are read-only: archive), or in a
 // venv's bin/ also one of binFiles: python's venv module copies its
 // activate scripts with the interpreter's own modes and chmods the
-// python it copies to 0755. Anything under .tmp (private staging) is not
-// looked at.
+// python it copies to 0755. A build (.store/<key>) is read-only: the same
+// modes without their write bits. Anything under .tmp (private staging)
+// is not looked at.
 func checkModes(t *testing.T, root string, dir fs.FileMode, files, binFiles []fs.FileMode, archive fs.FileMode) {
 	t.Helper()
 	bad := 0
@@ -223,15 +225,23 @@ func checkModes(t *testing.T, root string, dir fs.FileMode, files, binFiles []fs
 			return err
 		}
 		m := fi.Mode()
+		rel, _ := filepath.Rel(root, p)
+		parts := strings.Split(rel, string(filepath.Separator))
+		ro := fs.FileMode(0)
+		if len(parts) >= 2 && parts[0] == ".store" && (len(parts) > 2 || m.IsDir()) {
+			ro = 0o222 // in a build
+		}
+		in := func(modes []fs.FileMode) bool {
+			return slices.ContainsFunc(modes, func(want fs.FileMode) bool { return m.Perm() == want&^ro })
+		}
 		ok := true
 		switch {
 		case m.IsDir():
-			ok = m.Perm() == dir
+			ok = m.Perm() == dir&^ro
 		case m.IsRegular() && strings.HasSuffix(p, ".tar.zst"):
 			ok = m.Perm() == archive
 		case m.IsRegular():
-			ok = slices.Contains(files, m.Perm()) ||
-				filepath.Base(filepath.Dir(p)) == "bin" && slices.Contains(binFiles, m.Perm())
+			ok = in(files) || filepath.Base(filepath.Dir(p)) == "bin" && in(binFiles)
 		}
 		if !ok {
 			if bad++; bad <= 10 {
@@ -414,8 +424,10 @@ func TestNodeAccountUsesAdminsRemoteRevision(t *testing.T) {
 }
 
 // Under umask 002 (a group-shared root), what is published is
-// group-writable: store entries, revisions, the cache entry, and what a
-// node pulls from it.
+// group-writable (revisions, the cache entry, and what a node pulls from
+// it) but the builds, which are read-only for everyone; and the store, the
+// staging area and revisions directories of the group-shared roots are
+// sticky, as /tmp is.
 func TestGroupUmaskMakesGroupWritableRoots(t *testing.T) {
 	s := newSite(t)
 	remote := filepath.Join(s.base, "remote")
@@ -436,14 +448,18 @@ func TestGroupUmaskMakesGroupWritableRoots(t *testing.T) {
 	}
 	k := keys[0]
 	for p, want := range map[string]fs.FileMode{
-		filepath.Join(local, ".store", k):                               fs.ModeDir | 0o775,
-		filepath.Join(local, ".store", k, ".rezup", "manifest.json"):    0o664,
+		filepath.Join(local, ".store"):                                  fs.ModeDir | fs.ModeSticky | 0o775,
+		filepath.Join(local, ".tmp"):                                    fs.ModeDir | fs.ModeSticky | 0o775,
+		filepath.Join(local, ".store", k):                               fs.ModeDir | 0o555,
+		filepath.Join(local, ".store", k, ".rezup", "manifest.json"):    0o444,
+		filepath.Join(remote, "g", "revisions"):                         fs.ModeDir | fs.ModeSticky | 0o775,
 		filepath.Join(local, ".store", k+".lock"):                       0o664,
 		filepath.Join(remote, "g", "revisions", revs[0]):                fs.ModeDir | 0o775,
 		filepath.Join(remote, "g", "revisions", revs[0], "rezup.toml"):  0o664,
 		filepath.Join(remote, ".cache", k):                              fs.ModeDir | 0o775,
 		filepath.Join(remote, ".cache", k, "entry.json"):                0o664,
-		filepath.Join(node, ".store", k):                                fs.ModeDir | 0o775,
+		filepath.Join(node, ".store", k):                                fs.ModeDir | 0o555,
+		filepath.Join(node, "g", "revisions"):                           fs.ModeDir | fs.ModeSticky | 0o775,
 		filepath.Join(node, "g", "revisions", revs[0]):                  fs.ModeDir | 0o775,
 		filepath.Join(node, "g", "revisions", revs[0], "revision.json"): 0o664,
 		filepath.Join(node, ".store", k+".lock"):                        0o664,
@@ -494,4 +510,17 @@ umask 022; shift; exec "$@"`, "sh", root, s.bin}}
 		t.Errorf("ran %s, want %s", r.Script, want)
 	}
 	checkStamp(t, filepath.Join(root, ".store", keys[0]+".lock"), stamp)
+
+	// gc there cannot remove what it would (trash of a crashed removal):
+	// it says so, and does not fail.
+	if err := os.MkdirAll(filepath.Join(root, ".tmp", "trash-left", "venv"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	res = ro.run("gc", "--json")
+	if res.Code != 0 {
+		t.Fatalf("gc in a read-only root: exit %d\n%s", res.Code, res.Stderr)
+	}
+	if rep := gcReport(t, res.Stdout); !hasItem(rep.Skipped, gc.KindTrash, "trash-left", gc.ReasonNotWritable) || len(rep.Errors) != 0 || len(rep.Removed) != 0 {
+		t.Errorf("gc in a read-only root: skipped %+v, removed %+v, errors %q; want the trash skipped as not-writable", rep.Skipped, rep.Removed, rep.Errors)
+	}
 }

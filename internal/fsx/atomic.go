@@ -178,20 +178,3 @@ func syncEach(root string) error {
 		return cerr
 	})
 }
-
-// RemoveAll moves path out of sight into trashDir (same filesystem) with one
-// rename, then deletes it. Readers see it vanish at once; a crash leaves
-// only trash, which the next cleaner removes.
-func RemoveAll(path, trashDir string) error {
-	if err := os.MkdirAll(trashDir, 0o777); err != nil {
-		return err
-	}
-	trash := filepath.Join(trashDir, RandomName("trash-"))
-	if err := os.Rename(path, trash); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		return err
-	}
-	return os.RemoveAll(trash)
-}

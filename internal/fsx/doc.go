@@ -9,10 +9,17 @@
 //     filesystem, which callers guarantee by staging beside the target.
 //   - Lock: flock(2) shared or exclusive, returning the unlock func with
 //     the error, so a caller cannot forget to release it. A shared lock
-//     works on a lock file the caller can only read. An exclusive holder
-//     may remove the lock file (Lock.Unlink); every locker checks after
-//     flock that the file it locked is still the one at the path (fstat
-//     against stat, as Nix does) and locks the new file otherwise.
+//     works on a lock file the caller can only read, and so does the
+//     probe Held. An exclusive holder may remove the lock file
+//     (Lock.Unlink); every locker checks after flock that the file it
+//     locked is still the one at the path (fstat against stat, as Nix
+//     does) and locks the new file otherwise.
+//   - MakeReadOnly, RemoveAll and DeleteTree: what rezup publishes as a
+//     build is read-only (no write bit on any file or directory under it),
+//     and removing a tree gives the caller's own directories back the
+//     owner bits deleting needs first, however an archive left them.
+//     Removal never touches what another account owns (ErrNotOwner, root
+//     excepted): the tree is left whole, and the error says whose it is.
 //   - Perm: what rezup creates follows the caller's umask, as mkdir and
 //     cp would: the writers here apply it to the mode they are given, and
 //     every other explicit chmod of something rezup publishes goes

@@ -128,6 +128,60 @@ func current(f *os.File, path string) (bool, error) {
 	return os.SameFile(held, now), nil
 }
 
+// TryExclusiveReadOnly takes an exclusive lock without waiting, through a
+// read-only descriptor, on a lock file that must exist (fs.ErrNotExist
+// otherwise): for a holder that writes nothing into it, where it may not
+// write (a read-only mount, another account's root). flock(2) does not
+// care how the file was opened, so it excludes every other holder all the
+// same.
+func TryExclusiveReadOnly(path string) (*Lock, error) {
+	for range 8 {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		ok, err := tryLock(f, true)
+		if err != nil || !ok {
+			f.Close() // nothing is held
+			if err != nil {
+				return nil, fmt.Errorf("lock %s: %w", path, err)
+			}
+			return nil, ErrLocked
+		}
+		same, err := current(f, path)
+		if err == nil && same {
+			return &Lock{f: f, path: path}, nil
+		}
+		f.Close() // a lock on an unlinked file protects nothing
+		if err != nil {
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+	}
+	return nil, fmt.Errorf("lock %s: the lock file keeps being replaced; try again", path)
+}
+
+// Held reports whether a process holds a lock on the file at path, shared
+// or exclusive, by taking and dropping LOCK_EX|LOCK_NB. It opens the file
+// read-only (a lock needs no more), so it never creates it and needs no
+// write access: a collector planning in a root it may not write (another
+// account's, a read-only mount) learns what is in use all the same. A
+// missing file is not held.
+func Held(path string) (bool, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("lock %s: %w", path, err)
+	}
+	defer f.Close() // closing drops the probe's lock, which is all it held
+	ok, err := tryLock(f, true)
+	if err != nil {
+		return false, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return !ok, nil
+}
+
 // Unlink removes the lock file while l holds it exclusively, so that it
 // goes with what it protected (a removed build) without a window in which
 // another process could lock the doomed file: whoever was waiting on it

@@ -25,7 +25,16 @@ const lockChildEnv = "REZUP_FSX_LOCK_CHILD"
 // TestTouchByAWriterWhoIsNotTheOwner: it touches the file it names.
 const touchChildEnv = "REZUP_FSX_TOUCH_CHILD"
 
+// removeChildEnv makes the test binary the child of the removal tests
+// (tree_linux_test.go): it removes what the variable names (see
+// removeChild) and prints what came of it.
+const removeChildEnv = "REZUP_FSX_REMOVE_CHILD"
+
 func TestMain(m *testing.M) {
+	if spec := os.Getenv(removeChildEnv); spec != "" {
+		fmt.Println("child:", removeChild(spec))
+		os.Exit(0)
+	}
 	if p := os.Getenv(touchChildEnv); p != "" {
 		if err := Touch(p, time.Unix(1e9, 0)); err != nil {
 			fmt.Fprintln(os.Stderr, "child:", err)
@@ -45,13 +54,18 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// lockChild checks, where it cannot write p, that a shared lock is taken
-// through a read-only descriptor (or meets the parent's exclusive lock,
-// when held), and that an exclusive one fails as CannotWrite.
+// lockChild checks, where it cannot write p, that Held tells whether the
+// parent holds it, that a shared lock is taken through a read-only
+// descriptor (or meets the parent's exclusive lock, when held), and that
+// an exclusive one fails as CannotWrite.
 func lockChild(p string, held bool) error {
 	if f, err := os.OpenFile(p, os.O_RDWR, 0); err == nil {
 		f.Close()
 		return fmt.Errorf("%s is writable here: the test setup is wrong", p)
+	}
+	// A collector probes it without writing: held or not.
+	if busy, err := Held(p); err != nil || busy != held {
+		return fmt.Errorf("Held where it cannot write: %v, %v; want %v", busy, err, held)
 	}
 	l, err := TryShared(p)
 	if held {
@@ -64,6 +78,9 @@ func lockChild(p string, held bool) error {
 		return fmt.Errorf("shared lock: %w", err)
 	}
 	defer l.Close()
+	if busy, err := Held(p); err != nil || !busy {
+		return fmt.Errorf("Held under a shared lock: %v, %v; want held", busy, err)
+	}
 	flags, err := unix.FcntlInt(l.File().Fd(), unix.F_GETFL, 0)
 	if err != nil {
 		return err

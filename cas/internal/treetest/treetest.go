@@ -30,28 +30,73 @@ type Node struct {
 // at returns a time with a non-zero nanosecond part, distinct per i.
 func At(i int) time.Time { return time.Unix(1_700_000_000+int64(i)*3600, int64(123_456_789+i)) }
 
-// sampleTree is what a venv looks like, in miniature: an executable, a
-// read-only file, an empty directory, a read-only directory, absolute
-// symlinks to the base interpreter, relative symlinks, a symlink to a
-// directory.
+// SampleTree is what a venv looks like, in miniature: an executable, an
+// empty file, an empty directory, absolute symlinks to the base
+// interpreter, relative symlinks, a symlink to a directory. Its modes are
+// the canonical ones an archive records (archive.CanonicalMode), so it
+// comes back from a round trip as it went in; OddModes is a tree whose
+// modes do not.
 func SampleTree() []Node {
 	return []Node{
 		{Name: "bin", Kind: 'd', Perm: 0o755, MTime: At(1)},
 		{Name: "bin/python", Kind: 'l', Data: "/usr/bin/python3.11", MTime: At(2)},
 		{Name: "bin/python3", Kind: 'l', Data: "python", MTime: At(3)},
 		{Name: "bin/rez", Kind: 'f', Perm: 0o755, Data: "#!/usr/bin/env python\nprint('rez')\n", MTime: At(4)},
-		{Name: "empty", Kind: 'd', Perm: 0o700, MTime: At(5)},
+		{Name: "empty", Kind: 'd', Perm: 0o755, MTime: At(5)},
 		{Name: "lib", Kind: 'd', Perm: 0o755, MTime: At(6)},
 		{Name: "lib/python3.11", Kind: 'd', Perm: 0o755, MTime: At(7)},
 		{Name: "lib/python3.11/site-packages", Kind: 'd', Perm: 0o755, MTime: At(8)},
 		{Name: "lib/python3.11/site-packages/rez.py", Kind: 'f', Perm: 0o644, Data: strings.Repeat("import os\n", 1000), MTime: At(9)},
 		{Name: "lib/python3.11/site-packages/rez.pyc", Kind: 'f', Perm: 0o644, Data: "\x00\x01binary\xff", MTime: At(10)},
 		{Name: "lib64", Kind: 'l', Data: "lib", MTime: At(11)},
-		{Name: "pyvenv.cfg", Kind: 'f', Perm: 0o444, Data: "home = /usr/bin\n", MTime: At(12)},
-		{Name: "readonly", Kind: 'd', Perm: 0o555, MTime: At(13)},
-		{Name: "readonly/inside", Kind: 'f', Perm: 0o600, Data: "", MTime: At(14)},
+		{Name: "pyvenv.cfg", Kind: 'f', Perm: 0o644, Data: "home = /usr/bin\n", MTime: At(12)},
+		{Name: "other", Kind: 'd', Perm: 0o755, MTime: At(13)},
+		{Name: "other/inside", Kind: 'f', Perm: 0o644, Data: "", MTime: At(14)},
 		{Name: "up", Kind: 'l', Data: "../outside/of/tree", MTime: At(15)},
 	}
+}
+
+// OddModes is SampleTree with the modes a tree may have where it was
+// built that are not canonical: read-only and private directories and
+// files, group-writable ones (a umask of 002), an executable only its
+// owner may run. Its owner can read all of it, so that it packs when the
+// tests do not run as root. Canonical maps it to what a round trip gives.
+func OddModes() []Node {
+	perms := map[string]fs.FileMode{
+		"bin":                                  0o775,
+		"bin/rez":                              0o700,
+		"empty":                                0o000,
+		"lib":                                  0o555,
+		"lib/python3.11":                       0o711,
+		"lib/python3.11/site-packages/rez.py":  0o664,
+		"lib/python3.11/site-packages/rez.pyc": 0o400,
+		"pyvenv.cfg":                           0o444,
+		"other":                                0o700,
+		"other/inside":                         0o600,
+	}
+	nodes := SampleTree()
+	for i, n := range nodes {
+		if p, ok := perms[n.Name]; ok {
+			nodes[i].Perm = p
+		}
+	}
+	return nodes
+}
+
+// Canonical is nodes with the modes an archive records for them: 0755
+// for directories and files with any execute bit, 0644 for other files.
+func Canonical(nodes []Node) []Node {
+	out := append([]Node(nil), nodes...)
+	for i, n := range out {
+		switch {
+		case n.Kind == 'l':
+		case n.Kind == 'd', n.Perm&0o111 != 0:
+			out[i].Perm = 0o755
+		default:
+			out[i].Perm = 0o644
+		}
+	}
+	return out
 }
 
 // writeTree creates nodes under root, then sets every mode and mtime
