@@ -21,7 +21,7 @@ import (
 
 // The farm build lease: one build per key across every machine that
 // shares the cache, over any Backend (only Stat, Open, create-only Put,
-// List and Delete; no rename, no lock). See ARCHITECTURE.md, "The build
+// List and Delete; no rename, no lock). See ARCHITECTURE.md, "Build
 // lease", for the protocol and what happens when a builder dies, is slow,
 // or its clock is wrong.
 //
@@ -297,6 +297,9 @@ func leaseName(key cas.Key, gen uint64) string {
 	return key.String() + "/" + leasePrefix + strconv.FormatUint(gen, 10)
 }
 
+// readLease reads generation gen of key's lease. A record that is not a
+// lease (not JSON, too large, no expiry, not a plain file) is an error
+// wrapping errBadLease.
 func (c *Cache) readLease(ctx context.Context, key cas.Key, gen uint64) (LeaseRecord, error) {
 	b, err := c.readSmall(ctx, leaseName(key, gen))
 	switch {
@@ -313,7 +316,9 @@ func (c *Cache) readLease(ctx context.Context, key cas.Key, gen uint64) (LeaseRe
 	return rec, nil
 }
 
-// put creates generation gen of the lease, expiring a TTL from now.
+// put creates generation gen of the lease, expiring a TTL from now. It
+// returns an error wrapping backend.ErrExist only when the generation is
+// another holder's.
 func (l *BuildLease) put(ctx context.Context, gen uint64) error {
 	now := l.opt.Now().UTC()
 	rec := LeaseRecord{Holder: l.opt.Holder, Created: now, Expires: now.Add(l.opt.TTL), TTL: l.opt.TTL.String()}
@@ -321,7 +326,33 @@ func (l *BuildLease) put(ctx context.Context, gen uint64) error {
 	if err != nil {
 		return err
 	}
-	return l.c.b.Put(ctx, leaseName(l.key, gen), backend.BytesSource(append(b, '\n')))
+	err = l.c.b.Put(ctx, leaseName(l.key, gen), backend.BytesSource(append(b, '\n')))
+	if !errors.Is(err, backend.ErrExist) {
+		return err
+	}
+	// A Put tried again after a try that stored the object but lost the
+	// answer meets ErrExist on its own object (backend.Retrying): the
+	// holder would read its own lease as another's, wait a TTL on itself,
+	// or take itself for lost and let a second node build. The record
+	// says whose the generation is; the holder's ID is drawn at random
+	// per AcquireBuild, so nobody else writes it. Its expiry is not
+	// compared: a refresh that failed at one tick and stored its record
+	// all the same meets that record at the next tick, and it is still
+	// this holder's.
+	got, rerr := l.c.readLease(ctx, l.key, gen)
+	switch {
+	case rerr == nil && got.Holder == l.opt.Holder:
+		return nil
+	case rerr == nil, backend.IsNotExist(rerr), errors.Is(rerr, errBadLease):
+		// Another holder's, or unreadable (which no rezup writes), or
+		// gone already (only another holder deletes a generation this
+		// one did not take).
+		return err
+	default:
+		// Whose it is stays unknown: not ErrExist, so that neither a
+		// take nor a refresh reads it as another holder's.
+		return fmt.Errorf("put %s: it exists, and reading it back failed: %w", leaseName(l.key, gen), rerr)
+	}
 }
 
 // start runs the refresher until Release.

@@ -1,12 +1,19 @@
 package cache
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +21,7 @@ import (
 
 	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/cas/backend"
+	"github.com/rezup/rezup/internal/fsx"
 )
 
 // fakeClock is a clock that only moves when a waiter sleeps (or a test
@@ -310,38 +318,58 @@ func TestLeaseKeysRemove(t *testing.T) {
 }
 
 // Many nodes at once, on the real clock: exactly one builds, the others
-// fetch what it published.
+// fetch what it published; also when the first answer to each lease Put
+// is lost, so that the node which stored a generation meets ErrExist on
+// it.
 func TestLeaseOneBuilder(t *testing.T) {
-	c := newTestCache(t)
-	key := cas.KeyOf([]byte("farm"))
-	var builds, fetched atomic.Int32
-	var wg sync.WaitGroup
-	for i := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			opt := LeaseOptions{TTL: 10 * time.Second, Poll: 20 * time.Millisecond, Holder: LeaseHolder{Host: "node", PID: i + 1}}
-			l, e, err := c.AcquireBuild(context.Background(), key, opt)
-			switch {
-			case err != nil:
-				t.Error(err)
-			case l != nil:
-				builds.Add(1)
-				if _, err := c.Publish(context.Background(), testEntry(key), archiveOf(t, []byte("the build"), 1, 9)); err != nil {
-					t.Error(err)
+	for _, lossy := range []bool{false, true} {
+		t.Run(fmt.Sprintf("answers lost %v", lossy), func(t *testing.T) {
+			base := newTestCache(t)
+			key := cas.KeyOf([]byte("farm"))
+			c := base
+			la := &lostAnswers{Backend: base.Backend(), lose: map[string]bool{}}
+			if lossy {
+				for g := range uint64(4) {
+					la.lose[leaseName(key, g+1)] = true
 				}
-				l.Release(context.Background())
-			case e.Key == key:
-				fetched.Add(1)
+				c = NewCache(retrying(la))
 			}
-		}()
-	}
-	wg.Wait()
-	if builds.Load() != 1 || fetched.Load() != 15 {
-		t.Fatalf("%d builds, %d fetched; want 1 and 15", builds.Load(), fetched.Load())
-	}
-	if as, err := c.Archives(context.Background(), key); err != nil || len(as) != 1 {
-		t.Fatalf("archives %+v, %v; want one", as, err)
+			var builds, fetched atomic.Int32
+			var wg sync.WaitGroup
+			for i := range 16 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					// Wait is far longer than this farm needs, and far
+					// shorter than the TTL a node waiting on itself would
+					// wait out.
+					opt := LeaseOptions{TTL: time.Minute, Poll: 20 * time.Millisecond, Wait: 5 * time.Second, Holder: LeaseHolder{Host: "node", PID: i + 1}}
+					l, e, err := c.AcquireBuild(context.Background(), key, opt)
+					switch {
+					case err != nil:
+						t.Error(err)
+					case l != nil:
+						builds.Add(1)
+						if _, err := c.Publish(context.Background(), testEntry(key), archiveOf(t, []byte("the build"), 1, 9)); err != nil {
+							t.Error(err)
+						}
+						l.Release(context.Background())
+					case e.Key == key:
+						fetched.Add(1)
+					}
+				}()
+			}
+			wg.Wait()
+			if builds.Load() != 1 || fetched.Load() != 15 {
+				t.Fatalf("%d builds, %d fetched; want 1 and 15", builds.Load(), fetched.Load())
+			}
+			if as, err := c.Archives(context.Background(), key); err != nil || len(as) != 1 {
+				t.Fatalf("archives %+v, %v; want one", as, err)
+			}
+			if lost := la.Lost(); lossy && len(lost) == 0 {
+				t.Fatal("no answer was lost")
+			}
+		})
 	}
 }
 
@@ -428,4 +456,213 @@ func TestLeasePlantedFarAheadIsTakenOver(t *testing.T) {
 	if clk.sleeps != 0 {
 		t.Errorf("the waiter slept %d times before taking over", clk.sleeps)
 	}
+}
+
+// lostAnswers stores each Put of a name in lose, once, then loses the
+// answer (a connection reset after the server stored the object), so
+// that the retry layer above tries the Put again and meets ErrExist.
+type lostAnswers struct {
+	backend.Backend
+	mu   sync.Mutex
+	lose map[string]bool
+	lost []string // the names whose answer was lost
+}
+
+func (b *lostAnswers) Put(ctx context.Context, name string, src backend.Source) error {
+	err := b.Backend.Put(ctx, name, src)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err == nil && b.lose[name] {
+		delete(b.lose, name)
+		b.lost = append(b.lost, name)
+		return fmt.Errorf("put %s: connection reset by peer", name)
+	}
+	return err
+}
+
+func (b *lostAnswers) Lost() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.lost)
+}
+
+// retrying wraps b as OpenWith does for retries, without waiting.
+func retrying(b backend.Backend) backend.Backend {
+	return backend.Retry(b, backend.RetryOptions{Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }})
+}
+
+// A lease Put whose first try stored the generation but whose answer was
+// lost is retried, and the retry says "exists": the record is the
+// holder's own, so it holds the lease (it neither waits on itself nor
+// counts itself lost), and the other node waits on it, then fetches what
+// it published. One build, and no generation taken over while the
+// holder lives.
+func TestLeaseLostPutAnswer(t *testing.T) {
+	tests := []struct {
+		name    string
+		dead    uint64 // an expired generation of a dead holder, when not 0
+		refresh bool   // the holder refreshes once after the take
+		lose    uint64 // the generation whose first Put loses its answer
+	}{
+		{"take lease.1", 0, false, 1},
+		{"take over lease.4", 3, false, 4},
+		{"refresh to lease.2", 0, true, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			base := newTestCache(t)
+			key := cas.KeyOf([]byte(tt.name))
+			clk := newFakeClock()
+			if tt.dead != 0 {
+				dead := []byte(`{"holder":{"id":"x","host":"dead","pid":9},"expires":"2026-01-02T03:00:00Z","ttl":"1h0m0s"}`)
+				if err := base.Backend().Put(ctx, leaseName(key, tt.dead), backend.BytesSource(dead)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			lossy := &lostAnswers{Backend: base.Backend(), lose: map[string]bool{leaseName(key, tt.lose): true}}
+			nodeA := NewCache(retrying(lossy))
+			nodeB := NewCache(retrying(base.Backend()))
+
+			var builds, fetches int
+			a, e, err := nodeA.AcquireBuild(ctx, key, leaseOpts(clk, "a"))
+			if err != nil || a == nil {
+				t.Fatalf("the first node: %v, %+v, %v; want the lease", a, e, err)
+			}
+			builds++
+			defer a.Release(ctx)
+			if tt.refresh {
+				clk.Advance(20 * time.Minute)
+				if err := a.refresh(ctx); err != nil {
+					t.Fatalf("refresh: %v", err)
+				}
+			}
+			if got := lossy.Lost(); !reflect.DeepEqual(got, []string{leaseName(key, tt.lose)}) {
+				t.Fatalf("answers lost: %q, want that of generation %d", got, tt.lose)
+			}
+			if a.Generation() != tt.lose || a.Lost() {
+				t.Fatalf("the holder is at generation %d (lost %v), want %d, held", a.Generation(), a.Lost(), tt.lose)
+			}
+
+			// The other node waits on the holder's generation; at its
+			// third look, the holder has built, published and released.
+			var polls []string
+			ob := leaseOpts(clk, "b")
+			ob.Polled = func(_ cas.Key, what string) { polls = append(polls, what) }
+			clk.onSleep = func(n int) {
+				if n == 3 {
+					if _, err := nodeA.Publish(ctx, testEntry(key), archiveOf(t, []byte("built by a"), 1, 10)); err != nil {
+						t.Error(err)
+					}
+					a.Release(ctx)
+				}
+			}
+			b, e, err := nodeB.AcquireBuild(ctx, key, ob)
+			switch {
+			case err != nil:
+				t.Fatal(err)
+			case b != nil:
+				builds++
+				b.Release(ctx)
+			case e.Key == key:
+				fetches++
+			}
+			if builds != 1 || fetches != 1 {
+				t.Fatalf("%d builds, %d fetches; want 1 and 1", builds, fetches)
+			}
+			held := fmt.Sprintf("lease %d held by a:1 ", tt.lose)
+			if len(polls) != 3 {
+				t.Fatalf("the waiter looked %d times, want 3: %q", len(polls), polls)
+			}
+			for _, p := range polls {
+				if !strings.HasPrefix(p, held) {
+					t.Fatalf("the waiter saw %q, want %q…", p, held)
+				}
+			}
+			if got := leaseFiles(t, base, key); len(got) != 0 {
+				t.Fatalf("released, yet %q", got)
+			}
+		})
+	}
+}
+
+// failingOpens fails every Open with err.
+type failingOpens struct {
+	backend.Backend
+	err error
+}
+
+func (f failingOpens) Open(context.Context, string, int64) (io.ReadCloser, error) { return nil, f.err }
+
+// A Put of a generation that exists is the holder's only when the record
+// there, read within the size cap, names this holder. Anything else is
+// another's (ErrExist); a record that cannot be read at all leaves it
+// unknown, an error that is not ErrExist.
+func TestLeasePutExistingGeneration(t *testing.T) {
+	clk := newFakeClock()
+	opt := leaseOpts(clk, "a").withDefaults()
+	record := func(h LeaseHolder) []byte {
+		b, err := json.Marshal(LeaseRecord{Holder: h, Expires: clk.Now().Add(-time.Minute), TTL: "1h0m0s"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	other := opt.Holder
+	other.ID = "someone-else"
+	tests := []struct {
+		name     string
+		existing []byte
+		openErr  error
+		want     string // "ours", "exists" or "unknown"
+	}{
+		// Expired or not, its record says it is this holder's: a
+		// refresh that failed at the last tick may have stored it.
+		{"this holder's record", record(opt.Holder), nil, "ours"},
+		{"another holder on this host and pid", record(other), nil, "exists"},
+		{"not JSON", []byte("not json"), nil, "exists"},
+		{"no expiry", []byte(`{"holder":` + string(mustJSON(t, opt.Holder)) + `}`), nil, "exists"},
+		{"this holder's, beyond the size cap", append(record(opt.Holder), bytes.Repeat([]byte(" "), fsx.MaxJSONMeta)...), nil, "exists"},
+		{"not a plain file", record(opt.Holder), backend.ErrNotRegular, "exists"},
+		// Only another holder deletes a generation this one did not take.
+		{"gone since", record(opt.Holder), fs.ErrNotExist, "exists"},
+		{"unreadable", record(opt.Holder), fs.ErrPermission, "unknown"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			base := newTestCache(t)
+			key := cas.KeyOf([]byte(tt.name))
+			if err := base.Backend().Put(ctx, leaseName(key, 5), backend.BytesSource(tt.existing)); err != nil {
+				t.Fatal(err)
+			}
+			c := base
+			if tt.openErr != nil {
+				c = NewCache(failingOpens{base.Backend(), tt.openErr})
+			}
+			l := &BuildLease{c: c, key: key, opt: opt}
+			err := l.put(ctx, 5)
+			var got string
+			switch {
+			case err == nil:
+				got = "ours"
+			case errors.Is(err, backend.ErrExist):
+				got = "exists"
+			default:
+				got = "unknown"
+			}
+			if got != tt.want {
+				t.Fatalf("put over it: %v (%s), want %s", err, got, tt.want)
+			}
+		})
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
