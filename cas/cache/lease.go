@@ -301,7 +301,7 @@ func leaseName(key cas.Key, gen uint64) string {
 // lease (not JSON, too large, no expiry, not a plain file) is an error
 // wrapping errBadLease.
 func (c *Cache) readLease(ctx context.Context, key cas.Key, gen uint64) (LeaseRecord, error) {
-	b, err := c.readSmall(ctx, leaseName(key, gen))
+	b, err := c.readSmall(backend.Unlimited(ctx), leaseName(key, gen))
 	switch {
 	case errors.Is(err, backend.ErrNotRegular), errors.Is(err, fsx.ErrTooLarge):
 		return LeaseRecord{}, fmt.Errorf("%w: %v", errBadLease, err)
@@ -319,7 +319,12 @@ func (c *Cache) readLease(ctx context.Context, key cas.Key, gen uint64) (LeaseRe
 // put creates generation gen of the lease, expiring a TTL from now. It
 // returns an error wrapping backend.ErrExist only when the generation is
 // another holder's.
+//
+// Lease objects skip the transfer limit (backend.Unlimited): a refresh
+// that waited for a slot behind uploads longer than the TTL would let the
+// lease expire under a live holder.
 func (l *BuildLease) put(ctx context.Context, gen uint64) error {
+	ctx = backend.Unlimited(ctx)
 	now := l.opt.Now().UTC()
 	rec := LeaseRecord{Holder: l.opt.Holder, Created: now, Expires: now.Add(l.opt.TTL), TTL: l.opt.TTL.String()}
 	b, err := json.Marshal(rec)

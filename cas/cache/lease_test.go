@@ -666,3 +666,91 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// slowUploads holds every archive Put until released, as a large upload
+// to a slow file server does; lease objects and the rest go through.
+type slowUploads struct {
+	backend.Backend
+	started chan struct{} // closed when the first upload begins
+	release chan struct{} // closed to let uploads finish
+	once    sync.Once
+}
+
+func (s *slowUploads) Put(ctx context.Context, name string, src backend.Source) error {
+	if isArchiveName(name) {
+		s.once.Do(func() { close(s.started) })
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return s.Backend.Put(ctx, name, src)
+}
+
+// With one transfer slot (REZUP_CACHE_TRANSFERS=1) taken by an upload
+// that lasts longer than the TTL, the holder still refreshes its lease
+// every TTL/3: lease objects take no slot. Another node, looking all the
+// while, always finds the lease live and never takes it over.
+func TestLeaseRefreshedDuringSlowUpload(t *testing.T) {
+	ctx := context.Background()
+	base := newTestCache(t)
+	slow := &slowUploads{Backend: base.Backend(), started: make(chan struct{}), release: make(chan struct{})}
+	var releaseOnce sync.Once
+	letGo := func() { releaseOnce.Do(func() { close(slow.release) }) }
+	node := NewCache(backend.Stack(slow, backend.StackOptions{Transfers: 1}))
+	other := NewCache(base.Backend()) // another machine: slots of its own
+
+	key := cas.KeyOf([]byte("leased"))
+	ttl := 900 * time.Millisecond
+	a := mustAcquire(t, node, key, LeaseOptions{TTL: ttl, Holder: LeaseHolder{Host: "a", PID: 1}})
+
+	// The node uploads another build it made meanwhile.
+	built := archiveOf(t, []byte("a large archive"), 1, 15)
+	uploaded := make(chan error, 1)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		_, err := node.Publish(ctx, testEntry(cas.KeyOf([]byte("another build"))), built)
+		uploaded <- err
+	}()
+	// Let the upload finish before the cache's directory is removed.
+	t.Cleanup(func() { letGo(); <-finished })
+	<-slow.started // the upload holds the one slot now
+	start := time.Now()
+
+	// Watch the generations as the other node sees them (the holder's
+	// Generation waits for a refresh in flight).
+	deadline := start.Add(30 * time.Second)
+	var seen uint64
+	for seen < 5 && time.Now().Before(deadline) {
+		l, e, err := other.AcquireBuild(ctx, key, LeaseOptions{TTL: ttl, Wait: time.Millisecond, Holder: LeaseHolder{Host: "b", PID: 2}})
+		if l != nil {
+			l.Release(ctx)
+			t.Fatalf("after %v of the upload, a waiter took the lease over at generation %d (the holder last seen at %d)", time.Since(start), l.Generation(), seen)
+		}
+		if !errors.Is(err, ErrLeaseWait) {
+			t.Fatalf("after %v of the upload, a waiter got %+v, %v; want the lease live", time.Since(start), e, err)
+		}
+		rec, live, err := other.Lease(ctx, key, time.Now())
+		if err != nil || !live {
+			t.Fatalf("after %v of the upload: lease %+v, live %v, %v", time.Since(start), rec, live, err)
+		}
+		seen = rec.Gen
+	}
+	if seen < 5 || a.Lost() {
+		t.Fatalf("generation %d, lost %v after %v of the upload", seen, a.Lost(), time.Since(start))
+	}
+	select {
+	case err := <-uploaded:
+		t.Fatalf("the upload ended early: %v", err)
+	default:
+	}
+	if d := time.Since(start); d < ttl {
+		t.Fatalf("four refreshes in %v, less than the TTL %v", d, ttl)
+	}
+	letGo()
+	if err := <-uploaded; err != nil {
+		t.Fatal(err)
+	}
+}
