@@ -378,13 +378,19 @@ func TestLeaseOneBuilder(t *testing.T) {
 func TestLeaseRefresher(t *testing.T) {
 	c := newTestCache(t)
 	key := cas.KeyOf([]byte("long build"))
-	ttl := 300 * time.Millisecond
+	// A refresh every 300 ms, with 600 ms to spare: a loaded machine
+	// running the race detector delays a tick by a few hundred.
+	ttl := 900 * time.Millisecond
 	a := mustAcquire(t, c, key, LeaseOptions{TTL: ttl, Holder: LeaseHolder{Host: "a", PID: 1}})
 	deadline := time.Now().Add(30 * time.Second)
 	for a.Generation() < 5 && time.Now().Before(deadline) {
 		// Another node looks on its own real clock: the lease is live
 		// whenever it looks.
-		_, e, err := c.AcquireBuild(context.Background(), key, LeaseOptions{TTL: ttl, Wait: time.Millisecond, Holder: LeaseHolder{Host: "b", PID: 2}})
+		l, e, err := c.AcquireBuild(context.Background(), key, LeaseOptions{TTL: ttl, Wait: time.Millisecond, Holder: LeaseHolder{Host: "b", PID: 2}})
+		if l != nil {
+			l.Release(context.Background())
+			t.Fatalf("a waiter took a refreshed lease over at generation %d", l.Generation())
+		}
 		if !errors.Is(err, ErrLeaseWait) {
 			t.Fatalf("a waiter on a refreshed lease got %+v, %v", e, err)
 		}
