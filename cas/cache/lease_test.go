@@ -696,18 +696,22 @@ func (s *slowUploads) Put(ctx context.Context, name string, src backend.Source) 
 
 // With one transfer slot (REZUP_CACHE_TRANSFERS=1) taken by an upload
 // that lasts longer than the TTL, the holder still refreshes its lease
-// every TTL/3: lease objects take no slot. Another node, looking all the
-// while, always finds the lease live and never takes it over.
+// every TTL/3: lease objects take no slot, neither to put a generation
+// nor to read one back (the answer to one refresh is lost, so it meets
+// its own record). Another node, looking all the while, always finds the
+// lease live and never takes it over.
 func TestLeaseRefreshedDuringSlowUpload(t *testing.T) {
 	ctx := context.Background()
 	base := newTestCache(t)
+	key := cas.KeyOf([]byte("leased"))
 	slow := &slowUploads{Backend: base.Backend(), started: make(chan struct{}), release: make(chan struct{})}
 	var releaseOnce sync.Once
 	letGo := func() { releaseOnce.Do(func() { close(slow.release) }) }
-	node := NewCache(backend.Stack(slow, backend.StackOptions{Transfers: 1}))
+	lossy := &lostAnswers{Backend: slow, lose: map[string]bool{leaseName(key, 3): true}}
+	noWait := backend.RetryOptions{Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }}
+	node := NewCache(backend.Stack(lossy, backend.StackOptions{Transfers: 1, Retry: noWait}))
 	other := NewCache(base.Backend()) // another machine: slots of its own
 
-	key := cas.KeyOf([]byte("leased"))
 	ttl := 900 * time.Millisecond
 	a := mustAcquire(t, node, key, LeaseOptions{TTL: ttl, Holder: LeaseHolder{Host: "a", PID: 1}})
 
@@ -747,6 +751,15 @@ func TestLeaseRefreshedDuringSlowUpload(t *testing.T) {
 	if seen < 5 || a.Lost() {
 		t.Fatalf("generation %d, lost %v after %v of the upload", seen, a.Lost(), time.Since(start))
 	}
+	if got := lossy.Lost(); !reflect.DeepEqual(got, []string{leaseName(key, 3)}) {
+		t.Fatalf("answers lost: %q, want that of generation 3", got)
+	}
+	// This node reads lease objects without a slot too.
+	look, cancel := context.WithTimeout(ctx, ttl)
+	defer cancel()
+	if rec, live, err := node.Lease(look, key, time.Now()); err != nil || !live {
+		t.Fatalf("this node's look at the lease during the upload: %+v, %v, %v", rec, live, err)
+	}
 	select {
 	case err := <-uploaded:
 		t.Fatalf("the upload ended early: %v", err)
@@ -759,4 +772,108 @@ func TestLeaseRefreshedDuringSlowUpload(t *testing.T) {
 	if err := <-uploaded; err != nil {
 		t.Fatal(err)
 	}
+}
+
+func TestLeaseOptionsDefaults(t *testing.T) {
+	tests := []struct {
+		name            string
+		in              LeaseOptions
+		ttl, poll, wait time.Duration
+	}{
+		{"zero", LeaseOptions{}, DefaultLeaseTTL, DefaultLeasePoll, DefaultLeaseWait},
+		{"given", LeaseOptions{TTL: time.Hour, Poll: 20 * time.Millisecond, Wait: time.Minute}, time.Hour, 20 * time.Millisecond, time.Minute},
+		// A waiter looks at least twice a TTL.
+		{"poll beyond half the TTL", LeaseOptions{TTL: time.Second}, time.Second, time.Second / 2, DefaultLeaseWait},
+		{"negative", LeaseOptions{TTL: -1, Poll: -1, Wait: -1}, DefaultLeaseTTL, DefaultLeasePoll, DefaultLeaseWait},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := tt.in.withDefaults()
+			if o.TTL != tt.ttl || o.Poll != tt.poll || o.Wait != tt.wait {
+				t.Fatalf("TTL %v, Poll %v, Wait %v; want %v, %v, %v", o.TTL, o.Poll, o.Wait, tt.ttl, tt.poll, tt.wait)
+			}
+			if o.Holder.ID == "" || o.Holder.Host == "" || o.Holder.PID == 0 || o.Now == nil || o.Sleep == nil {
+				t.Fatalf("holder %+v, clock set %v %v", o.Holder, o.Now != nil, o.Sleep != nil)
+			}
+			if o2 := tt.in.withDefaults(); o2.Holder.ID == o.Holder.ID {
+				t.Fatal("two AcquireBuild calls share a holder ID")
+			}
+		})
+	}
+}
+
+// A waiter's pauses are jittered between Poll/4 and Poll.
+func TestLeaseWaiterPauses(t *testing.T) {
+	c := newTestCache(t)
+	key := cas.KeyOf([]byte("pauses"))
+	clk := newFakeClock()
+	mustAcquire(t, c, key, leaseOpts(clk, "a"))
+	var pauses []time.Duration
+	ob := leaseOpts(clk, "b")
+	ob.Sleep = func(ctx context.Context, d time.Duration) error {
+		pauses = append(pauses, d)
+		return clk.Sleep(ctx, d)
+	}
+	if _, _, err := c.AcquireBuild(context.Background(), key, ob); !errors.Is(err, ErrLeaseWait) {
+		t.Fatal(err)
+	}
+	lo, hi := ob.Poll/4, ob.Poll
+	var short int
+	for _, d := range pauses[:len(pauses)-1] { // the last one is cut at the deadline
+		if d < lo || d > hi {
+			t.Fatalf("a pause of %v, want %v to %v", d, lo, hi)
+		}
+		if d < ob.Poll/2 {
+			short++
+		}
+	}
+	if short == 0 || short == len(pauses)-1 {
+		t.Fatalf("%d of %d pauses under Poll/2: not jittered", short, len(pauses)-1)
+	}
+}
+
+// failingLeaseDeletes fails every Delete of the object named fail.
+type failingLeaseDeletes struct {
+	backend.Backend
+	fail string
+}
+
+func (f failingLeaseDeletes) Delete(ctx context.Context, name string) error {
+	if name == f.fail {
+		return errors.New("disk on fire")
+	}
+	return f.Backend.Delete(ctx, name)
+}
+
+// A generation a refresh failed to delete stays the holder's to delete:
+// a holder that lost its lease deletes it on Release, with its other
+// ones, and leaves the new holder's alone.
+func TestLeaseRefreshFailedDeleteReleased(t *testing.T) {
+	ctx := context.Background()
+	base := newTestCache(t)
+	key := cas.KeyOf([]byte("failed delete"))
+	fd := &failingLeaseDeletes{Backend: base.Backend(), fail: leaseName(key, 1)}
+	c := NewCache(fd)
+	clk := newFakeClock()
+	a := mustAcquire(t, c, key, leaseOpts(clk, "a"))
+	for range 2 {
+		clk.Advance(20 * time.Minute)
+		if err := a.refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := leaseFiles(t, base, key); !reflect.DeepEqual(got, []string{"lease.1", "lease.2", "lease.3"}) {
+		t.Fatalf("lease objects %q", got)
+	}
+	clk.Advance(2 * time.Hour) // a stalled
+	b := mustAcquire(t, base, key, leaseOpts(clk, "b"))
+	if err := a.refresh(ctx); !a.Lost() {
+		t.Fatalf("refresh after a takeover: %v, not lost", err)
+	}
+	fd.fail = ""
+	a.Release(ctx)
+	if got := leaseFiles(t, base, key); !reflect.DeepEqual(got, []string{"lease.4"}) {
+		t.Fatalf("after the lost holder's release: %q, want the new holder's only", got)
+	}
+	b.Release(ctx)
 }
