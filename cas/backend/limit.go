@@ -35,7 +35,7 @@ type unlimitedKey struct{}
 
 // Unlimited returns a context whose Put and Open calls Limited lets
 // through without a transfer slot; every other wrapper treats them as
-// usual (Retrying retries them, Idle bounds them).
+// usual (Retrying retries them, Idle bounds their reads).
 //
 // It is for small objects whose latency is part of a protocol, never for
 // bulk data: the cache's build lease marks its lease objects with it, as

@@ -297,9 +297,9 @@ func leaseName(key cas.Key, gen uint64) string {
 	return key.String() + "/" + leasePrefix + strconv.FormatUint(gen, 10)
 }
 
-// readLease reads generation gen of key's lease. A record that is not a
-// lease (not JSON, too large, no expiry, not a plain file) is an error
-// wrapping errBadLease.
+// readLease reads generation gen of key's lease, without a transfer slot
+// (see put). A record that is not a lease (not JSON, too large, no
+// expiry, not a plain file) is an error wrapping errBadLease.
 func (c *Cache) readLease(ctx context.Context, key cas.Key, gen uint64) (LeaseRecord, error) {
 	b, err := c.readSmall(backend.Unlimited(ctx), leaseName(key, gen))
 	switch {
@@ -386,8 +386,9 @@ func (l *BuildLease) start(ctx context.Context) {
 // one before the generation it replaces: the two newest generations stay,
 // so that a listing made during a refresh always sees a live one (an
 // object created or deleted while a listing runs may go unseen, one that
-// stays throughout may not). The next generation already taken means a
-// waiter judged this holder dead: the lease is lost.
+// stays throughout may not). The next generation already taken by another
+// holder (see put) means a waiter judged this holder dead: the lease is
+// lost.
 func (l *BuildLease) refresh(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
