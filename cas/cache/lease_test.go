@@ -289,6 +289,10 @@ func TestLeaseUnreadableIsTakenOver(t *testing.T) {
 	if err := c.Backend().Put(context.Background(), leaseName(key, 7), backend.BytesSource([]byte("not json"))); err != nil {
 		t.Fatal(err)
 	}
+	// No live lease (gc ages the key as a stale one), and no error.
+	if rec, live, err := c.Lease(context.Background(), key, time.Now()); live || err != nil {
+		t.Fatalf("Lease of garbage = %+v, %v, %v; want not live", rec, live, err)
+	}
 	l := mustAcquire(t, c, key, leaseOpts(newFakeClock(), "a"))
 	if l.Generation() != 8 {
 		t.Fatalf("generation %d, want 8", l.Generation())
