@@ -14,7 +14,8 @@ import (
 const DefaultTransfers = 4
 
 // Limited is a Backend that lets at most a fixed number of transfers run
-// at once. Stat, List and Delete are cheap and pass straight through.
+// at once. Stat, List and Delete are cheap and pass straight through, and
+// so do the calls whose context is marked with Unlimited.
 type Limited struct {
 	Backend
 	tokens chan struct{}
@@ -29,6 +30,28 @@ func LimitTransfers(b Backend, n int) *Limited {
 // Unwrap returns the backend Limited wraps.
 func (l *Limited) Unwrap() Backend { return l.Backend }
 
+// unlimitedKey marks a context with Unlimited.
+type unlimitedKey struct{}
+
+// Unlimited returns a context whose Put and Open calls Limited lets
+// through without a transfer slot; every other wrapper treats them as
+// usual (Retrying retries them, Idle bounds their reads).
+//
+// It is for small objects whose latency is part of a protocol, never for
+// bulk data: the cache's build lease marks its lease objects with it, as
+// restic's semaphore lets lock files pass. A lease refresh must not wait
+// behind uploads that can take longer than the lease lives. Limited knows
+// only names, and which names are a lease is the cache's layout, not the
+// backend's: so the caller, which knows, says so on the call.
+func Unlimited(ctx context.Context) context.Context {
+	return context.WithValue(ctx, unlimitedKey{}, true)
+}
+
+func isUnlimited(ctx context.Context) bool {
+	v, _ := ctx.Value(unlimitedKey{}).(bool)
+	return v
+}
+
 func (l *Limited) acquire(ctx context.Context) error {
 	select {
 	case l.tokens <- struct{}{}:
@@ -42,6 +65,9 @@ func (l *Limited) release() { <-l.tokens }
 
 // Put waits for a free transfer slot, then stores src.
 func (l *Limited) Put(ctx context.Context, name string, src Source) error {
+	if isUnlimited(ctx) {
+		return l.Backend.Put(ctx, name, src)
+	}
 	if err := l.acquire(ctx); err != nil {
 		return fmt.Errorf("put %s: %w", name, err)
 	}
@@ -52,6 +78,9 @@ func (l *Limited) Put(ctx context.Context, name string, src Source) error {
 // Open waits for a free transfer slot and holds it until the reader is
 // closed.
 func (l *Limited) Open(ctx context.Context, name string, offset int64) (io.ReadCloser, error) {
+	if isUnlimited(ctx) {
+		return l.Backend.Open(ctx, name, offset)
+	}
 	if err := l.acquire(ctx); err != nil {
 		return nil, fmt.Errorf("open %s: %w", name, err)
 	}

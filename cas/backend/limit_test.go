@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A transfer holds its slot until its reader is closed; a transfer that
@@ -95,4 +96,81 @@ func TestRegistry(t *testing.T) {
 		}
 	}()
 	r.Register("mem", nil)
+}
+
+// A call marked Unlimited passes while every slot is taken, and takes
+// none: closing its reader frees no one else's slot.
+func TestLimitTransfersUnlimited(t *testing.T) {
+	ctx := context.Background()
+	l := LimitTransfers(NewDirBackend(t.TempDir(), DirOptions{}), 1)
+	putBytes(t, l, "a", []byte("a"))
+	held, err := l.Open(ctx, "a", 0) // the one slot, as a long download
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	busy, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := l.Put(busy, "b", BytesSource([]byte("b"))); !errors.Is(err, context.Canceled) {
+		t.Fatalf("put with every slot taken: %v, want to wait", err)
+	}
+
+	free := Unlimited(ctx)
+	if err := l.Put(free, "lease", BytesSource([]byte("small"))); err != nil {
+		t.Fatalf("unlimited put with every slot taken: %v", err)
+	}
+	rc, err := l.Open(free, "lease", 0)
+	if err != nil {
+		t.Fatalf("unlimited open with every slot taken: %v", err)
+	}
+	if b, _ := io.ReadAll(rc); string(b) != "small" {
+		t.Fatalf("read %q", b)
+	}
+	rc.Close()
+	if _, err := l.Open(busy, "a", 0); !errors.Is(err, context.Canceled) {
+		t.Fatal("closing an unlimited reader freed the held slot")
+	}
+	held.Close()
+	if rc, err := l.Open(ctx, "a", 0); err != nil {
+		t.Fatalf("open after the held slot was freed: %v", err)
+	} else {
+		rc.Close()
+	}
+}
+
+// Through the whole Stack, an unlimited call skips only the slot: it is
+// still retried, and its reads still bounded by the idle timeout.
+func TestStackUnlimited(t *testing.T) {
+	ctx := context.Background()
+	f := newFault(t)
+	putBytes(t, f.Backend, "k/big", []byte("archive"))
+	var log retryLog
+	b := Stack(f, StackOptions{Transfers: 1, Retry: log.options(0)})
+	held, err := b.Open(ctx, "k/big", 0) // the one slot
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+
+	f.failFirst = f.count("put") + 1
+	if err := b.Put(Unlimited(ctx), "k/lease.1", BytesSource([]byte("lease"))); err != nil {
+		t.Fatalf("unlimited put through the stack: %v", err)
+	}
+	if len(log.retries) != 1 || log.retries[0] != "put k/lease.1 1" {
+		t.Fatalf("retries %q, want the failed put tried again", log.retries)
+	}
+	l, _ := AsBackend[*Limited](b)
+	if _, ok := AsBackend[*Idle](l.Unwrap()); !ok {
+		t.Fatal("no Idle under Limited")
+	}
+
+	sb := Stack(newStall(time.Hour), StackOptions{Transfers: 1, IdleTimeout: 20 * time.Millisecond, Retry: RetryOptions{Attempts: 1}})
+	rc, err := sb.Open(Unlimited(ctx), "stall", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if _, err := io.ReadAll(rc); !errors.Is(err, ErrStalled) {
+		t.Fatalf("unlimited read of a hung cache: %v, want ErrStalled", err)
+	}
 }

@@ -21,7 +21,7 @@ import (
 
 // The farm build lease: one build per key across every machine that
 // shares the cache, over any Backend (only Stat, Open, create-only Put,
-// List and Delete; no rename, no lock). See ARCHITECTURE.md, "The build
+// List and Delete; no rename, no lock). See ARCHITECTURE.md, "Build
 // lease", for the protocol and what happens when a builder dies, is slow,
 // or its clock is wrong.
 //
@@ -297,8 +297,11 @@ func leaseName(key cas.Key, gen uint64) string {
 	return key.String() + "/" + leasePrefix + strconv.FormatUint(gen, 10)
 }
 
+// readLease reads generation gen of key's lease, without a transfer slot
+// (see put). A record that is not a lease (not JSON, too large, no
+// expiry, not a plain file) is an error wrapping errBadLease.
 func (c *Cache) readLease(ctx context.Context, key cas.Key, gen uint64) (LeaseRecord, error) {
-	b, err := c.readSmall(ctx, leaseName(key, gen))
+	b, err := c.readSmall(backend.Unlimited(ctx), leaseName(key, gen))
 	switch {
 	case errors.Is(err, backend.ErrNotRegular), errors.Is(err, fsx.ErrTooLarge):
 		return LeaseRecord{}, fmt.Errorf("%w: %v", errBadLease, err)
@@ -313,15 +316,48 @@ func (c *Cache) readLease(ctx context.Context, key cas.Key, gen uint64) (LeaseRe
 	return rec, nil
 }
 
-// put creates generation gen of the lease, expiring a TTL from now.
+// put creates generation gen of the lease, expiring a TTL from now. It
+// returns an error wrapping backend.ErrExist only when the generation is
+// another holder's.
+//
+// Lease objects skip the transfer limit (backend.Unlimited): a refresh
+// that waited for a slot behind uploads longer than the TTL would let the
+// lease expire under a live holder.
 func (l *BuildLease) put(ctx context.Context, gen uint64) error {
+	ctx = backend.Unlimited(ctx)
 	now := l.opt.Now().UTC()
 	rec := LeaseRecord{Holder: l.opt.Holder, Created: now, Expires: now.Add(l.opt.TTL), TTL: l.opt.TTL.String()}
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
-	return l.c.b.Put(ctx, leaseName(l.key, gen), backend.BytesSource(append(b, '\n')))
+	err = l.c.b.Put(ctx, leaseName(l.key, gen), backend.BytesSource(append(b, '\n')))
+	if !errors.Is(err, backend.ErrExist) {
+		return err
+	}
+	// A Put tried again after a try that stored the object but lost the
+	// answer meets ErrExist on its own object (backend.Retrying): the
+	// holder would read its own lease as another's, wait a TTL on itself,
+	// or take itself for lost and let a second node build. The record
+	// says whose the generation is; the holder's ID is drawn at random
+	// per AcquireBuild, so nobody else writes it. Its expiry is not
+	// compared: a refresh that failed at one tick and stored its record
+	// all the same meets that record at the next tick, and it is still
+	// this holder's.
+	got, rerr := l.c.readLease(ctx, l.key, gen)
+	switch {
+	case rerr == nil && got.Holder == l.opt.Holder:
+		return nil
+	case rerr == nil, backend.IsNotExist(rerr), errors.Is(rerr, errBadLease):
+		// Another holder's, or unreadable (which no rezup writes), or
+		// gone already (only another holder deletes a generation this
+		// one did not take).
+		return err
+	default:
+		// Whose it is stays unknown: not ErrExist, so that neither a
+		// take nor a refresh reads it as another holder's.
+		return fmt.Errorf("put %s: it exists, and reading it back failed: %w", leaseName(l.key, gen), rerr)
+	}
 }
 
 // start runs the refresher until Release.
@@ -350,8 +386,9 @@ func (l *BuildLease) start(ctx context.Context) {
 // one before the generation it replaces: the two newest generations stay,
 // so that a listing made during a refresh always sees a live one (an
 // object created or deleted while a listing runs may go unseen, one that
-// stays throughout may not). The next generation already taken means a
-// waiter judged this holder dead: the lease is lost.
+// stays throughout may not). The next generation already taken by another
+// holder (see put) means a waiter judged this holder dead: the lease is
+// lost.
 func (l *BuildLease) refresh(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()

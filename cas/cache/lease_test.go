@@ -1,12 +1,19 @@
 package cache
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +21,7 @@ import (
 
 	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/cas/backend"
+	"github.com/rezup/rezup/internal/fsx"
 )
 
 // fakeClock is a clock that only moves when a waiter sleeps (or a test
@@ -281,6 +289,10 @@ func TestLeaseUnreadableIsTakenOver(t *testing.T) {
 	if err := c.Backend().Put(context.Background(), leaseName(key, 7), backend.BytesSource([]byte("not json"))); err != nil {
 		t.Fatal(err)
 	}
+	// No live lease (gc ages the key as a stale one), and no error.
+	if rec, live, err := c.Lease(context.Background(), key, time.Now()); live || err != nil {
+		t.Fatalf("Lease of garbage = %+v, %v, %v; want not live", rec, live, err)
+	}
 	l := mustAcquire(t, c, key, leaseOpts(newFakeClock(), "a"))
 	if l.Generation() != 8 {
 		t.Fatalf("generation %d, want 8", l.Generation())
@@ -310,38 +322,58 @@ func TestLeaseKeysRemove(t *testing.T) {
 }
 
 // Many nodes at once, on the real clock: exactly one builds, the others
-// fetch what it published.
+// fetch what it published; also when the first answer to each lease Put
+// is lost, so that the node which stored a generation meets ErrExist on
+// it.
 func TestLeaseOneBuilder(t *testing.T) {
-	c := newTestCache(t)
-	key := cas.KeyOf([]byte("farm"))
-	var builds, fetched atomic.Int32
-	var wg sync.WaitGroup
-	for i := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			opt := LeaseOptions{TTL: 10 * time.Second, Poll: 20 * time.Millisecond, Holder: LeaseHolder{Host: "node", PID: i + 1}}
-			l, e, err := c.AcquireBuild(context.Background(), key, opt)
-			switch {
-			case err != nil:
-				t.Error(err)
-			case l != nil:
-				builds.Add(1)
-				if _, err := c.Publish(context.Background(), testEntry(key), archiveOf(t, []byte("the build"), 1, 9)); err != nil {
-					t.Error(err)
+	for _, lossy := range []bool{false, true} {
+		t.Run(fmt.Sprintf("answers lost %v", lossy), func(t *testing.T) {
+			base := newTestCache(t)
+			key := cas.KeyOf([]byte("farm"))
+			c := base
+			la := &lostAnswers{Backend: base.Backend(), lose: map[string]bool{}}
+			if lossy {
+				for g := range uint64(4) {
+					la.lose[leaseName(key, g+1)] = true
 				}
-				l.Release(context.Background())
-			case e.Key == key:
-				fetched.Add(1)
+				c = NewCache(retrying(la))
 			}
-		}()
-	}
-	wg.Wait()
-	if builds.Load() != 1 || fetched.Load() != 15 {
-		t.Fatalf("%d builds, %d fetched; want 1 and 15", builds.Load(), fetched.Load())
-	}
-	if as, err := c.Archives(context.Background(), key); err != nil || len(as) != 1 {
-		t.Fatalf("archives %+v, %v; want one", as, err)
+			var builds, fetched atomic.Int32
+			var wg sync.WaitGroup
+			for i := range 16 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					// Wait is far longer than this farm needs, and far
+					// shorter than the TTL a node waiting on itself would
+					// wait out.
+					opt := LeaseOptions{TTL: time.Minute, Poll: 20 * time.Millisecond, Wait: 5 * time.Second, Holder: LeaseHolder{Host: "node", PID: i + 1}}
+					l, e, err := c.AcquireBuild(context.Background(), key, opt)
+					switch {
+					case err != nil:
+						t.Error(err)
+					case l != nil:
+						builds.Add(1)
+						if _, err := c.Publish(context.Background(), testEntry(key), archiveOf(t, []byte("the build"), 1, 9)); err != nil {
+							t.Error(err)
+						}
+						l.Release(context.Background())
+					case e.Key == key:
+						fetched.Add(1)
+					}
+				}()
+			}
+			wg.Wait()
+			if builds.Load() != 1 || fetched.Load() != 15 {
+				t.Fatalf("%d builds, %d fetched; want 1 and 15", builds.Load(), fetched.Load())
+			}
+			if as, err := c.Archives(context.Background(), key); err != nil || len(as) != 1 {
+				t.Fatalf("archives %+v, %v; want one", as, err)
+			}
+			if lost := la.Lost(); lossy && len(lost) == 0 {
+				t.Fatal("no answer was lost")
+			}
+		})
 	}
 }
 
@@ -350,13 +382,19 @@ func TestLeaseOneBuilder(t *testing.T) {
 func TestLeaseRefresher(t *testing.T) {
 	c := newTestCache(t)
 	key := cas.KeyOf([]byte("long build"))
-	ttl := 300 * time.Millisecond
+	// A refresh every 300 ms, with 600 ms to spare: a loaded machine
+	// running the race detector delays a tick by a few hundred.
+	ttl := 900 * time.Millisecond
 	a := mustAcquire(t, c, key, LeaseOptions{TTL: ttl, Holder: LeaseHolder{Host: "a", PID: 1}})
 	deadline := time.Now().Add(30 * time.Second)
 	for a.Generation() < 5 && time.Now().Before(deadline) {
 		// Another node looks on its own real clock: the lease is live
 		// whenever it looks.
-		_, e, err := c.AcquireBuild(context.Background(), key, LeaseOptions{TTL: ttl, Wait: time.Millisecond, Holder: LeaseHolder{Host: "b", PID: 2}})
+		l, e, err := c.AcquireBuild(context.Background(), key, LeaseOptions{TTL: ttl, Wait: time.Millisecond, Holder: LeaseHolder{Host: "b", PID: 2}})
+		if l != nil {
+			l.Release(context.Background())
+			t.Fatalf("a waiter took a refreshed lease over at generation %d", l.Generation())
+		}
 		if !errors.Is(err, ErrLeaseWait) {
 			t.Fatalf("a waiter on a refreshed lease got %+v, %v", e, err)
 		}
@@ -428,4 +466,418 @@ func TestLeasePlantedFarAheadIsTakenOver(t *testing.T) {
 	if clk.sleeps != 0 {
 		t.Errorf("the waiter slept %d times before taking over", clk.sleeps)
 	}
+}
+
+// lostAnswers stores each Put of a name in lose, once, then loses the
+// answer (a connection reset after the server stored the object), so
+// that the retry layer above tries the Put again and meets ErrExist.
+type lostAnswers struct {
+	backend.Backend
+	mu   sync.Mutex
+	lose map[string]bool
+	lost []string // the names whose answer was lost
+}
+
+func (b *lostAnswers) Put(ctx context.Context, name string, src backend.Source) error {
+	err := b.Backend.Put(ctx, name, src)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err == nil && b.lose[name] {
+		delete(b.lose, name)
+		b.lost = append(b.lost, name)
+		return fmt.Errorf("put %s: connection reset by peer", name)
+	}
+	return err
+}
+
+func (b *lostAnswers) Lost() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.lost)
+}
+
+// retrying wraps b as OpenWith does for retries, without waiting.
+func retrying(b backend.Backend) backend.Backend {
+	return backend.Retry(b, backend.RetryOptions{Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }})
+}
+
+// A lease Put whose first try stored the generation but whose answer was
+// lost is retried, and the retry says "exists": the record is the
+// holder's own, so it holds the lease (it neither waits on itself nor
+// counts itself lost), and the other node waits on it, then fetches what
+// it published. One build, and no generation taken over while the
+// holder lives.
+func TestLeaseLostPutAnswer(t *testing.T) {
+	tests := []struct {
+		name    string
+		dead    uint64 // an expired generation of a dead holder, when not 0
+		refresh bool   // the holder refreshes once after the take
+		lose    uint64 // the generation whose first Put loses its answer
+	}{
+		{"take lease.1", 0, false, 1},
+		{"take over lease.4", 3, false, 4},
+		{"refresh to lease.2", 0, true, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			base := newTestCache(t)
+			key := cas.KeyOf([]byte(tt.name))
+			clk := newFakeClock()
+			if tt.dead != 0 {
+				dead := []byte(`{"holder":{"id":"x","host":"dead","pid":9},"expires":"2026-01-02T03:00:00Z","ttl":"1h0m0s"}`)
+				if err := base.Backend().Put(ctx, leaseName(key, tt.dead), backend.BytesSource(dead)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			lossy := &lostAnswers{Backend: base.Backend(), lose: map[string]bool{leaseName(key, tt.lose): true}}
+			nodeA := NewCache(retrying(lossy))
+			nodeB := NewCache(retrying(base.Backend()))
+
+			var builds, fetches int
+			a, e, err := nodeA.AcquireBuild(ctx, key, leaseOpts(clk, "a"))
+			if err != nil || a == nil {
+				t.Fatalf("the first node: %v, %+v, %v; want the lease", a, e, err)
+			}
+			builds++
+			defer a.Release(ctx)
+			if tt.refresh {
+				clk.Advance(20 * time.Minute)
+				if err := a.refresh(ctx); err != nil {
+					t.Fatalf("refresh: %v", err)
+				}
+			}
+			if got := lossy.Lost(); !reflect.DeepEqual(got, []string{leaseName(key, tt.lose)}) {
+				t.Fatalf("answers lost: %q, want that of generation %d", got, tt.lose)
+			}
+			if a.Generation() != tt.lose || a.Lost() {
+				t.Fatalf("the holder is at generation %d (lost %v), want %d, held", a.Generation(), a.Lost(), tt.lose)
+			}
+
+			// The other node waits on the holder's generation; at its
+			// third look, the holder has built, published and released.
+			var polls []string
+			ob := leaseOpts(clk, "b")
+			ob.Polled = func(_ cas.Key, what string) { polls = append(polls, what) }
+			clk.onSleep = func(n int) {
+				if n == 3 {
+					if _, err := nodeA.Publish(ctx, testEntry(key), archiveOf(t, []byte("built by a"), 1, 10)); err != nil {
+						t.Error(err)
+					}
+					a.Release(ctx)
+				}
+			}
+			b, e, err := nodeB.AcquireBuild(ctx, key, ob)
+			switch {
+			case err != nil:
+				t.Fatal(err)
+			case b != nil:
+				builds++
+				b.Release(ctx)
+			case e.Key == key:
+				fetches++
+			}
+			if builds != 1 || fetches != 1 {
+				t.Fatalf("%d builds, %d fetches; want 1 and 1", builds, fetches)
+			}
+			held := fmt.Sprintf("lease %d held by a:1 ", tt.lose)
+			if len(polls) != 3 {
+				t.Fatalf("the waiter looked %d times, want 3: %q", len(polls), polls)
+			}
+			for _, p := range polls {
+				if !strings.HasPrefix(p, held) {
+					t.Fatalf("the waiter saw %q, want %q…", p, held)
+				}
+			}
+			if got := leaseFiles(t, base, key); len(got) != 0 {
+				t.Fatalf("released, yet %q", got)
+			}
+		})
+	}
+}
+
+// failingOpens fails every Open with err.
+type failingOpens struct {
+	backend.Backend
+	err error
+}
+
+func (f failingOpens) Open(context.Context, string, int64) (io.ReadCloser, error) { return nil, f.err }
+
+// A Put of a generation that exists is the holder's only when the record
+// there, read within the size cap, names this holder. Anything else is
+// another's (ErrExist); a record that cannot be read at all leaves it
+// unknown, an error that is not ErrExist.
+func TestLeasePutExistingGeneration(t *testing.T) {
+	clk := newFakeClock()
+	opt := leaseOpts(clk, "a").withDefaults()
+	record := func(h LeaseHolder) []byte {
+		b, err := json.Marshal(LeaseRecord{Holder: h, Expires: clk.Now().Add(-time.Minute), TTL: "1h0m0s"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	other := opt.Holder
+	other.ID = "someone-else"
+	tests := []struct {
+		name     string
+		existing []byte
+		openErr  error
+		want     string // "ours", "exists" or "unknown"
+	}{
+		// Expired or not, its record says it is this holder's: a
+		// refresh that failed at the last tick may have stored it.
+		{"this holder's record", record(opt.Holder), nil, "ours"},
+		{"another holder on this host and pid", record(other), nil, "exists"},
+		{"not JSON", []byte("not json"), nil, "exists"},
+		{"no expiry", []byte(`{"holder":` + string(mustJSON(t, opt.Holder)) + `}`), nil, "exists"},
+		{"this holder's, beyond the size cap", append(record(opt.Holder), bytes.Repeat([]byte(" "), fsx.MaxJSONMeta)...), nil, "exists"},
+		{"not a plain file", record(opt.Holder), backend.ErrNotRegular, "exists"},
+		// Only another holder deletes a generation this one did not take.
+		{"gone since", record(opt.Holder), fs.ErrNotExist, "exists"},
+		{"unreadable", record(opt.Holder), fs.ErrPermission, "unknown"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			base := newTestCache(t)
+			key := cas.KeyOf([]byte(tt.name))
+			if err := base.Backend().Put(ctx, leaseName(key, 5), backend.BytesSource(tt.existing)); err != nil {
+				t.Fatal(err)
+			}
+			c := base
+			if tt.openErr != nil {
+				c = NewCache(failingOpens{base.Backend(), tt.openErr})
+			}
+			l := &BuildLease{c: c, key: key, opt: opt}
+			err := l.put(ctx, 5)
+			var got string
+			switch {
+			case err == nil:
+				got = "ours"
+			case errors.Is(err, backend.ErrExist):
+				got = "exists"
+			default:
+				got = "unknown"
+			}
+			if got != tt.want {
+				t.Fatalf("put over it: %v (%s), want %s", err, got, tt.want)
+			}
+		})
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// slowUploads holds every archive Put until released, as a large upload
+// to a slow file server does; lease objects and the rest go through.
+type slowUploads struct {
+	backend.Backend
+	started chan struct{} // closed when the first upload begins
+	release chan struct{} // closed to let uploads finish
+	once    sync.Once
+}
+
+func (s *slowUploads) Put(ctx context.Context, name string, src backend.Source) error {
+	if isArchiveName(name) {
+		s.once.Do(func() { close(s.started) })
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return s.Backend.Put(ctx, name, src)
+}
+
+// With one transfer slot (REZUP_CACHE_TRANSFERS=1) taken by an upload
+// that lasts longer than the TTL, the holder still refreshes its lease
+// every TTL/3: lease objects take no slot, neither to put a generation
+// nor to read one back (the answer to one refresh is lost, so it meets
+// its own record). Another node, looking all the while, always finds the
+// lease live and never takes it over.
+func TestLeaseRefreshedDuringSlowUpload(t *testing.T) {
+	ctx := context.Background()
+	base := newTestCache(t)
+	key := cas.KeyOf([]byte("leased"))
+	slow := &slowUploads{Backend: base.Backend(), started: make(chan struct{}), release: make(chan struct{})}
+	var releaseOnce sync.Once
+	letGo := func() { releaseOnce.Do(func() { close(slow.release) }) }
+	lossy := &lostAnswers{Backend: slow, lose: map[string]bool{leaseName(key, 3): true}}
+	noWait := backend.RetryOptions{Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }}
+	node := NewCache(backend.Stack(lossy, backend.StackOptions{Transfers: 1, Retry: noWait}))
+	other := NewCache(base.Backend()) // another machine: slots of its own
+
+	ttl := 900 * time.Millisecond
+	a := mustAcquire(t, node, key, LeaseOptions{TTL: ttl, Holder: LeaseHolder{Host: "a", PID: 1}})
+
+	// The node uploads another build it made meanwhile.
+	built := archiveOf(t, []byte("a large archive"), 1, 15)
+	uploaded := make(chan error, 1)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		_, err := node.Publish(ctx, testEntry(cas.KeyOf([]byte("another build"))), built)
+		uploaded <- err
+	}()
+	// Let the upload finish before the cache's directory is removed.
+	t.Cleanup(func() { letGo(); <-finished })
+	<-slow.started // the upload holds the one slot now
+	start := time.Now()
+
+	// Watch the generations as the other node sees them (the holder's
+	// Generation waits for a refresh in flight).
+	deadline := start.Add(30 * time.Second)
+	var seen uint64
+	for seen < 5 && time.Now().Before(deadline) {
+		l, e, err := other.AcquireBuild(ctx, key, LeaseOptions{TTL: ttl, Wait: time.Millisecond, Holder: LeaseHolder{Host: "b", PID: 2}})
+		if l != nil {
+			l.Release(ctx)
+			t.Fatalf("after %v of the upload, a waiter took the lease over at generation %d (the holder last seen at %d)", time.Since(start), l.Generation(), seen)
+		}
+		if !errors.Is(err, ErrLeaseWait) {
+			t.Fatalf("after %v of the upload, a waiter got %+v, %v; want the lease live", time.Since(start), e, err)
+		}
+		rec, live, err := other.Lease(ctx, key, time.Now())
+		if err != nil || !live {
+			t.Fatalf("after %v of the upload: lease %+v, live %v, %v", time.Since(start), rec, live, err)
+		}
+		seen = rec.Gen
+	}
+	if seen < 5 || a.Lost() {
+		t.Fatalf("generation %d, lost %v after %v of the upload", seen, a.Lost(), time.Since(start))
+	}
+	if got := lossy.Lost(); !reflect.DeepEqual(got, []string{leaseName(key, 3)}) {
+		t.Fatalf("answers lost: %q, want that of generation 3", got)
+	}
+	// This node reads lease objects without a slot too.
+	look, cancel := context.WithTimeout(ctx, ttl)
+	defer cancel()
+	if rec, live, err := node.Lease(look, key, time.Now()); err != nil || !live {
+		t.Fatalf("this node's look at the lease during the upload: %+v, %v, %v", rec, live, err)
+	}
+	select {
+	case err := <-uploaded:
+		t.Fatalf("the upload ended early: %v", err)
+	default:
+	}
+	if d := time.Since(start); d < ttl {
+		t.Fatalf("four refreshes in %v, less than the TTL %v", d, ttl)
+	}
+	letGo()
+	if err := <-uploaded; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLeaseOptionsDefaults(t *testing.T) {
+	tests := []struct {
+		name            string
+		in              LeaseOptions
+		ttl, poll, wait time.Duration
+	}{
+		{"zero", LeaseOptions{}, DefaultLeaseTTL, DefaultLeasePoll, DefaultLeaseWait},
+		{"given", LeaseOptions{TTL: time.Hour, Poll: 20 * time.Millisecond, Wait: time.Minute}, time.Hour, 20 * time.Millisecond, time.Minute},
+		// A waiter looks at least twice a TTL.
+		{"poll beyond half the TTL", LeaseOptions{TTL: time.Second}, time.Second, time.Second / 2, DefaultLeaseWait},
+		{"negative", LeaseOptions{TTL: -1, Poll: -1, Wait: -1}, DefaultLeaseTTL, DefaultLeasePoll, DefaultLeaseWait},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := tt.in.withDefaults()
+			if o.TTL != tt.ttl || o.Poll != tt.poll || o.Wait != tt.wait {
+				t.Fatalf("TTL %v, Poll %v, Wait %v; want %v, %v, %v", o.TTL, o.Poll, o.Wait, tt.ttl, tt.poll, tt.wait)
+			}
+			if o.Holder.ID == "" || o.Holder.Host == "" || o.Holder.PID == 0 || o.Now == nil || o.Sleep == nil {
+				t.Fatalf("holder %+v, clock set %v %v", o.Holder, o.Now != nil, o.Sleep != nil)
+			}
+			if o2 := tt.in.withDefaults(); o2.Holder.ID == o.Holder.ID {
+				t.Fatal("two AcquireBuild calls share a holder ID")
+			}
+		})
+	}
+}
+
+// A waiter's pauses are jittered between Poll/4 and Poll.
+func TestLeaseWaiterPauses(t *testing.T) {
+	c := newTestCache(t)
+	key := cas.KeyOf([]byte("pauses"))
+	clk := newFakeClock()
+	mustAcquire(t, c, key, leaseOpts(clk, "a"))
+	var pauses []time.Duration
+	ob := leaseOpts(clk, "b")
+	ob.Sleep = func(ctx context.Context, d time.Duration) error {
+		pauses = append(pauses, d)
+		return clk.Sleep(ctx, d)
+	}
+	if _, _, err := c.AcquireBuild(context.Background(), key, ob); !errors.Is(err, ErrLeaseWait) {
+		t.Fatal(err)
+	}
+	lo, hi := ob.Poll/4, ob.Poll
+	var short int
+	for _, d := range pauses[:len(pauses)-1] { // the last one is cut at the deadline
+		if d < lo || d > hi {
+			t.Fatalf("a pause of %v, want %v to %v", d, lo, hi)
+		}
+		if d < ob.Poll/2 {
+			short++
+		}
+	}
+	if short == 0 || short == len(pauses)-1 {
+		t.Fatalf("%d of %d pauses under Poll/2: not jittered", short, len(pauses)-1)
+	}
+}
+
+// failingLeaseDeletes fails every Delete of the object named fail.
+type failingLeaseDeletes struct {
+	backend.Backend
+	fail string
+}
+
+func (f failingLeaseDeletes) Delete(ctx context.Context, name string) error {
+	if name == f.fail {
+		return errors.New("disk on fire")
+	}
+	return f.Backend.Delete(ctx, name)
+}
+
+// A generation a refresh failed to delete stays the holder's to delete:
+// a holder that lost its lease deletes it on Release, with its other
+// ones, and leaves the new holder's alone.
+func TestLeaseRefreshFailedDeleteReleased(t *testing.T) {
+	ctx := context.Background()
+	base := newTestCache(t)
+	key := cas.KeyOf([]byte("failed delete"))
+	fd := &failingLeaseDeletes{Backend: base.Backend(), fail: leaseName(key, 1)}
+	c := NewCache(fd)
+	clk := newFakeClock()
+	a := mustAcquire(t, c, key, leaseOpts(clk, "a"))
+	for range 2 {
+		clk.Advance(20 * time.Minute)
+		if err := a.refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := leaseFiles(t, base, key); !reflect.DeepEqual(got, []string{"lease.1", "lease.2", "lease.3"}) {
+		t.Fatalf("lease objects %q", got)
+	}
+	clk.Advance(2 * time.Hour) // a stalled
+	b := mustAcquire(t, base, key, leaseOpts(clk, "b"))
+	if err := a.refresh(ctx); !a.Lost() {
+		t.Fatalf("refresh after a takeover: %v, not lost", err)
+	}
+	fd.fail = ""
+	a.Release(ctx)
+	if got := leaseFiles(t, base, key); !reflect.DeepEqual(got, []string{"lease.4"}) {
+		t.Fatalf("after the lost holder's release: %q, want the new holder's only", got)
+	}
+	b.Release(ctx)
 }
