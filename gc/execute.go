@@ -70,7 +70,7 @@ func (p *Sweep) Execute(ctx context.Context) (*Result, error) {
 func cannotRemove(it Item, err error) (Reason, string, bool) {
 	var theirs *fsx.NotOwnerError
 	switch {
-	case err == nil || it.Kind == KindCache || it.Kind == KindArchive:
+	case err == nil || it.Kind == KindCache || it.Kind == KindArchive || it.Kind == KindLease:
 		return "", "", false
 	case errors.As(err, &theirs):
 		return ReasonOtherAccount, theirs.Error() + ": only it, or root, removes it", true
@@ -120,6 +120,8 @@ func (x *executor) remove(ctx context.Context, it Item) (Reason, string, error) 
 			return ReasonReferenced, "its entry names it now", nil
 		}
 		return "", "", err
+	case KindLease:
+		return "", "", x.sweep.in.Cache.RemoveJunkLease(ctx, it.key, it.Name)
 	case KindCache:
 		sc := x.sweep.in.Cache
 		if e, lerr := sc.Lookup(ctx, it.key); lerr == nil && x.sweep.Now.Sub(e.Created) < x.sweep.CacheGrace {

@@ -766,3 +766,41 @@ func TestRefusedMarksExpire(t *testing.T) {
 		t.Errorf("marks after gc: %v, want only %s", ents, young)
 	}
 }
+
+// A cache key that stays keeps no junk in its lease's name space: a
+// planted lease.18446744073709551615 (or any lease name that is no
+// generation) goes, and a real lease of a builder at work stays.
+func TestCacheJunkLeasesGo(t *testing.T) {
+	ctx := context.Background()
+	now := at(100 * day)
+	_, store := newRoot(t, now)
+	cacheDir := filepath.Join(t.TempDir(), "cache")
+	sc := openCache(t, cacheDir)
+	k := mustKey(t, key(1))
+	publishBytes(t, sc, cache.Entry{Key: k, Created: now}, "archive") // recent: the key stays
+	for _, junk := range []string{"lease.18446744073709551615", "lease.nope"} {
+		if err := os.WriteFile(filepath.Join(cacheDir, key(1), junk), []byte("{}"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := input(store, now)
+	in.Cache = sc
+	s := plan(t, in)
+	var junk []string
+	for _, it := range s.Remove {
+		if it.Kind == gc.KindLease && it.Reason == gc.ReasonJunk {
+			junk = append(junk, filepath.Base(it.Name))
+		}
+	}
+	if want := []string{"lease.18446744073709551615", "lease.nope"}; !slices.Equal(sorted(junk...), want) {
+		t.Fatalf("junk leases planned: %q, want %q", junk, want)
+	}
+	execute(t, s)
+	left, _ := filepath.Glob(filepath.Join(cacheDir, key(1), "lease.*"))
+	if len(left) != 0 {
+		t.Errorf("left: %v", left)
+	}
+	if _, err := sc.Lookup(ctx, k); err != nil {
+		t.Errorf("the key went with its junk: %v", err)
+	}
+}

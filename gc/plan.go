@@ -84,6 +84,7 @@ const (
 	KindLock     Kind = "lock"     // .store/<key>.lock of a build not in the store
 	KindCache    Kind = "cache"    // <cache>/<key>
 	KindArchive  Kind = "archive"  // <cache>/<key>/<digest>.tar.zst its entry does not name
+	KindLease    Kind = "lease"    // <cache>/<key>/lease.<junk>: named as a build lease, and none
 )
 
 // Reason says why an item goes or stays. The values are stable: scripts
@@ -99,6 +100,7 @@ const (
 	ReasonTrash        Reason = "trash"        // left by an interrupted removal
 	ReasonNoBuild      Reason = "no-build"     // a lock file whose build is not in the store
 	ReasonUnnamed      Reason = "unnamed"      // an archive its key's entry does not name
+	ReasonJunk         Reason = "junk"         // a lease name no rezup writes (a generation that does not parse, or out of range)
 )
 
 // Why an item stays.
@@ -758,6 +760,16 @@ func (pl *planner) decideCacheKey(ctx context.Context, ki cache.KeyInfo) (kept b
 // its key. A key whose archives cannot be listed is left with a warning.
 func (pl *planner) planArchives(ctx context.Context, k cas.Key) {
 	p, now := pl.sweep, pl.now
+	// Junk in the lease's name space (a planted lease.18446744073709551615)
+	// is honoured by no rezup: it goes, whatever its age.
+	junk, err := pl.in.Cache.JunkLeases(ctx, k)
+	if err != nil {
+		p.warnf("leases of cache key %s are left alone: %v", k, err)
+	}
+	for _, o := range junk {
+		p.Remove = append(p.Remove, Item{Kind: KindLease, Name: o.Name, Key: k.String(), Bytes: o.Size, LastUse: o.ModTime, key: k,
+			Reason: ReasonJunk, Detail: "named as a build lease, but no generation rezup writes: no node honours it"})
+	}
 	archives, err := pl.in.Cache.Archives(ctx, k)
 	if err != nil {
 		p.warnf("archives of cache key %s are left alone: %v", k, err)
@@ -796,7 +808,7 @@ func published(rev *materialize.Revision) time.Time {
 	return t
 }
 
-var kindOrder = map[Kind]int{KindRevision: 0, KindEntry: 1, KindStaging: 2, KindTrash: 3, KindLock: 4, KindCache: 5, KindArchive: 6}
+var kindOrder = map[Kind]int{KindRevision: 0, KindEntry: 1, KindStaging: 2, KindTrash: 3, KindLock: 4, KindCache: 5, KindArchive: 6, KindLease: 7}
 
 // sortItems orders items the way Execute removes them: revisions before
 // the entries they used, then leftovers, then the cache.

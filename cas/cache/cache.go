@@ -540,7 +540,7 @@ func (c *Cache) remove(ctx context.Context, key cas.Key) error {
 		switch {
 		case isArchiveName(o.Name) && !strings.Contains(rel, "/"):
 			archives = append(archives, o.Name)
-		case isTempName(o.Name), isLeaseName(rel), o.Name == key.String()+"/":
+		case isTempName(o.Name), isLeaseName(rel), isJunkLease(rel), o.Name == key.String()+"/":
 			rest = append(rest, o.Name)
 		}
 		return nil

@@ -31,7 +31,7 @@ import (
 const (
 	DefaultLeaseTTL  = 2 * time.Minute
 	DefaultLeasePoll = 2 * time.Second
-	DefaultLeaseWait = 30 * time.Minute
+	DefaultLeaseWait = 10 * time.Minute
 )
 
 // MaxLeaseTTL is the longest TTL a holder may give its lease. A lease
@@ -90,9 +90,10 @@ type LeaseOptions struct {
 	// is drawn between Poll/4 and Poll, and never exceeds TTL/2 (default
 	// DefaultLeasePoll).
 	Poll time.Duration
-	// Wait bounds how long a waiter waits for another node's build before
-	// it gives up (ErrLeaseWait) and builds itself. It should be much
-	// longer than a build (default DefaultLeaseWait).
+	// Wait bounds how long a waiter waits for another node's build, in
+	// all, before it gives up (ErrLeaseWait) and builds itself, whatever
+	// leases it meets (default DefaultLeaseWait): a builder slower than
+	// that costs a second build, never a stalled farm.
 	Wait time.Duration
 	// Holder names this node (empty Host and zero PID: os.Hostname and
 	// os.Getpid). Its ID is always drawn at random.
@@ -178,6 +179,18 @@ func (c *Cache) AcquireBuild(ctx context.Context, key cas.Key, opt LeaseOptions)
 	opt = opt.withDefaults()
 	deadline := opt.Now().Add(opt.Wait)
 	var seen uint64 // the generation a Waiting report was made for
+	// A generation is honoured for at most MaxLeaseTTL from when this
+	// waiter first saw it, whatever expiry it states: a live holder
+	// writes a new one every TTL/3, so only a planted lease lasts longer.
+	firstSeen := map[uint64]time.Time{}
+	honoured := func(rec LeaseRecord) bool {
+		now := opt.Now()
+		t, ok := firstSeen[rec.Gen]
+		if !ok {
+			firstSeen[rec.Gen], t = now, now
+		}
+		return rec.live(now, opt.TTL) && now.Sub(t) < MaxLeaseTTL
+	}
 	for {
 		e, err := c.Lookup(ctx, key)
 		switch {
@@ -186,7 +199,7 @@ func (c *Cache) AcquireBuild(ctx context.Context, key cas.Key, opt LeaseOptions)
 		case !errors.Is(err, ErrNotFound):
 			return nil, Entry{}, err
 		}
-		l, held, err := c.takeLease(ctx, key, opt)
+		l, held, err := c.takeLease(ctx, key, opt, honoured)
 		if err != nil {
 			return nil, Entry{}, fmt.Errorf("take the build lease of %s in %s: %w", key, c, err)
 		}
@@ -219,9 +232,10 @@ func (c *Cache) AcquireBuild(ctx context.Context, key cas.Key, opt LeaseOptions)
 	}
 }
 
-// takeLease takes key's lease if nobody holds a live one: it returns the
-// held lease, or the record of the live lease someone else holds.
-func (c *Cache) takeLease(ctx context.Context, key cas.Key, opt LeaseOptions) (*BuildLease, LeaseRecord, error) {
+// takeLease takes key's lease if nobody holds a live one that honoured
+// accepts: it returns the held lease, or the record of the live lease
+// someone else holds.
+func (c *Cache) takeLease(ctx context.Context, key cas.Key, opt LeaseOptions, honoured func(LeaseRecord) bool) (*BuildLease, LeaseRecord, error) {
 	// Each round either takes the lease, finds a live one, or saw the
 	// lease change under it (released, refreshed, taken): a few rounds
 	// settle it unless others keep taking and releasing.
@@ -237,13 +251,14 @@ func (c *Cache) takeLease(ctx context.Context, key cas.Key, opt LeaseOptions) (*
 			switch {
 			case backend.IsNotExist(err):
 				continue // released or superseded since the listing
-			case err == nil && rec.live(opt.Now(), opt.TTL):
+			case err == nil && honoured(rec):
 				return nil, rec, nil
 			case err != nil && !errors.Is(err, errBadLease):
 				return nil, LeaseRecord{}, err
 			}
-			// Expired, unreadable or expiring too far ahead (written by
-			// no rezup): its holder is taken for dead.
+			// Expired, unreadable, expiring too far ahead, or honoured
+			// for long enough (written by no live rezup): its holder is
+			// taken for dead.
 			next = top + 1
 		}
 		l := &BuildLease{c: c, key: key, opt: opt, gen: next}
@@ -277,21 +292,65 @@ func (c *Cache) leaseGens(ctx context.Context, key cas.Key) ([]uint64, error) {
 	return gens, err
 }
 
+// maxLeaseGen bounds a lease's generation: far more than a farm writes
+// in centuries, and far from the wrap of a uint64 (a planted
+// lease.18446744073709551615 would make the next generation 0).
+const maxLeaseGen = 1 << 40
+
 // leaseGen parses the generation of a lease object's name relative to
-// its key ("lease.7"); temp names and anything else are not leases.
+// its key ("lease.7"); temp names, generations that do not parse or are
+// out of range, and anything else are not leases (see isJunkLease).
 func leaseGen(rel string) (uint64, bool) {
 	s, ok := strings.CutPrefix(rel, leasePrefix)
 	if !ok {
 		return 0, false
 	}
 	g, err := strconv.ParseUint(s, 10, 64)
-	if err != nil || g == 0 || strconv.FormatUint(g, 10) != s {
+	if err != nil || g == 0 || g > maxLeaseGen || strconv.FormatUint(g, 10) != s {
 		return 0, false
 	}
 	return g, true
 }
 
 func isLeaseName(rel string) bool { _, ok := leaseGen(rel); return ok }
+
+// isJunkLease says whether rel, a name relative to its key, is in the
+// lease's name space but no lease ("lease.x", "lease.18446744073709551615"):
+// never honoured, and removed with its key or by gc (JunkLeases). Temp
+// names of a put in flight are not junk.
+func isJunkLease(rel string) bool {
+	return strings.HasPrefix(rel, leasePrefix) && !strings.Contains(rel, "/") && !isLeaseName(rel) && !isTempName(rel)
+}
+
+// JunkLeases lists what lies in key's lease name space and is no lease
+// (see isJunkLease): no rezup writes it, none honours it.
+func (c *Cache) JunkLeases(ctx context.Context, key cas.Key) ([]backend.ObjectInfo, error) {
+	var out []backend.ObjectInfo
+	prefix := key.String() + "/"
+	err := c.b.List(ctx, prefix+leasePrefix, func(o backend.ObjectInfo) error {
+		if isJunkLease(strings.TrimPrefix(o.Name, prefix)) {
+			out = append(out, o)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list the leases of %s in %s: %w", key, c, err)
+	}
+	return out, nil
+}
+
+// RemoveJunkLease deletes name, an object JunkLeases listed for key; a
+// name that is not junk (a real lease, anything else) is refused.
+func (c *Cache) RemoveJunkLease(ctx context.Context, key cas.Key, name string) error {
+	rel, ok := strings.CutPrefix(name, key.String()+"/")
+	if !ok || !isJunkLease(rel) {
+		return fmt.Errorf("remove %s from %s: not a junk lease of %s", name, c, key)
+	}
+	if err := c.b.Delete(ctx, name); err != nil && !backend.IsNotExist(err) {
+		return fmt.Errorf("remove %s from %s: %w", name, c, err)
+	}
+	return nil
+}
 
 func leaseName(key cas.Key, gen uint64) string {
 	return key.String() + "/" + leasePrefix + strconv.FormatUint(gen, 10)

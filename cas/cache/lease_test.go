@@ -881,3 +881,98 @@ func TestLeaseRefreshFailedDeleteReleased(t *testing.T) {
 	}
 	b.Release(ctx)
 }
+
+// A lease planted just inside the bound of what a live rezup writes (15
+// min 50 s ahead) is honoured for at most MaxLeaseTTL from when the waiter
+// first saw it; one re-planted as new generations holds a waiter no longer
+// than its total wait, after which it builds.
+func TestPlantedLeasesDelayAWaiterBoundedly(t *testing.T) {
+	put := func(t *testing.T, c *Cache, key cas.Key, gen uint64, expires time.Time) {
+		t.Helper()
+		b := fmt.Sprintf(`{"holder":{"id":"evil","host":"evil","pid":1},"expires":%q,"ttl":"2m"}`, expires.Format(time.RFC3339Nano))
+		if err := c.Backend().Put(context.Background(), leaseName(key, gen), backend.BytesSource([]byte(b))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("planted once", func(t *testing.T) {
+		c := newTestCache(t)
+		key := cas.KeyOf([]byte("planted once"))
+		clk := newFakeClock()
+		put(t, c, key, 1, clk.Now().Add(15*time.Minute+50*time.Second))
+		opt := leaseOpts(clk, "a")
+		opt.TTL, opt.Wait = DefaultLeaseTTL, time.Hour
+		start := clk.Now()
+		l := mustAcquire(t, c, key, opt)
+		defer l.Release(context.Background())
+		if waited := clk.Now().Sub(start); waited < MaxLeaseTTL || waited > MaxLeaseTTL+opt.Poll {
+			t.Errorf("waited %v on a planted lease, want MaxLeaseTTL (%v)", waited, MaxLeaseTTL)
+		}
+		if l.Generation() != 2 {
+			t.Errorf("generation %d, want 2", l.Generation())
+		}
+	})
+	t.Run("re-planted", func(t *testing.T) {
+		c := newTestCache(t)
+		key := cas.KeyOf([]byte("re-planted"))
+		clk := newFakeClock()
+		gen := uint64(1)
+		put(t, c, key, gen, clk.Now().Add(15*time.Minute+50*time.Second))
+		clk.onSleep = func(n int) {
+			if n%30 == 0 { // every minute or so, a new generation
+				gen++
+				put(t, c, key, gen, clk.Now().Add(15*time.Minute+50*time.Second))
+			}
+		}
+		opt := leaseOpts(clk, "a")
+		opt.TTL = DefaultLeaseTTL // Wait: 10 min
+		start := clk.Now()
+		_, _, err := c.AcquireBuild(context.Background(), key, opt)
+		if !errors.Is(err, ErrLeaseWait) {
+			t.Fatalf("acquire against re-planted leases: %v, want ErrLeaseWait", err)
+		}
+		if waited := clk.Now().Sub(start); waited > opt.Wait+opt.Poll {
+			t.Errorf("waited %v, the bound is %v", waited, opt.Wait)
+		}
+	})
+}
+
+// A lease name that is no lease (a generation that does not parse, or one
+// at the wrap of a uint64) is ignored by the protocol: one build per key
+// goes on from lease.1. gc removes it (JunkLeases, RemoveJunkLease), and
+// so does the removal of the key.
+func TestJunkLeasesAreIgnored(t *testing.T) {
+	c := newTestCache(t)
+	key := cas.KeyOf([]byte("junk"))
+	clk := newFakeClock()
+	for _, name := range []string{"lease.18446744073709551615", "lease.x", "lease.007"} {
+		future := `{"holder":{"id":"evil","host":"evil","pid":1},"expires":"` + clk.Now().Add(10*time.Minute).Format(time.RFC3339) + `","ttl":"2m"}`
+		if err := c.Backend().Put(context.Background(), key.String()+"/"+name, backend.BytesSource([]byte(future))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := mustAcquire(t, c, key, leaseOpts(clk, "a"))
+	if a.Generation() != 1 || clk.sleeps != 0 {
+		t.Fatalf("generation %d after %d waits, want 1 at once", a.Generation(), clk.sleeps)
+	}
+	// A second node waits on a's lease, not on the junk.
+	if _, held, err := c.takeLease(context.Background(), key, leaseOpts(clk, "b"), func(LeaseRecord) bool { return true }); err != nil || held.Gen != 1 {
+		t.Fatalf("b sees %+v, %v; want a's lease.1", held, err)
+	}
+	a.Release(context.Background())
+	junk, err := c.JunkLeases(context.Background(), key)
+	if err != nil || len(junk) != 3 {
+		t.Fatalf("junk leases: %v, %v", junk, err)
+	}
+	if err := c.RemoveJunkLease(context.Background(), key, junk[0].Name); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RemoveJunkLease(context.Background(), key, leaseName(key, 1)); err == nil {
+		t.Error("a real lease name was removed as junk")
+	}
+	if err := c.Remove(context.Background(), key); err != nil {
+		t.Fatal(err)
+	}
+	if left := leaseFiles(t, c, key); len(left) != 0 {
+		t.Errorf("left after Remove: %v", left)
+	}
+}

@@ -468,15 +468,20 @@ func (a *app) store(root materialize.Root, sc *cache.Cache) (*materialize.Store,
 	if err != nil {
 		return nil, err
 	}
+	leaseWait, err := a.leaseWait()
+	if err != nil {
+		return nil, err
+	}
 	return materialize.New(materialize.Options{
-		Root:     root,
-		Home:     home,
-		Environ:  a.environ,
-		Log:      pipLog,
-		Reporter: newReporter(a),
-		Cache:    sc,
-		Version:  rezupVersion(),
-		LeaseTTL: leaseTTL,
+		Root:      root,
+		Home:      home,
+		Environ:   a.environ,
+		Log:       pipLog,
+		Reporter:  newReporter(a),
+		Cache:     sc,
+		Version:   rezupVersion(),
+		LeaseTTL:  leaseTTL,
+		LeaseWait: leaseWait,
 		// Creator and host are only written when something is built or
 		// recorded: resolving them (NSS, uname) stays off the hot path.
 		Creator:  func() (string, string) { return currentUser(a), hostname() },
@@ -522,6 +527,21 @@ func (a *app) pipCacheDir(home string) string {
 		return ""
 	}
 	return filepath.Join(dir, "rezup", "pip")
+}
+
+// leaseWait is REZUP_CACHE_LEASE_WAIT, how long in all a node waits for
+// another node's build of a key before it builds itself (0: the default).
+func (a *app) leaseWait() (time.Duration, error) {
+	s := strings.TrimSpace(a.getenv("REZUP_CACHE_LEASE_WAIT"))
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < time.Second || d > 24*time.Hour {
+		return 0, withHint(&configError{fmt.Sprintf("REZUP_CACHE_LEASE_WAIT=%q is not a duration from 1s to 24h", s)},
+			"set it to how long a node waits for another's build before it builds itself, such as 10m (the default), or unset it")
+	}
+	return d, nil
 }
 
 // minLeaseTTL keeps REZUP_CACHE_LEASE above what a refresh every TTL/3
