@@ -91,6 +91,7 @@ func (a *app) runAdd(ctx context.Context, o *addOptions) error {
 	}
 	req := a.addRequest(c, o.fresh, o.frozen)
 	if o.remote {
+		a.warnUnauthenticated(c, false)
 		req.Remote = &c.remote
 		// The key that signs the cache's entries signs the revision too.
 		if _, req.Signer, err = a.resolveTrust(c.recipe.Recipe); err != nil {

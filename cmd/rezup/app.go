@@ -20,6 +20,7 @@ import (
 	"github.com/rezup/rezup/cas/backend/s3backend"
 	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/internal/envlist"
+	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/materialize"
 	"github.com/rezup/rezup/recipe"
 )
@@ -262,12 +263,14 @@ func (a *app) warnMissingRemote(c *container) {
 	}
 }
 
-// warnUnauthenticated says, once per run, that the container's shared
-// cache is used without trusted keys: whoever can write it chooses what a
-// lookup by key returns. Nothing is said without a cache, or when the
-// trust configuration cannot be read (the command that opens the cache
-// reports that).
-func (a *app) warnUnauthenticated(c *container) {
+// warnUnauthenticated says that the container's shared cache is used
+// without trusted keys: whoever can write it chooses what a lookup by key
+// returns. It is said where a person decides (status, add --remote) each
+// time, and elsewhere (pull, which farm boot scripts run on every node) at
+// most once a day per user, so that it stays worth reading. Nothing is said
+// without a cache, or when the trust configuration cannot be read (the
+// command that opens the cache reports that).
+func (a *app) warnUnauthenticated(c *container, daily bool) {
 	if a.warnedUnauthenticated {
 		return
 	}
@@ -279,7 +282,37 @@ func (a *app) warnUnauthenticated(c *container) {
 		return
 	}
 	a.warnedUnauthenticated = true
-	a.warnf("the shared cache %s is unauthenticated: whoever can write it chooses the builds found by key (pinned remote revisions excepted); set [cache] trusted-keys or REZUP_TRUSTED_KEYS", loc)
+	msg := fmt.Sprintf("the shared cache %s is unauthenticated: whoever can write it chooses the builds found by key (pinned remote revisions excepted); set [cache] trusted-keys or REZUP_TRUSTED_KEYS", loc)
+	if daily && !a.oncePerDay("warned-unauthenticated") {
+		a.log.Debug(msg)
+		return
+	}
+	a.warnf("%s", msg)
+}
+
+// oncePerDay says whether what the stamp name stands for is to be done
+// now, and if so stamps it: at most once a day per user, the stamp being a
+// file in the user's cache directory. Without one (no home), always.
+func (a *app) oncePerDay(name string) bool {
+	home, err := a.home()
+	if err != nil {
+		return true
+	}
+	dir := a.userCacheDir(home)
+	if dir == "" {
+		return true
+	}
+	stamp := filepath.Join(dir, name)
+	now := time.Now()
+	if fi, err := os.Stat(stamp); err == nil && now.Sub(fi.ModTime()) < 24*time.Hour {
+		return false
+	}
+	// A stamp that cannot be written only repeats the message.
+	if err := os.MkdirAll(dir, 0o777); err == nil {
+		_ = fsx.WriteFile(stamp, nil, 0o666)
+		_ = os.Chtimes(stamp, now, now)
+	}
+	return true
 }
 
 // localRoot is [root] local, else $REZUP_ROOT_LOCAL, else ~/.rezup: the

@@ -91,7 +91,7 @@ func (a *app) pullOne(ctx context.Context, name string, local, repair bool) erro
 	if err != nil {
 		return err
 	}
-	a.warnUnauthenticated(c)
+	a.warnUnauthenticated(c, true)
 	if !local {
 		a.warnMissingRemote(c)
 	}

@@ -236,7 +236,7 @@ func (a *app) containerStatus(name string, detail bool) (statusContainer, error)
 	if err != nil {
 		return statusContainer{}, err
 	}
-	a.warnUnauthenticated(con)
+	a.warnUnauthenticated(con, false)
 	a.warnMissingRemote(con)
 	cr, root := con.recipe, con.root
 	c := statusContainer{Name: name, Root: root.Dir}

@@ -11,10 +11,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/cas/cache"
@@ -207,5 +209,38 @@ func TestUnreadableRecipeUsesPinsOnly(t *testing.T) {
 				t.Errorf("no warning about the unreadable recipe:\n%s", stderr.String())
 			}
 		})
+	}
+}
+
+// The unauthenticated-cache warning is said where a person decides
+// (status, add --remote) every time, and on pull at most once a day per
+// user: farm boot scripts pull on every node.
+func TestUnauthenticatedWarningOnceADayOnPull(t *testing.T) {
+	home := t.TempDir()
+	env := []string{"HOME=" + home, "REZUP_CACHE=" + t.TempDir(), "XDG_CACHE_HOME=" + filepath.Join(home, ".cache")}
+	warnings := func(daily bool) int {
+		var stderr bytes.Buffer
+		a := newApp(env, &bytes.Buffer{}, &stderr)
+		c, err := a.openContainer(recipe.DefaultContainer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.warnUnauthenticated(c, daily)
+		a.warnUnauthenticated(c, daily) // a second container of the same run
+		return strings.Count(stderr.String(), "is unauthenticated")
+	}
+	if got := []int{warnings(true), warnings(true), warnings(true)}; !slices.Equal(got, []int{1, 0, 0}) {
+		t.Errorf("three pulls warned %v times, want once", got)
+	}
+	if got := warnings(false); got != 1 {
+		t.Errorf("status warned %d times, want 1", got)
+	}
+	stamp := filepath.Join(home, ".cache", "rezup", "warned-unauthenticated")
+	old := time.Now().Add(-25 * time.Hour)
+	if err := os.Chtimes(stamp, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if got := warnings(true); got != 1 {
+		t.Errorf("a pull the next day warned %d times, want 1", got)
 	}
 }
