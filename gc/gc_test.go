@@ -2,6 +2,7 @@ package gc_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -802,5 +803,33 @@ func TestCacheJunkLeasesGo(t *testing.T) {
 	}
 	if _, err := sc.Lookup(ctx, k); err != nil {
 		t.Errorf("the key went with its junk: %v", err)
+	}
+}
+
+// gc --json has every field always, null where it does not apply, as
+// status --json: no remote root, no cache, an item without a container.
+func TestReportHasEveryField(t *testing.T) {
+	s := &gc.Sweep{Root: "/r", Now: at(0), Remove: []gc.Item{{Kind: gc.KindTrash, Name: "trash-1", Reason: gc.ReasonTrash}}}
+	b, err := json.Marshal(gc.NewReport(s, nil, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"root", "remote", "cache", "dry_run", "now", "keep", "older_than_seconds", "cache_grace_seconds", "remove", "kept", "removed", "skipped", "planned_bytes", "removed_bytes", "warnings", "errors"} {
+		if _, ok := got[k]; !ok {
+			t.Errorf("no %q in %s", k, b)
+		}
+	}
+	if got["remote"] != nil || got["cache"] != nil || got["cache_grace_seconds"] != nil {
+		t.Errorf("fields that do not apply are not null: %s", b)
+	}
+	item := got["remove"].([]any)[0].(map[string]any)
+	for _, k := range []string{"kind", "container", "name", "key", "bytes", "reason", "detail", "last_use"} {
+		if _, ok := item[k]; !ok {
+			t.Errorf("no %q in the item %v", k, item)
+		}
 	}
 }

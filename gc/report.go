@@ -1,18 +1,23 @@
 package gc
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Report is the --json output of `rezup gc`: the plan, and what executing
 // it did. Field names and reason values are stable (see README.md).
+// Every field is always there: null where it does not apply (no remote
+// root, no cache), as in `rezup status --json`.
 type Report struct {
 	Root              string    `json:"root"`
-	Remote            string    `json:"remote,omitempty"`
-	Cache             string    `json:"cache,omitempty"`
+	Remote            *string   `json:"remote"`
+	Cache             *string   `json:"cache"`
 	DryRun            bool      `json:"dry_run"`
 	Now               time.Time `json:"now"`
 	Keep              int       `json:"keep"`
 	OlderThanSeconds  int64     `json:"older_than_seconds"`
-	CacheGraceSeconds int64     `json:"cache_grace_seconds,omitempty"`
+	CacheGraceSeconds *int64    `json:"cache_grace_seconds"`
 	// Remove is what the plan removes; Kept is every survivor it looked
 	// at, with why it stays.
 	Remove []Item `json:"remove"`
@@ -30,7 +35,7 @@ type Report struct {
 // every list present (empty rather than null).
 func NewReport(s *Sweep, r *Result, execErr error) Report {
 	rep := Report{
-		Root: s.Root, Remote: s.Remote, Cache: s.Cache, DryRun: r == nil,
+		Root: s.Root, DryRun: r == nil,
 		Now: s.Now.UTC(), Keep: s.Keep,
 		OlderThanSeconds: int64(s.OlderThan / time.Second),
 		Remove:           nonNil(s.Remove), Kept: nonNil(s.Kept),
@@ -39,8 +44,12 @@ func NewReport(s *Sweep, r *Result, execErr error) Report {
 		Warnings:     append([]string{}, s.Warnings...),
 		Errors:       []string{},
 	}
+	if s.Remote != "" {
+		rep.Remote = &s.Remote
+	}
 	if s.Cache != "" {
-		rep.CacheGraceSeconds = int64(s.CacheGrace / time.Second)
+		grace := int64(s.CacheGrace / time.Second)
+		rep.Cache, rep.CacheGraceSeconds = &s.Cache, &grace
 	}
 	if r != nil {
 		rep.Removed, rep.Skipped, rep.RemovedBytes = nonNil(r.Removed), nonNil(r.Skipped), r.Bytes
@@ -70,4 +79,29 @@ func unjoin(err error) []error {
 		return j.Unwrap()
 	}
 	return []error{err}
+}
+
+// MarshalJSON writes every field of an item, null where it does not apply
+// (no container, no key, no known last use).
+func (it Item) MarshalJSON() ([]byte, error) {
+	opt := func(s string) *string {
+		if s == "" {
+			return nil
+		}
+		return &s
+	}
+	var lastUse *time.Time
+	if !it.LastUse.IsZero() {
+		lastUse = &it.LastUse
+	}
+	return json.Marshal(struct {
+		Kind      Kind       `json:"kind"`
+		Container *string    `json:"container"`
+		Name      string     `json:"name"`
+		Key       *string    `json:"key"`
+		Bytes     int64      `json:"bytes"`
+		Reason    Reason     `json:"reason"`
+		Detail    string     `json:"detail"`
+		LastUse   *time.Time `json:"last_use"`
+	}{it.Kind, opt(it.Container), it.Name, opt(it.Key), it.Bytes, it.Reason, it.Detail, lastUse})
 }
