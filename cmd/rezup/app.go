@@ -52,6 +52,13 @@ type app struct {
 	// newline yet; whatever prints next ends it first (endProgress).
 	progressMu    sync.Mutex
 	progressShown bool
+	progressAt    time.Time // when a transfer's progress was last drawn
+
+	// quiet (-q) prints errors only.
+	quiet bool
+	// live is the status line of a terminal (nil: not a terminal, or -q,
+	// or -D, whose logs say more).
+	live *liveLine
 
 	// stdin is what an interactive shell would read: `use` starts one
 	// only when it is a terminal.
@@ -494,8 +501,11 @@ func (a *app) store(root materialize.Root, sc *cache.Cache) (*materialize.Store,
 		return nil, err
 	}
 	var pipLog io.Writer = io.Discard
-	if a.debug {
+	switch {
+	case a.debug:
 		pipLog = a.stderr
+	case a.live != nil:
+		pipLog = a.live // what pip is doing, on the status line
 	}
 	leaseTTL, err := a.leaseTTL()
 	if err != nil {
@@ -621,16 +631,41 @@ func (a *app) showProgress(line string) {
 	defer a.progressMu.Unlock()
 	fmt.Fprint(a.stderr, line)
 	a.progressShown = true
+	a.progressAt = time.Now()
 }
 
-// endProgress ends the progress line on stderr, if one is shown, so that
-// what is printed next starts on a line of its own.
+// showLive prints the live status line, unless a transfer's progress line
+// was drawn a moment ago: that one says more.
+func (a *app) showLive(line string) {
+	a.progressMu.Lock()
+	defer a.progressMu.Unlock()
+	if time.Since(a.progressAt) < 2*liveEvery {
+		return
+	}
+	fmt.Fprint(a.stderr, line)
+	a.progressShown = true
+}
+
+// endProgress erases the progress or status line on stderr, if one is
+// shown, so that what is printed next starts on a line of its own.
 func (a *app) endProgress() {
 	a.progressMu.Lock()
 	defer a.progressMu.Unlock()
+	a.endProgressLocked()
+}
+
+func (a *app) endProgressLocked() {
 	if a.progressShown {
-		fmt.Fprint(a.stderr, "\n")
+		fmt.Fprint(a.stderr, "\r\033[K")
 		a.progressShown = false
+	}
+}
+
+// stopLive erases the live status line for good: the command is done, or
+// is about to run something else on this terminal.
+func (a *app) stopLive() {
+	if a.live != nil {
+		a.live.stop()
 	}
 }
 
@@ -648,9 +683,21 @@ func (a *app) warnf(format string, args ...any) {
 		a.warned = map[string]bool{}
 	}
 	a.warned[msg] = true
+	if a.quiet {
+		return
+	}
+	a.progressMu.Lock()
+	defer a.progressMu.Unlock()
+	a.endProgressLocked()
 	fmt.Fprintf(a.stderr, "rezup: warning: %s\n", msg)
 }
 
 func (a *app) infof(format string, args ...any) {
+	if a.quiet {
+		return
+	}
+	a.progressMu.Lock()
+	defer a.progressMu.Unlock()
+	a.endProgressLocked()
 	fmt.Fprintf(a.stderr, "rezup: "+format+"\n", args...)
 }

@@ -37,6 +37,7 @@ func run(args, environ []string, stdout, stderr io.Writer) (code int) {
 	cmd := app.command()
 	cmd.SetArgs(args)
 	ran, err := cmd.ExecuteContextC(ctx)
+	app.stopLive()
 	if err == nil {
 		return 0
 	}

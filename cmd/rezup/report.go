@@ -30,12 +30,13 @@ func newReporter(a *app) *reporter {
 }
 
 func (r *reporter) Infof(format string, args ...any) {
-	r.endProgress()
 	r.a.infof(format, args...)
+	if r.a.live != nil {
+		r.a.live.setStep(fmt.Sprintf(format, args...))
+	}
 }
 
 func (r *reporter) Warnf(format string, args ...any) {
-	r.endProgress()
 	r.a.warnf(format, args...)
 }
 
@@ -45,7 +46,7 @@ func (r *reporter) Debugf(format string, args ...any) {
 }
 
 func (r *reporter) Progress(what string, done, total archive.Progress) {
-	if !r.terminal {
+	if !r.terminal || r.a.quiet {
 		return
 	}
 	r.mu.Lock()

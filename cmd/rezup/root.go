@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -70,6 +71,9 @@ any container.`,
 			if a.debug {
 				a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			}
+			if !a.debug && !a.quiet && isTerminal(a.stderr) {
+				a.live = &liveLine{a: a, now: time.Now}
+			}
 			return a.preRun(cmd)
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -83,6 +87,7 @@ any container.`,
 	root.Flags().BoolVarP(&o.version, "version", "V", false, "print the version and exit")
 	root.Flags().BoolVarP(&o.latest, "latest", "L", false, "print the newest rezup version in $REZUP_UPGRADE_SOURCE and exit")
 	root.PersistentFlags().BoolVarP(&a.debug, "debug", "D", false, "print debug logs (and pip's output) to stderr")
+	root.PersistentFlags().BoolVarP(&a.quiet, "quiet", "q", false, "print errors only")
 	root.PersistentFlags().Bool("no-upgrade", false, "do not upgrade rezup from $REZUP_UPGRADE_SOURCE")
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)

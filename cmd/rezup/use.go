@@ -210,6 +210,8 @@ func (a *app) runUse(ctx context.Context, o *useOptions) error {
 		a.warnf("%s", w)
 	}
 	a.log.Debug("launch ready", "container", o.name, "revision", t.Revision.Name, "remote", t.Remote, "key", t.Key(), "elapsed", time.Since(start))
+	// What runs next has the terminal: the status line goes first.
+	a.stopLive()
 
 	argv := o.argv
 	if o.do != "" {
