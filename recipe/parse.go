@@ -26,7 +26,7 @@ const plainNameRule = `use letters, digits, ".", "_" and "-", starting with a le
 // (the order "did you mean" and the key lists in messages use).
 var (
 	topKeys    = []string{"description", "schema", "root", "dotenv", "env", "pip", "rez", "extension", "shared", "init", "build", "cache"}
-	rootKeys   = []string{"local", "remote"}
+	rootKeys   = []string{"local", "remote", "python-compatible"}
 	pipKeys    = []string{"options", "env"}
 	toolKeys   = []string{"name", "url", "edit", "flags", "isolation", "python", "lib"}
 	sharedKeys = []string{"name", "requires"}
@@ -235,6 +235,11 @@ func (p *parser) recipe(r *Recipe, m map[string]any) {
 				p.known(path, t, rootKeys)
 				r.Root.Local = p.rootPath(path.with("local"), t["local"], r.Root.Local)
 				r.Root.Remote = p.rootPath(path.with("remote"), t["remote"], r.Root.Remote)
+				if v, ok := t["python-compatible"]; ok {
+					if b, ok := p.boolean(path.with("python-compatible"), v); ok {
+						r.Root.PythonCompatible = b
+					}
+				}
 			}
 		case "dotenv":
 			p.dotenv(path, v, &r.Dotenv)

@@ -31,6 +31,11 @@ type Recipe struct {
 type Root struct {
 	Local  string
 	Remote string
+	// PythonCompatible says that Python rezup nodes still read the remote
+	// root: `rezup add --remote` then refuses a recipe they would read
+	// differently (see PythonDifferences), as with --strict. It is never a
+	// build input, and the Python rezup ignores it.
+	PythonCompatible bool
 }
 
 // EnvVar is one entry of [env].
