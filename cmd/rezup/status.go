@@ -105,7 +105,10 @@ in the local or remote root. With NAME, list its revisions, the remote
 root's first (as use prefers them): timestamp, where it is (local,
 remote, or both for a remote revision mirrored here, counted once), rez
 version, date (ISO 8601, local time with its zone), key, size and state;
-the first ready one is marked latest.
+the first ready one is marked latest. Key, size and rez version are those
+of the build a launch runs: for a remote revision that pins its build
+and that the Python rezup pulled here first, the pinned build (state:
+runs the pinned build), not the Python rezup's mirror.
 
 With --packages, list the packages of NAME's latest revision (or of
 --revision REV, named as in the list, by a unique prefix, or as latest~N),
