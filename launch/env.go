@@ -72,8 +72,8 @@ func CheckNested(environ []string) error {
 // each, for the caller to show.
 func Environ(o Options) (environ, warnings []string, err error) {
 	env := newEnvList(o.Environ)
-	caller := newEnvList(o.Environ)
 	if r := o.Recipe; r != nil {
+		caller := newEnvList(o.Environ) // python-dotenv's os.environ
 		goos := o.GOOS
 		if goos == "" {
 			goos = runtime.GOOS
