@@ -46,9 +46,8 @@ line each; --strict (or [root] python-compatible = true in the recipe)
 refuses to publish it instead.`,
 		Example: `  rezup add                     # a new revision of .main from ~/rezup.toml, then a shell in it
   rezup add dev --skip-use      # dev from ~/rezup.dev.toml (written from the defaults if missing)
-  rezup add prod --remote -s    # build, publish to the shared cache and the remote root
-  rezup add prod --frozen -s    # build the latest revision's lock again, without an index
-  rezup add prod -r -s --strict # publish only what Python rezup nodes read the same way`,
+  rezup add prod -r -s --strict # build, publish to the cache and remote root; refuse what Python nodes read otherwise
+  rezup add prod --frozen -s    # build the latest revision's lock again, without an index`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, err := oneName(cmd, args)
 			if err != nil {
