@@ -46,8 +46,8 @@ func CheckNested(environ []string) error {
 	return nil
 }
 
-// Environ composes the environment of a revision, each step over the one
-// before:
+// Environ composes the environment of a revision as the Python rezup
+// does, each step over the one before:
 //
 //  1. the caller's environment (o.Environ);
 //  2. the [dotenv] files: the top-level entries sorted by key, then the
@@ -55,20 +55,25 @@ func CheckNested(environ []string) error {
 //     order. A missing file is skipped, as the Python rezup did, with a
 //     warning naming it; a file that cannot be read or parsed is an error
 //     naming it and its recipe key;
-//  3. [env], keys sorted;
+//  3. [env], in file order (recipe.EnvVar: each value as python-dotenv
+//     reads it);
 //  4. REZUP_CONTAINER and REZUP_USING_REMOTE ("yes" or "");
 //  5. PATH: the bin dirs, then the PATH composed so far.
 //
-// Unquoted and double-quoted dotenv values and every [env] value get
-// python-dotenv interpolation (${VAR}, ${VAR:-default}) against the
-// environment composed so far, so later files see earlier ones and [env]
-// sees them all. The result keeps the caller's order, with new keys
-// appended, and has no duplicate keys (case-insensitive on Windows, where
-// the caller's spelling of a key such as Path is kept). The warnings are
-// one line each, for the caller to show.
+// Dotenv values and [env] values get python-dotenv's interpolation
+// (${VAR}, ${VAR:-default}), single-quoted dotenv values too, and see
+// what python-dotenv lets them see: the caller's environment and the
+// bindings before them in the same file, or in [env]; never another
+// file's, and [env] never the files'. (python-dotenv reads each file, and
+// the [env] the Python rezup writes out, on its own against os.environ.)
+// The result keeps the caller's order, with new keys appended, and has no
+// duplicate keys (case-insensitive on Windows, where the caller's
+// spelling of a key such as Path is kept). The warnings are one line
+// each, for the caller to show.
 func Environ(o Options) (environ, warnings []string, err error) {
 	env := newEnvList(o.Environ)
 	if r := o.Recipe; r != nil {
+		caller := newEnvList(o.Environ) // python-dotenv's os.environ
 		goos := o.GOOS
 		if goos == "" {
 			goos = runtime.GOOS
@@ -95,14 +100,24 @@ func Environ(o Options) (environ, warnings []string, err error) {
 			if err != nil {
 				return nil, nil, fmt.Errorf("load %s %s%s: %w", f.table, f.key, where, err)
 			}
-			// Every value is expanded, single-quoted ones too: that is
-			// what python-dotenv, which the Python rezup used, does.
+			seen := caller.over()
 			for _, kv := range kvs {
-				env.set(kv.Key, expand(kv.Value, env.get))
+				if kv.NoValue {
+					// python-dotenv binds it to None: a later ${NAME}
+					// of this file reads it as empty.
+					seen.set(kv.Key, "")
+					continue
+				}
+				v := expand(kv.Value, seen.get)
+				seen.set(kv.Key, v)
+				env.set(kv.Key, v)
 			}
 		}
-		for _, k := range sortedKeys(r.Env) {
-			env.set(k, expand(r.Env[k], env.get))
+		seen := caller.over()
+		for _, e := range r.Env {
+			v := expand(e.Value, seen.get)
+			seen.set(e.Name, v)
+			env.set(e.Name, v)
 		}
 	}
 
@@ -125,16 +140,16 @@ func Environ(o Options) (environ, warnings []string, err error) {
 	return env.list(), warnings, nil
 }
 
-func readDotenv(path string) ([]KV, error) {
+func readDotenv(path string) ([]recipe.KV, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err // *PathError already names the file
 	}
 	defer f.Close() // read-only; nothing to lose
-	kvs, err := ParseDotenv(f)
-	var se *SyntaxError
-	if errors.As(err, &se) {
-		se.File = path
+	kvs, err := recipe.ParseDotenv(f)
+	var de *recipe.DotenvError
+	if errors.As(err, &de) {
+		de.File = path
 	}
 	return kvs, err
 }
@@ -164,6 +179,27 @@ func newEnvList(environ []string) *envList {
 	}
 	return e
 }
+
+// over is a lookup of e's variables where set values win: what
+// python-dotenv interpolates with, os.environ under the bindings read so
+// far. It leaves e as it is.
+func (e *envList) over() *overlay {
+	return &overlay{base: e, vals: map[string]string{}}
+}
+
+type overlay struct {
+	base *envList
+	vals map[string]string // envlist.Key(key) → value
+}
+
+func (o *overlay) get(key string) (string, bool) {
+	if v, ok := o.vals[envlist.Key(key)]; ok {
+		return v, true
+	}
+	return o.base.get(key)
+}
+
+func (o *overlay) set(key, value string) { o.vals[envlist.Key(key)] = value }
 
 func (e *envList) get(key string) (string, bool) {
 	if i, ok := e.idx[envlist.Key(key)]; ok {

@@ -53,22 +53,25 @@ func TestEnviron(t *testing.T) {
 		want map[string]string // the keys to check
 	}{
 		{
+			// Each file sees the caller's environment and its own
+			// bindings only, as python-dotenv reads it; [env] sees the
+			// caller's and its own.
 			name: "dotenv shared sorted, then platform sorted, then env",
 			opts: Options{
 				Container: ".main",
 				GOOS:      "linux",
 				Recipe: &recipe.Recipe{Dotenv: recipe.Dotenv{
-					Shared: map[string]string{"b": f("b.env", "ORDER=${ORDER},b\n"), "a": f("a.env", "ORDER=${ORDER},a\n")},
+					Shared: map[string]string{"b": f("b.env", "LAST=b\nB=${A:-not-a}\nORDER=${ORDER},b\n"), "a": f("a.env", "LAST=a\nA=a\n")},
 					Platform: map[string]map[string]string{
-						"linux":  {"z": f("z.env", "ORDER=${ORDER},z\n"), "c": f("c.env", "ORDER=${ORDER},c\n")},
+						"linux":  {"z": f("z.env", "LAST=z\n"), "c": f("c.env", "LAST=c\nC=${LAST}\n")},
 						"darwin": {"a": filepath.Join(dir, "not-read-on-linux.env")},
 					},
-				}, Env: map[string]string{"ORDER": "${ORDER},env"}},
+				}, Env: []recipe.EnvVar{{Name: "ORDER", Value: "${ORDER},env"}, {Name: "E", Value: "${B:-no-b}"}}},
 			},
-			want: map[string]string{"ORDER": "caller,a,b,c,z,env", "KEEP": "last"},
+			want: map[string]string{"LAST": "z", "A": "a", "B": "not-a", "C": "c", "ORDER": "caller,env", "E": "no-b", "KEEP": "last"},
 		},
 		{
-			name: "env overrides dotenv and interpolates",
+			name: "env overrides dotenv, interpolates in file order, without the files",
 			opts: Options{
 				GOOS: "linux",
 				Recipe: &recipe.Recipe{
@@ -79,11 +82,11 @@ func TestEnviron(t *testing.T) {
 						"U=${UNSET:-dflt} ${CALLER:-no}",
 						"RAW=$CALLER",
 					}, "\n"))}},
-					Env: map[string]string{"X": "env", "Y": "${X}-y", "A": "${X}-before-x-in-env"},
+					Env: []recipe.EnvVar{{Name: "A", Value: "${X:-no-x}-before-x-in-env"}, {Name: "X", Value: "env"}, {Name: "Y", Value: "${X}-y"}},
 				},
 			},
 			want: map[string]string{
-				"X": "env", "Y": "env-y", "A": "dot-before-x-in-env",
+				"X": "env", "Y": "env-y", "A": "no-x-before-x-in-env",
 				"LIT": "c", "DQ": "c-dot", "U": "dflt c", "RAW": "$CALLER",
 			},
 		},
@@ -101,7 +104,7 @@ func TestEnviron(t *testing.T) {
 			name: "bin dirs prepended to PATH, after [env] changed it",
 			opts: Options{
 				BinDirs: []string{"/s/venv/rez/bin/rez", "/s/venv/ext/bin/rez"},
-				Recipe:  &recipe.Recipe{Env: map[string]string{"PATH": "/opt/tools/bin" + sep + "${PATH}"}},
+				Recipe:  &recipe.Recipe{Env: []recipe.EnvVar{{Name: "PATH", Value: "/opt/tools/bin" + sep + "${PATH}"}}},
 			},
 			want: map[string]string{"PATH": strings.Join([]string{"/s/venv/rez/bin/rez", "/s/venv/ext/bin/rez", "/opt/tools/bin", "/usr/bin"}, sep)},
 		},
@@ -212,7 +215,7 @@ func TestEnvironMissingDotenvWarns(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := &recipe.Recipe{File: "/r/rezup.toml", Dotenv: tt.dot, Env: map[string]string{"E": "env"}}
+			r := &recipe.Recipe{File: "/r/rezup.toml", Dotenv: tt.dot, Env: []recipe.EnvVar{{Name: "E", Value: "env"}}}
 			got, warns, err := Environ(Options{GOOS: "linux", Container: "c", Recipe: r})
 			if err != nil {
 				t.Fatal(err)
@@ -381,7 +384,7 @@ func BenchmarkEnviron(b *testing.B) {
 	o := Options{
 		Container: ".main",
 		BinDirs:   []string{"/s/venv/rez/bin/rez", "/s/venv/ext/bin/rez"},
-		Recipe:    &recipe.Recipe{Env: map[string]string{"REZ_CONFIG_FILE": "${HOME}/rezconfig.py", "A": "1"}},
+		Recipe:    &recipe.Recipe{Env: []recipe.EnvVar{{Name: "REZ_CONFIG_FILE", Value: "${HOME}/rezconfig.py"}, {Name: "A", Value: "1"}}},
 		Environ:   environ,
 	}
 	for b.Loop() {

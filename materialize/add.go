@@ -48,6 +48,11 @@ type AddRequest struct {
 	// Signer, when not nil, signs the remote revision (see
 	// RevisionTrust): nodes that require signed revisions launch it.
 	Signer *cache.SecretKey
+	// Strict refuses a remote add whose recipe Python rezup nodes read
+	// differently (recipe.PythonDifferences), with a
+	// *PythonDifferencesError; without it, and without the recipe's
+	// [root] python-compatible, each difference is a warning.
+	Strict bool
 }
 
 // Added is what Add made.
@@ -69,7 +74,44 @@ var (
 	// that it could not hand it on: it came from the shared cache without
 	// a trusted signature.
 	ErrNotPublished = errors.New("not published")
+	// ErrPythonDifferences means a strict add --remote found what Python
+	// rezup nodes read differently in the recipe (see
+	// PythonDifferencesError).
+	ErrPythonDifferences = errors.New("read differently by Python rezup nodes")
 )
+
+// PythonDifferencesError is a remote add refused because Python rezup
+// nodes read its recipe differently from this rezup, or cannot read it:
+// the add was strict (AddRequest.Strict), or the recipe asks for it
+// ([root] python-compatible = true, then Setting is set). Nothing was
+// made. Its message is one line, then the differences, one a line.
+type PythonDifferencesError struct {
+	File        string
+	Differences []recipe.PythonDifference
+	Setting     bool
+}
+
+func (e *PythonDifferencesError) Error() string {
+	why := "--strict"
+	if e.Setting {
+		why = "[root] python-compatible"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "add --remote: Python rezup nodes read %s differently in %d %s, refused (%s)", e.File, len(e.Differences), plural(len(e.Differences), "place", "places"), why)
+	for _, d := range e.Differences {
+		b.WriteString("\n" + d.String())
+	}
+	return b.String()
+}
+
+func (e *PythonDifferencesError) Unwrap() error { return ErrPythonDifferences }
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
 
 // StepError is a failure of Add's resolution ("resolve"), build ("build")
 // or publication ("publish"): the caller tells the user what to fix by
@@ -138,6 +180,21 @@ func (s *Store) Add(ctx context.Context, req AddRequest) (added *Added, err erro
 		// Refused before building: what the nodes would run is the
 		// source tree on this machine.
 		return nil, &sentinelError{ErrEditMode, fmt.Sprintf("add --remote: %s is installed with edit = true, and an edit-mode build is never published (it points into a source tree on this machine)", strings.Join(tools, ", "))}
+	}
+	if forPublish {
+		// What Python nodes following the remote root would read
+		// otherwise: said before anything is built, and refused when
+		// asked. (The salt rezup may add below is a plain string.)
+		diffs, err := recipe.PythonDifferences(req.RecipePath, data)
+		if err != nil {
+			return nil, err
+		}
+		if strict := req.Strict || r.Root.PythonCompatible; strict && len(diffs) > 0 {
+			return nil, &PythonDifferencesError{File: req.RecipePath, Differences: diffs, Setting: !req.Strict}
+		}
+		for _, d := range diffs {
+			s.opt.Reporter.Warnf("%s", d)
+		}
 	}
 	setSalt := func(salt string) error {
 		if data, err = recipe.WithSalt(req.RecipePath, data, salt); err != nil {

@@ -355,3 +355,57 @@ func (f *addFixture) plan(t *testing.T) *Plan {
 	}
 	return lp
 }
+
+// A remote add says, one warning each, what Python rezup nodes would read
+// differently in the recipe, before building; a strict one (--strict, or
+// [root] python-compatible = true in the recipe) refuses it instead, and
+// makes nothing. A local add does not look.
+func TestAddRemotePythonDifferences(t *testing.T) {
+	t.Parallel()
+	f := newAddFixture(t, nil)
+	env := "\n[env]\nMIXED = [\"a\", 2, true]\nPATHS = [\"/a\", \"/b\"]\n"
+	f.writeRecipe(t, env)
+	remote := Root{Dir: filepath.Join(t.TempDir(), "remote"), Remote: true}
+	localRoot := f.s.opt.Root.Dir
+	refused := func(t *testing.T, setting bool, edit func(*AddRequest)) {
+		t.Helper()
+		_, err := f.add(t, edit)
+		var pd *PythonDifferencesError
+		if !errors.As(err, &pd) || !errors.Is(err, ErrPythonDifferences) || pd.Setting != setting || len(pd.Differences) != 2 {
+			t.Fatalf("strict add: %v, want a *PythonDifferencesError (setting %v) of 2 differences", err, setting)
+		}
+		lines := strings.Split(err.Error(), "\n")
+		if len(lines) != 3 || !strings.HasPrefix(lines[1], f.recipePath()+":8: [env] MIXED mixes") || !strings.HasPrefix(lines[2], f.recipePath()+":9: [env] PATHS is a list") {
+			t.Errorf("error:\n%s", err)
+		}
+		for _, dir := range []string{remote.Dir, localRoot} {
+			if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("a refused add made %s: %v", dir, err)
+			}
+		}
+	}
+	refused(t, false, func(r *AddRequest) { r.Remote, r.Strict = &remote, true })
+	f.writeRecipe(t, "\n[root]\npython-compatible = true\n"+env[1:])
+	_, err := f.add(t, func(r *AddRequest) { r.Remote = &remote })
+	var pd *PythonDifferencesError
+	if !errors.As(err, &pd) || !pd.Setting || !strings.Contains(err.Error(), "refused ([root] python-compatible)") {
+		t.Fatalf("add with [root] python-compatible: %v", err)
+	}
+
+	f.writeRecipe(t, env)
+	added := f.mustAdd(t, func(r *AddRequest) { r.Remote = &remote })
+	if !added.Revision.Remote {
+		t.Fatalf("published %+v", added.Revision)
+	}
+	if f.rep.count("warning: "+f.recipePath()+":8: [env] MIXED mixes a string, an integer and a boolean") != 1 ||
+		f.rep.count("warning: "+f.recipePath()+":9: [env] PATHS is a list") != 1 {
+		t.Errorf("warnings: %q", f.rep.lines)
+	}
+	before := len(f.rep.lines)
+	f.mustAdd(t, nil) // local: Python nodes read no local revision of this machine's
+	for _, l := range f.rep.lines[before:] {
+		if strings.Contains(l, "Python nodes") {
+			t.Errorf("a local add warned: %s", l)
+		}
+	}
+}

@@ -63,7 +63,9 @@
 //   - A revision the Python rezup built (Revision.PythonBuilt: no key, its
 //     venv a real directory) is launched from its own venv, never rebuilt;
 //     its in-use lock is in the revision, and removing it takes that lock
-//     LOCK_EX|LOCK_NB, as removing an entry does.
+//     LOCK_EX|LOCK_NB, as removing an entry does. The exception is its
+//     mirror of a remote revision that pins its build (Revision.Pinned):
+//     launches run the pinned build, and leave the mirror alone.
 //   - A cache archive found bad (corrupt, unsafe, over the unpack limits,
 //     a bad manifest) is refused, and the refusal remembered for
 //     RefusedTTL (.tmp/refused/<digest>): Materialize with a plan warns

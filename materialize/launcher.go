@@ -43,7 +43,10 @@ type Launcher struct {
 // Target is a revision ready to launch: its build is held until Close.
 type Target struct {
 	// Revision is the local revision launched: the pulled mirror of the
-	// remote one when Remote.
+	// remote one when Remote, or the remote revision itself when its
+	// mirror was built by the Python rezup but the remote revision pins
+	// its build (Revision.Pinned): that build runs from the store, and
+	// the mirror is left to the Python rezup.
 	Revision *Revision
 	// Remote says the revision followed the remote root.
 	Remote bool
@@ -231,7 +234,21 @@ func (p *pick) remoteRevision(ctx context.Context) (*Revision, *frozenRecipe, er
 		rrev = signed.rev
 	}
 	if lrev, err := p.store.opt.Root.Revision(p.container, rrev.Name); err == nil && lrev.Ready() {
-		return lrev, nil, nil // pulled before: its build is checked when it is held
+		if !lrev.PythonBuilt() || !rrev.Pinned() {
+			return lrev, nil, nil // pulled before: its build is checked when it is held
+		}
+		// The Python rezup pulled it: pip installed what the index
+		// offered that day, not the build the revision pins. The pinned
+		// build runs, from the store (fetched or built from the lock as a
+		// pull would); the mirror is left to the Python rezup's launches.
+		p.reporter().Debugf("the local mirror of remote revision %s of %s was built by the Python rezup; running the build the remote revision pins instead", rrev.Name, p.container)
+		fr := signed.fr
+		if fr == nil {
+			if fr, err = loadFrozen(rrev); err != nil {
+				return nil, nil, err
+			}
+		}
+		return rrev, fr, nil
 	}
 	fr, res := signed.fr, signed.res
 	if fr == nil {

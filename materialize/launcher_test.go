@@ -368,3 +368,95 @@ func TestPickRemoteErrors(t *testing.T) {
 		t.Errorf("cache opened for a revision that cannot be read")
 	}
 }
+
+// The Python rezup pulled a remote revision into the local root (pip
+// installed whatever the index offered that day): when the remote
+// revision pins its build (an archive, or lock.json), the launch runs
+// that build from the store and leaves the Python rezup's mirror as it
+// is; when it pins nothing (the Python rezup published it), the mirror is
+// adopted, as every revision the Python rezup built is.
+func TestPickPythonMirrorOfAPinnedRevision(t *testing.T) {
+	k2 := testkit.FakeKey(2)
+	for _, tt := range []struct {
+		name   string
+		key    string // the remote revision's
+		lock   bool   // it has lock.json
+		pinned bool
+	}{
+		{"locked", k2, true, true},
+		{"published by the Python rezup", "", false, false},
+		{"a key alone (an older rezup)", k2, false, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newLaunchFixture(t)
+			f.local.Entry(k2, 10, t0)
+			name := f.remote.Revision("c", t0, tt.key)
+			if tt.lock {
+				lock := filepath.Join(f.remote.Dir, "c", "revisions", name, "lock.json")
+				if err := os.WriteFile(lock, []byte("{}"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if mirror := f.local.PythonRevision("c", t0, 10); mirror != name {
+				t.Fatalf("mirror %s of %s", mirror, name)
+			}
+			mirrorDir := filepath.Join(f.local.Dir, "c", "revisions", name)
+			before := treeOf(t, mirrorDir)
+			rrev, err := materialize.Root{Dir: f.remote.Dir, Remote: true}.Revision("c", name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rrev.Pinned() != tt.pinned {
+				t.Fatalf("Pinned() = %v, want %v", rrev.Pinned(), tt.pinned)
+			}
+			target, err := f.pick(t, f.launcher(true), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.pinned {
+				if target.Revision.Dir != mirrorDir || !target.Key().IsZero() {
+					t.Fatalf("picked %s (key %s), want the Python rezup's mirror", target.Revision.Dir, target.Key())
+				}
+				return
+			}
+			if target.Revision.Name != name || !target.Revision.Remote || !target.Remote || target.Key().String() != k2 {
+				t.Fatalf("picked %s (remote %v, key %s), want the pinned build %s of remote revision %s", target.Revision.Dir, target.Revision.Remote, target.Key(), k2, name)
+			}
+			wantHeld(t, f.local.LockPath(k2))
+			want := filepath.Join(f.local.Dir, ".store", k2, "venv", "rez", "bin", "rez")
+			if len(target.BinDirs) != 1 || target.BinDirs[0] != want {
+				t.Errorf("bin dirs %v, want [%s]", target.BinDirs, want)
+			}
+			if target.Recipe == nil || target.Recipe.File != rrev.RecipePath() {
+				t.Errorf("frozen recipe %+v, want the remote revision's", target.Recipe)
+			}
+			if after := treeOf(t, mirrorDir); after != before {
+				t.Errorf("the Python rezup's mirror changed:\n%s\nwas:\n%s", after, before)
+			}
+			if len(f.cacheOpened) != 0 {
+				t.Errorf("the cache was opened for a build that is here")
+			}
+		})
+	}
+}
+
+// treeOf lists dir's files with their sizes, modes and mtimes.
+func treeOf(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "%s %v %d %d\n", p, fi.Mode(), fi.Size(), fi.ModTime().UnixNano())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}

@@ -78,6 +78,21 @@ func (s *Store) revisionBinDirs(rev *Revision, k cas.Key) []string {
 	return s.binDirs(k, rev.Meta.Venvs)
 }
 
+// Pinned reports whether a remote revision fixes its build: it pins the
+// archive its publisher stored, or holds the lock (lock.json) to build it
+// from. Its local mirror, if the Python rezup made it (PythonBuilt), holds
+// whatever pip installed from the frozen recipe that day instead: rezup
+// launches the pinned build from its store, and leaves that mirror to the
+// Python rezup's launches. A remote revision the Python rezup published
+// pins nothing, and its mirror is adopted as it is.
+func (r *Revision) Pinned() bool {
+	if r.Pin() != nil {
+		return true
+	}
+	_, err := os.Stat(r.ResolutionPath())
+	return err == nil
+}
+
 // PythonRezVersion is the rez version of a Python-built revision, from the
 // .rez_production_install marker the Python rezup writes (its
 // revision.json does not record it); "" when it cannot be read.

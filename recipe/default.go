@@ -32,7 +32,7 @@ func Default() *Recipe {
 				"windows": {},
 			},
 		},
-		Env: map[string]string{},
+		Env: []EnvVar{},
 		Pip: Pip{
 			Options: []string{"--disable-pip-version-check"},
 			Env:     map[string]string{},

@@ -46,7 +46,7 @@ func TestDefaultTOMLShowsEveryTable(t *testing.T) {
 func TestDefaultsAreFresh(t *testing.T) {
 	a := Default()
 	a.Rez.Flags[0] = "-I"
-	a.Env["X"] = "1"
+	a.Env = append(a.Env, EnvVar{"X", "1"})
 	a.Dotenv.Platform["linux"]["1"] = "x"
 	if b := Default(); b.Rez.Flags[0] != "-E" || len(b.Env) != 0 || len(b.Dotenv.Platform["linux"]) != 0 {
 		t.Error("Default shares state between calls")

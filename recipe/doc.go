@@ -25,6 +25,13 @@
 // and booleans (spelled as Python's str() spells them) and lists (joined
 // with the path list separator).
 //
+// [env] means what it meant to the Python rezup, which wrote it out with
+// configparser and read it back with python-dotenv: Recipe.Env keeps the
+// file order and holds each value as python-dotenv reads it ([EnvVar]).
+// [ParseDotenv] is python-dotenv's syntax, for the .env files [dotenv]
+// names. [PythonDifferences] says what the Python rezup 2.6 reads
+// differently in a recipe, or cannot read, for `rezup add --remote`.
+//
 // It never touches the filesystem except to read the file [Load] is asked
 // for, never reads the environment, never prints. It imports nothing of
 // rezup's but internal/fsx and internal/pyid, the interpreter identity the

@@ -38,8 +38,8 @@ func TestParseEnvLikePython(t *testing.T) {
 				if len(warns) > 0 {
 					t.Errorf("frozen %v: warnings %v", frozen, warns)
 				}
-				if !reflect.DeepEqual(r.Env, tt.want) {
-					t.Errorf("frozen %v: env %q, want %q", frozen, r.Env, tt.want)
+				if got := envMap(r.Env); !reflect.DeepEqual(got, tt.want) {
+					t.Errorf("frozen %v: env %q, want %q", frozen, got, tt.want)
 				}
 			})
 		}
@@ -72,7 +72,7 @@ func TestParseFrozen(t *testing.T) {
 	}{
 		{"unknown key", "[env]\nlib = [\"a\", \"b\"]\n\n[rez]\nurl = \"rez==3.0\"\nverison = \"3\"\n",
 			[]string{`rezup.toml:6: ignored: unknown key "verison" in [rez]; the keys are name, url, edit, flags, isolation, python, lib`},
-			func(r *Recipe) { r.Env["lib"] = "a:b"; r.Rez.URL = "rez==3.0" }},
+			func(r *Recipe) { r.Env = []EnvVar{{"lib", "a:b"}}; r.Rez.URL = "rez==3.0" }},
 		{"unknown table", "description = \"d\"\n[tools]\nx = 1\n",
 			[]string{`rezup.toml:2: ignored: unknown key "tools"; the keys are description, schema, root, dotenv, env, pip, rez, extension, shared, init, build, cache`},
 			func(r *Recipe) { r.Description = "d" }},
@@ -117,7 +117,7 @@ func TestParseFrozen(t *testing.T) {
 			func(r *Recipe) {}},
 		{"env date and table", "[env]\nA = \"a\"\nD = 1979-05-27\nT = {x = 1}\n",
 			[]string{`rezup.toml:3: ignored: [env] D must be a string, not a date`, `rezup.toml:4: ignored: [env] T must be a string, not a table`},
-			func(r *Recipe) { r.Env["A"] = "a" }},
+			func(r *Recipe) { r.Env = append(r.Env, EnvVar{"A", "a"}) }},
 		{"root true", "[root]\nlocal = true\nremote = \"/r\"\n",
 			[]string{`rezup.toml:2: ignored: [root] local must be a path, "" or false, not true`},
 			func(r *Recipe) { r.Root.Remote = "/r" }},
@@ -198,4 +198,13 @@ func TestLoadFrozenNotTOML(t *testing.T) {
 	if _, _, err := LoadFrozen(filepath.Join(t.TempDir(), "none.toml")); err == nil {
 		t.Error("a missing file loads")
 	}
+}
+
+// envMap is [env] as a map, for comparisons that do not look at its order.
+func envMap(env []EnvVar) map[string]string {
+	m := make(map[string]string, len(env))
+	for _, e := range env {
+		m[e.Name] = e.Value
+	}
+	return m
 }

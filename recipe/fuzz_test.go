@@ -55,7 +55,7 @@ func FuzzParse(f *testing.F) {
 func checkFrozen(t *testing.T, data []byte) {
 	strict, sw, serr := Parse("fuzz.toml", data)
 	r, warns, err := ParseFrozen("fuzz.toml", data)
-	if _, derr := decode("fuzz.toml", data); derr != nil {
+	if _, _, derr := decode("fuzz.toml", data); derr != nil {
 		if err == nil || err.Error() != derr.Error() || r != nil || warns != nil {
 			t.Fatalf("frozen parse of text that is not TOML: %v, %v, %v; want %v", r, warns, err, derr)
 		}

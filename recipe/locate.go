@@ -1,6 +1,7 @@
 package recipe
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,6 +23,16 @@ type locator struct {
 	raws   map[string]string // path → raw source text of a scalar value
 	arrays map[string]int    // array-of-tables path → elements seen so far
 	pos    int
+	// quirky asks for quirks: what the Python rezup's TOML reader (toml
+	// 0.10.1) cannot read, or reads otherwise, in the text itself.
+	quirky bool
+	quirks []quirk
+}
+
+// quirk is a place where the text says what toml 0.10.1 reads otherwise.
+type quirk struct {
+	off int
+	msg string
 }
 
 // keyPath is a path to a value: string elements are keys, int elements
@@ -62,9 +73,15 @@ func (kp keyPath) String() string {
 	return b.String()
 }
 
-func newLocator(src string) *locator {
+func newLocator(src string) *locator { return scanLocator(src, false) }
+
+// newQuirkLocator is a locator that notes quirks too (see PythonDifferences).
+func newQuirkLocator(src string) *locator { return scanLocator(src, true) }
+
+func scanLocator(src string, quirky bool) *locator {
 	src = strings.TrimPrefix(src, "\ufeff")
 	l := &locator{
+		quirky: quirky,
 		src:    src,
 		starts: []int{0},
 		lines:  map[string]int{},
@@ -154,12 +171,12 @@ func (l *locator) scan() {
 				l.pos++
 			}
 			l.skipSpace(false)
-			keys := l.key()
+			keys := l.key(false)
 			table = l.resolve(keys, array, start)
 			l.skipLine()
 			continue
 		}
-		keys := l.key()
+		keys := l.key(true)
 		if len(keys) == 0 {
 			l.pos = start + 1 // not a key: step over it
 			continue
@@ -202,11 +219,17 @@ func (l *locator) resolve(keys []string, array bool, off int) keyPath {
 	return path
 }
 
-// key reads a dotted key (a.b."c d".'e') and leaves pos after it.
-func (l *locator) key() []string {
+// key reads a dotted key (a.b."c d".'e') and leaves pos after it. A
+// quirky locator notes white space around its dots when spacedDots is set
+// (toml 0.10.1 reads them in headers only).
+func (l *locator) key(spacedDots bool) []string {
 	var keys []string
 	for {
+		before := l.pos
 		l.skipSpace(false)
+		if l.quirky && spacedDots && len(keys) > 0 && l.pos > before {
+			l.quirk(before, "white space after the '.' of a dotted key: "+pyCannotRead)
+		}
 		if l.eof() {
 			return keys
 		}
@@ -225,12 +248,20 @@ func (l *locator) key() []string {
 			}
 			keys = append(keys, l.src[start:l.pos])
 		}
+		end := l.pos
 		l.skipSpace(false)
 		if l.eof() || l.src[l.pos] != '.' {
 			return keys
 		}
+		if l.quirky && spacedDots && l.pos > end {
+			l.quirk(end, fmt.Sprintf("white space before the '.' of a dotted key: Python nodes read the key %q with the blanks after it, another key", keys[len(keys)-1]))
+		}
 		l.pos++
 	}
+}
+
+func (l *locator) quirk(off int, msg string) {
+	l.quirks = append(l.quirks, quirk{off, msg})
 }
 
 // unquoteKey decodes a quoted key. Literal keys are taken as they are; a
@@ -283,6 +314,7 @@ func (l *locator) value(path keyPath) {
 		}
 	case '{':
 		l.pos++
+		comma := false // the last thing read was a ','
 		for {
 			l.skipSpace(true)
 			if l.eof() {
@@ -291,13 +323,20 @@ func (l *locator) value(path keyPath) {
 			switch l.src[l.pos] {
 			case '}':
 				l.pos++
+				if l.quirky && strings.Contains(l.src[start:l.pos], "\n") {
+					l.quirk(start, "an inline table over several lines: Python nodes cannot read this recipe, or lose what the table holds")
+				} else if l.quirky && comma {
+					l.quirk(start, "an inline table with a trailing comma: "+pyCannotRead)
+				}
 				return
 			case ',':
 				l.pos++
+				comma = true
 				continue
 			}
+			comma = false
 			kstart := l.pos
-			keys := l.key()
+			keys := l.key(true)
 			if len(keys) == 0 {
 				l.pos = kstart + 1
 				continue
@@ -324,6 +363,7 @@ func (l *locator) value(path keyPath) {
 
 // str steps over a basic, literal or multi-line string starting at pos.
 func (l *locator) str() {
+	start := l.pos
 	q := l.src[l.pos]
 	triple := strings.Repeat(string(q), 3)
 	if l.peek(triple) {
@@ -336,8 +376,20 @@ func (l *locator) str() {
 			if l.peek(triple) {
 				l.pos += 3
 				// Up to two more quotes belong to the content: """a""""".
-				for n := 0; n < 2 && !l.eof() && l.src[l.pos] == q; n++ {
+				n := 0
+				for ; n < 2 && !l.eof() && l.src[l.pos] == q; n++ {
 					l.pos++
+				}
+				if l.quirky {
+					if n > 0 {
+						l.quirk(start, "a multi-line string closed by more than three quotes: "+pyCannotRead)
+					}
+					// Past a line break right after the opening quotes,
+					// which both readers drop, toml 0.10 reads \r\n as \n.
+					if body := strings.TrimPrefix(l.src[start+3:l.pos], "\r\n"); strings.Contains(body, "\r") {
+						l.quirk(start, "a multi-line string with \\r\\n line breaks: Python nodes read its line breaks otherwise")
+					}
+					l.escapes(start, q)
 				}
 				return
 			}
@@ -345,6 +397,9 @@ func (l *locator) str() {
 		}
 		l.pos = min(l.pos, len(l.src))
 		return
+	}
+	if l.quirky {
+		defer l.escapes(start, q)
 	}
 	l.pos++
 	for !l.eof() {
@@ -361,4 +416,23 @@ func (l *locator) str() {
 		}
 	}
 	l.pos = min(l.pos, len(l.src))
+}
+
+// escapes notes the escapes of the basic string from start to pos that
+// toml 0.10.1 refuses: \e and \xHH, which TOML 1.1 added.
+func (l *locator) escapes(start int, q byte) {
+	if q != '"' {
+		return
+	}
+	s := l.src[start:min(l.pos, len(l.src))]
+	for i := 0; i+1 < len(s); i++ {
+		if s[i] != '\\' {
+			continue
+		}
+		if s[i+1] == 'e' || s[i+1] == 'x' {
+			l.quirk(start, fmt.Sprintf("a string with the escape \\%c: %s", s[i+1], pyCannotRead))
+			return
+		}
+		i++
+	}
 }

@@ -26,7 +26,7 @@ const plainNameRule = `use letters, digits, ".", "_" and "-", starting with a le
 // (the order "did you mean" and the key lists in messages use).
 var (
 	topKeys    = []string{"description", "schema", "root", "dotenv", "env", "pip", "rez", "extension", "shared", "init", "build", "cache"}
-	rootKeys   = []string{"local", "remote"}
+	rootKeys   = []string{"local", "remote", "python-compatible"}
 	pipKeys    = []string{"options", "env"}
 	toolKeys   = []string{"name", "url", "edit", "flags", "isolation", "python", "lib"}
 	sharedKeys = []string{"name", "requires"}
@@ -93,7 +93,7 @@ func ParseFrozen(file string, data []byte) (*Recipe, []Warning, error) {
 // o.Frozen, only a TOML syntax error is, and the other problems are
 // warnings. Warnings are in line order.
 func ParseWith(file string, data []byte, o ParseOptions) (*Recipe, []Warning, error) {
-	m, err := decode(file, data)
+	m, keys, err := decode(file, data)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -101,7 +101,7 @@ func ParseWith(file string, data []byte, o ParseOptions) (*Recipe, []Warning, er
 	if sep == "" {
 		sep = string(os.PathListSeparator)
 	}
-	p := &parser{file: file, loc: newLocator(string(data)), listSep: sep}
+	p := &parser{file: file, loc: newLocator(string(data)), listSep: sep, order: keys}
 	r := Default()
 	r.File = file
 	p.recipe(r, m)
@@ -131,26 +131,50 @@ func lineOrder(line int) int {
 }
 
 // decode runs the TOML parser, turning its errors into a one-line *Error.
-func decode(file string, data []byte) (m map[string]any, err error) {
+// keys are the document's keys in the order they are written.
+func decode(file string, data []byte) (m map[string]any, keys []toml.Key, err error) {
 	defer func() {
 		// The parser recovers its own panics; this only keeps a bug in it
 		// from crashing rezup on a user's file.
 		if v := recover(); v != nil {
-			m, err = nil, &Error{File: file, Msg: fmt.Sprintf("invalid TOML: %v", v)}
+			m, keys, err = nil, nil, &Error{File: file, Msg: fmt.Sprintf("invalid TOML: %v", v)}
 		}
 	}()
-	if _, err := toml.Decode(string(data), &m); err != nil {
+	md, err := toml.Decode(string(data), &m)
+	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
 			line := pe.Position.Line
 			if line == 0 {
 				line = pe.Line
 			}
-			return nil, &Error{File: file, Line: line, Msg: "invalid TOML: " + firstLine(pe.Message)}
+			return nil, nil, &Error{File: file, Line: line, Msg: "invalid TOML: " + firstLine(pe.Message)}
 		}
-		return nil, &Error{File: file, Msg: "invalid TOML: " + firstLine(err.Error())}
+		return nil, nil, &Error{File: file, Msg: "invalid TOML: " + firstLine(err.Error())}
 	}
-	return m, nil
+	return m, md.Keys(), nil
+}
+
+// inOrder returns the keys of table t, at path in the document, in the
+// order they are written (keys the document does not list, if any, last,
+// sorted).
+func (p *parser) inOrder(path []string, t map[string]any) []string {
+	out := make([]string, 0, len(t))
+	seen := make(map[string]bool, len(t))
+	for _, k := range p.order {
+		if len(k) == len(path)+1 && slices.Equal(k[:len(path)], path) {
+			if _, ok := t[k[len(path)]]; ok && !seen[k[len(path)]] {
+				seen[k[len(path)]] = true
+				out = append(out, k[len(path)])
+			}
+		}
+	}
+	for _, k := range sortedKeys(t) {
+		if !seen[k] {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // firstLine makes the parser's message fit the style of ours: one line,
@@ -167,7 +191,8 @@ func firstLine(s string) string {
 type parser struct {
 	file    string
 	loc     *locator
-	listSep string // joins the items of an [env] list
+	listSep string     // joins the items of an [env] list
+	order   []toml.Key // the document's keys, in the order written
 	errs    []*Error
 	warns   []Warning
 }
@@ -210,12 +235,17 @@ func (p *parser) recipe(r *Recipe, m map[string]any) {
 				p.known(path, t, rootKeys)
 				r.Root.Local = p.rootPath(path.with("local"), t["local"], r.Root.Local)
 				r.Root.Remote = p.rootPath(path.with("remote"), t["remote"], r.Root.Remote)
+				if v, ok := t["python-compatible"]; ok {
+					if b, ok := p.boolean(path.with("python-compatible"), v); ok {
+						r.Root.PythonCompatible = b
+					}
+				}
 			}
 		case "dotenv":
 			p.dotenv(path, v, &r.Dotenv)
 		case "env":
 			if t, ok := p.table(path, v); ok {
-				p.env(path, t, r.Env, true)
+				r.Env = p.launchEnv(path, t)
 			}
 		case "pip":
 			if t, ok := p.table(path, v); ok {
@@ -227,7 +257,7 @@ func (p *parser) recipe(r *Recipe, m map[string]any) {
 				}
 				if v, ok := t["env"]; ok {
 					if t, ok := p.table(path.with("env"), v); ok {
-						p.env(path.with("env"), t, r.Pip.Env, false)
+						p.pipEnv(path.with("env"), t, r.Pip.Env)
 					}
 				}
 			}
@@ -306,35 +336,65 @@ func (p *parser) dotenvFile(path keyPath, v any) (string, bool) {
 	return s, ok
 }
 
-// env reads [env] (launch is true) or [pip.env] into dst. [env] takes
-// what the Python rezup took: numbers and booleans spelled as Python's
-// str() spells them (True, 2.7, 1e+16), and lists, which are joined with
-// p.listSep. [pip.env] is part of the key, and the Python rezup handed it
-// to pip unconverted, so it keeps strings, and numbers and booleans
-// written as TOML prints them.
-func (p *parser) env(path keyPath, t map[string]any, dst map[string]string, launch bool) {
+// launchEnv reads [env], in file order. It takes what the Python rezup
+// took: numbers and booleans spelled as Python's str() spells them (True,
+// 2.7, 1e+16), and lists, which are joined with p.listSep; and it reads
+// each value as the Python rezup did (see EnvVar).
+func (p *parser) launchEnv(path keyPath, t map[string]any) []EnvVar {
+	env := []EnvVar{}
+	for _, k := range p.inOrder([]string{"env"}, t) {
+		kp := path.with(k)
+		if !p.envName(path, k) {
+			continue
+		}
+		s, ok := p.launchValue(kp, t[k])
+		if !ok || !p.noNUL(kp, s) {
+			continue
+		}
+		v := s
+		if read, ok := readEnvLine(k, s); ok {
+			v = read
+			if read != s && !strings.HasPrefix(s, `"`) && !strings.HasPrefix(s, "'") {
+				// Quoted as a whole, it was written for python-dotenv;
+				// otherwise the reading may not be what was meant.
+				p.warnf(kp, "%s = %s sets %s to %s, as the Python rezup reads it (python-dotenv: %s); to keep it whole, quote it inside: %s",
+					name(kp), describe(t[k]), k, strconv.Quote(read), readingChange(s, read), quoteInside(s))
+			}
+		}
+		env = append(env, EnvVar{Name: k, Value: v})
+	}
+	return env
+}
+
+// pipEnv reads [pip.env] into dst. [pip.env] is part of the key, and
+// the Python rezup handed it to pip unconverted, so it keeps strings, and
+// numbers and booleans written as TOML prints them.
+func (p *parser) pipEnv(path keyPath, t map[string]any, dst map[string]string) {
 	for _, k := range sortedKeys(t) {
 		kp := path.with(k)
-		if k == "" || strings.ContainsAny(k, "=\x00") {
-			p.errorf(kp, "%s: %q is not an environment variable name", where(path), k)
+		if !p.envName(path, k) {
 			continue
 		}
-		var s string
-		var ok bool
-		if launch {
-			s, ok = p.launchValue(kp, t[k])
-		} else {
-			s, ok = p.pipEnvValue(kp, t[k])
+		if s, ok := p.pipEnvValue(kp, t[k]); ok && p.noNUL(kp, s) {
+			dst[k] = s
 		}
-		if !ok {
-			continue
-		}
-		if strings.ContainsRune(s, 0) {
-			p.errorf(kp, "%s holds a NUL character, which no environment variable can", name(kp))
-			continue
-		}
-		dst[k] = s
 	}
+}
+
+func (p *parser) envName(table keyPath, k string) bool {
+	if k == "" || strings.ContainsAny(k, "=\x00") {
+		p.errorf(table.with(k), "%s: %q is not an environment variable name", where(table), k)
+		return false
+	}
+	return true
+}
+
+func (p *parser) noNUL(path keyPath, s string) bool {
+	if strings.ContainsRune(s, 0) {
+		p.errorf(path, "%s holds a NUL character, which no environment variable can", name(path))
+		return false
+	}
+	return true
 }
 
 func (p *parser) pipEnvValue(path keyPath, v any) (string, bool) {

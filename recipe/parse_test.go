@@ -36,7 +36,7 @@ func TestParseMerge(t *testing.T) {
 		}},
 		// As the Python rezup's str(): True, not true.
 		{"env values", "[env]\nA = \"a\"\nB = 1\nC = 1.5\nD = true\nE = 2.0\nF = false\n", func(r *Recipe) {
-			r.Env = map[string]string{"A": "a", "B": "1", "C": "1.5", "D": "True", "E": "2.0", "F": "False"}
+			r.Env = []EnvVar{{"A", "a"}, {"B", "1"}, {"C", "1.5"}, {"D", "True"}, {"E", "2.0"}, {"F", "False"}}
 		}},
 		{"flags absent", "[rez]\nedit = true\n", func(r *Recipe) { r.Rez.Edit = true }},
 		{"flags empty means none", "[rez]\nflags = []\n", func(r *Recipe) { r.Rez.Flags = []string{} }},
@@ -286,13 +286,13 @@ func TestSampleValues(t *testing.T) {
 		return r
 	}
 	if r := load("seed-readme.toml"); len(r.Extensions) != 2 || r.Extensions[1].Python != "2.7" || !r.Extensions[0].Edit ||
-		r.Shared == nil || len(r.Shared.Requires) != 3 || r.Env["REZ_CONFIG_FILE"] != "/path/to/rezconfig.py" {
+		r.Shared == nil || len(r.Shared.Requires) != 3 || envMap(r.Env)["REZ_CONFIG_FILE"] != "/path/to/rezconfig.py" {
 		t.Errorf("seed README recipe: %+v", r)
 	}
 	if r := load("python27.toml"); r.Rez.Python != "2.7" || !reflect.DeepEqual(r.PythonSpecs(), []string{"2.7"}) {
 		t.Errorf("python27: python %q, specs %q", r.Rez.Python, r.PythonSpecs())
 	}
-	if r := load("no-flags.toml"); r.Rez.Flags == nil || len(r.Rez.Flags) != 0 || r.Env["REZUP_EDIT_IN_PRODUCTION"] != "1" {
+	if r := load("no-flags.toml"); r.Rez.Flags == nil || len(r.Rez.Flags) != 0 || envMap(r.Env)["REZUP_EDIT_IN_PRODUCTION"] != "1" {
 		t.Errorf("no-flags: flags %#v, env %v", r.Rez.Flags, r.Env)
 	}
 	if r := load("seed-default.toml"); r.Schema != SchemaV1 || r.Rez.URL != "rez>=2.83" {

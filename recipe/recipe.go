@@ -13,10 +13,9 @@ type Recipe struct {
 
 	Root   Root
 	Dotenv Dotenv
-	// Env is the [env] table: values are strings. TOML numbers and
-	// booleans are accepted and spelled as the Python rezup did (True,
-	// 2.7), and a list is joined with the path list separator.
-	Env map[string]string
+	// Env is the [env] table, in file order (the order ${VAR} expansion
+	// follows at launch, as in the Python rezup).
+	Env []EnvVar
 
 	Pip        Pip
 	Rez        Tool
@@ -32,6 +31,25 @@ type Recipe struct {
 type Root struct {
 	Local  string
 	Remote string
+	// PythonCompatible says that Python rezup nodes still read the remote
+	// root: `rezup add --remote` then refuses a recipe they would read
+	// differently (see PythonDifferences), as with --strict. It is never a
+	// build input, and the Python rezup ignores it.
+	PythonCompatible bool
+}
+
+// EnvVar is one entry of [env].
+type EnvVar struct {
+	Name string
+	// Value is what a launch sets, before ${VAR} expansion: the TOML value
+	// (a number or boolean as Python's str() spells it, a list joined
+	// with the path list separator) read as python-dotenv reads the line
+	// `Name = value` the Python rezup wrote for it: quotes taken off, a
+	// comment after white space dropped, blanks trimmed. Where
+	// python-dotenv cannot read that line as this one entry (a line break,
+	// an unterminated quote, a name it reads otherwise), it is the TOML
+	// value itself; PythonDifferences reports those.
+	Value string
 }
 
 // Dotenv is [dotenv]: files loaded in order when a revision is used.

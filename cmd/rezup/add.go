@@ -22,6 +22,7 @@ type addOptions struct {
 	fresh   bool
 	frozen  bool
 	remote  bool
+	strict  bool
 }
 
 func (a *app) addCommand(runF func(context.Context, *addOptions) error) *cobra.Command {
@@ -42,10 +43,14 @@ to later revisions until the lock changes. --frozen builds the latest
 revision's lock again without resolving (offline).
 
 With --remote the build is published to the shared cache and the revision
-written to the remote root, for every machine that follows it.`,
+written to the remote root, for every machine that follows it. What Python
+rezup nodes following that root would read differently in the recipe, or
+could not read (a mixed array, a list in [env], ...), is a warning, one
+line each; --strict (or [root] python-compatible = true in the recipe)
+refuses to publish it instead.`,
 		Example: `  rezup add                     # a new revision of .main from ~/rezup.toml, then a shell in it
   rezup add dev --skip-use      # dev from ~/rezup.dev.toml (written from the defaults if missing)
-  rezup add prod --remote -s    # build, publish to the shared cache and the remote root
+  rezup add prod -r -s --strict # build, publish to the cache and remote root; refuse what Python nodes read otherwise
   rezup add prod --frozen -s    # build the latest revision's lock again, without an index`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, err := oneName(cmd, args)
@@ -53,6 +58,9 @@ written to the remote root, for every machine that follows it.`,
 				return err
 			}
 			o.name = name
+			if o.strict && !o.remote {
+				return usagef("add --strict goes with --remote: it checks what Python rezup nodes read in a remote revision")
+			}
 			if runF == nil {
 				runF = a.runAdd
 			}
@@ -64,6 +72,7 @@ written to the remote root, for every machine that follows it.`,
 	cmd.Flags().BoolVar(&o.fresh, "fresh", false, "force a new build of an unchanged recipe (sets a new [build] salt)")
 	cmd.Flags().BoolVar(&o.frozen, "frozen", false, "build from the latest revision's lock without resolving (no index needed)")
 	cmd.Flags().BoolVarP(&o.remote, "remote", "r", false, "publish the revision to the remote root (and its build to the shared cache)")
+	cmd.Flags().BoolVar(&o.strict, "strict", false, "with --remote: refuse a recipe that Python rezup nodes read differently")
 	return cmd
 }
 
@@ -92,7 +101,7 @@ func (a *app) runAdd(ctx context.Context, o *addOptions) error {
 	req := a.addRequest(c, o.fresh, o.frozen)
 	if o.remote {
 		a.warnUnauthenticated(c, false)
-		req.Remote = &c.remote
+		req.Remote, req.Strict = &c.remote, o.strict
 		// The key that signs the cache's entries signs the revision too.
 		if _, req.Signer, err = a.resolveTrust(c.recipe.Recipe); err != nil {
 			return err
@@ -147,11 +156,16 @@ func (a *app) addRequest(c *container, fresh, frozen bool) materialize.AddReques
 func addHint(err error, c *container) error {
 	name, path := c.name, c.recipe.Path
 	var step *materialize.StepError
+	var pyd *materialize.PythonDifferencesError
 	switch {
 	case errors.Is(err, materialize.ErrNothingFrozen):
 		return withHint(err, "run `rezup add %s` without --frozen once, with the package index reachable", name)
 	case errors.Is(err, materialize.ErrEditMode):
 		return withHint(err, "remove edit = true from %s to publish a revision, or run `rezup add %s` without --remote to use it here", path, name)
+	case errors.As(err, &pyd) && pyd.Setting:
+		return withHint(err, "change %s so that both rezups read it the same way (each line below says how they differ), or set [root] python-compatible = false there once no node runs the Python rezup", path)
+	case errors.As(err, &pyd):
+		return withHint(err, "change %s so that both rezups read it the same way (each line below says how they differ), or publish without --strict once no node runs the Python rezup", path)
 	case errors.Is(err, materialize.ErrNotPublished):
 		return withHint(err, "run `rezup add %s --remote` again; set [cache] trusted-keys so that only signed entries are fetched", name)
 	case errors.As(err, &step) && step.Step == "publish":

@@ -107,7 +107,8 @@ func (a *app) printError(err error) {
 }
 
 // exitCode is the one place errors become exit codes: 2 for usage,
-// recipe and configuration errors (nothing was changed), 127 and 126 for a command `use`
+// recipe and configuration errors (a recipe add --remote --strict
+// refuses included; nothing was changed), 127 and 126 for a command `use`
 // cannot find or run (as shells say it), 1 for everything else.
 func exitCode(err error) int {
 	var re *recipe.Error
@@ -115,7 +116,8 @@ func exitCode(err error) int {
 	var ce *commandError
 	var cfg *configError
 	switch {
-	case errors.As(err, &ue), errors.As(err, &re), errors.As(err, &cfg), errors.Is(err, recipe.ErrBadName):
+	case errors.As(err, &ue), errors.As(err, &re), errors.As(err, &cfg), errors.Is(err, recipe.ErrBadName),
+		errors.Is(err, materialize.ErrPythonDifferences):
 		return 2
 	case errors.As(err, &ce):
 		return ce.Code

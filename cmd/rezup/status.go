@@ -57,8 +57,13 @@ type statusRevision struct {
 	// BuiltBy is "python-rezup" for a revision the Python rezup built,
 	// which launches from its own venv and has no key.
 	BuiltBy optString `json:"built_by"`
-	Bytes   int64     `json:"bytes"`
-	Files   int64     `json:"files"`
+	// MirrorBuiltBy is "python-rezup" for a remote revision that pins its
+	// build whose local mirror the Python rezup made: rezup runs the
+	// pinned build (Key, Built, Bytes say which), and leaves the mirror,
+	// installed from the recipe by pip, to the Python rezup.
+	MirrorBuiltBy optString `json:"mirror_built_by"`
+	Bytes         int64     `json:"bytes"`
+	Files         int64     `json:"files"`
 	// Lock is the revision's lock.json (see internal/pyresolve), null for
 	// a revision made before locks or by the Python rezup.
 	Lock *pyresolve.Resolution `json:"lock"`
@@ -104,7 +109,10 @@ in the local or remote root. With NAME, list its revisions, the remote
 root's first (as use prefers them): timestamp, where it is (local,
 remote, or both for a remote revision mirrored here, counted once), rez
 version, date (ISO 8601, local time with its zone), key, size and state;
-the first ready one is marked latest.
+the first ready one is marked latest. Key, size and rez version are those
+of the build a launch runs: for a remote revision that pins its build
+and that the Python rezup pulled here first, the pinned build (state:
+runs the pinned build), not the Python rezup's mirror.
 
 With --packages, list the packages of NAME's latest revision (or of
 --revision REV, named as in the list, by a unique prefix, or as latest~N),
@@ -309,9 +317,11 @@ func (a *app) containerStatus(name string, detail bool) (statusContainer, error)
 
 // statusOfRevision is the status of rev; mirror is its local mirror when
 // rev is a remote revision pulled here (nil otherwise). Ready and lock
-// are rev's; the key, whether it is built, and its size are the local
-// copy's: the mirror records the key of its build on this machine, which
-// differs from the remote one only when another interpreter built it.
+// are rev's; the key, whether it is built, and its size are those of the
+// build a launch runs: the mirror's, which records the key of its build on
+// this machine (it differs from the remote one only when another
+// interpreter built it), but for a mirror the Python rezup made of a
+// revision that pins its build, which launches run from the store.
 func statusOfRevision(store *materialize.Store, rev, mirror *materialize.Revision) statusRevision {
 	sr := statusRevision{Name: rev.Name, Time: rev.Time.UTC(), From: fromLocal, Ready: rev.Ready()}
 	switch {
@@ -337,7 +347,12 @@ func statusOfRevision(store *materialize.Store, rev, mirror *materialize.Revisio
 		sr.Lock = lock
 	}
 	here := rev
-	if mirror != nil {
+	switch {
+	case mirror != nil && mirror.PythonBuilt() && rev.Pinned():
+		// Pulled by the Python rezup: launches run the pinned build from
+		// the store, not the mirror (see materialize.Revision.Pinned).
+		sr.MirrorBuiltBy = optString(materialize.BuiltByPython)
+	case mirror != nil:
 		here = mirror
 		if mirror.Meta != nil && !mirror.Meta.Key.IsZero() {
 			sr.Key = optString(mirror.Meta.Key.String())
@@ -415,6 +430,9 @@ func (a *app) printRevisions(c statusContainer) {
 		}
 		if r.Ready && !r.Built {
 			state += ", not built here"
+		}
+		if r.MirrorBuiltBy != "" {
+			state += ", runs the pinned build (the Python rezup's mirror is left to it)"
 		}
 		size := "-"
 		if r.Built {

@@ -47,13 +47,13 @@ func TestStatusCountsAndFields(t *testing.T) {
 	}
 	var from []string
 	for _, r := range revs {
-		for _, k := range []string{"name", "time", "from", "ready", "rez_version", "key", "built", "built_by", "bytes", "files", "lock", "error"} {
+		for _, k := range []string{"name", "time", "from", "ready", "rez_version", "key", "built", "built_by", "mirror_built_by", "bytes", "files", "lock", "error"} {
 			if _, ok := r[k]; !ok {
 				t.Errorf("a revision has no %q: %s", k, r)
 			}
 		}
-		if string(r["built_by"]) != "null" || string(r["error"]) != "null" {
-			t.Errorf("built_by %s, error %s: want null", r["built_by"], r["error"])
+		if string(r["built_by"]) != "null" || string(r["mirror_built_by"]) != "null" || string(r["error"]) != "null" {
+			t.Errorf("built_by %s, mirror_built_by %s, error %s: want null", r["built_by"], r["mirror_built_by"], r["error"])
 		}
 		var s string
 		_ = json.Unmarshal(r["from"], &s) // a wrong type shows as "" below
