@@ -13,7 +13,7 @@ import (
 func goodFleet() *fleetReport {
 	ready := []time.Duration{time.Second, time.Second, time.Second, time.Second}
 	return &fleetReport{
-		cache: "http", nodes: 4, adminKey: "aaaa", counted: true,
+		nodes: 4, adminKey: "aaaa", counted: true,
 		warm: fleetPhase{ready: ready, keys: map[string]int{"aaaa": 4}, archiveGETs: 4, archives: map[string]int{"aaaa": 1}},
 		cold: fleetPhase{ready: ready, builds: 1, keys: map[string]int{"bbbb": 4}, archiveGETs: 3, archives: map[string]int{"bbbb": 1}},
 	}

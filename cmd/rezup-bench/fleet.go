@@ -130,7 +130,6 @@ type fleetOptions struct {
 
 // fleetReport is what a fleet benchmark counted on one cache.
 type fleetReport struct {
-	cache    string
 	nodes    int
 	adminKey string // the key of the admin's remote revision
 	// counted says whether the cache's requests were counted (not on a
@@ -240,15 +239,12 @@ func keyCounts(m map[string]int) string {
 // compute from the frozen recipe: what each phase counts is what the
 // nodes' roots say they did, never a key guessed in advance.
 func fleetBench(w io.Writer, o fleetOptions) (*fleetReport, error) {
-	if o.nodes < 1 || o.nodes > maxNodes {
-		return nil, fmt.Errorf("%d nodes: use 1 to %d", o.nodes, maxNodes)
-	}
 	watchChildren()
 	cache, err := startCache(o.cache, o.tmp)
 	if err != nil {
 		return nil, err
 	}
-	r := &fleetReport{cache: o.cache, nodes: o.nodes, counted: cache.counter != nil}
+	r := &fleetReport{nodes: o.nodes, counted: cache.counter != nil}
 	err = fleetRun(w, r, cache, o)
 	cache.close()
 	if err != nil {
