@@ -26,9 +26,10 @@ type launchOptions struct {
 	// warmup runs of every command come first, unrecorded: they fill the
 	// page cache (and make .main's local revision, the first time).
 	warmup int
-	// userCache is the user cache of rezup's HOME (never of -vs's); ""
-	// for its own.
-	userCache string
+	// userCache and vsUserCache are the user caches of rezup's HOME and
+	// of -vs's; "" for their own. Another rezup may keep another format
+	// there: only the same binary may share rezup's.
+	userCache, vsUserCache string
 }
 
 // launchReport is what the launch benchmark counted.
@@ -110,7 +111,7 @@ func launchBench(w io.Writer, o launchOptions) (*launchReport, error) {
 		}
 		env := homeEnv(home, o.userCache)
 		if b.name == "vs" {
-			env = homeEnv(home, "") // its own: another rezup may keep another format there
+			env = homeEnv(home, o.vsUserCache)
 		}
 		var version bytes.Buffer
 		if _, err := timed(env, home, &version, b.bin, "--version"); err != nil {

@@ -77,9 +77,9 @@ func TestSmokeLaunch(t *testing.T) {
 	bin := smoke(t)
 	start := time.Now()
 	var out bytes.Buffer
-	// The same binary as -vs: what is exercised is the second HOME, root
-	// and revision, and the ratios.
-	r, err := launchBench(&out, launchOptions{bin: bin, vs: bin, tmp: t.TempDir(), n: 3, warmup: 1, userCache: userCache(t)})
+	// The same binary as -vs (so it may share the user cache): what is
+	// exercised is the second HOME, root and revision, and the ratios.
+	r, err := launchBench(&out, launchOptions{bin: bin, vs: bin, tmp: t.TempDir(), n: 3, warmup: 1, userCache: userCache(t), vsUserCache: userCache(t)})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, &out)
 	}
