@@ -99,20 +99,17 @@ func launchBench(w io.Writer, o launchOptions) (*launchReport, error) {
 		dir   string
 	}
 	cmds := []command{{label: "true", argv: []string{truePath}}, {label: "empty static Go program", argv: []string{empty}}}
-	bins := []struct{ name, bin string }{{"rezup", o.bin}}
+	type binary struct{ name, bin, userCache string }
+	bins := []binary{{"rezup", o.bin, o.userCache}}
 	if o.vs != "" {
-		bins = append(bins, struct{ name, bin string }{"vs", o.vs})
+		bins = append(bins, binary{"vs", o.vs, o.vsUserCache})
 	}
-	var rezupRoot string
 	for _, b := range bins {
 		home := filepath.Join(o.tmp, "home-"+b.name)
 		if err := newHome(home, "rezup.toml", wheels, ""); err != nil {
 			return nil, err
 		}
-		env := homeEnv(home, o.userCache)
-		if b.name == "vs" {
-			env = homeEnv(home, o.vsUserCache)
-		}
+		env := homeEnv(home, b.userCache)
 		var version bytes.Buffer
 		if _, err := timed(env, home, &version, b.bin, "--version"); err != nil {
 			return nil, err
@@ -120,9 +117,6 @@ func launchBench(w io.Writer, o launchOptions) (*launchReport, error) {
 		fmt.Fprintf(w, "launch: %-5s is %s (%s)\n", b.name, b.bin, strings.TrimSpace(version.String()))
 		if _, err := timed(env, home, nil, b.bin, "add", "--skip-use"); err != nil {
 			return nil, fmt.Errorf("%s: build its revision: %w", b.name, err)
-		}
-		if b.name == "rezup" {
-			rezupRoot = filepath.Join(home, ".rezup")
 		}
 		cmds = append(cmds,
 			command{label: b.name + " use -- true", argv: []string{b.bin, "use", "--", "true"}, env: env, dir: home},
@@ -153,7 +147,7 @@ func launchBench(w io.Writer, o launchOptions) (*launchReport, error) {
 		r.labels = append(r.labels, c.label)
 		r.runs[c.label] = len(times[c.label])
 	}
-	es, err := storeEntries(rezupRoot)
+	es, err := storeEntries(filepath.Join(o.tmp, "home-rezup", ".rezup"))
 	if err != nil {
 		return nil, err
 	}
