@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -26,116 +25,159 @@ const (
 	reuseTarget      = 1500 * time.Millisecond
 )
 
-// buildMain runs the build benchmark alone: what the Python rezup does to
-// build (`python3 -m virtualenv DIR`, then `DIR/bin/pip install` of the
-// same wheels from a local directory) against `rezup add` of a new
-// revision (a fresh salt each round, so that it really builds) and
-// `rezup add` of an unchanged recipe (the build reused), each the median
-// of rounds, alternating. Both sides use buildPython and the wheels of
-// internal/testkit: rez, and two lib packages. Last, one more build runs
-// with -D and its stderr is printed with the time each line came, to see
-// where a build's time goes.
-func buildMain(bin string, keep bool, rounds int) error {
+type buildOptions struct {
+	bin    string // rezup
+	tmp    string // an empty or missing directory of the benchmark's own
+	rounds int
+	// userCache is the user cache of its HOME; "" for its own.
+	userCache string
+}
+
+// buildReport is what the build benchmark counted, from the root and the
+// virtualenvs each side left.
+type buildReport struct {
+	rounds int
+	// fresh and unchanged are the builds each `add --fresh` and each
+	// unchanged `add` added to the root (want 1 and 0); seeded, the
+	// virtualenvs where pip installed rez.
+	fresh, unchanged []int
+	seeded           int
+	// entries and builds: the root's store at the end, and how many it
+	// built (the first add, each fresh one, and the -D one, all built).
+	entries, builds int
+}
+
+func (r *buildReport) check() []string {
+	var p []string
+	if len(r.fresh) != r.rounds || len(r.unchanged) != r.rounds || r.seeded != r.rounds {
+		p = append(p, fmt.Sprintf("%d new builds, %d unchanged adds, %d virtualenvs with rez recorded, want %d of each", len(r.fresh), len(r.unchanged), r.seeded, r.rounds))
+	}
+	for i := range r.fresh {
+		if r.fresh[i] != 1 {
+			p = append(p, fmt.Sprintf("round %d: add --fresh added %d builds, want 1", i+1, r.fresh[i]))
+		}
+	}
+	for i := range r.unchanged {
+		if r.unchanged[i] != 0 {
+			p = append(p, fmt.Sprintf("round %d: the unchanged add added %d builds, want 0 (the build reused)", i+1, r.unchanged[i]))
+		}
+	}
+	if want := r.rounds + 2; r.entries != want || r.builds != want {
+		p = append(p, fmt.Sprintf("the root holds %d builds, %d built here, want %d (the first add, %d fresh ones and the -D one)", r.entries, r.builds, want, r.rounds))
+	}
+	return p
+}
+
+// buildBench times what the Python rezup does to build (`python3 -m
+// virtualenv DIR`, then `DIR/bin/pip install` of the same wheels from a
+// local directory) against `rezup add` of a new revision (a fresh salt
+// each round, so that it really builds) and `rezup add` of an unchanged
+// recipe (the build reused), each the median of rounds, alternating. Both
+// sides use buildPython and the wheels of internal/testkit: rez, and two
+// lib packages. Last, one more build runs with -D and its stderr is
+// printed with the time each line came, to see where a build's time goes.
+func buildBench(w io.Writer, o buildOptions) (*buildReport, error) {
 	if _, err := os.Stat(buildPython); err != nil {
-		return fmt.Errorf("the build benchmark needs %s: %w", buildPython, err)
+		return nil, fmt.Errorf("the build benchmark needs %s: %w", buildPython, err)
 	}
 	if out, err := exec.Command(buildPython, "-m", "virtualenv", "--version").CombinedOutput(); err != nil {
-		return fmt.Errorf("%s has no virtualenv module (%v: %s); run: apt-get install -y python3-virtualenv", buildPython, err, firstLine(out))
+		return nil, fmt.Errorf("%s has no virtualenv module (%v: %s); run: apt-get install -y python3-virtualenv", buildPython, err, firstLine(out))
 	}
-	tmp, cleanup, err := benchTemp("rezup-build-", keep)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	if bin, err = buildRezup(bin, tmp); err != nil {
-		return err
-	}
+	tmp, bin, rounds := o.tmp, o.bin, o.rounds
 	home := filepath.Join(tmp, "home")
 	wheels := filepath.Join(tmp, "wheels")
 	if err := testkit.WheelHouseAt(wheels); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(home, 0o755); err != nil {
-		return err
+		return nil, err
 	}
 	reqs := []string{"rez==" + testkit.RezVersion, "toml_fake==0.10.2", "fake_lib==2.0"}
 	extra := fmt.Sprintf("python = %q\nlib = [%q, %q]\n", buildPython, reqs[1], reqs[2])
-	if err := os.WriteFile(filepath.Join(home, "rezup.toml"), []byte(testkit.RecipeTOML(wheels, extra)), 0o644); err != nil {
-		return err
+	if err := newHome(home, "rezup.toml", wheels, extra); err != nil {
+		return nil, err
 	}
-	// The caller's environment, less anything that configures rezup or
-	// pip: no remote root, so no shared cache and nothing packed, as the
+	// No remote root, so no shared cache and nothing packed, as the
 	// Python rezup's build packs nothing.
-	env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
-		return strings.HasPrefix(kv, "REZUP_") || strings.HasPrefix(kv, "PIP_") || strings.HasPrefix(kv, "HOME=")
-	})
-	env = append(env, "HOME="+home)
-	timeOf := func(stderr io.Writer, argv ...string) (time.Duration, error) {
-		c := exec.Command(argv[0], argv[1:]...)
-		c.Env, c.Dir = env, home
-		var tail bytes.Buffer
-		c.Stdout, c.Stderr = io.Discard, &tail
-		if stderr != nil {
-			c.Stderr = stderr
-		}
-		start := time.Now()
-		err := c.Run()
-		if err != nil {
-			return 0, fmt.Errorf("%s: %w\n%s", strings.Join(argv, " "), err, tail.String())
-		}
-		return time.Since(start), nil
+	env := homeEnv(home, o.userCache)
+	root := filepath.Join(home, ".rezup")
+	entries := func() (int, error) {
+		es, err := storeEntries(root)
+		return len(es), err
 	}
 
-	// The first build also unpacks pip's bundled wheel into the root's
-	// .tmp, once; it builds the unsalted key the unchanged add reuses.
-	first, err := timeOf(nil, bin, "add", "--skip-use")
+	// The first build also unpacks pip's bundled wheel into the user's
+	// cache, once; it builds the unsalted key the unchanged add reuses.
+	first, err := timed(env, home, nil, bin, "add", "--skip-use")
 	if err != nil {
-		return err
+		return nil, err
 	}
+	r := &buildReport{rounds: rounds}
 	var seeded, venvs, built, reused []time.Duration
 	for i := 0; i < rounds; i++ {
 		dir := filepath.Join(tmp, fmt.Sprintf("virtualenv-%d", i))
-		v, err := timeOf(nil, buildPython, "-m", "virtualenv", dir)
+		v, err := timed(env, home, nil, buildPython, "-m", "virtualenv", dir)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		p, err := timeOf(nil, append([]string{filepath.Join(dir, "bin", "pip"), "install", "--disable-pip-version-check",
+		p, err := timed(env, home, nil, append([]string{filepath.Join(dir, "bin", "pip"), "install", "--disable-pip-version-check",
 			"--no-input", "--no-index", "--find-links", wheels}, reqs...)...)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		seeded, venvs = append(seeded, v+p), append(venvs, v)
-		b, err := timeOf(nil, bin, "add", "--fresh", "--skip-use")
+		if _, err := os.Stat(filepath.Join(dir, "bin", "rez")); err == nil {
+			r.seeded++
+		}
+		before, err := entries()
 		if err != nil {
-			return err
+			return nil, err
+		}
+		b, err := timed(env, home, nil, bin, "add", "--fresh", "--skip-use")
+		if err != nil {
+			return nil, err
 		}
 		built = append(built, b)
-		r, err := timeOf(nil, bin, "add", "--skip-use")
+		mid, err := entries()
 		if err != nil {
-			return err
+			return nil, err
 		}
-		reused = append(reused, r)
+		u, err := timed(env, home, nil, bin, "add", "--skip-use")
+		if err != nil {
+			return nil, err
+		}
+		reused = append(reused, u)
+		after, err := entries()
+		if err != nil {
+			return nil, err
+		}
+		r.fresh, r.unchanged = append(r.fresh, mid-before), append(r.unchanged, after-mid)
 	}
-	ms, mb, mr := median(seeded), median(built), median(reused)
-	ratio := float64(mb) / float64(ms)
-	fmt.Printf("rounds:                               %d each, alternating; python %s; wheels: %s\n", rounds, buildPython, strings.Join(reqs, " "))
-	fmt.Printf("virtualenv + pip install, median:     %v (virtualenv alone %v)\n", ms.Round(time.Millisecond), median(venvs).Round(time.Millisecond))
-	fmt.Printf("rezup add (new build), median:        %v; first build %v\n", mb.Round(time.Millisecond), first.Round(time.Millisecond))
-	fmt.Printf("  ratio to virtualenv + pip:          %.2fx (target <= %.1fx, aiming at %.1fx): %s\n", ratio, buildRatioTarget, buildRatioAim, verdict(ratio <= buildRatioTarget))
-	fmt.Printf("rezup add (unchanged recipe), median: %v (target <= %v): %s\n", mr.Round(time.Millisecond), reuseTarget, verdict(mr <= reuseTarget))
-	fmt.Printf("  ratio to virtualenv + pip:          %.2fx\n", float64(mr)/float64(ms))
+	mv, mb, mr := median(seeded), median(built), median(reused)
+	ratio := float64(mb) / float64(mv)
+	fmt.Fprintf(w, "rounds:                               %d each, alternating; python %s; wheels: %s\n", rounds, buildPython, strings.Join(reqs, " "))
+	fmt.Fprintf(w, "virtualenv + pip install, median:     %v (virtualenv alone %v)\n", mv.Round(time.Millisecond), median(venvs).Round(time.Millisecond))
+	fmt.Fprintf(w, "rezup add (new build), median:        %v; first build %v\n", mb.Round(time.Millisecond), first.Round(time.Millisecond))
+	fmt.Fprintf(w, "  ratio to virtualenv + pip:          %.2fx (target <= %.1fx, aiming at %.1fx): %s\n", ratio, buildRatioTarget, buildRatioAim, target(ratio <= buildRatioTarget))
+	fmt.Fprintf(w, "rezup add (unchanged recipe), median: %v (target <= %v): %s\n", mr.Round(time.Millisecond), reuseTarget, target(mr <= reuseTarget))
+	fmt.Fprintf(w, "  ratio to virtualenv + pip:          %.2fx\n", float64(mr)/float64(mv))
 
 	// Where a build's time goes: each line of a -D build, with when it came.
-	fmt.Println("\none more new build with -D (ms since start, then the line):")
-	tw := &timedLines{start: time.Now(), w: os.Stdout}
-	if _, err := timeOf(tw, bin, "-D", "add", "--fresh", "--skip-use"); err != nil {
-		return err
+	fmt.Fprintln(w, "\none more new build with -D (ms since start, then the line):")
+	tw := &timedLines{start: time.Now(), w: w}
+	c := exec.Command(bin, "-D", "add", "--fresh", "--skip-use")
+	c.Env, c.Dir, c.Stderr = env, home, tw
+	if err := c.Run(); err != nil {
+		tw.flush()
+		return nil, fmt.Errorf("%s -D add --fresh --skip-use: %w", bin, err)
 	}
 	tw.flush()
-	return nil
+	es, err := storeEntries(root)
+	if err != nil {
+		return nil, err
+	}
+	r.entries, r.builds = len(es), builtHere(es)
+	return r, nil
 }
 
-func verdict(ok bool) string {
+func target(ok bool) string {
 	if ok {
 		return "met"
 	}

@@ -3,8 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,10 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rezup/rezup/cas"
-	"github.com/rezup/rezup/cas/backend/httpbackend"
-	"github.com/rezup/rezup/cas/backend/s3backend"
-	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/internal/testkit"
 	"github.com/rezup/rezup/internal/testsrv"
 )
@@ -28,17 +25,36 @@ const maxNodes = 1000
 // cacheUnderTest is a shared cache the fleet runs against.
 type cacheUnderTest struct {
 	name string // "dir", "http", "s3"
-	// env points a rezup at the cache: REZUP_CACHE=… and, for S3, the
-	// AWS_* variables.
-	env []string
-	// open opens the cache from this process, to remove a key for the
-	// cold run and count what it then holds.
-	open func() (*cache.Cache, error)
+	loc  string // what REZUP_CACHE says
+	// vars are the other variables a rezup needs to reach it (S3: AWS_*).
+	vars map[string]string
 	// counter counts the requests the cache served; nil when nothing can
 	// count them (a directory cache).
 	counter *testsrv.Counter
 	// close stops what was started for the cache.
 	close func()
+}
+
+// env points a rezup at the cache.
+func (c cacheUnderTest) env() []string {
+	env := []string{"REZUP_CACHE=" + c.loc}
+	for _, k := range slices.Sorted(maps.Keys(c.vars)) {
+		env = append(env, k+"="+c.vars[k])
+	}
+	return env
+}
+
+// startCache starts the cache name ("dir", "http" or "s3") in dir.
+func startCache(name, dir string) (cacheUnderTest, error) {
+	switch name {
+	case "dir":
+		return dirCache(filepath.Join(dir, "cache"))
+	case "http":
+		return httpCache(dir)
+	case "s3":
+		return s3Cache(dir)
+	}
+	return cacheUnderTest{}, fmt.Errorf("unknown cache %q: use dir, http or s3", name)
 }
 
 // dirCache is a directory cache at dir: nodes read it as files, so there
@@ -47,12 +63,7 @@ func dirCache(dir string) (cacheUnderTest, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return cacheUnderTest{}, err
 	}
-	return cacheUnderTest{
-		name:  "dir",
-		env:   []string{"REZUP_CACHE=" + dir},
-		open:  func() (*cache.Cache, error) { return cache.Open(dir) },
-		close: func() {},
-	}, nil
+	return cacheUnderTest{name: "dir", loc: dir, close: func() {}}, nil
 }
 
 // httpCache is nginx (WebDAV PUT/DELETE) behind a counting proxy.
@@ -63,28 +74,15 @@ func httpCache(dir string) (cacheUnderTest, error) {
 	}
 	cp, err := testsrv.CountingProxy(srv.URL)
 	if err != nil {
-		srv.Stop()
+		_ = srv.Stop() // the proxy's error is the one to report
 		return cacheUnderTest{}, err
 	}
-	loc := cp.URL + "/cache"
 	return cacheUnderTest{
 		name:    "http",
-		env:     []string{"REZUP_CACHE=" + loc},
-		open:    func() (*cache.Cache, error) { return openCache(loc, nil) },
+		loc:     cp.URL + "/cache",
 		counter: cp,
-		close:   func() { cp.Close(); srv.Stop() },
+		close:   func() { _ = cp.Close(); _ = srv.Stop() }, // a bench's loopback servers: nothing to save
 	}, nil
-}
-
-// openCache opens the cache at loc as rezup would, with the network
-// backends reading env (nil: no variables).
-func openCache(loc string, env map[string]string) (*cache.Cache, error) {
-	getenv := func(k string) string { return env[k] }
-	r := cache.Schemes()
-	r.Register("http", httpbackend.Opener(getenv))
-	r.Register("https", httpbackend.Opener(getenv))
-	r.Register("s3", s3backend.Opener(getenv))
-	return cache.OpenWith(loc, cache.OpenOptions{Schemes: r})
 }
 
 // s3Cache is versitygw behind a counting proxy; the proxy passes Host
@@ -97,194 +95,251 @@ func s3Cache(dir string) (cacheUnderTest, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := srv.MakeBucket(ctx, "rezup"); err != nil {
-		srv.Stop()
+		_ = srv.Stop() // the bucket's error is the one to report
 		return cacheUnderTest{}, err
 	}
 	cp, err := testsrv.CountingProxy(srv.Endpoint)
 	if err != nil {
-		srv.Stop()
+		_ = srv.Stop() // the proxy's error is the one to report
 		return cacheUnderTest{}, err
 	}
-	const loc = "s3://rezup/cache"
-	env := map[string]string{
-		"AWS_ENDPOINT_URL_S3":   cp.URL,
-		"AWS_ACCESS_KEY_ID":     srv.AccessKey,
-		"AWS_SECRET_ACCESS_KEY": srv.SecretKey,
-		"AWS_REGION":            srv.Region,
-	}
-	cu := cacheUnderTest{
-		name:    "s3",
-		env:     []string{"REZUP_CACHE=" + loc},
-		open:    func() (*cache.Cache, error) { return openCache(loc, env) },
+	return cacheUnderTest{
+		name: "s3",
+		loc:  "s3://rezup/cache",
+		vars: map[string]string{
+			"AWS_ENDPOINT_URL_S3":   cp.URL,
+			"AWS_ACCESS_KEY_ID":     srv.AccessKey,
+			"AWS_SECRET_ACCESS_KEY": srv.SecretKey,
+			"AWS_REGION":            srv.Region,
+		},
 		counter: cp,
-		close:   func() { cp.Close(); srv.Stop() },
+		close:   func() { _ = cp.Close(); _ = srv.Stop() }, // a bench's loopback servers: nothing to save
+	}, nil
+}
+
+type fleetOptions struct {
+	bin     string        // rezup
+	tmp     string        // an empty or missing directory of the benchmark's own
+	cache   string        // "dir", "http" or "s3"
+	nodes   int           // node roots launching at once
+	timeout time.Duration // bound on each phase: what is left is killed
+	// userCache is the user cache of the admin's and every node's HOME;
+	// "" for their own, as on fresh machines.
+	userCache string
+}
+
+// fleetReport is what a fleet benchmark counted on one cache.
+type fleetReport struct {
+	nodes    int
+	adminKey string // the key of the admin's remote revision
+	// counted says whether the cache's requests were counted (not on a
+	// directory cache).
+	counted    bool
+	warm, cold fleetPhase
+	// leftovers are the processes still running once the run and its
+	// servers are over; leftoversErr says why they could not be listed.
+	leftovers    []string
+	leftoversErr error
+}
+
+// fleetPhase is what one launch of every node at once did, counted from
+// what the nodes left: their roots, the cache's requests, the cache.
+type fleetPhase struct {
+	ready  []time.Duration // of the nodes that exited 0
+	failed []string        // "node N: exit …: last stderr line"
+	// builds counts the nodes whose store holds a build they built.
+	builds int
+	// keys counts the nodes by the key their revision links ("" for a
+	// node with no revision).
+	keys map[string]int
+	// archiveGETs are the archive GETs the cache served (counted only).
+	archiveGETs int64
+	counts      *testsrv.Counts
+	// archives are the archives the cache holds afterwards, by key.
+	archives map[string]int
+	// left are the processes still running in the nodes' process groups
+	// once every node exited; leftErr says why they could not be listed.
+	left    []string
+	leftErr error
+}
+
+// check returns what is off in the counts, or nothing: every node ready;
+// no build on a warm fleet and exactly one on a cold one, every node's
+// revision on the one key; one archive GET per node that did not build
+// (HTTP, S3); one archive in the cache; nothing left running.
+func (r *fleetReport) check() []string {
+	var p []string
+	phase := func(name string, ph *fleetPhase, wantBuilds int, wantKey string) {
+		if len(ph.ready) != r.nodes {
+			p = append(p, fmt.Sprintf("%s: %d of %d nodes ready", name, len(ph.ready), r.nodes))
+		}
+		if ph.builds != wantBuilds {
+			p = append(p, fmt.Sprintf("%s: %d nodes built, want %d", name, ph.builds, wantBuilds))
+		}
+		key := wantKey // the nodes' one key, when they agree on one
+		if key == "" && len(ph.keys) == 1 {
+			for k := range ph.keys {
+				key = k
+			}
+		}
+		agree := len(ph.keys) == 1 && key != "" && ph.keys[key] == r.nodes
+		if !agree {
+			want := "one key"
+			if wantKey != "" {
+				want = "the admin's " + wantKey
+			}
+			p = append(p, fmt.Sprintf("%s: the nodes' revisions link %s, want %s on all %d", name, keyCounts(ph.keys), want, r.nodes))
+		}
+		if r.counted && ph.archiveGETs != int64(r.nodes-ph.builds) {
+			p = append(p, fmt.Sprintf("%s: %d archive GETs, want %d (one per node that did not build)", name, ph.archiveGETs, r.nodes-ph.builds))
+		}
+		// Where the nodes disagree, that is the problem: one archive of
+		// any key is then all there is to ask of the cache.
+		one := len(ph.archives) == 1 && slices.Contains(slices.Collect(maps.Values(ph.archives)), 1)
+		if !one || (agree && ph.archives[key] != 1) {
+			p = append(p, fmt.Sprintf("%s: the cache holds archives %s, want one of the nodes' key", name, keyCounts(ph.archives)))
+		}
+		if len(ph.left) > 0 {
+			p = append(p, fmt.Sprintf("%s: left running in the nodes' process groups: %s", name, strings.Join(ph.left, ", ")))
+		}
 	}
-	for k, v := range env {
-		cu.env = append(cu.env, k+"="+v)
+	phase("warm", &r.warm, 0, r.adminKey)
+	phase("cold", &r.cold, 1, "")
+	if len(r.leftovers) > 0 {
+		p = append(p, "left running after the run: "+strings.Join(r.leftovers, ", "))
 	}
-	return cu, nil
+	return p
+}
+
+// keyCounts prints a count by key, keys shortened, sorted: "1a2b…:4".
+func keyCounts(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	var s []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		name := k
+		if len(name) > 8 {
+			name = name[:8] + "…"
+		}
+		if name == "" {
+			name = "(none)"
+		}
+		s = append(s, fmt.Sprintf("%s:%d", name, m[k]))
+	}
+	return strings.Join(s, " ")
+}
+
+// fleetBench starts the cache o.cache, publishes a revision to it as an
+// admin, then launches `rezup use prod -- true` on o.nodes fresh node
+// roots at once (warm: the cache has the build). Then it empties the
+// cache and launches o.nodes more fresh nodes at once on a remote revision
+// written as the Python rezup wrote them, without a lock or a pin (cold:
+// one build across the farm is the goal). Its key is the one the nodes
+// compute from the frozen recipe: what each phase counts is what the
+// nodes' roots say they did, never a key guessed in advance.
+func fleetBench(w io.Writer, o fleetOptions) (*fleetReport, error) {
+	watchChildren()
+	cache, err := startCache(o.cache, o.tmp)
+	if err != nil {
+		return nil, err
+	}
+	r := &fleetReport{nodes: o.nodes, counted: cache.counter != nil}
+	err = fleetRun(w, r, cache, o)
+	cache.close()
+	if err != nil {
+		return nil, err
+	}
+	r.leftovers, r.leftoversErr = leftovers()
+	if r.leftoversErr != nil {
+		fmt.Fprintf(w, "  left running:       not checked (%v)\n", r.leftoversErr)
+	} else {
+		fmt.Fprintf(w, "  left running:       %d processes once the run and its servers are over (want 0)\n", len(r.leftovers))
+	}
+	return r, nil
+}
+
+func fleetRun(w io.Writer, r *fleetReport, cache cacheUnderTest, o fleetOptions) error {
+	s := &fleetSetup{bin: o.bin, tmp: o.tmp, remote: filepath.Join(o.tmp, "remote"), cache: cache, timeout: o.timeout, userCache: o.userCache}
+	var err error
+	if r.adminKey, err = s.publish(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "fleet: %s cache, %d nodes launching `rezup use NAME -- true` at once (one machine, %s)\n", cache.name, o.nodes, o.tmp)
+	if cache.counter != nil {
+		cache.counter.Reset() // the admin's publishing is not the fleet's
+	}
+	if err := s.launch("warm", "prod", o.nodes, &r.warm); err != nil {
+		return err
+	}
+	s.print(w, "warm", "the cache has the admin's build "+r.adminKey, &r.warm, o.nodes, 0)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := emptyCache(ctx, cache.loc, cache.vars); err != nil {
+		return err
+	}
+	if err := s.legacyRevision("cold"); err != nil {
+		return err
+	}
+	if cache.counter != nil {
+		cache.counter.Reset()
+	}
+	if err := s.launch("cold", "cold", o.nodes, &r.cold); err != nil {
+		return err
+	}
+	s.print(w, "cold", "the cache emptied; a remote revision as the Python rezup wrote it: no lock, no pin", &r.cold, o.nodes, 1)
+	return nil
 }
 
 // fleetSetup is what every node of the fleet shares.
 type fleetSetup struct {
-	bin     string
-	tmp     string
-	env     []string // the caller's environment, less rezup's and HOME
-	remote  string   // the remote root
-	cache   cacheUnderTest
-	timeout time.Duration
-}
-
-// fleetRun is what one launch of every node at once measured.
-type fleetRun struct {
-	ready  []time.Duration // of the nodes that exited 0
-	failed []string        // "node N: exit …: last stderr line"
-	builds int             // nodes whose build's manifest says "built"
-	keys   map[string]int  // the store entries the nodes ended with
-	counts *testsrv.Counts // nil without a counter
-}
-
-// runFleet runs the fleet benchmark against each cache named.
-func runFleet(bin, tmp string, names []string, n int, timeout time.Duration) error {
-	if n < 1 || n > maxNodes {
-		return fmt.Errorf("-nodes is %d: use 1 to %d", n, maxNodes)
-	}
-	for _, name := range names {
-		dir := filepath.Join(tmp, "fleet-"+name)
-		var sc cacheUnderTest
-		var err error
-		switch name {
-		case "dir":
-			sc, err = dirCache(filepath.Join(dir, "cache"))
-		case "http":
-			sc, err = httpCache(dir)
-		case "s3":
-			sc, err = s3Cache(dir)
-		default:
-			err = fmt.Errorf("-caches: unknown cache %q: use dir, http or s3", name)
-		}
-		if err != nil {
-			return err
-		}
-		err = fleet(sc, n, bin, dir, timeout)
-		sc.close()
-		if err != nil {
-			return fmt.Errorf("fleet on the %s cache: %w", name, err)
-		}
-	}
-	return nil
-}
-
-// fleet publishes a revision to cache as an admin, then launches
-// `rezup use prod -- true` on n fresh node roots at once (warm: the cache
-// has the build); then removes the key from the cache and launches n more
-// fresh nodes at once on a remote revision that has no pin, as the Python
-// rezup wrote them (cold: one build across the farm is the goal).
-func fleet(sc cacheUnderTest, n int, bin, tmp string, timeout time.Duration) error {
-	s := &fleetSetup{bin: bin, tmp: tmp, remote: filepath.Join(tmp, "remote"), cache: sc, timeout: timeout}
-	s.env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
-		return strings.HasPrefix(kv, "REZUP_") || strings.HasPrefix(kv, "HOME=") || strings.HasPrefix(kv, "AWS_")
-	})
-	key, err := s.publish()
-	if err != nil {
-		return err
-	}
-	fmt.Printf("fleet: %s cache, %d nodes launching `rezup use NAME -- true` at once (one machine, %s)\n", sc.name, n, tmp)
-	if sc.counter != nil {
-		sc.counter.Reset() // the admin's publishing is not the fleet's
-	}
-	warm, err := s.launch("warm", "prod", n)
-	if err != nil {
-		return err
-	}
-	s.report("warm", "the cache has the build", warm, n, 0)
-
-	if err := s.legacyRevision("cold"); err != nil {
-		return err
-	}
-	c, err := sc.open()
-	if err != nil {
-		return err
-	}
-	if err := c.Remove(context.Background(), key); err != nil {
-		return fmt.Errorf("remove %s from the cache: %w", key, err)
-	}
-	if sc.counter != nil {
-		sc.counter.Reset()
-	}
-	cold, err := s.launch("cold", "cold", n)
-	if err != nil {
-		return err
-	}
-	if cold.keys[key.String()] == 0 {
-		return fmt.Errorf("cold run: no node built key %s (their stores hold %v): the cold revision's key differs from the admin's", key, cold.keys)
-	}
-	s.report("cold", fmt.Sprintf("remote revision without a pin, key %s removed from the cache", key), cold, n, 1)
-	archives, err := c.Archives(context.Background(), key)
-	if err != nil {
-		return fmt.Errorf("list the archives of %s: %w", key, err)
-	}
-	fmt.Printf("  cold: the cache now holds %d archive(s) for the key (want 1)\n", len(archives))
-	return nil
+	bin       string
+	tmp       string
+	remote    string // the remote root
+	cache     cacheUnderTest
+	timeout   time.Duration
+	userCache string // see fleetOptions
 }
 
 // publish is the admin's `rezup add prod --remote --skip-use`, with the
-// cache under test; it returns the key published.
-func (s *fleetSetup) publish() (cas.Key, error) {
+// cache under test; it returns the key of the build its root holds.
+func (s *fleetSetup) publish() (string, error) {
 	home, wheels := filepath.Join(s.tmp, "admin"), filepath.Join(s.tmp, "wheels")
 	if err := testkit.WheelHouseAt(wheels); err != nil {
-		return cas.Key{}, err
+		return "", err
 	}
-	if err := os.MkdirAll(home, 0o755); err != nil {
-		return cas.Key{}, err
+	if err := newHome(home, "rezup.prod.toml", wheels, ""); err != nil {
+		return "", err
 	}
-	if err := os.WriteFile(filepath.Join(home, "rezup.prod.toml"), []byte(testkit.RecipeTOML(wheels, "")), 0o644); err != nil {
-		return cas.Key{}, err
+	root := filepath.Join(home, ".rezup")
+	env := append(homeEnv(home, s.userCache), "REZUP_ROOT_LOCAL="+root, "REZUP_ROOT_REMOTE="+s.remote)
+	if _, err := timed(append(env, s.cache.env()...), home, nil, s.bin, "add", "prod", "--remote", "--skip-use"); err != nil {
+		return "", fmt.Errorf("admin: %w", err)
 	}
-	add := exec.Command(s.bin, "add", "prod", "--remote", "--skip-use")
-	add.Env = append(slices.Clone(s.env), "HOME="+home, "REZUP_ROOT_LOCAL="+filepath.Join(home, ".rezup"), "REZUP_ROOT_REMOTE="+s.remote)
-	add.Env = append(add.Env, s.cache.env...)
-	var stderr bytes.Buffer
-	add.Dir, add.Stderr = home, &stderr
-	if err := add.Run(); err != nil {
-		return cas.Key{}, fmt.Errorf("admin: rezup add prod --remote: %w\n%s", err, stderr.String())
-	}
-	rev, err := s.onlyRevision("prod")
-	if err != nil {
-		return cas.Key{}, err
-	}
-	var meta struct{ Key string }
-	b, err := os.ReadFile(filepath.Join(rev, "revision.json"))
-	if err == nil {
-		err = json.Unmarshal(b, &meta)
-	}
-	if err != nil {
-		return cas.Key{}, fmt.Errorf("admin: read the remote revision: %w", err)
-	}
-	return cas.ParseKey(meta.Key)
-}
-
-func (s *fleetSetup) onlyRevision(container string) (string, error) {
-	dir := filepath.Join(s.remote, container, "revisions")
-	ents, err := os.ReadDir(dir)
+	es, err := storeEntries(root)
 	if err != nil {
 		return "", err
 	}
-	if len(ents) != 1 {
-		return "", fmt.Errorf("%s holds %d entries, want one revision", dir, len(ents))
+	if len(es) != 1 {
+		return "", fmt.Errorf("admin: its root holds %d builds after one add, want 1", len(es))
 	}
-	return filepath.Join(dir, ents[0].Name()), nil
+	return es[0].key, nil
 }
 
 // legacyRevision writes container's remote revision as the Python rezup
-// wrote them: prod's frozen recipe and a revision.json with no key and no
-// pin. Each node computes the key (prod's) and looks it up in the cache.
+// wrote them: prod's frozen recipe and a revision.json with no key, no
+// lock and no pin. Each node computes its key from the recipe (a key of
+// its own: keys cover the lock) and looks it up in the cache.
 func (s *fleetSetup) legacyRevision(container string) error {
-	prod, err := s.onlyRevision("prod")
+	revs, err := filepath.Glob(filepath.Join(s.remote, "prod", "revisions", "*", "rezup.toml"))
 	if err != nil {
 		return err
 	}
-	frozen, err := os.ReadFile(filepath.Join(prod, "rezup.toml"))
+	if len(revs) != 1 {
+		return fmt.Errorf("%s holds %d revisions, want the admin's one", filepath.Join(s.remote, "prod", "revisions"), len(revs))
+	}
+	frozen, err := os.ReadFile(revs[0])
 	if err != nil {
 		return err
 	}
@@ -302,8 +357,8 @@ func (s *fleetSetup) legacyRevision(container string) error {
 
 // launch starts `rezup use container -- true` on n fresh node roots at
 // once and waits for all of them, or the timeout (which kills what is
-// left, pip included).
-func (s *fleetSetup) launch(phase, container string, n int) (*fleetRun, error) {
+// left, pip included); then it counts, into ph, what the nodes did.
+func (s *fleetSetup) launch(phase, container string, n int, ph *fleetPhase) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
 	type result struct {
@@ -318,12 +373,12 @@ func (s *fleetSetup) launch(phase, container string, n int) (*fleetRun, error) {
 		node := filepath.Join(s.tmp, phase, fmt.Sprintf("node-%04d", i))
 		home := filepath.Join(node, "home")
 		if err := os.MkdirAll(home, 0o755); err != nil {
-			return nil, err
+			return err
 		}
 		roots[i] = filepath.Join(node, "root")
 		c := exec.CommandContext(ctx, s.bin, "use", container, "--", "true")
-		c.Env = append(slices.Clone(s.env), "HOME="+home, "REZUP_ROOT_LOCAL="+roots[i], "REZUP_ROOT_REMOTE="+s.remote)
-		c.Env = append(c.Env, s.cache.env...)
+		c.Env = append(homeEnv(home, s.userCache), "REZUP_ROOT_LOCAL="+roots[i], "REZUP_ROOT_REMOTE="+s.remote)
+		c.Env = append(c.Env, s.cache.env()...)
 		c.Dir = home
 		killGroup(c)
 		cmds[i] = c
@@ -345,66 +400,80 @@ func (s *fleetSetup) launch(phase, container string, n int) (*fleetRun, error) {
 	close(start)
 	wg.Wait()
 	if ctx.Err() != nil {
-		return nil, fmt.Errorf("%s run: not every node was ready within %v (-fleet-timeout)", phase, s.timeout)
+		return fmt.Errorf("%s run: not every node was ready within %v (-fleet-timeout)", phase, s.timeout)
 	}
-	run := &fleetRun{keys: map[string]int{}}
+	var leaders []int
 	for i, r := range results {
+		if cmds[i].Process != nil {
+			leaders = append(leaders, cmds[i].Process.Pid)
+		}
 		if r.err != nil {
 			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
-			run.failed = append(run.failed, fmt.Sprintf("node %d: %v: %s", i, r.err, lines[len(lines)-1]))
+			ph.failed = append(ph.failed, fmt.Sprintf("node %d: %v: %s", i, r.err, lines[len(lines)-1]))
 			continue
 		}
-		run.ready = append(run.ready, r.took)
+		ph.ready = append(ph.ready, r.took)
 	}
+	ph.left, ph.leftErr = inGroups(leaders)
+	ph.keys = map[string]int{}
 	for _, root := range roots {
-		manifests, _ := filepath.Glob(filepath.Join(root, ".store", "*", ".rezup", "manifest.json")) // the pattern is valid
-		for _, m := range manifests {
-			var man struct {
-				Origin *struct{ How string } `json:"origin"`
-			}
-			b, err := os.ReadFile(m)
-			if err != nil || json.Unmarshal(b, &man) != nil {
-				return nil, fmt.Errorf("%s run: unreadable manifest %s", phase, m)
-			}
-			run.keys[filepath.Base(filepath.Dir(filepath.Dir(m)))]++
-			if man.Origin != nil && man.Origin.How == "built" {
-				run.builds++
-			}
+		es, err := storeEntries(root)
+		if err != nil {
+			return fmt.Errorf("%s run: %w", phase, err)
 		}
+		if builtHere(es) > 0 {
+			ph.builds++
+		}
+		keys, err := revisionKeys(root, container)
+		if err != nil {
+			return fmt.Errorf("%s run: %w", phase, err)
+		}
+		key := ""
+		if len(keys) > 0 {
+			key = keys[len(keys)-1]
+		}
+		ph.keys[key]++
 	}
 	if s.cache.counter != nil {
 		c := s.cache.counter.Snapshot()
-		run.counts = &c
+		ph.counts = &c
+		ph.archiveGETs = c.Get("GET", testsrv.KindArchive).Requests
 	}
-	return run, nil
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel2()
+	var err error
+	if ph.archives, err = cacheArchives(ctx2, s.cache.loc, s.cache.vars); err != nil {
+		return fmt.Errorf("%s run: %w", phase, err)
+	}
+	return nil
 }
 
-// report prints one run: time to ready, what the cache served, builds.
-func (s *fleetSetup) report(phase, what string, r *fleetRun, n, wantBuilds int) {
-	fmt.Printf("  %s (%s):\n", phase, what)
-	fmt.Printf("    ready:            %d of %d nodes\n", len(r.ready), n)
+// print prints one phase: time to ready, what the cache served, builds.
+func (s *fleetSetup) print(w io.Writer, phase, what string, r *fleetPhase, n, wantBuilds int) {
+	fmt.Fprintf(w, "  %s (%s):\n", phase, what)
+	fmt.Fprintf(w, "    ready:            %d of %d nodes\n", len(r.ready), n)
 	for i, f := range r.failed {
 		if i == 5 {
-			fmt.Printf("    … and %d more failures\n", len(r.failed)-5)
+			fmt.Fprintf(w, "    … and %d more failures\n", len(r.failed)-5)
 			break
 		}
-		fmt.Printf("    failed:           %s\n", f)
+		fmt.Fprintf(w, "    failed:           %s\n", f)
 	}
 	if len(r.ready) > 0 {
-		fmt.Printf("    time to ready:    p50 %v, p99 %v, max %v\n",
+		fmt.Fprintf(w, "    time to ready:    p50 %v, p99 %v, max %v\n",
 			percentile(r.ready, 0.5).Round(time.Millisecond), percentile(r.ready, 0.99).Round(time.Millisecond), slices.Max(r.ready).Round(time.Millisecond))
 	}
 	if r.counts == nil {
-		fmt.Printf("    per node:         n/a (a %s cache is read as files: no requests to count)\n", s.cache.name)
-		fmt.Printf("    archive GETs:     n/a\n")
+		fmt.Fprintf(w, "    per node:         n/a (a %s cache is read as files: no requests to count)\n", s.cache.name)
+		fmt.Fprintf(w, "    archive GETs:     n/a\n")
 	} else {
 		c := *r.counts
 		total := c.Total()
-		fmt.Printf("    per node (mean):  %.1f requests, %s served\n", float64(total.Requests)/float64(n), mib(total.Served/int64(n)))
+		fmt.Fprintf(w, "    per node (mean):  %.1f requests, %s served\n", float64(total.Requests)/float64(n), mib(total.Served/int64(n)))
 		// Every node that did not build fetches the archive once.
-		fmt.Printf("    archive GETs:     %d in all (want %d, one per node that did not build; retries and resumes included)\n",
-			c.Get("GET", testsrv.KindArchive).Requests, n-r.builds)
-		fmt.Printf("    by kind:          archive %d, entry %d, lease %d, other %d requests; archive PUTs %d\n",
+		fmt.Fprintf(w, "    archive GETs:     %d in all (want %d, one per node that did not build; retries and resumes included)\n",
+			r.archiveGETs, n-r.builds)
+		fmt.Fprintf(w, "    by kind:          archive %d, entry %d, lease %d, other %d requests; archive PUTs %d\n",
 			c.Kind(testsrv.KindArchive).Requests, c.Kind(testsrv.KindEntry).Requests, c.Kind(testsrv.KindLease).Requests,
 			c.Kind(testsrv.KindOther).Requests, c.Get("PUT", testsrv.KindArchive).Requests)
 		var errs int64
@@ -413,9 +482,16 @@ func (s *fleetSetup) report(phase, what string, r *fleetRun, n, wantBuilds int) 
 				errs += k
 			}
 		}
-		fmt.Printf("    server errors:    %d responses 5xx\n", errs)
+		fmt.Fprintf(w, "    server errors:    %d responses 5xx\n", errs)
 	}
-	fmt.Printf("    builds:           %d (want %d)\n", r.builds, wantBuilds)
+	fmt.Fprintf(w, "    builds:           %d nodes built (want %d), counted from their stores\n", r.builds, wantBuilds)
+	fmt.Fprintf(w, "    revisions' keys:  %s (nodes by the key their revision links)\n", keyCounts(r.keys))
+	fmt.Fprintf(w, "    cache archives:   %s (by key, after the run)\n", keyCounts(r.archives))
+	if r.leftErr != nil {
+		fmt.Fprintf(w, "    left running:     not checked (%v)\n", r.leftErr)
+	} else {
+		fmt.Fprintf(w, "    left running:     %d processes in the nodes' groups (want 0)\n", len(r.left))
+	}
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

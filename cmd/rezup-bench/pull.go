@@ -1,0 +1,171 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/rezup/rezup/internal/testkit"
+)
+
+// pullReport is what the pull comparison counted.
+type pullReport struct {
+	rounds   int
+	key      string // the admin's build
+	archives int    // archives of the key in the cache: the admin's one
+	nodes    []pullNode
+}
+
+// pullNode is one recorded round: a fresh node's root after `rezup pull`,
+// and the untar of the same archive beside it.
+type pullNode struct {
+	builds, fetched int    // store entries the node built, fetched
+	key             string // the key its revision links ("" for none)
+	tree, untarred  int    // entries of its build, and of the untar
+}
+
+func (r *pullReport) check() []string {
+	var p []string
+	if r.archives != 1 {
+		p = append(p, fmt.Sprintf("pull: the cache holds %d archives of %s, want the admin's one", r.archives, r.key))
+	}
+	if len(r.nodes) != r.rounds {
+		p = append(p, fmt.Sprintf("pull: %d rounds recorded, want %d", len(r.nodes), r.rounds))
+	}
+	for i, n := range r.nodes {
+		if n.fetched != 1 || n.builds != 0 {
+			p = append(p, fmt.Sprintf("pull: round %d's node fetched %d builds and built %d, want 1 and 0", i+1, n.fetched, n.builds))
+		}
+		if n.key != r.key {
+			p = append(p, fmt.Sprintf("pull: round %d's node's revision links %q, want the admin's %s", i+1, n.key, r.key))
+		}
+		if n.tree != n.untarred {
+			p = append(p, fmt.Sprintf("pull: round %d's node's build holds %d entries, the untar of its archive %d", i+1, n.tree, n.untarred))
+		}
+	}
+	return p
+}
+
+// pullBench publishes a real build as an admin does (`rezup add --remote
+// --skip-use` of the test wheels, into the remote root's directory
+// cache), then times, rounds times, alternating: a fresh node's whole
+// `rezup pull` (a process start, the remote revision, fetch, verify,
+// unpack, relocate, sync, rename), and `zstd -dc ARCHIVE | tar -x -C DIR`
+// of the same archive, straight from the cache, and that plus `sync -f`.
+// Each timing starts with no dirty page left to write back.
+func pullBench(w io.Writer, bin, tmp string, rounds int, userCache string) (*pullReport, error) {
+	wheels, admin, remote := filepath.Join(tmp, "wheels"), filepath.Join(tmp, "admin"), filepath.Join(tmp, "remote")
+	if err := testkit.WheelHouseAt(wheels); err != nil {
+		return nil, err
+	}
+	if err := newHome(admin, "rezup.toml", wheels, ""); err != nil {
+		return nil, err
+	}
+	built, err := timed(append(homeEnv(admin, userCache), "REZUP_ROOT_REMOTE="+remote), admin, nil, bin, "add", "--remote", "--skip-use")
+	if err != nil {
+		return nil, fmt.Errorf("admin: %w", err)
+	}
+	es, err := storeEntries(filepath.Join(admin, ".rezup"))
+	if err != nil {
+		return nil, err
+	}
+	if len(es) != 1 {
+		return nil, fmt.Errorf("admin: its root holds %d builds after one add, want 1", len(es))
+	}
+	r := &pullReport{rounds: rounds, key: es[0].key}
+	archives, err := filepath.Glob(filepath.Join(remote, ".cache", r.key, "*.tar.zst"))
+	if err != nil {
+		return nil, err
+	}
+	r.archives = len(archives)
+	if len(archives) == 0 {
+		return nil, fmt.Errorf("admin: no archive of %s in %s", r.key, filepath.Join(remote, ".cache"))
+	}
+	archive := archives[0]
+
+	var pulls, untar, untarSync []time.Duration
+	for i := range rounds + 1 { // the first round warms the page cache
+		node := filepath.Join(tmp, fmt.Sprintf("node-%02d", i))
+		home, root := filepath.Join(node, "home"), filepath.Join(node, "root")
+		if err := os.MkdirAll(home, 0o755); err != nil {
+			return nil, err
+		}
+		if err := quiesce(); err != nil {
+			return nil, err
+		}
+		p, err := timed(append(homeEnv(home, userCache), "REZUP_ROOT_LOCAL="+root, "REZUP_ROOT_REMOTE="+remote), home, nil, bin, "pull")
+		if err != nil {
+			return nil, fmt.Errorf("a fresh node: %w", err)
+		}
+		dest := filepath.Join(tmp, fmt.Sprintf("untar-%02d", i))
+		if err := os.MkdirAll(dest, 0o755); err != nil {
+			return nil, err
+		}
+		if err := quiesce(); err != nil {
+			return nil, err
+		}
+		start := time.Now()
+		if err := sh(fmt.Sprintf("zstd -dcq %s | tar -x -C %s", quote(archive), quote(dest))); err != nil {
+			return nil, err
+		}
+		u := time.Since(start)
+		if err := exec.Command("sync", "-f", dest).Run(); err != nil {
+			return nil, fmt.Errorf("sync -f: %w", err)
+		}
+		us := time.Since(start)
+		if i > 0 {
+			pulls, untar, untarSync = append(pulls, p), append(untar, u), append(untarSync, us)
+			n, err := pulledNode(root, dest)
+			if err != nil {
+				return nil, err
+			}
+			r.nodes = append(r.nodes, n)
+		}
+		os.RemoveAll(node) // space only: the temp dir goes at the end
+		os.RemoveAll(dest) // likewise
+	}
+	mp, mu, mus := median(pulls), median(untar), median(untarSync)
+	fmt.Fprintf(w, "pull (fresh node), median: %v vs zstd -dc | tar -x %v: %s (issue 18's target: <= 1.00x); vs the same plus sync -f %v: %s (%d rounds, alternating; %s)\n",
+		ms(mp), ms(mu), ratio(mp, mu), ms(mus), ratio(mp, mus), rounds, fileSizeString(archive))
+	fmt.Fprintf(w, "  the admin's build + publish: %v; a fresh node's pull is %s of it\n", built.Round(time.Millisecond), ratio(mp, built))
+	return r, nil
+}
+
+// pulledNode counts what a fresh node's pull left in its root, and the
+// untar of the same archive in dest.
+func pulledNode(root, dest string) (pullNode, error) {
+	var n pullNode
+	es, err := storeEntries(root)
+	if err != nil {
+		return n, err
+	}
+	for _, e := range es {
+		switch e.how {
+		case "built":
+			n.builds++
+		case "fetched":
+			n.fetched++
+		}
+	}
+	keys, err := revisionKeys(root, ".main")
+	if err != nil {
+		return n, err
+	}
+	if len(keys) > 0 {
+		n.key = keys[len(keys)-1]
+	}
+	if n.key != "" {
+		if n.tree, err = countTree(filepath.Join(root, ".store", n.key)); err != nil {
+			return n, err
+		}
+	}
+	n.untarred, err = countTree(dest)
+	return n, err
+}
+
+func fileSizeString(p string) string {
+	return fmt.Sprintf("archive %.1f MiB", float64(fileSize(p))/(1<<20))
+}
