@@ -4,6 +4,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/cobra/doc"
@@ -16,10 +18,10 @@ import (
 
 func (a *app) buildCommands() []*cobra.Command {
 	return []*cobra.Command{{
-		Use:    "__mangen DIR",
-		Short:  "Write rezup's man pages into DIR",
+		Use:    "__mangen DIR README",
+		Short:  "Write rezup's man pages into DIR, with the ENVIRONMENT and EXIT STATUS of README",
 		Hidden: true,
-		Args:   cobra.ExactArgs(1),
+		Args:   cobra.ExactArgs(2),
 		// Writing the pages needs neither a recipe nor an upgrade check:
 		// this replaces the root's preRun.
 		PersistentPreRunE: func(*cobra.Command, []string) error { return nil },
@@ -34,10 +36,26 @@ func (a *app) buildCommands() []*cobra.Command {
 			}
 			// The page date is $SOURCE_DATE_EPOCH when set (cobra reads it),
 			// so a release rebuilt from one commit gets the same pages.
+			readme, err := os.ReadFile(args[1])
+			if err != nil {
+				return err
+			}
+			sections, err := manSections(string(readme))
+			if err != nil {
+				return err
+			}
 			if err := doc.GenManTree(root, header, args[0]); err != nil {
 				return fmt.Errorf("write man pages: %w", err)
 			}
-			return nil
+			// The variables and exit codes are the whole program's: they
+			// go on rezup(1), not on each command's page.
+			page := filepath.Join(args[0], "rezup.1")
+			b, err := os.ReadFile(page)
+			if err != nil {
+				return err
+			}
+			// A fresh file of the generator's own: written in place.
+			return os.WriteFile(page, []byte(insertManSections(string(b), sections)), 0o644)
 		},
 	}}
 }
