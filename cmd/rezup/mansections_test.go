@@ -63,7 +63,7 @@ func TestManSectionsFromREADME(t *testing.T) {
 			t.Errorf("the sections lack %q:\n%s", want, sections)
 		}
 	}
-	for _, bad := range []string{"](#", "`", "\n."+"SH SEE"} {
+	for _, bad := range []string{"](#", "`", "\n." + "SH SEE"} {
 		if strings.Contains(sections, bad) {
 			t.Errorf("the sections hold Markdown or stray requests (%q):\n%s", bad, sections)
 		}
