@@ -101,8 +101,12 @@ func Canonical(nodes []Node) []Node {
 
 // writeTree creates nodes under root, then sets every mode and mtime
 // (directories last, so that creating their contents does not move them).
+// The tree is made removable again when the test ends: a user who is not
+// root cannot remove what is inside a 0555 directory (the sample's
+// "readonly"), so t.TempDir's cleanup would fail.
 func WriteTree(t testing.TB, root string, nodes []Node) {
 	t.Helper()
+	t.Cleanup(func() { MakeRemovable(root) })
 	for _, n := range nodes {
 		p := filepath.Join(root, filepath.FromSlash(n.Name))
 		var err error
