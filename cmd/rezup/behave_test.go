@@ -32,7 +32,7 @@ func runWithStdin(t *testing.T, s *testkit.Session, input string, args ...string
 // rezup's; an empty stdin ends it at once, with 0.
 func TestPipedStdinIsAScript(t *testing.T) {
 	t.Parallel()
-	s, wh := newUser(t)
+	s, wh := newBuilder(t)
 	s.WriteFile("rezup.dev.toml", testkit.RecipeTOML(wh, ""))
 	s.Env["REZUP_DEFAULT_SHELL"] = "/bin/sh"
 	marker := filepath.Join(s.Home, "shell-ran")
@@ -144,7 +144,7 @@ func tree(t *testing.T, dir string) []string {
 // was there keeps what it had, no more.
 func TestFailedFirstBuildLeavesNothing(t *testing.T) {
 	t.Parallel()
-	s, wh := newUser(t)
+	s, wh := newBuilder(t)
 	root := filepath.Join(s.Home, ".rezup")
 	bad := "[pip]\noptions = [\"--no-index\", \"--find-links\", \"" + filepath.ToSlash(wh) + "\"]\n\n[rez]\nurl = \"nosuchpkg==1\"\n"
 	s.WriteFile("rezup.toml", bad)
