@@ -65,7 +65,7 @@ func OddModes() []Node {
 	perms := map[string]fs.FileMode{
 		"bin":                                  0o775,
 		"bin/rez":                              0o700,
-		"empty":                                0o000,
+		"empty":                                0o500, // not 0o000: its owner could not list it, unless root
 		"lib":                                  0o555,
 		"lib/python3.11":                       0o711,
 		"lib/python3.11/site-packages/rez.py":  0o664,
