@@ -190,7 +190,7 @@ func TestFailedFirstBuildLeavesNothing(t *testing.T) {
 // carries over .main's [pip] settings, and says so.
 func TestNewContainerBuildsWhereMainDoes(t *testing.T) {
 	t.Parallel()
-	s, wh := newUser(t)
+	s, wh := newBuilder(t)
 	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, ""))
 	res := s.MustRun("add", "dev", "-s")
 	dev := filepath.Join(s.Home, "rezup.dev.toml")
@@ -209,7 +209,7 @@ func TestNewContainerBuildsWhereMainDoes(t *testing.T) {
 // A mistyped --find-links shows pip's own warning about it, without -D.
 func TestMistypedFindLinksShowsPipsWarning(t *testing.T) {
 	t.Parallel()
-	s, _ := newUser(t)
+	s, _ := newBuilder(t)
 	wrong := filepath.Join(s.Home, "wheelz")
 	s.WriteFile("rezup.toml", "[pip]\noptions = [\"--no-index\", \"--find-links\", \""+wrong+"\"]\n")
 	res := s.Run("add", "-s")
