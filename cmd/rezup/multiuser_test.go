@@ -33,7 +33,8 @@ type site struct {
 	wheels string
 }
 
-// Every test of a site builds (the admin's add), as root.
+// newSite needs root, to switch accounts; every test of a site builds
+// (the admin's add), so it is out of the fast tier as root too.
 func newSite(t *testing.T) *site {
 	t.Helper()
 	testkit.NeedsRoot(t, "it runs rezup as a second account with setpriv --reuid=nobody")
