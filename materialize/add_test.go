@@ -28,6 +28,7 @@ type addFixture struct {
 func newAddFixture(t *testing.T, sc *cache.Cache) *addFixture {
 	t.Helper()
 	base := t.TempDir()
+	testkit.WritableAtEnd(t, base) // the store's builds are read-only
 	f := &addFixture{rep: &countingReporter{}, wheels: filepath.Join(base, "wheels"), home: filepath.Join(base, "home")}
 	if err := os.MkdirAll(f.home, 0o755); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rezup/rezup/cas/backend"
 	"github.com/rezup/rezup/cas/cache"
+	"github.com/rezup/rezup/internal/testkit"
 	"github.com/rezup/rezup/recipe"
 )
 
@@ -67,7 +68,9 @@ func TestLaunchBuildsWhenTheCacheFails(t *testing.T) {
 				}
 			}
 			rep := &countingReporter{}
-			node := New(Options{Root: Root{Dir: filepath.Join(t.TempDir(), "node")}, Environ: os.Environ(), Reporter: rep, Version: "test",
+			nodeRoot := filepath.Join(t.TempDir(), "node")
+			testkit.WritableAtEnd(t, nodeRoot) // its build is read-only
+			node := New(Options{Root: Root{Dir: nodeRoot}, Environ: os.Environ(), Reporter: rep, Version: "test",
 				PipCache: filepath.Join(t.TempDir(), "pip")})
 			l := &Launcher{Store: node, Remote: remote, OpenCache: func(*recipe.Recipe) (*cache.Cache, error) { return broken, nil }}
 			target, err := l.Pick(context.Background(), "lk", false)

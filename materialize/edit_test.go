@@ -10,6 +10,7 @@ import (
 	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/internal/fsx"
+	"github.com/rezup/rezup/internal/testkit"
 	"github.com/rezup/rezup/recipe"
 )
 
@@ -56,6 +57,7 @@ func TestPublishRefusesEditMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	testkit.Writable(t, s.opt.Root.EntryDir(k)) // a published build is read-only, but to root
 	if err := fsx.WriteFile(manifestIn(s.opt.Root.EntryDir(k)), b, 0o666); err != nil {
 		t.Fatal(err)
 	}

@@ -88,7 +88,10 @@ func fakeEntry(t *testing.T, s *Store, k cas.Key) {
 	}
 }
 
+// newStore is a store in root, whose read-only builds are made removable
+// again when the test ends.
 func newStore(t *testing.T, root string, sc *cache.Cache, rep Reporter) *Store {
+	testkit.WritableAtEnd(t, root)
 	return New(Options{Root: Root{Dir: root}, Environ: os.Environ(), Cache: sc, Reporter: rep, Version: "test"})
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/internal/pyenv"
+	"github.com/rezup/rezup/internal/testkit"
 )
 
 // plantArchive publishes what an account that can write the cache could:
@@ -30,6 +31,7 @@ func plantArchive(t *testing.T, admin *Store, k cas.Key, tamper func(entryDir st
 		t.Fatal(err)
 	}
 	dir := admin.opt.Root.EntryDir(k)
+	testkit.Writable(t, dir) // a published build is read-only, but to root
 	tamper(dir)
 	// Not Store.pack: it packs the manifest it is given, not the one on
 	// disk, which tamper may have changed.
@@ -99,6 +101,7 @@ func TestReadManifestRefusesSymlinkedRezup(t *testing.T) {
 	k := cas.KeyOf([]byte("store symlink"))
 	fakeEntry(t, s, k)
 	dir := s.opt.Root.EntryDir(k)
+	testkit.Writable(t, dir) // a published build is read-only, but to root
 	outside := filepath.Join(t.TempDir(), "outside")
 	if err := os.Rename(filepath.Join(dir, ".rezup"), outside); err != nil {
 		t.Fatal(err)
@@ -163,6 +166,7 @@ func TestHostileVenvsRefused(t *testing.T) {
 		s := newStore(t, t.TempDir(), nil, nil)
 		k := cas.KeyOf([]byte("hostile store venvs"))
 		fakeEntry(t, s, k)
+		testkit.Writable(t, s.opt.Root.EntryDir(k)) // a published build is read-only, but to root
 		rewriteVenvs(t, s.opt.Root.manifestPath(k), evil)
 		if _, err := s.ReadManifest(k); !errors.Is(err, ErrBadVenvName) {
 			t.Fatalf("err = %v, want ErrBadVenvName", err)

@@ -27,6 +27,7 @@ import (
 // made); TestLockedBuildsAreReproducible builds a lock, with an isolated
 // extension.
 func TestBuildsAreReproducible(t *testing.T) {
+	testkit.SkipShort(t, "slow: builds one recipe twice to compare the archives (TestAddSaltRuleAndFrozen covers building, cas/archive's TestPackIsReproducible packing)")
 	ctx := context.Background()
 	r, root, aside := reproducibleSetup(t, false)
 	var p *Plan
@@ -170,6 +171,7 @@ func (r *debugReporter) has(sub string) bool {
 // it (PIP_CONFIG_FILE set sends the install to pip) into venvs made in
 // place. Both archives must have the same digest.
 func TestLockedBuildsAreReproducible(t *testing.T) {
+	testkit.SkipShort(t, "slow: builds one lock twice to compare the archives (TestAddSaltRuleAndFrozen and TestLockBuildsEveryVenv cover building a lock, internal/pyresolve's TestInstallArgsInstallTheLock pip installing one, cas/archive's TestPackIsReproducible packing)")
 	ctx := context.Background()
 	r, root, aside := reproducibleSetup(t, true)
 	// The first build, as add makes it.

@@ -32,7 +32,7 @@ func runWithStdin(t *testing.T, s *testkit.Session, input string, args ...string
 // rezup's; an empty stdin ends it at once, with 0.
 func TestPipedStdinIsAScript(t *testing.T) {
 	t.Parallel()
-	s, wh := newUser(t)
+	s, wh := newBuilder(t)
 	s.WriteFile("rezup.dev.toml", testkit.RecipeTOML(wh, ""))
 	s.Env["REZUP_DEFAULT_SHELL"] = "/bin/sh"
 	marker := filepath.Join(s.Home, "shell-ran")
@@ -144,7 +144,7 @@ func tree(t *testing.T, dir string) []string {
 // was there keeps what it had, no more.
 func TestFailedFirstBuildLeavesNothing(t *testing.T) {
 	t.Parallel()
-	s, wh := newUser(t)
+	s, wh := newBuilder(t)
 	root := filepath.Join(s.Home, ".rezup")
 	bad := "[pip]\noptions = [\"--no-index\", \"--find-links\", \"" + filepath.ToSlash(wh) + "\"]\n\n[rez]\nurl = \"nosuchpkg==1\"\n"
 	s.WriteFile("rezup.toml", bad)
@@ -190,7 +190,7 @@ func TestFailedFirstBuildLeavesNothing(t *testing.T) {
 // carries over .main's [pip] settings, and says so.
 func TestNewContainerBuildsWhereMainDoes(t *testing.T) {
 	t.Parallel()
-	s, wh := newUser(t)
+	s, wh := newBuilder(t)
 	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, ""))
 	res := s.MustRun("add", "dev", "-s")
 	dev := filepath.Join(s.Home, "rezup.dev.toml")
@@ -209,7 +209,7 @@ func TestNewContainerBuildsWhereMainDoes(t *testing.T) {
 // A mistyped --find-links shows pip's own warning about it, without -D.
 func TestMistypedFindLinksShowsPipsWarning(t *testing.T) {
 	t.Parallel()
-	s, _ := newUser(t)
+	s, _ := newBuilder(t)
 	wrong := filepath.Join(s.Home, "wheelz")
 	s.WriteFile("rezup.toml", "[pip]\noptions = [\"--no-index\", \"--find-links\", \""+wrong+"\"]\n")
 	res := s.Run("add", "-s")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -19,10 +20,31 @@ import (
 func nginxCache(t *testing.T, o testsrv.NginxOptions) *testsrv.Server {
 	t.Helper()
 	srv, err := testsrv.Nginx(t.TempDir(), o)
+	if errors.Is(err, testsrv.ErrNotInstalled) {
+		testkit.NeedsServer(t, err)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Stop() })
+	return srv
+}
+
+// s3Cache starts a real S3 server (versitygw) with an empty bucket,
+// stopped when the test ends.
+func s3Cache(t *testing.T, bucket string) *testsrv.S3Server {
+	t.Helper()
+	srv, err := testsrv.VersityGW(t.TempDir())
+	if errors.Is(err, testsrv.ErrNotInstalled) {
+		testkit.NeedsServer(t, err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop() })
+	if err := srv.MakeBucket(t.Context(), bucket); err != nil {
+		t.Fatal(err)
+	}
 	return srv
 }
 
@@ -157,14 +179,7 @@ func errorLines(lines []string) []string {
 // versitygw) reached with the AWS variables fetches the admin's build.
 func TestS3CacheServesANode(t *testing.T) {
 	t.Parallel()
-	srv, err := testsrv.VersityGW(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Stop() })
-	if err := srv.MakeBucket(t.Context(), "studio"); err != nil {
-		t.Fatal(err)
-	}
+	srv := s3Cache(t, "studio")
 	aws := map[string]string{
 		"AWS_ENDPOINT_URL_S3":   srv.Endpoint,
 		"AWS_ACCESS_KEY_ID":     srv.AccessKey,

@@ -15,12 +15,23 @@ import (
 func TestMain(m *testing.M) { os.Exit(testkit.Main(m)) }
 
 // newUser is a new user with a fresh HOME, the rezup binary and a wheel
-// house that pip installs from offline.
+// house that pip installs from offline. A test that builds revisions with
+// it takes newBuilder instead.
 func newUser(t *testing.T) (*testkit.Session, string) {
 	t.Helper()
 	testkit.Python(t)
 	bin := testkit.Binary(t, "github.com/rezup/rezup/cmd/rezup")
 	return testkit.NewSession(t, bin), testkit.WheelHouse(t)
+}
+
+// newBuilder is newUser for a test that builds revisions with python and
+// pip, through the binary or as the Python rezup did: seconds a build, so
+// the fast tier (go test -short) leaves it to the library tests
+// (testkit.SlowBuild).
+func newBuilder(t *testing.T) (*testkit.Session, string) {
+	t.Helper()
+	testkit.SlowBuild(t)
+	return newUser(t)
 }
 
 // storeEntries lists the built entries of a local root's store.
@@ -63,7 +74,7 @@ func rezReport(t *testing.T, out string) testkit.RezReport {
 // The first scenario, as a new user types it.
 func TestNewUserSession(t *testing.T) {
 	t.Parallel()
-	s, wh := newUser(t)
+	s, wh := newBuilder(t)
 	root := filepath.Join(s.Home, ".rezup")
 	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, "[env]\nTEST_FROM_RECIPE = \"yes\"\n"))
 
@@ -252,7 +263,7 @@ func TestMissingPythonNamesIt(t *testing.T) {
 
 func TestFailedBuildLeavesNothing(t *testing.T) {
 	t.Parallel()
-	s, wh := newUser(t)
+	s, wh := newBuilder(t)
 	recipe := strings.Replace(testkit.RecipeTOML(wh, ""), "rez=="+testkit.RezVersion, "rez==9.9.9", 1)
 	s.WriteFile("rezup.toml", recipe)
 	res := s.Run("add", "--skip-use")
@@ -286,7 +297,7 @@ func TestFailedBuildLeavesNothing(t *testing.T) {
 
 func TestConcurrentAddsBuildOnce(t *testing.T) {
 	t.Parallel()
-	s, wh := newUser(t)
+	s, wh := newBuilder(t)
 	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, ""))
 	const n = 3
 	var wg sync.WaitGroup
@@ -320,7 +331,7 @@ func TestConcurrentAddsBuildOnce(t *testing.T) {
 
 func TestFreshAndDrop(t *testing.T) {
 	t.Parallel()
-	s, wh := newUser(t)
+	s, wh := newBuilder(t)
 	root := filepath.Join(s.Home, ".rezup")
 	s.WriteFile("rezup.dev.toml", testkit.RecipeTOML(wh, ""))
 	s.MustRun("add", "dev", "--skip-use")
@@ -381,7 +392,7 @@ func waitFor(t *testing.T, cond func() bool) {
 // at once, with 0.
 func TestBareRezupCreatesMain(t *testing.T) {
 	t.Parallel()
-	s, wh := newUser(t)
+	s, wh := newBuilder(t)
 	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, ""))
 	s.Env["REZUP_DEFAULT_SHELL"] = "/bin/sh"
 	res := s.Run()
@@ -398,7 +409,7 @@ func TestBareRezupCreatesMain(t *testing.T) {
 // cleanly and leaves the new recipe for the user to edit.
 func TestAddWritesDefaultRecipe(t *testing.T) {
 	t.Parallel()
-	s, _ := newUser(t)
+	s, _ := newBuilder(t)
 	s.Env["PIP_NO_INDEX"] = "1"
 	res := s.Run("add", "dev", "--skip-use")
 	if res.Code != 1 || !strings.Contains(res.Stderr, "wrote the default recipe") || !strings.Contains(res.Stderr, "rez>=2.83") {

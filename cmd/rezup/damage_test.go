@@ -14,7 +14,7 @@ import (
 // command that repairs it, and `pull --repair` makes it whole again.
 func TestDamagedBuildIsRepaired(t *testing.T) {
 	t.Parallel()
-	s, wh := newUser(t)
+	s, wh := newBuilder(t)
 	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, ""))
 	s.MustRun("add", "--skip-use")
 	root := filepath.Join(s.Home, ".rezup")

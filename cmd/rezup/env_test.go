@@ -12,11 +12,11 @@ import (
 	"github.com/rezup/rezup/internal/testkit"
 )
 
-// builtUser is newUser with ~/rezup.toml written (extra appended) and .main
-// built.
+// builtUser is newBuilder with ~/rezup.toml written (extra appended) and
+// .main built.
 func builtUser(t *testing.T, extra string) *testkit.Session {
 	t.Helper()
-	s, wh := newUser(t)
+	s, wh := newBuilder(t)
 	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, extra))
 	s.MustRun("add", "--skip-use")
 	return s

@@ -72,14 +72,19 @@ func TestFrozenRecipeNeverBlocksALaunch(t *testing.T) {
 // revision and saying what to do.
 func TestFrozenRecipeNotTOML(t *testing.T) {
 	t.Parallel()
-	f := newFarm(t)
-	dir := filepath.Join(f.remote, "legacy", "revisions", "1619780350.588625")
+	// A node of a farm whose remote root holds that revision alone:
+	// nothing is built, so no farm (newFarm) is needed.
+	node, _ := newUser(t)
+	remote := filepath.Join(t.TempDir(), "remote")
+	node.Env["REZUP_ROOT_REMOTE"] = remote
+	node.Env["REZUP_ROOT_LOCAL"] = filepath.Join(t.TempDir(), "node")
+	dir := filepath.Join(remote, "legacy", "revisions", "1619780350.588625")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	writeTestFile(t, filepath.Join(dir, "rezup.toml"), "[rez\nurl = 1\n")
 	writeTestFile(t, filepath.Join(dir, "revision.json"), `{"rezup_version": "2.5.0", "venvs": ["rez"]}`)
-	res := f.node(t, filepath.Join(t.TempDir(), "node")).Run("use", "legacy", "--", "true")
+	res := node.Run("use", "legacy", "--", "true")
 	if res.Code != 2 {
 		t.Errorf("exit %d, want 2", res.Code)
 	}

@@ -53,7 +53,7 @@ func hasItem(items []gc.Item, kind gc.Kind, name string, reason gc.Reason) bool 
 // job runs in until the job ends.
 func TestGCKeepsWhatAJobRunsIn(t *testing.T) {
 	t.Parallel()
-	s, wh := newUser(t)
+	s, wh := newBuilder(t)
 	root := filepath.Join(s.Home, ".rezup")
 	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, ""))
 	s.MustRun("add", "--skip-use")
@@ -171,7 +171,7 @@ func TestGCWhileLaunching(t *testing.T) {
 	// of each kind in that time, which a loaded machine still gives.
 	t.Parallel()
 	const stressFor = 15 * time.Second
-	s, wh := newUser(t)
+	s, wh := newBuilder(t)
 	root := filepath.Join(s.Home, ".rezup")
 	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, ""))
 	s.WriteFile("rezup.dev.toml", testkit.RecipeTOML(wh, ""))

@@ -13,7 +13,7 @@ import (
 // and the command rezup runs sees it.
 func TestInitScriptSh(t *testing.T) {
 	t.Parallel()
-	s, wh := newUser(t)
+	s, wh := newBuilder(t)
 	s.WriteFile("init.sh", "FROM_INIT=yes\nexport FROM_INIT\necho 'init ran' \n")
 	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, "[init]\nscript = \"init.sh\"\n"))
 	res := s.MustRun("use", "--", "sh", "-c", "echo $FROM_INIT")
@@ -34,7 +34,7 @@ func TestInitScriptSh(t *testing.T) {
 // root, as a studio's load_dotenv does.
 func TestInitScriptPyMovesRoot(t *testing.T) {
 	t.Parallel()
-	s, wh := newUser(t)
+	s, wh := newBuilder(t)
 	root := filepath.Join(s.Home, "site-root")
 	s.WriteFile("site/init.py", "import os\nos.environ['REZUP_ROOT_LOCAL'] = "+pyString(root)+"\nos.environ['FROM_INIT'] = os.path.basename(__file__)\n")
 	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, "[init]\nscript = \"~/site/init.py\"\n"))

@@ -166,7 +166,7 @@ func TestInterruptsAreClean(t *testing.T) {
 	})
 	t.Run("SIGTERM in compileall", func(t *testing.T) {
 		t.Parallel()
-		s, wh := newUser(t)
+		s, wh := newBuilder(t)
 		wheels := filepath.Join(t.TempDir(), "wheels")
 		copyDir(t, wh, wheels)
 		writeWheel(t, wheels, slowWheel())

@@ -20,7 +20,6 @@ import (
 	"github.com/rezup/rezup/cas/backend"
 	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/internal/testkit"
-	"github.com/rezup/rezup/internal/testsrv"
 )
 
 // legacyRevision writes a remote revision as the Python rezup left it:
@@ -95,14 +94,7 @@ func TestSixteenNodesBuildOnce(t *testing.T) {
 	})
 	t.Run("s3", func(t *testing.T) {
 		t.Parallel()
-		srv, err := testsrv.VersityGW(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { srv.Stop() })
-		if err := srv.MakeBucket(t.Context(), "farm"); err != nil {
-			t.Fatal(err)
-		}
+		srv := s3Cache(t, "farm")
 		env := map[string]string{
 			"REZUP_CACHE":           "s3://farm/cache",
 			"AWS_ENDPOINT_URL_S3":   srv.Endpoint,

@@ -17,7 +17,7 @@ import (
 // nothing but the step lines. -q prints nothing on success.
 func TestLiveStatusLine(t *testing.T) {
 	t.Parallel()
-	s, wh := newUser(t)
+	s, wh := newBuilder(t)
 	wheels := filepath.Join(t.TempDir(), "wheels")
 	copyDir(t, wh, wheels)
 	writeWheel(t, wheels, slowWheel()) // seconds of compileall

@@ -93,7 +93,7 @@ func (r revisionStatus) lockedVersions() map[string]string {
 // changes; --frozen needs no index; rez's venv has pip.
 func TestLockedAdd(t *testing.T) {
 	t.Parallel()
-	s, _ := newUser(t)
+	s, _ := newBuilder(t)
 	wheels := filepath.Join(t.TempDir(), "wheels")
 	writeWheel(t, wheels, testkit.RezWheel("2.113.0"))
 	s.WriteFile("rezup.lk.toml", lockRecipe(wheels, ""))

@@ -33,11 +33,12 @@ type site struct {
 	wheels string
 }
 
+// newSite needs root, to switch accounts; every test of a site builds
+// (the admin's add), so it is out of the fast tier as root too.
 func newSite(t *testing.T) *site {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("this test needs root: it runs rezup as a second account with setpriv --reuid=nobody; run it as root, as CI does")
-	}
+	testkit.NeedsRoot(t, "it runs rezup as a second account with setpriv --reuid=nobody")
+	testkit.SlowBuild(t)
 	setpriv := testkit.RequireTool(t, "setpriv")
 	testkit.Python(t)
 	built := testkit.Binary(t, "github.com/rezup/rezup/cmd/rezup")

@@ -14,7 +14,7 @@ import (
 // all the same.
 func TestPipCacheIsTheUsers(t *testing.T) {
 	t.Parallel()
-	s, wh := newUser(t)
+	s, wh := newBuilder(t)
 	cache := filepath.Join(t.TempDir(), "cache")
 	s.Env["XDG_CACHE_HOME"] = cache
 	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, ""))

@@ -23,7 +23,7 @@ type pyFleet struct {
 func newPyFleet(t *testing.T) *pyFleet {
 	t.Helper()
 	py := testkit.RealPythonRezup(t)
-	admin, _ := newUser(t)
+	admin, _ := newBuilder(t) // every test of a fleet builds
 	f := &pyFleet{py: py, admin: admin, remote: filepath.Join(t.TempDir(), "remote"), wheels: filepath.Join(t.TempDir(), "wheels")}
 	admin.Env["REZUP_ROOT_REMOTE"] = f.remote
 	admin.Env["REZUP_ROOT_LOCAL"] = filepath.Join(t.TempDir(), "admin-root")

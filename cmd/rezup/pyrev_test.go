@@ -19,7 +19,7 @@ import (
 // its venv going with it, never while a job runs in it.
 func TestPythonBuiltRevisionIsAdopted(t *testing.T) {
 	t.Parallel()
-	s, shared := newUser(t)
+	s, shared := newBuilder(t)
 	root := filepath.Join(s.Home, ".rezup")
 	wheels := filepath.Join(t.TempDir(), "wheels")
 	copyDir(t, shared, wheels)
@@ -122,7 +122,7 @@ func TestPythonBuiltRevisionIsAdopted(t *testing.T) {
 // runs in it.
 func TestDropPythonBuiltRevision(t *testing.T) {
 	t.Parallel()
-	s, wh := newUser(t)
+	s, wh := newBuilder(t)
 	root := filepath.Join(s.Home, ".rezup")
 	testkit.PythonRezupRevision(t, root, "legacy", time.Now(), testkit.RecipeTOML(wh, ""), wh)
 	res := s.MustRun("drop", "legacy")
@@ -139,7 +139,7 @@ func TestDropPythonBuiltRevision(t *testing.T) {
 // launches anyway, and says so with -D.
 func TestPythonBuiltRevisionWithoutLock(t *testing.T) {
 	t.Parallel()
-	s, wh := newUser(t)
+	s, wh := newBuilder(t)
 	root := filepath.Join(s.Home, ".rezup")
 	revDir := testkit.PythonRezupRevision(t, root, ".main", time.Now(), testkit.RecipeTOML(wh, ""), wh)
 	if err := os.Mkdir(filepath.Join(revDir, "venv", ".rezup-use.lock"), 0o755); err != nil {
@@ -158,7 +158,7 @@ func TestPythonBuiltRevisionWithoutLock(t *testing.T) {
 // it with one warning line, and status lists it as unreadable.
 func TestCorruptLatestRevisionFallsBack(t *testing.T) {
 	t.Parallel()
-	s, wh := newUser(t)
+	s, wh := newBuilder(t)
 	root := filepath.Join(s.Home, ".rezup")
 	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, ""))
 	s.MustRun("add", "-s")

@@ -14,7 +14,7 @@ import (
 // deprecated [shared] section, in one build.
 func TestExtensionsLibsAndShared(t *testing.T) {
 	t.Parallel()
-	s, wh := newUser(t)
+	s, wh := newBuilder(t)
 	root := filepath.Join(s.Home, ".rezup")
 	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, `lib = ["fake_lib==1.0"]
 
@@ -67,7 +67,7 @@ requires = ["toml_fake"]
 // entry points, which preset rez.system.system.rez_bin_path.
 func TestEditModeRezInProduction(t *testing.T) {
 	t.Parallel()
-	s, wh := newUser(t)
+	s, wh := newBuilder(t)
 	src, recipe := editModeRecipe(t, wh, "\n[env]\nREZUP_EDIT_IN_PRODUCTION = \"1\"\n")
 	s.WriteFile("rezup.toml", recipe)
 	s.MustRun("add", "--skip-use")
@@ -106,7 +106,7 @@ func editModeRecipe(t *testing.T, wheels, extra string) (src, recipe string) {
 // The warm launch starts no python: it works with no python on PATH.
 func TestWarmLaunchNeedsNoPython(t *testing.T) {
 	t.Parallel()
-	s, wh := newUser(t)
+	s, wh := newBuilder(t)
 	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, ""))
 	s.MustRun("add", "--skip-use")
 	s.Env["PATH"] = "/usr/bin:/bin"

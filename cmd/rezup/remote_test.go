@@ -23,9 +23,12 @@ type farm struct {
 	wheels string
 }
 
+// newFarm is a farm whose admin has built nothing yet; the tests that
+// take one build (an admin's add, or a node's build of a key no cache
+// has), so it is newBuilder's: out of the fast tier.
 func newFarm(t *testing.T) *farm {
 	t.Helper()
-	admin, shared := newUser(t)
+	admin, shared := newBuilder(t)
 	// A private copy of the wheels, deleted once published: nodes must
 	// not run pip.
 	wheels := filepath.Join(t.TempDir(), "wheels")

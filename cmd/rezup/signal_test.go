@@ -143,7 +143,7 @@ func TestNoWaitHoldsTheBuild(t *testing.T) {
 // rezup's pid reaches the command and leaves nothing running.
 func TestDoSimpleCommandGetsSignals(t *testing.T) {
 	t.Parallel()
-	s, wh := newUser(t)
+	s, wh := newBuilder(t)
 	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, ""))
 	s.MustRun("add", "--skip-use")
 	for _, tt := range []struct{ line, want string }{

@@ -63,6 +63,7 @@ func TestSelfUpgrade(t *testing.T) {
 	// by a later rezup, long after the write is closed, so a fork by
 	// another test cannot hold it open for writing then (ETXTBSY).
 	t.Parallel()
+	testkit.SlowBuild(t) // and two rezup binaries; internal/selfupdate covers the upgrade
 	testkit.RequireTool(t, "go")
 	testkit.Python(t)
 	binDir, source := t.TempDir(), t.TempDir()

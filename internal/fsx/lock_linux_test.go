@@ -98,9 +98,7 @@ func lockChild(p string, held bool) error {
 // account's (0444 in a 0555 directory, as nobody) and one on a read-only
 // bind mount (EROFS, as root). Both need root, as CI has.
 func TestSharedLockWithoutWriteAccess(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("this test needs root: it switches to nobody (setpriv) and mounts read-only (unshare -m); run it as root, as CI does")
-	}
+	NeedsRoot(t, "it switches to nobody (setpriv) and mounts read-only (unshare -m)")
 	for _, tool := range []string{"setpriv", "unshare", "mount"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("required tool %q not found on PATH (%v): install util-linux", tool, err)
@@ -179,9 +177,7 @@ func TestSharedLockWithoutWriteAccess(t *testing.T) {
 // not own it (a group-shared root): Chtimes to a given time is refused,
 // and the stamp becomes the current time instead.
 func TestTouchByAWriterWhoIsNotTheOwner(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("this test needs root: it switches to nobody (setpriv); run it as root, as CI does")
-	}
+	NeedsRoot(t, "it switches to nobody (setpriv)")
 	if _, err := exec.LookPath("setpriv"); err != nil {
 		t.Fatalf("required tool \"setpriv\" not found on PATH (%v): install util-linux", err)
 	}

@@ -56,9 +56,7 @@ func asNobody(t *testing.T, exe, spec string) string {
 
 func needsRootAndSetpriv(t *testing.T) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("this test needs root: it runs the removal as nobody (setpriv), whose permissions the kernel checks, as root's it does not; run it as root, as CI does")
-	}
+	NeedsRoot(t, "it runs the removal as nobody (setpriv), whose permissions the kernel checks, as root's it does not")
 	if _, err := exec.LookPath("setpriv"); err != nil {
 		t.Fatalf("required tool \"setpriv\" not found on PATH (%v): install util-linux", err)
 	}

@@ -88,8 +88,13 @@ const (
 //	... the setup, as root ...
 //	testkit.Nobody.RunAs(t, arg)
 //	... what root checks afterwards ...
+//
+// In the parent, everything after it is root's, so it ends t unless it
+// runs as root (NeedsRoot: the fast tier skips t, the full tier fails it).
 func Child(t testing.TB) (string, bool) {
+	t.Helper()
 	if os.Getenv(childEnv) != t.Name() {
+		NeedsRoot(t, "it runs part of itself as another account (setpriv), whose permissions the kernel checks, as root's it does not")
 		return "", false
 	}
 	return os.Getenv(childArgEnv), true
@@ -99,13 +104,12 @@ func Child(t testing.TB) (string, bool) {
 // binary under setpriv (-test.run naming t, exactly) and a's umask, with
 // arg for Child;
 // it fails t, with the child's output, when the child's part fails. It
-// needs root, as CI has, and says so: setpriv switches accounts only for
-// root. The child starts in "/", with the environment of the test.
+// needs root, as CI has, and says so (NeedsRoot): setpriv switches
+// accounts only for root. The child starts in "/", with the environment
+// of the test.
 func (a Account) RunAs(t testing.TB, arg string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatalf("this test needs root: it runs part of itself as %s (setpriv --reuid=%d), whose permissions the kernel checks, as root's it does not; run it as root, as CI does", a.Name, a.UID)
-	}
+	NeedsRoot(t, fmt.Sprintf("it runs part of itself as %s (setpriv --reuid=%d), whose permissions the kernel checks, as root's it does not", a.Name, a.UID))
 	RequireTool(t, "setpriv")
 	exe := sharedTestBinary(t)
 	var pattern []string

@@ -16,11 +16,18 @@
 //     WheelHouseAt for a directory you own (demos, the bench harness);
 //   - an editable install: SourceProject;
 //   - a command-level test: Binary, NewSession, RecipeTOML;
-//   - a tool the test needs: RequireTool, Python.
+//   - a tool the test needs: RequireTool, Python;
+//   - the tier of a test (tier.go): NeedsRoot, NeedsServer, SlowBuild,
+//     SkipShort; Strict;
+//   - a read-only build a test tampers with, or leaves in a t.TempDir, as
+//     an ordinary user: Writable, WritableAtEnd.
 //
 // Guarantees: fixtures are deterministic (the same inputs give the same
 // bytes), need no network, and a missing tool fails the test with a message
-// naming the tool and how to install it; nothing skips silently.
+// naming the tool and how to install it; nothing skips silently. Only the
+// fast tier (go test -short, outside strict mode) skips, one line saying
+// why: what needs root, or a server or the Python rezup that is missing,
+// and slow builds.
 // Process-wide fixtures (the wheel house, built binaries) live in one
 // temporary directory outside the repository; call Main from TestMain to
 // remove it when the test binary exits.

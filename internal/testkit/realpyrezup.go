@@ -46,25 +46,15 @@ var realPyRezup struct {
 	err  error
 }
 
-// StrictTests reports whether tests must not skip for want of a tool:
-// CI=true (or 1), or REZUP_TEST_STRICT=1.
-func StrictTests() bool {
-	ci := strings.ToLower(os.Getenv("CI"))
-	return ci == "true" || ci == "1" || os.Getenv("REZUP_TEST_STRICT") == "1"
-}
-
 // RealPythonRezup returns the real Python rezup, found once per process
 // (see PythonRezupSourceVar) and checked to import with its dependencies.
-// Without it, a -short run skips the test, in one line saying why, unless
-// the run is strict (StrictTests); every other run fails it, saying what
-// to install or set.
+// Without it, the fast tier skips the test, in one line saying why
+// (SkipShort); the full tier fails it, saying what to install or set.
 func RealPythonRezup(t testing.TB) *PyRezup {
 	t.Helper()
 	realPyRezup.once.Do(func() { realPyRezup.p, realPyRezup.err = findPythonRezup() })
 	if err := realPyRezup.err; err != nil {
-		if testing.Short() && !StrictTests() {
-			t.Skipf("skipped in -short: the real Python rezup is not available: %v", err)
-		}
+		SkipShort(t, "needs the real Python rezup, which is not available: "+err.Error())
 		t.Fatalf("testkit: the real Python rezup is not available: %v", err)
 	}
 	return realPyRezup.p

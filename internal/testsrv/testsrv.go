@@ -6,7 +6,8 @@
 // cmd/rezup-bench can start the same servers as the tests.
 //
 // A missing server binary is an error that names it and says how to
-// install it: tests fail with it (they never skip).
+// install it, and wraps ErrNotInstalled: the tests fail with it, but in
+// their fast tier (go test -short) skip with it (testkit.NeedsServer).
 package testsrv
 
 import (
@@ -49,9 +50,21 @@ func FreePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// ErrNotInstalled is wrapped by the error of a server binary found
+// nowhere (LookTool, and the starters that use it).
+var ErrNotInstalled = errors.New("server not installed")
+
+// notInstalled is LookTool's error: its message says all, its Unwrap
+// lets callers tell a missing server from one that failed to start.
+type notInstalled struct{ msg string }
+
+func (e *notInstalled) Error() string { return e.msg }
+func (e *notInstalled) Unwrap() error { return ErrNotInstalled }
+
 // LookTool finds the executable name on PATH, then in the Go bin
 // directory (GOBIN, or GOPATH/bin, where `go install` puts it). install
-// says how to get it, for the error when it is found nowhere.
+// says how to get it, for the error (wrapping ErrNotInstalled) when it is
+// found nowhere.
 func LookTool(name, install string) (string, error) {
 	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
@@ -75,7 +88,7 @@ func LookTool(name, install string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("required server %q not found on PATH or in %s: %s", name, strings.Join(dirs, ", "), install)
+	return "", &notInstalled{fmt.Sprintf("required server %q not found on PATH or in %s: %s", name, strings.Join(dirs, ", "), install)}
 }
 
 // start runs cmd (its output going to logName in dir) and waits until

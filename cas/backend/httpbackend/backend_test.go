@@ -21,6 +21,7 @@ import (
 
 	"github.com/rezup/rezup/cas/backend"
 	"github.com/rezup/rezup/cas/backend/backendtest"
+	"github.com/rezup/rezup/internal/testkit"
 	"github.com/rezup/rezup/internal/testsrv"
 )
 
@@ -28,6 +29,9 @@ import (
 func nginx(t *testing.T, o testsrv.NginxOptions) *testsrv.Server {
 	t.Helper()
 	s, err := testsrv.Nginx(t.TempDir(), o)
+	if errors.Is(err, testsrv.ErrNotInstalled) {
+		testkit.NeedsServer(t, err)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/rezup/rezup/cas/backend"
 	"github.com/rezup/rezup/cas/backend/backendtest"
 	"github.com/rezup/rezup/cas/backend/s3backend"
+	"github.com/rezup/rezup/internal/testkit"
 	"github.com/rezup/rezup/internal/testsrv"
 )
 
@@ -48,6 +49,9 @@ func server(t *testing.T) *testsrv.S3Server {
 			srv, srvErr = testsrv.VersityGW(srvDir)
 		}
 	})
+	if errors.Is(srvErr, testsrv.ErrNotInstalled) {
+		testkit.NeedsServer(t, srvErr)
+	}
 	if srvErr != nil {
 		t.Fatal(srvErr)
 	}

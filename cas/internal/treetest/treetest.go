@@ -65,7 +65,7 @@ func OddModes() []Node {
 	perms := map[string]fs.FileMode{
 		"bin":                                  0o775,
 		"bin/rez":                              0o700,
-		"empty":                                0o000,
+		"empty":                                0o500, // not 0o000: its owner could not list it, unless root
 		"lib":                                  0o555,
 		"lib/python3.11":                       0o711,
 		"lib/python3.11/site-packages/rez.py":  0o664,
@@ -101,8 +101,12 @@ func Canonical(nodes []Node) []Node {
 
 // writeTree creates nodes under root, then sets every mode and mtime
 // (directories last, so that creating their contents does not move them).
+// The tree is made removable again when the test ends: a user who is not
+// root cannot remove what is inside a 0555 directory (the sample's
+// "readonly"), so t.TempDir's cleanup would fail.
 func WriteTree(t testing.TB, root string, nodes []Node) {
 	t.Helper()
+	t.Cleanup(func() { MakeRemovable(root) })
 	for _, n := range nodes {
 		p := filepath.Join(root, filepath.FromSlash(n.Name))
 		var err error
