@@ -38,6 +38,7 @@ var layers = map[string]struct {
 	"internal/pyid":           {nil, []string{}},
 	"internal/pyout":          {nil, []string{}},
 	"internal/proc":           {nil, []string{"golang.org/x/sys"}},
+	"internal/runroots":       {nil, []string{"golang.org/x/sys"}},
 	"internal/pyenv":          {[]string{"internal/envlist", "internal/fsx", "internal/pyid", "internal/proc", "internal/pyout"}, nil},
 	"internal/pyresolve":      {[]string{"internal/fsx", "internal/pyid", "internal/pyout", "internal/proc"}, []string{"golang.org/x/sys"}},
 	"internal/selfupdate":     {[]string{"internal/fsx", "internal/pyid", "internal/proc"}, nil},

@@ -16,7 +16,9 @@
 //     WheelHouseAt for a directory you own (demos, the bench harness);
 //   - an editable install: SourceProject;
 //   - a command-level test: Binary, NewSession, RecipeTOML;
-//   - a tool the test needs: RequireTool, Python.
+//   - a tool the test needs: RequireTool, Python;
+//   - a process that uses a root while gc or drop looks (Linux): Job,
+//     Sleeper.
 //
 // Guarantees: fixtures are deterministic (the same inputs give the same
 // bytes), need no network, and a missing tool fails the test with a message
