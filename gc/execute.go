@@ -153,7 +153,7 @@ func (x *executor) removeRevision(it Item) (Reason, string, error) {
 			return ReasonLatest, "the latest ready revision now", nil
 		}
 	}
-	err := x.store.RemoveRevision(it.rev)
+	err := x.store.RemoveRevision(it.rev, nil)
 	if errors.Is(err, materialize.ErrInUse) {
 		return ReasonInUse, "built by the Python rezup, and a process started in its venv since the plan", nil
 	}
@@ -186,7 +186,7 @@ func (x *executor) removeEntry(it Item) (Reason, string, error) {
 			return ReasonRecent, "used since the plan", nil
 		}
 	}
-	err := x.store.RemoveEntry(it.key)
+	err := x.store.RemoveEntry(it.key, nil)
 	if errors.Is(err, materialize.ErrInUse) {
 		return ReasonInUse, "a process started using it since the plan", nil
 	}
