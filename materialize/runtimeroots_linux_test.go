@@ -120,3 +120,37 @@ func TestRemoveLooksAtProcesses(t *testing.T) {
 	pid = testkit.Sleeper(t, filepath.Join(f.Dir, ".store", testkit.FakeKey(1), "venv", "rez")).Start(t)
 	usedBy(t, s.RemoveEntry(key(t, 1), nil), "build "+testkit.FakeKey(1), pid)
 }
+
+// A root reached through a symlink (~/.rezup -> /data/rezup): processes
+// show it as they were told it (cmdline, PATH) or resolved (cwd, maps,
+// fds), and both count.
+func TestRuntimeRootsThroughALink(t *testing.T) {
+	real := filepath.Join(t.TempDir(), "data")
+	f := testkit.NewFakeRoot(t, real)
+	f.Entry(testkit.FakeKey(1), 10, t0)
+	f.Entry(testkit.FakeKey(2), 10, t0)
+	name := f.Revision("dev", t0, testkit.FakeKey(1))
+	link := filepath.Join(t.TempDir(), ".rezup")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	s := storeAt(link, t0)
+	rev, err := s.Root().Revision("dev", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := testkit.Sleeper(t, "/")
+	named.Env = []string{"PATH=" + filepath.Join(link, "dev", "revisions", name, "venv", "rez", "bin", "rez") + ":/usr/bin:/bin"}
+	pathJob := named.Start(t)
+	cwdJob := testkit.Sleeper(t, filepath.Join(link, ".store", testkit.FakeKey(2), "venv")).Start(t) // the kernel shows it under real
+	rr := s.FindRuntimeRoots(context.Background())
+	if u, ok := rr.Revision(rev); !ok || u.PID != pathJob || u.Via != "PATH" {
+		t.Errorf("revision through the link: %v %v, want pid %d by PATH", u, ok, pathJob)
+	}
+	if u, ok := rr.Entry(key(t, 2)); !ok || u.PID != cwdJob || !strings.HasPrefix(u.Path, real) {
+		t.Errorf("build, resolved: %v %v, want pid %d by its cwd under %s", u, ok, cwdJob, real)
+	}
+	if u, ok := rr.Entry(key(t, 1)); ok {
+		t.Errorf("build 1 in use by %v: only its revision's PATH names it", u)
+	}
+}
