@@ -9,10 +9,20 @@
 // The rules:
 //   - The latest ready revision of every container stays, and so do the
 //     PlanInput.Keep newest; older ones go unless used within OlderThan. A
-//     revision goes even while its entry is in use: a running process holds
-//     the entry, not the revision, and new launches pick the latest. A
-//     revision the Python rezup built holds its own venv, so it stays
-//     while a process holds its in-use lock, as an entry would.
+//     revision goes even while its entry is in use: a process rezup
+//     launched holds the entry, not the revision, and new launches pick the
+//     latest. A revision the Python rezup built holds its own venv, so it
+//     stays while a process holds its in-use lock, as an entry would.
+//   - What a running process uses stays too, lock or not: the Python
+//     rezup's jobs (their PATH names the revision's venv), a program
+//     started from a venv. Plan looks at every process once
+//     (materialize.Store.FindRuntimeRoots: cmdline, exe, cwd, maps, fds,
+//     PATH and PWD); a revision or build one shows stays as ReasonInUse,
+//     its Detail naming the process, and a kept revision keeps its build.
+//     Execute looks again right before it removes (again whenever its last
+//     look is over a second old). What could not be read (other accounts'
+//     processes, hidepid, no /proc on macOS and Windows) is one warning,
+//     with the count, when the plan removes a revision or build.
 //   - A revision whose revision.json cannot be read stays, with a warning.
 //   - A store entry stays while a kept revision (local, or kept in the
 //     remote root) uses it, or while a process holds its lock (LOCK_SH while

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/cas/cache"
@@ -30,7 +31,10 @@ type Result struct {
 // files of builds not in the store, then cache keys and unnamed archives. It checks each item
 // again just before removing it, under the same locks, so that what
 // changed since the plan is skipped rather than broken: an entry is only
-// removed under LOCK_EX|LOCK_NB, renamed into .tmp, then deleted.
+// removed under LOCK_EX|LOCK_NB, renamed into .tmp, then deleted, and a
+// revision or an entry only while no running process shows it (a look at
+// the processes taken before the first such removal, and again whenever
+// the last is over a second old).
 //
 // What this account may not remove is skipped, not failed: another
 // account's (ReasonOtherAccount: fsx.ErrNotOwner, found anywhere in the
@@ -81,14 +85,34 @@ func cannotRemove(it Item, err error) (Reason, string, bool) {
 }
 
 // executor is the state Execute keeps across items: the latest revision
-// of each container and the keys in use, each read again once.
+// of each container and the keys in use, each read again once, and the
+// running processes, looked at again when the last look is older than
+// rescanAfter.
 type executor struct {
-	sweep  *Sweep
-	store  *materialize.Store
-	latest map[string]string // container -> its latest ready revision now
-	refs   map[cas.Key]bool  // keys the revisions use now (nil: not read yet)
-	refsOK bool
-	errs   []error
+	sweep   *Sweep
+	store   *materialize.Store
+	latest  map[string]string // container -> its latest ready revision now
+	refs    map[cas.Key]bool  // keys the revisions use now (nil: not read yet)
+	refsOK  bool
+	roots   *materialize.RuntimeRoots
+	rootsAt time.Time
+	errs    []error
+}
+
+// rescanAfter is how old the look at the running processes may be when a
+// revision or build is removed: one look serves every removal that
+// starts within it (a look costs tens of milliseconds; removing a big
+// venv, seconds).
+const rescanAfter = time.Second
+
+// runtimeRoots is who uses what of the root now, lock or not: one look
+// at the running processes, taken again once it is older than
+// rescanAfter (wall time: how fresh the look is, not an age rule).
+func (x *executor) runtimeRoots(ctx context.Context) *materialize.RuntimeRoots {
+	if x.roots == nil || time.Since(x.rootsAt) > rescanAfter {
+		x.roots, x.rootsAt = x.store.FindRuntimeRoots(ctx), time.Now()
+	}
+	return x.roots
 }
 
 // remove checks one planned item again and removes it. A non-empty reason
@@ -96,9 +120,9 @@ type executor struct {
 func (x *executor) remove(ctx context.Context, it Item) (Reason, string, error) {
 	switch it.Kind {
 	case KindRevision:
-		return x.removeRevision(it)
+		return x.removeRevision(ctx, it)
 	case KindEntry:
-		return x.removeEntry(it)
+		return x.removeEntry(ctx, it)
 	case KindStaging, KindTrash:
 		err := x.store.RemoveLeftover(it.left)
 		if errors.Is(err, materialize.ErrInUse) {
@@ -135,7 +159,7 @@ func (x *executor) remove(ctx context.Context, it Item) (Reason, string, error) 
 
 // removeRevision removes a revision unless it became ready (an abandoned
 // one a slow writer finished) or is the latest now.
-func (x *executor) removeRevision(it Item) (Reason, string, error) {
+func (x *executor) removeRevision(ctx context.Context, it Item) (Reason, string, error) {
 	root := x.store.Root()
 	if !it.rev.Ready() {
 		if now, err := root.Revision(it.Container, it.Name); err == nil && now.Ready() {
@@ -153,7 +177,10 @@ func (x *executor) removeRevision(it Item) (Reason, string, error) {
 			return ReasonLatest, "the latest ready revision now", nil
 		}
 	}
-	err := x.store.RemoveRevision(it.rev)
+	err := x.store.RemoveRevision(it.rev, x.runtimeRoots(ctx))
+	if used := (*materialize.UsedError)(nil); errors.As(err, &used) {
+		return ReasonInUse, "in use by " + used.By.String() + " (seen since the plan)", nil
+	}
 	if errors.Is(err, materialize.ErrInUse) {
 		return ReasonInUse, "built by the Python rezup, and a process started in its venv since the plan", nil
 	}
@@ -162,7 +189,7 @@ func (x *executor) removeRevision(it Item) (Reason, string, error) {
 
 // removeEntry removes a store entry unless a revision made since the plan
 // uses it, it was used since, or a process holds it.
-func (x *executor) removeEntry(it Item) (Reason, string, error) {
+func (x *executor) removeEntry(ctx context.Context, it Item) (Reason, string, error) {
 	if x.refs == nil && !x.refsOK {
 		// Revisions added since the plan may use an entry again.
 		refs, err := x.sweep.usedNow()
@@ -186,7 +213,10 @@ func (x *executor) removeEntry(it Item) (Reason, string, error) {
 			return ReasonRecent, "used since the plan", nil
 		}
 	}
-	err := x.store.RemoveEntry(it.key)
+	err := x.store.RemoveEntry(it.key, x.runtimeRoots(ctx))
+	if used := (*materialize.UsedError)(nil); errors.As(err, &used) {
+		return ReasonInUse, "in use by " + used.By.String() + " (seen since the plan)", nil
+	}
 	if errors.Is(err, materialize.ErrInUse) {
 		return ReasonInUse, "a process started using it since the plan", nil
 	}

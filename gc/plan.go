@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -109,7 +110,7 @@ const (
 	ReasonKept       Reason = "kept"        // one of the Keep newest
 	ReasonRemote     Reason = "remote"      // mirrors, or is used by, a kept remote revision
 	ReasonRecent     Reason = "recent"      // used within OlderThan
-	ReasonInUse      Reason = "in-use"      // a process holds its lock
+	ReasonInUse      Reason = "in-use"      // a process holds its lock, or shows its path (Detail names it)
 	ReasonReferenced Reason = "referenced"  // a kept revision uses it
 	ReasonGrace      Reason = "grace"       // younger than Grace or CacheGrace
 	ReasonUnknownAge Reason = "unknown-age" // a cache key whose age cannot be told
@@ -211,6 +212,9 @@ func Plan(ctx context.Context, in PlanInput) (*Sweep, error) {
 		pl.planLocks,
 		pl.planCache,
 	}
+	// One look at the running processes for the whole plan: who uses a
+	// revision or build without holding its lock.
+	pl.roots = in.Store.FindRuntimeRoots(ctx)
 	for _, phase := range phases {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("gc: %w", err)
@@ -218,6 +222,11 @@ func Plan(ctx context.Context, in PlanInput) (*Sweep, error) {
 		if err := phase(ctx); err != nil {
 			return nil, err
 		}
+	}
+	if gaps := pl.roots.Gaps(); gaps != "" && slices.ContainsFunc(pl.sweep.Remove, func(it Item) bool {
+		return it.Kind == KindRevision || it.Kind == KindEntry
+	}) {
+		pl.sweep.warnf("%s", gaps)
 	}
 	sortItems(pl.sweep.Remove)
 	sortItems(pl.sweep.Kept)
@@ -231,6 +240,7 @@ type planner struct {
 	store *materialize.Store
 	root  materialize.Root
 	now   time.Time
+	roots *materialize.RuntimeRoots // who uses what, lock or not
 
 	names    []string        // the local root's containers
 	selected map[string]bool // the containers asked for
@@ -424,6 +434,13 @@ func (pl *planner) decideRevision(rev *materialize.Revision, n int, prev *materi
 			it.Reason, it.Detail = ReasonInUse, "built by the Python rezup, and a process runs in its venv"
 			break
 		}
+		// Or a process that holds no lock: a job the Python rezup
+		// launched (it has the revision's venv on PATH), a program
+		// started from the venv.
+		if u, ok := pl.roots.Revision(rev); ok {
+			it.Reason, it.Detail = ReasonInUse, "in use by "+u.String()
+			break
+		}
 		if theirs(&it, rev.Dir) {
 			break
 		}
@@ -487,6 +504,11 @@ func (pl *planner) decideEntry(k cas.Key) error {
 	}
 	if busy {
 		it.Reason, it.Detail = ReasonInUse, "no kept revision uses it, but it is in use by a running process"
+		pl.sweep.Kept = append(pl.sweep.Kept, it)
+		return nil
+	}
+	if u, ok := pl.roots.Entry(k); ok {
+		it.Reason, it.Detail = ReasonInUse, "no kept revision uses it, but it is in use by "+u.String()
 		pl.sweep.Kept = append(pl.sweep.Kept, it)
 		return nil
 	}
@@ -618,6 +640,13 @@ func (pl *planner) notReady(rev *materialize.Revision) {
 	it.LastUse = published(rev)
 	if age := now.Sub(it.LastUse); age < p.in.Grace {
 		it.Reason, it.Detail = ReasonGrace, fmt.Sprintf("not ready, %s old: it may still be being written (grace %s)", span(age), span(p.in.Grace))
+		p.Kept = append(p.Kept, it)
+		return
+	}
+	// The Python rezup installs into the revision itself, taking no lock,
+	// for as long as pip takes.
+	if u, ok := pl.roots.Revision(rev); ok {
+		it.Reason, it.Detail = ReasonInUse, "not ready, and in use by "+u.String()
 		p.Kept = append(p.Kept, it)
 		return
 	}

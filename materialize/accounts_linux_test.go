@@ -176,7 +176,7 @@ func TestHostileModesFetchedByAnAccount(t *testing.T) {
 		if left, err := node.opt.Root.TmpLeftovers(); err != nil || len(left) != 0 {
 			t.Errorf("left in .tmp: %+v, %v", left, err)
 		}
-		if err := node.RemoveEntry(k); err != nil {
+		if err := node.RemoveEntry(k, nil); err != nil {
 			t.Fatalf("removing its own read-only build: %v", err)
 		}
 		if ents, err := os.ReadDir(node.opt.Root.TmpDir()); err != nil || len(ents) != 0 {
@@ -297,7 +297,7 @@ func TestGroupSharedRoot(t *testing.T) {
 					t.Errorf("%s of member1's build: %v, want permission denied", what, err)
 				}
 			}
-			if err := s.RemoveEntry(k1); !errors.Is(err, fsx.ErrNotOwner) || !strings.Contains(err.Error(), "belongs to another account (uid 64101)") {
+			if err := s.RemoveEntry(k1, nil); !errors.Is(err, fsx.ErrNotOwner) || !strings.Contains(err.Error(), "belongs to another account (uid 64101)") {
 				t.Errorf("RemoveEntry of member1's build: %v, want ErrNotOwner naming uid 64101", err)
 			}
 			if err := s.Repair(k1); !errors.Is(err, fsx.ErrNotOwner) {
@@ -307,7 +307,7 @@ func TestGroupSharedRoot(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := s.RemoveRevision(rev); !errors.Is(err, fsx.ErrNotOwner) {
+			if err := s.RemoveRevision(rev, nil); !errors.Is(err, fsx.ErrNotOwner) {
 				t.Errorf("RemoveRevision of member1's: %v, want ErrNotOwner", err)
 			}
 			if _, err := s.Drop(ctx, "c1", true); !errors.Is(err, fsx.ErrNotOwner) {
@@ -331,14 +331,14 @@ func TestGroupSharedRoot(t *testing.T) {
 				t.Errorf("drop c2: %+v; want 3 revisions, %s removed, %s kept as member1's", res, k2, k3)
 			}
 		case "member1 removes":
-			if err := s.RemoveEntry(k1); err != nil {
+			if err := s.RemoveEntry(k1, nil); err != nil {
 				t.Fatalf("member1 removing its own read-only build: %v", err)
 			}
 			rev, err := r.Latest("c1")
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := s.RemoveRevision(rev); err != nil {
+			if err := s.RemoveRevision(rev, nil); err != nil {
 				t.Fatal(err)
 			}
 		default:

@@ -259,7 +259,7 @@ func (s *Store) Add(ctx context.Context, req AddRequest) (added *Added, err erro
 			// Never hand on what someone else chose: move it aside and
 			// build it here; if it is in use, build under a new salt.
 			s.opt.Reporter.Warnf("the build %s here %s: building it again to publish it", plan.Key, why)
-			if err := s.RemoveEntry(plan.Key); err != nil {
+			if err := s.RemoveEntry(plan.Key, nil); err != nil {
 				s.opt.Reporter.Warnf("%v; building a fresh one under a new [build] salt instead", err)
 				if err := newSalt(); err != nil {
 					return nil, err

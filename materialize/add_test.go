@@ -295,7 +295,7 @@ func TestAddRemotePublishesOnlyWhatItTrusts(t *testing.T) {
 	}
 
 	// Fetched again, unsigned, and in use: a new salt, a new build.
-	if err := f.s.RemoveEntry(k); err != nil {
+	if err := f.s.RemoveEntry(k, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.s.made(context.Background(), Request{Key: k, Plan: plan}); err != nil {

@@ -29,7 +29,7 @@ func TestRemoveEntryRemovesItsLock(t *testing.T) {
 	f := testkit.NewFakeRoot(t, t.TempDir())
 	f.Entry(testkit.FakeKey(1), 10, t0)
 	s := storeAt(f.Dir, t0)
-	if err := s.RemoveEntry(key(t, 1)); err != nil {
+	if err := s.RemoveEntry(key(t, 1), nil); err != nil {
 		t.Fatal(err)
 	}
 	gone(t, filepath.Join(f.Dir, ".store", testkit.FakeKey(1)))

@@ -1,6 +1,7 @@
 package materialize
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -18,8 +19,10 @@ import (
 // This file is the removal side of the store, shared by Drop and package
 // gc: what is there, whether it is in use, and removing it with the one
 // protocol rezup has for that: take the entry's lock LOCK_EX|LOCK_NB (in
-// use: refuse), rename into .tmp (readers see it vanish at once), delete,
-// and unlink the lock file while still holding it (fsx.Lock.Unlink): a
+// use: refuse), check that no running process uses it without the lock
+// either (RuntimeRoots, see runtimeroots.go), rename into .tmp (readers
+// see it vanish at once), delete, and unlink the lock file while still
+// holding it (fsx.Lock.Unlink): a
 // process waiting on it finds after flock that its file was replaced, and
 // locks a new one (fsx checks the inode, as Nix does). The same goes for
 // the lock of a build that never completed. On Windows lock files stay:
@@ -78,9 +81,12 @@ func lockHeld(p string) (bool, error) {
 	return fsx.Held(p)
 }
 
-// RemoveEntry removes entry k from the store unless a process holds its
-// lock (ErrInUse). Removing an entry that is not there is not an error.
-func (s *Store) RemoveEntry(k cas.Key) error {
+// RemoveEntry removes entry k from the store unless a process uses it:
+// one holding its lock, or one that rr, the running processes looked at
+// just before (FindRuntimeRoots), shows using it (ErrInUse; a *UsedError
+// names the process). A nil rr has the processes looked at once the lock
+// is held. Removing an entry that is not there is not an error.
+func (s *Store) RemoveEntry(k cas.Key, rr *RuntimeRoots) error {
 	if _, err := os.Stat(s.opt.Root.EntryDir(k)); errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -92,6 +98,12 @@ func (s *Store) RemoveEntry(k cas.Key) error {
 		return fmt.Errorf("remove %s: %w", k, err)
 	}
 	defer lock.Close()
+	if rr == nil {
+		rr = s.FindRuntimeRoots(context.Background())
+	}
+	if err := rr.checkEntry(k); err != nil {
+		return fmt.Errorf("remove %w", err)
+	}
 	return s.removeEntryLocked(k, lock)
 }
 
@@ -191,12 +203,16 @@ func (s *Store) RemoveOrphanLock(k cas.Key, notAfter time.Time) error {
 }
 
 // RemoveRevision removes a revision of the local root: renamed into .tmp,
-// then deleted. Processes running in a revision hold its entry, not the
-// revision, and a new launch picks the latest revision, which collectors
-// keep; so it takes no lock, except for a revision the Python rezup built,
-// whose venv is inside it: that one goes only under its in-use lock taken
-// LOCK_EX|LOCK_NB (ErrInUse while a process runs in it).
-func (s *Store) RemoveRevision(rev *Revision) error {
+// then deleted. Processes rezup launches in a revision hold its entry, not
+// the revision, and a new launch picks the latest revision, which
+// collectors keep; so it takes no lock, except for a revision the Python
+// rezup built, whose venv is inside it: that one goes only under its
+// in-use lock taken LOCK_EX|LOCK_NB (ErrInUse while a process runs in
+// it). Neither goes while rr, the running processes looked at just before
+// (FindRuntimeRoots), shows a process using the revision (ErrInUse, a
+// *UsedError): the Python rezup's jobs run through the revision's path.
+// A nil rr has the processes looked at once the lock is held.
+func (s *Store) RemoveRevision(rev *Revision, rr *RuntimeRoots) error {
 	if rev.Remote || filepath.Dir(rev.Dir) != s.opt.Root.RevisionsDir(rev.Container) {
 		return fmt.Errorf("remove revision %s of %s: not a revision of the local root %s", rev.Name, rev.Container, s.opt.Root.Dir)
 	}
@@ -205,6 +221,12 @@ func (s *Store) RemoveRevision(rev *Revision) error {
 		return fmt.Errorf("remove %w", err)
 	}
 	defer lock.Close()
+	if rr == nil {
+		rr = s.FindRuntimeRoots(context.Background())
+	}
+	if err := rr.checkRevision(rev); err != nil {
+		return fmt.Errorf("remove %w", err)
+	}
 	if err := s.opt.Root.removeTree(rev.Dir); err != nil {
 		return fmt.Errorf("remove revision %s of %s: %w", rev.Name, rev.Container, err)
 	}

@@ -1,6 +1,7 @@
 package materialize
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -72,10 +73,12 @@ func missing(entry, p string, err error) string {
 }
 
 // Repair moves entry k aside, under its exclusive lock taken without
-// waiting (ErrInUse while a process runs in it): renamed into .tmp and
-// deleted, its lock file with it, as a removal does. The next launch or
-// pull of a revision that uses k fetches or builds it again. An entry
-// that is not there is not an error.
+// waiting (ErrInUse while a process runs in it, holding the lock or not:
+// the running processes are looked at under the lock, and a *UsedError
+// names one): renamed into .tmp and deleted, its lock file with it, as a
+// removal does. What the look at processes could not see is said through
+// the Reporter. The next launch or pull of a revision that uses k fetches
+// or builds it again. An entry that is not there is not an error.
 func (s *Store) Repair(k cas.Key) error {
 	if _, err := os.Lstat(s.opt.Root.EntryDir(k)); errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -88,6 +91,13 @@ func (s *Store) Repair(k cas.Key) error {
 		return fmt.Errorf("repair %s: %w", k, s.opt.Root.notWritable(s.opt.Root.StoreDir(), err))
 	}
 	defer lock.Close()
+	rr := s.FindRuntimeRoots(context.Background())
+	if gaps := rr.Gaps(); gaps != "" {
+		s.opt.Reporter.Warnf("%s", gaps)
+	}
+	if err := rr.checkEntry(k); err != nil {
+		return fmt.Errorf("repair: %w", err)
+	}
 	if err := s.removeEntryLocked(k, lock); err != nil {
 		return fmt.Errorf("repair %w", err)
 	}

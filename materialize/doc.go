@@ -24,7 +24,11 @@
 //   - Drop, and the removals gc drives (RemoveEntry, RemoveRevision,
 //     RemoveLeftover, RemoveOrphanLock, with InUse, LastUse, EntryBytes and
 //     their revision forms to plan them), take the exclusive lock without
-//     waiting; an entry's lock file goes with it.
+//     waiting; an entry's lock file goes with it. FindRuntimeRoots looks at
+//     the running processes once, for who uses a revision or build without
+//     its lock (the Python rezup's jobs, a program started from a venv);
+//     Drop, Repair, RemoveEntry and RemoveRevision refuse what it shows in
+//     use (a *UsedError).
 //   - Inspect tells a damaged build (files deleted from a ready entry)
 //     after a launch failed; Repair moves it aside to be made again.
 //

@@ -27,14 +27,19 @@ type DropResult struct {
 // Drop removes a container's revisions from the local root, and the store
 // entries that no revision of another container uses. It is refused, with
 // nothing removed, while any entry of the container is in use: it takes
-// every entry's lock exclusively without waiting first. With force, the
-// revisions go anyway, and so do the entries nothing uses; an entry in use
-// stays (DropResult.InUse) until gc finds it unused: nothing in use is
-// ever deleted. A revision the Python rezup built holds its own venv: while
-// a process runs in it, Drop is refused even with force. Drop removes only
-// what the caller owns: a container holding another account's revisions
-// is refused whole (fsx.ErrNotOwner), and an entry another account owns
-// stays (DropResult.Others).
+// every entry's lock exclusively without waiting first, then looks at the
+// running processes (FindRuntimeRoots) for those that use an entry
+// without its lock. With force, the revisions go anyway, and so do the
+// entries nothing uses; an entry in use stays (DropResult.InUse) until gc
+// finds it unused: nothing in use is ever deleted. A revision in use
+// itself (one the Python rezup built, whose venv is inside it, while a
+// process runs in it; any revision a running process shows, as the Python
+// rezup's jobs show theirs on PATH) refuses Drop even with force: its
+// processes need its path. What the look at processes could not see is
+// said once through the Reporter. Drop removes only what the caller owns:
+// a container holding another account's revisions is refused whole
+// (fsx.ErrNotOwner), and an entry another account owns stays
+// (DropResult.Others).
 func (s *Store) Drop(ctx context.Context, container string, force bool) (*DropResult, error) {
 	root := s.opt.Root
 	revs, err := root.Revisions(container)
@@ -84,6 +89,28 @@ func (s *Store) Drop(ctx context.Context, container string, force bool) (*DropRe
 		}
 		defer lock.Close()
 		locks[k] = lock
+	}
+	// Under the locks, right before removing: who uses the container
+	// without them.
+	rr := s.FindRuntimeRoots(ctx)
+	if gaps := rr.Gaps(); gaps != "" {
+		s.opt.Reporter.Warnf("%s", gaps)
+	}
+	for _, rev := range revs {
+		if err := rr.checkRevision(rev); err != nil {
+			return nil, fmt.Errorf("container %s: %w", container, err)
+		}
+	}
+	for k := range keys {
+		err := rr.checkEntry(k)
+		switch {
+		case err == nil:
+		case force:
+			inUse = append(inUse, k)
+			delete(keys, k)
+		default:
+			return nil, fmt.Errorf("container %s: %w", container, err)
+		}
 	}
 	if err := root.removeTree(root.ContainerDir(container)); err != nil {
 		return nil, fmt.Errorf("drop %s: %w", container, err)

@@ -119,7 +119,7 @@ func TestPythonBuilt(t *testing.T) {
 		t.Errorf("the launch touched the store: %v", err)
 	}
 	// Removed: nothing to launch.
-	if err := store.RemoveRevision(rev); err != nil {
+	if err := store.RemoveRevision(rev, nil); err != nil {
 		t.Fatal(err)
 	}
 	if target, err := launcher.Pick(context.Background(), "c", false); err == nil {

@@ -78,7 +78,7 @@ func TestPublishedBuildsAreReadOnly(t *testing.T) {
 		}
 	}
 	for _, s := range []*Store{admin, node} {
-		if err := s.RemoveEntry(k); err != nil {
+		if err := s.RemoveEntry(k, nil); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := os.Lstat(s.opt.Root.EntryDir(k)); err == nil {

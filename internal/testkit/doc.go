@@ -21,6 +21,8 @@
 //     SkipShort; Strict;
 //   - a read-only build a test tampers with, or leaves in a t.TempDir, as
 //     an ordinary user: Writable, WritableAtEnd.
+//   - a process that uses a root while gc or drop looks (Linux): Job,
+//     Sleeper.
 //
 // Guarantees: fixtures are deterministic (the same inputs give the same
 // bytes), need no network, and a missing tool fails the test with a message
