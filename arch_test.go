@@ -1,6 +1,7 @@
 package rezup
 
 import (
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -29,6 +30,10 @@ func TestImportsPointDown(t *testing.T) {
 			"github.com/philhofer/fwd", "github.com/rs/xid", "github.com/tinylib/msgp", "github.com/zeebo/xxh3",
 			"go.yaml.in/yaml/v3", "gopkg.in/ini.v1",
 		}},
+		// The client and server of a backend in another process: no
+		// network code of its own.
+		{"cas/backend/helper", []string{"cas/backend", "internal/fsx", "internal/pyid"}, []string{"golang.org/x/sys"}},
+		{"cmd/rezup-net", []string{"cas/backend", "internal/fsx", "internal/pyid", "internal/selfupdate"}, nil},
 		{"internal/fsx", nil, []string{"golang.org/x/sys"}},
 		{"internal/envlist", nil, []string{}},
 		{"internal/pyid", nil, []string{}},
@@ -66,4 +71,25 @@ func hasPrefix(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestLaunchLinksNoNetworkCode keeps the HTTP, TLS and S3 code out of the
+// rezup binary, on every platform it is released for: every start pays
+// for what a binary links (package init, page faults), and only a launch
+// that misses its build needs a network cache, through rezup-net.
+func TestLaunchLinksNoNetworkCode(t *testing.T) {
+	forbidden := []string{"net/http", "crypto/tls", "crypto/x509", "github.com/minio/"}
+	for _, goos := range []string{"linux", "darwin", "windows"} {
+		cmd := exec.Command("go", "list", "-deps", module+"/cmd/rezup")
+		cmd.Env = append(os.Environ(), "GOOS="+goos)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list (GOOS=%s): %v\n%s", goos, err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if hasPrefix(forbidden, dep) {
+				t.Errorf("GOOS=%s: cmd/rezup links %s: network code belongs in cmd/rezup-net (cas/backend/helper)", goos, dep)
+			}
+		}
+	}
 }

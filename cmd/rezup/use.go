@@ -193,6 +193,8 @@ func (a *app) runUse(ctx context.Context, o *useOptions) error {
 	if err := a.checkLaunchable(o.name, t); err != nil {
 		return err
 	}
+	// The revision is ready: a cache helper would outlive rezup's exec.
+	a.closeNet()
 	if o.argv == nil && o.do == "" && !isTerminal(a.stdin) {
 		// A shell reading a pipe or /dev/null (a script, a cron job, a
 		// farm's job wrapper) would run nothing, or whatever comes in,
