@@ -215,13 +215,14 @@ func fleetMain(bin string, keep bool, caches []string, nodes int, timeout time.D
 	return runFleet(bin, tmp, caches, nodes, timeout)
 }
 
-// buildRezup builds ./cmd/rezup into tmp, unless bin names a binary.
+// buildRezup builds ./cmd/rezup into tmp, with the rezup-net it runs for
+// network caches beside it, unless bin names a binary.
 func buildRezup(bin, tmp string) (string, error) {
 	if bin != "" {
 		return bin, nil
 	}
 	bin = filepath.Join(tmp, "rezup")
-	build := exec.Command("go", "build", "-o", bin, "github.com/rezup/rezup/cmd/rezup")
+	build := exec.Command("go", "build", "-o", tmp+string(filepath.Separator), "github.com/rezup/rezup/cmd/rezup", "github.com/rezup/rezup/cmd/rezup-net")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		return "", fmt.Errorf("build rezup: %w", err)
