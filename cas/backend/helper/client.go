@@ -191,7 +191,7 @@ func (c *Client) start(ctx context.Context) (*session, error) {
 	hello, err := s.handshake(ctx, c.version)
 	if err != nil {
 		s.close()
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("no handshake within %v", c.timeout)
 		}
 		return nil, backend.Permanent(fmt.Errorf("start %s for %s: %w", t.name(), c.location, err))
