@@ -3,7 +3,6 @@ package helper
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -104,19 +103,19 @@ func (p *process) kill() {
 	p.close()
 }
 
+// ended describes the end of a helper whose pipes failed with err (the
+// end of its output, a broken pipe): it exited, or it is killed.
 func (p *process) ended(err error) error {
 	t := time.NewTimer(exitWait)
 	defer t.Stop()
+	msg := p.cmd.Path + " exited"
 	select {
 	case <-p.exited:
 	case <-t.C:
-		// Its output ended but it runs on: it is of no use any more.
+		// Its pipes failed but it runs on: it is of no use any more.
 		_ = p.cmd.Process.Kill()
 		<-p.exited
-	}
-	msg := p.cmd.Path + " exited"
-	if !errors.Is(err, io.EOF) && !errors.Is(err, os.ErrClosed) {
-		msg = fmt.Sprintf("lost the output of %s (%v)", p.cmd.Path, err)
+		msg = fmt.Sprintf("lost the pipes to %s (%v): killed", p.cmd.Path, err)
 	}
 	if p.waitErr != nil {
 		msg += " (" + p.waitErr.Error() + ")"
