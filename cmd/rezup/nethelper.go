@@ -20,13 +20,19 @@ import (
 // execs a command and when it returns, so that none outlives rezup.
 type netHelpers struct {
 	mu      sync.Mutex
-	clients []*helper.Client
+	clients map[string]*helper.Client // by location
 }
 
 // openNet is the opener of http://, https:// and s3:// caches. It starts
 // nothing: the helper starts on the first operation, with rezup's
-// environment (where the credentials the backends read are).
+// environment (where the credentials the backends read are). A location
+// opened again gets the same client: one helper per cache and run.
 func (a *app) openNet(location string) (backend.Backend, error) {
+	a.nets.mu.Lock()
+	defer a.nets.mu.Unlock()
+	if c := a.nets.clients[location]; c != nil {
+		return c, nil
+	}
 	c := helper.New(location, helper.Options{
 		Version: rezupVersion(),
 		Command: func() (*exec.Cmd, error) {
@@ -40,14 +46,15 @@ func (a *app) openNet(location string) (backend.Backend, error) {
 			return cmd, nil
 		},
 	})
-	a.nets.mu.Lock()
-	a.nets.clients = append(a.nets.clients, c)
-	a.nets.mu.Unlock()
+	if a.nets.clients == nil {
+		a.nets.clients = map[string]*helper.Client{}
+	}
+	a.nets.clients[location] = c
 	return c, nil
 }
 
 // closeNet ends every cache helper this run started; the caches opened
-// before fail if used again.
+// before fail if used again, and caches opened after start new ones.
 func (a *app) closeNet() {
 	a.nets.mu.Lock()
 	clients := a.nets.clients
