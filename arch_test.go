@@ -1,6 +1,7 @@
 package rezup
 
 import (
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -30,6 +31,10 @@ var layers = map[string]struct {
 		"github.com/philhofer/fwd", "github.com/rs/xid", "github.com/tinylib/msgp", "github.com/zeebo/xxh3",
 		"go.yaml.in/yaml/v3", "gopkg.in/ini.v1",
 	}},
+	// The client and server of a backend in another process: no network
+	// code of its own.
+	"cas/backend/helper":      {[]string{"cas/backend", "internal/fsx"}, []string{"golang.org/x/sys"}},
+	"cmd/rezup-net":           {[]string{"cas/backend", "cas/backend/httpbackend", "cas/backend/s3backend", "cas/backend/helper", "internal/fsx", "internal/pyid", "internal/proc", "internal/selfupdate"}, nil},
 	"cas/backend/backendtest": {[]string{"cas/backend", "internal/fsx"}, nil},
 	"cas/cache":               {[]string{"cas", "cas/archive", "cas/backend", "internal/fsx", "internal/pyid"}, nil},
 	"cas/internal/treetest":   {[]string{"internal/fsx"}, nil},
@@ -50,7 +55,7 @@ var layers = map[string]struct {
 	"internal/testkit": {[]string{"internal/fsx", "internal/pyid"}, nil},
 	"internal/testsrv": {[]string{"internal/fsx", "internal/pyid"}, nil},
 	// Everything but the test packages: rezup never imports them.
-	"cmd/rezup": {[]string{"recipe", "cas", "cas/archive", "cas/backend", "cas/backend/httpbackend", "cas/backend/s3backend",
+	"cmd/rezup": {[]string{"recipe", "cas", "cas/archive", "cas/backend", "cas/backend/helper",
 		"cas/cache", "internal/envlist", "internal/fsx", "internal/pyenv", "internal/pyid", "internal/pyout",
 		"internal/pyresolve", "internal/selfupdate", "internal/proc", "internal/runroots", "materialize", "launch", "gc"}, nil},
 	"cmd/rezup-bench": {nil, nil}, // any
@@ -100,4 +105,25 @@ func hasPrefix(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestLaunchLinksNoNetworkCode keeps the HTTP, TLS and S3 code out of the
+// rezup binary, on every platform it is released for: every start pays
+// for what a binary links (package init, page faults), and only a launch
+// that misses its build needs a network cache, through rezup-net.
+func TestLaunchLinksNoNetworkCode(t *testing.T) {
+	forbidden := []string{"net/http", "crypto/tls", "crypto/x509", "github.com/minio/"}
+	for _, goos := range []string{"linux", "darwin", "windows"} {
+		cmd := exec.Command("go", "list", "-deps", module+"/cmd/rezup")
+		cmd.Env = append(os.Environ(), "GOOS="+goos)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list (GOOS=%s): %v\n%s", goos, err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if hasPrefix(forbidden, dep) {
+				t.Errorf("GOOS=%s: cmd/rezup links %s: network code belongs in cmd/rezup-net (cas/backend/helper)", goos, dep)
+			}
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // The Python rezup wrote [env] out with configparser, one `NAME = value`
@@ -53,8 +54,8 @@ func quoteInside(s string) string {
 	return "a quoted value"
 }
 
-// keycre is configparser's BasicInterpolation._KEYCRE.
-var keycre = regexp.MustCompile(`%\(([^)]+)\)s`)
+// keycre is configparser's BasicInterpolation._KEYCRE, compiled on first use.
+var keycre = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`%\(([^)]+)\)s`) })
 
 // configparserRefuses says whether configparser's BasicInterpolation
 // refuses s (ValueError: invalid interpolation syntax): a % that is
@@ -64,5 +65,5 @@ func configparserRefuses(s string) bool {
 		return false
 	}
 	t := strings.ReplaceAll(s, "%%", "")
-	return strings.Contains(keycre.ReplaceAllString(t, ""), "%")
+	return strings.Contains(keycre().ReplaceAllString(t, ""), "%")
 }

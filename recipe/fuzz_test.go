@@ -72,7 +72,7 @@ func checkFrozen(t *testing.T, data []byte) {
 	}
 	// What the strict parse refuses must not be kept.
 	for _, tool := range append([]Tool{r.Rez}, r.Extensions...) {
-		if !plainName.MatchString(tool.Name) || tool.URL == "" {
+		if !isPlainName(tool.Name) || tool.URL == "" {
 			t.Fatalf("tool kept with name %q, url %q", tool.Name, tool.URL)
 		}
 		for _, f := range tool.Flags {
@@ -91,7 +91,7 @@ func checkFrozen(t *testing.T, data []byte) {
 		}
 		names[strings.ToLower(e.Name)] = true
 	}
-	if r.Shared != nil && !plainName.MatchString(r.Shared.Name) {
+	if r.Shared != nil && !isPlainName(r.Shared.Name) {
 		t.Fatalf("shared name %q kept", r.Shared.Name)
 	}
 	if _, err := BuildInputs(r, fakeInterpreters(r)); err != nil {

@@ -35,7 +35,7 @@ func ValidContainerName(name string) error {
 		return fmt.Errorf("%w %q: names must not contain \"..\"; %s", ErrBadName, name, rule)
 	case len(name) > maxNameLen:
 		return fmt.Errorf("%w %q: names are at most %d characters long", ErrBadName, name[:20]+"...", maxNameLen)
-	case !plainName.MatchString(name):
+	case !isPlainName(name):
 		return fmt.Errorf("%w %q: %s", ErrBadName, name, rule)
 	}
 	return nil
@@ -66,4 +66,24 @@ func ContainerOf(fileName string) (string, bool) {
 		return "", false
 	}
 	return name, true
+}
+
+// isPlainName reports whether s is a name usable as one directory name on
+// every platform: letters, digits, ".", "_" and "-", starting with a
+// letter or digit. (Checked by hand: every launch reads a recipe, and a
+// regexp costs its compilation at every start or first use.)
+func isPlainName(s string) bool {
+	if s == "" || !isAlnum(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !isAlnum(c) && c != '.' && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }

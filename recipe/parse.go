@@ -8,7 +8,6 @@ import (
 	"maps"
 	"math"
 	"os"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,9 +15,6 @@ import (
 
 	"github.com/BurntSushi/toml"
 )
-
-// plainName is a name usable as one directory name on every platform.
-var plainName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
 const plainNameRule = `use letters, digits, ".", "_" and "-", starting with a letter or digit`
 
@@ -491,7 +487,7 @@ func (p *parser) tool(path keyPath, t map[string]any, base Tool) Tool {
 				p.errorf(kp, `%s is empty; set it to "rez"`, name(kp))
 			case s == "":
 				p.errorf(kp, "%s is empty; set it to the name of the package", name(kp))
-			case !plainName.MatchString(s):
+			case !isPlainName(s):
 				p.errorf(kp, "%s %q is not a plain name; %s", name(kp), s, plainNameRule)
 			default:
 				tool.Name = s
@@ -633,7 +629,7 @@ func (p *parser) shared(path keyPath, t map[string]any) *Shared {
 	sh := &Shared{Requires: []string{}}
 	if v, ok := t["name"]; ok {
 		if s, ok := p.str(path.with("name"), v); ok {
-			if s != "" && !plainName.MatchString(s) {
+			if s != "" && !isPlainName(s) {
 				p.errorf(path.with("name"), "%s %q is not a plain name; %s", name(path.with("name")), s, plainNameRule)
 				return nil
 			}
@@ -696,7 +692,7 @@ func (p *parser) cache(path keyPath, t map[string]any, c *Cache) {
 // 128 bytes. (As a regexp, the bound {0,127} compiled at every start of
 // rezup cost about 2 ms, a tenth of a warm launch.)
 func validSigningKeyName(name string) bool {
-	return len(name) <= 128 && plainName.MatchString(name)
+	return len(name) <= 128 && isPlainName(name)
 }
 
 // publicKeyProblem says why s is not "<name>:<base64>" of a 32-byte
@@ -874,17 +870,19 @@ func name(path keyPath) string {
 	return where(path[:len(path)-1]) + " " + keyName(last)
 }
 
-// keyName is one key as TOML writes it: bare (letters, digits, '_' and
-// '-'), or quoted.
-func keyName(k string) string {
-	bare := k != ""
-	for _, c := range k {
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
-			bare = false
-			break
+// isBareKey reports whether TOML writes k without quotes: letters,
+// digits, "_" and "-".
+func isBareKey(k string) bool {
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; !isAlnum(c) && c != '_' && c != '-' {
+			return false
 		}
 	}
-	if bare {
+	return k != ""
+}
+
+func keyName(k string) string {
+	if isBareKey(k) {
 		return k
 	}
 	return strconv.Quote(k)

@@ -187,6 +187,11 @@ func (s *FileSource) Rewind() error {
 // Length is the file's size when it was opened.
 func (s *FileSource) Length() int64 { return s.size }
 
+// Name is the path the file was opened with, so that a backend in another
+// process on the same machine (cas/backend/helper) can read the file
+// itself instead of having its bytes piped to it.
+func (s *FileSource) Name() string { return s.f.Name() }
+
 // Close closes the file.
 func (s *FileSource) Close() error { return s.f.Close() }
 

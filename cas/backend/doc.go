@@ -3,7 +3,9 @@
 // create-only Put, List, Delete), which knows nothing of keys, archives or
 // entries. The directory backend (NewDirBackend: local disk, NFS, SMB) is
 // here; the HTTP(S) and S3 backends are in httpbackend and s3backend, and
-// every backend passes the suite in backendtest.
+// every backend passes the suite in backendtest. helper serves any
+// backend from another process, so that rezup links none of the network
+// code (cmd/rezup-net serves httpbackend and s3backend to it).
 //
 // Cross-cutting concerns wrap a Backend, and Stack puts them in their one
 // order, from the outside in: Retrying (transient errors tried again with

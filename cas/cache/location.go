@@ -12,8 +12,9 @@ import (
 
 // Schemes returns a registry with the directory backend: "file", and plain
 // paths. The network backends live in packages of their own
-// (backend/httpbackend, backend/s3backend): whoever opens caches
-// registers them (cmd/rezup does, with its environment).
+// (cas/backend/httpbackend, cas/backend/s3backend): whoever opens caches
+// registers them (cmd/rezup registers clients of rezup-net, which serves
+// them from another process, with rezup's environment).
 func Schemes() *backend.Registry {
 	r := backend.NewRegistry()
 	r.Register("file", openDir)

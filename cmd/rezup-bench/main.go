@@ -271,10 +271,14 @@ func benchTemp(w io.Writer, prefix string, keep bool) (dir string, cleanup func(
 }
 
 // buildRezup builds ./cmd/rezup into tmp as releases are built (static,
-// CGO_ENABLED=0), unless bin names a binary.
+// CGO_ENABLED=0), with the rezup-net it runs for network caches beside it,
+// unless bin names a binary.
 func buildRezup(bin, tmp string) (string, error) {
 	if bin != "" {
 		return bin, nil
+	}
+	if _, err := goBuild(filepath.Join(tmp, "rezup-net"), "", "github.com/rezup/rezup/cmd/rezup-net"); err != nil {
+		return "", err
 	}
 	return goBuild(filepath.Join(tmp, "rezup"), "", "github.com/rezup/rezup/cmd/rezup")
 }

@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"github.com/rezup/rezup/cas/backend"
-	"github.com/rezup/rezup/cas/backend/httpbackend"
-	"github.com/rezup/rezup/cas/backend/s3backend"
 	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/internal/envlist"
 	"github.com/rezup/rezup/internal/fsx"
@@ -63,6 +61,9 @@ type app struct {
 	// stdin is what an interactive shell would read: `use` starts one
 	// only when it is a terminal.
 	stdin any
+
+	// nets are the network caches' helpers (see openNet).
+	nets netHelpers
 }
 
 func newApp(environ []string, stdout, stderr io.Writer) *app {
@@ -416,13 +417,14 @@ func (a *app) openCache(loc string) (*cache.Cache, error) {
 	return c, nil
 }
 
-// cacheSchemes is every cache backend rezup has, those that read
-// credentials reading them from the app's environment.
+// cacheSchemes is every cache backend rezup has: directories in the
+// process, and the network caches through rezup-net (openNet), which
+// reads the credentials from rezup's environment.
 func (a *app) cacheSchemes() *backend.Registry {
 	r := cache.Schemes()
-	r.Register("http", httpbackend.Opener(a.getenv))
-	r.Register("https", httpbackend.Opener(a.getenv))
-	r.Register("s3", s3backend.Opener(a.getenv))
+	r.Register("http", a.openNet)
+	r.Register("https", a.openNet)
+	r.Register("s3", a.openNet)
 	return r
 }
 

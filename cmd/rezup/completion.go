@@ -101,7 +101,7 @@ func (a *app) diffArgs(cmd *cobra.Command, args []string, toComplete string) ([]
 	if len(args) == 0 {
 		return a.containerArgs(cmd, args, toComplete)
 	}
-	if len(args) > 2 || revisionSpec.MatchString(args[0]) {
+	if len(args) > 2 || revisionSpec().MatchString(args[0]) {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}
 	local, _ := cmd.Flags().GetBool("local") // defined by diffCommand: no error

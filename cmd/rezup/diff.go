@@ -54,14 +54,14 @@ compares the recipes. The exit code is 0 whether or not anything changed.`,
 				return usagef("%s takes a container name and at most two revisions, got %d arguments", cmd.CommandPath(), len(args))
 			}
 			o.name = recipe.DefaultContainer
-			if len(args) == 3 || len(args) > 0 && !revisionSpec.MatchString(args[0]) {
+			if len(args) == 3 || len(args) > 0 && !revisionSpec().MatchString(args[0]) {
 				if err := recipe.ValidContainerName(args[0]); err != nil {
 					return err
 				}
 				o.name, args = args[0], args[1:]
 			}
 			for _, r := range args {
-				if !revisionSpec.MatchString(r) {
+				if !revisionSpec().MatchString(r) {
 					return usagef("%q names no revision: use a revision name as `rezup status %s` shows it, a unique prefix of one, latest or latest~N", r, o.name)
 				}
 			}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -83,9 +82,19 @@ func validFormat(f string) bool {
 	return false
 }
 
-// envName is what every shell format can set: names that are not
-// identifiers (bash's exported functions, Windows' "=C:") are left out.
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+// isEnvName reports whether every shell format can set k: an identifier.
+// Others (bash's exported functions, Windows' "=C:") are left out.
+// (Checked by hand: `rezup env` runs in login scripts, and a regexp costs
+// its compilation every time.)
+func isEnvName(k string) bool {
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c == '_' || i > 0 && '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return k != ""
+}
 
 // writeEnv prints env in format. json is every variable; the shell formats
 // are the changes from base: variables env sets differently, and those it
@@ -100,13 +109,13 @@ func writeEnv(w io.Writer, format string, base, env []string) error {
 	old := envMap(base)
 	var b strings.Builder
 	for _, k := range sortedNames(vars) {
-		if v, ok := old[k]; (ok && v == vars[k]) || !envName.MatchString(k) {
+		if v, ok := old[k]; (ok && v == vars[k]) || !isEnvName(k) {
 			continue
 		}
 		b.WriteString(setLine(format, k, vars[k]))
 	}
 	for _, k := range sortedNames(old) {
-		if _, ok := vars[k]; ok || !envName.MatchString(k) {
+		if _, ok := vars[k]; ok || !isEnvName(k) {
 			continue
 		}
 		b.WriteString(unsetLine(format, k))
@@ -124,7 +133,7 @@ func writeVars(w io.Writer, asJSON bool, vars map[string]string) error {
 	}
 	var b strings.Builder
 	for _, k := range sortedNames(vars) {
-		if envName.MatchString(k) {
+		if isEnvName(k) {
 			b.WriteString(setLine("sh", k, vars[k]))
 		}
 	}

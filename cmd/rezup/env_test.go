@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -153,6 +154,16 @@ func TestWriteEnvDelta(t *testing.T) {
 		}
 		if b.String() != want {
 			t.Errorf("%s:\n%s\nwant\n%s", format, b.String(), want)
+		}
+	}
+}
+
+// isEnvName says what the regexp it replaced said.
+func TestIsEnvName(t *testing.T) {
+	re := regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	for _, k := range []string{"", "PATH", "_", "_1", "A1", "1A", "BASH_FUNC_x%%", "=C:", "a-b", "é", "a b", "REZUP_CONTAINER"} {
+		if got, want := isEnvName(k), re.MatchString(k); got != want {
+			t.Errorf("isEnvName(%q) = %v, want %v", k, got, want)
 		}
 	}
 }

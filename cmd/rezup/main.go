@@ -34,6 +34,7 @@ func run(args, environ []string, stdout, stderr io.Writer) (code int) {
 	ctx, stop := interruptible(context.Background())
 	defer stop()
 	app := newApp(environ, stdout, stderr)
+	defer app.closeNet()
 	cmd := app.command()
 	cmd.SetArgs(args)
 	ran, err := cmd.ExecuteContextC(ctx)

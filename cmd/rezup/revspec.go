@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/rezup/rezup/materialize"
 )
@@ -17,8 +18,8 @@ import (
 
 // revisionSpec matches what names a revision: a timestamp or a prefix of
 // one, or latest[~N]. The first argument of `rezup diff` is a container
-// name unless it matches.
-var revisionSpec = regexp.MustCompile(`^([0-9][0-9.]*|latest(~[0-9]+)?)$`)
+// name unless it matches. Compiled on first use, not at every start.
+var revisionSpec = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([0-9][0-9.]*|latest(~[0-9]+)?)$`) })
 
 // revisionSet is every revision `rezup status NAME` lists, remote first.
 type revisionSet struct {
@@ -85,7 +86,7 @@ func (s *revisionSet) latest() (*materialize.Revision, error) {
 // find returns the revision spec names (see revisionSpec). A name in both
 // roots (a remote revision and its local mirror) is the remote one.
 func (s *revisionSet) find(spec string) (*materialize.Revision, error) {
-	if !revisionSpec.MatchString(spec) {
+	if !revisionSpec().MatchString(spec) {
 		return nil, usagef("%q names no revision: use a revision name as `rezup status %s` shows it, a unique prefix of one, latest or latest~N", spec, s.container)
 	}
 	if n, ok := strings.CutPrefix(spec, "latest"); ok {

@@ -140,7 +140,7 @@ Python rezup or an older rezup built has no lock: status says so.`,
 			if o.revision != "" && !o.packages {
 				return usagef("status --revision goes with --packages")
 			}
-			if o.revision != "" && !revisionSpec.MatchString(o.revision) {
+			if o.revision != "" && !revisionSpec().MatchString(o.revision) {
 				return usagef("--revision %q names no revision: use a revision name as `rezup status %s` shows it, a unique prefix of one, latest or latest~N", o.revision, o.name)
 			}
 			if runF == nil {

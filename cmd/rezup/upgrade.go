@@ -28,8 +28,9 @@ const upgradeStampName = ".upgrade-check"
 // does nothing at all without REZUP_UPGRADE_SOURCE, or with --no-upgrade
 // or REZUP_NO_UPGRADE; otherwise one stat of the stamp until
 // REZUP_UPGRADE_PAUSE has passed. Then it reads the source and, when a
-// newer release is there, installs it over this executable and re-runs
-// the same command line with it.
+// newer release is there, installs it over this executable (and its
+// rezup-net beside it, when the source has it) and re-runs the same
+// command line with it.
 //
 // A broken source or a failed upgrade never stops the command: it warns,
 // records the check (so the warning comes once per pause) and goes on.
@@ -96,6 +97,10 @@ func (a *app) checkUpgrade(cmd *cobra.Command) error {
 	if err := selfupdate.Install(cmd.Context(), rel, exe, a.startEnviron); err != nil {
 		a.warnf("%v; going on with rezup %s", err, cur)
 		return nil
+	}
+	if rel.Helper == "" {
+		a.warnf("the upgrade source has no %s: the rezup-net beside rezup is left as it was, and http(s):// and s3:// caches need the one of rezup %s",
+			selfupdate.HelperName(rel.Version.String(), runtime.GOOS, runtime.GOARCH), rel.Version)
 	}
 	a.infof("upgraded %s from %s to %s; running the command again", exe, cur, rel.Version)
 	// The same command line and the environment rezup started with: the

@@ -15,16 +15,23 @@ import (
 	"github.com/rezup/rezup/internal/testkit"
 )
 
-// buildVersion builds cmd/rezup with main.version set, into dir.
-func buildVersion(version, out string) error {
+// buildVersion builds cmd/rezup, and cmd/rezup-net when helper is not "",
+// with main.version set: rezup to out, rezup-net to helper.
+func buildVersion(version, out, helper string) error {
 	gomod, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command("go", "build", "-ldflags", "-X main.version="+version, "-o", out, "github.com/rezup/rezup/cmd/rezup")
-	cmd.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return &buildError{version, err, string(b)}
+	builds := [][2]string{{out, "github.com/rezup/rezup/cmd/rezup"}}
+	if helper != "" {
+		builds = append(builds, [2]string{helper, "github.com/rezup/rezup/cmd/rezup-net"})
+	}
+	for _, b := range builds {
+		cmd := exec.Command("go", "build", "-ldflags", "-X main.version="+version, "-o", b[0], b[1])
+		cmd.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return &buildError{version, err, string(out)}
+		}
 	}
 	return nil
 }
@@ -45,18 +52,19 @@ func versionOf(t *testing.T, bin string) string {
 	if err != nil {
 		t.Fatalf("%s --version: %v", bin, err)
 	}
-	// --version is "rezup VERSION (build details)": the version is the
+	// --version is "PROGRAM VERSION (build details)": the version is the
 	// second word.
 	f := strings.Fields(string(out))
-	if len(f) < 2 || f[0] != "rezup" {
+	if len(f) < 2 || (f[0] != "rezup" && f[0] != "rezup-net") {
 		t.Fatalf("%s --version printed %q, want rezup VERSION …", bin, out)
 	}
 	return f[1]
 }
 
 // The scenario: an old rezup pointed at a source holding a newer
-// one upgrades itself and runs the command with the new binary; with
-// REZUP_NO_UPGRADE (or --no-upgrade) it does not.
+// one upgrades itself, and the rezup-net beside it, and runs the command
+// with the new binary; with REZUP_NO_UPGRADE (or --no-upgrade) it does
+// not. A release without its rezup-net upgrades rezup alone, and says so.
 func TestSelfUpgrade(t *testing.T) {
 	// Parallel: the binaries it builds, upgrades and runs are in its own
 	// temp dirs. The one it writes here (the broken release) is only run
@@ -68,16 +76,26 @@ func TestSelfUpgrade(t *testing.T) {
 	testkit.Python(t)
 	binDir, source := t.TempDir(), t.TempDir()
 	old := filepath.Join(binDir, "rezup")
-	newer := filepath.Join(source, selfupdate.ReleaseName("1.1.0", runtime.GOOS, runtime.GOARCH))
+	oldHelper := selfupdate.HelperPath(old)
+	release := func(v string) string {
+		return filepath.Join(source, selfupdate.ReleaseName(v, runtime.GOOS, runtime.GOARCH))
+	}
+	// 1.2.0 comes without its helper, and is put in the source later.
+	staged120 := filepath.Join(t.TempDir(), "rezup")
 	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	for i, b := range []struct{ version, out string }{{"1.0.0", old}, {"1.1.0", newer}} {
+	errs := make([]error, 3)
+	for i, b := range []struct{ version, out, helper string }{
+		{"1.0.0", old, oldHelper},
+		{"1.1.0", release("1.1.0"), filepath.Join(source, selfupdate.HelperName("1.1.0", runtime.GOOS, runtime.GOARCH))},
+		{"1.2.0", staged120, ""},
+	} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = buildVersion(b.version, b.out)
+			errs[i] = buildVersion(b.version, b.out, b.helper)
 		}()
 	}
+
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
@@ -129,19 +147,45 @@ func TestSelfUpgrade(t *testing.T) {
 		if !strings.Contains(res.Stderr, "upgraded "+old+" from 1.0.0 to 1.1.0") {
 			t.Errorf("no upgrade message:\n%s", res.Stderr)
 		}
-		if v := versionOf(t, old); v != "1.1.0" {
-			t.Errorf("%s is %s after the upgrade, want rezup 1.1.0", old, v)
+		for _, bin := range []string{old, oldHelper} {
+			if v := versionOf(t, bin); v != "1.1.0" {
+				t.Errorf("%s is %s after the upgrade, want 1.1.0", bin, v)
+			}
 		}
 		if _, err := os.Stat(stamp); err != nil {
 			t.Errorf("the check was not recorded: %v", err)
 		}
 		ents, _ := os.ReadDir(binDir)
-		if len(ents) != 1 {
-			t.Errorf("%s holds %d files, want only rezup", binDir, len(ents))
+		if len(ents) != 2 {
+			t.Errorf("%s holds %d files, want only rezup and rezup-net", binDir, len(ents))
 		}
 		res = s.MustRun("use", "--", "true")
 		if strings.Contains(res.Stderr, "upgrade") {
 			t.Errorf("upgraded again:\n%s", res.Stderr)
+		}
+	})
+
+	t.Run("a release without its helper", func(t *testing.T) {
+		b, err := os.ReadFile(staged120)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(release("1.2.0"), b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		s.Env["REZUP_UPGRADE_PAUSE"] = "0"
+		res := s.MustRun("use", "--", "true")
+		delete(s.Env, "REZUP_UPGRADE_PAUSE")
+		missing := selfupdate.HelperName("1.2.0", runtime.GOOS, runtime.GOARCH)
+		if !strings.Contains(res.Stderr, "rezup: warning: the upgrade source has no "+missing) ||
+			!strings.Contains(res.Stderr, "upgraded "+old+" from 1.1.0 to 1.2.0") {
+			t.Errorf("no upgrade, or no warning about the missing helper:\n%s", res.Stderr)
+		}
+		if v := versionOf(t, old); v != "1.2.0" {
+			t.Errorf("%s is %s, want 1.2.0", old, v)
+		}
+		if v := versionOf(t, oldHelper); v != "1.1.0" {
+			t.Errorf("%s is %s, want 1.1.0, left as it was", oldHelper, v)
 		}
 	})
 
@@ -157,7 +201,7 @@ func TestSelfUpgrade(t *testing.T) {
 			s.Env["REZUP_UPGRADE_SOURCE"] = src
 			s.Env["REZUP_UPGRADE_PAUSE"] = "0"
 			res := s.MustRun("use", "--", "true")
-			if !strings.Contains(res.Stderr, "rezup: warning:") || !strings.Contains(res.Stderr, "going on with rezup 1.1.0") {
+			if !strings.Contains(res.Stderr, "rezup: warning:") || !strings.Contains(res.Stderr, "going on with rezup 1.2.0") {
 				t.Errorf("source %s: no warning:\n%s", src, res.Stderr)
 			}
 			delete(s.Env, "REZUP_UPGRADE_PAUSE")
@@ -165,7 +209,7 @@ func TestSelfUpgrade(t *testing.T) {
 				t.Errorf("source %s: checked again within the pause:\n%s", src, res.Stderr)
 			}
 		}
-		if v := versionOf(t, old); v != "1.1.0" {
+		if v := versionOf(t, old); v != "1.2.0" {
 			t.Errorf("a broken release replaced rezup: %s", v)
 		}
 	})

@@ -202,6 +202,8 @@ func (a *app) runUse(ctx context.Context, o *useOptions) error {
 	if err := a.checkLaunchable(o.name, t); err != nil {
 		return err
 	}
+	// The revision is ready: a cache helper would outlive rezup's exec.
+	a.closeNet()
 	env, warns, err := launch.Environ(opts)
 	if err != nil {
 		return err

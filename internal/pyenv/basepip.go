@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/rezup/rezup/internal/fsx"
 )
@@ -150,7 +151,7 @@ func findBundled(ctx context.Context, py Interpreter, cacheDir string, env []str
 	return found, nil
 }
 
-var pipWheelRe = regexp.MustCompile(`^pip-(\d+)\.(\d+)(?:\.(\d+))?[^-]*-`)
+var pipWheelRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^pip-(\d+)\.(\d+)(?:\.(\d+))?[^-]*-`) })
 
 // FindBasePip finds py's bundled pip wheel and makes it runnable from
 // cacheDir (created if needed; one subdirectory per wheel content and
@@ -172,7 +173,7 @@ func FindBasePip(ctx context.Context, py Interpreter, cacheDir string, env []str
 	var best BasePip
 	var bestV [3]int
 	for _, w := range found.Wheels {
-		m := pipWheelRe.FindStringSubmatch(filepath.Base(w))
+		m := pipWheelRe().FindStringSubmatch(filepath.Base(w))
 		if m == nil {
 			continue
 		}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/rezup/rezup/internal/envlist"
 	"github.com/rezup/rezup/internal/fsx"
@@ -42,7 +43,9 @@ func (py Interpreter) MajorMinor() string {
 	return parts[0] + "." + parts[1]
 }
 
-var versionSpec = regexp.MustCompile(`^\d+(\.\d+)*$`)
+// versionSpec is a python version (3, 3.11); compiled on first use, as
+// are this package's other regexps: a launch never needs them.
+var versionSpec = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\d+(\.\d+)*$`) })
 
 // Find resolves a recipe's python value to an executable path. spec is
 //
@@ -61,7 +64,7 @@ func Find(spec, home, pathEnv string) (string, error) {
 	switch {
 	case spec == "":
 		return lookPath(defaultPython, pathEnv)
-	case versionSpec.MatchString(spec):
+	case versionSpec().MatchString(spec):
 		parts := strings.SplitN(spec, ".", 3)
 		name := "python" + parts[0]
 		if len(parts) > 1 {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Inspection is what a build reads from a venv once pip has installed
@@ -108,7 +109,7 @@ func InstalledScripts(dist string, installed []InstalledDist) ([]EntryPoint, boo
 
 // normalizeDist is a distribution name normalized per PEP 503.
 func normalizeDist(name string) string {
-	return strings.ToLower(distRun.ReplaceAllString(name, "-"))
+	return strings.ToLower(distRun().ReplaceAllString(name, "-"))
 }
 
-var distRun = regexp.MustCompile(`[-_.]+`)
+var distRun = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[-_.]+`) })

@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rezup/rezup/internal/proc"
@@ -338,7 +339,9 @@ except ImportError:
     pass
 `
 
-var rezVersionRe = regexp.MustCompile(`(?m)^_rez_version\s*=\s*['"]([^'"\s]+)['"]`)
+var rezVersionRe = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?m)^_rez_version\s*=\s*['"]([^'"\s]+)['"]`)
+})
 
 // RezVersion returns the version of the rez package installed in the venv
 // (editable or not), read from rez/utils/_version.py. A venv without rez
@@ -362,7 +365,7 @@ func (v Venv) rezVersionIn(dir string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("rez version: %w", err)
 	}
-	m := rezVersionRe.FindSubmatch(data)
+	m := rezVersionRe().FindSubmatch(data)
 	if m == nil {
 		return "", fmt.Errorf("rez version: %s has no _rez_version assignment", path)
 	}

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Version is the lock file format this package writes and reads.
@@ -67,7 +68,9 @@ type Source struct {
 // ErrVersion is returned by Parse for a lock of a format it does not read.
 var ErrVersion = errors.New("unsupported lock version")
 
-var nameRun = regexp.MustCompile(`[-_.]+`)
+// nameRun, and this package's other regexps, compile on first use: a
+// launch never needs them.
+var nameRun = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[-_.]+`) })
 
 // isHexSHA256 says whether s is a sha256 in lowercase hex (a regexp with
 // {64} would cost every rezup start its 64-fold compilation).
@@ -85,7 +88,7 @@ func isHexSHA256(s string) bool {
 
 // CanonicalName is name normalized per PEP 503.
 func CanonicalName(name string) string {
-	return strings.ToLower(nameRun.ReplaceAllString(name, "-"))
+	return strings.ToLower(nameRun().ReplaceAllString(name, "-"))
 }
 
 // Marshal returns l as indented JSON, dists sorted by name, ending in a

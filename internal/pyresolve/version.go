@@ -4,19 +4,22 @@ import (
 	"cmp"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // pep440 is PEP 440's version pattern (as in packaging.version), matched
 // case-insensitively against a trimmed version.
-var pep440 = regexp.MustCompile(`(?i)^v?` +
-	`(?:([0-9]+)!)?` + // epoch
-	`([0-9]+(?:\.[0-9]+)*)` + // release
-	`(?:[-_.]?(alpha|a|beta|b|preview|pre|c|rc)[-_.]?([0-9]+)?)?` + // pre
-	`(?:-([0-9]+)|[-_.]?(post|rev|r)[-_.]?([0-9]+)?)?` + // post
-	`(?:[-_.]?(dev)[-_.]?([0-9]+)?)?` + // dev
-	`(?:\+([a-z0-9]+(?:[-_.][a-z0-9]+)*))?$`) // local
+var pep440 = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)^v?` +
+		`(?:([0-9]+)!)?` + // epoch
+		`([0-9]+(?:\.[0-9]+)*)` + // release
+		`(?:[-_.]?(alpha|a|beta|b|preview|pre|c|rc)[-_.]?([0-9]+)?)?` + // pre
+		`(?:-([0-9]+)|[-_.]?(post|rev|r)[-_.]?([0-9]+)?)?` + // post
+		`(?:[-_.]?(dev)[-_.]?([0-9]+)?)?` + // dev
+		`(?:\+([a-z0-9]+(?:[-_.][a-z0-9]+)*))?$`) // local
+})
 
-var localSep = regexp.MustCompile(`[-_.]`)
+var localSep = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[-_.]`) })
 
 // version is a parsed PEP 440 version. Numbers stay decimal strings
 // without leading zeros, compared by length then digits, so that no
@@ -34,7 +37,7 @@ type version struct {
 }
 
 func parseVersion(s string) (version, bool) {
-	m := pep440.FindStringSubmatch(strings.TrimSpace(s))
+	m := pep440().FindStringSubmatch(strings.TrimSpace(s))
 	if m == nil {
 		return version{}, false
 	}
@@ -66,7 +69,7 @@ func parseVersion(s string) (version, bool) {
 		v.pre = -1
 	}
 	if m[10] != "" {
-		for _, p := range localSep.Split(strings.ToLower(m[10]), -1) {
+		for _, p := range localSep().Split(strings.ToLower(m[10]), -1) {
 			if isDigits(p) {
 				p = num(p)
 			}

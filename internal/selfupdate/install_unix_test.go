@@ -77,6 +77,50 @@ func TestInstallRefusesBadRelease(t *testing.T) {
 	}
 }
 
+// A release with a helper replaces both, the helper beside rezup; a helper
+// that does not print the release's version refuses the whole upgrade.
+func TestInstallWithHelper(t *testing.T) {
+	bin, src := t.TempDir(), t.TempDir()
+	exe := filepath.Join(bin, "rezup")
+	fakeRezup(t, exe, "'rezup 1.0.0'")
+	fakeRezup(t, HelperPath(exe), "'rezup-net 1.0.0'")
+	rel := Release{Path: filepath.Join(src, "rezup-1.1.0-linux-amd64"), Helper: filepath.Join(src, "rezup-net-1.1.0-linux-amd64")}
+	rel.Version, _ = ParseVersion("1.1.0")
+	fakeRezup(t, rel.Path, "'rezup 1.1.0 (go1.26.8, linux/amd64)'")
+	fakeRezup(t, rel.Helper, "'rezup-net 1.0.9 (go1.26.8, linux/amd64)'")
+
+	err := Install(context.Background(), rel, exe, env())
+	if err == nil || !strings.Contains(err.Error(), rel.Helper) || !strings.Contains(err.Error(), "not that version") {
+		t.Fatalf("a helper of another version: err = %v, want a refusal naming it", err)
+	}
+	for path, want := range map[string]string{exe: "rezup 1.0.0", HelperPath(exe): "rezup-net 1.0.0"} {
+		if got, _ := os.ReadFile(path); !strings.Contains(string(got), want) {
+			t.Errorf("a refused upgrade replaced %s:\n%s", path, got)
+		}
+	}
+	assertOnly(t, bin, "rezup", "rezup-net")
+
+	fakeRezup(t, rel.Helper, "'rezup-net 1.1.0 (go1.26.8, linux/amd64)'")
+	if err := Install(context.Background(), rel, exe, env()); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{exe: "rezup 1.1.0", HelperPath(exe): "rezup-net 1.1.0"} {
+		if got, _ := os.ReadFile(path); !strings.Contains(string(got), want) {
+			t.Errorf("%s not replaced:\n%s", path, got)
+		}
+	}
+	assertOnly(t, bin, "rezup", "rezup-net")
+
+	// Where rezup has no helper yet, the upgrade installs it.
+	bin2 := t.TempDir()
+	exe2 := filepath.Join(bin2, "rezup")
+	fakeRezup(t, exe2, "'rezup 1.0.0'")
+	if err := Install(context.Background(), rel, exe2, env()); err != nil {
+		t.Fatal(err)
+	}
+	assertOnly(t, bin2, "rezup", "rezup-net")
+}
+
 func TestInstallMissingRelease(t *testing.T) {
 	bin := t.TempDir()
 	exe := filepath.Join(bin, "rezup")

@@ -5,6 +5,7 @@ package selfupdate
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 )
@@ -13,13 +14,17 @@ const exeSuffix = ".exe"
 
 // replace moves the running exe aside (Windows cannot replace a running
 // executable, but can rename it), then renames staged into its place. The
-// old file is removed on the next upgrade, once nothing runs it.
+// old file is removed on the next upgrade, once nothing runs it. An exe
+// that is not there yet (a helper installed for the first time) is only
+// renamed into place.
 func replace(staged, exe string) error {
 	old := exe + ".old"
 	// A leftover from the previous upgrade; still in use means still
 	// running, and the rename below then fails and says so.
 	_ = os.Remove(old)
-	if err := os.Rename(exe, old); err != nil {
+	if err := os.Rename(exe, old); errors.Is(err, fs.ErrNotExist) {
+		return os.Rename(staged, exe)
+	} else if err != nil {
 		return err
 	}
 	if err := os.Rename(staged, exe); err != nil {

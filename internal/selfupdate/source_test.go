@@ -28,6 +28,9 @@ func TestNewest(t *testing.T) {
 		"rezup-4.0.0-darwin-amd64",
 		"rezup-5.0.0-windows-amd64.exe",
 		"rezup-notes-linux-amd64",
+		"rezup-net-2.0.0-rc.1-linux-amd64",
+		"rezup-net-3.0.0-darwin-amd64",
+		"rezup-net-7.0.0-linux-amd64", // a helper alone is not a release
 		"README.txt",
 	} {
 		touch(t, dir, n)
@@ -35,11 +38,11 @@ func TestNewest(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, "rezup-9.0.0-linux-amd64"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	tests := []struct{ goos, goarch, want string }{
-		{"linux", "amd64", "rezup-2.0.0-rc.1-linux-amd64"},
-		{"linux", "arm64", "rezup-3.0.0-linux-arm64"},
-		{"darwin", "amd64", "rezup-4.0.0-darwin-amd64"},
-		{"windows", "amd64", "rezup-5.0.0-windows-amd64.exe"},
+	tests := []struct{ goos, goarch, want, helper string }{
+		{"linux", "amd64", "rezup-2.0.0-rc.1-linux-amd64", "rezup-net-2.0.0-rc.1-linux-amd64"},
+		{"linux", "arm64", "rezup-3.0.0-linux-arm64", ""},
+		{"darwin", "amd64", "rezup-4.0.0-darwin-amd64", ""}, // its helper is of another version
+		{"windows", "amd64", "rezup-5.0.0-windows-amd64.exe", ""},
 	}
 	for _, tt := range tests {
 		rel, err := Newest(dir, tt.goos, tt.goarch)
@@ -48,6 +51,9 @@ func TestNewest(t *testing.T) {
 		}
 		if filepath.Base(rel.Path) != tt.want {
 			t.Errorf("%s/%s: newest is %s, want %s", tt.goos, tt.goarch, rel.Path, tt.want)
+		}
+		if want := filepath.Join(dir, tt.helper); (tt.helper == "" && rel.Helper != "") || (tt.helper != "" && rel.Helper != want) {
+			t.Errorf("%s/%s: helper %q, want %q", tt.goos, tt.goarch, rel.Helper, tt.helper)
 		}
 	}
 	if _, err := Newest(dir, "freebsd", "amd64"); !errors.Is(err, ErrNoRelease) {
@@ -63,6 +69,9 @@ func TestReleaseName(t *testing.T) {
 		t.Error(got)
 	}
 	if got := ReleaseName("1.2.3", "windows", "arm64"); got != "rezup-1.2.3-windows-arm64.exe" {
+		t.Error(got)
+	}
+	if got := HelperName("1.2.3", "windows", "arm64"); got != "rezup-net-1.2.3-windows-arm64.exe" {
 		t.Error(got)
 	}
 }
@@ -104,6 +113,7 @@ func TestPrintedVersion(t *testing.T) {
 		{"rezup 1.1.0 (commit 6f80f20abcde, go1.26.8, linux/amd64)\n", "1.1.0", true},
 		{"rezup 1.1.0 (go1.26.8, windows/arm64)\r\n", "1.1.0", true},
 		{"rezup 1.1.0 (go1.26.8, linux/amd64)\nsomething else 2.0.0\n", "1.1.0", true},
+		{"rezup-net 1.1.0 (commit 6f80f20abcde, go1.26.8, linux/amd64)\n", "1.1.0", true},
 		{"1.1.0\n", "1.1.0", true},
 		{"version 1.1.0\n", "1.1.0", true},
 		{"", "", false},

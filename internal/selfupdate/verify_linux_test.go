@@ -34,7 +34,7 @@ func TestVerifyBoundedWithChildren(t *testing.T) {
 			}
 			done := make(chan error, 1)
 			go func() {
-				done <- verifyWithin(context.Background(), rel.Path, rel, env(), verifyBounds{timeout: time.Second, waitDelay: time.Second})
+				done <- verifyWithin(context.Background(), rel.Path, rel.Path, rel.Version, env(), verifyBounds{timeout: time.Second, waitDelay: time.Second})
 			}()
 			var err error
 			select {

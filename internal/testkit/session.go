@@ -33,10 +33,17 @@ type builtBinary struct {
 	err  error
 }
 
+// companions are the binaries built beside a main package: rezup runs
+// rezup-net, from beside its executable, for http(s):// and s3:// caches.
+var companions = map[string][]string{
+	"github.com/rezup/rezup/cmd/rezup": {"github.com/rezup/rezup/cmd/rezup-net"},
+}
+
 // Binary builds the main package pkg ("github.com/rezup/rezup/cmd/rezup")
 // once per test process and returns the executable's path. It builds from
 // the module root (`go env GOMOD`) into the process temp dir (see Main),
-// never into the repository.
+// never into the repository. rezup's helper, rezup-net, is built beside
+// rezup by the same go build.
 func Binary(t testing.TB, pkg string) string {
 	t.Helper()
 	binaries.mu.Lock()
@@ -82,7 +89,12 @@ func buildBinary(pkg string) (string, error) {
 	if runtime.GOOS == "windows" {
 		exe += ".exe"
 	}
-	cmd := exec.Command(goTool, "build", "-o", exe, pkg)
+	args := []string{"build", "-o", exe, pkg}
+	if more := companions[pkg]; len(more) > 0 {
+		// With several packages, -o names the directory they go into.
+		args = append([]string{"build", "-o", dir + string(filepath.Separator), pkg}, more...)
+	}
+	cmd := exec.Command(goTool, args...)
 	cmd.Dir = filepath.Dir(gomod)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
