@@ -1,16 +1,12 @@
 package objects
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -429,101 +425,4 @@ func checkOneObject(t *testing.T, s *Store, d cas.Digest, data []byte) {
 			}
 		}
 	}
-}
-
-const childEnv = "REZUP_OBJECTS_TEST_CHILD"
-
-// Several processes putting the same object at once (this test binary,
-// run again) end with one object, right, and no temp.
-func TestConcurrentPutProcesses(t *testing.T) {
-	data := content(9, 1<<20)
-	d := cas.DigestOf(data)
-	if dir := os.Getenv(childEnv); dir != "" {
-		// The child: say "ready" from inside Put (it found no object and
-		// has its temp), wait for the parent's go (stdin closed), finish.
-		s, err := Open(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, exec := range []bool{false, true} {
-			ready := readyReader{r: bytes.NewReader(data)}
-			if err := s.Put(d, exec, &ready); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return
-	}
-	if runtime.GOOS == "windows" {
-		t.Skip("the child processes wait on their stdin, as Windows pipes do not close alike") // not a target of the tests
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := newStore(t)
-	const n = 4
-	var cmds []*exec.Cmd
-	var stdins []io.WriteCloser
-	var outs []*bufio.Reader
-	for range n {
-		cmd := exec.Command(exe, "-test.run=^TestConcurrentPutProcesses$", "-test.count=1")
-		cmd.Env = append(os.Environ(), childEnv+"="+s.Dir())
-		in, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		cmds, stdins, outs = append(cmds, cmd), append(stdins, in), append(outs, bufio.NewReader(out))
-	}
-	// Both objects, one at a time: every child is inside Put, past Has,
-	// before any of them links.
-	for range 2 {
-		for i, out := range outs {
-			line, err := out.ReadString('\n')
-			if line != "ready\n" {
-				t.Fatalf("child %d said %q, %v", i, line, err)
-			}
-		}
-		for _, in := range stdins {
-			if _, err := in.Write([]byte{0}); err != nil { // one byte: the child's go
-				t.Fatal(err)
-			}
-		}
-	}
-	for _, in := range stdins {
-		in.Close()
-	}
-	for i, cmd := range cmds {
-		rest, _ := io.ReadAll(outs[i]) // the child's test output, for a failure
-		if err := cmd.Wait(); err != nil {
-			t.Fatalf("child %d: %v\n%s", i, err, rest)
-		}
-	}
-	checkOneObject(t, s, d, data)
-}
-
-// readyReader prints "ready" at its first read and reads one byte of go
-// from stdin before giving the content.
-type readyReader struct {
-	r    io.Reader
-	said bool
-}
-
-func (r *readyReader) Read(p []byte) (int, error) {
-	if !r.said {
-		r.said = true
-		fmt.Println("ready")
-		var b [1]byte
-		if _, err := io.ReadFull(os.Stdin, b[:]); err != nil {
-			return 0, err
-		}
-	}
-	return r.r.Read(p)
 }

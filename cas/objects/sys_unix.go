@@ -91,8 +91,7 @@ type fileInfo struct {
 
 type fileID struct{ dev, ino uint64 }
 
-func infoOf(st *unix.Stat_t) fileInfo {
-	euid := os.Geteuid()
+func infoOf(st *unix.Stat_t, euid int) fileInfo {
 	return fileInfo{
 		regular:  st.Mode&unix.S_IFMT == unix.S_IFREG,
 		links:    uint64(st.Nlink),
@@ -105,14 +104,15 @@ func infoOf(st *unix.Stat_t) fileInfo {
 	}
 }
 
-// statIn lstats name in the open directory dir (one fstatat: no path to
-// walk again for each of thousands of objects).
-func statIn(dir *os.File, _ string, name string) (fileInfo, error) {
+// statIn lstats name in the directory open as dirfd: one fstatat, with
+// no path to resolve again for each of thousands of objects. euid is the
+// caller's, asked once per walk rather than once per object.
+func statIn(dirfd uintptr, _ string, name string, euid int) (fileInfo, error) {
 	var st unix.Stat_t
-	if err := unix.Fstatat(int(dir.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+	if err := unix.Fstatat(int(dirfd), name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return fileInfo{}, &fs.PathError{Op: "lstat", Path: name, Err: err}
 	}
-	return infoOf(&st), nil
+	return infoOf(&st, euid), nil
 }
 
 // statPath lstats path.
@@ -121,7 +121,7 @@ func statPath(path string) (fileInfo, error) {
 	if err := unix.Lstat(path, &st); err != nil {
 		return fileInfo{}, &fs.PathError{Op: "lstat", Path: path, Err: err}
 	}
-	return infoOf(&st), nil
+	return infoOf(&st, os.Geteuid()), nil
 }
 
 // removeFile unlinks an object or a temp: its directory's write bit is

@@ -78,7 +78,7 @@ type fileBasicInfo struct {
 	_                                                       uint32
 }
 
-func statIn(_ *os.File, dirPath, name string) (fileInfo, error) {
+func statIn(_ uintptr, dirPath, name string, _ int) (fileInfo, error) {
 	return statPath(filepath.Join(dirPath, name))
 }
 

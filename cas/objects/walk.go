@@ -52,18 +52,19 @@ func (s *Store) Walk(fn func(Object) error) error {
 		return fmt.Errorf("walk objects: %w", err)
 	}
 	slices.Sort(shards)
+	euid := os.Geteuid()
 	for _, shard := range shards {
 		if !isShard(shard) {
 			continue
 		}
-		if err := s.walkShard(shard, fn); err != nil {
+		if err := s.walkShard(shard, euid, fn); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *Store) walkShard(shard string, fn func(Object) error) error {
+func (s *Store) walkShard(shard string, euid int, fn func(Object) error) error {
 	dirPath := filepath.Join(s.dir, shard)
 	dir, err := os.Open(dirPath)
 	if err != nil {
@@ -78,12 +79,13 @@ func (s *Store) walkShard(shard string, fn func(Object) error) error {
 		return fmt.Errorf("walk objects: %w", err)
 	}
 	slices.Sort(names)
+	dirfd := dir.Fd()
 	for _, n := range names {
 		d, exec, ok := parseName(n)
 		if !ok || n[:2] != shard {
 			continue
 		}
-		fi, err := statIn(dir, dirPath, n)
+		fi, err := statIn(dirfd, dirPath, n, euid)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // removed meanwhile
 		}

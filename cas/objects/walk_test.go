@@ -1,15 +1,11 @@
 package objects
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
-	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -295,74 +291,5 @@ func TestTemps(t *testing.T) {
 	}
 	if err := s.RemoveTemp(temps[0]); err != nil {
 		t.Errorf("RemoveTemp of a removed temp = %v", err)
-	}
-}
-
-const crashEnv = "REZUP_OBJECTS_TEST_CRASH"
-
-// A Put killed in the middle (kill -9) leaves no object and one temp,
-// which Temps finds and RemoveTemp removes: the store is as before.
-func TestPutKilled(t *testing.T) {
-	data := content(40, 1<<20)
-	d := cas.DigestOf(data)
-	if dir := os.Getenv(crashEnv); dir != "" {
-		s, err := Open(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Half the content, then "ready", then wait to be killed.
-		r := io.MultiReader(bytes.NewReader(data[:len(data)/2]), &readyReader{r: bytes.NewReader(data[len(data)/2:])})
-		s.Put(d, false, r)
-		t.Fatal("Put returned: the parent was to kill it")
-	}
-	if runtime.GOOS == "windows" {
-		t.Skip("kills the child with SIGKILL") // not a target of the tests
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := newStore(t)
-	cmd := exec.Command(exe, "-test.run=^TestPutKilled$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashEnv+"="+s.Dir())
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if line, err := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
-		t.Fatalf("child said %q, %v", line, err)
-	}
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	cmd.Wait() // killed: its error is the kill
-
-	if s.Has(d, false) || len(walkAll(t, s)) != 0 {
-		t.Fatal("a killed Put left an object")
-	}
-	temps, err := s.Temps()
-	if err != nil || len(temps) != 1 {
-		t.Fatalf("Temps after a killed Put = %v, %v; want one", temps, err)
-	}
-	if temps[0].Size != int64(len(data)/2) {
-		t.Errorf("the temp holds %d bytes, want %d", temps[0].Size, len(data)/2)
-	}
-	if err := s.RemoveTemp(temps[0]); err != nil {
-		t.Fatal(err)
-	}
-	if got := entries(t, s.Dir()); len(got) != 0 {
-		t.Errorf("the store holds %v after the sweep", got)
-	}
-	put(t, s, data, false)
-	if got := mustRead(t, s.path(d, false)); !bytes.Equal(got, data) {
-		t.Error("Put after the crash: wrong content")
 	}
 }
