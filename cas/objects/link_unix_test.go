@@ -1,0 +1,173 @@
+//go:build unix
+
+package objects
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The errors Hardlink falls back on, and those it reports.
+func TestLinkFallsBack(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{unix.EXDEV, true},
+		{unix.EPERM, true},
+		{unix.EACCES, true},
+		{unix.EMLINK, true},
+		{unix.ENOTSUP, true},
+		{unix.EOPNOTSUPP, true},
+		{unix.EEXIST, false},
+		{unix.ENOENT, false},
+		{unix.ENOSPC, false},
+		{unix.EROFS, false},
+		{unix.EIO, false},
+		{unix.ENAMETOOLONG, false},
+		{errors.New("other"), false},
+	} {
+		err := &os.LinkError{Op: "link", Old: "a", New: "b", Err: tc.err}
+		if got := linkFallsBack(err); got != tc.want {
+			t.Errorf("linkFallsBack(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+}
+
+func devOf(t testing.TB, p string) uint64 {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	return uint64(st.Dev)
+}
+
+// otherFilesystem returns a new directory, removed when t ends, on
+// another filesystem than dir: /dev/shm (tmpfs) on Linux, or one of the
+// usual temp and home directories. It ends t, saying why, when there is
+// none.
+func otherFilesystem(t *testing.T, dir string) string {
+	t.Helper()
+	dev := devOf(t, dir)
+	candidates := []string{"/dev/shm", os.TempDir(), "/tmp", "/var/tmp", "/run/shm"}
+	if home, err := os.UserHomeDir(); err == nil {
+		candidates = append(candidates, home)
+	}
+	var tried []string
+	for _, c := range candidates {
+		fi, err := os.Stat(c)
+		if err != nil || !fi.IsDir() {
+			continue
+		}
+		tried = append(tried, c)
+		if devOf(t, c) == dev {
+			continue
+		}
+		other, err := os.MkdirTemp(c, "rezup-objects-")
+		if err != nil {
+			continue
+		}
+		t.Cleanup(func() { os.RemoveAll(other) }) // a temp dir of this test; its read-only files go with it
+		return other
+	}
+	skipOrFail(t, "no writable directory on another filesystem than %s (tried %v): the cross-filesystem fallback needs one (/dev/shm, a tmpfs, is one on Linux)", dir, tried)
+	return ""
+}
+
+// Hardlink into a tree on another filesystem copies, per file, for real
+// (EXDEV): a clone cannot cross filesystems either.
+func TestLinkAcrossFilesystems(t *testing.T) {
+	s := newStore(t)
+	other := otherFilesystem(t, s.Dir())
+	data := content(12, 300_000)
+	for _, exec := range []bool{false, true} {
+		d := put(t, s, data, exec)
+		for _, mode := range []LinkMode{Hardlink, Clone, Copy} {
+			dst := filepath.Join(other, fmt.Sprintf("%v-%v", mode, exec))
+			how, err := s.Link(d, exec, dst, mode)
+			if err != nil || how != Copied {
+				t.Fatalf("Link(%v, exec=%v) into %s = %v, %v; want Copied", mode, exec, other, how, err)
+			}
+			checkMade(t, s, d, exec, dst, data, false)
+		}
+		// The kernel's own answer, so that the test knows what it tested.
+		if err := os.Link(s.path(d, exec), filepath.Join(other, "probe")); !errors.Is(err, syscall.EXDEV) {
+			t.Fatalf("link across filesystems = %v, want EXDEV", err)
+		}
+	}
+	t.Logf("store on dev %d, tree on dev %d (%s)", devOf(t, s.Dir()), devOf(t, other), other)
+}
+
+// maxLinksTried bounds the search for a filesystem's link limit: ext4's is
+// 65,000 (ext2 and ext3: 32,000); tmpfs, XFS and btrfs have none a test
+// can reach.
+const maxLinksTried = 70_000
+
+// An object at its filesystem's link limit, reached for real (EMLINK), is
+// copied, or cloned, for the next file; the others keep linking.
+func TestLinkAtTheLinkLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped in -short: reaching ext4's link limit makes 65,000 links (a few seconds)")
+	}
+	s := newStore(t)
+	data := content(13, 10_000)
+	d := put(t, s, data, false)
+	other := put(t, s, content(14, 100), false)
+	links := filepath.Join(filepath.Dir(s.Dir()), "links")
+	if err := os.Mkdir(links, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	n := 1
+	for ; ; n++ {
+		err := os.Link(s.path(d, false), filepath.Join(links, strconv.Itoa(n)))
+		if errors.Is(err, syscall.EMLINK) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == maxLinksTried {
+			skipOrFail(t, "the filesystem of %s took %d links to one file without EMLINK: it has no link limit a test can reach (ext4 has, at 65,000)", links, n)
+		}
+	}
+	t.Logf("EMLINK at %d links, reached in %v", n, time.Since(start).Round(time.Millisecond))
+	tree := t.TempDir()
+	if devOf(t, tree) != devOf(t, s.Dir()) {
+		tree = filepath.Join(filepath.Dir(s.Dir()), "tree")
+		if err := os.Mkdir(tree, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dst := filepath.Join(tree, "full")
+	how, err := s.Link(d, false, dst, Hardlink)
+	if err != nil || how == Hardlinked {
+		t.Fatalf("Link of an object at the link limit = %v, %v; want a clone or a copy", how, err)
+	}
+	t.Logf("an object at the link limit was %v", how)
+	checkMade(t, s, d, false, dst, data, false)
+	if how, err := s.Link(other, false, filepath.Join(tree, "other"), Hardlink); err != nil || how != Hardlinked {
+		t.Errorf("Link of another object = %v, %v; want Hardlinked", how, err)
+	}
+	var got uint64
+	if err := s.Walk(func(o Object) error {
+		if o.Digest == d {
+			got = o.Links
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got != uint64(n) {
+		t.Errorf("Walk says %d links, want %d", got, n)
+	}
+}

@@ -1,0 +1,283 @@
+package objects
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/zeebo/blake3"
+
+	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/internal/fsx"
+)
+
+var (
+	// ErrCorrupt means the bytes given for an object are not the ones its
+	// digest names: another content, or a truncated or overlong one.
+	// Nothing is stored; fetching the content again may help.
+	ErrCorrupt = errors.New("object content does not match its digest")
+
+	// ErrMissing means the store has no such object (never put, or
+	// removed since by gc): put it again.
+	ErrMissing = errors.New("object not in the store")
+
+	// ErrChanged means an object or temp is no longer what Walk or Temps
+	// saw: it was linked, replaced or written since. Remove and
+	// RemoveTemp leave it.
+	ErrChanged = errors.New("changed since it was listed")
+)
+
+// execSuffix names the executable copy of a content: a hard link shares
+// its inode's mode, so 0444 and 0555 are two objects.
+const execSuffix = ".x"
+
+// syncfsOver is the number of objects above which a Commit on Linux syncs
+// the whole filesystem (one syncfs) rather than each object (one fsync
+// each, each a journal commit): a few fsyncs cost less than flushing
+// whatever else is dirty on the filesystem, thousands cost more.
+const syncfsOver = 16
+
+// Store is the object store in one directory. Its methods are safe for
+// concurrent use, by goroutines and by processes.
+type Store struct {
+	dir string
+}
+
+// Open returns the store in dir, creating dir (and its parents) under the
+// umask if it is not there, as mkdir -p would. It writes nothing else.
+func Open(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return nil, fmt.Errorf("open object store: %w", err)
+	}
+	return &Store{dir: dir}, nil
+}
+
+// Dir is the directory the store is in.
+func (s *Store) Dir() string { return s.dir }
+
+// name is an object's file name: its digest in hex, and ".x" for the
+// executable copy.
+func name(d cas.Digest, exec bool) string {
+	if exec {
+		return d.String() + execSuffix
+	}
+	return d.String()
+}
+
+// path is where an object lives: <dir>/<first 2 hex>/<name>.
+func (s *Store) path(d cas.Digest, exec bool) string {
+	n := name(d, exec)
+	return filepath.Join(s.dir, n[:2], n)
+}
+
+// objectPerm is the mode of an object, read-only: 0444, or 0555 for an
+// executable, less the umask (as fsx.MakeReadOnly leaves a build's files).
+func objectPerm(exec bool) fs.FileMode {
+	if exec {
+		return fsx.Perm(0o555)
+	}
+	return fsx.Perm(0o444)
+}
+
+// Has reports whether the object is in the store: one lstat, and only a
+// regular file counts.
+func (s *Store) Has(d cas.Digest, exec bool) bool {
+	fi, err := os.Lstat(s.path(d, exec))
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// Open opens the object for reading: to write a relocated copy of a file
+// that names the build's prefix, say. It fails with an error wrapping
+// ErrMissing when the object is not there.
+func (s *Store) Open(d cas.Digest, exec bool) (*os.File, error) {
+	f, err := fsx.OpenRegular(s.path(d, exec))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("open object %s: %w", name(d, exec), ErrMissing)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open object %s: %w", name(d, exec), err)
+	}
+	return f, nil
+}
+
+// Put stores one object, durably: it is Batch.Put and Commit of a batch
+// of one, which fsyncs it. To put many, use a Batch: one sync for all.
+// An object already there is not read again: Put returns nil without
+// reading r.
+func (s *Store) Put(d cas.Digest, exec bool, r io.Reader) error {
+	b := s.NewBatch()
+	defer b.Close() // after Commit, nothing is left to remove
+	if err := b.Put(d, exec, r); err != nil {
+		return err
+	}
+	return b.Commit()
+}
+
+// Batch is a set of objects being put: each is written and verified by
+// Put, and all become visible under their names at Commit, after one sync.
+// Close removes what was not committed. A Batch is safe for concurrent
+// use; Commit often (per pack fetched, say): an uncommitted object is a
+// temp, which gc removes once it is older than its grace.
+type Batch struct {
+	s       *Store
+	mu      sync.Mutex
+	pending map[string]string // object path -> its verified temp
+}
+
+// NewBatch starts a batch of objects.
+func (s *Store) NewBatch() *Batch {
+	return &Batch{s: s, pending: make(map[string]string)}
+}
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+// Put writes the object read from r to a temp in the store, hashing it
+// on the way, and makes it read-only. It fails with an error wrapping
+// ErrCorrupt, leaving nothing, when what r gives (up to EOF) does not
+// hash to d; with the reader's own error when r fails. The object becomes
+// visible at Commit. An object already in the store, or already in the
+// batch, is not read: Put returns nil.
+func (b *Batch) Put(d cas.Digest, exec bool, r io.Reader) (err error) {
+	final := b.s.path(d, exec)
+	b.mu.Lock()
+	_, dup := b.pending[final]
+	b.mu.Unlock()
+	if dup || b.s.Has(d, exec) {
+		return nil
+	}
+	n := name(d, exec)
+	tmp, err := os.CreateTemp(b.s.dir, "."+n+".*"+fsx.TempSuffix)
+	if err != nil {
+		return fmt.Errorf("put object %s: %w", n, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()           // already failing; the close error adds nothing
+			os.Remove(tmp.Name()) // best effort: a leftover temp is recognised by its name and swept
+		}
+	}()
+	h := blake3.New()
+	buf := copyBufs.Get().(*[]byte)
+	_, err = io.CopyBuffer(io.MultiWriter(tmp, h), r, *buf)
+	copyBufs.Put(buf)
+	if err != nil {
+		return fmt.Errorf("put object %s: %w", n, err)
+	}
+	var got cas.Digest
+	h.Sum(got[:0])
+	if got != d {
+		return fmt.Errorf("put object %s: got content %s: %w", n, got, ErrCorrupt)
+	}
+	if syncInPut {
+		if err = tmp.Sync(); err != nil {
+			return fmt.Errorf("put object %s: %w", n, err)
+		}
+	}
+	if err = tmp.Chmod(objectPerm(exec)); err != nil {
+		return fmt.Errorf("put object %s: %w", n, err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("put object %s: %w", n, err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, dup := b.pending[final]; dup {
+		// Put at once by another goroutine of this batch: one is enough.
+		os.Remove(tmp.Name()) // best effort, as above
+		return nil
+	}
+	b.pending[final] = tmp.Name()
+	return nil
+}
+
+// Commit makes the batch's objects durable, then visible: it syncs them
+// (one syncfs of the store's filesystem on Linux for more than a few, an
+// fsync each otherwise), then links each under its name, never over a
+// file already there (another process put the same object: it is the
+// same content). So a name is only ever given to bytes that were verified
+// and are on disk: whatever the moment of a crash, a file under an
+// object's name holds that object. After Commit the batch is empty and may
+// be used again. On an error, the objects not linked stay temps until
+// Close.
+func (b *Batch) Commit() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.pending) == 0 {
+		return nil
+	}
+	temps := make([]string, 0, len(b.pending))
+	for _, tmp := range b.pending {
+		temps = append(temps, tmp)
+	}
+	if err := syncTemps(b.s.dir, temps); err != nil {
+		return fmt.Errorf("commit objects: %w", err)
+	}
+	for final, tmp := range b.pending {
+		if err := b.s.publish(tmp, final); err != nil {
+			return fmt.Errorf("commit object %s: %w", filepath.Base(final), err)
+		}
+		delete(b.pending, final)
+	}
+	return nil
+}
+
+// Close removes the temps of objects not committed. It is safe to call
+// more than once, and after Commit.
+func (b *Batch) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var first error
+	for final, tmp := range b.pending {
+		if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) && first == nil {
+			first = err
+		}
+		delete(b.pending, final)
+	}
+	return first
+}
+
+// publish links the verified, synced temp under the object's name, making
+// its shard directory first when needed, and removes the temp. A file
+// already under the name is the same object, put by another process: it
+// stays, and the temp goes.
+func (s *Store) publish(tmp, final string) error {
+	err := linkNew(tmp, final)
+	if errors.Is(err, fs.ErrNotExist) {
+		if merr := s.mkShard(filepath.Dir(final)); merr != nil {
+			return merr
+		}
+		err = linkNew(tmp, final)
+	}
+	if errors.Is(err, fs.ErrExist) {
+		err = nil
+		if rerr := os.Remove(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			return rerr
+		}
+	}
+	return err
+}
+
+// mkShard makes a shard directory under the umask. In a store whose
+// directory has the sticky bit (a group-shared root), the shard gets it
+// too, so that a member cannot remove or rename another member's objects.
+func (s *Store) mkShard(shard string) error {
+	err := os.Mkdir(shard, 0o777)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi, serr := os.Stat(s.dir); serr == nil && fi.Mode()&fs.ModeSticky != 0 {
+		// Best effort: without the bit, the shard is as shared as the
+		// store's other directories made by this account's umask.
+		if sfi, err := os.Stat(shard); err == nil {
+			_ = os.Chmod(shard, sfi.Mode()&(fs.ModePerm|fs.ModeSetgid)|fs.ModeSticky)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,129 @@
+//go:build unix
+
+package objects
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// syncInPut: on Unix a Batch syncs its objects at Commit, all at once.
+const syncInPut = false
+
+// linkFallsBack reports whether a failed link(2) of an object means "not
+// here, make a clone or a copy instead", for this one file: dst is on
+// another filesystem (EXDEV); the kernel refuses to link another
+// account's file (EPERM under fs.protected_hardlinks=1, EACCES on some
+// systems); the object has as many links as its filesystem allows
+// (EMLINK); or the filesystem has no hard links at all (EPERM on vfat,
+// ENOTSUP/EOPNOTSUPP elsewhere). Anything else (dst exists, the object
+// is missing, no space) is an error the fallback would only hide or
+// repeat.
+func linkFallsBack(err error) bool {
+	for _, e := range []unix.Errno{unix.EXDEV, unix.EPERM, unix.EACCES, unix.EMLINK, unix.ENOTSUP, unix.EOPNOTSUPP} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// linkNew gives the complete file tmp the name final, never over a file
+// already there (fs.ErrExist then, and tmp stays), by link(2) and unlink
+// of tmp. Where the filesystem has no hard links, it renames after
+// checking that final is not there: a race that can only replace a file
+// with the same verified content (Commit) or one of the caller's own
+// staging (Link).
+func linkNew(tmp, final string) error {
+	err := os.Link(tmp, final)
+	if err == nil {
+		// Best effort: the object is in place; a temp left behind is
+		// recognised by its name and swept.
+		_ = os.Remove(tmp)
+		return nil
+	}
+	if errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EOPNOTSUPP) {
+		if _, lerr := os.Lstat(final); lerr == nil {
+			return &os.LinkError{Op: "rename", Old: tmp, New: final, Err: unix.EEXIST}
+		}
+		return os.Rename(tmp, final)
+	}
+	return err
+}
+
+// fsyncEach fsyncs each file: its data and its inode.
+func fsyncEach(paths []string) error {
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		serr := f.Sync()
+		cerr := f.Close()
+		if serr != nil {
+			return serr
+		}
+		if cerr != nil {
+			return cerr
+		}
+	}
+	return nil
+}
+
+// fileInfo is what Walk, Temps and the removals need of a file.
+type fileInfo struct {
+	regular  bool
+	links    uint64
+	size     int64
+	changed  time.Time // ctime
+	modified time.Time // mtime
+	uid      int
+	owned    bool
+	id       fileID
+}
+
+type fileID struct{ dev, ino uint64 }
+
+func infoOf(st *unix.Stat_t, euid int) fileInfo {
+	return fileInfo{
+		regular:  st.Mode&unix.S_IFMT == unix.S_IFREG,
+		links:    uint64(st.Nlink),
+		size:     st.Size,
+		changed:  time.Unix(st.Ctim.Unix()),
+		modified: time.Unix(st.Mtim.Unix()),
+		uid:      int(st.Uid),
+		owned:    euid == 0 || int(st.Uid) == euid,
+		id:       fileID{dev: uint64(st.Dev), ino: uint64(st.Ino)},
+	}
+}
+
+// statIn lstats name in the directory open as dirfd: one fstatat, with
+// no path to resolve again for each of thousands of objects. euid is the
+// caller's, asked once per walk rather than once per object.
+func statIn(dirfd uintptr, _ string, name string, euid int) (fileInfo, error) {
+	var st unix.Stat_t
+	if err := unix.Fstatat(int(dirfd), name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fileInfo{}, &fs.PathError{Op: "lstat", Path: name, Err: err}
+	}
+	return infoOf(&st, euid), nil
+}
+
+// statPath lstats path.
+func statPath(path string) (fileInfo, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return fileInfo{}, &fs.PathError{Op: "lstat", Path: path, Err: err}
+	}
+	return infoOf(&st, os.Geteuid()), nil
+}
+
+// removeFile unlinks an object or a temp: its directory's write bit is
+// all it takes, whatever the file's own mode.
+func removeFile(path string) error { return os.Remove(path) }
