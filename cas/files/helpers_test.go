@@ -40,6 +40,7 @@ func packTree(t testing.TB, root string, base *build, opt PackOptions) *build {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkOnlyPacks(t, opt.Dir, packs)
 	data, d, err := Marshal(ix)
 	if err != nil {
 		t.Fatal(err)
@@ -129,5 +130,27 @@ func checkContents(t testing.TB, ix *Index, root string, got map[cas.Digest][]by
 		if !want[d] {
 			t.Errorf("content %s read, no file has it", d)
 		}
+	}
+}
+
+// checkOnlyPacks checks that dir holds the packs Pack wrote and nothing
+// else: no temp pack, no spilled frame.
+func checkOnlyPacks(t testing.TB, dir string, packs []PackFile) {
+	t.Helper()
+	want := map[string]bool{}
+	for _, p := range packs {
+		want[filepath.Base(p.Path)] = true
+	}
+	left, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range left {
+		if !want[e.Name()] {
+			t.Errorf("Pack left %s in %s", e.Name(), dir)
+		}
+	}
+	if len(left) < len(want) {
+		t.Errorf("%d files in %s, Pack wrote %d packs", len(left), dir, len(want))
 	}
 }

@@ -115,6 +115,10 @@ func Pack(ix *Index, root string, opt PackOptions) ([]PackFile, error) {
 	return out, nil
 }
 
+// errStopped is a job's error when it was not done because the writer
+// had already failed: never returned.
+var errStopped = errors.New("stopped: packing failed")
+
 // where is a content's location while Pack runs: in a pack opt.Have
 // named, or in the new pack of that number.
 type where struct {
@@ -228,9 +232,12 @@ func pack(ix *Index, root string, opt PackOptions) (packs []PackFile, err error)
 // write runs the frames through compression into packs. Workers compress
 // frames ahead of the writer (at most a few frames ahead): a group of
 // small contents in memory, a large content streamed into a temp file
-// beside the packs, so that it is never whole in memory and several
-// compress at once. The writer, on this goroutine, appends the frames
-// to the current pack in order.
+// beside the packs (a spill), so that it is never whole in memory and
+// several compress at once. The writer, on this goroutine, appends the
+// frames to the current pack in order, and removes each spill once it is
+// in the pack. So Pack's memory is bounded by the number of workers and
+// the frame size, whatever the size of the files, and its disk beyond
+// the packs by a few compressed large contents.
 func (w *packWriter) write(ix *Index, jobs []*frameJob, locs []where, rd *contentReader, level zstd.EncoderLevel) (err error) {
 	workers := runtime.GOMAXPROCS(0)
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderCRC(false),
@@ -251,12 +258,20 @@ func (w *packWriter) write(ix *Index, jobs []*frameJob, locs []where, rd *conten
 			var raw []byte
 			var stream *zstd.Encoder // made at its first use, one per worker
 			for j := range work {
+				select {
+				case <-quit:
+					// The writer failed: no use compressing the rest.
+					j.err = errStopped
+					close(j.done)
+					continue
+				default:
+				}
 				if j.stream {
 					if stream == nil {
 						stream, j.err = zstd.NewWriter(nil, zstd.WithEncoderLevel(level), zstd.WithEncoderCRC(false), zstd.WithEncoderConcurrency(1))
 					}
 					if j.err == nil {
-						j.err = rd.spill(stream, w.dir, ix.Contents[j.contents[0]], j)
+						j.err = rd.spill(stream, w.dir, ix.Contents[j.contents[0]], j, quit)
 					}
 					close(j.done)
 					continue
@@ -300,7 +315,7 @@ func (w *packWriter) write(ix *Index, jobs []*frameJob, locs []where, rd *conten
 	defer func() {
 		close(quit)
 		wg.Wait()
-		// Frames spilled ahead of a failure, or written to a pack.
+		// Frames spilled ahead of a failure.
 		for _, j := range jobs {
 			if j.spill != "" {
 				os.Remove(j.spill) // best effort: the caller's staging dir goes too
@@ -319,6 +334,10 @@ func (w *packWriter) write(ix *Index, jobs []*frameJob, locs []where, rd *conten
 		start := w.n
 		if j.stream {
 			err = w.copyFrom(j.spill)
+			if rerr := os.Remove(j.spill); err == nil {
+				err = rerr // a spill left behind would fill the disk
+			}
+			j.spill = ""
 		} else {
 			_, err = w.Write(j.out)
 		}
@@ -462,14 +481,14 @@ func (rd *contentReader) appendTo(buf []byte, c Content) ([]byte, error) {
 
 // spill compresses content c as a frame of its own, streaming, into a
 // new temp file in dir, which it names in j.spill.
-func (rd *contentReader) spill(enc *zstd.Encoder, dir string, c Content, j *frameJob) error {
+func (rd *contentReader) spill(enc *zstd.Encoder, dir string, c Content, j *frameJob, quit <-chan struct{}) error {
 	out, err := os.CreateTemp(dir, "frame-*.tmp")
 	if err != nil {
 		return err
 	}
 	j.spill = out.Name()
 	bw := bufio.NewWriterSize(out, readBufSize)
-	err = rd.stream(enc, bw, c)
+	err = rd.stream(enc, bw, c, quit)
 	if err == nil {
 		err = bw.Flush()
 	}
@@ -479,8 +498,9 @@ func (rd *contentReader) spill(enc *zstd.Encoder, dir string, c Content, j *fram
 	return err
 }
 
-// stream compresses content c into w as a frame of its own.
-func (rd *contentReader) stream(enc *zstd.Encoder, w io.Writer, c Content) error {
+// stream compresses content c into w as a frame of its own, and stops
+// early once quit is closed.
+func (rd *contentReader) stream(enc *zstd.Encoder, w io.Writer, c Content, quit <-chan struct{}) error {
 	f, err := rd.open(c)
 	if err != nil {
 		return err
@@ -488,7 +508,8 @@ func (rd *contentReader) stream(enc *zstd.Encoder, w io.Writer, c Content) error
 	defer f.Close() // read-only: a close error cannot lose data
 	h := blake3.New()
 	enc.ResetContentSize(w, c.Size)
-	n, err := io.CopyBuffer(enc, io.TeeReader(io.LimitReader(f, c.Size+1), h), make([]byte, readBufSize))
+	src := io.TeeReader(io.LimitReader(stopReader{f, quit}, c.Size+1), h)
+	n, err := io.CopyBuffer(enc, src, make([]byte, readBufSize))
 	if err != nil {
 		return err
 	}
@@ -508,4 +529,19 @@ func (rd *contentReader) changed(c Content, err error) error {
 		return fmt.Errorf("%s: changed since it was scanned: %w", rd.source[c.Digest], err)
 	}
 	return fmt.Errorf("%s: changed since it was scanned", rd.source[c.Digest])
+}
+
+// stopReader reads r until stop is closed.
+type stopReader struct {
+	r    io.Reader
+	stop <-chan struct{}
+}
+
+func (s stopReader) Read(p []byte) (int, error) {
+	select {
+	case <-s.stop:
+		return 0, errStopped
+	default:
+		return s.r.Read(p)
+	}
 }

@@ -1,9 +1,13 @@
 package files
 
 import (
+	"bufio"
 	"bytes"
+	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -495,5 +499,107 @@ func TestKnown(t *testing.T) {
 		if c != tt.c || p != tt.p || ok != tt.want {
 			t.Errorf("Known(%s) = %+v %+v %v, want %+v %+v %v", tt.d, c, p, ok, tt.c, tt.p, tt.want)
 		}
+	}
+}
+
+// TestPackStreamsLargeContents: a content far larger than a frame and
+// than the zstd window is a frame of its own, streamed: Pack allocates
+// far less than the file's size, leaves no spilled frame behind, and the
+// content reads back whole, verified, through a bounded decoder, which
+// allocates far less than its size too.
+func TestPackStreamsLargeContents(t *testing.T) {
+	const size = 48 << 20 // six times MaxFrameSize and the window
+	root := t.TempDir()
+	write(t, root, "a.py", "a = 1\n")
+	// Written in pieces: the test never holds it whole either.
+	f, err := os.Create(filepath.Join(root, "big.so"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bw := bufio.NewWriter(f)
+	rng := rand.New(rand.NewPCG(22, 1))
+	piece := make([]byte, 1<<20)
+	for range size / len(piece) {
+		for i := range piece {
+			piece[i] = byte(i / 64) // tables
+			if i%5 == 0 {
+				piece[i] = byte(rng.Uint32()) // noise
+			}
+		}
+		bw.Write(piece)
+	}
+	if err := bw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	write(t, root, "z.py", "z = 26\n")
+
+	ix, err := Scan(root, testPrefix, ScanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	packs, err := Pack(ix, root, PackOptions{Dir: dir})
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("Pack of %d MiB allocated %d MiB", size>>20, alloc>>20)
+	if alloc > size*2/3 {
+		t.Errorf("Pack of a %d MiB file allocated %d MiB: it holds the file in memory", size>>20, alloc>>20)
+	}
+	checkOnlyPacks(t, dir, packs)
+
+	big := *content(t, ix, "big.so")
+	for _, c := range ix.Contents {
+		if c != big && c.Pack == big.Pack && c.Offset == big.Offset {
+			t.Errorf("content %s shares the frame of big.so", c.Digest)
+		}
+	}
+	if big.Skip != 0 || big.Length >= big.Size {
+		t.Errorf("big.so at %+v: want a frame of its own, compressed", big)
+	}
+	data, d, err := Marshal(ix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := Parse(data, d, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &build{ix: parsed, packs: packs, files: map[cas.Digest]string{}}
+	for _, p := range packs {
+		b.files[p.Digest] = p.Path
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	var read int
+	for _, rg := range Plan(parsed, all, 1<<20) {
+		err := readPackRange(b.files[rg.Pack.Digest], rg, func(c Content, r io.Reader) error {
+			n, err := io.Copy(io.Discard, r)
+			if err == nil && n != c.Size {
+				t.Errorf("content %s: %d bytes, want %d", c.Digest, n, c.Size)
+			}
+			read++
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	alloc = after.TotalAlloc - before.TotalAlloc
+	t.Logf("reading it back allocated %d MiB", alloc>>20)
+	if alloc > size*2/3 {
+		t.Errorf("reading a %d MiB content allocated %d MiB", size>>20, alloc>>20)
+	}
+	if read != len(parsed.Contents) {
+		t.Errorf("%d contents read, want %d", read, len(parsed.Contents))
 	}
 }
