@@ -23,6 +23,7 @@ var layers = map[string]struct {
 	"cas":                     {nil, []string{"github.com/zeebo/blake3", "github.com/klauspost/cpuid", "golang.org/x/sys"}},
 	"cas/archive":             {[]string{"cas", "internal/fsx"}, []string{"github.com/zeebo/blake3", "github.com/klauspost/", "golang.org/x/sys"}},
 	"cas/objects":             {[]string{"cas", "internal/fsx"}, []string{"github.com/zeebo/blake3", "github.com/klauspost/cpuid", "golang.org/x/sys"}},
+	"cas/files":               {[]string{"cas", "cas/archive", "internal/fsx"}, []string{"github.com/zeebo/blake3", "github.com/klauspost/", "golang.org/x/sys"}},
 	"cas/backend":             {[]string{"internal/fsx"}, []string{"golang.org/x/sys"}},
 	"cas/backend/httpbackend": {[]string{"cas/backend", "internal/fsx"}, []string{"golang.org/x/sys", "golang.org/x/net"}},
 	// minio-go and the modules it needs, nothing else.
