@@ -117,7 +117,7 @@ func (f *faultBackend) List(ctx context.Context, prefix string, fn func(ObjectIn
 	return lerr
 }
 
-func (f *faultBackend) Open(ctx context.Context, name string, offset int64) (io.ReadCloser, error) {
+func (f *faultBackend) Open(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
 	if err := f.call("open"); err != nil {
 		return nil, err
 	}
@@ -128,7 +128,7 @@ func (f *faultBackend) Open(ctx context.Context, name string, offset int64) (io.
 		offset = 0
 	}
 	f.mu.Unlock()
-	rc, err := f.Backend.Open(ctx, name, offset)
+	rc, err := f.Backend.Open(ctx, name, offset, length)
 	if err != nil || !cut {
 		return rc, err
 	}
@@ -210,7 +210,7 @@ func TestRetryTransientThenSuccess(t *testing.T) {
 			return b.List(ctx, "k/", func(ObjectInfo) error { return nil })
 		}},
 		{"open", func(ctx context.Context, b Backend) error {
-			rc, err := b.Open(ctx, "k/obj", 0)
+			rc, err := b.Open(ctx, "k/obj", 0, -1)
 			if err != nil {
 				return err
 			}
@@ -260,9 +260,9 @@ func TestRetryPermanentErrorsTriedOnce(t *testing.T) {
 		want error
 	}{
 		{"marked permanent", forbidden, "stat", func(ctx context.Context, b Backend) error { _, err := b.Stat(ctx, "k/obj"); return err }, forbidden},
-		{"permission", fs.ErrPermission, "open", func(ctx context.Context, b Backend) error { _, err := b.Open(ctx, "k/obj", 0); return err }, fs.ErrPermission},
+		{"permission", fs.ErrPermission, "open", func(ctx context.Context, b Backend) error { _, err := b.Open(ctx, "k/obj", 0, -1); return err }, fs.ErrPermission},
 		{"missing object", nil, "stat", func(ctx context.Context, b Backend) error { _, err := b.Stat(ctx, "k/none"); return err }, fs.ErrNotExist},
-		{"missing archive", nil, "open", func(ctx context.Context, b Backend) error { _, err := b.Open(ctx, "k/none", 0); return err }, fs.ErrNotExist},
+		{"missing archive", nil, "open", func(ctx context.Context, b Backend) error { _, err := b.Open(ctx, "k/none", 0, -1); return err }, fs.ErrNotExist},
 		{"missing on delete", nil, "delete", func(ctx context.Context, b Backend) error { return b.Delete(ctx, "k/none") }, fs.ErrNotExist},
 		{"exists", nil, "put", func(ctx context.Context, b Backend) error { return b.Put(ctx, "k/obj", BytesSource([]byte("x"))) }, ErrExist},
 		{"bad name", nil, "put", func(ctx context.Context, b Backend) error { return b.Put(ctx, "../x", BytesSource([]byte("x"))) }, ErrInvalidName},
@@ -395,7 +395,7 @@ func TestRetryResumesCutDownload(t *testing.T) {
 			putBytes(t, f.Backend, "k/a.tar.zst", data)
 			f.cuts, f.cutAfter = tt.cuts, tt.cutAfter
 			var log retryLog
-			rc, err := Retry(f, log.options(tt.attempts)).Open(context.Background(), "k/a.tar.zst", tt.start)
+			rc, err := Retry(f, log.options(tt.attempts)).Open(context.Background(), "k/a.tar.zst", tt.start, -1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -436,7 +436,7 @@ func TestRetryReleasesSlotWhileWaiting(t *testing.T) {
 	var other []byte
 	o := RetryOptions{Sleep: func(ctx context.Context, d time.Duration) error {
 		// Waiting to resume k/a: the one slot is free for k/b.
-		rc, err := limited.Open(ctx, "k/b", 0)
+		rc, err := limited.Open(ctx, "k/b", 0, -1)
 		if err != nil {
 			return err
 		}
@@ -445,7 +445,7 @@ func TestRetryReleasesSlotWhileWaiting(t *testing.T) {
 		return err
 	}}
 	r = Retry(limited, o)
-	rc, err := r.Open(context.Background(), "k/a", 0)
+	rc, err := r.Open(context.Background(), "k/a", 0, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -483,7 +483,7 @@ func TestRetryUnpackThroughCutReader(t *testing.T) {
 			f.mu.Lock()
 			f.cuts, f.cutAfter, f.offsets, f.ignoreOffset = 2, a.Size/3, nil, tt.ignoreOffset
 			f.mu.Unlock()
-			rc, err := r.Open(context.Background(), "k/archive", 0)
+			rc, err := r.Open(context.Background(), "k/archive", 0, -1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -520,7 +520,7 @@ func TestRetryStalls(t *testing.T) {
 	var log retryLog
 	r := Retry(IdleTimeout(s, 50*time.Millisecond), log.options(0))
 
-	rc, err := r.Open(context.Background(), "k/a", 0)
+	rc, err := r.Open(context.Background(), "k/a", 0, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -551,8 +551,8 @@ func (s *stallOnce) Stat(ctx context.Context, name string) (ObjectInfo, error) {
 	return ObjectInfo{}, errors.New("too late")
 }
 
-func (s *stallOnce) Open(ctx context.Context, name string, offset int64) (io.ReadCloser, error) {
-	rc, err := s.Backend.Open(ctx, name, offset)
+func (s *stallOnce) Open(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
+	rc, err := s.Backend.Open(ctx, name, offset, length)
 	s.opens++
 	if err != nil || s.opens > 1 {
 		return rc, err

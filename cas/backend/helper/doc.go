@@ -25,8 +25,8 @@
 // uploads):
 //
 //   - Stat, Delete: a request, an end (the answer, or the error).
-//   - Open: "opened", then the body in data frames of at most 128 KiB,
-//     then an end. The helper sends at most 2 MiB beyond what the client
+//   - Open, of an offset and a length (absent: to the end): "opened",
+//     then the body in data frames of at most 128 KiB, then an end. The helper sends at most 2 MiB beyond what the client
 //     has read and granted back, so that one slow reader never fills the
 //     pipe under the others.
 //   - List: the items in data frames of JSON arrays, under the same

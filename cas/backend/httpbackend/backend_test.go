@@ -202,7 +202,7 @@ func TestReadOnlyServer(t *testing.T) {
 	if fi, err := b.Stat(ctx, "k/a"); err != nil || fi.Size != 10 || fi.ModTime.IsZero() {
 		t.Fatalf("stat = %+v, %v", fi, err)
 	}
-	rc, err := b.Open(ctx, "k/a", 4)
+	rc, err := b.Open(ctx, "k/a", 4, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +260,7 @@ func TestTLS(t *testing.T) {
 
 func readAll(t *testing.T, b backend.Backend, name string, offset int64) string {
 	t.Helper()
-	rc, err := b.Open(context.Background(), name, offset)
+	rc, err := b.Open(context.Background(), name, offset, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,7 +344,7 @@ func TestForbidden(t *testing.T) {
 	t.Parallel()
 	s := nginx(t, testsrv.NginxOptions{Deny: []string{"/secret/"}})
 	b := newBackend(t, s.URL+"/secret", Options{})
-	_, err := b.Open(context.Background(), "k/a", 0)
+	_, err := b.Open(context.Background(), "k/a", 0, -1)
 	want := "GET " + s.URL + "/secret/k/a: 403 Forbidden: check REZUP_CACHE_TOKEN or ~/.netrc"
 	if !errors.Is(err, fs.ErrPermission) || !backend.IsPermanent(err) || err.Error() != want {
 		t.Fatalf("open: %v\nwant %s", err, want)
@@ -364,7 +364,7 @@ func TestResumeThroughACutConnection(t *testing.T) {
 	}
 	defer p.Close()
 	b := newBackend(t, p.URL, Options{})
-	rc, err := b.Open(context.Background(), "k/a.tar.zst", 0)
+	rc, err := b.Open(context.Background(), "k/a.tar.zst", 0, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
