@@ -37,12 +37,14 @@ type faultBackend struct {
 	cuts         int
 	cutAfter     int64
 	ignoreOffset bool // a broken server: reopens send the object from its start
+	ignoreLength bool // a broken server: ranges run to the object's end
 	lostDeletes  int  // the first lostDeletes Deletes delete, then fail
 	listPartial  int  // the first failing List yields this many objects first
 
 	mu      sync.Mutex
 	calls   map[string]int
 	offsets []int64 // of every Open that reached the backend
+	lengths []int64 // and their lengths
 }
 
 func newFault(t *testing.T) *faultBackend {
@@ -123,9 +125,13 @@ func (f *faultBackend) Open(ctx context.Context, name string, offset, length int
 	}
 	f.mu.Lock()
 	f.offsets = append(f.offsets, offset)
+	f.lengths = append(f.lengths, length)
 	cut := len(f.offsets) <= f.cuts
 	if f.ignoreOffset {
 		offset = 0
+	}
+	if f.ignoreLength {
+		length = -1
 	}
 	f.mu.Unlock()
 	rc, err := f.Backend.Open(ctx, name, offset, length)
@@ -420,6 +426,56 @@ func TestRetryResumesCutDownload(t *testing.T) {
 						t.Errorf("resume %d at %d, want %d", i, off, tt.start+int64(i+1)*tt.cutAfter)
 					}
 				}
+			}
+		})
+	}
+}
+
+// A ranged read that is cut resumes with what is left of its range,
+// never past its end, and is not reopened once its range is read.
+func TestRetryResumesWithinTheRange(t *testing.T) {
+	data := randomBytes(300_000)
+	tests := []struct {
+		name          string
+		start, length int64
+		cuts          int
+		cutAfter      int64
+		ignoreLength  bool
+		wantOffsets   []int64
+		wantLengths   []int64
+		wantRetries   int
+	}{
+		{"inside", 5000, 250_000, 2, 100_000, false, []int64{5000, 105_000, 205_000}, []int64{250_000, 150_000, 50_000}, 2},
+		// The second cut would come after the range's last byte: the
+		// range is read, nothing is reopened.
+		{"cut at the end", 0, 200_000, 2, 100_000, false, []int64{0, 100_000}, []int64{200_000, 100_000}, 1},
+		// Past the object's end: what exists, resumed as such.
+		{"past the end", 250_000, 100_000, 1, 20_000, false, []int64{250_000, 270_000}, []int64{100_000, 80_000}, 1},
+		// A backend that sends more than asked: the reader stops at the
+		// end of the range all the same.
+		{"backend sends more", 1000, 150_000, 1, 100_000, true, []int64{1000, 101_000}, []int64{150_000, 50_000}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFault(t)
+			putBytes(t, f.Backend, "k/pack", data)
+			f.cuts, f.cutAfter, f.ignoreLength = tt.cuts, tt.cutAfter, tt.ignoreLength
+			var log retryLog
+			rc, err := Retry(f, log.options(0)).Open(context.Background(), "k/pack", tt.start, tt.length)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(rc)
+			rc.Close()
+			want := data[tt.start:min(tt.start+tt.length, int64(len(data)))]
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("read %d bytes (equal: %v), err %v; want the %d of the range", len(got), bytes.Equal(got, want), err, len(want))
+			}
+			if !slices.Equal(f.offsets, tt.wantOffsets) || !slices.Equal(f.lengths, tt.wantLengths) {
+				t.Errorf("opened at %v for %v, want at %v for %v", f.offsets, f.lengths, tt.wantOffsets, tt.wantLengths)
+			}
+			if n := len(log.retries); n != tt.wantRetries {
+				t.Errorf("%d retries reported, want %d", n, tt.wantRetries)
 			}
 		})
 	}
