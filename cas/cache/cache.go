@@ -262,7 +262,7 @@ func (c *Cache) readSmall(ctx context.Context, name string) ([]byte, error) {
 	// In time, as for 64 KiB: a real entry.json is under a kilobyte.
 	ctx, cancel := c.bounded(ctx, name, smallReadTime)
 	defer cancel()
-	rc, err := c.b.Open(ctx, name, 0)
+	rc, err := c.b.Open(ctx, name, 0, -1)
 	if err != nil {
 		return nil, err
 	}
@@ -281,7 +281,7 @@ func (c *Cache) readSmall(ctx context.Context, name string) ([]byte, error) {
 func (c *Cache) Open(ctx context.Context, e Entry) (io.ReadCloser, error) {
 	name := archiveName(e.Key, e.Digest)
 	ctx, cancel := c.bounded(ctx, name, e.Size)
-	rc, err := c.b.Open(ctx, name, 0)
+	rc, err := c.b.Open(ctx, name, 0, -1)
 	if err != nil {
 		cancel()
 	}

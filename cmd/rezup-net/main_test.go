@@ -198,7 +198,7 @@ func TestExitsAtTheEndOfStdin(t *testing.T) {
 	if err := c.Put(ctx, "k/big", backend.BytesSource(make([]byte, 16<<20))); err != nil {
 		t.Fatal(err)
 	}
-	rc, err := c.Open(ctx, "k/big", 0)
+	rc, err := c.Open(ctx, "k/big", 0, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
