@@ -96,9 +96,11 @@ func (e *MissError) Unwrap() error { return ErrNotFound }
 // Cache is the shared cache of archives, keyed by Key, over any Backend.
 // It owns the layout and the commit protocol:
 //
-//	<key>/<digest>.tar.zst   archives, named by their own digest, never replaced
-//	<key>/entry.json         the commit point: put last, removed first
-//	<key>/lease.<gen>        the farm build lease (AcquireBuild), while a node builds
+//	<key>/<digest>.tar.zst          archives, named by their own digest, never replaced
+//	<key>/<digest>.index            indexes of the file-level format, the same way
+//	packs/<2 hex>/<digest>.pack     packs, shared by every key, the same way
+//	<key>/entry.json                the commit point: put last, removed first
+//	<key>/lease.<gen>               the farm build lease (AcquireBuild), while a node builds
 //
 // A Cache is safe for concurrent use, by goroutines and by processes on
 // different machines, without locks: publishers only ever create complete
@@ -221,9 +223,11 @@ func isArchiveName(name string) bool {
 func isTempName(name string) bool { return strings.Contains(name, fsx.TempSuffix) }
 
 // Lookup returns the entry published for key. It also checks the archive
-// the entry names is there, so that a miss is found here rather than
-// halfway through a download, and, with trusted keys, that one of them
-// signed the entry. A miss is a *MissError, which says why.
+// the entry names is there (and its index, of the file-level format: not
+// the packs, which only the index names), so that a miss is found here
+// rather than halfway through a download, and, with trusted keys, that
+// one of them signed the entry. A miss is a *MissError, which says why
+// (MissNoArchive for a missing index too).
 func (c *Cache) Lookup(ctx context.Context, key cas.Key) (Entry, error) {
 	miss := func(why MissReason, format string, args ...any) error {
 		return &MissError{Key: key, Cache: c.String(), Reason: why, Detail: fmt.Sprintf(format, args...)}
@@ -447,7 +451,9 @@ func (r *cappedReader) Close() error {
 // e is signed, and signatures e came with are dropped (they cannot cover
 // the new digest). The archive is put first, under its digest; entry.json
 // last. If another publisher committed the key first, Publish leaves its
-// entry and returns it: the key is already published. Otherwise it
+// entry and returns it, whatever its format: the key is already
+// published. An entry of a format this rezup does not know (MissFormat)
+// is never replaced: Publish fails. Otherwise it
 // returns e as committed. a.Path stays the caller's to remove.
 //
 // With trusted keys, an entry Lookup misses on because no trusted key
@@ -739,8 +745,9 @@ func (c *Cache) RemoveArchive(ctx context.Context, key cas.Key, d cas.Digest) er
 }
 
 // Pinned checks that the archive e names (a pin: what a remote revision
-// recorded when it was published) is in the cache with e's size, and
-// returns e without signatures, to pass to Open. entry.json is not read:
+// recorded when it was published) is in the cache with e's size, and its
+// index too when it names one (Format FormatFiles), and returns e
+// without signatures, to pass to Open (OpenIndex). entry.json is not read:
 // a pin names its archive whatever the key's entry says, so an entry that
 // names another digest cannot change what is fetched. A missing archive,
 // or one of another size, is a *MissError with the reason MissNoArchive.
