@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/cas/archive"
@@ -656,5 +657,123 @@ func TestPublishFilesMissingPack(t *testing.T) {
 	other.Prefix = "/elsewhere"
 	if _, err := c.PublishFiles(ctx, other, b.ix, b.packDir); err == nil {
 		t.Fatal("published an index of another prefix")
+	}
+}
+
+// The rezup-entry/2 statement is golden too: changing it makes every
+// signed entry of the file-level format a miss.
+func TestStatementFilesGolden(t *testing.T) {
+	e := goldenEntry()
+	e.Format, e.Index, e.IndexSize = FormatFiles, cas.DigestOf([]byte("index")), 678
+	st, err := Statement(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "rezup-entry/2\n" +
+		"68ca9baf17c67ef7b4560a4455bacf8d\n" +
+		"files\n" +
+		"1ff28929422717d74e648482a67b31b423e83858609e2ae1aef3ab9f77066c5b\n" +
+		"12345\n" +
+		cas.DigestOf([]byte("index")).String() + "\n" +
+		"678\n" +
+		"/home/td/.rezup/.store/68ca9baf17c67ef7b4560a4455bacf8d\n" +
+		"cpython\n3.11.9\nlinux-x86_64\n"
+	if string(st) != want {
+		t.Errorf("statement\n%q\nwant\n%q", st, want)
+	}
+	e.Digest, e.Size = cas.Digest{}, 0
+	st, _ = Statement(e)
+	if !strings.Contains(string(st), "files\n"+strings.Repeat("0", 64)+"\n0\n") {
+		t.Errorf("statement without an archive: %q", st)
+	}
+}
+
+// packThief removes a pack the publisher found in the cache just before
+// the entry is committed: what a collector that planned before the index
+// was put could do.
+type packThief struct {
+	backend.Backend
+	pack string
+}
+
+func (b *packThief) Put(ctx context.Context, name string, src backend.Source) error {
+	if strings.HasSuffix(name, "/"+entryFile) && b.pack != "" {
+		b.Backend.Delete(ctx, b.pack)
+	}
+	return b.Backend.Put(ctx, name, src)
+}
+
+func TestPublishFilesPackGoneMeanwhile(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "cache")
+	thief := &packThief{Backend: backend.NewDirBackend(dir, backend.DirOptions{})}
+	c := NewCache(thief)
+	b1 := packFiles(t, cas.KeyOf([]byte("gone-1")), baseTree(), nil)
+	b1.publish(t, c)
+	k2 := cas.KeyOf([]byte("gone-2"))
+	b2 := packFiles(t, k2, revTree(), b1)
+	thief.pack = packName(b1.newPacks[0].Digest)
+	_, err := c.PublishFiles(ctx, testEntry(k2), b2.ix, b2.packDir)
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), b1.newPacks[0].Digest.String()) {
+		t.Fatalf("publish whose base pack went: %v, want ErrNotFound naming it", err)
+	}
+	var miss *MissError
+	if _, err := c.Lookup(ctx, k2); !errors.As(err, &miss) || miss.Reason != MissNoEntry {
+		t.Fatalf("the entry naming a missing pack stayed: %v", err)
+	}
+}
+
+// A pack read is bounded in time as an archive is: a server that
+// trickles is given up on with ErrTooSlow.
+func TestFetchContentsBoundedInTime(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	b := packFiles(t, cas.KeyOf([]byte("slow-files")), baseTree(), nil)
+	e := b.publish(t, newCacheIn(dir))
+	ix, err := newCacheIn(dir).OpenIndex(context.Background(), e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := backend.NewRegistry()
+	reg.Register("slow", func(string) (backend.Backend, error) {
+		return trickle{backend.NewDirBackend(dir, backend.DirOptions{}), 2 * time.Millisecond}, nil
+	})
+	c, err := OpenWith("slow://x", OpenOptions{Schemes: reg, StackOptions: backend.StackOptions{IdleTimeout: 200 * time.Millisecond}, MinRate: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = fetchAll(t, c, b, ix, nil)
+	if !errors.Is(err, ErrTooSlow) {
+		t.Fatalf("trickled pack: %v, want ErrTooSlow", err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("gave up after %v", took)
+	}
+}
+
+// openRange reads exactly the range, and refuses a body that ends first.
+func TestOpenRange(t *testing.T) {
+	ctx := context.Background()
+	c := newTestCache(t)
+	if err := c.b.Put(ctx, "obj", backend.BytesSource([]byte("0123456789"))); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := c.openRange(ctx, "obj", 2, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || string(got) != "23456" {
+		t.Fatalf("range = %q, %v", got, err)
+	}
+	rc, err = c.openRange(ctx, "obj", 8, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = io.ReadAll(rc)
+	rc.Close()
+	if !errors.Is(err, io.ErrUnexpectedEOF) || !errors.Is(err, files.ErrCorrupt) || string(got) != "89" {
+		t.Fatalf("short range = %q, %v; want ErrUnexpectedEOF and ErrCorrupt", got, err)
 	}
 }
