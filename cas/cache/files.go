@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rezup/rezup/cas"
@@ -304,13 +305,73 @@ func (c *Cache) readIndex(ctx context.Context, key cas.Key, d cas.Digest, size i
 // naming the pack: fetching again may help, building always does.
 // fn's error is returned, wrapped.
 func (c *Cache) FetchContents(ctx context.Context, ix *files.Index, need func(files.Content) bool, gap int64, fn func(files.Content, io.Reader) error) error {
+	return c.FetchContentsWith(ctx, ix, need, FetchOptions{Gap: gap}, fn)
+}
+
+// FetchOptions tune FetchContentsWith.
+type FetchOptions struct {
+	// Gap is files.Plan's: frames at most Gap bytes apart are read in one
+	// request, the bytes between them read and dropped.
+	Gap int64
+	// Parallel is how many ranges are read at once (<= 1: one after the
+	// other). With more than one, fn is called from as many goroutines at
+	// once.
+	Parallel int
+}
+
+// FetchContentsWith is FetchContents with options: several ranges may be
+// read at once. The first error stops the reads in flight and is
+// returned.
+func (c *Cache) FetchContentsWith(ctx context.Context, ix *files.Index, need func(files.Content) bool, opt FetchOptions, fn func(files.Content, io.Reader) error) error {
 	if need == nil {
 		need = func(files.Content) bool { return true }
 	}
-	for _, rg := range files.Plan(ix, need, gap) {
+	ranges := files.Plan(ix, need, opt.Gap)
+	fetch := func(ctx context.Context, rg files.Range) error {
 		if err := c.fetchRange(ctx, rg, fn); err != nil {
 			return fmt.Errorf("fetch %d bytes at %d of pack %s from %s: %w", rg.Length, rg.Offset, rg.Pack.Digest, c, err)
 		}
+		return nil
+	}
+	if opt.Parallel <= 1 || len(ranges) <= 1 {
+		for _, rg := range ranges {
+			if err := fetch(ctx, rg); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+		slots = make(chan struct{}, opt.Parallel)
+	)
+	for _, rg := range ranges {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			if err := fetch(ctx, rg); err != nil {
+				once.Do(func() { first = err; cancel() })
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("fetch from %s: %w", c, err)
 	}
 	return nil
 }

@@ -777,3 +777,73 @@ func TestOpenRange(t *testing.T) {
 		t.Fatalf("short range = %q, %v; want ErrUnexpectedEOF and ErrCorrupt", got, err)
 	}
 }
+
+// Several ranges at once: every needed content once, a read per range,
+// and a corrupt one still refused.
+func TestFetchContentsParallel(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "cache")
+	cnt := &counting{Backend: backend.NewDirBackend(dir, backend.DirOptions{ReadOnly: isImmutableName})}
+	c := NewCache(cnt)
+	b := packFiles(t, cas.KeyOf([]byte("parallel")), baseTree(), nil)
+	e := b.publish(t, c)
+	ix, err := c.OpenIndex(ctx, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every other content, no gap merged: many ranges.
+	need := func(ct files.Content) bool { return ct.Digest[0]%2 == 0 }
+	ranges := files.Plan(ix, need, 0)
+	if len(ranges) < 4 {
+		t.Fatalf("%d ranges: the test needs more", len(ranges))
+	}
+	cnt.reset()
+	var mu sync.Mutex
+	got := map[cas.Digest]int{}
+	err = c.FetchContentsWith(ctx, ix, need, FetchOptions{Parallel: 3}, func(ct files.Content, r io.Reader) error {
+		data, err := io.ReadAll(r)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(data, b.data[ct.Digest]) {
+			t.Errorf("content %s is not the tree's", ct.Digest)
+		}
+		mu.Lock()
+		got[ct.Digest]++
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 0
+	for _, ct := range ix.Contents {
+		if need(ct) {
+			want++
+			if got[ct.Digest] != 1 {
+				t.Errorf("content %s handed out %d times", ct.Digest, got[ct.Digest])
+			}
+		}
+	}
+	if len(got) != want {
+		t.Errorf("%d contents, want %d", len(got), want)
+	}
+	if opens, _, _ := cnt.reset(); opens != len(ranges) {
+		t.Errorf("%d reads for %d ranges", opens, len(ranges))
+	}
+
+	p := filepath.Join(dir, filepath.FromSlash(packName(b.newPacks[0].Digest)))
+	os.Chmod(p, 0o644)
+	data, _ := os.ReadFile(p)
+	for _, rg := range ranges {
+		data[rg.Offset+rg.Length/2] ^= 0x10
+	}
+	os.WriteFile(p, data, 0o644)
+	err = c.FetchContentsWith(ctx, ix, need, FetchOptions{Parallel: 3}, func(ct files.Content, r io.Reader) error {
+		_, err := io.Copy(io.Discard, r)
+		return err
+	})
+	if !errors.Is(err, files.ErrCorrupt) {
+		t.Fatalf("parallel fetch of a corrupt pack: %v, want ErrCorrupt", err)
+	}
+}
