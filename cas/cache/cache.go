@@ -287,6 +287,16 @@ func (e Entry) HasArchive() bool { return e.Digest != (cas.Digest{}) }
 // HasIndex reports whether e names an index of the file-level format.
 func (e Entry) HasIndex() bool { return e.Index != (cas.Digest{}) }
 
+// ArchiveOnly returns e as a rezup that knows only archives reads it:
+// without Format and index, so that its Statement is rezup-entry/1. ok is
+// false when e names no archive. A statement that covers a pin (a remote
+// revision's) and must verify on such a rezup is made from it, as Sign
+// does for entries that hold both.
+func (e Entry) ArchiveOnly() (Entry, bool) {
+	e.Format, e.Index, e.IndexSize = "", cas.Digest{}, 0
+	return e, e.HasArchive()
+}
+
 // check says what is wrong with what e names, if anything: the reason
 // of the miss and, for people, why ("names no archive").
 func (e Entry) check() (MissReason, string) {

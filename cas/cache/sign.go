@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-
-	"github.com/rezup/rezup/cas"
 )
 
 // Keys and signatures are spelled as Nix spells those of its binary
@@ -274,9 +272,7 @@ func Sign(e Entry, sk SecretKey) (Entry, error) {
 		return e, err
 	}
 	e.Signatures = AddSignature(e.Signatures, sk, msg)
-	if e.HasIndex() && e.HasArchive() {
-		old := e
-		old.Format, old.Index, old.IndexSize = "", cas.Digest{}, 0
+	if old, ok := e.ArchiveOnly(); ok && e.HasIndex() {
 		msg, err := Statement(old)
 		if err != nil {
 			return e, err
