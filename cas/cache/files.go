@@ -268,7 +268,7 @@ func (c *Cache) readIndex(ctx context.Context, key cas.Key, d cas.Digest, size i
 	}
 	name := indexName(key, d)
 	ctx, cancel := c.bounded(ctx, name, size)
-	rc, err := c.b.Open(ctx, name, 0)
+	rc, err := c.b.Open(ctx, name, 0, -1)
 	if err != nil {
 		cancel()
 		if backend.IsNotExist(err) {
@@ -394,10 +394,11 @@ func (c *Cache) fetchRange(ctx context.Context, rg files.Range, fn func(files.Co
 // openRange opens length bytes of name from offset on, the body ending
 // with io.EOF after exactly length bytes, and an error wrapping
 // files.ErrCorrupt (and io.ErrUnexpectedEOF) when the object ends first.
-// It is the one ranged read of the cache: once Backend.Open takes a
-// length, its Open call passes length, and nothing else changes.
+// It is the one ranged read of the cache: the backend is asked for the
+// range alone (an HTTP Range, an S3 ranged GET), and this reader holds
+// it to exactly length bytes whatever the backend sends.
 func (c *Cache) openRange(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
-	rc, err := c.b.Open(ctx, name, offset)
+	rc, err := c.b.Open(ctx, name, offset, length)
 	if err != nil {
 		return nil, err
 	}

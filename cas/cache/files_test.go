@@ -32,8 +32,8 @@ type counting struct {
 	byName map[string]int64
 }
 
-func (b *counting) Open(ctx context.Context, name string, offset int64) (io.ReadCloser, error) {
-	rc, err := b.Backend.Open(ctx, name, offset)
+func (b *counting) Open(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
+	rc, err := b.Backend.Open(ctx, name, offset, length)
 	b.mu.Lock()
 	b.opens++
 	b.mu.Unlock()
