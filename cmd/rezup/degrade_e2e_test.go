@@ -207,6 +207,7 @@ func TestNodesBuildWhenTheHTTPCacheFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { fs.Close() })
 	loc := fs.URL + "/rezup"
 	res := runTimed(t, node(t, loc), 3*time.Minute, "use", "prod", "--", "rez-env")
 	errs := errorLines(strings.Split(res.Stderr, "\n"))

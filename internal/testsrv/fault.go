@@ -43,6 +43,7 @@ type FaultServer struct {
 	Fault Fault
 
 	srv      *http.Server
+	release  func() error // FaultRefused's port
 	requests atomic.Int64
 }
 
@@ -50,17 +51,18 @@ type FaultServer struct {
 // (an http:// base URL; unused by FaultRefused, Fault500 and
 // FaultRedirectLoop). interval is FaultTrickle's pause between bytes.
 func StartFault(target string, f Fault, interval time.Duration) (*FaultServer, error) {
+	if f == FaultRefused {
+		addr, release, err := closedPort()
+		if err != nil {
+			return nil, err
+		}
+		return &FaultServer{URL: "http://" + addr, Fault: f, release: release}, nil
+	}
 	l, err := Listen()
 	if err != nil {
 		return nil, err
 	}
 	s := &FaultServer{URL: "http://" + l.Addr().String(), Fault: f}
-	if f == FaultRefused {
-		// The port was free a moment ago and is closed now: connecting is
-		// refused (the kernel hands ports out in turn, so it stays free
-		// for the few seconds a test needs it).
-		return s, l.Close()
-	}
 	tu, err := url.Parse(target)
 	if (f == FaultTrickle || f == FaultEndless) && (err != nil || tu.Scheme != "http" || tu.Host == "") {
 		l.Close() // never served
@@ -183,8 +185,8 @@ func (s *FaultServer) Requests() int64 { return s.requests.Load() }
 
 // Close stops the server, dropping the connections still open.
 func (s *FaultServer) Close() error {
-	if s.srv == nil {
-		return nil
+	if s.release != nil {
+		return s.release()
 	}
 	if err := s.srv.Close(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("close fault server: %w", err)
