@@ -137,11 +137,11 @@ func unpinnedCopy(t *testing.T, remote, from, to string) {
 // A node with the recipe (and lock) of a remote revision launches it when
 // the HTTP cache is unreachable, answers 500 for ever, loops redirects,
 // trickles a byte every half second, or sends the valid archive followed
-// by endless data: pinned (the admin's revision) and unpinned (found by
-// key). Each builds from the lock, exits 0, and says so in one warning
+// by endless data, and when the S3 cache refuses its credentials: pinned
+// (the admin's revision) and unpinned (found by key). Each builds from the lock, exits 0, and says so in one warning
 // naming the cache and the cause, within seconds. With the wheels gone as
 // well, the node fails in one error line naming both causes.
-func TestNodesBuildWhenTheHTTPCacheFails(t *testing.T) {
+func TestNodesBuildWhenTheNetworkCacheFails(t *testing.T) {
 	t.Parallel()
 	srv := nginxCache(t, testsrv.NginxOptions{})
 	f := newFarm(t)
@@ -158,28 +158,49 @@ func TestNodesBuildWhenTheHTTPCacheFails(t *testing.T) {
 		}
 		return n
 	}
+	// An S3 cache (versitygw) that refuses the node's credentials: an
+	// empty bucket is enough, nothing is read before the refusal.
+	s3 := s3Cache(t, "studio")
+	wrongSecret := map[string]string{
+		"AWS_ENDPOINT_URL_S3":   s3.Endpoint,
+		"AWS_ACCESS_KEY_ID":     s3.AccessKey,
+		"AWS_SECRET_ACCESS_KEY": "not-the-secret",
+		"AWS_REGION":            s3.Region,
+	}
 	faults := []struct {
-		fault testsrv.Fault
-		cause string // in the warning
+		fault testsrv.Fault // "": the S3 cache, with a wrong secret
+		cause string        // in the warning
 	}{
 		{testsrv.FaultRefused, "connection refused"},
 		{testsrv.Fault500, "500"},
 		{testsrv.FaultRedirectLoop, "redirect"},
 		{testsrv.FaultTrickle, "too slow"},
 		{testsrv.FaultEndless, "more bytes"},
+		{"", "AWS_SECRET_ACCESS_KEY"},
 	}
 	t.Run("faults", func(t *testing.T) {
 		for _, tc := range faults {
 			for _, name := range []string{"prod", "loose"} {
-				t.Run(string(tc.fault)+"/"+name, func(t *testing.T) {
+				label := string(tc.fault)
+				if tc.fault == "" {
+					label = "s3 wrong secret"
+				}
+				t.Run(label+"/"+name, func(t *testing.T) {
 					t.Parallel()
-					fs, err := testsrv.StartFault(srv.URL, tc.fault, 500*time.Millisecond)
-					if err != nil {
-						t.Fatal(err)
+					loc, env := "s3://studio/rezup", wrongSecret
+					if tc.fault != "" {
+						fs, err := testsrv.StartFault(srv.URL, tc.fault, 500*time.Millisecond)
+						if err != nil {
+							t.Fatal(err)
+						}
+						t.Cleanup(func() { fs.Close() })
+						loc, env = fs.URL+"/rezup", nil
 					}
-					t.Cleanup(func() { fs.Close() })
-					loc := fs.URL + "/rezup"
-					res := runTimed(t, node(t, loc), 3*time.Minute, "use", name, "--", "rez-env", "maya")
+					n := node(t, loc)
+					for k, v := range env {
+						n.Env[k] = v
+					}
+					res := runTimed(t, n, 3*time.Minute, "use", name, "--", "rez-env", "maya")
 					if res.Code != 0 {
 						t.Fatalf("exit %d, want 0 (a build):\n%s", res.Code, res.Stderr)
 					}
