@@ -19,8 +19,10 @@ import (
 
 // Issue 19: a failing cache never stops a node that can build. These
 // tests run nodes against real servers that fail (testsrv.StartFault in
-// front of nginx), with the bounds of cache reads shortened by their
-// documented variables so that a failure shows in seconds.
+// front of nginx; versitygw with a wrong secret), with the bounds of
+// cache reads shortened by their documented variables so that a failure
+// shows in seconds (the issue's trickle of a byte every 10 s against a
+// 60 s idle timeout is, here, a byte every 0.5 s against 2 s).
 
 // degradeBounds shortens every read of the shared cache: given up after
 // 2 s without a byte, or after 2 s plus its size at 4 MiB/s, retries
