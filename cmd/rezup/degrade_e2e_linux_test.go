@@ -7,8 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rezup/rezup/cas/archive"
 	"github.com/rezup/rezup/cas/cache"
@@ -20,8 +22,8 @@ import (
 // pinned size that no one but root may read (chmod 000), beside a
 // readable copy of entry.json. A node (a second account: root reads
 // anything) launching the pinned revision, and an unpinned one found by
-// key, warns once naming the cache and the cause, builds from the lock
-// and exits 0.
+// key, warns at once naming the cache and the cause (once), builds from
+// the lock and exits 0.
 func TestNodesBuildWhenThePlantedArchiveIsUnreadable(t *testing.T) {
 	t.Parallel()
 	s := newSite(t)
@@ -65,7 +67,7 @@ func TestNodesBuildWhenThePlantedArchiveIsUnreadable(t *testing.T) {
 			node.Env["REZUP_ROOT_REMOTE"] = remote
 			node.Env["REZUP_ROOT_LOCAL"] = local
 			node.Env["REZUP_CACHE"] = cacheDir
-			res := node.run("use", name, "--", "rez-env", "maya")
+			res := runTimed(t, node.Session, 3*time.Minute, append(slices.Clone(node.prefix), "use", name, "--", "rez-env", "maya")...)
 			if res.Code != 0 {
 				t.Fatalf("exit %d, want 0 (a build):\n%s", res.Code, res.Stderr)
 			}
@@ -76,6 +78,9 @@ func TestNodesBuildWhenThePlantedArchiveIsUnreadable(t *testing.T) {
 			}
 			if !strings.Contains(res.Stderr, "built "+pin.Key.String()) {
 				t.Errorf("the node did not build %s:\n%s", pin.Key, res.Stderr)
+			}
+			if res.warnedAt < 0 || res.warnedAt > warnBound {
+				t.Errorf("the warning came %v after the start, want at most %v", res.warnedAt, warnBound)
 			}
 		})
 	}
