@@ -22,8 +22,8 @@ import (
 // pinned size that no one but root may read (chmod 000), beside a
 // readable copy of entry.json. A node (a second account: root reads
 // anything) launching the pinned revision, and an unpinned one found by
-// key, warns at once naming the cache and the cause (once), builds from
-// the lock and exits 0.
+// key, warns once, within the bound, naming the cache and the cause,
+// builds from the lock and exits 0.
 func TestNodesBuildWhenThePlantedArchiveIsUnreadable(t *testing.T) {
 	t.Parallel()
 	s := newSite(t)
