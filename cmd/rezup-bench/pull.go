@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/rezup/rezup/internal/testkit"
@@ -85,6 +86,15 @@ func pullBench(w io.Writer, bin, tmp string, rounds int, userCache string) (*pul
 		return nil, fmt.Errorf("admin: no archive of %s in %s", r.key, filepath.Join(remote, ".cache"))
 	}
 	archive := archives[0]
+	// A farm node's PATH names its interpreter's own directory; a
+	// version manager's shims (pyenv's, first on a developer's PATH)
+	// would make the node run one to find the real interpreter, a cost of
+	// the shim (about half a second for pyenv's), not of the pull.
+	nodePath, err := farmPath(filepath.Join(admin, ".rezup", ".store", r.key))
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(w, "pull: the nodes' PATH is %s (the base interpreter's directory, as on a farm node)\n", nodePath)
 
 	var pulls, untar, untarSync []time.Duration
 	for i := range rounds + 1 { // the first round warms the page cache
@@ -96,7 +106,7 @@ func pullBench(w io.Writer, bin, tmp string, rounds int, userCache string) (*pul
 		if err := quiesce(); err != nil {
 			return nil, err
 		}
-		p, err := timed(append(homeEnv(home, userCache), "REZUP_ROOT_LOCAL="+root, "REZUP_ROOT_REMOTE="+remote), home, nil, bin, "pull")
+		p, err := timed(append(homeEnv(home, userCache), "PATH="+nodePath, "REZUP_ROOT_LOCAL="+root, "REZUP_ROOT_REMOTE="+remote), home, nil, bin, "pull")
 		if err != nil {
 			return nil, fmt.Errorf("a fresh node: %w", err)
 		}
@@ -168,4 +178,25 @@ func pulledNode(root, dest string) (pullNode, error) {
 
 func fileSizeString(p string) string {
 	return fmt.Sprintf("archive %.1f MiB", float64(fileSize(p))/(1<<20))
+}
+
+// farmPath is the PATH of a farm node for the build at entry: the
+// directory of its base interpreter (the home of its venvs' pyvenv.cfg),
+// then the system's.
+func farmPath(entry string) (string, error) {
+	cfgs, err := filepath.Glob(filepath.Join(entry, "venv", "*", "pyvenv.cfg"))
+	if err != nil || len(cfgs) == 0 {
+		return "", fmt.Errorf("no venv of the build %s (err: %v)", entry, err)
+	}
+	b, err := os.ReadFile(cfgs[0])
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		if ok && strings.TrimSpace(k) == "home" {
+			return strings.TrimSpace(v) + string(os.PathListSeparator) + "/usr/bin" + string(os.PathListSeparator) + "/bin", nil
+		}
+	}
+	return "", fmt.Errorf("%s names no home", cfgs[0])
 }
