@@ -258,7 +258,7 @@ func TestDeltaFetchLinksAndFetchesOnlyWhatIsMissing(t *testing.T) {
 			t.Errorf("absolute symlink into the build: %q, %v", got, err)
 		}
 		m, err := node.ReadManifest(k)
-		if err != nil || m.Prefix != root || m.Origin == nil || m.Origin.How != OriginFetched {
+		if err != nil || m.Prefix != root || m.Origin == nil || m.Origin.How != OriginFetched || m.Origin.Index == (cas.Digest{}) || m.Origin.Digest != (cas.Digest{}) {
 			t.Errorf("manifest %+v, %v", m, err)
 		}
 		if _, err := os.Stat(indexPath(node.opt.Root, k)); err != nil {

@@ -85,6 +85,9 @@ func (s *Store) fetch(ctx context.Context, e cache.Entry, p *Plan, pinned bool) 
 // that signed it, when the cache verifies signatures.
 func (s *Store) fetchOrigin(e cache.Entry, pinned bool) *Origin {
 	o := &Origin{How: OriginFetched, Digest: e.Digest, Pinned: pinned}
+	if s.byIndex(e) {
+		o.Digest, o.Index = cas.Digest{}, e.Index
+	}
 	if pinned {
 		return o // a pin is taken without reading entry.json's signatures
 	}

@@ -170,6 +170,9 @@ type Origin struct {
 	How string `json:"how"` // OriginBuilt or OriginFetched
 	// Digest is the archive a fetched entry was unpacked from.
 	Digest cas.Digest `json:"digest,omitzero"`
+	// Index is the index a fetched entry was made from, file by file
+	// (the delta path, delta.go), instead of an archive.
+	Index cas.Digest `json:"index,omitzero"`
 	// Pinned says the archive was the one a revision pinned (see
 	// Meta.Archive), not one found by key in entry.json.
 	Pinned bool `json:"pinned,omitempty"`
