@@ -419,4 +419,14 @@ func TestDeltaLinkModeCopy(t *testing.T) {
 	if n < 40 {
 		t.Fatalf("%d files in the build", n)
 	}
+	// The kept index goes with the build.
+	if _, err := os.Stat(indexPath(node.opt.Root, k)); err != nil {
+		t.Fatal(err)
+	}
+	if err := node.RemoveEntry(k, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(indexPath(node.opt.Root, k)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the index of a removed build is left: %v", err)
+	}
 }
