@@ -21,6 +21,7 @@ import (
 	"github.com/rezup/rezup/cas/objects"
 	"github.com/rezup/rezup/internal/pyenv"
 	"github.com/rezup/rezup/internal/testkit"
+	"github.com/rezup/rezup/recipe"
 )
 
 // countingBackend counts the reads a cache makes of its backend: Open
@@ -428,5 +429,46 @@ func TestDeltaLinkModeCopy(t *testing.T) {
 	}
 	if _, err := os.Stat(indexPath(node.opt.Root, k)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the index of a removed build is left: %v", err)
+	}
+}
+
+// `rezup add --remote` in the files format pins the index; a node that
+// launches the revision fetches the pinned build by it, file by file.
+func TestDeltaRemoteRevisionPinsTheIndex(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "cache")
+	admin := newAddFixture(t, openCache(t, dir))
+	admin.s.opt.CacheFormat = CacheFormatFiles
+	remote := &Root{Dir: filepath.Join(t.TempDir(), "remote"), Remote: true}
+	pinned := admin.mustAdd(t, func(r *AddRequest) { r.Remote = remote })
+	pin := pinned.Pin
+	if pin == nil || !pin.HasIndex() || pin.HasArchive() || pin.Format != cache.FormatFiles {
+		t.Fatalf("the remote revision pins %+v, want the index alone", pin)
+	}
+	rev, err := remote.Latest("lk")
+	if err != nil || rev.Pin() == nil || rev.Pin().Index != pin.Index {
+		t.Fatalf("the remote revision reads back as %+v, %v", rev, err)
+	}
+
+	rep := &countingReporter{}
+	cnt := &countingBackend{Backend: backend.NewDirBackend(dir, backend.DirOptions{})}
+	nodeRoot := filepath.Join(t.TempDir(), "node")
+	testkit.WritableAtEnd(t, nodeRoot)
+	node := New(Options{Root: Root{Dir: nodeRoot}, Environ: os.Environ(), Reporter: rep, Version: "test"})
+	l := &Launcher{Store: node, Remote: remote, OpenCache: func(*recipe.Recipe) (*cache.Cache, error) { return cache.NewCache(cnt), nil }}
+	target, err := l.Pick(context.Background(), "lk", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	if rep.count("fetched") != 1 || rep.count("built") != 0 {
+		t.Fatalf("want one fetch and no build: %q", rep.lines)
+	}
+	if _, packOpens, _, _ := cnt.reset(); packOpens == 0 {
+		t.Error("no pack was read")
+	}
+	m, err := node.ReadManifest(target.Key())
+	if err != nil || m.Origin == nil || !m.Origin.Pinned || m.Origin.Index != pin.Index {
+		t.Fatalf("origin %+v, %v; want the pinned index %s", m.Origin, err, pin.Index)
 	}
 }

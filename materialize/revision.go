@@ -252,7 +252,8 @@ func readMeta(revDir string) (*Meta, error) {
 	if err := checkVenvNames(path, m.Venvs); err != nil {
 		return nil, err
 	}
-	if a := m.Archive; a != nil && (a.Key != m.Key || a.Key.IsZero() || a.Digest == (cas.Digest{}) || a.Size <= 0) {
+	// A pin names an archive, an index (the files format, delta.go), or both.
+	if a := m.Archive; a != nil && (a.Key != m.Key || a.Key.IsZero() || !(a.HasArchive() && a.Size > 0 || a.HasIndex() && a.IndexSize > 0)) {
 		return nil, fmt.Errorf("read %s: its archive pin is not one of key %s", path, m.Key)
 	}
 	return &m, nil
