@@ -472,3 +472,55 @@ func TestDeltaRemoteRevisionPinsTheIndex(t *testing.T) {
 		t.Fatalf("origin %+v, %v; want the pinned index %s", m.Origin, err, pin.Index)
 	}
 }
+
+// A node with a plan builds over a corrupt pack (refused, once) and over a
+// missing one (the cache's failure: a warning), as over a bad archive or
+// an unreachable cache.
+func TestDeltaBadPacksFallBackToThePlan(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name, warning string
+		spoil         func(t *testing.T, pack string)
+	}{
+		{"corrupt", "warning: the cache entry of ", func(t *testing.T, pack string) {
+			b, err := os.ReadFile(pack)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b[len(b)/2] ^= 0x55
+			os.Chmod(pack, 0o644)
+			if err := os.WriteFile(pack, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"missing", "warning: fetch ", func(t *testing.T, pack string) {
+			if err := os.Remove(pack); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newDeltaFixture(t, CacheFormatFiles)
+			k := cas.KeyOf([]byte("delta fallback"))
+			f.publish(t, k, "a")
+			packs, _ := filepath.Glob(filepath.Join(f.dir, "packs", "*", "*.pack"))
+			if len(packs) == 0 {
+				t.Fatal("no pack")
+			}
+			tc.spoil(t, packs[0])
+			rep := &countingReporter{}
+			node := f.node(t, rep)
+			plan := &Plan{Key: cas.KeyOf([]byte("another"))}
+			_, err := node.made(ctx, Request{Key: k, Plan: plan})
+			if err == nil || !strings.Contains(err.Error(), "the plan is for") {
+				t.Fatalf("%v; want the build step", err)
+			}
+			if n := rep.count(tc.warning); n != 1 {
+				t.Errorf("%d warnings %q, want 1: %q", n, tc.warning, rep.lines)
+			}
+			if node.ready(k) {
+				t.Error("a build was made of a bad pack")
+			}
+		})
+	}
+}
