@@ -9,10 +9,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/cas/archive"
+	"github.com/rezup/rezup/cas/backend"
 	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/cas/files"
 	"github.com/rezup/rezup/cas/objects"
@@ -164,8 +166,12 @@ func (s *Store) fetchObjects(ctx context.Context, store *objects.Store, ix *file
 	b := store.NewBatch()
 	defer b.Close() // removes what was not committed
 	// Empty contents are not fetched: nothing is their bytes.
+	size := make(map[cas.Digest]int64, len(ix.Contents))
+	for _, c := range ix.Contents {
+		size[c.Digest] = c.Size
+	}
 	for d, modes := range missing {
-		if c := content(ix, d); c != nil && c.Size == 0 {
+		if size[d] == 0 {
 			for _, exec := range modes {
 				if err := b.Put(d, exec, strings.NewReader("")); err != nil {
 					return 0, 0, &localError{fmt.Errorf("store an empty object: %w", err)}
@@ -175,7 +181,11 @@ func (s *Store) fetchObjects(ctx context.Context, store *objects.Store, ix *file
 		}
 	}
 	need := func(c files.Content) bool { return len(missing[c.Digest]) > 0 }
-	err = s.opt.Cache.FetchContentsWith(ctx, ix, need, cache.FetchOptions{Gap: 256 << 10}, func(c files.Content, r io.Reader) error {
+	// Ranges are read a few at once (the backend stack bounds the
+	// transfers of the process anyway); missing is only read meanwhile.
+	var nFetched, nBytes atomic.Int64
+	opt := cache.FetchOptions{Gap: fetchGap, Parallel: backend.DefaultTransfers}
+	err = s.opt.Cache.FetchContentsWith(ctx, ix, need, opt, func(c files.Content, r io.Reader) error {
 		// The first mode from what arrives; a second one is copied from
 		// the first once it is committed.
 		if err := b.Put(c.Digest, missing[c.Digest][0], r); err != nil {
@@ -187,10 +197,11 @@ func (s *Store) fetchObjects(ctx context.Context, store *objects.Store, ix *file
 			}
 			return &localError{fmt.Errorf("store object %s: %w", c.Digest, err)}
 		}
-		n++
-		bytes += c.Size
+		nFetched.Add(1)
+		nBytes.Add(c.Size)
 		return nil
 	})
+	n, bytes = int(nFetched.Load()), nBytes.Load()
 	if err != nil {
 		var le *localError
 		if errors.As(err, &le) || errors.Is(err, archive.ErrCorrupt) {
@@ -228,15 +239,9 @@ func copyObject(store *objects.Store, b *objects.Batch, d cas.Digest, from, exec
 	return b.Put(d, exec, f)
 }
 
-// content is the content d of ix, nil when it lists none.
-func content(ix *files.Index, d cas.Digest) *files.Content {
-	for i := range ix.Contents {
-		if ix.Contents[i].Digest == d {
-			return &ix.Contents[i]
-		}
-	}
-	return nil
-}
+// fetchGap is files.Plan's gap: frames at most this far apart in a pack
+// are read in one request, about what a request costs in bytes.
+const fetchGap = 256 << 10
 
 // makeTree makes the tree ix describes in staging, from the objects of
 // store: directories, symlinks (pointed under the new prefix by rel),
