@@ -115,7 +115,7 @@ func (s *Store) unpackFiles(ctx context.Context, e cache.Entry, staging, final s
 		return nil, nil, fmt.Errorf("open the object store: %w", err)
 	}
 	start := time.Now()
-	n, bytes, err := s.fetchObjects(ctx, store, ix)
+	n, bytes, err := s.fetchObjects(ctx, e.Key, store, ix)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -139,11 +139,11 @@ func (s *Store) unpackFiles(ctx context.Context, e cache.Entry, staging, final s
 	return m, ix, nil
 }
 
-// fetchObjects puts into store every object the files of ix need that it
+// fetchObjects puts into store every object the files of ix (k's index) need that it
 // lacks, fetching each content once: n contents, bytes bytes. Each
 // content is verified as it arrives (files.ReadRange, then Put again),
 // and nothing unverified gets an object's name.
-func (s *Store) fetchObjects(ctx context.Context, store *objects.Store, ix *files.Index) (n int, bytes int64, err error) {
+func (s *Store) fetchObjects(ctx context.Context, k cas.Key, store *objects.Store, ix *files.Index) (n int, bytes int64, err error) {
 	// The modes each content is needed in that the store lacks.
 	missing := map[cas.Digest][]bool{}
 	seen := map[want]bool{}
@@ -181,6 +181,14 @@ func (s *Store) fetchObjects(ctx context.Context, store *objects.Store, ix *file
 		}
 	}
 	need := func(c files.Content) bool { return len(missing[c.Digest]) > 0 }
+	// Progress counts contents (as files) and their bytes; the reporter
+	// draws it at its own pace.
+	var total archive.Progress
+	for d := range missing {
+		total.Files++
+		total.Bytes += size[d]
+	}
+	what := "fetch " + k.String()
 	// Ranges are read a few at once (the backend stack bounds the
 	// transfers of the process anyway); missing is only read meanwhile.
 	var nFetched, nBytes atomic.Int64
@@ -197,8 +205,8 @@ func (s *Store) fetchObjects(ctx context.Context, store *objects.Store, ix *file
 			}
 			return &localError{fmt.Errorf("store object %s: %w", c.Digest, err)}
 		}
-		nFetched.Add(1)
-		nBytes.Add(c.Size)
+		files, bytes := nFetched.Add(1), nBytes.Add(c.Size)
+		s.opt.Reporter.Progress(what, archive.Progress{Files: files, Bytes: bytes}, total)
 		return nil
 	})
 	n, bytes = int(nFetched.Load()), nBytes.Load()
