@@ -80,6 +80,22 @@ func (s *Store) refusalOf(e cache.Entry) cache.Entry {
 	return e
 }
 
+// isIndexRefusal says e is as refusalOf gives it for an entry fetched by
+// its index.
+func isIndexRefusal(e cache.Entry) bool { return e.HasIndex() && e.Digest == e.Index }
+
+// stored names what e holds, for people: "archive <digest>", "index
+// <digest>" or both.
+func stored(e cache.Entry) string {
+	switch {
+	case e.HasArchive() && e.HasIndex():
+		return fmt.Sprintf("archive %s, index %s", e.Digest, e.Index)
+	case e.HasIndex():
+		return "index " + e.Index.String()
+	}
+	return "archive " + e.Digest.String()
+}
+
 // localError is a failure of this machine (its disk, its object store)
 // during a fetch, which must not pass for the cache's.
 type localError struct{ err error }

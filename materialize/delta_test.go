@@ -326,7 +326,7 @@ func TestDeltaCorruptPackRefused(t *testing.T) {
 	if !errors.As(err, &re) || !errors.Is(err, ErrNotCached) || !errors.Is(err, archive.ErrCorrupt) {
 		t.Fatalf("corrupt pack: %v; want a *RefusedError wrapping ErrNotCached and ErrCorrupt", err)
 	}
-	if re.Digest != e.Index || strings.Contains(err.Error(), "\n") {
+	if re.Digest != e.Index || !re.Index || !strings.Contains(err.Error(), "names index "+e.Index.String()) || strings.Contains(err.Error(), "\n") {
 		t.Errorf("refused %s (%q), want the index %s named on one line", re.Digest, err, e.Index)
 	}
 	if node.ready(k) {

@@ -277,7 +277,7 @@ func (s *Store) pack(ctx context.Context, k cas.Key, m *Manifest, once bool) (ca
 		if err != nil {
 			return false
 		}
-		s.opt.Reporter.Infof("%s was published to %s meanwhile (archive %s); not publishing this build", k, s.opt.Cache, got.Digest)
+		s.opt.Reporter.Infof("%s was published to %s meanwhile (%s); not publishing this build", k, s.opt.Cache, stored(got))
 		return true
 	}
 	if published() {
@@ -357,7 +357,7 @@ func (s *Store) Publish(ctx context.Context, k cas.Key) (cache.Entry, error) {
 	}
 	pin, err := s.pack(ctx, k, m, false)
 	if errors.Is(err, cache.ErrUntrustedSigner) {
-		s.opt.Reporter.Warnf("%v; the archive %s is stored and pinned, its entry.json is left as it was", err, pin.Digest)
+		s.opt.Reporter.Warnf("%v; the %s is stored and pinned, its entry.json is left as it was", err, stored(pin))
 		return pin, nil
 	}
 	if err != nil {
