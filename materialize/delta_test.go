@@ -13,6 +13,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/cas/archive"
@@ -201,9 +202,11 @@ func TestDeltaFetchLinksAndFetchesOnlyWhatIsMissing(t *testing.T) {
 	}
 	rep := &countingReporter{}
 	node := f.node(t, rep)
+	start := time.Now()
 	if _, err := node.made(ctx, Request{Key: ka}); err != nil {
 		t.Fatal(err)
 	}
+	coldA := time.Since(start)
 	_, packOpensA, _, packBytesA := f.cnt.reset()
 	if packOpensA == 0 || packBytesA < 300<<10 {
 		t.Fatalf("the cold fetch read %d bytes of packs in %d reads, want most of the 480 KiB of shared modules (6 bits a byte)", packBytesA, packOpensA)
@@ -270,12 +273,14 @@ func TestDeltaFetchLinksAndFetchesOnlyWhatIsMissing(t *testing.T) {
 
 	f.publish(t, kb, "b")
 	f.cnt.reset()
+	start = time.Now()
 	if _, err := node.made(ctx, Request{Key: kb}); err != nil {
 		t.Fatal(err)
 	}
+	warmB := time.Since(start)
 	opens, packOpens, bytes, packBytes := f.cnt.reset()
-	t.Logf("cold A: %d bytes of packs in %d reads; warm B: %d bytes of packs in %d reads (%d bytes, %d reads in all)",
-		packBytesA, packOpensA, packBytes, packOpens, bytes, opens)
+	t.Logf("cold A: %d bytes of packs in %d reads, %v; warm B: %d bytes of packs in %d reads (%d bytes, %d reads in all), %v",
+		packBytesA, packOpensA, coldA.Round(time.Millisecond), packBytes, packOpens, bytes, opens, warmB.Round(time.Millisecond))
 	if packBytes*10 > packBytesA {
 		t.Errorf("the second build read %d bytes of packs, more than a tenth of the first's %d", packBytes, packBytesA)
 	}
