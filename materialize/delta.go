@@ -469,3 +469,18 @@ func (s *Store) packBases(k cas.Key) []*files.Index {
 	}
 	return bases
 }
+
+// oldNodesMeta is m as a rezup that knows only archives reads it: its pin
+// without the index. ok is false unless m pins both an archive and an
+// index, the one case where the two differ and both must verify.
+func oldNodesMeta(m Meta) (Meta, bool) {
+	if m.Archive == nil || !m.Archive.HasIndex() {
+		return m, false
+	}
+	pin, ok := m.Archive.ArchiveOnly()
+	if !ok {
+		return m, false
+	}
+	m.Archive = &pin
+	return m, true
+}

@@ -529,3 +529,61 @@ func TestDeltaBadPacksFallBackToThePlan(t *testing.T) {
 		})
 	}
 }
+
+// A remote revision that pins both an archive and an index is signed so
+// that it verifies as it is and as a rezup that knows only archives reads
+// it (without the index); one that pins an index alone, as it is.
+func TestDeltaRevisionSignedForOldNodes(t *testing.T) {
+	sk, pk, err := cache.GenerateKey("studio-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := cas.KeyOf([]byte("delta signed"))
+	both := cache.Entry{Key: k, Digest: cas.DigestOf([]byte("archive")), Size: 7, Format: cache.FormatFiles, Index: cas.DigestOf([]byte("index")), IndexSize: 5}
+	filesOnly := both
+	filesOnly.Digest, filesOnly.Size = cas.Digest{}, 0
+	for _, tc := range []struct {
+		name     string
+		pin      cache.Entry
+		sigs     int
+		oldNodes bool
+	}{{"both", both, 2, true}, {"files", filesOnly, 1, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := Root{Dir: t.TempDir(), Remote: true}
+			recipeBytes := []byte("[rez]\n")
+			pin := tc.pin
+			rev, err := root.writeLockedRevision("c", recipeBytes, nil, Meta{Key: k, Archive: &pin, Venvs: []string{"rez"}}, signT0, &sk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rev, err = root.Revision("c", rev.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rev.Meta.Signatures) != tc.sigs {
+				t.Errorf("%d signatures, want %d", len(rev.Meta.Signatures), tc.sigs)
+			}
+			msg, err := revisionStatement("c", rev.Name, *rev.Meta, recipeBytes, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cache.VerifySignatures("new", msg, rev.Meta.Signatures, []cache.PublicKey{pk}); err != nil {
+				t.Errorf("as it is: %v", err)
+			}
+			// What an older rezup reads: the pin without format and index.
+			old := *rev.Meta
+			op, ok := old.Archive.ArchiveOnly()
+			if !ok {
+				return
+			}
+			old.Archive = &op
+			msg, err = revisionStatement("c", rev.Name, old, recipeBytes, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cache.VerifySignatures("old", msg, rev.Meta.Signatures, []cache.PublicKey{pk}); (err == nil) != tc.oldNodes {
+				t.Errorf("as an older rezup reads it: %v", err)
+			}
+		})
+	}
+}

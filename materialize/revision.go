@@ -292,6 +292,15 @@ func (r Root) writeLockedRevision(container string, recipeBytes, lockBytes []byt
 				return nil, err
 			}
 			m.Signatures = cache.AddSignature(nil, *signer, msg)
+			// A pin of both formats is signed as a rezup that knows only
+			// archives reads it too (as cache.Sign signs such an entry).
+			if old, ok := oldNodesMeta(m); ok {
+				msg, err := revisionStatement(container, RevisionName(now), old, recipeBytes, lockBytes)
+				if err != nil {
+					return nil, err
+				}
+				m.Signatures = append(m.Signatures, cache.AddSignature(nil, *signer, msg)...)
+			}
 		}
 		rev, err := r.stageRevision(container, RevisionName(now), recipeBytes, lockBytes, m)
 		if !errors.Is(err, fs.ErrExist) {
