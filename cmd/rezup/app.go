@@ -498,12 +498,17 @@ func (a *app) cacheTransfers() (int, error) {
 	return n, nil
 }
 
+// store is the store of root, for commands that make no build (status,
+// drop, gc, repair): REZUP_CACHE_FORMAT and REZUP_LINK_MODE are not read,
+// so a bad value does not stop them.
 func (a *app) store(root materialize.Root, sc *cache.Cache) (*materialize.Store, error) {
-	return a.storeFor(root, sc, nil)
+	return a.newStore(root, sc, materialize.CacheFormatArchive, objects.Hardlink)
 }
 
-// storeFor is store for a container whose recipe is r (nil: none), which
-// may say in what format builds are published ([cache] format).
+// storeFor is the store of a container whose recipe is r, for the
+// commands that fetch, build and publish (add, use, pull): in what
+// format builds are published (REZUP_CACHE_FORMAT, [cache] format), and
+// how builds fetched file by file are linked (REZUP_LINK_MODE).
 func (a *app) storeFor(root materialize.Root, sc *cache.Cache, r *recipe.Recipe) (*materialize.Store, error) {
 	format, err := a.cacheFormat(r)
 	if err != nil {
@@ -513,6 +518,10 @@ func (a *app) storeFor(root materialize.Root, sc *cache.Cache, r *recipe.Recipe)
 	if err != nil {
 		return nil, err
 	}
+	return a.newStore(root, sc, format, linkMode)
+}
+
+func (a *app) newStore(root materialize.Root, sc *cache.Cache, format string, linkMode objects.LinkMode) (*materialize.Store, error) {
 	home, err := a.home()
 	if err != nil {
 		return nil, err
