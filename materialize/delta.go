@@ -80,6 +80,28 @@ func (s *Store) refusalOf(e cache.Entry) cache.Entry {
 	return e
 }
 
+// fetchEntry is fetch, falling back to the archive of an entry that has
+// both when its index cannot be used: refused (now, or within
+// RefusedTTL), or the cache failed to give the index or a pack.
+func (s *Store) fetchEntry(ctx context.Context, e cache.Entry, p *Plan, pinned bool) (*Manifest, error) {
+	m, err := s.fetch(ctx, e, p, pinned)
+	if err == nil || ctx.Err() != nil || !s.byIndex(e) || !e.HasArchive() {
+		return m, err
+	}
+	var re *RefusedError
+	var ce *CacheError
+	switch {
+	case errors.As(err, &re) && re.Remembered:
+		s.opt.Reporter.Debugf("%v; fetching its archive", err)
+	case errors.As(err, &re), errors.As(err, &ce):
+		s.opt.Reporter.Warnf("%v; fetching its archive %s instead", err, e.Digest)
+	default:
+		return m, err
+	}
+	archive, _ := e.ArchiveOnly()
+	return s.fetch(ctx, archive, p, pinned)
+}
+
 // isIndexRefusal says e is as refusalOf gives it for an entry fetched by
 // its index.
 func isIndexRefusal(e cache.Entry) bool { return e.HasIndex() && e.Digest == e.Index }

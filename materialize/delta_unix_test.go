@@ -589,3 +589,36 @@ func TestDeltaRevisionSignedForOldNodes(t *testing.T) {
 		})
 	}
 }
+
+// An entry of both formats whose packs are bad is fetched by its archive:
+// the index refused (a warning), the archive unpacked.
+func TestDeltaBothFallsBackToTheArchive(t *testing.T) {
+	ctx := context.Background()
+	f := newDeltaFixture(t, CacheFormatBoth)
+	k := cas.KeyOf([]byte("delta both fallback"))
+	e := f.publish(t, k, "a")
+	packs, _ := filepath.Glob(filepath.Join(f.dir, "packs", "*", "*.pack"))
+	for _, p := range packs {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(packs) == 0 {
+		t.Fatal("no pack")
+	}
+	rep := &countingReporter{}
+	node := f.node(t, rep)
+	m, err := node.made(ctx, Request{Key: k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Origin == nil || m.Origin.Digest != e.Digest || m.Origin.Index != (cas.Digest{}) {
+		t.Errorf("origin %+v, want the archive %s", m.Origin, e.Digest)
+	}
+	if n := rep.count("warning: "); n != 1 || !strings.Contains(strings.Join(rep.lines, "\n"), "fetching its archive "+e.Digest.String()+" instead") {
+		t.Errorf("%d warnings, want 1 naming the archive: %q", n, rep.lines)
+	}
+	if n := rep.count("fetched"); n != 1 {
+		t.Errorf("%d fetches: %q", n, rep.lines)
+	}
+}
