@@ -622,3 +622,33 @@ func TestDeltaBothFallsBackToTheArchive(t *testing.T) {
 		t.Errorf("%d fetches: %q", n, rep.lines)
 	}
 }
+
+// A publish over bases whose packs went from the cache (a collector
+// removed them) packs everything anew: the build is published whole, and
+// a node fetches it.
+func TestDeltaPublishWithoutItsBasesPacks(t *testing.T) {
+	ctx := context.Background()
+	f := newDeltaFixture(t, CacheFormatFiles)
+	ka, kb := cas.KeyOf([]byte("delta base A")), cas.KeyOf([]byte("delta base B"))
+	f.publish(t, ka, "a")
+	packs, _ := filepath.Glob(filepath.Join(f.dir, "packs", "*", "*.pack"))
+	if len(packs) == 0 {
+		t.Fatal("no pack")
+	}
+	for _, p := range packs {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eb := f.publish(t, kb, "b")
+	if !eb.HasIndex() {
+		t.Fatalf("B published as %+v", eb)
+	}
+	node := f.node(t, nil)
+	if _, err := node.made(ctx, Request{Key: kb}); err != nil {
+		t.Fatalf("fetch B: %v", err)
+	}
+	if _, packOpens, _, packBytes := f.cnt.reset(); packOpens == 0 || packBytes < 300<<10 {
+		t.Errorf("B was fetched in %d reads of %d bytes: want it whole", packOpens, packBytes)
+	}
+}
