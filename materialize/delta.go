@@ -177,10 +177,11 @@ func (s *Store) unpackFiles(ctx context.Context, e cache.Entry, staging, final s
 	return m, ix, nil
 }
 
-// fetchObjects puts into store every object the files of ix (k's index) need that it
-// lacks, fetching each content once: n contents, bytes bytes. Each
-// content is verified as it arrives (files.ReadRange, then Put again),
-// and nothing unverified gets an object's name.
+// fetchObjects puts into store every object the files of ix (k's index)
+// need that it lacks, fetching each content once (n contents, bytes
+// bytes; one the store has in the other mode is copied). Each content is
+// verified as it arrives (files.ReadRange, then Put again), and nothing
+// unverified gets an object's name.
 func (s *Store) fetchObjects(ctx context.Context, k cas.Key, store *objects.Store, ix *files.Index) (n int, bytes int64, err error) {
 	// The modes each content is needed in that the store lacks.
 	missing := map[cas.Digest][]bool{}
@@ -209,14 +210,22 @@ func (s *Store) fetchObjects(ctx context.Context, k cas.Key, store *objects.Stor
 		size[c.Digest] = c.Size
 	}
 	for d, modes := range missing {
-		if size[d] == 0 {
+		switch {
+		case size[d] == 0:
 			for _, exec := range modes {
 				if err := b.Put(d, exec, strings.NewReader("")); err != nil {
 					return 0, 0, &localError{fmt.Errorf("store an empty object: %w", err)}
 				}
 			}
-			delete(missing, d)
+		case len(modes) == 1 && store.Has(d, !modes[0]):
+			// The content is here in the other mode: copied, not fetched.
+			if err := copyObject(store, b, d, !modes[0], modes[0]); err != nil {
+				return 0, 0, &localError{fmt.Errorf("store object %s: %w", d, err)}
+			}
+		default:
+			continue
 		}
+		delete(missing, d)
 	}
 	need := func(c files.Content) bool { return len(missing[c.Digest]) > 0 }
 	// Progress counts contents (as files) and their bytes; the reporter
