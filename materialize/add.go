@@ -396,6 +396,8 @@ func (s *Store) untrusted(k cas.Key) string {
 		return ""
 	case o == nil:
 		return "has no recorded origin (an older rezup made it)"
+	case o.Index != (cas.Digest{}):
+		return fmt.Sprintf("was fetched from the shared cache (index %s) without a trusted signature", o.Index)
 	default:
 		return fmt.Sprintf("was fetched from the shared cache (archive %s) without a trusted signature", o.Digest)
 	}

@@ -161,7 +161,7 @@ func (s *Store) materialize(ctx context.Context, req Request) (err error) {
 		}
 		switch {
 		case err == nil:
-			_, err := s.fetch(ctx, e, p, pin != nil)
+			_, err := s.fetchEntry(ctx, e, p, pin != nil) // fetch, or by index (delta.go)
 			if err == nil || p == nil || ctx.Err() != nil {
 				return err
 			}

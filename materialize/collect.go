@@ -114,6 +114,9 @@ func (s *Store) removeEntryLocked(k cas.Key, lock *fsx.Lock) error {
 	if err := s.opt.Root.removeTree(s.opt.Root.EntryDir(k)); err != nil {
 		return fmt.Errorf("remove %s: %w", k, err)
 	}
+	// Best effort, as the lock file: the index a build fetched or
+	// published by index kept (delta.go).
+	_ = os.Remove(indexPath(s.opt.Root, k))
 	// Best effort: a lock file left (Windows, a read-only store dir) is
 	// a lock of a missing build, which gc removes later.
 	_ = lock.Unlink()

@@ -16,6 +16,7 @@ import (
 	"github.com/rezup/rezup/cas/archive"
 	"github.com/rezup/rezup/cas/backend"
 	"github.com/rezup/rezup/cas/cache"
+	"github.com/rezup/rezup/cas/files"
 	"github.com/rezup/rezup/internal/envlist"
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/internal/pyenv"
@@ -34,7 +35,7 @@ import (
 // refused within that time is one at once, without a download.
 func (s *Store) fetch(ctx context.Context, e cache.Entry, p *Plan, pinned bool) (*Manifest, error) {
 	k := e.Key
-	if re := s.refusedBefore(e); re != nil {
+	if re := s.refusedBefore(s.refusalOf(e)); re != nil {
 		return nil, re
 	}
 	final := s.opt.Root.EntryDir(k)
@@ -42,7 +43,13 @@ func (s *Store) fetch(ctx context.Context, e cache.Entry, p *Plan, pinned bool) 
 	if err != nil {
 		return nil, err
 	}
-	m, err := s.unpack(ctx, e, staging, final, s.trust(p))
+	var m *Manifest
+	var ix *files.Index // fetched by index (delta.go)
+	if s.byIndex(e) {
+		m, ix, err = s.unpackFiles(ctx, e, staging, final, s.trust(p))
+	} else {
+		m, err = s.unpack(ctx, e, staging, final, s.trust(p))
+	}
 	if err == nil {
 		// What the archive's manifest says of its origin is the
 		// archive's word: replaced by what this fetch knows.
@@ -59,13 +66,16 @@ func (s *Store) fetch(ctx context.Context, e cache.Entry, p *Plan, pinned bool) 
 		// the archive gave it or publish left it with.
 		s.discard(staging)
 		if refusable(err) && ctx.Err() == nil {
-			return nil, s.refuse(e, err)
+			return nil, s.refuse(s.refusalOf(e), err)
 		}
 		var ce *CacheError
 		if errors.As(err, &ce) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("materialize %s from %s: %w", k, s.opt.Cache, err)
+	}
+	if ix != nil {
+		s.keepIndex(k, ix)
 	}
 	s.opt.Reporter.Infof("fetched %s from %s", k, s.opt.Cache)
 	return m, nil
@@ -75,6 +85,9 @@ func (s *Store) fetch(ctx context.Context, e cache.Entry, p *Plan, pinned bool) 
 // that signed it, when the cache verifies signatures.
 func (s *Store) fetchOrigin(e cache.Entry, pinned bool) *Origin {
 	o := &Origin{How: OriginFetched, Digest: e.Digest, Pinned: pinned}
+	if s.byIndex(e) {
+		o.Digest, o.Index = cas.Digest{}, e.Index
+	}
 	if pinned {
 		return o // a pin is taken without reading entry.json's signatures
 	}
@@ -264,7 +277,7 @@ func (s *Store) pack(ctx context.Context, k cas.Key, m *Manifest, once bool) (ca
 		if err != nil {
 			return false
 		}
-		s.opt.Reporter.Infof("%s was published to %s meanwhile (archive %s); not publishing this build", k, s.opt.Cache, got.Digest)
+		s.opt.Reporter.Infof("%s was published to %s meanwhile (%s); not publishing this build", k, s.opt.Cache, stored(got))
 		return true
 	}
 	if published() {
@@ -292,17 +305,26 @@ func (s *Store) pack(ctx context.Context, k cas.Key, m *Manifest, once bool) (ca
 	if err != nil {
 		return cache.Entry{}, err
 	}
-	opt := archive.PackOptions{ModTime: packModTime, Override: map[string][]byte{manifestName: append(mb, '\n')}}
-	a, err := archive.PackFile(staging, s.opt.Root.EntryDir(k), opt)
+	// The archive, the index and its packs, or both, as
+	// Options.CacheFormat says (delta.go).
+	override := map[string][]byte{manifestName: append(mb, '\n')}
+	b, err := s.packBuild(staging, k, e.Prefix, override, false)
 	if err != nil {
 		return cache.Entry{}, err
 	}
-	e.Digest, e.Size, e.Files, e.Bytes = a.Digest, a.Size, a.Files, a.Bytes
 	if published() { // packing takes a while: look again
 		return cache.Entry{}, nil
 	}
-	_, err = s.opt.Cache.Publish(ctx, e, a)
-	return e, err
+	got, err := s.publishBuild(ctx, e, b)
+	if err != nil && b.Index != nil && !errors.Is(err, cache.ErrUntrustedSigner) && ctx.Err() == nil {
+		// A base's pack may have gone from the cache: pack it all.
+		s.opt.Reporter.Debugf("publish %s over its bases: %v; packing it whole", k, err)
+		if b, err = s.packBuild(filepath.Join(staging, "whole"), k, e.Prefix, override, true); err != nil {
+			return cache.Entry{}, err
+		}
+		got, err = s.publishBuild(ctx, e, b)
+	}
+	return got, err
 }
 
 // Publish packs entry k, which must be ready in the store, and publishes
@@ -335,7 +357,7 @@ func (s *Store) Publish(ctx context.Context, k cas.Key) (cache.Entry, error) {
 	}
 	pin, err := s.pack(ctx, k, m, false)
 	if errors.Is(err, cache.ErrUntrustedSigner) {
-		s.opt.Reporter.Warnf("%v; the archive %s is stored and pinned, its entry.json is left as it was", err, pin.Digest)
+		s.opt.Reporter.Warnf("%v; the %s is stored and pinned, its entry.json is left as it was", err, stored(pin))
 		return pin, nil
 	}
 	if err != nil {

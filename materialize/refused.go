@@ -50,13 +50,20 @@ type RefusedError struct {
 	Err        error
 	Remembered bool
 	Since      time.Time // when it was refused, when Remembered
+	// Index says Digest is the entry's index (fetched file by file,
+	// delta.go), not an archive.
+	Index bool
 }
 
 func (e *RefusedError) Error() string {
-	if e.Remembered {
-		return fmt.Sprintf("the cache entry of %s names archive %s, refused here at %s (%v)", e.Key, e.Digest, e.Since.Format(time.RFC3339), e.Err)
+	what := "archive"
+	if e.Index {
+		what = "index"
 	}
-	return fmt.Sprintf("the cache entry of %s names archive %s, refused: %v", e.Key, e.Digest, e.Err)
+	if e.Remembered {
+		return fmt.Sprintf("the cache entry of %s names %s %s, refused here at %s (%v)", e.Key, what, e.Digest, e.Since.Format(time.RFC3339), e.Err)
+	}
+	return fmt.Sprintf("the cache entry of %s names %s %s, refused: %v", e.Key, what, e.Digest, e.Err)
 }
 
 // Unwrap returns ErrNotCached and why the archive was refused.
@@ -95,7 +102,7 @@ func (s *Store) refuse(e cache.Entry, err error) *RefusedError {
 	if werr != nil {
 		s.opt.Reporter.Debugf("cannot remember that archive %s was refused: %v", e.Digest, werr)
 	}
-	return &RefusedError{Key: e.Key, Digest: e.Digest, Cache: s.opt.Cache.String(), Err: err}
+	return &RefusedError{Key: e.Key, Digest: e.Digest, Cache: s.opt.Cache.String(), Err: err, Index: isIndexRefusal(e)}
 }
 
 // refusedBefore returns the refusal of e's archive this store remembers
@@ -103,7 +110,7 @@ func (s *Store) refuse(e cache.Entry, err error) *RefusedError {
 func (s *Store) refusedBefore(e cache.Entry) *RefusedError {
 	now := s.opt.Now()
 	remembered := func(why string, when time.Time) *RefusedError {
-		return &RefusedError{Key: e.Key, Digest: e.Digest, Cache: s.opt.Cache.String(), Err: errors.New(why), Remembered: true, Since: when}
+		return &RefusedError{Key: e.Key, Digest: e.Digest, Cache: s.opt.Cache.String(), Err: errors.New(why), Remembered: true, Since: when, Index: isIndexRefusal(e)}
 	}
 	if v, ok := s.refused.m.Load(e.Digest); ok {
 		if r := v.(refusal); now.Sub(r.when) < RefusedTTL {

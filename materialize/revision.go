@@ -252,7 +252,8 @@ func readMeta(revDir string) (*Meta, error) {
 	if err := checkVenvNames(path, m.Venvs); err != nil {
 		return nil, err
 	}
-	if a := m.Archive; a != nil && (a.Key != m.Key || a.Key.IsZero() || a.Digest == (cas.Digest{}) || a.Size <= 0) {
+	// A pin names an archive, an index (the files format, delta.go), or both.
+	if a := m.Archive; a != nil && (a.Key != m.Key || a.Key.IsZero() || !(a.HasArchive() && a.Size > 0 || a.HasIndex() && a.IndexSize > 0)) {
 		return nil, fmt.Errorf("read %s: its archive pin is not one of key %s", path, m.Key)
 	}
 	return &m, nil
@@ -291,6 +292,15 @@ func (r Root) writeLockedRevision(container string, recipeBytes, lockBytes []byt
 				return nil, err
 			}
 			m.Signatures = cache.AddSignature(nil, *signer, msg)
+			// A pin of both formats is signed as a rezup that knows only
+			// archives reads it too (as cache.Sign signs such an entry).
+			if old, ok := oldNodesMeta(m); ok {
+				msg, err := revisionStatement(container, RevisionName(now), old, recipeBytes, lockBytes)
+				if err != nil {
+					return nil, err
+				}
+				m.Signatures = append(m.Signatures, cache.AddSignature(nil, *signer, msg)...)
+			}
 		}
 		rev, err := r.stageRevision(container, RevisionName(now), recipeBytes, lockBytes, m)
 		if !errors.Is(err, fs.ErrExist) {

@@ -15,6 +15,7 @@ import (
 	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/cas/archive"
 	"github.com/rezup/rezup/cas/cache"
+	"github.com/rezup/rezup/cas/objects"
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/internal/pyenv"
 )
@@ -74,6 +75,20 @@ type Options struct {
 	// not unpack and compile pip again. Where it cannot be written, and
 	// when it is empty, the root's .tmp/pip is used.
 	PipCache string
+
+	// The delta path (delta.go).
+	//
+	// CacheFormat is what a build published to the cache holds:
+	// CacheFormatArchive ("" too: the default), CacheFormatFiles or
+	// CacheFormatBoth (see ParseCacheFormat).
+	CacheFormat string
+	// FetchArchive makes this node fetch the archive of an entry that
+	// holds both an archive and an index; by default it fetches by the
+	// index. An entry with only an index is fetched by it all the same.
+	FetchArchive bool
+	// LinkMode is how a build fetched by index is made of the objects
+	// of .store/objects (REZUP_LINK_MODE; the zero value is hardlinks).
+	LinkMode objects.LinkMode
 }
 
 // Store is the local root's store of materialized builds.
@@ -155,6 +170,9 @@ type Origin struct {
 	How string `json:"how"` // OriginBuilt or OriginFetched
 	// Digest is the archive a fetched entry was unpacked from.
 	Digest cas.Digest `json:"digest,omitzero"`
+	// Index is the index a fetched entry was made from, file by file
+	// (the delta path, delta.go), instead of an archive.
+	Index cas.Digest `json:"index,omitzero"`
 	// Pinned says the archive was the one a revision pinned (see
 	// Meta.Archive), not one found by key in entry.json.
 	Pinned bool `json:"pinned,omitempty"`

@@ -55,7 +55,7 @@ func DefaultFrom(mainFile string, main []byte) (data []byte, carried []string) {
 		carried = append(carried, "rez.python")
 	}
 	c := r.Cache
-	if c.URL != "" || len(c.TrustedKeys) > 0 || c.SecretKeyFile != "" || c.RequireSigned {
+	if c.URL != "" || len(c.TrustedKeys) > 0 || c.SecretKeyFile != "" || c.RequireSigned || c.Format != "" {
 		var b strings.Builder
 		b.WriteString("[cache]")
 		if c.URL != "" {
@@ -69,6 +69,9 @@ func DefaultFrom(mainFile string, main []byte) (data []byte, carried []string) {
 		}
 		if c.RequireSigned {
 			b.WriteString("\nrequire-signed = true")
+		}
+		if c.Format != "" {
+			b.WriteString("\nformat = " + tomlValueOf(c.Format))
 		}
 		if replace("# [cache]", b.String()) {
 			carried = append(carried, "cache")

@@ -21,6 +21,7 @@ python = "3.11"
 url = "/studio/cache"
 trusted-keys = ["studio-1:AAAA"]
 require-signed = true
+format = "both"
 [env]
 X = "not carried"
 `)
@@ -40,7 +41,7 @@ X = "not carried"
 	if !slices.Equal(r.Pip.Options, []string{"--no-index", "--find-links", `/studio/wheels "q"`}) || r.Pip.Env["PIP_INDEX_URL"] != "https://pypi.studio/simple" || r.Pip.Env["A.B"] != "1" {
 		t.Errorf("[pip]: %+v", r.Pip)
 	}
-	if r.Rez.Python != "3.11" || r.Rez.URL != "rez>=2.83" || r.Cache.URL != "/studio/cache" || !r.Cache.RequireSigned || len(r.Env) != 0 {
+	if r.Rez.Python != "3.11" || r.Rez.URL != "rez>=2.83" || r.Cache.URL != "/studio/cache" || !r.Cache.RequireSigned || r.Cache.Format != "both" || len(r.Env) != 0 {
 		t.Errorf("rez %+v, cache %+v, env %v", r.Rez, r.Cache, r.Env)
 	}
 	if !strings.Contains(string(data), "# Extra options for every `pip install`.") {

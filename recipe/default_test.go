@@ -78,7 +78,7 @@ func TestDefaultTOMLCacheSectionUncommented(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, src)
 	}
-	want := Cache{URL: "/studio/rezup-cache", TrustedKeys: []string{key}, SecretKeyFile: "~/.config/rezup/signing.key"}
+	want := Cache{URL: "/studio/rezup-cache", TrustedKeys: []string{key}, SecretKeyFile: "~/.config/rezup/signing.key", Format: "archive"}
 	if !reflect.DeepEqual(r.Cache, want) {
 		t.Fatalf("[cache] = %+v, want %+v", r.Cache, want)
 	}

@@ -26,7 +26,7 @@ var (
 	pipKeys    = []string{"options", "env"}
 	toolKeys   = []string{"name", "url", "edit", "flags", "isolation", "python", "lib"}
 	sharedKeys = []string{"name", "requires"}
-	cacheKeys  = []string{"url", "trusted-keys", "secret-key-file", "require-signed"}
+	cacheKeys  = []string{"url", "trusted-keys", "secret-key-file", "require-signed", "format"}
 	platforms  = []string{"linux", "darwin", "windows"}
 )
 
@@ -684,6 +684,16 @@ func (p *parser) cache(path keyPath, t map[string]any, c *Cache) {
 	if v, ok := t["require-signed"]; ok {
 		if b, ok := p.boolean(path.with("require-signed"), v); ok {
 			c.RequireSigned = b
+		}
+	}
+	if v, ok := t["format"]; ok {
+		fp := path.with("format")
+		if s, ok := p.str(fp, v); ok {
+			if slices.Contains(CacheFormats, s) {
+				c.Format = s
+			} else {
+				p.errorf(fp, "%s is %s; want one of %s", name(fp), describe(s), strings.Join(CacheFormats, ", "))
+			}
 		}
 	}
 }

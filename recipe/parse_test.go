@@ -79,6 +79,7 @@ func TestParseMerge(t *testing.T) {
 			r.Cache.SecretKeyFile = "~/.config/rezup/signing.key"
 		}},
 		{"no trusted keys", "[cache]\ntrusted-keys = []\n", func(r *Recipe) { r.Cache.TrustedKeys = []string{} }},
+		{"cache format", "[cache]\nformat = \"files\"\n", func(r *Recipe) { r.Cache.Format = "files" }},
 		{"dotted keys", "rez.url = \"rez==3\"\npip.env.A = \"1\"\n", func(r *Recipe) {
 			r.Rez.URL = "rez==3"
 			r.Pip.Env["A"] = "1"
@@ -193,6 +194,8 @@ func TestParseErrors(t *testing.T) {
 		{"build unknown", "[build]\nsalt = \"\"\npepper = \"\"\n", `rezup.toml:3: unknown key "pepper" in [build]; the keys are salt`},
 		{"cache url", "[cache]\nurl = 1\n", `rezup.toml:2: [cache] url must be a string, not 1`},
 		{"cache unknown", "[cache]\ntrusted-key = []\n", `rezup.toml:2: unknown key "trusted-key" in [cache]; did you mean "trusted-keys"?`},
+		{"cache format unknown", "[cache]\nurl = \"/c\"\nformat = \"delta\"\n", `rezup.toml:3: [cache] format is "delta"; want one of archive, files, both`},
+		{"cache format not a string", "[cache]\nformat = 1\n", `rezup.toml:2: [cache] format must be a string, not 1`},
 		{"trusted keys not a list", "[cache]\ntrusted-keys = \"studio-1:A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=\"\n", `rezup.toml:2: [cache] trusted-keys must be a list of strings such as ["a", "b"], not "studio-1:A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg="`},
 		{"trusted key without name", "[cache]\ntrusted-keys = [\n  \"A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=\",\n]\n", `rezup.toml:3: [cache] trusted-keys item 1 "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=" is not a public key: want <name>:<base64>; use the line ` + "`rezup key generate`" + ` printed, such as "studio-1:<base64>"`},
 		{"trusted key bad name", "[cache]\ntrusted-keys = [\"studio 1:A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=\"]\n", `rezup.toml:2: [cache] trusted-keys item 1 "studio 1:A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=" is not a public key: the name "studio 1" is not a key name (up to 128 letters, digits, ".", "_" and "-", starting with a letter or digit); use the line ` + "`rezup key generate`" + ` printed, such as "studio-1:<base64>"`},

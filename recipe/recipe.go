@@ -115,7 +115,16 @@ type Cache struct {
 	// RequireSigned launches only remote revisions that a trusted key
 	// signed. Like the keys, only the user's own recipe sets it.
 	RequireSigned bool
+	// Format is what a build this machine publishes to the cache holds:
+	// "archive" (one archive, which every rezup fetches), "files" (an
+	// index and packs of file contents: nodes fetch only what they lack;
+	// rezup before issue 22 cannot fetch it) or "both". "" means unset
+	// (the default is "archive").
+	Format string
 }
+
+// CacheFormats are the values [cache] format may take.
+var CacheFormats = []string{"archive", "files", "both"}
 
 // Warning is something a user should fix but that does not stop rezup.
 type Warning struct {

@@ -94,7 +94,7 @@ func (a *app) runAdd(ctx context.Context, o *addOptions) error {
 	if err != nil {
 		return err
 	}
-	store, err := a.store(c.root, sc)
+	store, err := a.storeFor(c.root, sc, c.recipe.Recipe)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rezup/rezup/cas/backend"
 	"github.com/rezup/rezup/cas/cache"
+	"github.com/rezup/rezup/cas/objects"
 	"github.com/rezup/rezup/internal/envlist"
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/materialize"
@@ -497,7 +498,30 @@ func (a *app) cacheTransfers() (int, error) {
 	return n, nil
 }
 
+// store is the store of root, for commands that make no build (status,
+// drop, gc, repair): REZUP_CACHE_FORMAT and REZUP_LINK_MODE are not read,
+// so a bad value does not stop them.
 func (a *app) store(root materialize.Root, sc *cache.Cache) (*materialize.Store, error) {
+	return a.newStore(root, sc, materialize.CacheFormatArchive, objects.Hardlink)
+}
+
+// storeFor is the store of a container whose recipe is r, for the
+// commands that fetch, build and publish (add, use, pull): in what
+// format builds are published (REZUP_CACHE_FORMAT, [cache] format), and
+// how builds fetched file by file are linked (REZUP_LINK_MODE).
+func (a *app) storeFor(root materialize.Root, sc *cache.Cache, r *recipe.Recipe) (*materialize.Store, error) {
+	format, err := a.cacheFormat(r)
+	if err != nil {
+		return nil, err
+	}
+	linkMode, err := a.linkMode()
+	if err != nil {
+		return nil, err
+	}
+	return a.newStore(root, sc, format, linkMode)
+}
+
+func (a *app) newStore(root materialize.Root, sc *cache.Cache, format string, linkMode objects.LinkMode) (*materialize.Store, error) {
 	home, err := a.home()
 	if err != nil {
 		return nil, err
@@ -529,9 +553,44 @@ func (a *app) store(root materialize.Root, sc *cache.Cache) (*materialize.Store,
 		LeaseWait: leaseWait,
 		// Creator and host are only written when something is built or
 		// recorded: resolving them (NSS, uname) stays off the hot path.
-		Creator:  func() (string, string) { return currentUser(a), hostname() },
-		PipCache: a.pipCacheDir(home),
+		Creator:     func() (string, string) { return currentUser(a), hostname() },
+		PipCache:    a.pipCacheDir(home),
+		CacheFormat: format,
+		LinkMode:    linkMode,
 	}), nil
+}
+
+// cacheFormat is what this machine publishes to the shared cache:
+// $REZUP_CACHE_FORMAT, else r's [cache] format, else "archive" (see
+// materialize.ParseCacheFormat).
+func (a *app) cacheFormat(r *recipe.Recipe) (string, error) {
+	if v := strings.TrimSpace(a.getenv("REZUP_CACHE_FORMAT")); v != "" {
+		f, err := materialize.ParseCacheFormat(v)
+		if err != nil {
+			return "", withHint(&configError{fmt.Sprintf("REZUP_CACHE_FORMAT=%q is not a cache format", v)},
+				"set it to archive (the default), files or both, or unset it")
+		}
+		return f, nil
+	}
+	if r != nil {
+		return materialize.ParseCacheFormat(r.Cache.Format) // checked by the recipe's parse
+	}
+	return materialize.CacheFormatArchive, nil
+}
+
+// linkMode is $REZUP_LINK_MODE: how a build fetched file by file is made
+// of the objects of .store/objects (default hardlink).
+func (a *app) linkMode() (objects.LinkMode, error) {
+	v := strings.TrimSpace(a.getenv("REZUP_LINK_MODE"))
+	if v == "" {
+		return objects.Hardlink, nil
+	}
+	m, err := objects.ParseLinkMode(v)
+	if err != nil {
+		return 0, withHint(&configError{fmt.Sprintf("REZUP_LINK_MODE=%q is not a link mode", v)},
+			"set it to hardlink (the default), clone or copy, or unset it")
+	}
+	return m, nil
 }
 
 // userCacheDir is rezup's directory in the user's cache directory, as

@@ -108,7 +108,7 @@ func (a *app) acquireExisting(ctx context.Context, name string, local bool) (*ma
 // has none and create is set.
 func (a *app) acquireWith(ctx context.Context, c *container, local, create bool) (*materialize.Target, launch.Options, error) {
 	name := c.name
-	store, err := a.store(c.root, nil)
+	store, err := a.storeFor(c.root, nil, c.recipe.Recipe)
 	if err != nil {
 		return nil, launch.Options{}, err
 	}

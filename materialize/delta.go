@@ -1,0 +1,517 @@
+package materialize
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/archive"
+	"github.com/rezup/rezup/cas/backend"
+	"github.com/rezup/rezup/cas/cache"
+	"github.com/rezup/rezup/cas/files"
+	"github.com/rezup/rezup/cas/objects"
+	"github.com/rezup/rezup/internal/fsx"
+	"github.com/rezup/rezup/internal/pyenv"
+)
+
+// The delta path (issue 22): a cache entry of the file-level format
+// (cache.FormatFiles: an index, and its contents in shared packs) is
+// fetched by asking the local object store (.store/objects, cas/objects)
+// which contents it lacks, fetching only those, and making the build's
+// tree of links to the objects; the few files that hold the build's
+// prefix are written as new files and relocated, never linked.
+
+// The values of Options.CacheFormat: what a build published to the
+// shared cache holds.
+const (
+	// CacheFormatArchive publishes one archive per build, as every rezup
+	// before issue 22 did (and as they alone can fetch). The default.
+	CacheFormatArchive = "archive"
+	// CacheFormatFiles publishes an index and packs of contents
+	// (cas/files): nodes fetch only the contents they lack. Nodes that
+	// know only archives cannot fetch such an entry.
+	CacheFormatFiles = "files"
+	// CacheFormatBoth publishes both, for a farm that still has nodes
+	// that know only archives.
+	CacheFormatBoth = "both"
+)
+
+// ParseCacheFormat reads a cache format by name ("archive", "files" or
+// "both"), as [cache] format and REZUP_CACHE_FORMAT give it; "" is the
+// default, CacheFormatArchive.
+func ParseCacheFormat(s string) (string, error) {
+	switch s {
+	case "":
+		return CacheFormatArchive, nil
+	case CacheFormatArchive, CacheFormatFiles, CacheFormatBoth:
+		return s, nil
+	}
+	return "", fmt.Errorf("unknown cache format %q: want archive, files or both", s)
+}
+
+// objectsDir is where a root's object store lives: <root>/.store/objects.
+func objectsDir(r Root) string { return filepath.Join(r.StoreDir(), "objects") }
+
+// indexPath is where a build fetched (or published) by index keeps its
+// index: <root>/.store/<key>.index, beside its lock file and outside its
+// tree, so that packing the tree again gives the digests it gave before.
+func indexPath(r Root, k cas.Key) string { return filepath.Join(r.StoreDir(), k.String()+".index") }
+
+// byIndex says whether e is fetched by its index: when it has one, unless
+// it has an archive too and this node prefers archives.
+func (s *Store) byIndex(e cache.Entry) bool {
+	return e.HasIndex() && (!e.HasArchive() || !s.opt.FetchArchive)
+}
+
+// refusalOf is e as the refusal marks name it: by the digest of what is
+// fetched (the index, on the delta path).
+func (s *Store) refusalOf(e cache.Entry) cache.Entry {
+	if s.byIndex(e) {
+		e.Digest = e.Index
+	}
+	return e
+}
+
+// fetchEntry is fetch, falling back to the archive of an entry that has
+// both when its index cannot be used: refused (now, or within
+// RefusedTTL), or the cache failed to give the index or a pack.
+func (s *Store) fetchEntry(ctx context.Context, e cache.Entry, p *Plan, pinned bool) (*Manifest, error) {
+	m, err := s.fetch(ctx, e, p, pinned)
+	if err == nil || ctx.Err() != nil || !s.byIndex(e) || !e.HasArchive() {
+		return m, err
+	}
+	var re *RefusedError
+	var ce *CacheError
+	switch {
+	case errors.As(err, &re) && re.Remembered:
+		s.opt.Reporter.Debugf("%v; fetching its archive", err)
+	case errors.As(err, &re), errors.As(err, &ce):
+		s.opt.Reporter.Warnf("%v; fetching its archive %s instead", err, e.Digest)
+	default:
+		return m, err
+	}
+	archive, _ := e.ArchiveOnly()
+	return s.fetch(ctx, archive, p, pinned)
+}
+
+// isIndexRefusal says e is as refusalOf gives it for an entry fetched by
+// its index.
+func isIndexRefusal(e cache.Entry) bool { return e.HasIndex() && e.Digest == e.Index }
+
+// stored names what e holds, for people: "archive <digest>", "index
+// <digest>" or both.
+func stored(e cache.Entry) string {
+	switch {
+	case e.HasArchive() && e.HasIndex():
+		return fmt.Sprintf("archive %s, index %s", e.Digest, e.Index)
+	case e.HasIndex():
+		return "index " + e.Index.String()
+	}
+	return "archive " + e.Digest.String()
+}
+
+// localError is a failure of this machine (its disk, its object store)
+// during a fetch, which must not pass for the cache's.
+type localError struct{ err error }
+
+func (e *localError) Error() string { return e.err.Error() }
+func (e *localError) Unwrap() error { return e.err }
+
+// want is one object a build's tree needs: a content in one mode.
+type want struct {
+	d    cas.Digest
+	exec bool
+}
+
+// unpackFiles is unpack for an entry fetched by its index: it fetches
+// the contents the object store lacks into it, then makes the tree in
+// staging, relocated from the build prefix to final, and returns the
+// manifest it holds, checked against e, with the index.
+func (s *Store) unpackFiles(ctx context.Context, e cache.Entry, staging, final string, trust pyenv.Trust) (*Manifest, *files.Index, error) {
+	s.opt.Reporter.Infof("fetching %s (index, %s)", e.Key, HumanSize(e.IndexSize))
+	ix, err := s.opt.Cache.OpenIndex(ctx, e)
+	if err != nil {
+		if errors.Is(err, archive.ErrCorrupt) {
+			return nil, nil, err
+		}
+		return nil, nil, s.cacheError(ctx, err)
+	}
+	rel, err := pyenv.NewRelocator(e.Prefix, final)
+	if err != nil {
+		return nil, nil, fmt.Errorf("entry of %s: %w", e.Key, err)
+	}
+	store, err := objects.Open(objectsDir(s.opt.Root))
+	if err != nil {
+		return nil, nil, fmt.Errorf("open the object store: %w", err)
+	}
+	start := time.Now()
+	n, bytes, err := s.fetchObjects(ctx, e.Key, store, ix)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.opt.Reporter.Debugf("fetched %d content(s) of %s, %s, in %v", n, e.Key, HumanSize(bytes), time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	unseen, err := s.makeTree(ix, store, staging, rel)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.opt.Reporter.Debugf("made the tree of %s (%d entries) in %v", e.Key, len(ix.Entries), time.Since(start).Round(time.Millisecond))
+	m, err := readPackedManifest(e, staging)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.settle(ctx, e, m, staging, rel, unseen, trust); err != nil {
+		return nil, nil, err
+	}
+	if rel != nil {
+		m.Prefix = final
+	}
+	return m, ix, nil
+}
+
+// fetchObjects puts into store every object the files of ix (k's index)
+// need that it lacks, fetching each content once (n contents, bytes
+// bytes; one the store has in the other mode is copied). Each content is
+// verified as it arrives (files.ReadRange, then Put again), and nothing
+// unverified gets an object's name.
+func (s *Store) fetchObjects(ctx context.Context, k cas.Key, store *objects.Store, ix *files.Index) (n int, bytes int64, err error) {
+	// The modes each content is needed in that the store lacks.
+	missing := map[cas.Digest][]bool{}
+	seen := map[want]bool{}
+	for _, en := range ix.Entries {
+		if en.Type != files.File {
+			continue
+		}
+		w := want{en.Content, en.Mode&0o111 != 0}
+		if seen[w] {
+			continue
+		}
+		seen[w] = true
+		if !store.Has(w.d, w.exec) {
+			missing[w.d] = append(missing[w.d], w.exec)
+		}
+	}
+	if len(missing) == 0 {
+		return 0, 0, nil
+	}
+	b := store.NewBatch()
+	defer b.Close() // removes what was not committed
+	// Empty contents are not fetched: nothing is their bytes.
+	size := make(map[cas.Digest]int64, len(ix.Contents))
+	for _, c := range ix.Contents {
+		size[c.Digest] = c.Size
+	}
+	for d, modes := range missing {
+		switch {
+		case size[d] == 0:
+			for _, exec := range modes {
+				if err := b.Put(d, exec, strings.NewReader("")); err != nil {
+					return 0, 0, &localError{fmt.Errorf("store an empty object: %w", err)}
+				}
+			}
+		case len(modes) == 1 && store.Has(d, !modes[0]):
+			// The content is here in the other mode: copied, not fetched.
+			if err := copyObject(store, b, d, !modes[0], modes[0]); err != nil {
+				return 0, 0, &localError{fmt.Errorf("store object %s: %w", d, err)}
+			}
+		default:
+			continue
+		}
+		delete(missing, d)
+	}
+	need := func(c files.Content) bool { return len(missing[c.Digest]) > 0 }
+	// Progress counts contents (as files) and their bytes; the reporter
+	// draws it at its own pace.
+	var total archive.Progress
+	for d := range missing {
+		total.Files++
+		total.Bytes += size[d]
+	}
+	what := "fetch " + k.String()
+	// Ranges are read a few at once (the backend stack bounds the
+	// transfers of the process anyway); missing is only read meanwhile.
+	var nFetched, nBytes atomic.Int64
+	opt := cache.FetchOptions{Gap: fetchGap, Parallel: backend.DefaultTransfers}
+	err = s.opt.Cache.FetchContentsWith(ctx, ix, need, opt, func(c files.Content, r io.Reader) error {
+		// The first mode from what arrives; a second one is copied from
+		// the first once it is committed.
+		if err := b.Put(c.Digest, missing[c.Digest][0], r); err != nil {
+			if errors.Is(err, archive.ErrCorrupt) {
+				return err // the pack's, as ReadRange says
+			}
+			if errors.Is(err, objects.ErrCorrupt) {
+				return fmt.Errorf("%w: %w", err, files.ErrCorrupt)
+			}
+			return &localError{fmt.Errorf("store object %s: %w", c.Digest, err)}
+		}
+		files, bytes := nFetched.Add(1), nBytes.Add(c.Size)
+		s.opt.Reporter.Progress(what, archive.Progress{Files: files, Bytes: bytes}, total)
+		return nil
+	})
+	n, bytes = int(nFetched.Load()), nBytes.Load()
+	if err != nil {
+		var le *localError
+		if errors.As(err, &le) || errors.Is(err, archive.ErrCorrupt) {
+			return 0, 0, err
+		}
+		return 0, 0, s.cacheError(ctx, err)
+	}
+	if err := b.Commit(); err != nil {
+		return 0, 0, fmt.Errorf("store the fetched objects: %w", err)
+	}
+	second := false
+	for d, modes := range missing {
+		for _, exec := range modes[1:] {
+			if err := copyObject(store, b, d, !exec, exec); err != nil {
+				return 0, 0, err
+			}
+			second = true
+		}
+	}
+	if second {
+		if err := b.Commit(); err != nil {
+			return 0, 0, fmt.Errorf("store the fetched objects: %w", err)
+		}
+	}
+	return n, bytes, nil
+}
+
+// copyObject puts object d, in mode exec, from the same content in mode from.
+func copyObject(store *objects.Store, b *objects.Batch, d cas.Digest, from, exec bool) error {
+	f, err := store.Open(d, from)
+	if err != nil {
+		return err
+	}
+	defer f.Close() // read-only
+	return b.Put(d, exec, f)
+}
+
+// fetchGap is files.Plan's gap: frames at most this far apart in a pack
+// are read in one request, about what a request costs in bytes.
+const fetchGap = 256 << 10
+
+// makeTree makes the tree ix describes in staging, from the objects of
+// store: directories, symlinks (pointed under the new prefix by rel),
+// files linked from their object as Options.LinkMode says, and the files
+// that hold the build prefix, and the manifest, written as new files (the
+// relocation rewrites them next, see settle): it returns the paths of
+// those to relocate.
+func (s *Store) makeTree(ix *files.Index, store *objects.Store, staging string, rel *pyenv.Relocator) (relocate []string, err error) {
+	counts := map[objects.How]int{}
+	for _, en := range ix.Entries {
+		p := filepath.Join(staging, filepath.FromSlash(en.Path))
+		switch en.Type {
+		case files.Dir:
+			// Writable while staged: publish makes the tree read-only.
+			err = os.Mkdir(p, 0o777)
+		case files.Symlink:
+			target := en.Target
+			if rel != nil {
+				if t := rel.Target(target); t != "" {
+					target = t
+				}
+			}
+			err = os.Symlink(target, p)
+		case files.File:
+			exec := en.Mode&0o111 != 0
+			if en.Relocate || en.Path == manifestName {
+				err = writeObject(store, en.Content, exec, p)
+				if err == nil && en.Relocate && en.Path != manifestName && rel != nil {
+					relocate = append(relocate, p)
+				}
+				break
+			}
+			var how objects.How
+			how, err = store.Link(en.Content, exec, p, s.opt.LinkMode)
+			counts[how]++
+		default:
+			err = fmt.Errorf("unknown entry type %q", en.Type)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("make %s: %w", en.Path, err)
+		}
+	}
+	s.opt.Reporter.Debugf("linked the build's files (%s): %d hardlinked, %d cloned, %d copied; %d written to be relocated",
+		s.opt.LinkMode, counts[objects.Hardlinked], counts[objects.Cloned], counts[objects.Copied], len(relocate))
+	return relocate, nil
+}
+
+// writeObject writes object d to a new file at dst, writable until the
+// build is published: its own inode, never the object's.
+func writeObject(store *objects.Store, d cas.Digest, exec bool, dst string) error {
+	src, err := store.Open(d, exec)
+	if err != nil {
+		return err
+	}
+	defer src.Close() // read-only
+	mode := os.FileMode(0o666)
+	if exec {
+		mode = 0o777
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, src); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// keepIndex writes the index of build k, fetched or published, to
+// .store/<key>.index. Best effort: nothing reads it yet but gc and the
+// bases of later publishes.
+func (s *Store) keepIndex(k cas.Key, ix *files.Index) {
+	data, _, err := files.Marshal(ix)
+	if err == nil {
+		err = fsx.WriteFile(indexPath(s.opt.Root, k), data, 0o666)
+	}
+	if err != nil {
+		s.opt.Reporter.Debugf("could not keep the index of %s: %v", k, err)
+	}
+}
+
+// packBuild packs the tree of k, built at prefix, in the formats
+// Options.CacheFormat names, into dir (a staging dir of .tmp), the
+// manifest as override gives it.
+//
+// The packs reuse, through files.Known, the contents of the indexes this
+// root kept (packBases): a new build packs only what changed since the
+// builds it published or fetched before, and a node that has those
+// fetches only the new packs' frames. With noBases, everything is packed
+// again (a base's pack may have gone from the cache since).
+func (s *Store) packBuild(dir string, k cas.Key, prefix string, override map[string][]byte, noBases bool) (cache.Build, error) {
+	var b cache.Build
+	root := s.opt.Root.EntryDir(k)
+	format, err := ParseCacheFormat(s.opt.CacheFormat)
+	if err != nil {
+		return b, err
+	}
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return b, err
+	}
+	if format != CacheFormatFiles {
+		a, err := archive.PackFile(dir, root, archive.PackOptions{ModTime: packModTime, Override: override})
+		if err != nil {
+			return b, err
+		}
+		b.Archive = &a
+	}
+	if format != CacheFormatArchive {
+		start := time.Now()
+		ix, err := files.Scan(root, prefix, files.ScanOptions{Override: override})
+		if err != nil {
+			return b, fmt.Errorf("scan %s: %w", k, err)
+		}
+		b.PackDir = filepath.Join(dir, "packs")
+		if err := os.MkdirAll(b.PackDir, 0o777); err != nil {
+			return b, err
+		}
+		opt := files.PackOptions{Dir: b.PackDir, Override: override}
+		if !noBases {
+			if bases := s.packBases(k); len(bases) > 0 {
+				opt.Have = files.Known(bases...)
+			}
+		}
+		packs, err := files.Pack(ix, root, opt)
+		if err != nil {
+			return b, fmt.Errorf("pack the files of %s: %w", k, err)
+		}
+		b.Index = ix
+		s.opt.Reporter.Debugf("packed the files of %s: %d entries, %d contents, %d new pack(s) in %v",
+			k, len(ix.Entries), len(ix.Contents), len(packs), time.Since(start).Round(time.Millisecond))
+	}
+	return b, nil
+}
+
+// publishBuild publishes b as e (without its archive or index fields)
+// and returns e as published, without signatures: with its archive and
+// its index, whatever entry the cache kept for the key.
+func (s *Store) publishBuild(ctx context.Context, e cache.Entry, b cache.Build) (cache.Entry, error) {
+	if b.Archive != nil {
+		e.Digest, e.Size, e.Files, e.Bytes = b.Archive.Digest, b.Archive.Size, b.Archive.Files, b.Archive.Bytes
+	}
+	if b.Index == nil {
+		_, err := s.opt.Cache.Publish(ctx, e, *b.Archive)
+		return e, err
+	}
+	data, d, err := files.Marshal(b.Index)
+	if err != nil {
+		return cache.Entry{}, err
+	}
+	e.Format, e.Index, e.IndexSize = cache.FormatFiles, d, int64(len(data))
+	if b.Archive == nil {
+		e.Files, e.Bytes = int64(len(b.Index.Entries)), 0
+		for _, en := range b.Index.Entries {
+			e.Bytes += en.Size
+		}
+	}
+	_, err = s.opt.Cache.PublishBuild(ctx, e, b)
+	if err == nil || errors.Is(err, cache.ErrUntrustedSigner) {
+		s.keepIndex(e.Key, b.Index)
+	}
+	return e, err
+}
+
+// maxPackBases bounds the kept indexes a publish reads as its bases: the
+// newest ones.
+const maxPackBases = 8
+
+// packBases reads the indexes this root kept (.store/<key>.index), the
+// newest first, k's own aside: what a new pack of k may reuse. One that
+// cannot be read is skipped.
+func (s *Store) packBases(k cas.Key) []*files.Index {
+	paths, _ := filepath.Glob(filepath.Join(s.opt.Root.StoreDir(), "*.index"))
+	type kept struct {
+		path string
+		mod  time.Time
+	}
+	var all []kept
+	for _, p := range paths {
+		if p == indexPath(s.opt.Root, k) {
+			continue
+		}
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+			all = append(all, kept{p, fi.ModTime()})
+		}
+	}
+	slices.SortFunc(all, func(a, b kept) int { return b.mod.Compare(a.mod) })
+	var bases []*files.Index
+	for _, kp := range all[:min(len(all), maxPackBases)] {
+		data, err := os.ReadFile(kp.path)
+		if err != nil {
+			continue
+		}
+		ix, err := files.Parse(data, cas.DigestOf(data), files.DefaultLimits())
+		if err != nil {
+			s.opt.Reporter.Debugf("not a base: %s: %v", kp.path, err)
+			continue
+		}
+		bases = append(bases, ix)
+	}
+	return bases
+}
+
+// oldNodesMeta is m as a rezup that knows only archives reads it: its pin
+// without the index. ok is false unless m pins both an archive and an
+// index, the one case where the two differ and both must verify.
+func oldNodesMeta(m Meta) (Meta, bool) {
+	if m.Archive == nil || !m.Archive.HasIndex() {
+		return m, false
+	}
+	pin, ok := m.Archive.ArchiveOnly()
+	if !ok {
+		return m, false
+	}
+	m.Archive = &pin
+	return m, true
+}
