@@ -98,7 +98,7 @@ func mustRead(t testing.TB, p string) []byte {
 // running.
 func skipOrFail(t testing.TB, format string, args ...any) {
 	t.Helper()
-	if testing.Short() && !testkit.StrictTests() {
+	if testing.Short() && !testkit.Strict() {
 		t.Skipf("skipped in -short: "+format, args...)
 	}
 	t.Fatalf(format, args...)

@@ -60,7 +60,7 @@ func TestLinkAnotherAccountsObject(t *testing.T) {
 		return
 	}
 	if os.Geteuid() != 0 {
-		if testkit.StrictTests() {
+		if testkit.Strict() {
 			t.Fatal("this test needs root: it links root's object as nobody (setpriv), as CI does")
 		}
 		t.Skip("skipped: needs root, to link root's object as nobody (setpriv); CI runs it")
