@@ -48,16 +48,16 @@ var layers = map[string]struct {
 	"internal/pyenv":          {[]string{"internal/envlist", "internal/fsx", "internal/pyid", "internal/proc", "internal/pyout"}, nil},
 	"internal/pyresolve":      {[]string{"internal/fsx", "internal/pyid", "internal/pyout", "internal/proc"}, []string{"golang.org/x/sys"}},
 	"internal/selfupdate":     {[]string{"internal/fsx", "internal/pyid", "internal/proc"}, nil},
-	"materialize": {[]string{"recipe", "cas", "cas/archive", "cas/backend", "cas/cache", "internal/envlist",
+	"materialize": {[]string{"recipe", "cas", "cas/archive", "cas/backend", "cas/cache", "cas/objects", "internal/envlist",
 		"internal/fsx", "internal/pyenv", "internal/pyid", "internal/pyresolve", "internal/pyout", "internal/proc", "internal/runroots"}, nil},
 	"launch": {[]string{"recipe", "internal/envlist", "internal/fsx", "internal/pyid", "internal/proc"}, nil},
-	"gc": {[]string{"materialize", "recipe", "cas", "cas/archive", "cas/backend", "cas/cache", "internal/envlist",
+	"gc": {[]string{"materialize", "recipe", "cas", "cas/archive", "cas/backend", "cas/cache", "cas/objects", "internal/envlist",
 		"internal/fsx", "internal/pyenv", "internal/pyid", "internal/pyresolve", "internal/pyout", "internal/proc", "internal/runroots"}, nil},
 	"internal/testkit": {[]string{"internal/fsx", "internal/pyid"}, nil},
 	"internal/testsrv": {[]string{"internal/fsx", "internal/pyid"}, nil},
 	// Everything but the test packages: rezup never imports them.
 	"cmd/rezup": {[]string{"recipe", "cas", "cas/archive", "cas/backend", "cas/backend/helper",
-		"cas/cache", "internal/envlist", "internal/fsx", "internal/pyenv", "internal/pyid", "internal/pyout",
+		"cas/cache", "cas/objects", "internal/envlist", "internal/fsx", "internal/pyenv", "internal/pyid", "internal/pyout",
 		"internal/pyresolve", "internal/selfupdate", "internal/proc", "internal/runroots", "materialize", "launch", "gc"}, nil},
 	"cmd/rezup-bench": {nil, nil}, // any
 	"":                {nil, nil}, // this package: the architecture tests

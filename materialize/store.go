@@ -15,6 +15,7 @@ import (
 	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/cas/archive"
 	"github.com/rezup/rezup/cas/cache"
+	"github.com/rezup/rezup/cas/objects"
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/internal/pyenv"
 )
@@ -74,6 +75,11 @@ type Options struct {
 	// not unpack and compile pip again. Where it cannot be written, and
 	// when it is empty, the root's .tmp/pip is used.
 	PipCache string
+	// LinkMode is how a build's files are made from the object store
+	// (REZUP_LINK_MODE; the zero value: hard links, else clones, else
+	// copies, per file). With objects.Copy, builds keep their files to
+	// themselves and the object store is not used.
+	LinkMode objects.LinkMode
 }
 
 // Store is the local root's store of materialized builds.
@@ -304,6 +310,11 @@ func (s *Store) publish(staging string, m *Manifest) error {
 	if err := fsx.ReplaceStaged(manifestIn(staging), append(b, '\n'), 0o666); err != nil {
 		return err
 	}
+	// The build is complete: its files go into the object store, and
+	// become links to it. The object store's lock is held until the build
+	// is in place (see objects.go).
+	release := s.dedupe(staging, k)
+	defer release()
 	// Read-only from here on, as Go's module cache and the Nix store:
 	// the archive records canonical modes, so packing it later gives the
 	// digest it would have given writable.

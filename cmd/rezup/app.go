@@ -17,6 +17,7 @@ import (
 
 	"github.com/rezup/rezup/cas/backend"
 	"github.com/rezup/rezup/cas/cache"
+	"github.com/rezup/rezup/cas/objects"
 	"github.com/rezup/rezup/internal/envlist"
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/materialize"
@@ -517,6 +518,10 @@ func (a *app) store(root materialize.Root, sc *cache.Cache) (*materialize.Store,
 	if err != nil {
 		return nil, err
 	}
+	linkMode, err := a.linkMode()
+	if err != nil {
+		return nil, err
+	}
 	return materialize.New(materialize.Options{
 		Root:      root,
 		Home:      home,
@@ -527,6 +532,7 @@ func (a *app) store(root materialize.Root, sc *cache.Cache) (*materialize.Store,
 		Version:   rezupVersion(),
 		LeaseTTL:  leaseTTL,
 		LeaseWait: leaseWait,
+		LinkMode:  linkMode,
 		// Creator and host are only written when something is built or
 		// recorded: resolving them (NSS, uname) stays off the hot path.
 		Creator:  func() (string, string) { return currentUser(a), hostname() },
@@ -587,6 +593,21 @@ func (a *app) leaseWait() (time.Duration, error) {
 			"set it to how long a node waits for another's build before it builds itself, such as 10m (the default), or unset it")
 	}
 	return d, nil
+}
+
+// linkMode is REZUP_LINK_MODE, how a build's files are made from the
+// object store: hardlink (the default), clone or copy.
+func (a *app) linkMode() (objects.LinkMode, error) {
+	s := strings.TrimSpace(a.getenv("REZUP_LINK_MODE"))
+	if s == "" {
+		return objects.Hardlink, nil
+	}
+	m, err := objects.ParseLinkMode(s)
+	if err != nil {
+		return 0, withHint(&configError{fmt.Sprintf("REZUP_LINK_MODE=%q is not a link mode", s)},
+			"set it to hardlink (the default), clone or copy, or unset it")
+	}
+	return m, nil
 }
 
 // minLeaseTTL keeps REZUP_CACHE_LEASE above what a refresh every TTL/3
