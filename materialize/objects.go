@@ -11,9 +11,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/zeebo/blake3"
@@ -297,59 +299,90 @@ func (s *Store) linkTree(st *objects.Store, dir string, prefix []byte) (ObjectLi
 		if err != nil {
 			return err
 		}
-		stats.files++
-		d2, named, err := scanFile(p, prefix)
-		if err != nil {
-			return err
-		}
-		if named {
-			stats.prefixed++
-			return nil
-		}
-		files = append(files, stagedFile{path: p, size: info.Size(), ref: ObjectRef{Digest: d2, Exec: info.Mode().Perm()&0o111 != 0}})
+		files = append(files, stagedFile{path: p, size: info.Size(), ref: ObjectRef{Exec: info.Mode().Perm()&0o111 != 0}})
 		return nil
 	})
 	if err != nil {
 		return nil, stats, err
 	}
+	stats.files = len(files)
+
+	// Hashing is the cost: one file per core at a time.
+	named := make([]bool, len(files))
+	err = forEach(len(files), func(i int) error {
+		var err error
+		files[i].ref.Digest, named[i], err = scanFile(files[i].path, prefix)
+		return err
+	})
+	if err != nil {
+		return nil, stats, err
+	}
+	candidates := files[:0]
+	for i, f := range files {
+		if named[i] {
+			stats.prefixed++
+			continue
+		}
+		f.had = st.Has(f.ref.Digest, f.ref.Exec)
+		candidates = append(candidates, f)
+	}
+	files = candidates
 
 	b := st.NewBatch()
 	defer b.Close() // what was not committed goes
-	for i := range files {
-		f := &files[i]
-		f.had = st.Has(f.ref.Digest, f.ref.Exec)
-		if f.had {
-			continue
+	var mu sync.Mutex
+	err = forEach(len(files), func(i int) error {
+		if files[i].had {
+			return nil
 		}
-		if err := putFile(b, f); err != nil {
-			return nil, stats, err
-		}
+		mu.Lock()
 		stats.put++
+		mu.Unlock()
+		return putFile(b, &files[i])
+	})
+	if err != nil {
+		return nil, stats, err
 	}
 	if err := b.Commit(); err != nil {
 		return nil, stats, err
 	}
 
-	list := ObjectList{}
-	verified := map[ObjectRef]bool{}
-	var firstErr error
+	// Put verifies what it stores; an object that was there already is
+	// read once here before a build links it: an object rewritten in
+	// place (by its owner, or root) must not spread.
+	var had []ObjectRef
+	seen := map[ObjectRef]bool{}
 	for _, f := range files {
-		// Put verifies what it stores; an object that was there already
-		// is read once here before a build links it: an object rewritten
-		// in place (by its owner, or root) must not spread.
-		if f.had && !verified[f.ref] {
-			if err := verifyObject(st, f.ref); err != nil {
-				stats.bad++
-				firstErr = cmp.Or(firstErr, err)
-				continue
-			}
-			verified[f.ref] = true
+		if f.had && !seen[f.ref] {
+			seen[f.ref] = true
+			had = append(had, f.ref)
 		}
-		how, err := linkFile(st, f, s.opt.LinkMode)
+	}
+	bad := map[ObjectRef]error{}
+	_ = forEach(len(had), func(i int) error {
+		if err := verifyObject(st, had[i]); err != nil {
+			mu.Lock()
+			bad[had[i]] = err
+			mu.Unlock()
+		}
+		return nil // a bad object leaves its files as they are, not the others
+	})
+
+	list := ObjectList{}
+	var firstErr error
+	_ = forEach(len(files), func(i int) error {
+		f := files[i]
+		err := bad[f.ref] // read only, from here on
+		var how objects.How
+		if err == nil {
+			how, err = linkFile(st, f, s.opt.LinkMode)
+		}
+		mu.Lock()
+		defer mu.Unlock()
 		if err != nil {
 			stats.bad++
 			firstErr = cmp.Or(firstErr, err)
-			continue
+			return nil // the file stays as it was; the others are linked
 		}
 		u := list[f.ref]
 		u.Size = f.size
@@ -361,11 +394,45 @@ func (s *Store) linkTree(st *objects.Store, dir string, prefix []byte) (ObjectLi
 			stats.cloned++
 		case objects.Copied:
 			stats.copied++
-			continue // shares nothing: not listed
+			return nil // shares nothing: not listed
 		}
 		list[f.ref] = u
-	}
+		return nil
+	})
 	return list, stats, firstErr
+}
+
+// forEach calls fn for 0 to n-1, on as many goroutines as there are
+// cores, and returns the first error; after one, the calls not started
+// are not made.
+func forEach(n int, fn func(i int) error) error {
+	var (
+		mu    sync.Mutex
+		next  int
+		first error
+		wg    sync.WaitGroup
+	)
+	for range min(runtime.GOMAXPROCS(0), n) {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				i := next
+				next++
+				stop := first != nil || i >= n
+				mu.Unlock()
+				if stop {
+					return
+				}
+				if err := fn(i); err != nil {
+					mu.Lock()
+					first = cmp.Or(first, err)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return first
 }
 
 // scanFile hashes the file at p and tells whether it holds prefix. It
