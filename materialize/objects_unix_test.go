@@ -368,11 +368,15 @@ func TestDedupeFailureDegrades(t *testing.T) {
 }
 
 type linkReporter struct {
-	mu              sync.Mutex
-	lines, warnings []string
+	mu                     sync.Mutex
+	lines, warnings, infos []string
 }
 
-func (r *linkReporter) Infof(string, ...any) {}
+func (r *linkReporter) Infof(f string, a ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.infos = append(r.infos, fmt.Sprintf(f, a...))
+}
 func (r *linkReporter) Warnf(f string, a ...any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -472,3 +476,45 @@ func TestDiskUseOfTenBuilds(t *testing.T) {
 }
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }
+
+// A build takes the object store's lock before its first Put and keeps it
+// until it is published: while gc holds it exclusively, the build waits
+// (saying so), and goes on once gc lets go.
+func TestBuildWaitsForGCsObjectPhase(t *testing.T) {
+	rep := &linkReporter{}
+	s := linkStore(t, objects.Hardlink, rep)
+	if err := os.MkdirAll(s.opt.Root.StoreDir(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	gcLock, err := s.LockObjects(context.Background(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := cas.KeyOf([]byte("a"))
+	done := make(chan string)
+	go func() { done <- stagedBuild(t, s, k, maps.Clone(sharedFiles)) }()
+	waiting := func() bool {
+		rep.mu.Lock()
+		defer rep.mu.Unlock()
+		return slices.ContainsFunc(rep.infos, func(l string) bool { return strings.Contains(l, "waiting for gc") })
+	}
+	for !waiting() {
+		select {
+		case <-done:
+			t.Fatal("the build was published while gc held the object store")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if st, err := s.Objects(); err == nil && st != nil {
+		n := 0
+		_ = st.Walk(func(objects.Object) error { n++; return nil })
+		if n != 0 {
+			t.Errorf("%d objects put while gc held the store", n)
+		}
+	}
+	gcLock.Close()
+	a := <-done
+	if n := nlink(t, filepath.Join(a, "lib", "big.bin")); n != 2 {
+		t.Errorf("lib/big.bin: %d links, want the object's and the build's", n)
+	}
+}
