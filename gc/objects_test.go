@@ -217,3 +217,24 @@ func TestObjectTempsGo(t *testing.T) {
 		t.Errorf("young temp: %v", err)
 	}
 }
+
+// A build in use stays, and so do its objects, however old.
+func TestObjectsOfABuildInUseStay(t *testing.T) {
+	f, store, _, k2 := twoSharedBuilds(t)
+	hold, err := fsx.Shared(context.Background(), f.LockPath(k2.String()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Close()
+	s := plan(t, input(store, time.Now().Add(2*time.Hour)))
+	if _, ok := objectsItem(s.Remove, "objects", ""); ok {
+		t.Errorf("objects of a build in use planned: %v", titles(s.Remove))
+	}
+	if it, ok := objectsItem(s.Kept, "objects", gc.ReasonReferenced); !ok || it.Count != 3 {
+		t.Errorf("kept objects: %+v (%v)", it, titles(s.Kept))
+	}
+	execute(t, s)
+	if n := objectsOnDisk(t, store); n != 3 {
+		t.Errorf("%d objects left, want 3", n)
+	}
+}
