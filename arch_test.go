@@ -23,6 +23,7 @@ var layers = map[string]struct {
 	"cas":                     {nil, []string{"github.com/zeebo/blake3", "github.com/klauspost/cpuid", "golang.org/x/sys"}},
 	"cas/archive":             {[]string{"cas", "internal/fsx"}, []string{"github.com/zeebo/blake3", "github.com/klauspost/", "golang.org/x/sys"}},
 	"cas/objects":             {[]string{"cas", "internal/fsx"}, []string{"github.com/zeebo/blake3", "github.com/klauspost/cpuid", "golang.org/x/sys"}},
+	"cas/files":               {[]string{"cas", "cas/archive", "internal/fsx"}, []string{"github.com/zeebo/blake3", "github.com/klauspost/", "golang.org/x/sys"}},
 	"cas/backend":             {[]string{"internal/fsx"}, []string{"golang.org/x/sys"}},
 	"cas/backend/httpbackend": {[]string{"cas/backend", "internal/fsx"}, []string{"golang.org/x/sys", "golang.org/x/net"}},
 	// minio-go and the modules it needs, nothing else.
@@ -37,7 +38,7 @@ var layers = map[string]struct {
 	"cas/backend/helper":      {[]string{"cas/backend", "internal/fsx"}, []string{"golang.org/x/sys"}},
 	"cmd/rezup-net":           {[]string{"cas/backend", "cas/backend/httpbackend", "cas/backend/s3backend", "cas/backend/helper", "internal/fsx", "internal/pyid", "internal/proc", "internal/selfupdate"}, nil},
 	"cas/backend/backendtest": {[]string{"cas/backend", "internal/fsx"}, nil},
-	"cas/cache":               {[]string{"cas", "cas/archive", "cas/backend", "internal/fsx", "internal/pyid"}, nil},
+	"cas/cache":               {[]string{"cas", "cas/archive", "cas/backend", "cas/files", "internal/fsx", "internal/pyid"}, nil},
 	"cas/internal/treetest":   {[]string{"internal/fsx"}, nil},
 	"internal/fsx":            {nil, []string{"golang.org/x/sys"}},
 	"internal/envlist":        {nil, []string{}},
@@ -48,16 +49,16 @@ var layers = map[string]struct {
 	"internal/pyenv":          {[]string{"internal/envlist", "internal/fsx", "internal/pyid", "internal/proc", "internal/pyout"}, nil},
 	"internal/pyresolve":      {[]string{"internal/fsx", "internal/pyid", "internal/pyout", "internal/proc"}, []string{"golang.org/x/sys"}},
 	"internal/selfupdate":     {[]string{"internal/fsx", "internal/pyid", "internal/proc"}, nil},
-	"materialize": {[]string{"recipe", "cas", "cas/archive", "cas/backend", "cas/cache", "cas/objects", "internal/envlist",
+	"materialize": {[]string{"recipe", "cas", "cas/archive", "cas/backend", "cas/cache", "cas/files", "cas/objects", "internal/envlist",
 		"internal/fsx", "internal/pyenv", "internal/pyid", "internal/pyresolve", "internal/pyout", "internal/proc", "internal/runroots"}, nil},
 	"launch": {[]string{"recipe", "internal/envlist", "internal/fsx", "internal/pyid", "internal/proc"}, nil},
-	"gc": {[]string{"materialize", "recipe", "cas", "cas/archive", "cas/backend", "cas/cache", "cas/objects", "internal/envlist",
+	"gc": {[]string{"materialize", "recipe", "cas", "cas/archive", "cas/backend", "cas/cache", "cas/files", "cas/objects", "internal/envlist",
 		"internal/fsx", "internal/pyenv", "internal/pyid", "internal/pyresolve", "internal/pyout", "internal/proc", "internal/runroots"}, nil},
 	"internal/testkit": {[]string{"internal/fsx", "internal/pyid"}, nil},
 	"internal/testsrv": {[]string{"internal/fsx", "internal/pyid"}, nil},
 	// Everything but the test packages: rezup never imports them.
 	"cmd/rezup": {[]string{"recipe", "cas", "cas/archive", "cas/backend", "cas/backend/helper",
-		"cas/cache", "cas/objects", "internal/envlist", "internal/fsx", "internal/pyenv", "internal/pyid", "internal/pyout",
+		"cas/cache", "cas/files", "cas/objects", "internal/envlist", "internal/fsx", "internal/pyenv", "internal/pyid", "internal/pyout",
 		"internal/pyresolve", "internal/selfupdate", "internal/proc", "internal/runroots", "materialize", "launch", "gc"}, nil},
 	"cmd/rezup-bench": {nil, nil}, // any
 	"":                {nil, nil}, // this package: the architecture tests

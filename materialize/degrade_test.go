@@ -25,7 +25,7 @@ var errUnreachable = errors.New("dial tcp 127.0.0.1:9: connection refused")
 func (brokenBackend) Stat(context.Context, string) (backend.ObjectInfo, error) {
 	return backend.ObjectInfo{}, errUnreachable
 }
-func (brokenBackend) Open(context.Context, string, int64) (io.ReadCloser, error) {
+func (brokenBackend) Open(context.Context, string, int64, int64) (io.ReadCloser, error) {
 	return nil, errUnreachable
 }
 func (brokenBackend) Put(context.Context, string, backend.Source) error { return errUnreachable }

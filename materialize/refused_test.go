@@ -173,9 +173,9 @@ type stallingBackend struct {
 	started chan struct{}
 }
 
-func (b *stallingBackend) Open(ctx context.Context, name string, off int64) (io.ReadCloser, error) {
+func (b *stallingBackend) Open(ctx context.Context, name string, off, length int64) (io.ReadCloser, error) {
 	if !strings.HasSuffix(name, ".tar.zst") {
-		return b.Backend.Open(ctx, name, off)
+		return b.Backend.Open(ctx, name, off, length)
 	}
 	b.once.Do(func() { close(b.started) })
 	return &stalledReader{closed: make(chan struct{})}, nil

@@ -31,10 +31,22 @@ type Backend interface {
 	// object is an error for which IsNotExist is true.
 	Stat(ctx context.Context, name string) (ObjectInfo, error)
 
-	// Open returns the object's bytes from offset on (0 is the start), so
-	// that a dropped download can resume where it stopped. An offset past
-	// the end yields no bytes. A missing object is an IsNotExist error.
-	Open(ctx context.Context, name string, offset int64) (io.ReadCloser, error)
+	// Open returns length bytes of the object from offset on (0 is the
+	// start), or all of them from offset on when length < 0: a dropped
+	// download resumes where it stopped, and a node reads a slice of a
+	// pack without the rest of it.
+	//
+	// A range is cut at the object's end: it yields the bytes it holds
+	// that exist, so a range that runs past the end yields fewer than
+	// length bytes, and one that starts at or past the end (or a length
+	// of 0) yields none. A caller that knows the size it expects checks
+	// it (a short slice of a pack is a bad pack). A reader never yields
+	// more than length bytes; when the backend was told the size of the
+	// body (an HTTP 206's Content-Range), a body that ends before it is
+	// an error, not a short object. A negative offset is a permanent
+	// error, and a missing object is an IsNotExist error, whatever the
+	// range.
+	Open(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error)
 
 	// Put creates the object name with the Length bytes of src. It never
 	// replaces: if name exists already, it returns an error wrapping

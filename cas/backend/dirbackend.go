@@ -75,13 +75,15 @@ func (b *DirBackend) Stat(ctx context.Context, name string) (ObjectInfo, error) 
 	return ObjectInfo{Name: name, Size: fi.Size(), ModTime: fi.ModTime()}, nil
 }
 
-// Open opens the file at name and seeks to offset.
-func (b *DirBackend) Open(ctx context.Context, name string, offset int64) (io.ReadCloser, error) {
+// Open opens the file at name, seeks to offset and reads length bytes
+// of it at most (all of the rest when length < 0).
+func (b *DirBackend) Open(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
 	if err := b.check(ctx, name, false); err != nil {
 		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
-	if offset < 0 {
-		return nil, Permanent(fmt.Errorf("open %s: negative offset %d", name, offset))
+	length, err := CheckRange(offset, length)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
 	// Anyone who may write the cache may plant a FIFO (an open that
 	// blocks forever, under the caller's lock), a device (bytes without
@@ -94,6 +96,10 @@ func (b *DirBackend) Open(ctx context.Context, name string, offset int64) (io.Re
 		}
 		return nil, fmt.Errorf("open %s: %w", name, notExist(err))
 	}
+	if length == 0 {
+		f.Close() // opened read-only, only to say that it is there
+		return NoBytes(), nil
+	}
 	if offset > 0 {
 		_, err = f.Seek(offset, io.SeekStart)
 	}
@@ -101,7 +107,7 @@ func (b *DirBackend) Open(ctx context.Context, name string, offset int64) (io.Re
 		f.Close() // opened read-only: nothing to lose
 		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
-	return f, nil
+	return LimitBody(f, length), nil
 }
 
 // Put writes src to a temp file in name's folder (creating the folder),

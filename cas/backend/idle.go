@@ -90,9 +90,9 @@ func (b *Idle) Stat(ctx context.Context, name string) (ObjectInfo, error) {
 
 // Open is the wrapped Open, bounded, and so is each Read of the reader it
 // returns: ctx is the reader's too, and once it is done every Read fails.
-func (b *Idle) Open(ctx context.Context, name string, offset int64) (io.ReadCloser, error) {
+func (b *Idle) Open(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
 	rc, err := bounded(ctx, b.timeout, "open "+name, func() (io.ReadCloser, error) {
-		return b.Backend.Open(ctx, name, offset)
+		return b.Backend.Open(ctx, name, offset, length)
 	}, func(rc io.ReadCloser) {
 		rc.Close() // opened too late for anyone to read: nothing to lose
 	})

@@ -21,14 +21,14 @@ type stallBackend struct {
 	once    sync.Once
 }
 
-func (b *stallBackend) Open(ctx context.Context, name string, offset int64) (io.ReadCloser, error) {
+func (b *stallBackend) Open(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
 	switch name {
 	case "stall":
 		return &blockingReader{head: []byte("head"), closed: make(chan struct{}), started: b.signal}, nil
 	case "slow":
 		return &slowReader{left: 5, tick: b.tick}, nil
 	}
-	return b.Backend.Open(ctx, name, offset)
+	return b.Backend.Open(ctx, name, offset, length)
 }
 
 func (b *stallBackend) signal() { b.once.Do(func() { close(b.started) }) }
@@ -82,7 +82,7 @@ func newStall(tick time.Duration) *stallBackend {
 // gave up on.
 func TestIdleTimeoutStalledRead(t *testing.T) {
 	b := IdleTimeout(newStall(0), 50*time.Millisecond)
-	rc, err := b.Open(context.Background(), "stall", 0)
+	rc, err := b.Open(context.Background(), "stall", 0, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestIdleTimeoutStalledRead(t *testing.T) {
 // whole read takes.
 func TestIdleTimeoutSlowButSteady(t *testing.T) {
 	b := IdleTimeout(newStall(20*time.Millisecond), 60*time.Millisecond)
-	rc, err := b.Open(context.Background(), "slow", 0)
+	rc, err := b.Open(context.Background(), "slow", 0, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestIdleTimeoutHonoursContext(t *testing.T) {
 	b := IdleTimeout(sb, time.Hour)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	rc, err := b.Open(ctx, "stall", 0)
+	rc, err := b.Open(ctx, "stall", 0, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestIdleTimeoutStalledOpen(t *testing.T) {
 	release := make(chan struct{})
 	closed := make(chan struct{})
 	b := IdleTimeout(hangingOpen{release: release, closed: closed}, 30*time.Millisecond)
-	if _, err := b.Open(context.Background(), "x", 0); !errors.Is(err, ErrStalled) {
+	if _, err := b.Open(context.Background(), "x", 0, -1); !errors.Is(err, ErrStalled) {
 		t.Fatalf("hung open: %v, want ErrStalled", err)
 	}
 	close(release)
@@ -160,7 +160,7 @@ type hangingOpen struct {
 	release, closed chan struct{}
 }
 
-func (h hangingOpen) Open(context.Context, string, int64) (io.ReadCloser, error) {
+func (h hangingOpen) Open(context.Context, string, int64, int64) (io.ReadCloser, error) {
 	<-h.release
 	return closeSignal{h.closed}, nil
 }

@@ -77,14 +77,14 @@ func (l *Limited) Put(ctx context.Context, name string, src Source) error {
 
 // Open waits for a free transfer slot and holds it until the reader is
 // closed.
-func (l *Limited) Open(ctx context.Context, name string, offset int64) (io.ReadCloser, error) {
+func (l *Limited) Open(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
 	if isUnlimited(ctx) {
-		return l.Backend.Open(ctx, name, offset)
+		return l.Backend.Open(ctx, name, offset, length)
 	}
 	if err := l.acquire(ctx); err != nil {
 		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
-	rc, err := l.Backend.Open(ctx, name, offset)
+	rc, err := l.Backend.Open(ctx, name, offset, length)
 	if err != nil {
 		l.release()
 		return nil, err

@@ -17,13 +17,13 @@ func TestLimitTransfers(t *testing.T) {
 	if err := l.Put(ctx, "a", BytesSource([]byte("a"))); err != nil {
 		t.Fatal(err)
 	}
-	rc, err := l.Open(ctx, "a", 0)
+	rc, err := l.Open(ctx, "a", 0, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	busy, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := l.Open(busy, "a", 0); !errors.Is(err, context.Canceled) {
+	if _, err := l.Open(busy, "a", 0, -1); !errors.Is(err, context.Canceled) {
 		t.Fatalf("open with every slot taken: %v, want to wait until cancelled", err)
 	}
 	if err := l.Put(busy, "b", BytesSource([]byte("b"))); !errors.Is(err, context.Canceled) {
@@ -35,7 +35,7 @@ func TestLimitTransfers(t *testing.T) {
 	}
 	rc.Close()
 	rc.Close() // a second close must not free a second slot
-	rc, err = l.Open(ctx, "a", 0)
+	rc, err = l.Open(ctx, "a", 0, -1)
 	if err != nil {
 		t.Fatalf("open after the slot was freed: %v", err)
 	}
@@ -43,15 +43,15 @@ func TestLimitTransfers(t *testing.T) {
 	if b, _ := io.ReadAll(rc); string(b) != "a" {
 		t.Fatalf("read %q", b)
 	}
-	if _, err := l.Open(busy, "a", 0); !errors.Is(err, context.Canceled) {
+	if _, err := l.Open(busy, "a", 0, -1); !errors.Is(err, context.Canceled) {
 		t.Fatal("a double close freed a second slot")
 	}
 	// A failed open frees its slot.
 	rc.Close()
-	if _, err := l.Open(ctx, "missing", 0); !IsNotExist(err) {
+	if _, err := l.Open(ctx, "missing", 0, -1); !IsNotExist(err) {
 		t.Fatalf("open missing: %v", err)
 	}
-	if rc, err := l.Open(ctx, "a", 0); err != nil {
+	if rc, err := l.Open(ctx, "a", 0, -1); err != nil {
 		t.Fatalf("open after a failed open: %v", err)
 	} else {
 		rc.Close()
@@ -104,7 +104,7 @@ func TestLimitTransfersUnlimited(t *testing.T) {
 	ctx := context.Background()
 	l := LimitTransfers(NewDirBackend(t.TempDir(), DirOptions{}), 1)
 	putBytes(t, l, "a", []byte("a"))
-	held, err := l.Open(ctx, "a", 0) // the one slot, as a long download
+	held, err := l.Open(ctx, "a", 0, -1) // the one slot, as a long download
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestLimitTransfersUnlimited(t *testing.T) {
 	if err := l.Put(free, "lease", BytesSource([]byte("small"))); err != nil {
 		t.Fatalf("unlimited put with every slot taken: %v", err)
 	}
-	rc, err := l.Open(free, "lease", 0)
+	rc, err := l.Open(free, "lease", 0, -1)
 	if err != nil {
 		t.Fatalf("unlimited open with every slot taken: %v", err)
 	}
@@ -127,11 +127,11 @@ func TestLimitTransfersUnlimited(t *testing.T) {
 		t.Fatalf("read %q", b)
 	}
 	rc.Close()
-	if _, err := l.Open(busy, "a", 0); !errors.Is(err, context.Canceled) {
+	if _, err := l.Open(busy, "a", 0, -1); !errors.Is(err, context.Canceled) {
 		t.Fatal("closing an unlimited reader freed the held slot")
 	}
 	held.Close()
-	if rc, err := l.Open(ctx, "a", 0); err != nil {
+	if rc, err := l.Open(ctx, "a", 0, -1); err != nil {
 		t.Fatalf("open after the held slot was freed: %v", err)
 	} else {
 		rc.Close()
@@ -146,7 +146,7 @@ func TestStackUnlimited(t *testing.T) {
 	putBytes(t, f.Backend, "k/big", []byte("archive"))
 	var log retryLog
 	b := Stack(f, StackOptions{Transfers: 1, Retry: log.options(0)})
-	held, err := b.Open(ctx, "k/big", 0) // the one slot
+	held, err := b.Open(ctx, "k/big", 0, -1) // the one slot
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestStackUnlimited(t *testing.T) {
 	}
 
 	sb := Stack(newStall(time.Hour), StackOptions{Transfers: 1, IdleTimeout: 20 * time.Millisecond, Retry: RetryOptions{Attempts: 1}})
-	rc, err := sb.Open(Unlimited(ctx), "stall", 0)
+	rc, err := sb.Open(Unlimited(ctx), "stall", 0, -1)
 	if err != nil {
 		t.Fatal(err)
 	}

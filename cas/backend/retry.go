@@ -222,17 +222,26 @@ func (r *Retrying) List(ctx context.Context, prefix string, fn func(ObjectInfo) 
 }
 
 // Open is the wrapped Open, retried, and returns a reader that resumes
-// after a transient error (see Retrying).
-func (r *Retrying) Open(ctx context.Context, name string, offset int64) (io.ReadCloser, error) {
+// after a transient error (see Retrying) and keeps to the range asked
+// for: a resumed read asks for what is left of it, never beyond its end.
+func (r *Retrying) Open(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
+	length, err := CheckRange(offset, length)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", name, err)
+	}
 	var rc io.ReadCloser
-	err := r.do(ctx, "open", name, func(int) (err error, _ bool) {
-		rc, err = r.Backend.Open(ctx, name, offset)
+	err = r.do(ctx, "open", name, func(int) (err error, _ bool) {
+		rc, err = r.Backend.Open(ctx, name, offset, length)
 		return err, false
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &resumingReader{r: r, ctx: ctx, name: name, off: offset, rc: rc}, nil
+	end := int64(-1)
+	if length >= 0 {
+		end = offset + length
+	}
+	return &resumingReader{r: r, ctx: ctx, name: name, off: offset, end: end, rc: rc}, nil
 }
 
 // resumingReader reads an object through as many opens as it takes. Its
@@ -243,9 +252,19 @@ type resumingReader struct {
 	ctx  context.Context
 	name string
 	off  int64 // the offset of the next byte to deliver
+	end  int64 // the end of the range asked for (exclusive), or -1: the object's end
 	rc   io.ReadCloser
 	t    tries // since the last byte delivered
 	err  error // sticky: the error the reader gave up with
+}
+
+// left is the length to ask for when resuming: what is left of the
+// range, or -1 for the rest of the object.
+func (rr *resumingReader) left() int64 {
+	if rr.end < 0 {
+		return -1
+	}
+	return max(rr.end-rr.off, 0)
 }
 
 func (rr *resumingReader) Read(p []byte) (int, error) {
@@ -255,9 +274,15 @@ func (rr *resumingReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if rr.end >= 0 && rr.off >= rr.end {
+		return 0, io.EOF // the range is read: nothing to resume
+	}
+	if rr.end >= 0 && int64(len(p)) > rr.end-rr.off {
+		p = p[:rr.end-rr.off] // never a byte past the range, whatever rc holds
+	}
 	for {
 		if rr.rc == nil {
-			rc, err := rr.r.Backend.Open(rr.ctx, rr.name, rr.off)
+			rc, err := rr.r.Backend.Open(rr.ctx, rr.name, rr.off, rr.left())
 			if err != nil {
 				if ok, err := rr.r.again(rr.ctx, &rr.t, "open", rr.name, err); !ok {
 					rr.err = fmt.Errorf("resume %s at byte %d: %w", rr.name, rr.off, err)

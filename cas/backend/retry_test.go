@@ -37,12 +37,14 @@ type faultBackend struct {
 	cuts         int
 	cutAfter     int64
 	ignoreOffset bool // a broken server: reopens send the object from its start
+	ignoreLength bool // a broken server: ranges run to the object's end
 	lostDeletes  int  // the first lostDeletes Deletes delete, then fail
 	listPartial  int  // the first failing List yields this many objects first
 
 	mu      sync.Mutex
 	calls   map[string]int
 	offsets []int64 // of every Open that reached the backend
+	lengths []int64 // and their lengths
 }
 
 func newFault(t *testing.T) *faultBackend {
@@ -117,18 +119,22 @@ func (f *faultBackend) List(ctx context.Context, prefix string, fn func(ObjectIn
 	return lerr
 }
 
-func (f *faultBackend) Open(ctx context.Context, name string, offset int64) (io.ReadCloser, error) {
+func (f *faultBackend) Open(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
 	if err := f.call("open"); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
 	f.offsets = append(f.offsets, offset)
+	f.lengths = append(f.lengths, length)
 	cut := len(f.offsets) <= f.cuts
 	if f.ignoreOffset {
 		offset = 0
 	}
+	if f.ignoreLength {
+		length = -1
+	}
 	f.mu.Unlock()
-	rc, err := f.Backend.Open(ctx, name, offset)
+	rc, err := f.Backend.Open(ctx, name, offset, length)
 	if err != nil || !cut {
 		return rc, err
 	}
@@ -210,7 +216,7 @@ func TestRetryTransientThenSuccess(t *testing.T) {
 			return b.List(ctx, "k/", func(ObjectInfo) error { return nil })
 		}},
 		{"open", func(ctx context.Context, b Backend) error {
-			rc, err := b.Open(ctx, "k/obj", 0)
+			rc, err := b.Open(ctx, "k/obj", 0, -1)
 			if err != nil {
 				return err
 			}
@@ -260,9 +266,9 @@ func TestRetryPermanentErrorsTriedOnce(t *testing.T) {
 		want error
 	}{
 		{"marked permanent", forbidden, "stat", func(ctx context.Context, b Backend) error { _, err := b.Stat(ctx, "k/obj"); return err }, forbidden},
-		{"permission", fs.ErrPermission, "open", func(ctx context.Context, b Backend) error { _, err := b.Open(ctx, "k/obj", 0); return err }, fs.ErrPermission},
+		{"permission", fs.ErrPermission, "open", func(ctx context.Context, b Backend) error { _, err := b.Open(ctx, "k/obj", 0, -1); return err }, fs.ErrPermission},
 		{"missing object", nil, "stat", func(ctx context.Context, b Backend) error { _, err := b.Stat(ctx, "k/none"); return err }, fs.ErrNotExist},
-		{"missing archive", nil, "open", func(ctx context.Context, b Backend) error { _, err := b.Open(ctx, "k/none", 0); return err }, fs.ErrNotExist},
+		{"missing archive", nil, "open", func(ctx context.Context, b Backend) error { _, err := b.Open(ctx, "k/none", 0, -1); return err }, fs.ErrNotExist},
 		{"missing on delete", nil, "delete", func(ctx context.Context, b Backend) error { return b.Delete(ctx, "k/none") }, fs.ErrNotExist},
 		{"exists", nil, "put", func(ctx context.Context, b Backend) error { return b.Put(ctx, "k/obj", BytesSource([]byte("x"))) }, ErrExist},
 		{"bad name", nil, "put", func(ctx context.Context, b Backend) error { return b.Put(ctx, "../x", BytesSource([]byte("x"))) }, ErrInvalidName},
@@ -395,7 +401,7 @@ func TestRetryResumesCutDownload(t *testing.T) {
 			putBytes(t, f.Backend, "k/a.tar.zst", data)
 			f.cuts, f.cutAfter = tt.cuts, tt.cutAfter
 			var log retryLog
-			rc, err := Retry(f, log.options(tt.attempts)).Open(context.Background(), "k/a.tar.zst", tt.start)
+			rc, err := Retry(f, log.options(tt.attempts)).Open(context.Background(), "k/a.tar.zst", tt.start, -1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -425,6 +431,56 @@ func TestRetryResumesCutDownload(t *testing.T) {
 	}
 }
 
+// A ranged read that is cut resumes with what is left of its range,
+// never past its end, and is not reopened once its range is read.
+func TestRetryResumesWithinTheRange(t *testing.T) {
+	data := randomBytes(300_000)
+	tests := []struct {
+		name          string
+		start, length int64
+		cuts          int
+		cutAfter      int64
+		ignoreLength  bool
+		wantOffsets   []int64
+		wantLengths   []int64
+		wantRetries   int
+	}{
+		{"inside", 5000, 250_000, 2, 100_000, false, []int64{5000, 105_000, 205_000}, []int64{250_000, 150_000, 50_000}, 2},
+		// The second cut would come after the range's last byte: the
+		// range is read, nothing is reopened.
+		{"cut at the end", 0, 200_000, 2, 100_000, false, []int64{0, 100_000}, []int64{200_000, 100_000}, 1},
+		// Past the object's end: what exists, resumed as such.
+		{"past the end", 250_000, 100_000, 1, 20_000, false, []int64{250_000, 270_000}, []int64{100_000, 80_000}, 1},
+		// A backend that sends more than asked: the reader stops at the
+		// end of the range all the same.
+		{"backend sends more", 1000, 150_000, 1, 100_000, true, []int64{1000, 101_000}, []int64{150_000, 50_000}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFault(t)
+			putBytes(t, f.Backend, "k/pack", data)
+			f.cuts, f.cutAfter, f.ignoreLength = tt.cuts, tt.cutAfter, tt.ignoreLength
+			var log retryLog
+			rc, err := Retry(f, log.options(0)).Open(context.Background(), "k/pack", tt.start, tt.length)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(rc)
+			rc.Close()
+			want := data[tt.start:min(tt.start+tt.length, int64(len(data)))]
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("read %d bytes (equal: %v), err %v; want the %d of the range", len(got), bytes.Equal(got, want), err, len(want))
+			}
+			if !slices.Equal(f.offsets, tt.wantOffsets) || !slices.Equal(f.lengths, tt.wantLengths) {
+				t.Errorf("opened at %v for %v, want at %v for %v", f.offsets, f.lengths, tt.wantOffsets, tt.wantLengths)
+			}
+			if n := len(log.retries); n != tt.wantRetries {
+				t.Errorf("%d retries reported, want %d", n, tt.wantRetries)
+			}
+		})
+	}
+}
+
 // A reader that resumes gives the transfer slot back while it waits.
 func TestRetryReleasesSlotWhileWaiting(t *testing.T) {
 	f := newFault(t)
@@ -436,7 +492,7 @@ func TestRetryReleasesSlotWhileWaiting(t *testing.T) {
 	var other []byte
 	o := RetryOptions{Sleep: func(ctx context.Context, d time.Duration) error {
 		// Waiting to resume k/a: the one slot is free for k/b.
-		rc, err := limited.Open(ctx, "k/b", 0)
+		rc, err := limited.Open(ctx, "k/b", 0, -1)
 		if err != nil {
 			return err
 		}
@@ -445,7 +501,7 @@ func TestRetryReleasesSlotWhileWaiting(t *testing.T) {
 		return err
 	}}
 	r = Retry(limited, o)
-	rc, err := r.Open(context.Background(), "k/a", 0)
+	rc, err := r.Open(context.Background(), "k/a", 0, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -483,7 +539,7 @@ func TestRetryUnpackThroughCutReader(t *testing.T) {
 			f.mu.Lock()
 			f.cuts, f.cutAfter, f.offsets, f.ignoreOffset = 2, a.Size/3, nil, tt.ignoreOffset
 			f.mu.Unlock()
-			rc, err := r.Open(context.Background(), "k/archive", 0)
+			rc, err := r.Open(context.Background(), "k/archive", 0, -1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -520,7 +576,7 @@ func TestRetryStalls(t *testing.T) {
 	var log retryLog
 	r := Retry(IdleTimeout(s, 50*time.Millisecond), log.options(0))
 
-	rc, err := r.Open(context.Background(), "k/a", 0)
+	rc, err := r.Open(context.Background(), "k/a", 0, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -551,8 +607,8 @@ func (s *stallOnce) Stat(ctx context.Context, name string) (ObjectInfo, error) {
 	return ObjectInfo{}, errors.New("too late")
 }
 
-func (s *stallOnce) Open(ctx context.Context, name string, offset int64) (io.ReadCloser, error) {
-	rc, err := s.Backend.Open(ctx, name, offset)
+func (s *stallOnce) Open(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
+	rc, err := s.Backend.Open(ctx, name, offset, length)
 	s.opens++
 	if err != nil || s.opens > 1 {
 		return rc, err

@@ -67,8 +67,8 @@ type trickle struct {
 	pause time.Duration
 }
 
-func (b trickle) Open(ctx context.Context, name string, offset int64) (io.ReadCloser, error) {
-	rc, err := b.Backend.Open(ctx, name, offset)
+func (b trickle) Open(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
+	rc, err := b.Backend.Open(ctx, name, offset, length)
 	if err != nil {
 		return nil, err
 	}

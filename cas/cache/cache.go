@@ -35,13 +35,25 @@ const smallReadTime = 64 << 10
 const maxEntrySize = fsx.MaxJSONMeta
 
 // Entry is a published build: the contents of <cache>/<key>/entry.json.
+// It names an archive (Digest, Size), an index of the file-level format
+// (Format FormatFiles: Index, IndexSize), or both, while nodes that know
+// only archives remain.
 type Entry struct {
-	Key    cas.Key    `json:"key"`
-	Digest cas.Digest `json:"digest"` // BLAKE3-256 of the archive; names the file
-	Size   int64      `json:"size"`   // archive bytes (compressed)
-	Files  int64      `json:"files"`  // entries of any kind, as PackStats counts them
-	Bytes  int64      `json:"bytes"`  // regular-file bytes once unpacked
-	Prefix string     `json:"prefix"` // the absolute path the tree was built at
+	Key cas.Key `json:"key"`
+	// Format is what the entry holds: "" or FormatArchive, an archive
+	// only (every entry before issue 22); FormatFiles, an index and its
+	// packs, and maybe an archive as well. Another format is one this
+	// rezup does not know (MissFormat).
+	Format string     `json:"format,omitempty"`
+	Digest cas.Digest `json:"digest,omitzero"` // BLAKE3-256 of the archive; names the file
+	Size   int64      `json:"size,omitempty"`  // archive bytes (compressed)
+	// Index and IndexSize name the index (cas/files: files.Marshal's
+	// bytes and their digest) of a FormatFiles entry.
+	Index     cas.Digest `json:"index,omitzero"`
+	IndexSize int64      `json:"index_size,omitempty"`
+	Files     int64      `json:"files"`  // entries of any kind, as PackStats counts them (of an index: its entries)
+	Bytes     int64      `json:"bytes"`  // regular-file bytes once unpacked
+	Prefix    string     `json:"prefix"` // the absolute path the tree was built at
 	// Interpreter is the base Python the build was made with: what
 	// relocation must find again on the machine that unpacks it.
 	Interpreter  pyid.ID   `json:"interpreter"`
@@ -61,6 +73,9 @@ const (
 	// MissUntrusted: trusted keys are configured (WithTrustedKeys) and no
 	// trusted key signed the entry. It is never used, whatever it holds.
 	MissUntrusted MissReason = "not signed by a trusted key"
+	// MissFormat: the entry is of a format this rezup does not know (a
+	// newer rezup published it). Publish never replaces such an entry.
+	MissFormat MissReason = "unknown format"
 )
 
 // MissError is a Lookup miss. It wraps ErrNotFound.
@@ -81,9 +96,11 @@ func (e *MissError) Unwrap() error { return ErrNotFound }
 // Cache is the shared cache of archives, keyed by Key, over any Backend.
 // It owns the layout and the commit protocol:
 //
-//	<key>/<digest>.tar.zst   archives, named by their own digest, never replaced
-//	<key>/entry.json         the commit point: put last, removed first
-//	<key>/lease.<gen>        the farm build lease (AcquireBuild), while a node builds
+//	<key>/<digest>.tar.zst          archives, named by their own digest, never replaced
+//	<key>/<digest>.index            indexes of the file-level format, the same way
+//	packs/<2 hex>/<digest>.pack     packs, shared by every key, the same way
+//	<key>/entry.json                the commit point: put last, removed first
+//	<key>/lease.<gen>               the farm build lease (AcquireBuild), while a node builds
 //
 // A Cache is safe for concurrent use, by goroutines and by processes on
 // different machines, without locks: publishers only ever create complete
@@ -206,9 +223,11 @@ func isArchiveName(name string) bool {
 func isTempName(name string) bool { return strings.Contains(name, fsx.TempSuffix) }
 
 // Lookup returns the entry published for key. It also checks the archive
-// the entry names is there, so that a miss is found here rather than
-// halfway through a download, and, with trusted keys, that one of them
-// signed the entry. A miss is a *MissError, which says why.
+// the entry names is there (and its index, of the file-level format: not
+// the packs, which only the index names), so that a miss is found here
+// rather than halfway through a download, and, with trusted keys, that
+// one of them signed the entry. A miss is a *MissError, which says why
+// (MissNoArchive for a missing index too).
 func (c *Cache) Lookup(ctx context.Context, key cas.Key) (Entry, error) {
 	miss := func(why MissReason, format string, args ...any) error {
 		return &MissError{Key: key, Cache: c.String(), Reason: why, Detail: fmt.Sprintf(format, args...)}
@@ -232,37 +251,122 @@ func (c *Cache) Lookup(ctx context.Context, key cas.Key) (Entry, error) {
 	if err := json.Unmarshal(b, &e); err != nil {
 		return Entry{}, miss(MissBadEntry, "%s is unreadable: %v", entryName(key), err)
 	}
-	switch {
-	case e.Key != key:
+	if e.Key != key {
 		return Entry{}, miss(MissBadEntry, "%s names key %s", entryName(key), e.Key)
-	case e.Digest == cas.Digest{} || e.Size <= 0:
-		return Entry{}, miss(MissBadEntry, "%s names no archive", entryName(key))
+	}
+	if why, detail := e.check(); why != "" {
+		return Entry{}, miss(why, "%s %s", entryName(key), detail)
 	}
 	if len(c.trusted) > 0 {
 		if err := Verify(e, c.trusted); err != nil {
 			return Entry{}, miss(MissUntrusted, "%v", err)
 		}
 	}
-	fi, err := c.b.Stat(ctx, archiveName(key, e.Digest))
-	switch {
-	case errors.Is(err, backend.ErrNotRegular):
-		return Entry{}, miss(MissNoArchive, "archive %s is not a file: %v", e.Digest, err)
-	case backend.IsNotExist(err):
-		return Entry{}, miss(MissNoArchive, "archive %s is missing", e.Digest)
-	case err != nil:
+	if detail, err := c.checkStored(ctx, e, false); err != nil {
 		return Entry{}, fail(err)
-	}
-	if fi.Size != e.Size {
-		return Entry{}, miss(MissNoArchive, "archive %s has %d bytes, entry says %d", e.Digest, fi.Size, e.Size)
+	} else if detail != "" {
+		return Entry{}, miss(MissNoArchive, "%s", detail)
 	}
 	return e, nil
+}
+
+// The formats an entry (or a pin) may hold.
+const (
+	// FormatArchive: one archive (cas/archive), Digest and Size. An
+	// entry without a Format is one.
+	FormatArchive = "archive"
+	// FormatFiles: an index of the file-level format (cas/files), Index
+	// and IndexSize, whose packs are shared by every key; an archive
+	// too when Digest is set, for nodes that know only archives.
+	FormatFiles = "files"
+)
+
+// HasArchive reports whether e names an archive.
+func (e Entry) HasArchive() bool { return e.Digest != (cas.Digest{}) }
+
+// HasIndex reports whether e names an index of the file-level format.
+func (e Entry) HasIndex() bool { return e.Index != (cas.Digest{}) }
+
+// ArchiveOnly returns e as a rezup that knows only archives reads it:
+// without Format and index, so that its Statement is rezup-entry/1. ok is
+// false when e names no archive. A statement that covers a pin (a remote
+// revision's) and must verify on such a rezup is made from it, as Sign
+// does for entries that hold both.
+func (e Entry) ArchiveOnly() (Entry, bool) {
+	e.Format, e.Index, e.IndexSize = "", cas.Digest{}, 0
+	return e, e.HasArchive()
+}
+
+// check says what is wrong with what e names, if anything: the reason
+// of the miss and, for people, why ("names no archive").
+func (e Entry) check() (MissReason, string) {
+	switch {
+	case e.HasArchive() != (e.Size > 0):
+		return MissBadEntry, "names no archive, or an empty one"
+	case e.HasIndex() != (e.IndexSize > 0):
+		return MissBadEntry, "names no index, or an empty one"
+	}
+	switch e.Format {
+	case "", FormatArchive:
+		switch {
+		case !e.HasArchive():
+			return MissBadEntry, "names no archive"
+		case e.HasIndex():
+			return MissBadEntry, "names an index but is of the archive format"
+		}
+	case FormatFiles:
+		if !e.HasIndex() {
+			return MissBadEntry, "names no index"
+		}
+	default:
+		return MissFormat, fmt.Sprintf("is of the format %q, which this rezup does not know: a newer rezup published it", e.Format)
+	}
+	return "", ""
+}
+
+// checkStored stats what e names (its archive, its index): detail says,
+// for people, what is missing or of the wrong size; err is an error of
+// the cache itself.
+// pinned says e is a pin (for the wording).
+func (c *Cache) checkStored(ctx context.Context, e Entry, pinned bool) (detail string, err error) {
+	type object struct {
+		kind, name string
+		d          cas.Digest
+		size       int64
+	}
+	var objs []object
+	if e.HasArchive() {
+		objs = append(objs, object{"archive", archiveName(e.Key, e.Digest), e.Digest, e.Size})
+	}
+	if e.HasIndex() {
+		objs = append(objs, object{"index", indexName(e.Key, e.Index), e.Index, e.IndexSize})
+	}
+	prefix, says := "", "entry"
+	if pinned {
+		prefix, says = "pinned ", "the pin"
+	}
+	for _, o := range objs {
+		fi, err := c.b.Stat(ctx, o.name)
+		switch {
+		case errors.Is(err, backend.ErrNotRegular):
+			return fmt.Sprintf("%s%s %s is not a file: %v", prefix, o.kind, o.d, err), nil
+		case backend.IsNotExist(err):
+			return fmt.Sprintf("%s%s %s is missing", prefix, o.kind, o.d), nil
+		case err != nil:
+			return "", err
+		}
+		if fi.Size != o.size {
+			return fmt.Sprintf("%s%s %s has %d bytes, %s says %d", prefix, o.kind, o.d, fi.Size, says, o.size), nil
+		}
+	}
+	return "", nil
 }
 
 func (c *Cache) readSmall(ctx context.Context, name string) ([]byte, error) {
 	// In time, as for 64 KiB: a real entry.json is under a kilobyte.
 	ctx, cancel := c.bounded(ctx, name, smallReadTime)
 	defer cancel()
-	rc, err := c.b.Open(ctx, name, 0)
+	rc, err := c.b.Open(ctx, name, 0, -1)
 	if err != nil {
 		return nil, err
 	}
@@ -279,9 +383,12 @@ func (c *Cache) readSmall(ctx context.Context, name string) ([]byte, error) {
 // e.Size at the minimum rate (see OpenOptions), retries and resumes
 // included.
 func (c *Cache) Open(ctx context.Context, e Entry) (io.ReadCloser, error) {
+	if !e.HasArchive() {
+		return nil, fmt.Errorf("open %s in %s: the entry holds no archive (format %q): %w", e.Key, c, e.Format, ErrNotFound)
+	}
 	name := archiveName(e.Key, e.Digest)
 	ctx, cancel := c.bounded(ctx, name, e.Size)
-	rc, err := c.b.Open(ctx, name, 0)
+	rc, err := c.b.Open(ctx, name, 0, -1)
 	if err != nil {
 		cancel()
 	}
@@ -354,7 +461,9 @@ func (r *cappedReader) Close() error {
 // e is signed, and signatures e came with are dropped (they cannot cover
 // the new digest). The archive is put first, under its digest; entry.json
 // last. If another publisher committed the key first, Publish leaves its
-// entry and returns it: the key is already published. Otherwise it
+// entry and returns it, whatever its format: the key is already
+// published. An entry of a format this rezup does not know (MissFormat)
+// is never replaced: Publish fails. Otherwise it
 // returns e as committed. a.Path stays the caller's to remove.
 //
 // With trusted keys, an entry Lookup misses on because no trusted key
@@ -362,29 +471,16 @@ func (r *cappedReader) Close() error {
 // trusted key); otherwise Publish fails with an error wrapping
 // ErrUntrustedSigner, leaving that entry, and the archive it stored, in
 // place.
+//
+// The entry Publish commits is of the archive format (no Format, no
+// index), byte for byte what rezup wrote before the file-level format:
+// PublishBuild publishes an index, or both.
 func (c *Cache) Publish(ctx context.Context, e Entry, a archive.Archive) (Entry, error) {
-	e.Digest, e.Size, e.Files, e.Bytes = a.Digest, a.Size, a.Files, a.Bytes
-	if e.Created.IsZero() {
-		e.Created = c.now().UTC()
-	}
-	e.Signatures = nil
-	if c.signer != nil {
-		var err error
-		if e, err = Sign(e, *c.signer); err != nil {
-			return Entry{}, fmt.Errorf("publish %s to %s: %w", e.Key, c, err)
-		}
-	}
-	got, err := c.publish(ctx, e, a)
-	if err != nil {
-		return Entry{}, fmt.Errorf("publish %s to %s: %w", e.Key, c, err)
-	}
-	return got, nil
+	return c.PublishBuild(ctx, e, Build{Archive: &a})
 }
 
-func (c *Cache) publish(ctx context.Context, e Entry, a archive.Archive) (Entry, error) {
-	if err := c.putArchive(ctx, e, a); err != nil {
-		return e, err
-	}
+// commit puts e as its key's entry.json (see Publish).
+func (c *Cache) commit(ctx context.Context, e Entry) (Entry, error) {
 	b, err := json.MarshalIndent(e, "", "  ")
 	if err != nil {
 		return e, err
@@ -405,6 +501,10 @@ func (c *Cache) publish(ctx context.Context, e Entry, a archive.Archive) (Entry,
 			return got, nil
 		case !errors.As(lerr, &miss):
 			return e, lerr
+		case miss.Reason == MissFormat:
+			// A newer rezup's: replacing it would take it from the nodes
+			// that can use it.
+			return e, fmt.Errorf("the key's entry is newer than this rezup (%s): leaving it", miss.Detail)
 		case miss.Reason == MissUntrusted && Verify(e, c.trusted) != nil:
 			// Replacing one unverified entry by another would only let
 			// publishers who trust nobody's key take turns.
@@ -432,8 +532,14 @@ func (c *Cache) putArchive(ctx context.Context, e Entry, a archive.Archive) erro
 	if src.Length() != a.Size {
 		return fmt.Errorf("%s has %d bytes, not the %d packed", a.Path, src.Length(), a.Size)
 	}
-	name := archiveName(e.Key, e.Digest)
-	err = c.b.Put(ctx, name, src)
+	return c.putNamed(ctx, archiveName(e.Key, e.Digest), src)
+}
+
+// putNamed puts src under name, a name given by the digest of its bytes.
+// An object already there holds the same bytes (same name, same digest)
+// and is kept.
+func (c *Cache) putNamed(ctx context.Context, name string, src backend.Source) error {
+	err := c.b.Put(ctx, name, src)
 	if !errors.Is(err, backend.ErrExist) {
 		return err
 	}
@@ -441,10 +547,10 @@ func (c *Cache) putArchive(ctx context.Context, e Entry, a archive.Archive) erro
 	if err != nil {
 		return err
 	}
-	if fi.Size != a.Size {
+	if fi.Size != src.Length() {
 		// Same name means same digest means same bytes: a different size
-		// is damage in the cache, and rezup never replaces an archive.
-		return fmt.Errorf("%s exists with %d bytes, not %d: it is damaged, remove it", name, fi.Size, a.Size)
+		// is damage in the cache, and rezup never replaces such an object.
+		return fmt.Errorf("%s exists with %d bytes, not %d: it is damaged, remove it", name, fi.Size, src.Length())
 	}
 	return nil
 }
@@ -521,7 +627,9 @@ func (c *Cache) Keys(ctx context.Context) ([]KeyInfo, error) {
 // Remove deletes everything the cache stored for key: entry.json first
 // (readers miss from then on), then the archives, then what publishes in
 // flight or crashed left, and build leases (a publisher in flight fails,
-// which is what removing its key means). Names that are none of these are not rezup's
+// which is what removing its key means). Archives include indexes
+// (<key>/<digest>.index); packs are shared by every key and are not
+// removed with one (see RemovePack). Names that are none of these are not rezup's
 // and are left alone. Removing a key that is not there is not an error.
 func (c *Cache) Remove(ctx context.Context, key cas.Key) error {
 	if err := c.remove(ctx, key); err != nil {
@@ -538,7 +646,7 @@ func (c *Cache) remove(ctx context.Context, key cas.Key) error {
 	err := c.b.List(ctx, key.String()+"/", func(o backend.ObjectInfo) error {
 		rel := strings.TrimPrefix(o.Name, key.String()+"/")
 		switch {
-		case isArchiveName(o.Name) && !strings.Contains(rel, "/"):
+		case (isArchiveName(o.Name) || isIndexName(o.Name)) && !strings.Contains(rel, "/"):
 			archives = append(archives, o.Name)
 		case isTempName(o.Name), isLeaseName(rel), isJunkLease(rel), o.Name == key.String()+"/":
 			rest = append(rest, o.Name)
@@ -605,18 +713,24 @@ func (c *Cache) Archives(ctx context.Context, key cas.Key) ([]ArchiveInfo, error
 // is no entry, or it cannot be read (a planted or broken one names
 // nothing anyone uses).
 func (c *Cache) namedDigest(ctx context.Context, key cas.Key) (d cas.Digest, ok bool, err error) {
+	e, ok, err := c.namedEntry(ctx, key)
+	return e.Digest, ok && e.HasArchive(), err
+}
+
+// namedEntry is key's entry.json, read without the trust check or any
+// other; ok false when there is none, or it cannot be read.
+func (c *Cache) namedEntry(ctx context.Context, key cas.Key) (e Entry, ok bool, err error) {
 	b, err := c.readSmall(ctx, entryName(key))
 	switch {
 	case errors.Is(err, backend.ErrNotRegular), errors.Is(err, fsx.ErrTooLarge), backend.IsNotExist(err):
-		return cas.Digest{}, false, nil
+		return Entry{}, false, nil
 	case err != nil:
-		return cas.Digest{}, false, err
+		return Entry{}, false, err
 	}
-	var e Entry
 	if json.Unmarshal(b, &e) != nil || e.Key != key {
-		return cas.Digest{}, false, nil
+		return Entry{}, false, nil
 	}
-	return e.Digest, e.Digest != cas.Digest{}, nil
+	return e, true, nil
 }
 
 // RemoveArchive deletes archive d of key, unless entry.json names it at
@@ -641,8 +755,9 @@ func (c *Cache) RemoveArchive(ctx context.Context, key cas.Key, d cas.Digest) er
 }
 
 // Pinned checks that the archive e names (a pin: what a remote revision
-// recorded when it was published) is in the cache with e's size, and
-// returns e without signatures, to pass to Open. entry.json is not read:
+// recorded when it was published) is in the cache with e's size, and its
+// index too when it names one (Format FormatFiles), and returns e
+// without signatures, to pass to Open (OpenIndex). entry.json is not read:
 // a pin names its archive whatever the key's entry says, so an entry that
 // names another digest cannot change what is fetched. A missing archive,
 // or one of another size, is a *MissError with the reason MissNoArchive.
@@ -650,21 +765,19 @@ func (c *Cache) Pinned(ctx context.Context, e Entry) (Entry, error) {
 	miss := func(why MissReason, format string, args ...any) error {
 		return &MissError{Key: e.Key, Cache: c.String(), Reason: why, Detail: fmt.Sprintf(format, args...)}
 	}
-	if e.Key.IsZero() || e.Digest == (cas.Digest{}) || e.Size <= 0 {
+	if e.Key.IsZero() {
 		return Entry{}, miss(MissBadEntry, "the pin names no archive")
 	}
-	e.Signatures = nil
-	fi, err := c.b.Stat(ctx, archiveName(e.Key, e.Digest))
-	switch {
-	case errors.Is(err, backend.ErrNotRegular):
-		return Entry{}, miss(MissNoArchive, "pinned archive %s is not a file: %v", e.Digest, err)
-	case backend.IsNotExist(err):
-		return Entry{}, miss(MissNoArchive, "pinned archive %s is missing", e.Digest)
-	case err != nil:
-		return Entry{}, fmt.Errorf("look up the pinned archive %s of %s in %s: %w", e.Digest, e.Key, c, err)
+	if why, detail := e.check(); why != "" {
+		return Entry{}, miss(why, "the pin %s", detail)
 	}
-	if fi.Size != e.Size {
-		return Entry{}, miss(MissNoArchive, "pinned archive %s has %d bytes, the pin says %d", e.Digest, fi.Size, e.Size)
+	e.Signatures = nil
+	detail, err := c.checkStored(ctx, e, true)
+	if err != nil {
+		return Entry{}, fmt.Errorf("look up what the pin of %s names in %s: %w", e.Key, c, err)
+	}
+	if detail != "" {
+		return Entry{}, miss(MissNoArchive, "%s", detail)
 	}
 	return e, nil
 }

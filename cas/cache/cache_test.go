@@ -83,7 +83,7 @@ func newTestCache(t *testing.T) *Cache {
 }
 
 func newCacheIn(dir string) *Cache {
-	c := NewCache(backend.NewDirBackend(dir, backend.DirOptions{ReadOnly: isArchiveName}))
+	c := NewCache(backend.NewDirBackend(dir, backend.DirOptions{ReadOnly: isImmutableName}))
 	c.now = func() time.Time { return time.Date(2025, 11, 25, 10, 0, 0, 0, time.UTC) }
 	return c
 }

@@ -131,7 +131,7 @@ func TestDirBackendOpenRefusesSpecialFiles(t *testing.T) {
 	}
 	ctx := context.Background()
 	for name, notExist := range map[string]bool{"k/folder": true, "k/fifo": false, "k/zero": false} {
-		_, oerr := b.Open(ctx, name, 0)
+		_, oerr := b.Open(ctx, name, 0, -1)
 		_, serr := b.Stat(ctx, name)
 		for _, err := range []error{oerr, serr} {
 			if err == nil || backend.IsNotExist(err) != notExist || errors.Is(err, backend.ErrNotRegular) == notExist || !backend.IsPermanent(err) {

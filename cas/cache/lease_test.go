@@ -602,7 +602,9 @@ type failingOpens struct {
 	err error
 }
 
-func (f failingOpens) Open(context.Context, string, int64) (io.ReadCloser, error) { return nil, f.err }
+func (f failingOpens) Open(context.Context, string, int64, int64) (io.ReadCloser, error) {
+	return nil, f.err
+}
 
 // A Put of a generation that exists is the holder's only when the record
 // there, read within the size cap, names this holder. Anything else is

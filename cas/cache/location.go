@@ -42,5 +42,5 @@ func openDir(location string) (backend.Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return backend.NewDirBackend(dir, backend.DirOptions{ReadOnly: isArchiveName}), nil
+	return backend.NewDirBackend(dir, backend.DirOptions{ReadOnly: isImmutableName}), nil
 }

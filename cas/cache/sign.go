@@ -182,6 +182,10 @@ func short(s string) string {
 // made under the old one would no longer verify.
 const statementVersion = "rezup-entry/1"
 
+// statementVersionFiles starts the statement of an entry that says
+// anything of the file-level format (a Format, an index).
+const statementVersionFiles = "rezup-entry/2"
+
 // Statement returns the bytes a signature of e covers: what a node relies
 // on when it unpacks the archive (which build, which bytes, where it was
 // built, with which interpreter), one field a line:
@@ -199,6 +203,24 @@ const statementVersion = "rezup-entry/1"
 // covered: they are for people and for gc, and the digest fixes the
 // contents anyway. A field holding a newline could make two entries read
 // as one statement, so it is an error.
+//
+// An entry with a Format or an index (the file-level format) is stated
+// as rezup-entry/2, which covers them too:
+//
+//	rezup-entry/2
+//	<key>
+//	<format>
+//	<digest>        (the archive's; 64 zeros when there is none)
+//	<size>
+//	<index>         (the index's digest)
+//	<index size>
+//	<prefix>
+//	<implementation>
+//	<version>
+//	<platform>
+//
+// An archive-only entry keeps its rezup-entry/1 statement, so every
+// signature made before still verifies.
 func Statement(e Entry) ([]byte, error) {
 	fields := []string{
 		statementVersion,
@@ -209,6 +231,21 @@ func Statement(e Entry) ([]byte, error) {
 		e.Interpreter.Implementation,
 		e.Interpreter.Version,
 		e.Interpreter.Platform,
+	}
+	if e.Format != "" || e.HasIndex() || e.IndexSize != 0 {
+		fields = []string{
+			statementVersionFiles,
+			e.Key.String(),
+			e.Format,
+			e.Digest.String(),
+			strconv.FormatInt(e.Size, 10),
+			e.Index.String(),
+			strconv.FormatInt(e.IndexSize, 10),
+			e.Prefix,
+			e.Interpreter.Implementation,
+			e.Interpreter.Version,
+			e.Interpreter.Platform,
+		}
 	}
 	var b strings.Builder
 	for _, f := range fields {
@@ -223,12 +260,25 @@ func Statement(e Entry) ([]byte, error) {
 
 // Sign returns e with a signature by sk added. A signature of another key
 // with the same name is replaced: one key per name signs an entry.
+//
+// An entry that holds both an index and an archive gets two signatures
+// by sk: one of its Statement, and one of the rezup-entry/1 statement of
+// its archive alone, which is what a rezup that knows only archives
+// verifies. Verify checks only the first kind: the second covers nothing
+// of the index.
 func Sign(e Entry, sk SecretKey) (Entry, error) {
 	msg, err := Statement(e)
 	if err != nil {
 		return e, err
 	}
 	e.Signatures = AddSignature(e.Signatures, sk, msg)
+	if old, ok := e.ArchiveOnly(); ok && e.HasIndex() {
+		msg, err := Statement(old)
+		if err != nil {
+			return e, err
+		}
+		e.Signatures = append(e.Signatures, signature(sk, msg))
+	}
 	return e, nil
 }
 
@@ -237,7 +287,7 @@ func Sign(e Entry, sk SecretKey) (Entry, error) {
 // signs statements other than entries' (a remote revision's); each names
 // what it is on its first line, so that one never verifies as another.
 func AddSignature(sigs []string, sk SecretKey, msg []byte) []string {
-	sig := sk.name + ":" + base64.StdEncoding.EncodeToString(ed25519.Sign(ed25519.PrivateKey(sk.key[:]), msg))
+	sig := signature(sk, msg)
 	out := make([]string, 0, len(sigs)+1)
 	for _, s := range sigs {
 		if name, _, _ := strings.Cut(s, ":"); name != sk.name {
@@ -245,6 +295,10 @@ func AddSignature(sigs []string, sk SecretKey, msg []byte) []string {
 		}
 	}
 	return append(out, sig)
+}
+
+func signature(sk SecretKey, msg []byte) string {
+	return sk.name + ":" + base64.StdEncoding.EncodeToString(ed25519.Sign(ed25519.PrivateKey(sk.key[:]), msg))
 }
 
 // Verify returns nil when a key of trusted signed exactly e's Statement.

@@ -100,7 +100,6 @@ func (a *app) runAdd(ctx context.Context, o *addOptions) error {
 	}
 	req := a.addRequest(c, o.fresh, o.frozen)
 	if o.remote {
-		a.warnUnauthenticated(c, false)
 		req.Remote, req.Strict = &c.remote, o.strict
 		// The key that signs the cache's entries signs the revision too.
 		if _, req.Signer, err = a.resolveTrust(c.recipe.Recipe); err != nil {
@@ -114,6 +113,8 @@ func (a *app) runAdd(ctx context.Context, o *addOptions) error {
 	m, rev := added.Manifest, added.Revision
 	if o.remote {
 		a.infof("remote revision %s of %s is published in %s (%s, rez %s)", rev.Name, o.name, c.remote.Dir, m.Key, m.RezVersion)
+		// Said once published: a refused publish is its error alone.
+		a.warnUnauthenticated(c, false)
 	} else {
 		a.infof("revision %s of %s is ready (%s, rez %s)", rev.Name, o.name, m.Key, m.RezVersion)
 	}

@@ -1,8 +1,19 @@
 package main
 
 import (
+	"archive/tar"
+	"archive/zip"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -59,4 +70,236 @@ func TestReleaseScriptRefusesBadArguments(t *testing.T) {
 			t.Errorf("release %v: exit %d, printed\n%s\nwant exit 2, %q… and a hint", tt.args, code, out, tt.want)
 		}
 	}
+}
+
+// scripts/release for this machine and windows/amd64: besides the bare
+// binaries, one archive per target (tar.gz, zip for windows) of one
+// directory named as the archive, with the programs, LICENSE, README.md,
+// the man pages and the completion scripts, each entry dated
+// SOURCE_DATE_EPOCH, owned by 0/0, mode 0755 or 0644; SHA256SUMS over
+// every file in dist/. A second run with another umask and time zone
+// writes the same bytes.
+func TestReleaseArchives(t *testing.T) {
+	testkit.SkipShort(t, "slow: builds rezup and rezup-net for two targets with scripts/release")
+	for _, tool := range []string{"bash", "go", "git", "gzip"} {
+		testkit.RequireTool(t, tool)
+	}
+	script, err := filepath.Abs("../../scripts/release")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const version, epoch = "0.0.0-test", 1700000000
+	host := runtime.GOOS + "-" + runtime.GOARCH
+	release := func(umask, tz string) string {
+		dist := t.TempDir()
+		cmd := exec.Command("bash", "-c", `umask "$1"; shift; exec "$@"`, "bash", umask, script, version, runtime.GOOS+"/"+runtime.GOARCH, "windows/amd64")
+		cmd.Env = append(os.Environ(), "DIST="+dist, "SOURCE_DATE_EPOCH="+strconv.Itoa(epoch), "TZ="+tz)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("scripts/release (umask %s, TZ=%s): %v\n%s", umask, tz, err, out)
+		}
+		return dist
+	}
+	dist := release("022", "UTC")
+
+	// SHA256SUMS: every file of dist/ once, with its sum.
+	sums, err := os.ReadFile(filepath.Join(dist, "SHA256SUMS"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSuffix(string(sums), "\n"), "\n") {
+		sum, name, ok := strings.Cut(line, "  ")
+		if !ok || listed[name] != "" {
+			t.Fatalf("SHA256SUMS line %q: not SUM  NAME, or a name listed twice", line)
+		}
+		listed[name] = sum
+	}
+	err = filepath.WalkDir(dist, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dist, path)
+		rel = filepath.ToSlash(rel)
+		if rel == "SHA256SUMS" {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if got := fmt.Sprintf("%x", sha256.Sum256(b)); listed[rel] != got {
+			t.Errorf("SHA256SUMS has %q for %s, want %s", listed[rel], rel, got)
+		}
+		delete(listed, rel)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(listed) > 0 {
+		t.Errorf("SHA256SUMS lists files that are not in dist: %v", listed)
+	}
+
+	// What each archive must hold, byte for byte.
+	hostBin := filepath.Join(dist, "rezup-"+version+"-"+host)
+	if runtime.GOOS == "windows" {
+		hostBin += ".exe"
+	}
+	common := map[string][]byte{}
+	for _, f := range []string{"LICENSE", "README.md"} {
+		common[f] = releaseRead(t, filepath.Join("../..", f))
+	}
+	pages, err := filepath.Glob(filepath.Join(dist, "man", "*.1"))
+	if err != nil || len(pages) < 2 {
+		t.Fatalf("dist/man has %v (%v), want rezup.1 and a page per command", pages, err)
+	}
+	for _, p := range pages {
+		common["man/"+filepath.Base(p)] = releaseRead(t, p)
+	}
+	for shell, name := range map[string]string{"bash": "rezup.bash", "zsh": "_rezup", "fish": "rezup.fish", "powershell": "rezup.ps1"} {
+		cmd := exec.Command(hostBin, "completion", shell)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "REZUP_NO_UPGRADE=1"}
+		out, err := cmd.Output()
+		if err != nil || len(out) == 0 {
+			t.Fatalf("%s completion %s: %v", hostBin, shell, err)
+		}
+		common["completions/"+name] = out
+	}
+	for _, target := range []struct{ goos, goarch, archive, exe string }{
+		{runtime.GOOS, runtime.GOARCH, ".tar.gz", ""},
+		{"windows", "amd64", ".zip", ".exe"},
+	} {
+		top := "rezup-" + version + "-" + target.goos + "-" + target.goarch
+		want := map[string][]byte{top + "/": nil, top + "/man/": nil, top + "/completions/": nil}
+		for name, b := range common {
+			want[top+"/"+name] = b
+		}
+		for _, program := range []string{"rezup", "rezup-net"} {
+			want[top+"/"+program+target.exe] = releaseRead(t, filepath.Join(dist, program+"-"+version+"-"+target.goos+"-"+target.goarch+target.exe))
+		}
+		var got []archiveEntry
+		if target.archive == ".zip" {
+			got = zipEntries(t, filepath.Join(dist, top+".zip"))
+		} else {
+			got = tarEntries(t, filepath.Join(dist, top+".tar.gz"))
+		}
+		seen := map[string]bool{}
+		for _, e := range got {
+			b, ok := want[e.name]
+			switch {
+			case !ok || seen[e.name]:
+				t.Errorf("%s%s: unexpected entry %s", top, target.archive, e.name)
+				continue
+			case !bytes.Equal(e.data, b):
+				t.Errorf("%s%s: %s differs from what the release built", top, target.archive, e.name)
+			}
+			seen[e.name] = true
+			wantMode := fs.FileMode(0o644)
+			if strings.HasSuffix(e.name, "/") || strings.HasSuffix(e.name, "/rezup"+target.exe) || strings.HasSuffix(e.name, "/rezup-net"+target.exe) {
+				wantMode = 0o755
+			}
+			if e.mode != wantMode || e.mtime != epoch || e.owner != "0/0" {
+				t.Errorf("%s%s: %s has mode %o, mtime %d, owner %s; want %o, %d (SOURCE_DATE_EPOCH), 0/0", top, target.archive, e.name, e.mode, e.mtime, e.owner, wantMode, epoch)
+			}
+		}
+		for name := range want {
+			if !seen[name] {
+				t.Errorf("%s%s has no %s", top, target.archive, name)
+			}
+		}
+	}
+
+	// Reproducible: another umask and time zone, the same bytes.
+	again := release("077", "Pacific/Chatham")
+	for _, name := range []string{"rezup-" + version + "-" + host + ".tar.gz", "rezup-" + version + "-windows-amd64.zip", "SHA256SUMS"} {
+		if !bytes.Equal(releaseRead(t, filepath.Join(dist, name)), releaseRead(t, filepath.Join(again, name))) {
+			t.Errorf("%s differs between two runs of scripts/release on one commit", name)
+		}
+	}
+}
+
+type archiveEntry struct {
+	name  string // directories end in "/"
+	mode  fs.FileMode
+	mtime int64
+	owner string // uid/gid
+	data  []byte
+}
+
+func tarEntries(t *testing.T, path string) []archiveEntry {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if !zr.ModTime.IsZero() || zr.Name != "" {
+		t.Errorf("%s: the gzip header has a time (%v) or name (%q): not reproducible", path, zr.ModTime, zr.Name)
+	}
+	tr := tar.NewReader(zr)
+	var out []archiveEntry
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		e := archiveEntry{name: h.Name, mode: fs.FileMode(h.Mode) & fs.ModePerm, mtime: h.ModTime.Unix(),
+			owner: fmt.Sprintf("%d/%d", h.Uid, h.Gid)}
+		if h.Uname != "" || h.Gname != "" {
+			e.owner += " (" + h.Uname + "/" + h.Gname + ")"
+		}
+		if h.Typeflag == tar.TypeReg {
+			e.data = data
+		} else if h.Typeflag != tar.TypeDir {
+			t.Errorf("%s: %s is neither a file nor a directory", path, h.Name)
+		}
+		out = append(out, e)
+	}
+}
+
+func zipEntries(t *testing.T, path string) []archiveEntry {
+	t.Helper()
+	zr, err := zip.OpenReader(path)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	defer zr.Close()
+	var out []archiveEntry
+	for _, f := range zr.File {
+		// zip has no owner: 0/0 stands for none.
+		e := archiveEntry{name: f.Name, mode: f.Mode() & fs.ModePerm, mtime: f.Modified.Unix(), owner: "0/0"}
+		if !f.Mode().IsDir() {
+			rc, err := f.Open()
+			if err != nil {
+				t.Fatalf("%s: %s: %v", path, f.Name, err)
+			}
+			e.data, err = io.ReadAll(rc)
+			rc.Close()
+			if err != nil {
+				t.Fatalf("%s: %s: %v", path, f.Name, err)
+			}
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func releaseRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

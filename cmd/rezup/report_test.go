@@ -47,8 +47,8 @@ func TestProgressOnlyOnTerminalsAfterASecond(t *testing.T) {
 		t.Fatalf("progress line = %q", got)
 	}
 	r.Infof("fetched k")
-	if got := errOut.String(); !strings.HasSuffix(got, "\nrezup: fetched k\n") {
-		t.Fatalf("the next message does not start on its own line: %q", got)
+	if got := errOut.String(); !strings.HasSuffix(got, "\r\x1b[Krezup: fetched k\n") {
+		t.Fatalf("the progress line is not erased before the next message: %q", got)
 	}
 }
 
@@ -120,9 +120,11 @@ note: This error originates from a subprocess, and is likely not a problem with 
 		{"pip: its ERROR lines", withHint(fmt.Errorf("build: pip install rez==9.9.9 failed (exit 1):\n%s\n", pipOutput), "check the index"), false,
 			"rezup: error: build: pip install rez==9.9.9 failed (exit 1):\n" +
 				"rezup: hint: check the index\n" +
+				"    WARNING: Retrying (Retry(total=4, connect=None, read=None, redirect=None, status=None)) after connection broken by 'NewConnectionError': /simple/rez/\n" +
+				"    WARNING: Retrying (Retry(total=3, connect=None, read=None, redirect=None, status=None)) after connection broken by 'NewConnectionError': /simple/rez/\n" +
 				"    ERROR: Could not find a version that satisfies the requirement rez==9.9.9 (from versions: none)\n" +
 				"    ERROR: No matching distribution found for rez==9.9.9\n" +
-				"    (3 more lines; run with -D to see all)\n"},
+				"    (1 more line; run with -D to see all)\n"},
 		{"pip: a build step's failure and its exception", fmt.Errorf("pip install ./badpkg failed (exit 1):\n%s", pipSubprocess), false,
 			"rezup: error: pip install ./badpkg failed (exit 1):\n" +
 				"    error: subprocess-exited-with-error\n" +

@@ -79,9 +79,8 @@ func TestRetryDebugLine(t *testing.T) {
 	a, errOut := terminalApp(t, true)
 	a.logRetry("https://cache.example/rezup")("open", "k/d.tar.zst", 2, 1500*time.Millisecond, errors.New("503 service unavailable"))
 	out := errOut.String()
-	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
-	last := lines[len(lines)-1]
-	if len(lines) != 2 || !strings.HasPrefix(last, "time=") ||
+	last, erased := afterErase(out)
+	if !erased || strings.Count(last, "\n") != 1 || !strings.HasPrefix(last, "time=") ||
 		!strings.Contains(last, "shared cache https://cache.example/rezup: open k/d.tar.zst: try 2 failed, retrying in 1.5s: 503 service unavailable") {
 		t.Fatalf("debug output: %q", out)
 	}
@@ -102,7 +101,18 @@ func TestCacheErrorIsOneLine(t *testing.T) {
 	forbidden := backend.Permanent(errors.New("GET https://cache.example/rezup/k/d.tar.zst: 403 Forbidden"))
 	a.printError(fmt.Errorf("materialize k from https://cache.example/rezup: open k: %w", forbidden))
 	out := errOut.String()
-	if n := strings.Count(out, "rezup: error:"); n != 1 || !strings.Contains(out, "\nrezup: error: materialize k from https://cache.example/rezup: open k: GET https://cache.example/rezup/k/d.tar.zst: 403 Forbidden\n") {
+	if n := strings.Count(out, "rezup: error:"); n != 1 || !strings.Contains(out, "\r\x1b[Krezup: error: materialize k from https://cache.example/rezup: open k: GET https://cache.example/rezup/k/d.tar.zst: 403 Forbidden\n") {
 		t.Fatalf("stderr: %q", out)
 	}
+}
+
+// afterErase is what out holds after the progress line was erased (a
+// carriage return and the erase-line sequence), and whether it was.
+func afterErase(out string) (string, bool) {
+	const erase = "\r\x1b[K"
+	i := strings.LastIndex(out, erase)
+	if i < 0 {
+		return out, false
+	}
+	return out[i+len(erase):], true
 }

@@ -110,8 +110,9 @@ func inUse(t *testing.T, rep gc.Report, kind gc.Kind, name string, pid int) {
 func TestPythonRezupJobKeepsItsRevision(t *testing.T) {
 	t.Parallel()
 	py := testkit.RealPythonRezup(t)
-	s, wh := newUser(t)
+	s, wh := newBuilder(t)
 	root := filepath.Join(s.Home, ".rezup")
+	testkit.WritableAtEnd(t, root)
 	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, ""))
 	py.MustRun(s, "add")
 	pyRevs := revisions(t, root, ".main")
@@ -165,8 +166,9 @@ func TestPythonRezupJobKeepsItsRevision(t *testing.T) {
 func TestPythonRezupJobKeepsOurBuild(t *testing.T) {
 	t.Parallel()
 	py := testkit.RealPythonRezup(t)
-	s, wh := newUser(t)
+	s, wh := newBuilder(t)
 	root := filepath.Join(s.Home, ".rezup")
+	testkit.WritableAtEnd(t, root)
 	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, ""))
 	s.MustRun("add", "-s")
 	rev, build := revisions(t, root, ".main")[0], storeEntries(t, root)[0]
@@ -204,8 +206,9 @@ func TestPythonRezupJobKeepsOurBuild(t *testing.T) {
 // ends.
 func TestProcessInAVenvKeepsItsRevision(t *testing.T) {
 	t.Parallel()
-	s, wh := newUser(t)
+	s, wh := newBuilder(t)
 	root := filepath.Join(s.Home, ".rezup")
+	testkit.WritableAtEnd(t, root)
 	s.WriteFile("rezup.toml", testkit.RecipeTOML(wh, ""))
 	s.MustRun("add", "-s")
 	rev, build := revisions(t, root, ".main")[0], storeEntries(t, root)[0]

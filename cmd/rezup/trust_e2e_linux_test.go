@@ -211,6 +211,9 @@ func TestCacheWriterCannotPoison(t *testing.T) {
 			if _, err := os.Stat(marker); err == nil || !strings.Contains(res.Stderr, "fetched "+k.String()) {
 				t.Fatalf("a node whose build was removed did not fetch the pinned archive again (trojan run: %v):\n%s", err == nil, res.Stderr)
 			}
+			// The daily stamp lives in the user's cache, which the
+			// test's sessions share: this node's own is empty.
+			node.Env["XDG_CACHE_HOME"] = t.TempDir()
 			res = node.MustRun("pull", "prod")
 			if got := strings.Count(res.Stderr, "is unauthenticated"); got != map[bool]int{false: 1, true: 0}[signed] {
 				t.Errorf("pull warned %d times that the cache is unauthenticated:\n%s", got, res.Stderr)

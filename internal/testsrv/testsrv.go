@@ -2,7 +2,9 @@
 // rezup's cache backends against: nginx (WebDAV PUT/DELETE) for HTTP and
 // versitygw for S3. Each server listens on a free port of 127.0.0.1 only,
 // keeps everything it writes in a directory the caller gives, and is
-// stopped by Stop. Nothing here depends on package testing, so that
+// stopped by Stop. In front of them, proxies count requests (Counter),
+// drop connections (CutProxy) or fail as a studio's bad day would
+// (StartFault). Nothing here depends on package testing, so that
 // cmd/rezup-bench can start the same servers as the tests.
 //
 // A missing server binary is an error that names it and says how to

@@ -1,5 +1,5 @@
-// Package backendtest is the test suite every backend.Backend must pass: the
-// directory backend now, HTTP and S3 backends later. A backend's test file
+// Package backendtest is the test suite every backend.Backend must pass:
+// the directory, HTTP and S3 backends, and each through the helper. A backend's test file
 // runs it with a constructor for fresh, empty backends:
 //
 //	func TestSuite(t *testing.T) {
@@ -33,6 +33,8 @@ func Run(t *testing.T, newBackend func(t *testing.T) backend.Backend) {
 	}{
 		{"PutStatOpen", testPutStatOpen},
 		{"OpenAtOffset", testOpenAtOffset},
+		{"OpenRange", testOpenRange},
+		{"OpenRangeOfALargeObject", testOpenRangeLarge},
 		{"EmptyObject", testEmptyObject},
 		{"PutNeverReplaces", testPutNeverReplaces},
 		{"ConcurrentPutsOneWins", testConcurrentPuts},
@@ -59,9 +61,14 @@ func put(t *testing.T, b backend.Backend, name, data string) {
 
 func read(t *testing.T, b backend.Backend, name string, offset int64) string {
 	t.Helper()
-	rc, err := b.Open(context.Background(), name, offset)
+	return readRange(t, b, name, offset, -1)
+}
+
+func readRange(t *testing.T, b backend.Backend, name string, offset, length int64) string {
+	t.Helper()
+	rc, err := b.Open(context.Background(), name, offset, length)
 	if err != nil {
-		t.Fatalf("open %s at %d: %v", name, offset, err)
+		t.Fatalf("open %s at %d for %d: %v", name, offset, length, err)
 	}
 	defer rc.Close()
 	data, err := io.ReadAll(rc)
@@ -122,8 +129,83 @@ func testOpenAtOffset(t *testing.T, b backend.Backend) {
 			t.Errorf("at %d read %q, want %q", tt.offset, got, tt.want)
 		}
 	}
-	if _, err := b.Open(context.Background(), "k/o", -1); err == nil || !backend.IsPermanent(err) {
+	if _, err := b.Open(context.Background(), "k/o", -1, -1); err == nil || !backend.IsPermanent(err) {
 		t.Errorf("negative offset: %v, want a permanent error", err)
+	}
+}
+
+// testOpenRange checks the ranges of Backend.Open: a range is cut at the
+// object's end (it yields what exists, never an error), a length of 0
+// or an offset at or past the end yields nothing, and no range yields a
+// byte more than its length.
+func testOpenRange(t *testing.T, b backend.Backend) {
+	put(t, b, "k/r", "0123456789")
+	for _, tt := range []struct {
+		offset, length int64
+		want           string
+	}{
+		{0, -1, "0123456789"},
+		{3, -7, "3456789"}, // any negative length: to the end
+		{0, 10, "0123456789"},
+		{0, 1, "0"},
+		{2, 3, "234"},
+		{9, 1, "9"},
+		{7, 3, "789"}, // up to the end
+		{7, 5, "789"}, // past the end: what exists
+		{0, 50, "0123456789"},
+		{3, 0, ""}, // length 0, inside
+		{0, 0, ""},
+		{10, 0, ""}, // at the end
+		{10, 5, ""}, // starts at the end
+		{25, 3, ""}, // starts past the end
+		{25, 0, ""},
+		{1, 1<<63 - 1, "123456789"}, // a length running past any offset
+	} {
+		if got := readRange(t, b, "k/r", tt.offset, tt.length); got != tt.want {
+			t.Errorf("%d bytes at %d: read %q, want %q", tt.length, tt.offset, got, tt.want)
+		}
+	}
+	if _, err := b.Open(context.Background(), "k/r", -1, 3); err == nil || !backend.IsPermanent(err) {
+		t.Errorf("negative offset with a length: %v, want a permanent error", err)
+	}
+	// A range of the empty object is empty.
+	put(t, b, "k/empty", "")
+	for _, r := range [][2]int64{{0, 5}, {0, 0}, {3, 2}} {
+		if got := readRange(t, b, "k/empty", r[0], r[1]); got != "" {
+			t.Errorf("%d bytes at %d of the empty object: read %q", r[1], r[0], got)
+		}
+	}
+}
+
+// testOpenRangeLarge reads slices of an object larger than any buffer or
+// frame on the way, and closes a ranged read before its end.
+func testOpenRangeLarge(t *testing.T, b backend.Backend) {
+	data := make([]byte, 3<<20)
+	for i := range data {
+		data[i] = byte(i*7 + i>>11)
+	}
+	put(t, b, "k/pack", string(data))
+	for _, r := range [][2]int64{{0, 1}, {1 << 20, 300 << 10}, {123_457, 1<<20 + 17}, {3<<20 - 5000, 5000}, {3<<20 - 5000, 1 << 20}} {
+		got := readRange(t, b, "k/pack", r[0], r[1])
+		want := data[r[0]:min(r[0]+r[1], int64(len(data)))]
+		if !bytes.Equal([]byte(got), want) {
+			t.Errorf("%d bytes at %d: read %d bytes, not the %d of the object there", r[1], r[0], len(got), len(want))
+		}
+	}
+	rc, err := b.Open(context.Background(), "k/pack", 1000, 2<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	if _, err := io.ReadFull(rc, buf); err != nil || !bytes.Equal(buf, data[1000:1000+4096]) {
+		t.Fatalf("first bytes of a range: %v", err)
+	}
+	if err := rc.Close(); err != nil {
+		t.Fatalf("close a range before its end: %v", err)
+	}
+	// The backend is still of use after a read cut short.
+	if got := readRange(t, b, "k/pack", 5, 10); got != string(data[5:15]) {
+		t.Fatalf("after a closed range: read %q", got)
 	}
 }
 
@@ -262,9 +344,11 @@ func testMissing(t *testing.T, b backend.Backend) {
 	put(t, b, "k/there", "x")
 	for _, name := range []string{"k/none", "none", "k/there/below"} {
 		_, serr := b.Stat(ctx, name)
-		_, oerr := b.Open(ctx, name, 0)
+		_, oerr := b.Open(ctx, name, 0, -1)
+		_, rerr := b.Open(ctx, name, 2, 3)
+		_, zerr := b.Open(ctx, name, 0, 0)
 		derr := b.Delete(ctx, name)
-		for op, err := range map[string]error{"stat": serr, "open": oerr, "delete": derr} {
+		for op, err := range map[string]error{"stat": serr, "open": oerr, "open a range": rerr, "open 0 bytes": zerr, "delete": derr} {
 			if !backend.IsNotExist(err) || !backend.IsPermanent(err) {
 				t.Errorf("%s of missing %s: %v, want a permanent not-exist error", op, name, err)
 			}
@@ -283,8 +367,11 @@ func testInvalidNames(t *testing.T, b backend.Backend) {
 		if !errors.Is(err, backend.ErrInvalidName) || !backend.IsPermanent(err) {
 			t.Errorf("put %q: %v, want ErrInvalidName", name, err)
 		}
-		if _, err := b.Open(ctx, name, 0); !errors.Is(err, backend.ErrInvalidName) {
+		if _, err := b.Open(ctx, name, 0, -1); !errors.Is(err, backend.ErrInvalidName) {
 			t.Errorf("open %q: %v, want ErrInvalidName", name, err)
+		}
+		if _, err := b.Open(ctx, name, 1, 0); !errors.Is(err, backend.ErrInvalidName) {
+			t.Errorf("open 0 bytes of %q: %v, want ErrInvalidName", name, err)
 		}
 	}
 	if got := objects(t, b, ""); len(got) != 0 {

@@ -357,10 +357,15 @@ func readSource(src backend.Source) ([]byte, error) {
 	return data, nil
 }
 
-// Open asks the helper for the object from offset on and returns its
-// body as the helper streams it.
-func (c *Client) Open(ctx context.Context, name string, offset int64) (io.ReadCloser, error) {
-	cl, err := c.begin(ctx, requestMsg{Op: "open", Name: name, Offset: offset})
+// Open asks the helper for length bytes of the object from offset on
+// (length < 0: all of them) and returns its body as the helper streams
+// it, never more than length bytes of it.
+func (c *Client) Open(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
+	req := requestMsg{Op: "open", Name: name, Offset: offset}
+	if length >= 0 {
+		req.Length = &length
+	}
+	cl, err := c.begin(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -370,7 +375,7 @@ func (c *Client) Open(ctx context.Context, name string, offset int64) (io.ReadCl
 		}
 		return nil, fmt.Errorf("open %s: %w", c.where(name), err)
 	}
-	return &reader{cl: cl, ctx: ctx, what: c.where(name)}, nil
+	return backend.LimitBody(&reader{cl: cl, ctx: ctx, what: c.where(name)}, length), nil
 }
 
 // List streams the helper's listing and calls fn for each object, on the

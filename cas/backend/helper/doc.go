@@ -19,16 +19,19 @@
 // handshake: the client sends its Protocol and version, the helper
 // answers with its own and, if it could not open the location, the
 // error; the client refuses a helper of another protocol or version with
-// one line saying to install rezup-net from the same release. Then
+// one line saying to install rezup-net from the same release. Protocol 2
+// added the open's length; see Protocol for why it was bumped. Then
 // requests, each with an ID of its own, run at once (the cache runs
 // several transfers, and the farm build lease refreshes while an archive
 // uploads):
 //
 //   - Stat, Delete: a request, an end (the answer, or the error).
-//   - Open: "opened", then the body in data frames of at most 128 KiB,
-//     then an end. The helper sends at most 2 MiB beyond what the client
-//     has read and granted back, so that one slow reader never fills the
-//     pipe under the others.
+//   - Open, of an offset and a length (absent: to the end): "opened",
+//     then the body in data frames of at most 128 KiB, then an end. The
+//     helper sends at most 2 MiB beyond what the client has read and
+//     granted back, so that one slow reader never fills the pipe under
+//     the others. The client yields no more than the length, whatever
+//     the helper sends.
 //   - List: the items in data frames of JSON arrays, under the same
 //     window, then an end.
 //   - Put: the path of a *backend.FileSource, which the helper opens

@@ -3,6 +3,7 @@ package helper
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -164,7 +165,7 @@ func (b kindsBackend) Stat(context.Context, string) (backend.ObjectInfo, error) 
 	return backend.ObjectInfo{}, b.err
 }
 
-func (b kindsBackend) Open(context.Context, string, int64) (io.ReadCloser, error) {
+func (b kindsBackend) Open(context.Context, string, int64, int64) (io.ReadCloser, error) {
 	return nil, b.err
 }
 
@@ -202,7 +203,7 @@ func TestErrorKinds(t *testing.T) {
 			r := newRig(t, kindsBackend{err: tt.err}, "1.0.0", "1.0.0", nil)
 			ctx := t.Context()
 			_, serr := r.Stat(ctx, "k/a")
-			_, oerr := r.Open(ctx, "k/a", 0)
+			_, oerr := r.Open(ctx, "k/a", 0, -1)
 			perr := r.Put(ctx, "k/a", backend.BytesSource([]byte("x")))
 			derr := r.Delete(ctx, "k/a")
 			lerr := r.List(ctx, "k/", func(backend.ObjectInfo) error { return nil })
@@ -248,11 +249,11 @@ func (g *gated) Stat(ctx context.Context, name string) (backend.ObjectInfo, erro
 	return g.DirBackend.Stat(ctx, name)
 }
 
-func (g *gated) Open(ctx context.Context, name string, offset int64) (io.ReadCloser, error) {
+func (g *gated) Open(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
 	if name == "block" {
 		return &blockedBody{ctx: ctx, g: g}, nil
 	}
-	return g.DirBackend.Open(ctx, name, offset)
+	return g.DirBackend.Open(ctx, name, offset, length)
 }
 
 func (g *gated) List(ctx context.Context, prefix string, fn func(backend.ObjectInfo) error) error {
@@ -314,7 +315,7 @@ func TestCancelReachesTheHelper(t *testing.T) {
 	}
 	waitFor(t, g.ended, "stat")
 
-	rc, err := r.Open(t.Context(), "block", 0)
+	rc, err := r.Open(t.Context(), "block", 0, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -359,14 +360,14 @@ func TestSlowReaderHoldsUpNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	idle, err := r.Open(t.Context(), "k/big", 0)
+	idle, err := r.Open(t.Context(), "k/big", 0, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer idle.Close()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	rc, err := r.Open(ctx, "k/other", 0)
+	rc, err := r.Open(ctx, "k/other", 0, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -449,7 +450,7 @@ func TestRefusedHelper(t *testing.T) {
 		r    *rig
 		want string
 	}{
-		{mismatch, "is version 1.3.0 (protocol 1), not 1.4.0 (protocol 1): install rezup-net from the same release as rezup"},
+		{mismatch, fmt.Sprintf("is version 1.3.0 (protocol %d), not 1.4.0 (protocol %[1]d): install rezup-net from the same release as rezup", Protocol)},
 		{badURL, "credentials in the URL"},
 	} {
 		for range 3 {
@@ -461,6 +462,94 @@ func TestRefusedHelper(t *testing.T) {
 		if n := tt.r.started(); n != 1 {
 			t.Errorf("%d helpers started for three operations, want 1", n)
 		}
+	}
+}
+
+// A client of protocol 1, before ranged opens, is refused in the
+// handshake: it would take a ranged open's Length for absent.
+func TestServeRefusesProtocol1(t *testing.T) {
+	t.Parallel()
+	var in, out bytes.Buffer
+	hello, _ := json.Marshal(helloMsg{Protocol: 1, Version: "1.0.0"})
+	if err := (&frameWriter{w: &in}).write(frameHello, 0, hello); err != nil {
+		t.Fatal(err)
+	}
+	opened := false
+	err := Serve(t.Context(), &in, &out, ServeOptions{Version: "1.0.0", Open: func() (backend.Backend, error) {
+		opened = true
+		return backend.NewDirBackend(t.TempDir(), backend.DirOptions{}), nil
+	}})
+	if err == nil || !backend.IsPermanent(err) || opened {
+		t.Fatalf("Serve for a protocol 1 client: %v (backend opened: %v), want a permanent refusal", err, opened)
+	}
+	var hdr [headerLen]byte
+	f, err := readFrame(&out, &hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answer helloMsg
+	if err := json.Unmarshal(f.payload, &answer); err != nil || f.typ != frameHello {
+		t.Fatalf("answer %q: %v", f.payload, err)
+	}
+	want := fmt.Sprintf("the client speaks protocol 1, rezup-net 1.0.0 speaks %d", Protocol)
+	if answer.Protocol != Protocol || answer.Error == nil || answer.Error.Msg != want {
+		t.Fatalf("answer %+v, want protocol %d and the error %q", answer, Protocol, want)
+	}
+}
+
+// rangeLog records the ranges its Opens are asked for; with sloppy, it
+// sends the rest of the object whatever the length, as a helper that
+// ignored it would.
+type rangeLog struct {
+	*backend.DirBackend
+	sloppy bool
+	mu     sync.Mutex
+	asked  [][2]int64
+}
+
+func (b *rangeLog) Open(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
+	b.mu.Lock()
+	b.asked = append(b.asked, [2]int64{offset, length})
+	b.mu.Unlock()
+	if b.sloppy {
+		length = -1
+	}
+	return b.DirBackend.Open(ctx, name, offset, length)
+}
+
+// A range crosses the pipe as asked (no length is the rest of the
+// object), and the client never yields more than the length it asked
+// for, whatever the helper sends.
+func TestRangeCrossesThePipe(t *testing.T) {
+	t.Parallel()
+	for _, sloppy := range []bool{false, true} {
+		b := &rangeLog{DirBackend: backend.NewDirBackend(t.TempDir(), backend.DirOptions{}), sloppy: sloppy}
+		r := newRig(t, b, "1.0.0", "1.0.0", nil)
+		data := bytes.Repeat([]byte("0123456789"), 50_000)
+		if err := r.Put(t.Context(), "k/pack", backend.BytesSource(data)); err != nil {
+			t.Fatal(err)
+		}
+		for _, rg := range [][2]int64{{0, -1}, {7, -1}, {3, 5}, {0, 300_000}, {10, 0}} {
+			rc, err := r.Open(t.Context(), "k/pack", rg[0], rg[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(rc)
+			rc.Close()
+			end := int64(len(data))
+			if rg[1] >= 0 {
+				end = rg[0] + rg[1]
+			}
+			if err != nil || !bytes.Equal(got, data[rg[0]:end]) {
+				t.Errorf("sloppy %v: %d bytes at %d: read %d bytes, %v; want %d", sloppy, rg[1], rg[0], len(got), err, end-rg[0])
+			}
+		}
+		b.mu.Lock()
+		want := [][2]int64{{0, -1}, {7, -1}, {3, 5}, {0, 300_000}, {10, 0}}
+		if fmt.Sprint(b.asked) != fmt.Sprint(want) {
+			t.Errorf("sloppy %v: the helper's backend was asked for %v, want %v", sloppy, b.asked, want)
+		}
+		b.mu.Unlock()
 	}
 }
 

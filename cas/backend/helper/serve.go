@@ -208,10 +208,14 @@ func (srv *server) put(r *serverReq) error {
 	return srv.b.Put(r.ctx, r.req.Name, src)
 }
 
-// open streams the object, no further ahead of the client than its
-// window.
+// open streams the object, or the range of it asked for, no further
+// ahead of the client than its window.
 func (srv *server) open(r *serverReq) error {
-	rc, err := srv.b.Open(r.ctx, r.req.Name, r.req.Offset)
+	length := int64(-1) // to the end
+	if r.req.Length != nil {
+		length = *r.req.Length
+	}
+	rc, err := srv.b.Open(r.ctx, r.req.Name, r.req.Offset, length)
 	if err != nil {
 		return err
 	}

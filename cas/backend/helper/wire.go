@@ -16,7 +16,14 @@ import (
 // Protocol is the version of the protocol: a client and a helper talk only
 // when theirs are equal. Change it with any change to the frames or
 // messages below.
-const Protocol = 1
+//
+// 2: an open request may carry a Length (ranged reads of packs). A
+// helper of protocol 1 would ignore it and send the rest of the object;
+// and the handshake asks for the same release anyway, so a rezup and a
+// rezup-net of one release always speak the same protocol: the bump
+// only makes a mismatched pair fail at once, in one line, instead of
+// wasting a transfer.
+const Protocol = 2
 
 // helperMagic is what a helper calls itself in its handshake, so that a
 // client tells a rezup-net from another program that happens to answer.
@@ -141,12 +148,15 @@ type helloMsg struct {
 }
 
 // requestMsg is one Backend call. Op is stat, open, put, list or delete;
-// Name is the object, or List's prefix. A Put sends Size bytes in data
-// frames after the request, unless Path names a file the helper reads.
+// Name is the object, or List's prefix. An Open reads from Offset on,
+// Length bytes at most, or to the end when Length is absent. A Put sends
+// Size bytes in data frames after the request, unless Path names a file
+// the helper reads.
 type requestMsg struct {
 	Op     string `json:"op"`
 	Name   string `json:"name"`
 	Offset int64  `json:"offset,omitempty"`
+	Length *int64 `json:"length,omitempty"`
 	Size   int64  `json:"size,omitempty"`
 	Path   string `json:"path,omitempty"`
 }

@@ -1,7 +1,6 @@
 package httpbackend
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -223,21 +222,38 @@ func (b *Backend) Stat(ctx context.Context, name string) (backend.ObjectInfo, er
 	return backend.ObjectInfo{Name: name, Size: size, ModTime: mt}, nil
 }
 
-// Open is GET, with `Range: bytes=offset-` past the start. A server that
-// ignores the range (200) has the first offset bytes skipped; 416 (the
-// offset is at or past the end) is no bytes.
-func (b *Backend) Open(ctx context.Context, name string, offset int64) (io.ReadCloser, error) {
+// Open is GET, with `Range: bytes=offset-(offset+length-1)` for a
+// length, or `Range: bytes=offset-` for the rest from past the start. A
+// 206 must say in its Content-Range that it holds the range asked for, cut
+// at the object's end, and a body shorter than it says is an error (a
+// cut connection: Retrying resumes it). A server that ignores the range
+// (200) has the first offset bytes skipped and what follows the range
+// left unread; 416 (the offset is at or past the end) is no bytes. A
+// length of 0 is HEAD: no bytes, but a missing object is still an
+// IsNotExist error.
+func (b *Backend) Open(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
 	if err := backend.CheckName(name, false); err != nil {
 		return nil, fmt.Errorf("open: %w", err)
 	}
 	u := b.url(name)
-	if offset < 0 {
-		return nil, backend.Permanent(fmt.Errorf("GET %s: negative offset %d", u, offset))
+	length, err := backend.CheckRange(offset, length)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", u, err)
+	}
+	if length == 0 {
+		if _, err := b.Stat(ctx, name); err != nil {
+			return nil, err
+		}
+		return backend.NoBytes(), nil
 	}
 	var hdr []string
-	if offset > 0 {
+	switch {
+	case length > 0:
+		hdr = []string{"Range", fmt.Sprintf("bytes=%d-%d", offset, offset+length-1)}
+	case offset > 0:
 		hdr = []string{"Range", fmt.Sprintf("bytes=%d-", offset)}
 	}
+	ranged := hdr != nil
 	resp, err := b.send(ctx, http.MethodGet, u, nil, 0, hdr...)
 	if err != nil {
 		return nil, err
@@ -247,27 +263,30 @@ func (b *Backend) Open(ctx context.Context, name string, offset int64) (io.ReadC
 	case isFolder(resp):
 		drain(resp)
 		return nil, folderErr(http.MethodGet, u)
-	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && offset > 0:
+	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && ranged:
 		drain(resp)
-		return io.NopCloser(bytes.NewReader(nil)), nil
-	case resp.StatusCode == http.StatusPartialContent && offset > 0:
-		var start int64
-		if _, err := fmt.Sscanf(resp.Header.Get("Content-Range"), "bytes %d-", &start); err != nil || start != offset {
+		return backend.NoBytes(), nil
+	case resp.StatusCode == http.StatusPartialContent && ranged:
+		cr := resp.Header.Get("Content-Range")
+		n, ok := backend.RangeSize(cr, offset, length)
+		if !ok {
 			drain(resp)
-			return nil, fmt.Errorf("GET %s: asked for bytes from %d, got Content-Range %q", u, offset, resp.Header.Get("Content-Range"))
+			return nil, fmt.Errorf("GET %s: asked for %s, got Content-Range %q", u, hdr[1], cr)
 		}
-		return body, nil
+		return backend.ExactBody(body, "GET "+u, n), nil
 	case resp.StatusCode == http.StatusOK:
 		if offset > 0 {
 			if _, err := io.CopyN(io.Discard, body, offset); errors.Is(err, io.EOF) {
 				body.Close() // read to its end: nothing left to reuse
-				return io.NopCloser(bytes.NewReader(nil)), nil
+				return backend.NoBytes(), nil
 			} else if err != nil {
 				body.Close() // failed: the connection goes
 				return nil, err
 			}
 		}
-		return body, nil
+		// Closing before the end of a body costs the connection, not
+		// the transfer of the rest.
+		return backend.LimitBody(body, length), nil
 	}
 	drain(resp)
 	return nil, statusErr(resp, http.MethodGet, u, "")

@@ -202,7 +202,7 @@ func TestReadOnlyServer(t *testing.T) {
 	if fi, err := b.Stat(ctx, "k/a"); err != nil || fi.Size != 10 || fi.ModTime.IsZero() {
 		t.Fatalf("stat = %+v, %v", fi, err)
 	}
-	rc, err := b.Open(ctx, "k/a", 4)
+	rc, err := b.Open(ctx, "k/a", 4, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +260,7 @@ func TestTLS(t *testing.T) {
 
 func readAll(t *testing.T, b backend.Backend, name string, offset int64) string {
 	t.Helper()
-	rc, err := b.Open(context.Background(), name, offset)
+	rc, err := b.Open(context.Background(), name, offset, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,7 +344,7 @@ func TestForbidden(t *testing.T) {
 	t.Parallel()
 	s := nginx(t, testsrv.NginxOptions{Deny: []string{"/secret/"}})
 	b := newBackend(t, s.URL+"/secret", Options{})
-	_, err := b.Open(context.Background(), "k/a", 0)
+	_, err := b.Open(context.Background(), "k/a", 0, -1)
 	want := "GET " + s.URL + "/secret/k/a: 403 Forbidden: check REZUP_CACHE_TOKEN or ~/.netrc"
 	if !errors.Is(err, fs.ErrPermission) || !backend.IsPermanent(err) || err.Error() != want {
 		t.Fatalf("open: %v\nwant %s", err, want)
@@ -364,7 +364,7 @@ func TestResumeThroughACutConnection(t *testing.T) {
 	}
 	defer p.Close()
 	b := newBackend(t, p.URL, Options{})
-	rc, err := b.Open(context.Background(), "k/a.tar.zst", 0)
+	rc, err := b.Open(context.Background(), "k/a.tar.zst", 0, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -444,5 +444,153 @@ func TestStatusErrors(t *testing.T) {
 		if backend.IsNotExist(err) != tt.notExist || errors.Is(err, fs.ErrPermission) != tt.perm || backend.IsPermanent(err) != tt.permanent || !strings.Contains(err.Error(), tt.has) {
 			t.Errorf("%s %d: %v (not-exist %v, permission %v, permanent %v)", tt.method, tt.code, err, backend.IsNotExist(err), errors.Is(err, fs.ErrPermission), backend.IsPermanent(err))
 		}
+	}
+}
+
+// A server that ignores Range (200, the whole object) has its body
+// skipped to the offset and cut at the end of the range.
+func TestRangeIgnoredByTheServer(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var ranges []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		ranges = append(ranges, r.Header.Get("Range"))
+		mu.Unlock()
+		io.WriteString(w, "0123456789")
+	}))
+	defer srv.Close()
+	b := newBackend(t, srv.URL, Options{})
+	for _, tt := range []struct {
+		offset, length int64
+		want, rng      string
+	}{
+		{0, -1, "0123456789", ""},
+		{0, 4, "0123", "bytes=0-3"},
+		{3, 4, "3456", "bytes=3-6"},
+		{8, 5, "89", "bytes=8-12"},
+		{12, 3, "", "bytes=12-14"},
+		{4, -1, "456789", "bytes=4-"},
+	} {
+		mu.Lock()
+		ranges = nil
+		mu.Unlock()
+		rc, err := b.Open(context.Background(), "k/a", tt.offset, tt.length)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		mu.Lock()
+		if err != nil || string(got) != tt.want || len(ranges) != 1 || ranges[0] != tt.rng {
+			t.Errorf("%d bytes at %d: read %q, %v, sent Range %q; want %q, Range %q", tt.length, tt.offset, got, err, ranges, tt.want, tt.rng)
+		}
+		mu.Unlock()
+	}
+}
+
+// A 206 must hold the range asked for, and all the bytes its
+// Content-Range states.
+func TestPartialContentChecked(t *testing.T) {
+	t.Parallel()
+	var contentRange, body string
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		cr, b := contentRange, body
+		mu.Unlock()
+		if r.Method == http.MethodHead {
+			w.Header().Set("Content-Length", "10")
+			return
+		}
+		w.Header().Set("Content-Range", cr)
+		w.WriteHeader(http.StatusPartialContent)
+		w.(http.Flusher).Flush() // chunked: no Content-Length to tell a short body
+		io.WriteString(w, b)
+	}))
+	defer srv.Close()
+	b := newBackend(t, srv.URL, Options{})
+	serve := func(cr, b string) {
+		mu.Lock()
+		contentRange, body = cr, b
+		mu.Unlock()
+	}
+
+	serve("bytes 3-5/10", "345")
+	if got := readRange(t, b, "k/a", 3, 3); got != "345" {
+		t.Fatalf("read %q", got)
+	}
+	serve("bytes 8-9/10", "89") // cut at the end
+	if got := readRange(t, b, "k/a", 8, 5); got != "89" {
+		t.Fatalf("read %q", got)
+	}
+	serve("bytes 3-5/10", "3456789") // more than it says: cut
+	if got := readRange(t, b, "k/a", 3, 3); got != "345" {
+		t.Fatalf("read %q", got)
+	}
+
+	for _, cr := range []string{"bytes 0-2/10", "bytes 3-7/10", "bytes 3-4/10", "bytes */10", ""} {
+		serve(cr, "345")
+		_, err := b.Open(context.Background(), "k/a", 3, 3)
+		if err == nil || !strings.Contains(err.Error(), "asked for bytes=3-5") || !strings.HasPrefix(err.Error(), "GET "+srv.URL+"/k/a: ") {
+			t.Errorf("Content-Range %q for bytes=3-5: %v, want an error naming both", cr, err)
+		}
+	}
+
+	serve("bytes 3-5/10", "34")
+	rc, err := b.Open(context.Background(), "k/a", 3, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if string(got) != "34" || !errors.Is(err, io.ErrUnexpectedEOF) || backend.IsPermanent(err) {
+		t.Fatalf("a 206 short of its Content-Range: read %q, %v; want a transient error", got, err)
+	}
+
+	// Length 0 is a HEAD: nothing to read, no GET.
+	serve("bytes 0-0/10", "this GET should not have been sent")
+	if got := readRange(t, b, "k/a", 3, 0); got != "" {
+		t.Fatalf("0 bytes: read %q", got)
+	}
+}
+
+func readRange(t *testing.T, b backend.Backend, name string, offset, length int64) string {
+	t.Helper()
+	rc, err := b.Open(context.Background(), name, offset, length)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// A ranged read cut mid-stream, from a real nginx, comes back whole
+// through Retrying: the resumed GET asks for the rest of the range only.
+func TestRangeResumesThroughACutConnection(t *testing.T) {
+	t.Parallel()
+	s := nginx(t, testsrv.NginxOptions{})
+	data := bytes.Repeat([]byte("0123456789abcdef"), 64<<10) // 1 MiB
+	if err := newBackend(t, s.URL, Options{}).Put(context.Background(), "k/pack", backend.BytesSource(data)); err != nil {
+		t.Fatal(err)
+	}
+	p, err := testsrv.CutProxy(s.URL, 300<<10, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	retries := 0
+	b := backend.Retry(newBackend(t, p.URL, Options{}), backend.RetryOptions{
+		Sleep:   func(context.Context, time.Duration) error { return nil },
+		OnRetry: func(string, string, int, time.Duration, error) { retries++ },
+	})
+	const off, n = 100_001, 700_000
+	got := readRange(t, b, "k/pack", off, n)
+	if !bytes.Equal([]byte(got), data[off:off+n]) || retries != 1 {
+		t.Fatalf("read %d bytes (equal: %v) after %d retries; want the %d of the range after 1", len(got), bytes.Equal([]byte(got), data[off:off+n]), retries, n)
 	}
 }

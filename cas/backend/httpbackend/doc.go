@@ -6,8 +6,9 @@
 // Stat and Open work, and publishing fails with one line naming the
 // method the server refused.
 //
-// Requests: Stat is HEAD, Open is GET (with `Range: bytes=N-` to resume
-// a dropped download), Delete is HEAD then DELETE, List walks the JSON
+// Requests: Stat is HEAD, Open is GET (with `Range: bytes=N-M` for a
+// slice, `bytes=N-` to resume a dropped download; HEAD for a length of
+// 0), Delete is HEAD then DELETE, List walks the JSON
 // folder listings, and Put is the protocol below. Objects are plain
 // files under the base URL; folders are never listed as markers, so an
 // emptied folder stays on the server (harmless, and invisible to List).

@@ -47,7 +47,7 @@ func TestConditionalPutAloneIsExclusive(t *testing.T) {
 	if err := s3backend.PutWithoutStat(b, ctx, "k/raced", backend.BytesSource([]byte("late writer"))); !errors.Is(err, backend.ErrExist) {
 		t.Fatalf("a late conditional put: %v, want ErrExist", err)
 	}
-	rc, err := b.Open(ctx, "k/raced", 0)
+	rc, err := b.Open(ctx, "k/raced", 0, -1)
 	if err != nil {
 		t.Fatal(err)
 	}

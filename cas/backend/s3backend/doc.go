@@ -9,8 +9,8 @@
 //
 // Objects are written under their final names, never renamed: Put sends
 // one PUT with If-None-Match: *, after a HEAD that spares the upload when
-// the name is taken (see Put for stores that ignore the header). A
-// download resumes with a Range from an offset. minio's own retries are
+// the name is taken (see Put for stores that ignore the header). A slice
+// of an object is a GET with a Range, and so is a resumed download. minio's own retries are
 // off (one attempt per call): the retry layer above the backend owns
 // backoff. Errors are one line naming the operation, bucket and object,
 // and are sorted for that layer: missing key or bucket (IsNotExist),

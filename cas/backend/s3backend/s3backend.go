@@ -126,36 +126,73 @@ func (b *Backend) Stat(ctx context.Context, name string) (backend.ObjectInfo, er
 	return backend.ObjectInfo{Name: name, Size: oi.Size, ModTime: oi.LastModified}, nil
 }
 
-// Open sends a GET with a Range from offset. minio's GetObject sends
-// nothing until the first Read or Stat; Open calls Stat so that a missing
-// object is Open's error, as the contract says.
-func (b *Backend) Open(ctx context.Context, name string, offset int64) (io.ReadCloser, error) {
+// Open sends a GET with a Range: `bytes=offset-(offset+length-1)` for a
+// length, `bytes=offset-` for the rest from past the start (S3 has one
+// range per GET). The Content-Range must be the range asked for, cut at
+// the object's end, and a body shorter than it says is an error; a store
+// that ignores the Range has the first offset bytes skipped and what
+// follows the range left unread. A length of 0 is a HEAD (Stat): no
+// bytes, but a missing object is still an IsNotExist error. Open sends
+// its GET at once so that a missing object is Open's error, as the
+// contract says.
+func (b *Backend) Open(ctx context.Context, name string, offset, length int64) (io.ReadCloser, error) {
 	if err := backend.CheckName(name, false); err != nil {
 		return nil, fmt.Errorf("open %s: %w", b.where(name), err)
 	}
-	if offset < 0 {
-		return nil, backend.Permanent(fmt.Errorf("open %s: negative offset %d", b.where(name), offset))
+	length, err := backend.CheckRange(offset, length)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", b.where(name), err)
+	}
+	if length == 0 {
+		if _, err := b.Stat(ctx, name); err != nil {
+			return nil, fmt.Errorf("open: %w", err)
+		}
+		return backend.NoBytes(), nil
 	}
 	var o minio.GetObjectOptions
-	if offset > 0 {
-		if err := o.SetRange(offset, 0); err != nil {
-			return nil, backend.Permanent(fmt.Errorf("open %s: %v", b.where(name), err))
-		}
+	switch {
+	case length > 0:
+		err = o.SetRange(offset, offset+length-1)
+	case offset > 0:
+		err = o.SetRange(offset, 0)
 	}
+	if err != nil {
+		return nil, backend.Permanent(fmt.Errorf("open %s: %v", b.where(name), err))
+	}
+	ranged := length > 0 || offset > 0
 	// Core's GetObject sends the GET at once and returns its answer: one
 	// request per open (the Client's lazy Object would stat first).
-	body, _, _, err := minio.Core{Client: b.client}.GetObject(ctx, b.bucket, b.key(name), o)
+	body, _, hdr, err := minio.Core{Client: b.client}.GetObject(ctx, b.bucket, b.key(name), o)
 	if err != nil {
 		if minio.ToErrorResponse(err).StatusCode == http.StatusRequestedRangeNotSatisfiable {
 			// The object is there (a missing one is a 404) and offset
 			// is at or past its end: no bytes, as the contract says.
 			b.bucketSeen.Store(true)
-			return io.NopCloser(strings.NewReader("")), nil
+			return backend.NoBytes(), nil
 		}
 		return nil, b.fail(ctx, "open", name, err)
 	}
 	b.bucketSeen.Store(true)
-	return &reader{obj: body, b: b, ctx: ctx, name: name}, nil
+	r := &reader{obj: body, b: b, ctx: ctx, name: name}
+	switch cr := hdr.Get("Content-Range"); {
+	case ranged && cr != "":
+		n, ok := backend.RangeSize(cr, offset, length)
+		if !ok {
+			body.Close() // read-only: nothing to lose
+			return nil, fmt.Errorf("open %s: asked for %s, got Content-Range %q", b.where(name), o.Header().Get("Range"), cr)
+		}
+		return backend.ExactBody(r, "read "+b.where(name), n), nil
+	case offset > 0:
+		// A store that ignored the Range sent the whole object.
+		if _, err := io.CopyN(io.Discard, r, offset); errors.Is(err, io.EOF) {
+			r.Close() // read to its end
+			return backend.NoBytes(), nil
+		} else if err != nil {
+			r.Close() // failed: nothing to keep
+			return nil, err
+		}
+	}
+	return backend.LimitBody(r, length), nil
 }
 
 // reader sorts the errors of a download like those of the other calls,

@@ -133,7 +133,7 @@ func TestWrongSecret(t *testing.T) {
 	o.Creds = credentials.NewStaticV4(s.AccessKey, "not-the-secret", "")
 	b := newBackend(t, bucket, "", o)
 	_, serr := b.Stat(ctx, "k/entry.json")
-	_, oerr := b.Open(ctx, "k/entry.json", 0)
+	_, oerr := b.Open(ctx, "k/entry.json", 0, -1)
 	perr := b.Put(ctx, "k/entry.json", backend.BytesSource([]byte("{}")))
 	lerr := b.List(ctx, "", func(backend.ObjectInfo) error { return nil })
 	for op, err := range map[string]error{"stat": serr, "open": oerr, "put": perr, "list": lerr} {
@@ -156,7 +156,7 @@ func TestMissingBucket(t *testing.T) {
 	ctx := context.Background()
 	b := newBackend(t, "no-such-bucket", "p", options(server(t)))
 	_, serr := b.Stat(ctx, "k/entry.json")
-	_, oerr := b.Open(ctx, "k/entry.json", 0)
+	_, oerr := b.Open(ctx, "k/entry.json", 0, -1)
 	perr := b.Put(ctx, "k/entry.json", backend.BytesSource([]byte("{}")))
 	derr := b.Delete(ctx, "k/entry.json")
 	lerr := b.List(ctx, "", func(backend.ObjectInfo) error { return nil })
