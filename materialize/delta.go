@@ -325,7 +325,9 @@ func (s *Store) makeTree(ix *files.Index, store *objects.Store, staging string, 
 			err = os.Symlink(target, p)
 		case files.File:
 			exec := en.Mode&0o111 != 0
-			if en.Relocate || en.Path == manifestName {
+			// Bytecode naming the prefix is never rewritten (see
+			// pyenv.IsBytecode): linked as any other file.
+			if en.Relocate && !pyenv.IsBytecode(en.Path) || en.Path == manifestName {
 				err = writeObject(store, en.Content, exec, p)
 				if err == nil && en.Relocate && en.Path != manifestName && rel != nil {
 					relocate = append(relocate, p)

@@ -23,6 +23,7 @@ import (
 	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/cas/objects"
 	"github.com/rezup/rezup/internal/fsx"
+	"github.com/rezup/rezup/internal/pyenv"
 )
 
 // This file is the store's side of the object store (cas/objects): the
@@ -312,6 +313,9 @@ type stagedFile struct {
 	ref  ObjectRef
 	size int64
 	had  bool // the object was in the store before this build
+	// adopted: the file itself became its object (objects.Batch.Adopt),
+	// so it is a hard link of it already.
+	adopted bool
 }
 
 // linkTree puts the files of the tree at dir that do not hold prefix into
@@ -347,7 +351,12 @@ func (s *Store) linkTree(st *objects.Store, dir string, prefix []byte) (ObjectLi
 	named := make([]bool, len(files))
 	err = forEach(len(files), func(i int) error {
 		var err error
-		files[i].ref.Digest, named[i], err = scanFile(files[i].path, prefix)
+		// Bytecode is never relocated: shared whatever prefix it names.
+		find := prefix
+		if pyenv.IsBytecode(files[i].path) {
+			find = nil
+		}
+		files[i].ref.Digest, named[i], err = scanFile(files[i].path, find)
 		return err
 	})
 	if err != nil {
@@ -367,14 +376,28 @@ func (s *Store) linkTree(st *objects.Store, dir string, prefix []byte) (ObjectLi
 	b := st.NewBatch()
 	defer b.Close() // what was not committed goes
 	var mu sync.Mutex
+	// With hard links, a file this build is the first to have becomes
+	// the object itself: nothing is copied. Otherwise (clones, another
+	// filesystem), the object is a copy, put.
+	adopt := s.opt.LinkMode == objects.Hardlink
 	err = forEach(len(files), func(i int) error {
-		if files[i].had {
+		f := &files[i]
+		if f.had {
 			return nil
 		}
 		mu.Lock()
 		stats.put++
 		mu.Unlock()
-		return putFile(b, &files[i])
+		if adopt {
+			adopted, err := b.Adopt(f.ref.Digest, f.ref.Exec, f.path)
+			if err != nil {
+				return err
+			}
+			if f.adopted = adopted; adopted {
+				return nil
+			}
+		}
+		return putFile(b, f)
 	})
 	if err != nil {
 		return nil, stats, err
@@ -408,9 +431,9 @@ func (s *Store) linkTree(st *objects.Store, dir string, prefix []byte) (ObjectLi
 	var firstErr error
 	_ = forEach(len(files), func(i int) error {
 		f := files[i]
-		err := bad[f.ref] // read only, from here on
-		var how objects.How
-		if err == nil {
+		err := bad[f.ref]         // read only, from here on
+		how := objects.Hardlinked // an adopted file is its object
+		if err == nil && !f.adopted {
 			how, err = linkFile(st, f, s.opt.LinkMode)
 		}
 		mu.Lock()
@@ -471,8 +494,9 @@ func forEach(n int, fn func(i int) error) error {
 	return first
 }
 
-// scanFile hashes the file at p and tells whether it holds prefix. It
-// stops reading at the first occurrence: such a file stays as it is.
+// scanFile hashes the file at p and tells whether it holds prefix (never,
+// for a nil prefix). It stops reading at the first occurrence: such a
+// file stays as it is.
 func scanFile(p string, prefix []byte) (cas.Digest, bool, error) {
 	f, err := os.Open(p)
 	if err != nil {
@@ -480,20 +504,27 @@ func scanFile(p string, prefix []byte) (cas.Digest, bool, error) {
 	}
 	defer f.Close()
 	h := blake3.New()
-	buf := make([]byte, 256<<10)
-	var carry []byte // the tail of what was read: a prefix may straddle two reads
+	bp := scanBufs.Get().(*[]byte)
+	defer scanBufs.Put(bp)
+	buf := *bp
+	keep := max(len(prefix)-1, 0)
+	// carry is the tail of what was read, and seam that tail followed by
+	// the head of the next read: a prefix may straddle two reads.
+	carry := make([]byte, 0, keep)
+	seam := make([]byte, 0, 2*keep)
 	for {
 		n, err := f.Read(buf)
 		if n > 0 {
 			chunk := buf[:n]
-			window := append(carry, chunk...)
-			if bytes.Contains(window, prefix) {
+			seam = append(append(seam[:0], carry...), chunk[:min(keep, n)]...)
+			if len(prefix) > 0 && (bytes.Contains(seam, prefix) || bytes.Contains(chunk, prefix)) {
 				return cas.Digest{}, true, nil
 			}
-			if keep := len(prefix) - 1; len(window) > keep {
-				carry = append(carry[:0], window[len(window)-keep:]...)
+			if n >= keep {
+				carry = append(carry[:0], chunk[n-keep:]...)
 			} else {
-				carry = window
+				carry = append(carry, chunk...)
+				carry = carry[max(0, len(carry)-keep):]
 			}
 			h.Write(chunk)
 		}
@@ -508,6 +539,10 @@ func scanFile(p string, prefix []byte) (cas.Digest, bool, error) {
 	copy(d[:], h.Sum(nil))
 	return d, false, nil
 }
+
+// scanBufs are scanFile's read buffers: one per file would be garbage
+// the size of every build.
+var scanBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 func putFile(b *objects.Batch, f *stagedFile) error {
 	r, err := os.Open(f.path)

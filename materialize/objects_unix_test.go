@@ -23,6 +23,7 @@ import (
 	"github.com/rezup/rezup/cas/archive"
 	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/cas/objects"
+	"github.com/rezup/rezup/internal/pyenv"
 	"github.com/rezup/rezup/internal/testkit"
 )
 
@@ -133,6 +134,12 @@ func TestBuildsShareFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 		switch {
+		case bytes.Contains(data, []byte(a)) && pyenv.IsBytecode(rel):
+			// Never relocated (co_filename): an object like any file,
+			// shared by the builds compiled under the same prefix.
+			if n := nlink(t, filepath.Join(a, rel)); n != 2 {
+				t.Errorf("%s, bytecode naming the prefix, has %d links, want 2 (the build's, the object's)", rel, n)
+			}
 		case bytes.Contains(data, []byte(a)):
 			if n := nlink(t, filepath.Join(a, rel)); n != 1 {
 				t.Errorf("%s names the prefix, and has %d links", rel, n)

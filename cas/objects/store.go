@@ -194,6 +194,70 @@ func (b *Batch) Put(d cas.Digest, exec bool, r io.Reader) (err error) {
 	return nil
 }
 
+// Adopt stores the file at path as object d without copying it: the file
+// itself becomes the object, linked under a temp name of the store until
+// Commit gives it the object's name. It suits a file of a build being
+// made, on the store's filesystem, that nobody writes again: the build
+// then holds the object's inode already. As Put, it verifies: the file is
+// hashed through the new link, and refused (ErrCorrupt, nothing left)
+// unless it is d. Its mode becomes the object's (read-only).
+//
+// adopted is false, with a nil error, when there is nothing to do (the
+// object is in the store or in the batch: the caller links the file to
+// it) and when the file cannot be linked here (another filesystem, a link
+// limit, no hard links): the caller Puts a copy instead.
+func (b *Batch) Adopt(d cas.Digest, exec bool, path string) (adopted bool, err error) {
+	final := b.s.path(d, exec)
+	b.mu.Lock()
+	_, dup := b.pending[final]
+	b.mu.Unlock()
+	if dup || b.s.Has(d, exec) {
+		return false, nil
+	}
+	n := name(d, exec)
+	tmp := filepath.Join(b.s.dir, fsx.RandomName("."+n+".")+fsx.TempSuffix)
+	if err := os.Link(path, tmp); err != nil {
+		if linkFallsBack(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("adopt object %s: %w", n, err)
+	}
+	defer func() {
+		if err != nil {
+			os.Remove(tmp) // best effort: a leftover temp is recognised by its name and swept
+		}
+	}()
+	f, err := os.Open(tmp)
+	if err != nil {
+		return false, fmt.Errorf("adopt object %s: %w", n, err)
+	}
+	defer f.Close() // read-only
+	h := blake3.New()
+	buf := copyBufs.Get().(*[]byte)
+	_, err = io.CopyBuffer(h, f, *buf)
+	copyBufs.Put(buf)
+	if err != nil {
+		return false, fmt.Errorf("adopt object %s: %w", n, err)
+	}
+	var got cas.Digest
+	h.Sum(got[:0])
+	if got != d {
+		return false, fmt.Errorf("adopt object %s: %s holds %s: %w", n, path, got, ErrCorrupt)
+	}
+	if err = os.Chmod(tmp, objectPerm(exec)); err != nil {
+		return false, fmt.Errorf("adopt object %s: %w", n, err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, dup := b.pending[final]; dup {
+		// Adopted or put at once by another goroutine: one is enough.
+		os.Remove(tmp) // best effort, as above
+		return false, nil
+	}
+	b.pending[final] = tmp
+	return true, nil
+}
+
 // Commit makes the batch's objects durable, then visible: it syncs them
 // (one syncfs of the store's filesystem on Linux for more than a few, an
 // fsync each otherwise), then links each under its name, never over a

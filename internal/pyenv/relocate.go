@@ -127,7 +127,7 @@ func (r *Relocator) Report() Report {
 // it in the report): it returns the new contents, or nil when the file
 // stays as it is.
 func (r *Relocator) Content(path string, data []byte) []byte {
-	if isBytecode(path) {
+	if IsBytecode(path) {
 		return nil
 	}
 	head := data[:min(len(data), binarySniff)]
@@ -161,9 +161,11 @@ func (r *Relocator) Target(target string) string {
 	return r.new + target[len(r.old):]
 }
 
-// isBytecode reports a compiled Python file, which relocation leaves alone:
-// its paths are only in co_filename, which CPython corrects on import.
-func isBytecode(path string) bool {
+// IsBytecode reports a compiled Python file, which relocation leaves
+// alone: its paths are only in co_filename, which CPython corrects on
+// import. Such a file is the same bytes under any prefix, so builds may
+// share it even when it names the prefix it was compiled under.
+func IsBytecode(path string) bool {
 	ext := filepath.Ext(path)
 	return ext == ".pyc" || ext == ".pyo"
 }
@@ -210,7 +212,7 @@ func (r *Relocator) symlink(path string) error {
 // prefix is rewritten; a binary one is searched in bounded chunks and, if
 // it holds the prefix, reported.
 func (r *Relocator) File(path string) error {
-	if isBytecode(path) {
+	if IsBytecode(path) {
 		return nil
 	}
 	f, err := os.Open(path)
