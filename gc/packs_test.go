@@ -26,6 +26,8 @@ type filesCache struct {
 	dir string
 	sc  *cache.Cache
 	now time.Time // every object is older than the grace, unless made young
+	// created is the entries' publication time (zero: the cache's clock).
+	created time.Time
 }
 
 func newFilesCache(t *testing.T) *filesCache {
@@ -49,7 +51,7 @@ func (fc *filesCache) build(n int, tree map[string]string, base *files.Index) (c
 			t.Fatal(err)
 		}
 	}
-	e := cache.Entry{Key: k, Prefix: "/opt/rezup/.store/" + k.String()}
+	e := cache.Entry{Key: k, Prefix: "/opt/rezup/.store/" + k.String(), Created: fc.created}
 	ix, err := files.Scan(root, e.Prefix, files.ScanOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -303,6 +305,30 @@ func TestCachePacks(t *testing.T) {
 		}
 		if fx.exists(fx.packPath(fx.packB)) {
 			t.Error("pack B stayed")
+		}
+	})
+
+	t.Run("a key republished between plan and execute", func(t *testing.T) {
+		fx := newFilesFixture(t)
+		fx.age()
+		s := plan(t, fx.in)
+		if got := titles(s.Remove); !slices.Contains(got, "cache "+key(2)+" unreferenced") || !slices.Contains(got, "pack "+fx.packB.String()+" unreferenced") {
+			t.Fatalf("remove %q", got)
+		}
+		// Key 2 went (another gc, an admin) and came back: its removal
+		// is skipped, and so is the pack its index names.
+		if err := fx.sc.Remove(context.Background(), mustKey(t, key(2))); err != nil {
+			t.Fatal(err)
+		}
+		fx.created = fx.now
+		fx.build(2, tree("a", "b", "c"), fx.ixA)
+		res := execute(t, s)
+		got := titles(res.Skipped)
+		if !slices.Contains(got, "cache "+key(2)+" grace") || !slices.Contains(got, "pack "+fx.packB.String()+" referenced") {
+			t.Errorf("skipped %q, want key 2 and pack B", got)
+		}
+		if !fx.exists(fx.packPath(fx.packB)) {
+			t.Error("pack B went")
 		}
 	})
 
