@@ -33,7 +33,10 @@ const (
 	KindPack  Kind = "pack"  // <cache>/packs/<2 hex>/<digest>.pack no kept index names
 )
 
-func init() { kindOrder[KindIndex], kindOrder[KindPack] = 8, 9 }
+// After the archives and leases, whatever kinds come before them.
+func init() {
+	kindOrder[KindIndex], kindOrder[KindPack] = kindOrder[KindLease]+1, kindOrder[KindLease]+2
+}
 
 // indexRef names one index in the cache.
 type indexRef struct {
