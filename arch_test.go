@@ -57,8 +57,8 @@ var layers = map[string]struct {
 	"internal/testkit": {[]string{"internal/fsx", "internal/pyid"}, nil},
 	"internal/testsrv": {[]string{"internal/fsx", "internal/pyid"}, nil},
 	// Everything but the test packages: rezup never imports them.
-	"cmd/rezup": {[]string{"recipe", "cas", "cas/archive", "cas/backend", "cas/backend/helper", "cas/objects",
-		"cas/cache", "cas/files", "internal/envlist", "internal/fsx", "internal/pyenv", "internal/pyid", "internal/pyout",
+	"cmd/rezup": {[]string{"recipe", "cas", "cas/archive", "cas/backend", "cas/backend/helper",
+		"cas/cache", "cas/files", "cas/objects", "internal/envlist", "internal/fsx", "internal/pyenv", "internal/pyid", "internal/pyout",
 		"internal/pyresolve", "internal/selfupdate", "internal/proc", "internal/runroots", "materialize", "launch", "gc"}, nil},
 	"cmd/rezup-bench": {nil, nil}, // any
 	"":                {nil, nil}, // this package: the architecture tests

@@ -43,6 +43,14 @@
 //     process waiting on it locks a new file, see fsx). The lock file of a
 //     build not in the store (a failed first build) goes when nobody holds
 //     it and it is older than Grace. On Windows lock files stay.
+//   - An object of .store/objects goes when no kept build's object list
+//     names it, nothing but the store links it (less the links of the
+//     builds the sweep removes), and it was not linked for Grace; temps of
+//     crashed puts go once older than Grace. They are one item each
+//     (KindObjects "objects" and "temps", with a Count). Execute removes
+//     them under the object store's lock, taken exclusively with a bound
+//     (a build holds it shared from its first Put until it is published):
+//     held longer, they stay for the next run (ReasonInUse).
 //   - Only what the caller owns goes (root: anything), whatever its modes
 //     (a published build is read-only): what another account owns stays
 //     (ReasonOtherAccount, in the plan or, found deeper, as skipped), and

@@ -50,7 +50,7 @@ func (p *Sweep) Execute(ctx context.Context) (*Result, error) {
 			x.errs = append(x.errs, fmt.Errorf("gc: %w", err))
 			break
 		}
-		reason, detail, err := x.remove(ctx, it)
+		reason, detail, err := x.remove(ctx, &it)
 		if r, d, ok := cannotRemove(it, err); ok {
 			reason, detail, err = r, d, nil
 		}
@@ -118,12 +118,12 @@ func (x *executor) runtimeRoots(ctx context.Context) *materialize.RuntimeRoots {
 
 // remove checks one planned item again and removes it. A non-empty reason
 // means it was kept after all (skipped), detail saying why.
-func (x *executor) remove(ctx context.Context, it Item) (Reason, string, error) {
+func (x *executor) remove(ctx context.Context, it *Item) (Reason, string, error) {
 	switch it.Kind {
 	case KindRevision:
-		return x.removeRevision(ctx, it)
+		return x.removeRevision(ctx, *it)
 	case KindEntry:
-		return x.removeEntry(ctx, it)
+		return x.removeEntry(ctx, *it)
 	case KindStaging, KindTrash:
 		err := x.store.RemoveLeftover(it.left)
 		if errors.Is(err, materialize.ErrInUse) {
@@ -139,6 +139,8 @@ func (x *executor) remove(ctx context.Context, it Item) (Reason, string, error) 
 			return ReasonRecent, "its build was started since the plan", nil
 		}
 		return "", "", err
+	case KindObjects:
+		return x.removeObjects(ctx, it)
 	case KindArchive:
 		err := x.sweep.in.Cache.RemoveArchive(ctx, it.key, it.digest)
 		if errors.Is(err, cache.ErrNamed) {
@@ -148,7 +150,7 @@ func (x *executor) remove(ctx context.Context, it Item) (Reason, string, error) 
 	case KindLease:
 		return "", "", x.sweep.in.Cache.RemoveJunkLease(ctx, it.key, it.Name)
 	case KindIndex, KindPack:
-		return x.removeFiles(ctx, it)
+		return x.removeFiles(ctx, *it)
 	case KindCache:
 		sc := x.sweep.in.Cache
 		if e, lerr := sc.Lookup(ctx, it.key); lerr == nil && x.sweep.Now.Sub(e.Created) < x.sweep.CacheGrace {

@@ -83,6 +83,7 @@ const (
 	KindStaging  Kind = "staging"  // .tmp/<key>-*, <container>/revisions/.staging-*
 	KindTrash    Kind = "trash"    // .tmp/trash-*
 	KindLock     Kind = "lock"     // .store/<key>.lock of a build not in the store
+	KindObjects  Kind = "objects"  // .store/objects: objects no kept build names ("objects"), temps of crashed puts ("temps")
 	KindCache    Kind = "cache"    // <cache>/<key>
 	KindArchive  Kind = "archive"  // <cache>/<key>/<digest>.tar.zst its entry does not name
 	KindLease    Kind = "lease"    // <cache>/<key>/lease.<junk>: named as a build lease, and none
@@ -143,11 +144,16 @@ type Item struct {
 	// LastUse is an entry's last use, a revision's estimated last use, a
 	// cache key's publication or a leftover's mtime, when known.
 	LastUse time.Time `json:"last_use,omitzero"`
+	// Count is how many objects (or temps) an objects item stands for:
+	// they are many, and listed as one item.
+	Count int `json:"count,omitempty"`
 
 	rev    *materialize.Revision
 	left   materialize.Leftover
 	key    cas.Key
 	digest cas.Digest
+	objs   map[materialize.ObjectRef]bool // KindObjects "objects": which
+	temps  map[string]bool                // KindObjects "temps": their paths
 }
 
 // Title is how the item is named for people: container/revision,
@@ -211,6 +217,7 @@ func Plan(ctx context.Context, in PlanInput) (*Sweep, error) {
 		pl.planEntries,
 		pl.planTmp,
 		pl.planLocks,
+		pl.planObjects,
 		pl.planCache,
 	}
 	// One look at the running processes for the whole plan: who uses a
@@ -840,7 +847,7 @@ func published(rev *materialize.Revision) time.Time {
 	return t
 }
 
-var kindOrder = map[Kind]int{KindRevision: 0, KindEntry: 1, KindStaging: 2, KindTrash: 3, KindLock: 4, KindCache: 5, KindArchive: 6, KindLease: 7}
+var kindOrder = map[Kind]int{KindRevision: 0, KindEntry: 1, KindStaging: 2, KindTrash: 3, KindLock: 4, KindObjects: 5, KindCache: 6, KindArchive: 7, KindLease: 8}
 
 // sortItems orders items the way Execute removes them: revisions before
 // the entries they used, then leftovers, then the cache.

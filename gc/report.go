@@ -82,13 +82,18 @@ func unjoin(err error) []error {
 }
 
 // MarshalJSON writes every field of an item, null where it does not apply
-// (no container, no key, no known last use).
+// (no container, no key, no known last use, a count for a kind that is not
+// objects).
 func (it Item) MarshalJSON() ([]byte, error) {
 	opt := func(s string) *string {
 		if s == "" {
 			return nil
 		}
 		return &s
+	}
+	var count *int
+	if it.Kind == KindObjects {
+		count = &it.Count
 	}
 	var lastUse *time.Time
 	if !it.LastUse.IsZero() {
@@ -103,5 +108,6 @@ func (it Item) MarshalJSON() ([]byte, error) {
 		Reason    Reason     `json:"reason"`
 		Detail    string     `json:"detail"`
 		LastUse   *time.Time `json:"last_use"`
-	}{it.Kind, opt(it.Container), it.Name, opt(it.Key), it.Bytes, it.Reason, it.Detail, lastUse})
+		Count     *int       `json:"count"`
+	}{it.Kind, opt(it.Container), it.Name, opt(it.Key), it.Bytes, it.Reason, it.Detail, lastUse, count})
 }

@@ -58,8 +58,15 @@ func (r Root) Entries() ([]cas.Key, error) {
 
 // EntryBytes is the size of entry k: what its manifest records, or for
 // an entry without one (left by an interrupted rezup), what a walk finds.
+//
+// The bytes its files hold as hard links of objects are not counted: they
+// are on disk once for every build that links them, and what removing the
+// build frees of them is counted with the objects (see ObjectList).
 func (s *Store) EntryBytes(k cas.Key) int64 {
 	if m, err := s.ReadManifest(k); err == nil {
+		if l, err := s.ObjectList(k); err == nil {
+			return max(m.Bytes-l.LinkedBytes(), 0)
+		}
 		return m.Bytes
 	}
 	return dirBytes(s.opt.Root.EntryDir(k))
@@ -117,6 +124,7 @@ func (s *Store) removeEntryLocked(k cas.Key, lock *fsx.Lock) error {
 	// Best effort, as the lock file: the index a build fetched or
 	// published by index kept (delta.go).
 	_ = os.Remove(indexPath(s.opt.Root, k))
+	s.removeObjectList(k)
 	// Best effort: a lock file left (Windows, a read-only store dir) is
 	// a lock of a missing build, which gc removes later.
 	_ = lock.Unlink()
@@ -128,6 +136,7 @@ func (s *Store) removeEntryLocked(k cas.Key, lock *fsx.Lock) error {
 // exclusively; a waiter locks a new file, as after a removal.
 func (s *Store) dropLockOfNothing(k cas.Key, lock *fsx.Lock) {
 	if _, err := os.Lstat(s.opt.Root.EntryDir(k)); errors.Is(err, fs.ErrNotExist) {
+		s.removeObjectList(k)
 		_ = lock.Unlink() // best effort: gc removes what stays
 	}
 }
@@ -202,6 +211,7 @@ func (s *Store) RemoveOrphanLock(k cas.Key, notAfter time.Time) error {
 	if _, err := os.Lstat(s.opt.Root.EntryDir(k)); !errors.Is(err, fs.ErrNotExist) || fi.ModTime().After(notAfter) {
 		return fmt.Errorf("remove lock of %s: %w", k, ErrNotOrphan)
 	}
+	s.removeObjectList(k) // a crash between writing it and publishing the build
 	return lock.Unlink()
 }
 

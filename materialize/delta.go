@@ -159,7 +159,7 @@ func (s *Store) unpackFiles(ctx context.Context, e cache.Entry, staging, final s
 	}
 	s.opt.Reporter.Debugf("fetched %d content(s) of %s, %s, in %v", n, e.Key, HumanSize(bytes), time.Since(start).Round(time.Millisecond))
 	start = time.Now()
-	unseen, err := s.makeTree(ix, store, staging, rel)
+	unseen, linked, err := s.makeTree(ix, store, staging, rel)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -174,6 +174,7 @@ func (s *Store) unpackFiles(ctx context.Context, e cache.Entry, staging, final s
 	if rel != nil {
 		m.Prefix = final
 	}
+	m.linked = linked
 	return m, ix, nil
 }
 
@@ -303,9 +304,11 @@ const fetchGap = 256 << 10
 // files linked from their object as Options.LinkMode says, and the files
 // that hold the build prefix, and the manifest, written as new files (the
 // relocation rewrites them next, see settle): it returns the paths of
-// those to relocate.
-func (s *Store) makeTree(ix *files.Index, store *objects.Store, staging string, rel *pyenv.Relocator) (relocate []string, err error) {
+// those to relocate, and the object list of the tree (the objects its
+// files are hard links or clones of).
+func (s *Store) makeTree(ix *files.Index, store *objects.Store, staging string, rel *pyenv.Relocator) (relocate []string, linked ObjectList, err error) {
 	counts := map[objects.How]int{}
+	linked = ObjectList{}
 	for _, en := range ix.Entries {
 		p := filepath.Join(staging, filepath.FromSlash(en.Path))
 		switch en.Type {
@@ -332,16 +335,25 @@ func (s *Store) makeTree(ix *files.Index, store *objects.Store, staging string, 
 			var how objects.How
 			how, err = store.Link(en.Content, exec, p, s.opt.LinkMode)
 			counts[how]++
+			if err == nil && how != objects.Copied {
+				ref := ObjectRef{Digest: en.Content, Exec: exec}
+				u := linked[ref]
+				u.Size = en.Size
+				if how == objects.Hardlinked {
+					u.Links++
+				}
+				linked[ref] = u
+			}
 		default:
 			err = fmt.Errorf("unknown entry type %q", en.Type)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("make %s: %w", en.Path, err)
+			return nil, nil, fmt.Errorf("make %s: %w", en.Path, err)
 		}
 	}
 	s.opt.Reporter.Debugf("linked the build's files (%s): %d hardlinked, %d cloned, %d copied; %d written to be relocated",
 		s.opt.LinkMode, counts[objects.Hardlinked], counts[objects.Cloned], counts[objects.Copied], len(relocate))
-	return relocate, nil
+	return relocate, linked, nil
 }
 
 // writeObject writes object d to a new file at dst, writable until the

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -180,15 +179,6 @@ func objectPath(s *Store, b []byte, exec bool) string {
 	return p
 }
 
-func nlink(t *testing.T, p string) uint64 {
-	t.Helper()
-	fi, err := os.Lstat(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return uint64(fi.Sys().(*syscall.Stat_t).Nlink)
-}
-
 // A build published in the files format is fetched on a node by its
 // index into the object store, its tree made of hard links to the
 // objects, read-only, but for the files that hold the build's path:
@@ -269,6 +259,18 @@ func TestDeltaFetchLinksAndFetchesOnlyWhatIsMissing(t *testing.T) {
 		}
 		if _, err := os.Stat(indexPath(node.opt.Root, k)); err != nil {
 			t.Errorf("the index of %s is not kept: %v", k, err)
+		}
+		// The object list names what the tree links, from the index
+		// (not hashed again): gc keeps those objects.
+		list, err := node.ObjectList(k)
+		if err != nil || len(list) == 0 || list.LinkedBytes() == 0 {
+			t.Errorf("object list of %s: %d objects, %d linked bytes, %v", k, len(list), list.LinkedBytes(), err)
+		}
+		for ref, u := range list {
+			if u.Links > 0 && !sameFileAsObject(t, node, ref) {
+				t.Errorf("listed object %v (%d links) is linked by no file of the tree", ref.Digest, u.Links)
+				break
+			}
 		}
 	}
 	check(ka)
@@ -395,10 +397,11 @@ func TestDeltaArchiveEntriesAndBoth(t *testing.T) {
 			if _, err := node.made(ctx, Request{Key: k}); err != nil {
 				t.Fatal(err)
 			}
+			// The object store is there either way (an unpacked archive's
+			// files are shared through it too): the pack reads tell.
 			_, packOpens, _, _ := f.cnt.reset()
-			_, err := os.Stat(objectsDir(node.opt.Root))
-			if (packOpens > 0) != tc.byIndex || (err == nil) != tc.byIndex {
-				t.Errorf("pack reads %d, object store %v; want fetched by index: %v", packOpens, err, tc.byIndex)
+			if (packOpens > 0) != tc.byIndex {
+				t.Errorf("pack reads %d; want fetched by index: %v", packOpens, tc.byIndex)
 			}
 			script := filepath.Join(node.opt.Root.EntryDir(k), "venv", "rez", "bin", "rez", "rez-env")
 			if b, err := os.ReadFile(script); err != nil || !strings.Contains(string(b), node.opt.Root.EntryDir(k)) {
@@ -657,4 +660,16 @@ func TestDeltaPublishWithoutItsBasesPacks(t *testing.T) {
 	if _, packOpens, _, packBytes := f.cnt.reset(); packOpens == 0 || packBytes < 300<<10 {
 		t.Errorf("B was fetched in %d reads of %d bytes: want it whole", packOpens, packBytes)
 	}
+}
+
+// sameFileAsObject reports whether the object ref of node's store has
+// hard links besides its own name: a build's files.
+func sameFileAsObject(t *testing.T, node *Store, ref ObjectRef) bool {
+	t.Helper()
+	d := ref.Digest.String()
+	p := filepath.Join(objectsDir(node.opt.Root), d[:2], d)
+	if ref.Exec {
+		p += ".x"
+	}
+	return nlink(t, p) > 1
 }

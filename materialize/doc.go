@@ -90,6 +90,12 @@
 //     lock. Other nodes wait, then fetch what was published; the builder
 //     looks the key up again before publishing, so a key is published
 //     once. A read-only or unreachable cache builds without it.
+//   - Builds share their files (objects.go): a complete build's files that
+//     do not hold its prefix become links of .store/objects (Options.LinkMode:
+//     hard link, else clone, else copy, per file), and its object list
+//     (.store/<key>.objects, ObjectList) says which, for gc. A failure of the
+//     object store is one warning and plain files, never a failed build; an
+//     object found corrupt is never linked.
 //   - Builds are reproducible: two builds of one key with the same
 //     interpreters at the same prefix give byte-identical trees and
 //     archives of one digest (hash pycs compiled after relocation, RECORD

@@ -86,8 +86,11 @@ type Options struct {
 	// holds both an archive and an index; by default it fetches by the
 	// index. An entry with only an index is fetched by it all the same.
 	FetchArchive bool
-	// LinkMode is how a build fetched by index is made of the objects
-	// of .store/objects (REZUP_LINK_MODE; the zero value is hardlinks).
+	// LinkMode is how a build's files are made from the object store
+	// (REZUP_LINK_MODE; the zero value: hard links, else clones, else
+	// copies, per file). With objects.Copy, a build made here (built or
+	// unpacked) keeps its files to itself; a build fetched by index is
+	// still made of objects, copied.
 	LinkMode objects.LinkMode
 }
 
@@ -156,6 +159,11 @@ type Manifest struct {
 	// Origin is how the entry came to this store; nil in entries an
 	// older rezup made, whose origin is unknown.
 	Origin *Origin `json:"origin,omitempty"`
+
+	// linked is the object list of a build made of the object store's
+	// objects (fetched by index, delta.go): publish writes it, and does
+	// not hash and link the files again. nil: dedupe does.
+	linked ObjectList
 }
 
 // How an entry came to the store (Origin.How).
@@ -322,6 +330,16 @@ func (s *Store) publish(staging string, m *Manifest) error {
 	if err := fsx.ReplaceStaged(manifestIn(staging), append(b, '\n'), 0o666); err != nil {
 		return err
 	}
+	// The build is complete: its files go into the object store, and
+	// become links to it. The object store's lock is held until the build
+	// is in place (see objects.go).
+	var release func()
+	if m.linked != nil {
+		release = s.keepObjectList(k, m.linked)
+	} else {
+		release = s.dedupe(staging, k)
+	}
+	defer release()
 	// Read-only from here on, as Go's module cache and the Nix store:
 	// the archive records canonical modes, so packing it later gives the
 	// digest it would have given writable.

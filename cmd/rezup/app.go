@@ -578,8 +578,9 @@ func (a *app) cacheFormat(r *recipe.Recipe) (string, error) {
 	return materialize.CacheFormatArchive, nil
 }
 
-// linkMode is $REZUP_LINK_MODE: how a build fetched file by file is made
-// of the objects of .store/objects (default hardlink).
+// linkMode is $REZUP_LINK_MODE: how a build's files are made from the
+// object store, .store/objects: hardlink (the default), clone or copy.
+// Only the commands that make builds read it (add, use, pull).
 func (a *app) linkMode() (objects.LinkMode, error) {
 	v := strings.TrimSpace(a.getenv("REZUP_LINK_MODE"))
 	if v == "" {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/internal/testkit"
 )
 
@@ -43,7 +44,7 @@ func storeEntries(t *testing.T, root string) []string {
 	}
 	var keys []string
 	for _, e := range ents {
-		if e.IsDir() {
+		if _, err := cas.ParseKey(e.Name()); err == nil && e.IsDir() { // not .store/objects
 			keys = append(keys, e.Name())
 		}
 	}

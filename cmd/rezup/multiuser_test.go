@@ -206,7 +206,7 @@ func listing(t *testing.T, root string) map[string]fs.FileMode {
 // venv's bin/ also one of binFiles: python's venv module copies its
 // activate scripts with the interpreter's own modes and chmods the
 // python it copies to 0755. A build (.store/<key>) is read-only: the same
-// modes without their write bits. Anything under .tmp (private staging)
+// modes without their write bits; so are the objects of .store/objects. Anything under .tmp (private staging)
 // is not looked at.
 func checkModes(t *testing.T, root string, dir fs.FileMode, files, binFiles []fs.FileMode, archive fs.FileMode) {
 	t.Helper()
@@ -229,7 +229,12 @@ func checkModes(t *testing.T, root string, dir fs.FileMode, files, binFiles []fs
 		rel, _ := filepath.Rel(root, p)
 		parts := strings.Split(rel, string(filepath.Separator))
 		ro := fs.FileMode(0)
-		if len(parts) >= 2 && parts[0] == ".store" && (len(parts) > 2 || m.IsDir()) {
+		switch {
+		case len(parts) >= 2 && parts[0] == ".store" && parts[1] == "objects":
+			if !m.IsDir() {
+				ro = 0o222 // an object; the store's directories are written
+			}
+		case len(parts) >= 2 && parts[0] == ".store" && (len(parts) > 2 || m.IsDir()):
 			ro = 0o222 // in a build
 		}
 		in := func(modes []fs.FileMode) bool {

@@ -63,7 +63,10 @@ type statusRevision struct {
 	// installed from the recipe by pip, to the Python rezup.
 	MirrorBuiltBy optString `json:"mirror_built_by"`
 	Bytes         int64     `json:"bytes"`
-	Files         int64     `json:"files"`
+	// SharedBytes is what of Bytes the build's files share with other
+	// builds through the object store (hard links): on disk once for all.
+	SharedBytes int64 `json:"shared_bytes"`
+	Files       int64 `json:"files"`
 	// Lock is the revision's lock.json (see internal/pyresolve), null for
 	// a revision made before locks or by the Python rezup.
 	Lock *pyresolve.Resolution `json:"lock"`
@@ -368,6 +371,9 @@ func statusOfRevision(store *materialize.Store, rev, mirror *materialize.Revisio
 	} else if ok {
 		if m, err := store.ReadManifest(k); err == nil {
 			sr.Built, sr.Bytes, sr.Files = true, m.Bytes, m.Files
+			if l, err := store.ObjectList(k); err == nil {
+				sr.SharedBytes = min(l.LinkedBytes(), m.Bytes)
+			}
 			if sr.RezVersion == "" {
 				sr.RezVersion = optString(m.RezVersion)
 			}
@@ -437,6 +443,9 @@ func (a *app) printRevisions(c statusContainer) {
 		size := "-"
 		if r.Built {
 			size = materialize.HumanSize(r.Bytes)
+			if r.SharedBytes > 0 {
+				size += fmt.Sprintf(" (%s shared)", materialize.HumanSize(r.SharedBytes))
+			}
 		}
 		key := r.Key
 		if r.BuiltBy != "" && key == "" {

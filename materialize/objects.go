@@ -1,0 +1,554 @@
+package materialize
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zeebo/blake3"
+
+	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/objects"
+	"github.com/rezup/rezup/internal/fsx"
+)
+
+// This file is the store's side of the object store (cas/objects): the
+// builds of one root share their files on disk. When a build is complete
+// in staging (built, or unpacked from an archive) and before it is made
+// read-only and published, every regular file that does not hold the
+// build's prefix is put into .store/objects and replaced by a link to its
+// object (Options.LinkMode: hard link, else clone, else copy, per file).
+// A file that holds the prefix stays the build's own: it is what
+// relocation rewrote, and no other build has those bytes.
+//
+// The build's object list, .store/<key>.objects, says which objects its
+// files are links or clones of. It lives beside the build, not in it: the
+// build's tree is what an archive packs, and the list is this machine's
+// business (whether a file could be linked here), not the build's. It is
+// written before the build is renamed into place and removed with it.
+//
+// The object store's lock (.store/objects.lock) is what keeps gc from
+// removing an object between the Put that made it and the list that names
+// it: a build holds it shared from before its first Put until it is
+// published; gc's object phase takes it exclusively, without waiting long.
+//
+// Dedupe never fails a build: whatever goes wrong is one warning, and the
+// files it could not link stay plain files.
+
+const (
+	objectsName     = "objects"
+	objectsLockName = "objects.lock"
+	objectListExt   = ".objects"
+	// objectListHeader is the first line of an object list: its format.
+	objectListHeader = "rezup-objects 1"
+	// objectsLockWait bounds how long a build waits for gc's object phase
+	// before it publishes its files unshared.
+	objectsLockWait = time.Minute
+)
+
+// ObjectsDir is .store/objects, the object store of the root.
+func (r Root) ObjectsDir() string { return filepath.Join(r.StoreDir(), objectsName) }
+
+func (r Root) objectsLockPath() string { return filepath.Join(r.StoreDir(), objectsLockName) }
+
+// objectListPath is .store/<key>.objects, the object list of build k.
+func (r Root) objectListPath(k cas.Key) string {
+	return filepath.Join(r.StoreDir(), k.String()+objectListExt)
+}
+
+// ObjectRef names an object: a content, and whether it is executable
+// (the object store keeps the two modes as two objects).
+type ObjectRef struct {
+	Digest cas.Digest
+	Exec   bool
+}
+
+// ObjectUse is how a build uses one object.
+type ObjectUse struct {
+	// Size is the object's size in bytes.
+	Size int64
+	// Links is how many of the build's files are hard links of the
+	// object; 0 when they are clones.
+	Links int
+}
+
+// ObjectList is a build's object list: the objects its files are links or
+// clones of. Files that are copies are not listed: they share nothing.
+type ObjectList map[ObjectRef]ObjectUse
+
+// LinkedBytes is what the build's hard links hold: bytes on disk once for
+// every build that links them.
+func (l ObjectList) LinkedBytes() int64 {
+	var n int64
+	for _, u := range l {
+		n += u.Size * int64(u.Links)
+	}
+	return n
+}
+
+// marshal writes the list, one object a line in digest order:
+// "<digest> <x|-> <size> <links>".
+func (l ObjectList) marshal() []byte {
+	refs := make([]ObjectRef, 0, len(l))
+	for r := range l {
+		refs = append(refs, r)
+	}
+	slices.SortFunc(refs, func(a, b ObjectRef) int {
+		if c := bytes.Compare(a.Digest[:], b.Digest[:]); c != 0 {
+			return c
+		}
+		switch {
+		case a.Exec == b.Exec:
+			return 0
+		case b.Exec:
+			return -1
+		}
+		return 1
+	})
+	var b bytes.Buffer
+	b.WriteString(objectListHeader + "\n")
+	for _, r := range refs {
+		x := "-"
+		if r.Exec {
+			x = "x"
+		}
+		u := l[r]
+		fmt.Fprintf(&b, "%s %s %d %d\n", r.Digest, x, u.Size, u.Links)
+	}
+	return b.Bytes()
+}
+
+func parseObjectList(data []byte) (ObjectList, error) {
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	if !sc.Scan() || sc.Text() != objectListHeader {
+		return nil, errors.New("not an object list")
+	}
+	l := ObjectList{}
+	for n := 2; sc.Scan(); n++ {
+		f := strings.Fields(sc.Text())
+		if len(f) != 4 {
+			return nil, fmt.Errorf("line %d: want 4 fields", n)
+		}
+		d, err := cas.ParseDigest(f[0])
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", n, err)
+		}
+		size, err1 := strconv.ParseInt(f[2], 10, 64)
+		links, err2 := strconv.Atoi(f[3])
+		if (f[1] != "x" && f[1] != "-") || err1 != nil || err2 != nil || size < 0 || links < 0 {
+			return nil, fmt.Errorf("line %d: bad fields", n)
+		}
+		l[ObjectRef{Digest: d, Exec: f[1] == "x"}] = ObjectUse{Size: size, Links: links}
+	}
+	return l, sc.Err()
+}
+
+// maxObjectList bounds what is read of an object list: a build of a
+// million files.
+const maxObjectList = 100 << 20
+
+// ObjectList reads build k's object list. A build without one (made before
+// the object store, by a rezup with REZUP_LINK_MODE=copy, or where linking
+// failed) has an empty list; an unreadable one is an error: the caller
+// cannot tell which objects the build uses.
+func (s *Store) ObjectList(k cas.Key) (ObjectList, error) {
+	b, err := fsx.ReadMeta(s.opt.Root.objectListPath(k), maxObjectList)
+	if errors.Is(err, fs.ErrNotExist) {
+		return ObjectList{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("object list of %s: %w", k, err)
+	}
+	l, err := parseObjectList(b)
+	if err != nil {
+		return nil, fmt.Errorf("object list of %s: %s: %w", k, s.opt.Root.objectListPath(k), err)
+	}
+	return l, nil
+}
+
+// removeObjectList removes build k's object list, once its build is gone.
+func (s *Store) removeObjectList(k cas.Key) {
+	// Best effort: a list whose build is gone names nothing gc reads, and
+	// the next publish of k replaces it.
+	_ = os.Remove(s.opt.Root.objectListPath(k))
+}
+
+// Objects opens the root's object store, or returns nil when the root has
+// none yet. It creates nothing.
+func (s *Store) Objects() (*objects.Store, error) {
+	dir := s.opt.Root.ObjectsDir()
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return objects.Open(dir)
+}
+
+// LockObjects takes the object store's lock exclusively, as gc does
+// before it removes objects, waiting at most wait for the builds that hold
+// it (shared, from their first Put until they are published). It fails
+// with ErrInUse when they still hold it then. Close releases it.
+func (s *Store) LockObjects(ctx context.Context, wait time.Duration) (*fsx.Lock, error) {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	l, err := fsx.Exclusive(ctx, s.opt.Root.objectsLockPath(), nil)
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("lock the object store: %w", ErrInUse)
+	}
+	return l, err
+}
+
+// dedupeStats counts what dedupe did, for -D.
+type dedupeStats struct {
+	files, prefixed                 int
+	hardlinked, cloned, copied, bad int
+	put                             int
+}
+
+// dedupe makes the complete build staged in staging, for entry k, share
+// its files through the object store, and writes its object list. It
+// returns what releases the object store's lock: the caller calls it once
+// the build is published or discarded. It never fails: a failure is one
+// warning, and the files not linked by then stay plain files.
+func (s *Store) dedupe(staging string, k cas.Key) (release func()) {
+	release = func() {}
+	if s.opt.LinkMode == objects.Copy {
+		s.opt.Reporter.Debugf("link mode copy: the files of %s are its own", k)
+		return release
+	}
+	start := time.Now()
+	warn := func(err error) {
+		s.opt.Reporter.Warnf("the files of %s are not shared with other builds: %v", k, err)
+	}
+	root := s.opt.Root
+	release, err := s.lockObjects()
+	if err != nil {
+		warn(err)
+		return release
+	}
+	st, err := objects.Open(root.ObjectsDir())
+	if err != nil {
+		warn(err)
+		return release
+	}
+	list, stats, err := s.linkTree(st, staging, []byte(root.EntryDir(k)))
+	s.opt.Reporter.Debugf("shared the files of %s in %v: %d file(s), %d naming the prefix kept, %d object(s) put; %d hard-linked, %d cloned, %d copied, %d left as they were",
+		k, time.Since(start).Round(time.Millisecond), stats.files, stats.prefixed, stats.put, stats.hardlinked, stats.cloned, stats.copied, stats.bad)
+	if err != nil {
+		warn(err)
+	}
+	if len(list) == 0 {
+		s.removeObjectList(k)
+		return release
+	}
+	// Written while the lock is held, before the build is in place: gc,
+	// once it holds the lock, sees every object a build links named.
+	if err := fsx.WriteFile(root.objectListPath(k), list.marshal(), 0o666); err != nil {
+		warn(fmt.Errorf("write its object list: %w", err))
+	}
+	return release
+}
+
+// lockObjects holds the object store's lock shared, waiting for gc's
+// object phase at most objectsLockWait; release ends it (a no-op when the
+// lock could not be had).
+func (s *Store) lockObjects() (release func(), err error) {
+	release = func() {}
+	root := s.opt.Root
+	if err := root.mkdir(root.StoreDir()); err != nil {
+		return release, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), objectsLockWait)
+	defer cancel()
+	lock, err := fsx.Shared(ctx, root.objectsLockPath(), func() {
+		s.opt.Reporter.Infof("waiting for gc to finish with the object store")
+	})
+	if err != nil {
+		return release, fmt.Errorf("lock the object store: %w", err)
+	}
+	return func() { lock.Close() }, nil
+}
+
+// keepObjectList writes the object list of build k, whose files are
+// already links of objects (fetched by index): under the object store's
+// lock, as dedupe writes its list, so that gc, once it holds the lock,
+// sees every object the build links named. It returns what releases the
+// lock. A failure is one warning: the objects are then kept by their
+// hard links alone (gc removes no object a build links).
+func (s *Store) keepObjectList(k cas.Key, list ObjectList) (release func()) {
+	warn := func(err error) {
+		s.opt.Reporter.Warnf("the object list of %s is not written: %v", k, err)
+	}
+	release, err := s.lockObjects()
+	if err != nil {
+		warn(err)
+		return release
+	}
+	if len(list) == 0 {
+		s.removeObjectList(k)
+		return release
+	}
+	if err := fsx.WriteFile(s.opt.Root.objectListPath(k), list.marshal(), 0o666); err != nil {
+		warn(err)
+	}
+	return release
+}
+
+// stagedFile is a regular file of a staged build that names no prefix.
+type stagedFile struct {
+	path string
+	ref  ObjectRef
+	size int64
+	had  bool // the object was in the store before this build
+}
+
+// linkTree puts the files of the tree at dir that do not hold prefix into
+// st (one batch, one commit) and replaces each by a link to its object. It
+// returns the objects the tree now links or clones. An error stops it with
+// the files not linked yet left as they were.
+func (s *Store) linkTree(st *objects.Store, dir string, prefix []byte) (ObjectList, dedupeStats, error) {
+	var stats dedupeStats
+	var files []stagedFile
+	meta := filepath.Join(dir, ".rezup")
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case p == meta:
+			return filepath.SkipDir // the manifest: rewritten by every publish
+		case !d.Type().IsRegular():
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		files = append(files, stagedFile{path: p, size: info.Size(), ref: ObjectRef{Exec: info.Mode().Perm()&0o111 != 0}})
+		return nil
+	})
+	if err != nil {
+		return nil, stats, err
+	}
+	stats.files = len(files)
+
+	// Hashing is the cost: one file per core at a time.
+	named := make([]bool, len(files))
+	err = forEach(len(files), func(i int) error {
+		var err error
+		files[i].ref.Digest, named[i], err = scanFile(files[i].path, prefix)
+		return err
+	})
+	if err != nil {
+		return nil, stats, err
+	}
+	candidates := files[:0]
+	for i, f := range files {
+		if named[i] {
+			stats.prefixed++
+			continue
+		}
+		f.had = st.Has(f.ref.Digest, f.ref.Exec)
+		candidates = append(candidates, f)
+	}
+	files = candidates
+
+	b := st.NewBatch()
+	defer b.Close() // what was not committed goes
+	var mu sync.Mutex
+	err = forEach(len(files), func(i int) error {
+		if files[i].had {
+			return nil
+		}
+		mu.Lock()
+		stats.put++
+		mu.Unlock()
+		return putFile(b, &files[i])
+	})
+	if err != nil {
+		return nil, stats, err
+	}
+	if err := b.Commit(); err != nil {
+		return nil, stats, err
+	}
+
+	// Put verifies what it stores; an object that was there already is
+	// read once here before a build links it: an object rewritten in
+	// place (by its owner, or root) must not spread.
+	var had []ObjectRef
+	seen := map[ObjectRef]bool{}
+	for _, f := range files {
+		if f.had && !seen[f.ref] {
+			seen[f.ref] = true
+			had = append(had, f.ref)
+		}
+	}
+	bad := map[ObjectRef]error{}
+	_ = forEach(len(had), func(i int) error {
+		if err := verifyObject(st, had[i]); err != nil {
+			mu.Lock()
+			bad[had[i]] = err
+			mu.Unlock()
+		}
+		return nil // a bad object leaves its files as they are, not the others
+	})
+
+	list := ObjectList{}
+	var firstErr error
+	_ = forEach(len(files), func(i int) error {
+		f := files[i]
+		err := bad[f.ref] // read only, from here on
+		var how objects.How
+		if err == nil {
+			how, err = linkFile(st, f, s.opt.LinkMode)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			stats.bad++
+			firstErr = cmp.Or(firstErr, err)
+			return nil // the file stays as it was; the others are linked
+		}
+		u := list[f.ref]
+		u.Size = f.size
+		switch how {
+		case objects.Hardlinked:
+			stats.hardlinked++
+			u.Links++
+		case objects.Cloned:
+			stats.cloned++
+		case objects.Copied:
+			stats.copied++
+			return nil // shares nothing: not listed
+		}
+		list[f.ref] = u
+		return nil
+	})
+	return list, stats, firstErr
+}
+
+// forEach calls fn for 0 to n-1, on as many goroutines as there are
+// cores, and returns the first error; after one, the calls not started
+// are not made.
+func forEach(n int, fn func(i int) error) error {
+	var (
+		mu    sync.Mutex
+		next  int
+		first error
+		wg    sync.WaitGroup
+	)
+	for range min(runtime.GOMAXPROCS(0), n) {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				i := next
+				next++
+				stop := first != nil || i >= n
+				mu.Unlock()
+				if stop {
+					return
+				}
+				if err := fn(i); err != nil {
+					mu.Lock()
+					first = cmp.Or(first, err)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return first
+}
+
+// scanFile hashes the file at p and tells whether it holds prefix. It
+// stops reading at the first occurrence: such a file stays as it is.
+func scanFile(p string, prefix []byte) (cas.Digest, bool, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return cas.Digest{}, false, err
+	}
+	defer f.Close()
+	h := blake3.New()
+	buf := make([]byte, 256<<10)
+	var carry []byte // the tail of what was read: a prefix may straddle two reads
+	for {
+		n, err := f.Read(buf)
+		if n > 0 {
+			chunk := buf[:n]
+			window := append(carry, chunk...)
+			if bytes.Contains(window, prefix) {
+				return cas.Digest{}, true, nil
+			}
+			if keep := len(prefix) - 1; len(window) > keep {
+				carry = append(carry[:0], window[len(window)-keep:]...)
+			} else {
+				carry = window
+			}
+			h.Write(chunk)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return cas.Digest{}, false, err
+		}
+	}
+	var d cas.Digest
+	copy(d[:], h.Sum(nil))
+	return d, false, nil
+}
+
+func putFile(b *objects.Batch, f *stagedFile) error {
+	r, err := os.Open(f.path)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return b.Put(f.ref.Digest, f.ref.Exec, r)
+}
+
+// verifyObject hashes an object the store had, and fails with
+// objects.ErrCorrupt when it does not hold its content.
+func verifyObject(st *objects.Store, ref ObjectRef) error {
+	r, err := st.Open(ref.Digest, ref.Exec)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	h := blake3.New()
+	if _, err := io.Copy(h, r); err != nil {
+		return err
+	}
+	var d cas.Digest
+	copy(d[:], h.Sum(nil))
+	if d != ref.Digest {
+		return fmt.Errorf("object %s in %s: %w (rewritten in place: remove it)", ref.Digest, st.Dir(), objects.ErrCorrupt)
+	}
+	return nil
+}
+
+// linkFile replaces the staged file f by a link to its object: made beside
+// it, then renamed over it, so that the file is whole whatever fails.
+func linkFile(st *objects.Store, f stagedFile, mode objects.LinkMode) (objects.How, error) {
+	tmp := filepath.Join(filepath.Dir(f.path), fsx.RandomName(".rezup-link-"))
+	how, err := st.Link(f.ref.Digest, f.ref.Exec, tmp, mode)
+	if err != nil {
+		return 0, err
+	}
+	if err := os.Rename(tmp, f.path); err != nil {
+		_ = os.Remove(tmp) // best effort: a leftover in staging goes with the staging dir
+		return 0, err
+	}
+	return how, nil
+}
