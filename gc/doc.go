@@ -36,7 +36,9 @@
 //     removes entry.json before the archives, so a reader gets the archive
 //     or a clean miss. Of a key that stays, an archive its entry.json does
 //     not name (the loser of two concurrent publishes) goes once older
-//     than CacheGrace, unless PlanInput.Pinned pins its digest.
+//     than CacheGrace, unless PlanInput.Pinned pins its digest. The
+//     file-level format (indexes, and the packs every key shares) goes
+//     under the same rules; packs.go says how.
 //   - An entry's lock file goes with the entry (unlinked under LOCK_EX; a
 //     process waiting on it locks a new file, see fsx). The lock file of a
 //     build not in the store (a failed first build) goes when nobody holds

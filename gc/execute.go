@@ -74,7 +74,7 @@ func (p *Sweep) Execute(ctx context.Context) (*Result, error) {
 func cannotRemove(it Item, err error) (Reason, string, bool) {
 	var theirs *fsx.NotOwnerError
 	switch {
-	case err == nil || it.Kind == KindCache || it.Kind == KindArchive || it.Kind == KindLease:
+	case err == nil || it.Kind == KindCache || it.Kind == KindArchive || it.Kind == KindLease || it.Kind == KindIndex || it.Kind == KindPack:
 		return "", "", false
 	case errors.As(err, &theirs):
 		return ReasonOtherAccount, theirs.Error() + ": only it, or root, removes it", true
@@ -97,6 +97,7 @@ type executor struct {
 	roots   *materialize.RuntimeRoots
 	rootsAt time.Time
 	errs    []error
+	files   filesCheck // the indexes listed again before the first pack goes (packs.go)
 }
 
 // rescanAfter is how old the look at the running processes may be when a
@@ -148,6 +149,8 @@ func (x *executor) remove(ctx context.Context, it *Item) (Reason, string, error)
 		return "", "", err
 	case KindLease:
 		return "", "", x.sweep.in.Cache.RemoveJunkLease(ctx, it.key, it.Name)
+	case KindIndex, KindPack:
+		return x.removeFiles(ctx, *it)
 	case KindCache:
 		sc := x.sweep.in.Cache
 		if e, lerr := sc.Lookup(ctx, it.key); lerr == nil && x.sweep.Now.Sub(e.Created) < x.sweep.CacheGrace {

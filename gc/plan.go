@@ -159,7 +159,7 @@ type Item struct {
 // Title is how the item is named for people: container/revision,
 // key/digest for an archive, or the name alone.
 func (it Item) Title() string {
-	if it.Kind == KindArchive {
+	if it.Kind == KindArchive || it.Kind == KindIndex {
 		return it.Key + "/" + it.Name
 	}
 	if it.Container != "" {
@@ -184,6 +184,7 @@ type Sweep struct {
 
 	in         PlanInput
 	remoteKeys map[cas.Key]bool // keys of the kept remote revisions
+	files      filesPlan        // the cache's indexes and packs (packs.go)
 }
 
 // Bytes is what the sweep frees.
@@ -606,6 +607,7 @@ func (pl *planner) entryLastUse(k cas.Key) time.Time {
 // "archive"), which stays in the cache whatever the key's entry names.
 func (pl *planner) pin(rev *materialize.Revision, who string) {
 	if e := rev.Pin(); e != nil {
+		pl.pinIndex(*e, who)
 		if pl.pinned == nil {
 			pl.pinned = map[cas.Digest]string{}
 		}
@@ -743,9 +745,10 @@ func (pl *planner) planCache(ctx context.Context) error {
 		}
 		if kept {
 			pl.planArchives(ctx, ki.Key)
+			pl.planIndexes(ctx, ki.Key)
 		}
 	}
-	return nil
+	return pl.planPacks(ctx)
 }
 
 // decideCacheKey keeps or removes one cache key, and reports whether it

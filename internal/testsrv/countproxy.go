@@ -23,6 +23,8 @@ const (
 	KindArchive Kind = "archive" // <key>/<digest>.tar.zst
 	KindEntry   Kind = "entry"   // <key>/entry.json
 	KindLease   Kind = "lease"   // <key>/lease.<gen>, and listings of them
+	KindIndex   Kind = "index"   // <key>/<digest>.index (the files format)
+	KindPack    Kind = "pack"    // packs/<2 hex>/<digest>.pack (the files format)
 	KindOther   Kind = "other"   // anything else: listings, buckets, …
 )
 
@@ -39,6 +41,10 @@ func KindOf(u *url.URL) Kind {
 		return KindArchive
 	case name == "entry.json":
 		return KindEntry
+	case strings.HasSuffix(name, ".index"):
+		return KindIndex
+	case strings.HasSuffix(name, ".pack"):
+		return KindPack
 	case name == "lease" || strings.HasPrefix(name, "lease."):
 		return KindLease
 	}

@@ -27,6 +27,8 @@ func TestKindOf(t *testing.T) {
 		{"/bucket?list-type=2&prefix=p%2Fk%2Flease.", KindLease},
 		{"/bucket/?list-type=2&prefix=p%2Fk%2F", KindOther},
 		{"/k/", KindOther},
+		{"/p/k/0a1b.index", KindIndex},
+		{"/p/packs/0a/0a1b.pack", KindPack},
 		{"/", KindOther},
 		{"/k/entry.json.tmp", KindOther},
 	} {
