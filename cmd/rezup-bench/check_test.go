@@ -151,6 +151,7 @@ func TestParseFlags(t *testing.T) {
 		{"-only", "fleet", "-caches", "dir,http,s3", "-nodes", "4", "-fleet-timeout", "3m"},
 		{"-only", "build", "-rounds", "1"},
 		{"-only", "store", "-rounds", "1", "-rezup", exe},
+		{"-only", "delta", "-rounds", "1", "-delta-mb", "1", "-delta-builds", "3"},
 	}
 	for _, args := range good {
 		if _, err := parseFlags(args); err != nil {
@@ -161,7 +162,10 @@ func TestParseFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-only", "fleets"}, `-only is "fleets": use launch, store, fleet or build`},
+		{[]string{"-only", "fleets"}, `-only is "fleets": use launch, store, fleet, build or delta`},
+		{[]string{"-only", "delta", "-delta-builds", "2"}, "-delta-builds is 2: use 3 to 100"},
+		{[]string{"-only", "delta", "-delta-mb", "0"}, "-delta-mb is 0: use 1 to 10000"},
+		{[]string{"-only", "store", "-delta-mb", "5"}, "-delta-mb does not apply to -only store: it is for -only delta"},
 		{[]string{"-only", "fleet", "-caches", "dir,ftp"}, `-caches: unknown cache "ftp"`},
 		{[]string{"-only", "fleet", "-caches", "s3,s3"}, "-caches names s3 twice"},
 		{[]string{"-only", "fleet", "-nodes", "0"}, "-nodes is 0: use 1 to 1000"},
@@ -195,4 +199,26 @@ func testBinary(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return exe
+}
+
+func TestDeltaCheck(t *testing.T) {
+	good := deltaNode{what: "round 1's cold node", fetched: 1, key: "k", want: "k", files: 10, linked: 8, relocated: 2, wantLinks: true}
+	r := &deltaReport{rounds: 1, nodes: []deltaNode{good, good, good, good, good}}
+	r.disk.builds, r.disk.want, r.disk.linked = 3, 3, true
+	if p := r.check(); len(p) != 0 {
+		t.Errorf("a good report: check() = %q", p)
+	}
+	bad := good
+	bad.built, bad.strays, bad.stray = 1, 1, "venv/x.pyc"
+	r.nodes[1] = bad
+	archive := good
+	archive.wantLinks = false
+	r.nodes[2] = archive
+	r.disk.linked = false
+	p := r.check()
+	for _, want := range []string{"built 1 builds", "neither hard links nor relocated (venv/x.pyc)", "the archive path left 8 hard-linked files", "share no file"} {
+		if !strings.Contains(strings.Join(p, "\n"), want) {
+			t.Errorf("check() = %q, want a problem with %q", p, want)
+		}
+	}
 }

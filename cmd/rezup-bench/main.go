@@ -7,6 +7,7 @@
 //	go run ./cmd/rezup-bench -only launch -vs /path/to/an/older/rezup
 //	go run ./cmd/rezup-bench -only fleet -caches dir,http,s3 -nodes 100
 //	go run ./cmd/rezup-bench -only build
+//	go run ./cmd/rezup-bench -only delta
 //
 // The modes:
 //
@@ -20,7 +21,10 @@
 //   - build (buildBench): `rezup add` of a new and of an unchanged recipe
 //     against virtualenv + pip;
 //   - fleet (fleetBench): -nodes node roots launching at once against each
-//     cache of -caches, warm then cold.
+//     cache of -caches, warm then cold;
+//   - delta (deltaBench): issue 22's file-level format against the archive
+//     path: delta bytes and time of a new revision, a cold node, a node
+//     with every object, and the disk of builds sharing their files.
 //
 // Each mode prints its figures, then its counts' verdict; counts that are
 // off make the exit status 1. The same code runs in a small size as the
@@ -54,6 +58,8 @@ type options struct {
 	nodes        int
 	caches       []string
 	fleetTimeout time.Duration
+	deltaMB      int
+	deltaBuilds  int
 }
 
 // flagModes says which modes each mode-specific flag is for; "" is the
@@ -61,7 +67,9 @@ type options struct {
 var flagModes = map[string][]string{
 	"n":             {"", "launch"},
 	"vs":            {"", "launch"},
-	"rounds":        {"", "store", "build"},
+	"rounds":        {"", "store", "build", "delta"},
+	"delta-mb":      {"delta"},
+	"delta-builds":  {"delta"},
 	"nodes":         {"fleet"},
 	"caches":        {"fleet"},
 	"fleet-timeout": {"fleet"},
@@ -76,9 +84,11 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.vs, "vs", "", "launch: a second rezup binary to time in the same run (its own HOME, root and revision)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (its path is printed)")
 	fs.IntVar(&o.rounds, "rounds", 5, "store and build: rounds of each comparison")
-	fs.StringVar(&o.only, "only", "", `run only "launch", "store", "fleet" or "build" (fleet and build run only when asked)`)
+	fs.StringVar(&o.only, "only", "", `run only "launch", "store", "fleet", "build" or "delta" (fleet, build and delta run only when asked)`)
 	fs.IntVar(&o.nodes, "nodes", 100, fmt.Sprintf("fleet: node roots launching at once (at most %d)", maxNodes))
 	caches := fs.String("caches", "dir", "fleet: the caches to run against, comma-separated: dir, http, s3")
+	fs.IntVar(&o.deltaMB, "delta-mb", 60, "delta: the generated package's size in MB")
+	fs.IntVar(&o.deltaBuilds, "delta-builds", 10, "delta: the builds on one node of the disk figure (at least 3)")
 	fs.DurationVar(&o.fleetTimeout, "fleet-timeout", 20*time.Minute, "fleet: bound on each run of every node")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -90,8 +100,8 @@ func parseFlags(args []string) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q: rezup-bench takes flags only", fs.Arg(0))
 	}
-	if !slices.Contains([]string{"", "launch", "store", "fleet", "build"}, o.only) {
-		return o, fmt.Errorf("-only is %q: use launch, store, fleet or build", o.only)
+	if !slices.Contains([]string{"", "launch", "store", "fleet", "build", "delta"}, o.only) {
+		return o, fmt.Errorf("-only is %q: use launch, store, fleet, build or delta", o.only)
 	}
 	var misplaced error
 	fs.Visit(func(f *flag.Flag) {
@@ -107,6 +117,12 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.rounds < 1 || o.rounds > 1000 {
 		return o, fmt.Errorf("-rounds is %d: use 1 to 1000", o.rounds)
+	}
+	if o.deltaMB < 1 || o.deltaMB > 10000 {
+		return o, fmt.Errorf("-delta-mb is %d: use 1 to 10000", o.deltaMB)
+	}
+	if o.deltaBuilds < 3 || o.deltaBuilds > 100 {
+		return o, fmt.Errorf("-delta-builds is %d: use 3 to 100", o.deltaBuilds)
 	}
 	if o.nodes < 1 || o.nodes > maxNodes {
 		return o, fmt.Errorf("-nodes is %d: use 1 to %d", o.nodes, maxNodes)
@@ -212,6 +228,12 @@ func run(w io.Writer, o options) error {
 			}
 			problems = append(problems, verdict(w, "fleet on the "+name+" cache", r.check())...)
 		}
+	case "delta":
+		r, err := deltaBench(w, deltaOptions{bin: o.bin, tmp: filepath.Join(tmp, "delta"), rounds: o.rounds, mb: o.deltaMB, builds: o.deltaBuilds})
+		if err != nil {
+			return err
+		}
+		problems = verdict(w, "delta", r.check())
 	case "build":
 		r, err := buildBench(w, buildOptions{bin: o.bin, tmp: filepath.Join(tmp, "build"), rounds: o.rounds})
 		if err != nil {

@@ -131,3 +131,21 @@ func TestSmokeFleet(t *testing.T) {
 		})
 	}
 }
+
+// TestSmokeDelta runs the delta benchmark with a package of 1 MB and the
+// three revisions: every figure is printed and the counts hold.
+func TestSmokeDelta(t *testing.T) {
+	bin := smoke(t)
+	start := time.Now()
+	var out bytes.Buffer
+	r, err := deltaBench(&out, deltaOptions{bin: bin, tmp: filepath.Join(t.TempDir(), "delta"), rounds: 1, mb: 1, builds: 3, userCache: userCache(t)})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, &out)
+	}
+	report(t, &out, start, r.check())
+	for _, fig := range []string{"(1) bytes", "(2) time to ready", "(3) disk", "(4) a cold node", "(5) a node with every object"} {
+		if !bytes.Contains(out.Bytes(), []byte(fig)) {
+			t.Errorf("the output has no figure %q", fig)
+		}
+	}
+}
