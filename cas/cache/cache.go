@@ -688,24 +688,46 @@ func (c *Cache) Archives(ctx context.Context, key cas.Key) ([]ArchiveInfo, error
 	if err != nil {
 		return nil, fmt.Errorf("list archives of %s in %s: %w", key, c, err)
 	}
-	var out []ArchiveInfo
-	prefix := key.String() + "/"
-	err = c.b.List(ctx, prefix, func(o backend.ObjectInfo) error {
-		rel := strings.TrimPrefix(o.Name, prefix)
-		if !isArchiveName(o.Name) || strings.Contains(rel, "/") {
-			return nil
-		}
-		d, err := cas.ParseDigest(strings.TrimSuffix(rel, archive.Ext))
-		if err != nil {
-			return nil // not a name rezup writes: not rezup's to judge
-		}
-		out = append(out, ArchiveInfo{Digest: d, Size: o.Size, Modified: o.ModTime, Named: d == named})
-		return nil
-	})
+	stored, err := c.storedUnder(ctx, key, archive.Ext)
 	if err != nil {
 		return nil, fmt.Errorf("list archives of %s in %s: %w", key, c, err)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Digest.String() < out[j].Digest.String() })
+	out := make([]ArchiveInfo, 0, len(stored))
+	for _, o := range stored {
+		out = append(out, ArchiveInfo{Digest: o.digest, Size: o.Size, Modified: o.ModTime, Named: o.digest == named})
+	}
+	return out, nil
+}
+
+// storedObject is an object a key holds under its digest's name.
+type storedObject struct {
+	backend.ObjectInfo
+	digest cas.Digest
+}
+
+// storedUnder lists the complete objects named <digest><ext> right under
+// key (archives, indexes), sorted by digest. Temps, and names rezup does
+// not write, are not rezup's to judge: left out.
+func (c *Cache) storedUnder(ctx context.Context, key cas.Key, ext string) ([]storedObject, error) {
+	var out []storedObject
+	prefix := key.String() + "/"
+	err := c.b.List(ctx, prefix, func(o backend.ObjectInfo) error {
+		rel := strings.TrimPrefix(o.Name, prefix)
+		base, ok := strings.CutSuffix(rel, ext)
+		if !ok || isTempName(o.Name) || strings.Contains(rel, "/") {
+			return nil
+		}
+		d, err := cas.ParseDigest(base)
+		if err != nil {
+			return nil
+		}
+		out = append(out, storedObject{ObjectInfo: o, digest: d})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].digest.String() < out[j].digest.String() })
 	return out, nil
 }
 

@@ -493,24 +493,14 @@ func (c *Cache) Indexes(ctx context.Context, key cas.Key) ([]IndexInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list indexes of %s in %s: %w", key, c, err)
 	}
-	var out []IndexInfo
-	prefix := key.String() + "/"
-	err = c.b.List(ctx, prefix, func(o backend.ObjectInfo) error {
-		rel := strings.TrimPrefix(o.Name, prefix)
-		if !isIndexName(o.Name) || strings.Contains(rel, "/") {
-			return nil
-		}
-		d, err := cas.ParseDigest(strings.TrimSuffix(rel, IndexExt))
-		if err != nil {
-			return nil // not a name rezup writes
-		}
-		out = append(out, IndexInfo{Digest: d, Size: o.Size, Modified: o.ModTime, Named: ok && e.HasIndex() && e.Index == d})
-		return nil
-	})
+	stored, err := c.storedUnder(ctx, key, IndexExt)
 	if err != nil {
 		return nil, fmt.Errorf("list indexes of %s in %s: %w", key, c, err)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Digest.String() < out[j].Digest.String() })
+	out := make([]IndexInfo, 0, len(stored))
+	for _, o := range stored {
+		out = append(out, IndexInfo{Digest: o.digest, Size: o.Size, Modified: o.ModTime, Named: ok && e.HasIndex() && e.Index == o.digest})
+	}
 	return out, nil
 }
 
