@@ -94,7 +94,7 @@ func TestFuzzCorpus(t *testing.T) {
 		if string(js) != string(want) {
 			t.Errorf("seed %s is not what fuzzSeeds makes: run with -write-corpus", name)
 		}
-		data := indexEncoder.EncodeAll(js, nil)
+		data := indexEncoder().EncodeAll(js, nil)
 		_, err = Parse(data, cas.DigestOf(data), Limits{})
 		if strings.HasPrefix(name, "valid-") != (err == nil) {
 			t.Errorf("seed %s: Parse: %v", name, err)
@@ -112,7 +112,7 @@ func FuzzParse(f *testing.F) {
 	}
 	lim := Limits{MaxFiles: 1000, MaxBytes: 1 << 30, MaxIndexSize: 1 << 20}
 	f.Fuzz(func(t *testing.T, js []byte) {
-		data := indexEncoder.EncodeAll(js, nil)
+		data := indexEncoder().EncodeAll(js, nil)
 		ix, err := Parse(data, cas.DigestOf(data), lim)
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) {

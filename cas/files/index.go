@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"sync"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -137,13 +138,16 @@ func Marshal(ix *Index) ([]byte, cas.Digest, error) {
 	if err != nil {
 		return nil, cas.Digest{}, fmt.Errorf("marshal index: %w", err)
 	}
-	data := indexEncoder.EncodeAll(js, nil)
+	data := indexEncoder().EncodeAll(js, nil)
 	return data, cas.DigestOf(data), nil
 }
 
 // indexEncoder compresses indexes: EncodeAll is deterministic and safe
-// for concurrent use.
-var indexEncoder = mustEncoder(zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderCRC(false), zstd.WithEncoderConcurrency(1))
+// for concurrent use. Made on first use: every rezup start links this
+// package, and only a publish encodes an index.
+var indexEncoder = sync.OnceValue(func() *zstd.Encoder {
+	return mustEncoder(zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderCRC(false), zstd.WithEncoderConcurrency(1))
+})
 
 func mustEncoder(opts ...zstd.EOption) *zstd.Encoder {
 	e, err := zstd.NewWriter(nil, opts...)

@@ -70,7 +70,7 @@ func encode(t testing.TB, ix *Index) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return indexEncoder.EncodeAll(js, nil)
+	return indexEncoder().EncodeAll(js, nil)
 }
 
 // clone deep-copies an index, for a test to break.
@@ -323,7 +323,7 @@ func TestParseBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	z := func(s []byte) []byte { return indexEncoder.EncodeAll(s, nil) }
+	z := func(s []byte) []byte { return indexEncoder().EncodeAll(s, nil) }
 	flipped := bytes.Clone(b.data)
 	flipped[len(flipped)/2] ^= 1
 	tests := []struct {
