@@ -250,16 +250,22 @@ func (s *Store) dedupe(staging string, k cas.Key) (release func()) {
 	if err != nil {
 		warn(err)
 	}
-	if len(list) == 0 {
-		s.removeObjectList(k)
-		return release
-	}
-	// Written while the lock is held, before the build is in place: gc,
-	// once it holds the lock, sees every object a build links named.
-	if err := fsx.WriteFile(root.objectListPath(k), list.marshal(), 0o666); err != nil {
+	if err := s.writeObjectList(k, list); err != nil {
 		warn(fmt.Errorf("write its object list: %w", err))
 	}
 	return release
+}
+
+// writeObjectList writes list as build k's object list (none: removes
+// it). It is called with the object store's lock held, before the build
+// is in place: gc, once it holds the lock, sees every object a build
+// links named.
+func (s *Store) writeObjectList(k cas.Key, list ObjectList) error {
+	if len(list) == 0 {
+		s.removeObjectList(k)
+		return nil
+	}
+	return fsx.WriteFile(s.opt.Root.objectListPath(k), list.marshal(), 0o666)
 }
 
 // lockObjects holds the object store's lock shared, waiting for gc's
@@ -293,15 +299,10 @@ func (s *Store) keepObjectList(k cas.Key, list ObjectList) (release func()) {
 		s.opt.Reporter.Warnf("the object list of %s is not written: %v", k, err)
 	}
 	release, err := s.lockObjects()
+	if err == nil {
+		err = s.writeObjectList(k, list)
+	}
 	if err != nil {
-		warn(err)
-		return release
-	}
-	if len(list) == 0 {
-		s.removeObjectList(k)
-		return release
-	}
-	if err := fsx.WriteFile(s.opt.Root.objectListPath(k), list.marshal(), 0o666); err != nil {
 		warn(err)
 	}
 	return release
