@@ -240,7 +240,7 @@ func TestCachePacks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ix, err := fx.sc.OpenIndex(context.Background(), e)
+		ix, _, err := fx.sc.OpenIndex(context.Background(), e)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -134,10 +134,11 @@ type want struct {
 // unpackFiles is unpack for an entry fetched by its index: it fetches
 // the contents the object store lacks into it, then makes the tree in
 // staging, relocated from the build prefix to final, and returns the
-// manifest it holds, checked against e, with the index.
-func (s *Store) unpackFiles(ctx context.Context, e cache.Entry, staging, final string, trust pyenv.Trust) (*Manifest, *files.Index, error) {
+// manifest it holds, checked against e, with the index's bytes (what
+// keepIndex keeps).
+func (s *Store) unpackFiles(ctx context.Context, e cache.Entry, staging, final string, trust pyenv.Trust) (*Manifest, []byte, error) {
 	s.opt.Reporter.Infof("fetching %s (index, %s)", e.Key, HumanSize(e.IndexSize))
-	ix, err := s.opt.Cache.OpenIndex(ctx, e)
+	ix, data, err := s.opt.Cache.OpenIndex(ctx, e)
 	if err != nil {
 		if errors.Is(err, archive.ErrCorrupt) {
 			return nil, nil, err
@@ -175,7 +176,7 @@ func (s *Store) unpackFiles(ctx context.Context, e cache.Entry, staging, final s
 		m.Prefix = final
 	}
 	m.linked = linked
-	return m, ix, nil
+	return m, data, nil
 }
 
 // fetchObjects puts into store every object the files of ix (k's index)
@@ -382,14 +383,11 @@ func writeObject(store *objects.Store, d cas.Digest, exec bool, dst string) erro
 }
 
 // keepIndex writes the index of build k, fetched or published, to
-// .store/<key>.index. Best effort: nothing reads it yet but gc and the
-// bases of later publishes.
-func (s *Store) keepIndex(k cas.Key, ix *files.Index) {
-	data, _, err := files.Marshal(ix)
-	if err == nil {
-		err = fsx.WriteFile(indexPath(s.opt.Root, k), data, 0o666)
-	}
-	if err != nil {
+// .store/<key>.index: data, its bytes as files.Marshal made them (as the
+// cache holds them), never encoded again. Best effort: nothing reads it
+// yet but gc and the bases of later publishes.
+func (s *Store) keepIndex(k cas.Key, data []byte) {
+	if err := fsx.WriteFile(indexPath(s.opt.Root, k), data, 0o666); err != nil {
 		s.opt.Reporter.Debugf("could not keep the index of %s: %v", k, err)
 	}
 }
@@ -471,7 +469,7 @@ func (s *Store) publishBuild(ctx context.Context, e cache.Entry, b cache.Build) 
 	}
 	_, err = s.opt.Cache.PublishBuild(ctx, e, b)
 	if err == nil || errors.Is(err, cache.ErrUntrustedSigner) {
-		s.keepIndex(e.Key, b.Index)
+		s.keepIndex(e.Key, data)
 	}
 	return e, err
 }

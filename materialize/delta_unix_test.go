@@ -255,10 +255,11 @@ func TestDeltaFetchLinksAndFetchesOnlyWhatIsMissing(t *testing.T) {
 		}
 		m, err := node.ReadManifest(k)
 		if err != nil || m.Prefix != root || m.Origin == nil || m.Origin.How != OriginFetched || m.Origin.Index == (cas.Digest{}) || m.Origin.Digest != (cas.Digest{}) {
-			t.Errorf("manifest %+v, %v", m, err)
+			t.Fatalf("manifest %+v, %v", m, err)
 		}
-		if _, err := os.Stat(indexPath(node.opt.Root, k)); err != nil {
-			t.Errorf("the index of %s is not kept: %v", k, err)
+		// The index is kept as the cache holds it, byte for byte.
+		if kept, err := os.ReadFile(indexPath(node.opt.Root, k)); err != nil || cas.DigestOf(kept) != m.Origin.Index {
+			t.Errorf("the index of %s is not kept as fetched (%v): digest %s, want %s", k, err, cas.DigestOf(kept), m.Origin.Index)
 		}
 		// The object list names what the tree links, from the index
 		// (not hashed again): gc keeps those objects.

@@ -16,7 +16,6 @@ import (
 	"github.com/rezup/rezup/cas/archive"
 	"github.com/rezup/rezup/cas/backend"
 	"github.com/rezup/rezup/cas/cache"
-	"github.com/rezup/rezup/cas/files"
 	"github.com/rezup/rezup/internal/envlist"
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/internal/pyenv"
@@ -44,9 +43,9 @@ func (s *Store) fetch(ctx context.Context, e cache.Entry, p *Plan, pinned bool) 
 		return nil, err
 	}
 	var m *Manifest
-	var ix *files.Index // fetched by index (delta.go)
+	var index []byte // fetched by index (delta.go): its bytes
 	if s.byIndex(e) {
-		m, ix, err = s.unpackFiles(ctx, e, staging, final, s.trust(p))
+		m, index, err = s.unpackFiles(ctx, e, staging, final, s.trust(p))
 	} else {
 		m, err = s.unpack(ctx, e, staging, final, s.trust(p))
 	}
@@ -74,8 +73,8 @@ func (s *Store) fetch(ctx context.Context, e cache.Entry, p *Plan, pinned bool) 
 		}
 		return nil, fmt.Errorf("materialize %s from %s: %w", k, s.opt.Cache, err)
 	}
-	if ix != nil {
-		s.keepIndex(k, ix)
+	if index != nil {
+		s.keepIndex(k, index)
 	}
 	s.opt.Reporter.Infof("fetched %s from %s", k, s.opt.Cache)
 	return m, nil

@@ -235,36 +235,39 @@ func (c *Cache) missingPacks(ctx context.Context, refs []files.PackRef) ([]strin
 // most e.IndexSize bytes, in the time that many allow. An index that is
 // not what e names (another digest, truncated, longer, hostile) is an
 // error wrapping files.ErrCorrupt (so archive.ErrCorrupt); a missing one
-// wraps ErrNotFound.
-func (c *Cache) OpenIndex(ctx context.Context, e Entry) (*files.Index, error) {
+// wraps ErrNotFound. data is the index as stored, verified (its digest
+// is e.Index): what a node keeps of it, without encoding it again.
+func (c *Cache) OpenIndex(ctx context.Context, e Entry) (ix *files.Index, data []byte, err error) {
 	if !e.HasIndex() || e.IndexSize <= 0 {
-		return nil, fmt.Errorf("open the index of %s in %s: the entry holds no index (format %q): %w", e.Key, c, e.Format, ErrNotFound)
+		return nil, nil, fmt.Errorf("open the index of %s in %s: the entry holds no index (format %q): %w", e.Key, c, e.Format, ErrNotFound)
 	}
-	ix, err := c.ReadIndex(ctx, e.Key, e.Index, e.IndexSize)
+	ix, data, err = c.readIndex(ctx, e.Key, e.Index, e.IndexSize)
 	if err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("read index %s of %s in %s: %w", e.Index, e.Key, c, err)
 	}
 	if ix.Prefix != e.Prefix {
-		return nil, fmt.Errorf("open the index of %s in %s: it was built at %s, the entry says %s: %w", e.Key, c, ix.Prefix, e.Prefix, files.ErrCorrupt)
+		return nil, nil, fmt.Errorf("open the index of %s in %s: it was built at %s, the entry says %s: %w", e.Key, c, ix.Prefix, e.Prefix, files.ErrCorrupt)
 	}
-	return ix, nil
+	return ix, data, nil
 }
 
 // ReadIndex reads the index d of key, size bytes long, as OpenIndex does
 // without an entry: what a collector reads to know which packs an index
 // names (see Indexes).
 func (c *Cache) ReadIndex(ctx context.Context, key cas.Key, d cas.Digest, size int64) (*files.Index, error) {
-	ix, err := c.readIndex(ctx, key, d, size)
+	ix, _, err := c.readIndex(ctx, key, d, size)
 	if err != nil {
 		return nil, fmt.Errorf("read index %s of %s in %s: %w", d, key, c, err)
 	}
 	return ix, nil
 }
 
-func (c *Cache) readIndex(ctx context.Context, key cas.Key, d cas.Digest, size int64) (*files.Index, error) {
+// readIndex reads, verifies and parses index d of key, and returns it with
+// its bytes.
+func (c *Cache) readIndex(ctx context.Context, key cas.Key, d cas.Digest, size int64) (*files.Index, []byte, error) {
 	lim := files.DefaultLimits()
 	if size <= 0 || size > lim.MaxIndexSize {
-		return nil, fmt.Errorf("an index of %d bytes (at most %d): %w", size, lim.MaxIndexSize, files.ErrCorrupt)
+		return nil, nil, fmt.Errorf("an index of %d bytes (at most %d): %w", size, lim.MaxIndexSize, files.ErrCorrupt)
 	}
 	name := indexName(key, d)
 	ctx, cancel := c.bounded(ctx, name, size)
@@ -272,9 +275,9 @@ func (c *Cache) readIndex(ctx context.Context, key cas.Key, d cas.Digest, size i
 	if err != nil {
 		cancel()
 		if backend.IsNotExist(err) {
-			return nil, fmt.Errorf("%s is missing: %w", name, ErrNotFound)
+			return nil, nil, fmt.Errorf("%s is missing: %w", name, ErrNotFound)
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	r := &cappedReader{rc: rc, left: size, name: name, cancel: cancel}
 	defer r.Close() // read-only: a close error loses nothing
@@ -282,12 +285,16 @@ func (c *Cache) readIndex(ctx context.Context, key cas.Key, d cas.Digest, size i
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		// Retries resume a dropped read: a body that still ends early is
 		// an index shorter than the one named.
-		return nil, fmt.Errorf("%w (%w)", err, files.ErrCorrupt)
+		return nil, nil, fmt.Errorf("%w (%w)", err, files.ErrCorrupt)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return files.Parse(data, d, lim)
+	ix, err := files.Parse(data, d, lim)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ix, data, nil
 }
 
 // FetchContents reads from the packs the contents of ix that need says

@@ -207,9 +207,12 @@ func TestFilesPublishAndDeltaFetch(t *testing.T) {
 		t.Fatal(err)
 	}
 	cnt.reset() // the entry's read is the look-up's
-	ix1, err := c.OpenIndex(ctx, l1)
+	ix1, data1, err := c.OpenIndex(ctx, l1)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cas.DigestOf(data1) != l1.Index || int64(len(data1)) != l1.IndexSize {
+		t.Fatalf("OpenIndex's bytes: %d bytes of digest %s, want the entry's %d bytes of %s", len(data1), cas.DigestOf(data1), l1.IndexSize, l1.Index)
 	}
 	got, err := fetchAll(t, c, b1, ix1, nil)
 	if err != nil {
@@ -234,7 +237,7 @@ func TestFilesPublishAndDeltaFetch(t *testing.T) {
 		t.Fatalf("Lookup = %+v, %v", l2, err)
 	}
 	cnt.reset()
-	ix2, err := c.OpenIndex(ctx, l2)
+	ix2, _, err := c.OpenIndex(ctx, l2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +300,7 @@ func TestFilesCorruptPackRefused(t *testing.T) {
 	if err := os.WriteFile(p, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ix, err := c.OpenIndex(ctx, e)
+	ix, _, err := c.OpenIndex(ctx, e)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +343,7 @@ func TestFilesIndexRefused(t *testing.T) {
 		}
 	}
 	write(data[:len(data)-5])
-	if _, err := c.OpenIndex(ctx, e); !errors.Is(err, files.ErrCorrupt) {
+	if _, _, err := c.OpenIndex(ctx, e); !errors.Is(err, files.ErrCorrupt) {
 		t.Fatalf("a truncated index: %v, want ErrCorrupt", err)
 	}
 	var miss *MissError
@@ -348,30 +351,30 @@ func TestFilesIndexRefused(t *testing.T) {
 		t.Fatalf("Lookup of a key whose index is truncated: %v", err)
 	}
 	write(append(append([]byte(nil), data...), 0))
-	if _, err := c.OpenIndex(ctx, e); !errors.Is(err, archive.ErrCorrupt) {
+	if _, _, err := c.OpenIndex(ctx, e); !errors.Is(err, archive.ErrCorrupt) {
 		t.Fatalf("a longer index: %v, want ErrCorrupt", err)
 	}
 	flipped := append([]byte(nil), data...)
 	flipped[len(flipped)/2] ^= 1
 	write(flipped)
-	if _, err := c.OpenIndex(ctx, e); !errors.Is(err, files.ErrCorrupt) {
+	if _, _, err := c.OpenIndex(ctx, e); !errors.Is(err, files.ErrCorrupt) {
 		t.Fatalf("a changed index: %v, want ErrCorrupt", err)
 	}
 	write(data)
-	if _, err := c.OpenIndex(ctx, e); err != nil {
+	if _, _, err := c.OpenIndex(ctx, e); err != nil {
 		t.Fatal(err)
 	}
 	// The index of another prefix is not this entry's.
 	other := e
 	other.Prefix = "/elsewhere"
-	if _, err := c.OpenIndex(ctx, other); !errors.Is(err, files.ErrCorrupt) {
+	if _, _, err := c.OpenIndex(ctx, other); !errors.Is(err, files.ErrCorrupt) {
 		t.Fatalf("an index of another prefix: %v, want ErrCorrupt", err)
 	}
 	os.Remove(p)
-	if _, err := c.OpenIndex(ctx, e); !errors.Is(err, ErrNotFound) {
+	if _, _, err := c.OpenIndex(ctx, e); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("a missing index: %v, want ErrNotFound", err)
 	}
-	if _, err := c.OpenIndex(ctx, testEntry(key)); !errors.Is(err, ErrNotFound) {
+	if _, _, err := c.OpenIndex(ctx, testEntry(key)); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("an entry without an index: %v, want ErrNotFound", err)
 	}
 	// An archive-only entry has no index; a files-only one no archive.
@@ -619,7 +622,7 @@ func TestFilesListing(t *testing.T) {
 	if packs, _ := c.Packs(ctx); len(packs) != 2 {
 		t.Fatalf("Remove took packs: %+v", packs)
 	}
-	ix2, err := c.OpenIndex(ctx, e2)
+	ix2, _, err := c.OpenIndex(ctx, e2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -729,7 +732,7 @@ func TestFetchContentsBoundedInTime(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "cache")
 	b := packFiles(t, cas.KeyOf([]byte("slow-files")), baseTree(), nil)
 	e := b.publish(t, newCacheIn(dir))
-	ix, err := newCacheIn(dir).OpenIndex(context.Background(), e)
+	ix, _, err := newCacheIn(dir).OpenIndex(context.Background(), e)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -787,7 +790,7 @@ func TestFetchContentsParallel(t *testing.T) {
 	c := NewCache(cnt)
 	b := packFiles(t, cas.KeyOf([]byte("parallel")), baseTree(), nil)
 	e := b.publish(t, c)
-	ix, err := c.OpenIndex(ctx, e)
+	ix, _, err := c.OpenIndex(ctx, e)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -92,7 +92,7 @@ func checkDeltaCounts(t *testing.T, f *farm, node *testkit.Session, srv *testsrv
 		if err != nil || rev.Pin() == nil {
 			t.Fatalf("%s: no pinned revision (%v)", container, err)
 		}
-		ix, err := sc.OpenIndex(ctx, *rev.Pin())
+		ix, _, err := sc.OpenIndex(ctx, *rev.Pin())
 		if err != nil {
 			t.Fatal(err)
 		}
