@@ -160,7 +160,7 @@ func (s *Store) unpackFiles(ctx context.Context, e cache.Entry, staging, final s
 	}
 	s.opt.Reporter.Debugf("fetched %d content(s) of %s, %s, in %v", n, e.Key, HumanSize(bytes), time.Since(start).Round(time.Millisecond))
 	start = time.Now()
-	unseen, linked, err := s.makeTree(ix, store, staging, rel)
+	made, err := s.makeTree(ix, store, staging, rel)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -169,13 +169,13 @@ func (s *Store) unpackFiles(ctx context.Context, e cache.Entry, staging, final s
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := s.settle(ctx, e, m, staging, rel, unseen, trust); err != nil {
+	if err := s.settle(ctx, e, m, staging, rel, made.relocate, trust); err != nil {
 		return nil, nil, err
 	}
 	if rel != nil {
 		m.Prefix = final
 	}
-	m.linked = linked
+	m.made = made
 	return m, data, nil
 }
 
@@ -300,22 +300,57 @@ func copyObject(store *objects.Store, b *objects.Batch, d cas.Digest, from, exec
 // are read in one request, about what a request costs in bytes.
 const fetchGap = 256 << 10
 
+// madeTree is what makeTree made: what publish needs to know of the tree
+// without walking it.
+type madeTree struct {
+	// linked is the tree's object list: the objects its files are hard
+	// links or clones of.
+	linked ObjectList
+	// files counts the tree's regular files, and linkedBytes the bytes
+	// of those made by Link (the others are in written), the manifest
+	// aside, as treeSize counts them.
+	files, linkedBytes int64
+	// written are the files written new that hold the build prefix, and
+	// relocate those of them to relocate.
+	written, relocate []string
+	// writable is what may be writable in the tree: its directories and
+	// the files written new (written, and the manifest). Link makes every
+	// other file read-only (its object's mode).
+	writable []string
+}
+
+// size counts the tree's regular files and their bytes, the manifest
+// aside, as treeSize would: the written files as they are now (relocated,
+// their sizes may have changed), the others as the index says.
+func (t *madeTree) size() (files, bytes int64, err error) {
+	bytes = t.linkedBytes
+	for _, p := range t.written {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return 0, 0, err
+		}
+		bytes += fi.Size()
+	}
+	return t.files, bytes, nil
+}
+
 // makeTree makes the tree ix describes in staging, from the objects of
 // store: directories, symlinks (pointed under the new prefix by rel),
 // files linked from their object as Options.LinkMode says, and the files
 // that hold the build prefix, and the manifest, written as new files (the
-// relocation rewrites them next, see settle): it returns the paths of
-// those to relocate, and the object list of the tree (the objects its
-// files are hard links or clones of).
-func (s *Store) makeTree(ix *files.Index, store *objects.Store, staging string, rel *pyenv.Relocator) (relocate []string, linked ObjectList, err error) {
+// relocation rewrites them next, see settle).
+func (s *Store) makeTree(ix *files.Index, store *objects.Store, staging string, rel *pyenv.Relocator) (*madeTree, error) {
 	counts := map[objects.How]int{}
-	linked = ObjectList{}
+	t := &madeTree{linked: ObjectList{}}
+	manifest := manifestIn(staging)
+	var err error
 	for _, en := range ix.Entries {
 		p := filepath.Join(staging, filepath.FromSlash(en.Path))
 		switch en.Type {
 		case files.Dir:
 			// Writable while staged: publish makes the tree read-only.
 			err = os.Mkdir(p, 0o777)
+			t.writable = append(t.writable, p)
 		case files.Symlink:
 			target := en.Target
 			if rel != nil {
@@ -326,37 +361,46 @@ func (s *Store) makeTree(ix *files.Index, store *objects.Store, staging string, 
 			err = os.Symlink(target, p)
 		case files.File:
 			exec := en.Mode&0o111 != 0
+			if p != manifest {
+				t.files++
+			}
 			// Bytecode naming the prefix is never rewritten (see
 			// pyenv.IsBytecode): linked as any other file.
-			if en.Relocate && !pyenv.IsBytecode(en.Path) || en.Path == manifestName {
+			if en.Relocate && !pyenv.IsBytecode(en.Path) || p == manifest {
 				err = writeObject(store, en.Content, exec, p)
-				if err == nil && en.Relocate && en.Path != manifestName && rel != nil {
-					relocate = append(relocate, p)
+				t.writable = append(t.writable, p)
+				if p == manifest {
+					break
+				}
+				t.written = append(t.written, p)
+				if err == nil && rel != nil {
+					t.relocate = append(t.relocate, p)
 				}
 				break
 			}
 			var how objects.How
 			how, err = store.Link(en.Content, exec, p, s.opt.LinkMode)
 			counts[how]++
+			t.linkedBytes += en.Size
 			if err == nil && how != objects.Copied {
 				ref := ObjectRef{Digest: en.Content, Exec: exec}
-				u := linked[ref]
+				u := t.linked[ref]
 				u.Size = en.Size
 				if how == objects.Hardlinked {
 					u.Links++
 				}
-				linked[ref] = u
+				t.linked[ref] = u
 			}
 		default:
 			err = fmt.Errorf("unknown entry type %q", en.Type)
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("make %s: %w", en.Path, err)
+			return nil, fmt.Errorf("make %s: %w", en.Path, err)
 		}
 	}
 	s.opt.Reporter.Debugf("linked the build's files (%s): %d hardlinked, %d cloned, %d copied; %d written to be relocated",
-		s.opt.LinkMode, counts[objects.Hardlinked], counts[objects.Cloned], counts[objects.Copied], len(relocate))
-	return relocate, linked, nil
+		s.opt.LinkMode, counts[objects.Hardlinked], counts[objects.Cloned], counts[objects.Copied], len(t.relocate))
+	return t, nil
 }
 
 // writeObject writes object d to a new file at dst, writable until the

@@ -257,6 +257,22 @@ func TestDeltaFetchLinksAndFetchesOnlyWhatIsMissing(t *testing.T) {
 		if err != nil || m.Prefix != root || m.Origin == nil || m.Origin.How != OriginFetched || m.Origin.Index == (cas.Digest{}) || m.Origin.Digest != (cas.Digest{}) {
 			t.Fatalf("manifest %+v, %v", m, err)
 		}
+		// publish knew the tree without walking it: its counts are a
+		// walk's (the relocated files as they are now), and nothing in
+		// it is writable.
+		if files, bytes, err := treeSize(root); err != nil || m.Files != files || m.Bytes != bytes {
+			t.Errorf("manifest counts %d files, %d bytes; the tree holds %d, %d (%v)", m.Files, m.Bytes, files, bytes, err)
+		}
+		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				t.Error(err)
+				return err
+			}
+			if fi, err := os.Lstat(p); err == nil && fi.Mode()&fs.ModeSymlink == 0 && fi.Mode()&0o222 != 0 && p != root {
+				t.Errorf("%s is writable: %v", p, fi.Mode())
+			}
+			return nil
+		})
 		// The index is kept as the cache holds it, byte for byte.
 		if kept, err := os.ReadFile(indexPath(node.opt.Root, k)); err != nil || cas.DigestOf(kept) != m.Origin.Index {
 			t.Errorf("the index of %s is not kept as fetched (%v): digest %s, want %s", k, err, cas.DigestOf(kept), m.Origin.Index)

@@ -160,10 +160,11 @@ type Manifest struct {
 	// older rezup made, whose origin is unknown.
 	Origin *Origin `json:"origin,omitempty"`
 
-	// linked is the object list of a build made of the object store's
-	// objects (fetched by index, delta.go): publish writes it, and does
-	// not hash and link the files again. nil: dedupe does.
-	linked ObjectList
+	// made is what the delta path (delta.go) knows of a tree it made of
+	// the object store's objects: publish writes its object list, and
+	// neither hashes and links the files again nor walks the tree to
+	// count them and make them read-only. nil: dedupe and walks do.
+	made *madeTree
 }
 
 // How an entry came to the store (Origin.How).
@@ -309,11 +310,15 @@ func (s *Store) publish(staging string, m *Manifest) error {
 	if k.IsZero() {
 		return errors.New("publish: the manifest has no key")
 	}
-	files, bytes, err := treeSize(staging)
+	var err error
+	if m.made != nil {
+		m.Files, m.Bytes, err = m.made.size()
+	} else {
+		m.Files, m.Bytes, err = treeSize(staging)
+	}
 	if err != nil {
 		return err
 	}
-	m.Files, m.Bytes = files, bytes
 	if err := os.MkdirAll(filepath.Join(staging, ".rezup"), 0o777); err != nil {
 		return err
 	}
@@ -334,8 +339,8 @@ func (s *Store) publish(staging string, m *Manifest) error {
 	// become links to it. The object store's lock is held until the build
 	// is in place (see objects.go).
 	var release func()
-	if m.linked != nil {
-		release = s.keepObjectList(k, m.linked)
+	if m.made != nil {
+		release = s.keepObjectList(k, m.made.linked)
 	} else {
 		release = s.dedupe(staging, k)
 	}
@@ -343,7 +348,14 @@ func (s *Store) publish(staging string, m *Manifest) error {
 	// Read-only from here on, as Go's module cache and the Nix store:
 	// the archive records canonical modes, so packing it later gives the
 	// digest it would have given writable.
-	if err := fsx.MakeReadOnly(staging); err != nil {
+	if m.made != nil {
+		// Linked files have their object's mode, read-only: what is
+		// writable is what the delta path made itself, and the manifest.
+		err = fsx.MakeReadOnlyEach(append(m.made.writable, manifestIn(staging)))
+	} else {
+		err = fsx.MakeReadOnly(staging)
+	}
+	if err != nil {
 		return fmt.Errorf("make %s read-only: %w", k, err)
 	}
 	start := time.Now()

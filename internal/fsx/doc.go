@@ -14,9 +14,10 @@
 //     (Lock.Unlink); every locker checks after flock that the file it
 //     locked is still the one at the path (fstat against stat, as Nix
 //     does) and locks the new file otherwise.
-//   - MakeReadOnly, RemoveAll and DeleteTree: what rezup publishes as a
-//     build is read-only (no write bit on any file or directory under it),
-//     and removing a tree gives the caller's own directories back the
+//   - MakeReadOnly (MakeReadOnlyEach, of the paths a caller that made
+//     the tree knows may be writable), RemoveAll and DeleteTree: what
+//     rezup publishes as a build is read-only (no write bit on any file or
+//     directory under it), and removing a tree gives the caller's own directories back the
 //     owner bits deleting needs first, however an archive left them.
 //     Removal never touches what another account owns (ErrNotOwner, root
 //     excepted): the tree is left whole, and the error says whose it is.

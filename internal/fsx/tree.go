@@ -65,15 +65,42 @@ func MakeReadOnly(root string) error {
 		if err != nil {
 			return err
 		}
-		mode := info.Mode() & (fs.ModePerm | fs.ModeSetgid | fs.ModeSticky)
-		if mode&0o222 == 0 {
-			return nil
-		}
-		// Children of a directory made read-only are still chmod'ed: chmod
-		// needs ownership of the file and search permission on its parent,
-		// never write permission.
-		return os.Chmod(p, mode&^0o222)
+		return readOnly(p, info)
 	})
+}
+
+// MakeReadOnlyEach takes the write bits off each of paths, as
+// MakeReadOnly does off a whole tree, for a caller that made the tree and
+// knows which of its entries can be writable (its directories, the files
+// it wrote), where a walk would stat every file. Symlinks are left as
+// they are.
+func MakeReadOnlyEach(paths []string) error {
+	for _, p := range paths {
+		info, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		if info.Mode()&fs.ModeSymlink != 0 {
+			continue
+		}
+		if err := readOnly(p, info); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readOnly takes the write bits off p, whose mode info gives, keeping
+// its other bits.
+func readOnly(p string, info fs.FileInfo) error {
+	mode := info.Mode() & (fs.ModePerm | fs.ModeSetgid | fs.ModeSticky)
+	if mode&0o222 == 0 {
+		return nil
+	}
+	// Children of a directory made read-only are still chmod'ed: chmod
+	// needs ownership of the file and search permission on its parent,
+	// never write permission.
+	return os.Chmod(p, mode&^0o222)
 }
 
 // RemoveAll moves path out of sight into trashDir (same filesystem) with

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -258,15 +259,9 @@ func diffModes(before, after map[string]fs.FileMode) string {
 }
 
 // MakeReadOnly takes the write bits off everything under the root, keeps
-// the other bits, and leaves the root and symlinks alone.
+// the other bits, and leaves the root and symlinks alone; MakeReadOnlyEach
+// does the same to the paths it is given, and to nothing else.
 func TestMakeReadOnly(t *testing.T) {
-	root := t.TempDir()
-	t.Cleanup(func() {
-		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-			os.Chmod(p, 0o755) // so that TempDir can remove it when not root
-			return nil
-		})
-	})
 	tree := map[string]fs.FileMode{
 		"lib":         fs.ModeDir | fs.ModeSetgid | 0o775,
 		"lib/deep":    fs.ModeDir | 0o700,
@@ -276,41 +271,71 @@ func TestMakeReadOnly(t *testing.T) {
 		"bin/rez":     0o775,
 		"bin/private": 0o700,
 	}
-	for rel, m := range tree {
-		p := filepath.Join(root, rel)
-		var err error
-		if m.IsDir() {
-			err = os.MkdirAll(p, 0o755)
-		} else if err = os.MkdirAll(filepath.Dir(p), 0o755); err == nil {
-			err = os.WriteFile(p, nil, 0o644)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Symlink("lib", filepath.Join(root, "link")); err != nil {
-		t.Fatal(err)
-	}
-	for rel, m := range tree {
-		if err := os.Chmod(filepath.Join(root, rel), m&(fs.ModePerm|fs.ModeSetgid)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	before := modes(t, root)
-	if err := MakeReadOnly(root); err != nil {
-		t.Fatal(err)
-	}
-	got := modes(t, root)
-	for rel, m := range tree {
-		p := filepath.Join(root, rel)
-		if want := m &^ 0o222; got[p] != want {
-			t.Errorf("%s: %v, want %v", rel, got[p], want)
-		}
-	}
-	if got[root] != before[root] {
-		t.Errorf("the root changed: %v, was %v", got[root], before[root])
-	}
-	if link := filepath.Join(root, "link"); got[link] != before[link] {
-		t.Errorf("the symlink changed: %v, was %v", got[link], before[link])
+	for _, tc := range []struct {
+		name string
+		// make makes the tree at root read-only; untouched are the
+		// entries it must leave writable.
+		make      func(root string) error
+		untouched []string
+	}{
+		{"MakeReadOnly", MakeReadOnly, nil},
+		{"MakeReadOnlyEach", func(root string) error {
+			var paths []string
+			for _, rel := range []string{"lib", "lib/deep", "lib/mod.py", "lib/ro.py", "bin", "bin/rez", "link"} {
+				paths = append(paths, filepath.Join(root, rel))
+			}
+			return MakeReadOnlyEach(paths)
+		}, []string{"bin/private"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			t.Cleanup(func() {
+				filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+					os.Chmod(p, 0o755) // so that TempDir can remove it when not root
+					return nil
+				})
+			})
+			for rel, m := range tree {
+				p := filepath.Join(root, rel)
+				var err error
+				if m.IsDir() {
+					err = os.MkdirAll(p, 0o755)
+				} else if err = os.MkdirAll(filepath.Dir(p), 0o755); err == nil {
+					err = os.WriteFile(p, nil, 0o644)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.Symlink("lib", filepath.Join(root, "link")); err != nil {
+				t.Fatal(err)
+			}
+			for rel, m := range tree {
+				if err := os.Chmod(filepath.Join(root, rel), m&(fs.ModePerm|fs.ModeSetgid)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := modes(t, root)
+			if err := tc.make(root); err != nil {
+				t.Fatal(err)
+			}
+			got := modes(t, root)
+			for rel, m := range tree {
+				p := filepath.Join(root, rel)
+				want := m &^ 0o222
+				if slices.Contains(tc.untouched, rel) {
+					want = before[p]
+				}
+				if got[p] != want {
+					t.Errorf("%s: %v, want %v", rel, got[p], want)
+				}
+			}
+			if got[root] != before[root] {
+				t.Errorf("the root changed: %v, was %v", got[root], before[root])
+			}
+			if link := filepath.Join(root, "link"); got[link] != before[link] {
+				t.Errorf("the symlink changed: %v, was %v", got[link], before[link])
+			}
+		})
 	}
 }
