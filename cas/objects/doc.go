@@ -31,9 +31,11 @@
 //     grace) and objects no build links (gc's too); an object linked just
 //     before the machine went down may be missing after: it is put again.
 //   - Never modified in place: an object is written once, under a temp
-//     name, and is read-only before it has its name; a name is made by
-//     link(2) (MoveFileEx on Windows), which never replaces a file, so an
-//     object, once there, is never replaced either. A build's hard link
+//     name, and is read-only before it has its name (on Unix from its
+//     creation); a name is made by a rename that never replaces a file
+//     (renameat2 RENAME_NOREPLACE on Linux, else link(2) and unlink;
+//     MoveFileEx on Windows), so an object, once there, is never replaced
+//     either. A build's hard link
 //     is the object's inode: the build must stay read-only (it does, see
 //     fsx.MakeReadOnly), or a write there would be a write to every build
 //     that has the content.

@@ -150,7 +150,7 @@ func (b *Batch) Put(d cas.Digest, exec bool, r io.Reader) (err error) {
 		return nil
 	}
 	n := name(d, exec)
-	tmp, err := os.CreateTemp(b.s.dir, "."+n+".*"+fsx.TempSuffix)
+	tmp, err := createTemp(b.s.dir, n, objectPerm(exec))
 	if err != nil {
 		return fmt.Errorf("put object %s: %w", n, err)
 	}
@@ -177,8 +177,10 @@ func (b *Batch) Put(d cas.Digest, exec bool, r io.Reader) (err error) {
 			return fmt.Errorf("put object %s: %w", n, err)
 		}
 	}
-	if err = tmp.Chmod(objectPerm(exec)); err != nil {
-		return fmt.Errorf("put object %s: %w", n, err)
+	if !createsReadOnly {
+		if err = tmp.Chmod(objectPerm(exec)); err != nil {
+			return fmt.Errorf("put object %s: %w", n, err)
+		}
 	}
 	if err = tmp.Close(); err != nil {
 		return fmt.Errorf("put object %s: %w", n, err)

@@ -12,12 +12,23 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/windows"
+
+	"github.com/rezup/rezup/internal/fsx"
 )
 
 // syncInPut: Windows has no syncfs, and a read-only file cannot be opened
 // to flush it later, so Put flushes each object before making it
 // read-only, and Commit has nothing left to sync.
 const syncInPut = true
+
+// createsReadOnly: on Windows, Put makes its temp read-only once it is
+// written and flushed.
+const createsReadOnly = false
+
+// createTemp creates a new temp for object n in dir, writable.
+func createTemp(dir, n string, _ fs.FileMode) (*os.File, error) {
+	return os.CreateTemp(dir, "."+n+".*"+fsx.TempSuffix)
+}
 
 func syncTemps(string, []string) error { return nil }
 
