@@ -213,14 +213,21 @@ func decode(data []byte, lim Limits) (*Index, error) {
 		return nil, err
 	}
 	defer zr.Close()
-	js, err := io.ReadAll(io.LimitReader(zr, lim.MaxIndexSize+1))
-	if err != nil {
+	// Marshal's frame states its size: the buffer is made that size
+	// once (within the limit, which the read enforces whatever the
+	// header says), not grown and copied to it.
+	var js bytes.Buffer
+	var h zstd.Header
+	if h.Decode(data) == nil && h.HasFCS && h.FrameContentSize < uint64(lim.MaxIndexSize) {
+		js.Grow(int(h.FrameContentSize) + bytes.MinRead)
+	}
+	if _, err := js.ReadFrom(io.LimitReader(zr, lim.MaxIndexSize+1)); err != nil {
 		return nil, fmt.Errorf("decompress: %w", err)
 	}
-	if int64(len(js)) > lim.MaxIndexSize {
+	if int64(js.Len()) > lim.MaxIndexSize {
 		return nil, fmt.Errorf("decompresses to more than %d bytes", lim.MaxIndexSize)
 	}
-	dec := json.NewDecoder(bytes.NewReader(js))
+	dec := json.NewDecoder(&js)
 	dec.DisallowUnknownFields()
 	var ix Index
 	if err := dec.Decode(&ix); err != nil {
