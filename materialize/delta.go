@@ -154,17 +154,44 @@ func (s *Store) unpackFiles(ctx context.Context, e cache.Entry, staging, final s
 		return nil, nil, fmt.Errorf("open the object store: %w", err)
 	}
 	start := time.Now()
-	n, bytes, err := s.fetchObjects(ctx, e.Key, store, ix)
+	missing := missingObjects(store, ix)
+	// The tree is made while the missing contents are fetched: its
+	// directories, symlinks and the files whose object is here at once,
+	// the other files once their objects are committed (later).
+	later := map[want]bool{}
+	for d, modes := range missing {
+		for _, exec := range modes {
+			later[want{d, exec}] = true
+		}
+	}
+	fetchCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type fetched struct {
+		n     int
+		bytes int64
+		err   error
+	}
+	done := make(chan fetched, 1)
+	go func() {
+		n, bytes, err := s.fetchObjects(fetchCtx, e.Key, store, ix, missing)
+		done <- fetched{n, bytes, err}
+	}()
+	made, err := s.makeTree(ix, store, staging, rel, func(en files.Entry) bool { return !later[want{en.Content, en.Mode&0o111 != 0}] })
+	if err != nil {
+		cancel() // the fetch's error is then this cancel's
+	}
+	f := <-done // nothing writes into the store once it is here
 	if err != nil {
 		return nil, nil, err
 	}
-	s.opt.Reporter.Debugf("fetched %d content(s) of %s, %s, in %v", n, e.Key, HumanSize(bytes), time.Since(start).Round(time.Millisecond))
-	start = time.Now()
-	made, err := s.makeTree(ix, store, staging, rel)
-	if err != nil {
+	if f.err != nil {
+		return nil, nil, f.err
+	}
+	s.opt.Reporter.Debugf("fetched %d content(s) of %s, %s, in %v", f.n, e.Key, HumanSize(f.bytes), time.Since(start).Round(time.Millisecond))
+	if err := s.finishTree(made, store, rel); err != nil {
 		return nil, nil, err
 	}
-	s.opt.Reporter.Debugf("made the tree of %s (%d entries) in %v", e.Key, len(ix.Entries), time.Since(start).Round(time.Millisecond))
+	s.opt.Reporter.Debugf("made the tree of %s (%d entries, %d of its files once their objects were fetched) in %v", e.Key, len(ix.Entries), len(made.later), time.Since(start).Round(time.Millisecond))
 	m, err := readPackedManifest(e, staging)
 	if err != nil {
 		return nil, nil, err
@@ -179,28 +206,44 @@ func (s *Store) unpackFiles(ctx context.Context, e cache.Entry, staging, final s
 	return m, data, nil
 }
 
-// fetchObjects puts into store every object the files of ix (k's index)
-// need that it lacks, fetching each content once (n contents, bytes
-// bytes; one the store has in the other mode is copied). Each content is
-// verified as it arrives (files.ReadRange, then Put again), and nothing
-// unverified gets an object's name.
-func (s *Store) fetchObjects(ctx context.Context, k cas.Key, store *objects.Store, ix *files.Index) (n int, bytes int64, err error) {
-	// The modes each content is needed in that the store lacks.
-	missing := map[cas.Digest][]bool{}
+// missingObjects is what the files of ix need that store lacks: the
+// modes each content is needed in that it is not there in. It asks Has
+// (one lstat) once per object, a few at once.
+func missingObjects(store *objects.Store, ix *files.Index) map[cas.Digest][]bool {
+	var wants []want
 	seen := map[want]bool{}
 	for _, en := range ix.Entries {
 		if en.Type != files.File {
 			continue
 		}
 		w := want{en.Content, en.Mode&0o111 != 0}
-		if seen[w] {
-			continue
+		if !seen[w] {
+			seen[w] = true
+			wants = append(wants, w)
 		}
-		seen[w] = true
-		if !store.Has(w.d, w.exec) {
+	}
+	has := make([]bool, len(wants))
+	_ = forEach(len(wants), func(i int) error { // Has fails nothing
+		has[i] = store.Has(wants[i].d, wants[i].exec)
+		return nil
+	})
+	missing := map[cas.Digest][]bool{}
+	for i, w := range wants {
+		if !has[i] {
 			missing[w.d] = append(missing[w.d], w.exec)
 		}
 	}
+	return missing
+}
+
+// fetchObjects puts into store every object missing names (the modes
+// each content of ix, k's index, is needed in that the store lacks:
+// missingObjects; fetchObjects consumes it), fetching each content once
+// (n contents, bytes bytes; one the store has in the other mode is
+// copied), and commits them. Each content is verified as it arrives
+// (files.ReadRange, then Put again), and nothing unverified gets an
+// object's name.
+func (s *Store) fetchObjects(ctx context.Context, k cas.Key, store *objects.Store, ix *files.Index, missing map[cas.Digest][]bool) (n int, bytes int64, err error) {
 	if len(missing) == 0 {
 		return 0, 0, nil
 	}
@@ -300,9 +343,17 @@ func copyObject(store *objects.Store, b *objects.Batch, d cas.Digest, from, exec
 // are read in one request, about what a request costs in bytes.
 const fetchGap = 256 << 10
 
-// madeTree is what makeTree made: what publish needs to know of the tree
-// without walking it.
+// madeTree is what makeTree and finishTree made: what publish needs to
+// know of the tree without walking it.
 type madeTree struct {
+	ix      *files.Index
+	staging string
+	mode    objects.LinkMode
+	// how says how each entry of ix that is a file was made (0: written
+	// new); later are the files left for finishTree.
+	how   []objects.How
+	later []int
+
 	// linked is the tree's object list: the objects its files are hard
 	// links or clones of.
 	linked ObjectList
@@ -338,19 +389,100 @@ func (t *madeTree) size() (files, bytes int64, err error) {
 // store: directories, symlinks (pointed under the new prefix by rel),
 // files linked from their object as Options.LinkMode says, and the files
 // that hold the build prefix, and the manifest, written as new files (the
-// relocation rewrites them next, see settle).
-func (s *Store) makeTree(ix *files.Index, store *objects.Store, staging string, rel *pyenv.Relocator) (*madeTree, error) {
-	counts := map[objects.How]int{}
-	t := &madeTree{linked: ObjectList{}}
-	manifest := manifestIn(staging)
-	var err error
-	for _, en := range ix.Entries {
-		p := filepath.Join(staging, filepath.FromSlash(en.Path))
+// relocation rewrites them next, see settle). Only the files ready says
+// are ready (their object is in the store) are made now, the others
+// (madeTree.later) by finishTree once it is. Directories are made first,
+// in the index's order (parents first); then the files and symlinks, a
+// few at once: each is one system call or two on its own.
+func (s *Store) makeTree(ix *files.Index, store *objects.Store, staging string, rel *pyenv.Relocator, ready func(files.Entry) bool) (*madeTree, error) {
+	t := &madeTree{
+		staging: staging,
+		linked:  ObjectList{},
+		mode:    s.opt.LinkMode,
+		how:     make([]objects.How, len(ix.Entries)),
+	}
+	var now []int
+	for i, en := range ix.Entries {
 		switch en.Type {
 		case files.Dir:
 			// Writable while staged: publish makes the tree read-only.
-			err = os.Mkdir(p, 0o777)
+			p := filepath.Join(staging, filepath.FromSlash(en.Path))
+			if err := os.Mkdir(p, 0o777); err != nil {
+				return nil, fmt.Errorf("make %s: %w", en.Path, err)
+			}
 			t.writable = append(t.writable, p)
+		case files.Symlink:
+			now = append(now, i)
+		case files.File:
+			if ready(en) {
+				now = append(now, i)
+			} else {
+				t.later = append(t.later, i)
+			}
+		default:
+			return nil, fmt.Errorf("make %s: unknown entry type %q", en.Path, en.Type)
+		}
+	}
+	t.ix = ix
+	if err := t.make(now, store, rel); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// finishTree makes the files of t that makeTree left for later, their
+// objects now in store, and counts what the tree is made of.
+func (s *Store) finishTree(t *madeTree, store *objects.Store, rel *pyenv.Relocator) error {
+	if err := t.make(t.later, store, rel); err != nil {
+		return err
+	}
+	manifest := manifestIn(t.staging)
+	for i, en := range t.ix.Entries {
+		if en.Type != files.File {
+			continue
+		}
+		p := filepath.Join(t.staging, filepath.FromSlash(en.Path))
+		if p == manifest {
+			t.writable = append(t.writable, p)
+			continue
+		}
+		t.files++
+		how := t.how[i]
+		if how == 0 { // written new
+			t.written = append(t.written, p)
+			t.writable = append(t.writable, p)
+			if rel != nil {
+				t.relocate = append(t.relocate, p)
+			}
+			continue
+		}
+		t.linkedBytes += en.Size
+		if how == objects.Copied {
+			continue // shares nothing: not listed
+		}
+		ref := ObjectRef{Digest: en.Content, Exec: en.Mode&0o111 != 0}
+		u := t.linked[ref]
+		u.Size = en.Size
+		if how == objects.Hardlinked {
+			u.Links++
+		}
+		t.linked[ref] = u
+	}
+	s.opt.Reporter.Debugf("linked the build's files (%s): %s", s.opt.LinkMode, t.counts())
+	return nil
+}
+
+// make makes the entries of t.ix numbered in which, symlinks and files,
+// a few at once, and records how each file was made (t.how: 0 for a file
+// written new).
+func (t *madeTree) make(which []int, store *objects.Store, rel *pyenv.Relocator) error {
+	manifest := manifestIn(t.staging)
+	return forEach(len(which), func(j int) error {
+		i := which[j]
+		en := t.ix.Entries[i]
+		p := filepath.Join(t.staging, filepath.FromSlash(en.Path))
+		var err error
+		switch en.Type {
 		case files.Symlink:
 			target := en.Target
 			if rel != nil {
@@ -361,46 +493,29 @@ func (s *Store) makeTree(ix *files.Index, store *objects.Store, staging string, 
 			err = os.Symlink(target, p)
 		case files.File:
 			exec := en.Mode&0o111 != 0
-			if p != manifest {
-				t.files++
-			}
 			// Bytecode naming the prefix is never rewritten (see
 			// pyenv.IsBytecode): linked as any other file.
 			if en.Relocate && !pyenv.IsBytecode(en.Path) || p == manifest {
 				err = writeObject(store, en.Content, exec, p)
-				t.writable = append(t.writable, p)
-				if p == manifest {
-					break
-				}
-				t.written = append(t.written, p)
-				if err == nil && rel != nil {
-					t.relocate = append(t.relocate, p)
-				}
 				break
 			}
-			var how objects.How
-			how, err = store.Link(en.Content, exec, p, s.opt.LinkMode)
-			counts[how]++
-			t.linkedBytes += en.Size
-			if err == nil && how != objects.Copied {
-				ref := ObjectRef{Digest: en.Content, Exec: exec}
-				u := t.linked[ref]
-				u.Size = en.Size
-				if how == objects.Hardlinked {
-					u.Links++
-				}
-				t.linked[ref] = u
-			}
-		default:
-			err = fmt.Errorf("unknown entry type %q", en.Type)
+			t.how[i], err = store.Link(en.Content, exec, p, t.mode) // each i once: no race
 		}
 		if err != nil {
-			return nil, fmt.Errorf("make %s: %w", en.Path, err)
+			return fmt.Errorf("make %s: %w", en.Path, err)
 		}
+		return nil
+	})
+}
+
+// counts says how the tree's files were made, for -D.
+func (t *madeTree) counts() string {
+	n := map[objects.How]int{}
+	for _, h := range t.how {
+		n[h]++
 	}
-	s.opt.Reporter.Debugf("linked the build's files (%s): %d hardlinked, %d cloned, %d copied; %d written to be relocated",
-		s.opt.LinkMode, counts[objects.Hardlinked], counts[objects.Cloned], counts[objects.Copied], len(t.relocate))
-	return t, nil
+	return fmt.Sprintf("%d hardlinked, %d cloned, %d copied; %d written to be relocated",
+		n[objects.Hardlinked], n[objects.Cloned], n[objects.Copied], len(t.relocate))
 }
 
 // writeObject writes object d to a new file at dst, writable until the
