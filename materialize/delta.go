@@ -543,10 +543,12 @@ func writeObject(store *objects.Store, d cas.Digest, exec bool, dst string) erro
 
 // keepIndex writes the index of build k, fetched or published, to
 // .store/<key>.index: data, its bytes as files.Marshal made them (as the
-// cache holds them), never encoded again. Best effort: nothing reads it
-// yet but gc and the bases of later publishes.
+// cache holds them), never encoded again. Best effort, and not synced:
+// only the bases of later publishes read it (packBases, which skips an
+// index that does not parse, as one a crash left torn would not), and gc
+// removes it with its build.
 func (s *Store) keepIndex(k cas.Key, data []byte) {
-	if err := fsx.WriteFile(indexPath(s.opt.Root, k), data, 0o666); err != nil {
+	if err := fsx.ReplaceStaged(indexPath(s.opt.Root, k), data, 0o666); err != nil {
 		s.opt.Reporter.Debugf("could not keep the index of %s: %v", k, err)
 	}
 }

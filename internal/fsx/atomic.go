@@ -46,7 +46,9 @@ func WriteFileFunc(path string, perm fs.FileMode, write func(io.Writer) error) e
 // ReplaceStaged replaces path with data through a temp file and a rename,
 // as WriteFile does, but syncs nothing: it is for files inside a staged
 // tree that SyncTree syncs as a whole before PublishDir makes it visible,
-// where an fsync per file would only multiply the cost of that one pass.
+// where an fsync per file would only multiply the cost of that one pass,
+// and for a copy kept as a cache that nothing needs to survive a crash
+// (after one it may be missing, or torn, and its readers verify it).
 func ReplaceStaged(path string, data []byte, perm fs.FileMode) error {
 	return replace(path, perm, func(w io.Writer) error {
 		_, err := w.Write(data)
