@@ -125,12 +125,6 @@ type localError struct{ err error }
 func (e *localError) Error() string { return e.err.Error() }
 func (e *localError) Unwrap() error { return e.err }
 
-// want is one object a build's tree needs: a content in one mode.
-type want struct {
-	d    cas.Digest
-	exec bool
-}
-
 // unpackFiles is unpack for an entry fetched by its index: it fetches
 // the contents the object store lacks into it, then makes the tree in
 // staging, relocated from the build prefix to final, and returns the
@@ -154,14 +148,14 @@ func (s *Store) unpackFiles(ctx context.Context, e cache.Entry, staging, final s
 		return nil, nil, fmt.Errorf("open the object store: %w", err)
 	}
 	start := time.Now()
-	missing := missingObjects(store, ix)
+	missing, otherMode := missingObjects(store, ix)
 	// The tree is made while the missing contents are fetched: its
 	// directories, symlinks and the files whose object is here at once,
 	// the other files once their objects are committed (later).
-	later := map[want]bool{}
+	later := map[objects.Ref]bool{}
 	for d, modes := range missing {
 		for _, exec := range modes {
-			later[want{d, exec}] = true
+			later[objects.Ref{Digest: d, Exec: exec}] = true
 		}
 	}
 	fetchCtx, cancel := context.WithCancel(ctx)
@@ -173,10 +167,12 @@ func (s *Store) unpackFiles(ctx context.Context, e cache.Entry, staging, final s
 	}
 	done := make(chan fetched, 1)
 	go func() {
-		n, bytes, err := s.fetchObjects(fetchCtx, e.Key, store, ix, missing)
+		n, bytes, err := s.fetchObjects(fetchCtx, e.Key, store, ix, missing, otherMode)
 		done <- fetched{n, bytes, err}
 	}()
-	made, err := s.makeTree(ix, store, staging, rel, func(en files.Entry) bool { return !later[want{en.Content, en.Mode&0o111 != 0}] })
+	made, err := s.makeTree(ix, store, staging, rel, func(en files.Entry) bool {
+		return !later[objects.Ref{Digest: en.Content, Exec: en.Mode&0o111 != 0}]
+	})
 	if err != nil {
 		cancel() // the fetch's error is then this cancel's
 	}
@@ -207,43 +203,50 @@ func (s *Store) unpackFiles(ctx context.Context, e cache.Entry, staging, final s
 }
 
 // missingObjects is what the files of ix need that store lacks: the
-// modes each content is needed in that it is not there in. It asks Has
-// (one lstat) once per object, a few at once.
-func missingObjects(store *objects.Store, ix *files.Index) map[cas.Digest][]bool {
-	var wants []want
-	seen := map[want]bool{}
+// modes each content is needed in that it is not there in, and which of
+// those contents it has in the other mode (copied, not fetched). One
+// question to the store (objects.Store.Which) for every object, in both
+// modes.
+func missingObjects(store *objects.Store, ix *files.Index) (missing map[cas.Digest][]bool, otherMode map[cas.Digest]bool) {
+	var asked []objects.Ref
+	wanted := map[objects.Ref]bool{}
 	for _, en := range ix.Entries {
 		if en.Type != files.File {
 			continue
 		}
-		w := want{en.Content, en.Mode&0o111 != 0}
-		if !seen[w] {
-			seen[w] = true
-			wants = append(wants, w)
+		r := objects.Ref{Digest: en.Content, Exec: en.Mode&0o111 != 0}
+		other := objects.Ref{Digest: r.Digest, Exec: !r.Exec}
+		if _, ok := wanted[r]; !ok { // the other mode was not asked either
+			asked = append(asked, r, other)
+			wanted[other] = false // asked, not wanted (yet)
+		}
+		wanted[r] = true
+	}
+	has := store.Which(asked)
+	here := make(map[objects.Ref]bool, len(asked))
+	for i, r := range asked {
+		here[r] = has[i]
+	}
+	missing, otherMode = map[cas.Digest][]bool{}, map[cas.Digest]bool{}
+	for _, r := range asked {
+		if wanted[r] && !here[r] {
+			missing[r.Digest] = append(missing[r.Digest], r.Exec)
+			if here[objects.Ref{Digest: r.Digest, Exec: !r.Exec}] {
+				otherMode[r.Digest] = true
+			}
 		}
 	}
-	has := make([]bool, len(wants))
-	_ = forEach(len(wants), func(i int) error { // Has fails nothing
-		has[i] = store.Has(wants[i].d, wants[i].exec)
-		return nil
-	})
-	missing := map[cas.Digest][]bool{}
-	for i, w := range wants {
-		if !has[i] {
-			missing[w.d] = append(missing[w.d], w.exec)
-		}
-	}
-	return missing
+	return missing, otherMode
 }
 
 // fetchObjects puts into store every object missing names (the modes
-// each content of ix, k's index, is needed in that the store lacks:
-// missingObjects; fetchObjects consumes it), fetching each content once
-// (n contents, bytes bytes; one the store has in the other mode is
-// copied), and commits them. Each content is verified as it arrives
-// (files.ReadRange, then Put again), and nothing unverified gets an
-// object's name.
-func (s *Store) fetchObjects(ctx context.Context, k cas.Key, store *objects.Store, ix *files.Index, missing map[cas.Digest][]bool) (n int, bytes int64, err error) {
+// each content of ix, k's index, is needed in that the store lacks, as
+// missingObjects says; fetchObjects consumes it), fetching each content
+// once (n contents, bytes bytes; one the store has in the other mode,
+// otherMode, is copied), and commits them. Each content is verified as
+// it arrives (files.ReadRange, then Put again), and nothing unverified
+// gets an object's name.
+func (s *Store) fetchObjects(ctx context.Context, k cas.Key, store *objects.Store, ix *files.Index, missing map[cas.Digest][]bool, otherMode map[cas.Digest]bool) (n int, bytes int64, err error) {
 	if len(missing) == 0 {
 		return 0, 0, nil
 	}
@@ -262,7 +265,7 @@ func (s *Store) fetchObjects(ctx context.Context, k cas.Key, store *objects.Stor
 					return 0, 0, &localError{fmt.Errorf("store an empty object: %w", err)}
 				}
 			}
-		case len(modes) == 1 && store.Has(d, !modes[0]):
+		case len(modes) == 1 && otherMode[d]:
 			// The content is here in the other mode: copied, not fetched.
 			if err := copyObject(store, b, d, !modes[0], modes[0]); err != nil {
 				return 0, 0, &localError{fmt.Errorf("store object %s: %w", d, err)}

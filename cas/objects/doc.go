@@ -11,7 +11,8 @@
 //
 // Which API to use:
 //
-//   - Has before fetching, to ask only for what is missing;
+//   - Has before fetching, to ask only for what is missing (Which, for
+//     the many objects of a build at once);
 //   - Batch (NewBatch, Put, Commit) to store what was fetched, many
 //     objects with one sync; Store.Put for one;
 //   - Link to make a build's file (LinkMode: Hardlink, else Clone, else

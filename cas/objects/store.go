@@ -90,6 +90,66 @@ func (s *Store) Has(d cas.Digest, exec bool) bool {
 	return err == nil && fi.Mode().IsRegular()
 }
 
+// Ref names an object: a content, and whether it is the executable copy.
+type Ref struct {
+	Digest cas.Digest
+	Exec   bool
+}
+
+// readShardFrom is how many of the objects Which is asked about must be in
+// one shard for Which to read the shard's directory rather than lstat
+// each: a directory read is a few system calls, for every name in it.
+const readShardFrom = 4
+
+// readShard lists a shard directory, in no order.
+func readShard(dir string) ([]fs.DirEntry, error) {
+	f, err := openDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close() // read-only
+	return f.ReadDir(-1)
+}
+
+// Which reports, for each of refs, whether the store has it, as Has
+// would (only a regular file counts), for the many objects a build's
+// files name: a shard that holds several of them is read whole, one
+// directory read where an lstat per object would cost more; the objects
+// of the other shards are asked with Has. A shard that cannot be read is
+// asked with Has too.
+func (s *Store) Which(refs []Ref) []bool {
+	has := make([]bool, len(refs))
+	var shards [256][]int // the indexes of refs in each shard
+	for i, r := range refs {
+		shards[r.Digest[0]] = append(shards[r.Digest[0]], i)
+	}
+	for shard, in := range shards {
+		if len(in) == 0 {
+			continue
+		}
+		if len(in) >= readShardFrom {
+			entries, err := readShard(filepath.Join(s.dir, fmt.Sprintf("%02x", shard)))
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // none of them
+			}
+			if err == nil {
+				regular := make(map[string]bool, len(entries))
+				for _, e := range entries {
+					regular[e.Name()] = e.Type().IsRegular()
+				}
+				for _, i := range in {
+					has[i] = regular[name(refs[i].Digest, refs[i].Exec)]
+				}
+				continue
+			}
+		}
+		for _, i := range in {
+			has[i] = s.Has(refs[i].Digest, refs[i].Exec)
+		}
+	}
+	return has
+}
+
 // Open opens the object for reading: to write a relocated copy of a file
 // that names the build's prefix, say. It fails with an error wrapping
 // ErrMissing when the object is not there.

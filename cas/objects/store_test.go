@@ -426,3 +426,75 @@ func checkOneObject(t *testing.T, s *Store, d cas.Digest, data []byte) {
 		}
 	}
 }
+
+// Which says what Has says of each object, whether it reads a shard
+// whole (many objects asked in it) or asks Has (a few): objects in one
+// mode and not the other, a symlink and a directory under an object's
+// name, a shard that has no directory.
+func TestWhichIsHas(t *testing.T) {
+	s := newStore(t)
+	// Many contents, grouped by their shard (first byte), to find a shard
+	// of many and one of two.
+	data := map[cas.Digest][]byte{}
+	byShard := map[byte][]cas.Digest{}
+	for i := range 3000 {
+		b := content(uint64(1000+i), 8)
+		d := cas.DigestOf(b)
+		data[d] = b
+		byShard[d[0]] = append(byShard[d[0]], d)
+	}
+	var busy, quiet, none []cas.Digest
+	for _, ds := range byShard {
+		switch {
+		case len(ds) >= 2*readShardFrom && busy == nil:
+			busy = ds
+		case len(ds) >= readShardFrom && none == nil:
+			none = ds // its shard gets no directory
+		case len(ds) >= 2 && quiet == nil:
+			quiet = ds[:2]
+		}
+	}
+	if busy == nil || quiet == nil || none == nil {
+		t.Fatal("no shard of many, one of two and one of a few")
+	}
+	var refs []Ref
+	for i, d := range append(append([]cas.Digest{}, busy...), quiet...) {
+		refs = append(refs, Ref{d, false}, Ref{d, true})
+		switch i % 4 {
+		case 0: // not there
+		case 1: // there, in one mode
+			put(t, s, data[d], i%8 == 1)
+		case 2: // a symlink where the object would be
+			p := s.path(d, false)
+			if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink("elsewhere", p); err != nil {
+				t.Fatal(err)
+			}
+		case 3: // a directory where it would be
+			if err := os.MkdirAll(s.path(d, true), 0o777); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, d := range none {
+		refs = append(refs, Ref{d, false})
+	}
+	got := s.Which(refs)
+	if len(got) != len(refs) {
+		t.Fatalf("Which gave %d answers for %d objects", len(got), len(refs))
+	}
+	some := 0
+	for i, r := range refs {
+		if want := s.Has(r.Digest, r.Exec); got[i] != want {
+			t.Errorf("Which says %v of %s (exec %v), Has %v", got[i], r.Digest, r.Exec, want)
+		}
+		if got[i] {
+			some++
+		}
+	}
+	if some == 0 {
+		t.Error("Which found no object: the test stores some")
+	}
+}

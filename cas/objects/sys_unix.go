@@ -91,6 +91,21 @@ func linkNew(tmp, final string) error {
 	return err
 }
 
+// openDir opens a directory to read it, without the poller set-up
+// os.Open does for every file.
+func openDir(path string) (*os.File, error) {
+	for {
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+		}
+		return os.NewFile(uintptr(fd), path), nil
+	}
+}
+
 // errNoRenameNoReplace is renameNoReplace's answer where there is no
 // rename that refuses to replace.
 var errNoRenameNoReplace = errors.New("no rename without replace here")

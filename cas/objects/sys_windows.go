@@ -25,6 +25,9 @@ const syncInPut = true
 // written and flushed.
 const createsReadOnly = false
 
+// openDir opens a directory to read it.
+func openDir(path string) (*os.File, error) { return os.Open(path) }
+
 // createTemp creates a new temp for object n in dir, writable.
 func createTemp(dir, n string, _ fs.FileMode) (*os.File, error) {
 	return os.CreateTemp(dir, "."+n+".*"+fsx.TempSuffix)
