@@ -193,6 +193,16 @@ func (s *Store) NewBatch() *Batch {
 	return &Batch{s: s, pending: make(map[string]string)}
 }
 
+// tempFile is a temp Put writes an object to: an *os.File, or on Unix a
+// bare descriptor (createTemp).
+type tempFile interface {
+	io.Writer
+	Sync() error
+	Chmod(fs.FileMode) error
+	Close() error
+	Name() string
+}
+
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 // Put writes the object read from r to a temp in the store, hashing it

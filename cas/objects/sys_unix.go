@@ -24,21 +24,73 @@ const createsReadOnly = true
 // createTemp creates a new temp for object n in dir, with mode perm
 // (less the umask): read-only from its creation, so that Put needs no
 // chmod, through a descriptor that writes all the same. The descriptor
-// is not registered with Go's poller, which a regular file gains nothing
-// from and which costs four fcntl and an epoll_ctl per file, thousands
-// of times in a fetch.
-func createTemp(dir, n string, perm fs.FileMode) (*os.File, error) {
+// is a bare one (tempFile), never an *os.File: os.OpenFile registers
+// every file with Go's poller (four fcntl and an epoll_ctl), os.NewFile
+// asks its flags (an fcntl), and a regular file gains nothing from
+// either, thousands of times in a fetch.
+func createTemp(dir, n string, perm fs.FileMode) (tempFile, error) {
 	for try := 0; ; try++ {
 		p := filepath.Join(dir, fsx.RandomName("."+n+".")+fsx.TempSuffix)
 		fd, err := unix.Open(p, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, uint32(perm.Perm()))
 		switch {
 		case err == nil:
-			return os.NewFile(uintptr(fd), p), nil
+			return &fdFile{fd: fd, name: p}, nil
 		case err == unix.EINTR, err == unix.EEXIST && try < 10:
 			continue // a signal; a name taken (48 random bits: never twice)
 		}
 		return nil, &fs.PathError{Op: "open", Path: p, Err: err}
 	}
+}
+
+// fdFile is a temp open for writing as a bare descriptor.
+type fdFile struct {
+	fd   int
+	name string
+}
+
+func (f *fdFile) Name() string { return f.name }
+
+func (f *fdFile) Write(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := unix.Write(f.fd, p[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return n, &fs.PathError{Op: "write", Path: f.name, Err: err}
+		}
+		n += m
+	}
+	return n, nil
+}
+
+func (f *fdFile) Sync() error {
+	if err := unix.Fsync(f.fd); err != nil {
+		return &fs.PathError{Op: "sync", Path: f.name, Err: err}
+	}
+	return nil
+}
+
+func (f *fdFile) Chmod(mode fs.FileMode) error {
+	if err := unix.Fchmod(f.fd, uint32(mode.Perm())); err != nil {
+		return &fs.PathError{Op: "chmod", Path: f.name, Err: err}
+	}
+	return nil
+}
+
+// Close closes the descriptor, once: a second Close (Put's deferred one
+// after a failed first) is an error that changes nothing.
+func (f *fdFile) Close() error {
+	if f.fd < 0 {
+		return fs.ErrClosed
+	}
+	err := unix.Close(f.fd)
+	f.fd = -1
+	if err != nil {
+		return &fs.PathError{Op: "close", Path: f.name, Err: err}
+	}
+	return nil
 }
 
 // linkFallsBack reports whether a failed link(2) of an object means "not

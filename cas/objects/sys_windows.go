@@ -29,7 +29,7 @@ const createsReadOnly = false
 func openDir(path string) (*os.File, error) { return os.Open(path) }
 
 // createTemp creates a new temp for object n in dir, writable.
-func createTemp(dir, n string, _ fs.FileMode) (*os.File, error) {
+func createTemp(dir, n string, _ fs.FileMode) (tempFile, error) {
 	return os.CreateTemp(dir, "."+n+".*"+fsx.TempSuffix)
 }
 
