@@ -58,16 +58,29 @@ func (k *Key) UnmarshalText(b []byte) error {
 // parseHex decodes exactly 2*len(dst) lowercase hex characters. Uppercase
 // is refused so that a key or digest has exactly one spelling, on disk and
 // in JSON.
+// Decoded here rather than by encoding/hex, which takes a []byte: a
+// copy of s for each of the thousands of digests an index holds.
 func parseHex(dst []byte, s string) error {
 	if len(s) != 2*len(dst) {
 		return errors.New("wrong length")
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+	for i := range dst {
+		hi, ok1 := fromHex(s[2*i])
+		lo, ok2 := fromHex(s[2*i+1])
+		if !ok1 || !ok2 {
 			return errors.New("not lowercase hex")
 		}
+		dst[i] = hi<<4 | lo
 	}
-	_, err := hex.Decode(dst, []byte(s))
-	return err
+	return nil
+}
+
+func fromHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
 }
