@@ -227,6 +227,9 @@ func decode(data []byte, lim Limits) (*Index, error) {
 	if int64(js.Len()) > lim.MaxIndexSize {
 		return nil, fmt.Errorf("decompresses to more than %d bytes", lim.MaxIndexSize)
 	}
+	if ix, ok := decodeCanonical(js.Bytes()); ok {
+		return ix, nil
+	}
 	dec := json.NewDecoder(&js)
 	dec.DisallowUnknownFields()
 	var ix Index
