@@ -81,7 +81,12 @@ func (h How) String() string {
 // is an error wrapping ErrMissing; an existing dst, one wrapping
 // fs.ErrExist.
 func (s *Store) Link(d cas.Digest, exec bool, dst string, mode LinkMode) (How, error) {
-	src := s.path(d, exec)
+	return s.linkFrom(s.path(d, exec), d, exec, dst, mode)
+}
+
+// linkFrom is Link of the object's file at src: its name in the store, or
+// the temp of a batch.
+func (s *Store) linkFrom(src string, d cas.Digest, exec bool, dst string, mode LinkMode) (How, error) {
 	switch mode {
 	case Hardlink:
 		err := os.Link(src, dst)

@@ -266,6 +266,42 @@ func (b *Batch) Put(d cas.Digest, exec bool, r io.Reader) (err error) {
 	return nil
 }
 
+// Link is Store.Link of an object put in the batch and not committed yet
+// (from its temp: the same inode, which Commit names), or else of the
+// store's: a build's files can be made of what it fetched before Commit,
+// whose one sync then covers them too. It must not run during Commit.
+// As with Adopt, should Commit find the object given its name meanwhile
+// by another process, the file is a link of this batch's copy, not of
+// that one: the same bytes, verified, on another inode.
+func (b *Batch) Link(d cas.Digest, exec bool, dst string, mode LinkMode) (How, error) {
+	return b.s.linkFrom(b.source(d, exec), d, exec, dst, mode)
+}
+
+// Open is Store.Open of an object put in the batch and not committed yet
+// (its temp), or else of the store's. It must not run during Commit.
+func (b *Batch) Open(d cas.Digest, exec bool) (*os.File, error) {
+	f, err := fsx.OpenRegular(b.source(d, exec))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("open object %s: %w", name(d, exec), ErrMissing)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open object %s: %w", name(d, exec), err)
+	}
+	return f, nil
+}
+
+// source is the file of an object for Link and Open: its temp while it
+// is pending in the batch, else its name in the store.
+func (b *Batch) source(d cas.Digest, exec bool) string {
+	final := b.s.path(d, exec)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if tmp, ok := b.pending[final]; ok {
+		return tmp
+	}
+	return final
+}
+
 // Adopt stores the file at path as object d without copying it: the file
 // itself becomes the object, linked under a temp name of the store until
 // Commit gives it the object's name. It suits a file of a build being

@@ -498,3 +498,70 @@ func TestWhichIsHas(t *testing.T) {
 		t.Error("Which found no object: the test stores some")
 	}
 }
+
+// A batch's objects can be linked and read before Commit: the file
+// linked is the temp's inode, which Commit names, so the build's file is
+// a link of the object once committed; an object of the store (not in
+// the batch) is linked and read from the store; one in neither is
+// ErrMissing.
+func TestBatchLinkBeforeCommit(t *testing.T) {
+	s := newStore(t)
+	dir := t.TempDir()
+	pending, stored := content(8, 3000), content(9, 100)
+	dp, ds := cas.DigestOf(pending), put(t, s, stored, false)
+	b := s.NewBatch()
+	defer b.Close()
+	if err := b.Put(dp, true, bytes.NewReader(pending)); err != nil {
+		t.Fatal(err)
+	}
+	if s.Has(dp, true) {
+		t.Fatal("the object has its name before Commit")
+	}
+	for _, c := range []struct {
+		d    cas.Digest
+		data []byte
+		exec bool
+	}{{dp, pending, true}, {ds, stored, false}} {
+		dst := filepath.Join(dir, c.d.String())
+		if how, err := b.Link(c.d, c.exec, dst, Hardlink); err != nil || how != Hardlinked {
+			t.Fatalf("Link: %v, %v", how, err)
+		}
+		f, err := b.Open(c.d, c.exec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(f)
+		f.Close()
+		if err != nil || !bytes.Equal(got, c.data) {
+			t.Errorf("Open of %s: %d bytes, %v", c.d, len(got), err)
+		}
+	}
+	if _, err := b.Link(cas.DigestOf([]byte("nowhere")), false, filepath.Join(dir, "x"), Hardlink); !errors.Is(err, ErrMissing) {
+		t.Errorf("Link of an object in neither: %v, want ErrMissing", err)
+	}
+	if _, err := b.Open(cas.DigestOf([]byte("nowhere")), false); !errors.Is(err, ErrMissing) {
+		t.Errorf("Open of an object in neither: %v, want ErrMissing", err)
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		d    cas.Digest
+		exec bool
+	}{{dp, true}, {ds, false}} {
+		fi, err := os.Stat(filepath.Join(dir, c.d.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		oi, err := os.Stat(s.path(c.d, c.exec))
+		if err != nil || !os.SameFile(fi, oi) {
+			t.Errorf("%s is not a link of its object once committed (%v)", c.d, err)
+		}
+		if fi.Mode().Perm()&0o222 != 0 {
+			t.Errorf("%s is writable: %v", c.d, fi.Mode())
+		}
+	}
+	if got := tempNames(t, s.Dir()); len(got) != 0 {
+		t.Errorf("temps left: %v", got)
+	}
+}
