@@ -151,13 +151,19 @@ func (s *Store) unpackFiles(ctx context.Context, e cache.Entry, staging, final s
 	missing, otherMode := missingObjects(store, ix)
 	// The tree is made while the missing contents are fetched: its
 	// directories, symlinks and the files whose object is here at once,
-	// the other files once their objects are committed (later).
+	// the other files once their objects are put (later).
 	later := map[objects.Ref]bool{}
 	for d, modes := range missing {
 		for _, exec := range modes {
 			later[objects.Ref{Digest: d, Exec: exec}] = true
 		}
 	}
+	// What is fetched is put into one batch, and committed (synced, then
+	// named) once the tree is made of it too (objects.Batch.Link), while
+	// the tree settles: the commit's sync writes the contents while
+	// python checks the base interpreters.
+	b := store.NewBatch()
+	defer b.Close() // removes what was not committed
 	fetchCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type fetched struct {
@@ -167,10 +173,10 @@ func (s *Store) unpackFiles(ctx context.Context, e cache.Entry, staging, final s
 	}
 	done := make(chan fetched, 1)
 	go func() {
-		n, bytes, err := s.fetchObjects(fetchCtx, e.Key, store, ix, missing, otherMode)
+		n, bytes, err := s.fetchObjects(fetchCtx, e.Key, b, ix, missing, otherMode)
 		done <- fetched{n, bytes, err}
 	}()
-	made, err := s.makeTree(ix, store, staging, rel, func(en files.Entry) bool {
+	made, err := s.makeTree(ix, b, staging, rel, func(en files.Entry) bool {
 		return !later[objects.Ref{Digest: en.Content, Exec: en.Mode&0o111 != 0}]
 	})
 	if err != nil {
@@ -184,15 +190,25 @@ func (s *Store) unpackFiles(ctx context.Context, e cache.Entry, staging, final s
 		return nil, nil, f.err
 	}
 	s.opt.Reporter.Debugf("fetched %d content(s) of %s, %s, in %v", f.n, e.Key, HumanSize(f.bytes), time.Since(start).Round(time.Millisecond))
-	if err := s.finishTree(made, store, rel); err != nil {
+	if err := s.finishTree(made, b, rel); err != nil {
 		return nil, nil, err
 	}
 	s.opt.Reporter.Debugf("made the tree of %s (%d entries, %d of its files once their objects were fetched) in %v", e.Key, len(ix.Entries), len(made.later), time.Since(start).Round(time.Millisecond))
+	committed := make(chan error, 1)
+	go func() {
+		start := time.Now()
+		err := b.Commit()
+		s.opt.Reporter.Debugf("committed the objects fetched for %s in %v", e.Key, time.Since(start).Round(time.Millisecond))
+		committed <- err
+	}()
 	m, err := readPackedManifest(e, staging)
-	if err != nil {
-		return nil, nil, err
+	if err == nil {
+		err = s.settle(ctx, e, m, staging, rel, made.relocate, trust)
 	}
-	if err := s.settle(ctx, e, m, staging, rel, made.relocate, trust); err != nil {
+	if cerr := <-committed; cerr != nil {
+		return nil, nil, fmt.Errorf("store the fetched objects: %w", cerr)
+	}
+	if err != nil {
 		return nil, nil, err
 	}
 	if rel != nil {
@@ -239,19 +255,17 @@ func missingObjects(store *objects.Store, ix *files.Index) (missing map[cas.Dige
 	return missing, otherMode
 }
 
-// fetchObjects puts into store every object missing names (the modes
-// each content of ix, k's index, is needed in that the store lacks, as
+// fetchObjects puts into b every object missing names (the modes each
+// content of ix, k's index, is needed in that b's store lacks, as
 // missingObjects says; fetchObjects consumes it), fetching each content
 // once (n contents, bytes bytes; one the store has in the other mode,
-// otherMode, is copied), and commits them. Each content is verified as
-// it arrives (files.ReadRange, then Put again), and nothing unverified
-// gets an object's name.
-func (s *Store) fetchObjects(ctx context.Context, k cas.Key, store *objects.Store, ix *files.Index, missing map[cas.Digest][]bool, otherMode map[cas.Digest]bool) (n int, bytes int64, err error) {
+// otherMode, is copied). Each content is verified as it arrives
+// (files.ReadRange, then Put again), and nothing unverified gets an
+// object's name: the caller commits b.
+func (s *Store) fetchObjects(ctx context.Context, k cas.Key, b *objects.Batch, ix *files.Index, missing map[cas.Digest][]bool, otherMode map[cas.Digest]bool) (n int, bytes int64, err error) {
 	if len(missing) == 0 {
 		return 0, 0, nil
 	}
-	b := store.NewBatch()
-	defer b.Close() // removes what was not committed
 	// Empty contents are not fetched: nothing is their bytes.
 	size := make(map[cas.Digest]int64, len(ix.Contents))
 	for _, c := range ix.Contents {
@@ -267,7 +281,7 @@ func (s *Store) fetchObjects(ctx context.Context, k cas.Key, store *objects.Stor
 			}
 		case len(modes) == 1 && otherMode[d]:
 			// The content is here in the other mode: copied, not fetched.
-			if err := copyObject(store, b, d, !modes[0], modes[0]); err != nil {
+			if err := copyObject(b, d, !modes[0], modes[0]); err != nil {
 				return 0, 0, &localError{fmt.Errorf("store object %s: %w", d, err)}
 			}
 		default:
@@ -290,7 +304,7 @@ func (s *Store) fetchObjects(ctx context.Context, k cas.Key, store *objects.Stor
 	opt := cache.FetchOptions{Gap: fetchGap, Parallel: backend.DefaultTransfers}
 	err = s.opt.Cache.FetchContentsWith(ctx, ix, need, opt, func(c files.Content, r io.Reader) error {
 		// The first mode from what arrives; a second one is copied from
-		// the first once it is committed.
+		// the first once it is put.
 		if err := b.Put(c.Digest, missing[c.Digest][0], r); err != nil {
 			if errors.Is(err, archive.ErrCorrupt) {
 				return err // the pack's, as ReadRange says
@@ -312,29 +326,20 @@ func (s *Store) fetchObjects(ctx context.Context, k cas.Key, store *objects.Stor
 		}
 		return 0, 0, s.cacheError(ctx, err)
 	}
-	if err := b.Commit(); err != nil {
-		return 0, 0, fmt.Errorf("store the fetched objects: %w", err)
-	}
-	second := false
 	for d, modes := range missing {
 		for _, exec := range modes[1:] {
-			if err := copyObject(store, b, d, !exec, exec); err != nil {
-				return 0, 0, err
+			if err := copyObject(b, d, !exec, exec); err != nil {
+				return 0, 0, &localError{fmt.Errorf("store object %s: %w", d, err)}
 			}
-			second = true
-		}
-	}
-	if second {
-		if err := b.Commit(); err != nil {
-			return 0, 0, fmt.Errorf("store the fetched objects: %w", err)
 		}
 	}
 	return n, bytes, nil
 }
 
-// copyObject puts object d, in mode exec, from the same content in mode from.
-func copyObject(store *objects.Store, b *objects.Batch, d cas.Digest, from, exec bool) error {
-	f, err := store.Open(d, from)
+// copyObject puts object d, in mode exec, into b from the same content in
+// mode from (in b, or in its store).
+func copyObject(b *objects.Batch, d cas.Digest, from, exec bool) error {
+	f, err := b.Open(d, from)
 	if err != nil {
 		return err
 	}
@@ -389,15 +394,16 @@ func (t *madeTree) size() (files, bytes int64, err error) {
 }
 
 // makeTree makes the tree ix describes in staging, from the objects of
-// store: directories, symlinks (pointed under the new prefix by rel),
-// files linked from their object as Options.LinkMode says, and the files
-// that hold the build prefix, and the manifest, written as new files (the
-// relocation rewrites them next, see settle). Only the files ready says
-// are ready (their object is in the store) are made now, the others
-// (madeTree.later) by finishTree once it is. Directories are made first,
+// b's store, or put in b (objects.Batch.Link): directories, symlinks
+// (pointed under the new prefix by rel), files linked from their object
+// as Options.LinkMode says, and the files that hold the build prefix, and
+// the manifest, written as new files (the relocation rewrites them next,
+// see settle). Only the files ready says are ready (their object is in
+// the store) are made now, the others (madeTree.later) by finishTree once
+// their objects are put. Directories are made first,
 // in the index's order (parents first); then the files and symlinks, a
 // few at once: each is one system call or two on its own.
-func (s *Store) makeTree(ix *files.Index, store *objects.Store, staging string, rel *pyenv.Relocator, ready func(files.Entry) bool) (*madeTree, error) {
+func (s *Store) makeTree(ix *files.Index, b *objects.Batch, staging string, rel *pyenv.Relocator, ready func(files.Entry) bool) (*madeTree, error) {
 	t := &madeTree{
 		staging: staging,
 		linked:  ObjectList{},
@@ -427,16 +433,16 @@ func (s *Store) makeTree(ix *files.Index, store *objects.Store, staging string, 
 		}
 	}
 	t.ix = ix
-	if err := t.make(now, store, rel); err != nil {
+	if err := t.make(now, b, rel); err != nil {
 		return nil, err
 	}
 	return t, nil
 }
 
 // finishTree makes the files of t that makeTree left for later, their
-// objects now in store, and counts what the tree is made of.
-func (s *Store) finishTree(t *madeTree, store *objects.Store, rel *pyenv.Relocator) error {
-	if err := t.make(t.later, store, rel); err != nil {
+// objects now put in b, and counts what the tree is made of.
+func (s *Store) finishTree(t *madeTree, b *objects.Batch, rel *pyenv.Relocator) error {
+	if err := t.make(t.later, b, rel); err != nil {
 		return err
 	}
 	manifest := manifestIn(t.staging)
@@ -478,7 +484,7 @@ func (s *Store) finishTree(t *madeTree, store *objects.Store, rel *pyenv.Relocat
 // make makes the entries of t.ix numbered in which, symlinks and files,
 // a few at once, and records how each file was made (t.how: 0 for a file
 // written new).
-func (t *madeTree) make(which []int, store *objects.Store, rel *pyenv.Relocator) error {
+func (t *madeTree) make(which []int, b *objects.Batch, rel *pyenv.Relocator) error {
 	manifest := manifestIn(t.staging)
 	return forEach(len(which), func(j int) error {
 		i := which[j]
@@ -499,10 +505,10 @@ func (t *madeTree) make(which []int, store *objects.Store, rel *pyenv.Relocator)
 			// Bytecode naming the prefix is never rewritten (see
 			// pyenv.IsBytecode): linked as any other file.
 			if en.Relocate && !pyenv.IsBytecode(en.Path) || p == manifest {
-				err = writeObject(store, en.Content, exec, p)
+				err = writeObject(b, en.Content, exec, p)
 				break
 			}
-			t.how[i], err = store.Link(en.Content, exec, p, t.mode) // each i once: no race
+			t.how[i], err = b.Link(en.Content, exec, p, t.mode) // each i once: no race
 		}
 		if err != nil {
 			return fmt.Errorf("make %s: %w", en.Path, err)
@@ -521,10 +527,11 @@ func (t *madeTree) counts() string {
 		n[objects.Hardlinked], n[objects.Cloned], n[objects.Copied], len(t.relocate))
 }
 
-// writeObject writes object d to a new file at dst, writable until the
-// build is published: its own inode, never the object's.
-func writeObject(store *objects.Store, d cas.Digest, exec bool, dst string) error {
-	src, err := store.Open(d, exec)
+// writeObject writes object d (in b, or its store) to a new file at dst,
+// writable until the build is published: its own inode, never the
+// object's.
+func writeObject(b *objects.Batch, d cas.Digest, exec bool, dst string) error {
+	src, err := b.Open(d, exec)
 	if err != nil {
 		return err
 	}
