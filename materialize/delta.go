@@ -275,7 +275,7 @@ func (s *Store) fetchObjects(ctx context.Context, k cas.Key, b *objects.Batch, i
 		switch {
 		case size[d] == 0:
 			for _, exec := range modes {
-				if err := b.Put(d, exec, strings.NewReader("")); err != nil {
+				if err := b.PutMissing(d, exec, strings.NewReader("")); err != nil {
 					return 0, 0, &localError{fmt.Errorf("store an empty object: %w", err)}
 				}
 			}
@@ -305,7 +305,7 @@ func (s *Store) fetchObjects(ctx context.Context, k cas.Key, b *objects.Batch, i
 	err = s.opt.Cache.FetchContentsWith(ctx, ix, need, opt, func(c files.Content, r io.Reader) error {
 		// The first mode from what arrives; a second one is copied from
 		// the first once it is put.
-		if err := b.Put(c.Digest, missing[c.Digest][0], r); err != nil {
+		if err := b.PutMissing(c.Digest, missing[c.Digest][0], r); err != nil {
 			if errors.Is(err, archive.ErrCorrupt) {
 				return err // the pack's, as ReadRange says
 			}
@@ -344,7 +344,7 @@ func copyObject(b *objects.Batch, d cas.Digest, from, exec bool) error {
 		return err
 	}
 	defer f.Close() // read-only
-	return b.Put(d, exec, f)
+	return b.PutMissing(d, exec, f)
 }
 
 // fetchGap is files.Plan's gap: frames at most this far apart in a pack

@@ -211,12 +211,24 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b
 // hash to d; with the reader's own error when r fails. The object becomes
 // visible at Commit. An object already in the store, or already in the
 // batch, is not read: Put returns nil.
-func (b *Batch) Put(d cas.Digest, exec bool, r io.Reader) (err error) {
+func (b *Batch) Put(d cas.Digest, exec bool, r io.Reader) error {
+	if b.s.Has(d, exec) {
+		return nil
+	}
+	return b.PutMissing(d, exec, r)
+}
+
+// PutMissing is Put of an object the caller has just found missing from
+// the store (Which, Has), many at a time: it does not ask the store
+// again (an lstat per object). Should the object be there after all, put
+// meanwhile by another process, this copy is written and verified, and
+// Commit keeps the one there. An object already in the batch is not read.
+func (b *Batch) PutMissing(d cas.Digest, exec bool, r io.Reader) (err error) {
 	final := b.s.path(d, exec)
 	b.mu.Lock()
 	_, dup := b.pending[final]
 	b.mu.Unlock()
-	if dup || b.s.Has(d, exec) {
+	if dup {
 		return nil
 	}
 	n := name(d, exec)

@@ -142,6 +142,41 @@ func TestPutExistingReadsNothing(t *testing.T) {
 	}
 }
 
+// PutMissing does not ask the store: an object put meanwhile by another
+// process is written and verified again (wrong bytes are refused all the
+// same), and Commit keeps the one there, leaving no temp.
+func TestPutMissingOfAnObjectThere(t *testing.T) {
+	s := newStore(t)
+	data := content(2, 1000)
+	d := put(t, s, data, false)
+	before, err := os.Lstat(s.path(d, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := s.NewBatch()
+	defer b.Close()
+	if err := b.PutMissing(d, false, bytes.NewReader([]byte("not this"))); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("PutMissing of wrong bytes for an object there: %v, want ErrCorrupt", err)
+	}
+	r := &countingReader{r: bytes.NewReader(data)}
+	if err := b.PutMissing(d, false, r); err != nil {
+		t.Fatal(err)
+	}
+	if r.n != len(data) {
+		t.Errorf("PutMissing read %d bytes of %d", r.n, len(data))
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.Lstat(s.path(d, false))
+	if err != nil || !os.SameFile(before, after) {
+		t.Errorf("object replaced: %v", err)
+	}
+	if got := tempNames(t, s.Dir()); len(got) != 0 {
+		t.Errorf("temps left: %v", got)
+	}
+}
+
 type countingReader struct {
 	r io.Reader
 	n int
