@@ -14,7 +14,10 @@
 //   - Has before fetching, to ask only for what is missing (Which, for
 //     the many objects of a build at once);
 //   - Batch (NewBatch, Put, Commit) to store what was fetched, many
-//     objects with one sync; Store.Put for one;
+//     objects with one sync (PutMissing for what Which said is missing;
+//     Batch.Link and Batch.Open to make a build of the batch's objects
+//     before its Commit, whose sync then covers the build too); Store.Put
+//     for one;
 //   - Link to make a build's file (LinkMode: Hardlink, else Clone, else
 //     Copy, per file; the mode comes from REZUP_LINK_MODE through
 //     ParseLinkMode, read by the caller); Open to read an object, to write
