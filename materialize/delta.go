@@ -401,8 +401,7 @@ func (t *madeTree) size() (files, bytes int64, err error) {
 // see settle). Only the files ready says are ready (their object is in
 // the store) are made now, the others (madeTree.later) by finishTree once
 // their objects are put. Directories are made first,
-// in the index's order (parents first); then the files and symlinks, a
-// few at once: each is one system call or two on its own.
+// in the index's order (parents first); then the files and symlinks.
 func (s *Store) makeTree(ix *files.Index, b *objects.Batch, staging string, rel *pyenv.Relocator, ready func(files.Entry) bool) (*madeTree, error) {
 	t := &madeTree{
 		staging: staging,
@@ -433,7 +432,9 @@ func (s *Store) makeTree(ix *files.Index, b *objects.Batch, staging string, rel 
 		}
 	}
 	t.ix = ix
-	if err := t.make(now, b, rel); err != nil {
+	// One file at a time: the fetch, which takes longer, runs meanwhile,
+	// and a core of its own is worth more to it than a second to this.
+	if err := t.make(now, b, rel, true); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -442,7 +443,7 @@ func (s *Store) makeTree(ix *files.Index, b *objects.Batch, staging string, rel 
 // finishTree makes the files of t that makeTree left for later, their
 // objects now put in b, and counts what the tree is made of.
 func (s *Store) finishTree(t *madeTree, b *objects.Batch, rel *pyenv.Relocator) error {
-	if err := t.make(t.later, b, rel); err != nil {
+	if err := t.make(t.later, b, rel, false); err != nil {
 		return err
 	}
 	manifest := manifestIn(t.staging)
@@ -482,11 +483,22 @@ func (s *Store) finishTree(t *madeTree, b *objects.Batch, rel *pyenv.Relocator) 
 }
 
 // make makes the entries of t.ix numbered in which, symlinks and files,
-// a few at once, and records how each file was made (t.how: 0 for a file
-// written new).
-func (t *madeTree) make(which []int, b *objects.Batch, rel *pyenv.Relocator) error {
+// a few at once (one at a time, alone), and records how each file was
+// made (t.how: 0 for a file written new).
+func (t *madeTree) make(which []int, b *objects.Batch, rel *pyenv.Relocator, alone bool) error {
 	manifest := manifestIn(t.staging)
-	return forEach(len(which), func(j int) error {
+	each := forEach
+	if alone {
+		each = func(n int, fn func(int) error) error {
+			for j := range n {
+				if err := fn(j); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	return each(len(which), func(j int) error {
 		i := which[j]
 		en := t.ix.Entries[i]
 		p := filepath.Join(t.staging, filepath.FromSlash(en.Path))
