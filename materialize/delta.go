@@ -1,6 +1,7 @@
 package materialize
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -358,9 +359,11 @@ type madeTree struct {
 	staging string
 	mode    objects.LinkMode
 	// how says how each entry of ix that is a file was made (0: written
-	// new); later are the files left for finishTree.
-	how   []objects.How
-	later []int
+	// new), and relocated which of those written were relocated as they
+	// were written; later are the files left for finishTree.
+	how       []objects.How
+	relocated []bool
+	later     []int
 
 	// linked is the tree's object list: the objects its files are hard
 	// links or clones of.
@@ -409,6 +412,7 @@ func (s *Store) makeTree(ix *files.Index, b *objects.Batch, staging string, rel 
 		mode:    s.opt.LinkMode,
 		how:     make([]objects.How, len(ix.Entries)),
 	}
+	t.relocated = make([]bool, len(ix.Entries))
 	var now []int
 	for i, en := range ix.Entries {
 		switch en.Type {
@@ -461,8 +465,8 @@ func (s *Store) finishTree(t *madeTree, b *objects.Batch, rel *pyenv.Relocator) 
 		if how == 0 { // written new
 			t.written = append(t.written, p)
 			t.writable = append(t.writable, p)
-			if rel != nil {
-				t.relocate = append(t.relocate, p)
+			if rel != nil && !t.relocated[i] {
+				t.relocate = append(t.relocate, p) // too large to be relocated as written
 			}
 			continue
 		}
@@ -516,8 +520,12 @@ func (t *madeTree) make(which []int, b *objects.Batch, rel *pyenv.Relocator, alo
 			exec := en.Mode&0o111 != 0
 			// Bytecode naming the prefix is never rewritten (see
 			// pyenv.IsBytecode): linked as any other file.
-			if en.Relocate && !pyenv.IsBytecode(en.Path) || p == manifest {
-				err = writeObject(b, en.Content, exec, p)
+			if p == manifest {
+				_, err = writeObject(b, en.Content, exec, en.Size, p, nil)
+				break
+			}
+			if en.Relocate && !pyenv.IsBytecode(en.Path) {
+				t.relocated[i], err = writeObject(b, en.Content, exec, en.Size, p, rel)
 				break
 			}
 			t.how[i], err = b.Link(en.Content, exec, p, t.mode) // each i once: no race
@@ -535,32 +543,47 @@ func (t *madeTree) counts() string {
 	for _, h := range t.how {
 		n[h]++
 	}
-	return fmt.Sprintf("%d hardlinked, %d cloned, %d copied; %d written to be relocated",
-		n[objects.Hardlinked], n[objects.Cloned], n[objects.Copied], len(t.relocate))
+	return fmt.Sprintf("%d hardlinked, %d cloned, %d copied; %d written new to be relocated (%d of them once written)",
+		n[objects.Hardlinked], n[objects.Cloned], n[objects.Copied], len(t.written), len(t.relocate))
 }
 
-// writeObject writes object d (in b, or its store) to a new file at dst,
-// writable until the build is published: its own inode, never the
-// object's.
-func writeObject(b *objects.Batch, d cas.Digest, exec bool, dst string) error {
+// writeObject writes object d (in b, or its store), of size bytes, to a
+// new file at dst, writable until the build is published: its own inode,
+// never the object's. With rel, a file of at most archive.RewriteMax bytes
+// is relocated as it is written, as Unpack relocates an archive's files
+// (relocated says so): nothing renames it later, while settle reads the
+// tree (pyvenv.cfg names the prefix). A larger one is written as it is,
+// for settle to relocate.
+func writeObject(b *objects.Batch, d cas.Digest, exec bool, size int64, dst string, rel *pyenv.Relocator) (relocated bool, err error) {
 	src, err := b.Open(d, exec)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer src.Close() // read-only
 	mode := os.FileMode(0o666)
 	if exec {
 		mode = 0o777
 	}
+	var r io.Reader = src
+	if rel != nil && size <= archive.RewriteMax {
+		data, err := io.ReadAll(io.LimitReader(src, archive.RewriteMax+1))
+		if err != nil {
+			return false, err
+		}
+		if out := rel.Content(dst, data); out != nil {
+			data = out
+		}
+		r, relocated = bytes.NewReader(data), true
+	}
 	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
 	if err != nil {
-		return err
+		return false, err
 	}
-	if _, err := io.Copy(out, src); err != nil {
-		out.Close()
-		return err
+	if _, err := io.Copy(out, r); err != nil {
+		out.Close() // already failing: the staging dir goes
+		return false, err
 	}
-	return out.Close()
+	return relocated, out.Close()
 }
 
 // keepIndex writes the index of build k, fetched or published, to
