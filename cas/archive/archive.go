@@ -22,7 +22,8 @@
 //     Small files are created by a few writer goroutines while the stream
 //     is decompressed; a caller may rewrite them on the way through
 //     (UnpackOptions.Rewrite: materialize relocates there, reading nothing
-//     twice).
+//     twice) and see each once it is written (Written: materialize hashes
+//     it there for its object store).
 //
 // archive knows nothing of caches, keys or stores; it never prints and never
 // reads the environment.
@@ -149,6 +150,20 @@ type UnpackOptions struct {
 	// Relink, when set, may replace the target of each symlink: it gets
 	// the target and returns a new one, or "" to keep it.
 	Relink func(target string) string
+	// Written, when set, is called on a writer goroutine for each regular
+	// file of at most RewriteMax bytes once it is on disk, whole and
+	// closed: its path, the bytes it holds (Rewrite's, when Rewrite
+	// replaced them) and its mode. A caller hashes a file there from the
+	// bytes it was written from, instead of reading it back. It runs on
+	// several goroutines at once, before the archive's digest is checked:
+	// Unpack may still fail. Larger files are listed in
+	// UnpackStats.Unseen, as with Rewrite.
+	Written func(path string, data []byte, perm fs.FileMode)
+	// ReadOnly creates regular files without write bits (their canonical
+	// mode less the umask and 0222), for a caller that makes the tree
+	// read-only anyway: one chmod fewer per file. Directories are left
+	// writable.
+	ReadOnly bool
 }
 
 // RewriteMax is the size up to which Unpack reads a file into memory and
@@ -164,9 +179,9 @@ type UnpackStats struct {
 	Files        int64
 	Bytes        int64
 	ArchiveBytes int64
-	// Unseen lists, when UnpackOptions.Rewrite is set, the paths of the
-	// regular files it did not see because they are larger than
-	// RewriteMax.
+	// Unseen lists, when UnpackOptions.Rewrite or Written is set, the
+	// paths of the regular files they did not see because they are larger
+	// than RewriteMax.
 	Unseen []string
 }
 
@@ -476,9 +491,10 @@ func unpack(r io.Reader, dest string, want cas.Digest, opt UnpackOptions) (Unpac
 		leaves:     make(map[string]fs.FileMode),
 		buf:        make([]byte, copyBufSize),
 		tick:       progressTicker{fn: opt.Progress},
-		w:          startWriters(opt.Rewrite),
+		w:          startWriters(opt.Rewrite, opt.Written),
 		relink:     opt.Relink,
-		listUnseen: opt.Rewrite != nil,
+		listUnseen: opt.Rewrite != nil || opt.Written != nil,
+		readOnly:   opt.ReadOnly,
 	}
 	// Every return waits for the writers: nothing may write into dest
 	// once Unpack has returned, least of all while the caller removes it.
@@ -629,6 +645,7 @@ type extractor struct {
 	// unseen.
 	listUnseen bool
 	unseen     []string
+	readOnly   bool // UnpackOptions.ReadOnly
 }
 
 func (x *extractor) stats(src *hashingReader) UnpackStats {
@@ -663,6 +680,9 @@ func (x *extractor) entry(hdr *tar.Header, data io.Reader) error {
 	// archive says beyond executable or not (0000, a read-only directory)
 	// is not the archive's to decide.
 	perm := fsx.Perm(CanonicalMode(fs.FileMode(hdr.Mode & 0o777)))
+	if x.readOnly {
+		perm &^= 0o222
+	}
 	if hdr.Typeflag == tar.TypeDir {
 		perm = dirPerm()
 	}
@@ -899,6 +919,7 @@ type fileJob struct {
 // refused, only which of two clashing entries is named.
 type writers struct {
 	rewrite func(path string, data []byte) []byte
+	written func(path string, data []byte, perm fs.FileMode)
 	jobs    chan fileJob
 	wg      sync.WaitGroup
 	mu      sync.Mutex
@@ -910,8 +931,8 @@ type writers struct {
 // since each spends most of its time in the kernel.
 const unpackWriters = 4
 
-func startWriters(rewrite func(string, []byte) []byte) *writers {
-	w := &writers{rewrite: rewrite, jobs: make(chan fileJob, 4*unpackWriters)}
+func startWriters(rewrite func(string, []byte) []byte, written func(string, []byte, fs.FileMode)) *writers {
+	w := &writers{rewrite: rewrite, written: written, jobs: make(chan fileJob, 4*unpackWriters)}
 	for range unpackWriters {
 		w.wg.Add(1)
 		go func() {
@@ -927,6 +948,10 @@ func startWriters(rewrite func(string, []byte) []byte) *writers {
 				}
 				if err := j.write(); err != nil {
 					w.fail(err)
+					continue
+				}
+				if w.written != nil {
+					w.written(j.path, j.data, j.perm)
 				}
 			}
 		}()
@@ -934,16 +959,14 @@ func startWriters(rewrite func(string, []byte) []byte) *writers {
 	return w
 }
 
+// write creates the job's file with its mode and mtime: no chmod, and
+// none of os.File's set-up, for each of thousands of small files.
 func (j fileJob) write() error {
-	f, err := createNew(j.path, j.name)
-	if err != nil {
-		return err
+	err := fsx.WriteNew(j.path, j.data, j.perm, j.mtime)
+	if errors.Is(err, fs.ErrExist) {
+		return refuse(j.name, "duplicate entry")
 	}
-	if _, err := f.Write(j.data); err != nil {
-		f.Close() // already failing; the partial file is the caller's to remove
-		return err
-	}
-	return finishFile(f, j.path, j.perm, j.mtime)
+	return err
 }
 
 func (w *writers) submit(j fileJob) { w.jobs <- j }
