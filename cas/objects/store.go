@@ -126,11 +126,32 @@ type Batch struct {
 	s       *Store
 	mu      sync.Mutex
 	pending map[string]string // object path -> its verified temp
+	// written: object path -> the caller's file, given its name at Commit
+	// (AdoptWritten).
+	written map[string]writtenFile
+	// linkable says whether the store can hold hard links of the files
+	// AdoptWritten is given, once the first one was tried; nil before.
+	linkable *bool
+}
+
+// writtenFile is a file AdoptWritten took the caller's word for.
+type writtenFile struct {
+	path string
+	d    cas.Digest
+	exec bool
 }
 
 // NewBatch starts a batch of objects.
 func (s *Store) NewBatch() *Batch {
-	return &Batch{s: s, pending: make(map[string]string)}
+	return &Batch{s: s, pending: make(map[string]string), written: make(map[string]writtenFile)}
+}
+
+// has reports whether the object at final is in the batch already. The
+// caller holds b.mu.
+func (b *Batch) has(final string) bool {
+	_, temp := b.pending[final]
+	_, written := b.written[final]
+	return temp || written
 }
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
@@ -144,7 +165,7 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b
 func (b *Batch) Put(d cas.Digest, exec bool, r io.Reader) (err error) {
 	final := b.s.path(d, exec)
 	b.mu.Lock()
-	_, dup := b.pending[final]
+	dup := b.has(final)
 	b.mu.Unlock()
 	if dup || b.s.Has(d, exec) {
 		return nil
@@ -185,7 +206,7 @@ func (b *Batch) Put(d cas.Digest, exec bool, r io.Reader) (err error) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if _, dup := b.pending[final]; dup {
+	if b.has(final) {
 		// Put at once by another goroutine of this batch: one is enough.
 		os.Remove(tmp.Name()) // best effort, as above
 		return nil
@@ -209,7 +230,7 @@ func (b *Batch) Put(d cas.Digest, exec bool, r io.Reader) (err error) {
 func (b *Batch) Adopt(d cas.Digest, exec bool, path string) (adopted bool, err error) {
 	final := b.s.path(d, exec)
 	b.mu.Lock()
-	_, dup := b.pending[final]
+	dup := b.has(final)
 	b.mu.Unlock()
 	if dup || b.s.Has(d, exec) {
 		return false, nil
@@ -249,7 +270,7 @@ func (b *Batch) Adopt(d cas.Digest, exec bool, path string) (adopted bool, err e
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if _, dup := b.pending[final]; dup {
+	if b.has(final) {
 		// Adopted or put at once by another goroutine: one is enough.
 		os.Remove(tmp) // best effort, as above
 		return false, nil
@@ -258,9 +279,74 @@ func (b *Batch) Adopt(d cas.Digest, exec bool, path string) (adopted bool, err e
 	return true, nil
 }
 
+// AdoptWritten is Adopt for a file the caller has just written itself,
+// from bytes it hashed to d as it wrote them (an unpack does): the
+// caller's word is taken, and the file is not read again. Nothing is
+// linked into the store before Commit, which gives the file the object's
+// name straight from path, once synced; until then the caller must
+// neither write, move nor remove it. perm is the mode the caller created
+// it with: a file created read-only already, as objects are, is not
+// chmod'ed again.
+//
+// adopted is false, with a nil error, when the object is in the store or
+// in the batch already: the caller links the file to it. It is false too
+// when the store cannot hold hard links of the caller's files (another
+// filesystem, no hard links: the first file a batch is given is linked
+// into the store once, under a temp name, to find out; the files a batch
+// adopts this way are all on one filesystem): the caller Puts a copy.
+// Should Commit fail to link one in all the same, it stores a copy, read
+// from path and verified as Put does.
+func (b *Batch) AdoptWritten(d cas.Digest, exec bool, path string, perm fs.FileMode) (adopted bool, err error) {
+	final := b.s.path(d, exec)
+	b.mu.Lock()
+	dup := b.has(final)
+	b.mu.Unlock()
+	if dup || b.s.Has(d, exec) {
+		return false, nil
+	}
+	if ok, err := b.canLink(path); !ok || err != nil {
+		return false, err
+	}
+	if want := objectPerm(exec); perm.Perm() != want {
+		if err := os.Chmod(path, want); err != nil {
+			return false, fmt.Errorf("adopt object %s: %w", name(d, exec), err)
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.has(final) {
+		return false, nil // adopted at once by another goroutine
+	}
+	b.written[final] = writtenFile{path: path, d: d, exec: exec}
+	return true, nil
+}
+
+// canLink tells whether the store can hold a hard link of the file at
+// path, trying it once per batch (a link under a temp name, removed).
+func (b *Batch) canLink(path string) (bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.linkable != nil {
+		return *b.linkable, nil
+	}
+	probe := filepath.Join(b.s.dir, fsx.RandomName(".link-probe.")+fsx.TempSuffix)
+	err := os.Link(path, probe)
+	if err != nil && !linkFallsBack(err) {
+		return false, fmt.Errorf("adopt %s: %w", path, err)
+	}
+	ok := err == nil
+	if ok {
+		// Best effort: a leftover temp is recognised by its name and swept.
+		_ = os.Remove(probe)
+	}
+	b.linkable = &ok
+	return ok, nil
+}
+
 // Commit makes the batch's objects durable, then visible: it syncs them
 // (one syncfs of the store's filesystem on Linux for more than a few, an
-// fsync each otherwise), then links each under its name, never over a
+// fsync each otherwise), then links each under its name (the files
+// AdoptWritten took, straight from the caller's path), never over a
 // file already there (another process put the same object: it is the
 // same content). So a name is only ever given to bytes that were verified
 // and are on disk: whatever the moment of a crash, a file under an
@@ -270,12 +356,15 @@ func (b *Batch) Adopt(d cas.Digest, exec bool, path string) (adopted bool, err e
 func (b *Batch) Commit() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if len(b.pending) == 0 {
+	if len(b.pending) == 0 && len(b.written) == 0 {
 		return nil
 	}
-	temps := make([]string, 0, len(b.pending))
+	temps := make([]string, 0, len(b.pending)+len(b.written))
 	for _, tmp := range b.pending {
 		temps = append(temps, tmp)
+	}
+	for _, w := range b.written {
+		temps = append(temps, w.path)
 	}
 	if err := syncTemps(b.s.dir, temps); err != nil {
 		return fmt.Errorf("commit objects: %w", err)
@@ -286,11 +375,18 @@ func (b *Batch) Commit() error {
 		}
 		delete(b.pending, final)
 	}
+	for final, w := range b.written {
+		if err := b.s.publishWritten(w, final); err != nil {
+			return fmt.Errorf("commit object %s: %w", filepath.Base(final), err)
+		}
+		delete(b.written, final)
+	}
 	return nil
 }
 
-// Close removes the temps of objects not committed. It is safe to call
-// more than once, and after Commit.
+// Close removes the temps of objects not committed, and forgets the
+// files AdoptWritten took (the caller's, left where they are). It is safe
+// to call more than once, and after Commit.
 func (b *Batch) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -301,6 +397,7 @@ func (b *Batch) Close() error {
 		}
 		delete(b.pending, final)
 	}
+	clear(b.written)
 	return first
 }
 
@@ -321,6 +418,32 @@ func (s *Store) publish(tmp, final string) error {
 		if rerr := os.Remove(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 			return rerr
 		}
+	}
+	return err
+}
+
+// publishWritten gives the synced file an AdoptWritten took the object's
+// name: a hard link, which leaves the caller's file where it is. A file
+// already under the name is the same object: it stays. Where no hard link
+// can be made, a copy is put instead.
+func (s *Store) publishWritten(w writtenFile, final string) error {
+	err := os.Link(w.path, final)
+	if errors.Is(err, fs.ErrNotExist) {
+		if merr := s.mkShard(filepath.Dir(final)); merr != nil {
+			return merr
+		}
+		err = os.Link(w.path, final)
+	}
+	switch {
+	case err == nil, errors.Is(err, fs.ErrExist):
+		return nil
+	case linkFallsBack(err):
+		f, oerr := fsx.OpenRegular(w.path)
+		if oerr != nil {
+			return oerr
+		}
+		defer f.Close() // read-only
+		return s.Put(w.d, w.exec, f)
 	}
 	return err
 }
