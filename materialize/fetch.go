@@ -17,6 +17,7 @@ import (
 	"github.com/rezup/rezup/cas/backend"
 	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/cas/files"
+	"github.com/rezup/rezup/cas/objects"
 	"github.com/rezup/rezup/internal/envlist"
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/internal/pyenv"
@@ -131,7 +132,17 @@ func (s *Store) unpack(ctx context.Context, e cache.Entry, staging, final string
 		return nil, fmt.Errorf("entry of %s: %w", e.Key, err)
 	}
 	start := time.Now()
-	st, err := archive.Unpack(cr, staging, e.Digest, s.unpackOptions(e, staging, rel))
+	opt := s.unpackOptions(e, staging, rel)
+	// Read-only from the start (publish makes the tree so), and each
+	// small file hashed from the bytes it was written from, for dedupe:
+	// nothing is chmod'ed or read back per file.
+	opt.ReadOnly = true
+	var hashed *hashedFiles
+	if s.opt.LinkMode != objects.Copy {
+		hashed = newHashedFiles(staging, final)
+		opt.Written = hashed.written
+	}
+	st, err := archive.Unpack(cr, staging, e.Digest, opt)
 	if err != nil {
 		if cr.err != nil && errors.Is(err, cr.err) {
 			return nil, s.cacheError(ctx, fmt.Errorf("read the archive of %s from %s: %w", e.Key, s.opt.Cache, err))
@@ -148,6 +159,9 @@ func (s *Store) unpack(ctx context.Context, e cache.Entry, staging, final string
 	}
 	if rel != nil {
 		m.Prefix = final
+	}
+	if hashed != nil {
+		m.hashed = hashed.files
 	}
 	return m, nil
 }

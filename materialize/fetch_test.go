@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -150,6 +151,45 @@ func TestFetchRelocatesAndBuildsOnce(t *testing.T) {
 		!strings.Contains(strings.Join(rep.lines, "\n"), "e.g. "+filepath.Join(newPrefix, "venv", "rez", "lib", "_big.so")) {
 		t.Errorf("the large binary holding the prefix was reported %d times, want once, by its final path: %q", n, rep.lines)
 	}
+	// Its files share the object store: the small ones hashed as they
+	// were unpacked, the large ones read once unpacked; those that name
+	// the new prefix (relocated) are its own. All read-only.
+	venv := filepath.Join(newPrefix, "venv", "rez")
+	for rel, shared := range map[string]bool{"pyvenv.cfg": true, "lib/_big.so": true, "bin/rez/rez-env": false, "lib/big.py": false} {
+		p := filepath.Join(venv, rel)
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm()&0o222 != 0 {
+			t.Errorf("%s: mode %v, want read-only", rel, fi.Mode())
+		}
+		if got := sameAsAnObject(t, node.opt.Root.ObjectsDir(), fi); got != shared {
+			t.Errorf("%s: an object's inode: %v, want %v", rel, got, shared)
+		}
+	}
+	if l, err := node.ObjectList(k); err != nil || len(l) != 2 {
+		t.Errorf("object list: %v (%v), want the 2 shared files' objects", l, err)
+	}
+}
+
+// sameAsAnObject tells whether fi is the inode of an object in dir.
+func sameAsAnObject(t *testing.T, dir string, fi os.FileInfo) bool {
+	t.Helper()
+	found := false
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		if ofi, err := os.Stat(p); err == nil && os.SameFile(fi, ofi) {
+			found = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
 }
 
 func TestEnsureMissAndCorrupt(t *testing.T) {

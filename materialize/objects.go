@@ -219,11 +219,12 @@ type dedupeStats struct {
 }
 
 // dedupe makes the complete build staged in staging, for entry k, share
-// its files through the object store, and writes its object list. It
+// its files through the object store, and writes its object list. The
+// files in hashed (an unpack's, see hashedFiles) are not read again. It
 // returns what releases the object store's lock: the caller calls it once
 // the build is published or discarded. It never fails: a failure is one
 // warning, and the files not linked by then stay plain files.
-func (s *Store) dedupe(staging string, k cas.Key) (release func()) {
+func (s *Store) dedupe(staging string, k cas.Key, hashed map[string]hashedFile) (release func()) {
 	release = func() {}
 	if s.opt.LinkMode == objects.Copy {
 		s.opt.Reporter.Debugf("link mode copy: the files of %s are its own", k)
@@ -244,7 +245,7 @@ func (s *Store) dedupe(staging string, k cas.Key) (release func()) {
 		warn(err)
 		return release
 	}
-	list, stats, err := s.linkTree(st, staging, []byte(root.EntryDir(k)))
+	list, stats, err := s.linkTree(st, staging, []byte(root.EntryDir(k)), hashed)
 	s.opt.Reporter.Debugf("shared the files of %s in %v: %d file(s), %d naming the prefix kept, %d object(s) put; %d hard-linked, %d cloned, %d copied, %d left as they were",
 		k, time.Since(start).Round(time.Millisecond), stats.files, stats.prefixed, stats.put, stats.hardlinked, stats.cloned, stats.copied, stats.bad)
 	if err != nil {
@@ -317,15 +318,66 @@ type stagedFile struct {
 	// adopted: the file itself became its object (objects.Batch.Adopt),
 	// so it is a hard link of it already.
 	adopted bool
+	// hashed: ref.Digest was taken as the file was written (hashedFiles),
+	// with the mode perm; it is not read again.
+	hashed bool
+	perm   fs.FileMode
+}
+
+// hashedFile is what an unpack's writer knew of a file it had just
+// written from bytes in memory: its digest and whether it names the
+// build's prefix, so that dedupe reads it neither to hash it nor to look
+// for the prefix.
+type hashedFile struct {
+	digest cas.Digest
+	size   int64
+	perm   fs.FileMode
+	named  bool // holds the prefix: the build's own
+}
+
+// hashedFiles collects, by path, the hashedFile of each file an unpack
+// writes (archive.UnpackOptions.Written), for dedupe. The writers call
+// written on several goroutines at once.
+type hashedFiles struct {
+	prefix []byte // the build's final prefix
+	meta   string // its .rezup directory, left out (the manifest)
+	mu     sync.Mutex
+	files  map[string]hashedFile
+}
+
+func newHashedFiles(staging, final string) *hashedFiles {
+	return &hashedFiles{
+		prefix: []byte(final),
+		meta:   filepath.Join(staging, ".rezup") + string(filepath.Separator),
+		files:  map[string]hashedFile{},
+	}
+}
+
+// written hashes data, the bytes the file at path was just written from,
+// unless it names the prefix (bytecode aside, as scanFile).
+func (h *hashedFiles) written(path string, data []byte, perm fs.FileMode) {
+	if strings.HasPrefix(path, h.meta) {
+		return
+	}
+	f := hashedFile{size: int64(len(data)), perm: perm}
+	f.named = !pyenv.IsBytecode(path) && bytes.Contains(data, h.prefix)
+	if !f.named {
+		f.digest = cas.DigestOf(data)
+	}
+	h.mu.Lock()
+	h.files[path] = f
+	h.mu.Unlock()
 }
 
 // linkTree puts the files of the tree at dir that do not hold prefix into
 // st (one batch, one commit) and replaces each by a link to its object. It
-// returns the objects the tree now links or clones. An error stops it with
-// the files not linked yet left as they were.
-func (s *Store) linkTree(st *objects.Store, dir string, prefix []byte) (ObjectList, dedupeStats, error) {
+// returns the objects the tree now links or clones. The files in hashed
+// are neither read nor stat'ed: their digests and modes are known. An
+// error stops it with the files not linked yet left as they were.
+func (s *Store) linkTree(st *objects.Store, dir string, prefix []byte, hashed map[string]hashedFile) (ObjectList, dedupeStats, error) {
 	var stats dedupeStats
 	var files []stagedFile
+	named := map[int]bool{}
 	meta := filepath.Join(dir, ".rezup")
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		switch {
@@ -334,6 +386,13 @@ func (s *Store) linkTree(st *objects.Store, dir string, prefix []byte) (ObjectLi
 		case p == meta:
 			return filepath.SkipDir // the manifest: rewritten by every publish
 		case !d.Type().IsRegular():
+			return nil
+		}
+		if h, ok := hashed[p]; ok {
+			if h.named {
+				named[len(files)] = true
+			}
+			files = append(files, stagedFile{path: p, size: h.size, ref: ObjectRef{Digest: h.digest, Exec: h.perm&0o111 != 0}, hashed: true, perm: h.perm})
 			return nil
 		}
 		info, err := d.Info()
@@ -349,15 +408,23 @@ func (s *Store) linkTree(st *objects.Store, dir string, prefix []byte) (ObjectLi
 	stats.files = len(files)
 
 	// Hashing is the cost: one file per core at a time.
-	named := make([]bool, len(files))
+	var mu sync.Mutex
 	err = forEach(len(files), func(i int) error {
-		var err error
+		if files[i].hashed {
+			return nil
+		}
 		// Bytecode is never relocated: shared whatever prefix it names.
 		find := prefix
 		if pyenv.IsBytecode(files[i].path) {
 			find = nil
 		}
-		files[i].ref.Digest, named[i], err = scanFile(files[i].path, find)
+		d, n, err := scanFile(files[i].path, find)
+		files[i].ref.Digest = d
+		if n {
+			mu.Lock()
+			named[i] = true
+			mu.Unlock()
+		}
 		return err
 	})
 	if err != nil {
@@ -376,10 +443,10 @@ func (s *Store) linkTree(st *objects.Store, dir string, prefix []byte) (ObjectLi
 
 	b := st.NewBatch()
 	defer b.Close() // what was not committed goes
-	var mu sync.Mutex
 	// With hard links, a file this build is the first to have becomes
-	// the object itself: nothing is copied. Otherwise (clones, another
-	// filesystem), the object is a copy, put.
+	// the object itself: nothing is copied (nor read again, when it was
+	// hashed as it was written). Otherwise (clones, another filesystem),
+	// the object is a copy, put.
 	adopt := s.opt.LinkMode == objects.Hardlink
 	err = forEach(len(files), func(i int) error {
 		f := &files[i]
@@ -390,7 +457,13 @@ func (s *Store) linkTree(st *objects.Store, dir string, prefix []byte) (ObjectLi
 		stats.put++
 		mu.Unlock()
 		if adopt {
-			adopted, err := b.Adopt(f.ref.Digest, f.ref.Exec, f.path)
+			var adopted bool
+			var err error
+			if f.hashed {
+				adopted, err = b.AdoptWritten(f.ref.Digest, f.ref.Exec, f.path, f.perm)
+			} else {
+				adopted, err = b.Adopt(f.ref.Digest, f.ref.Exec, f.path)
+			}
 			if err != nil {
 				return err
 			}

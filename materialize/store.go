@@ -164,6 +164,9 @@ type Manifest struct {
 	// objects (fetched by index, delta.go): publish writes it, and does
 	// not hash and link the files again. nil: dedupe does.
 	linked ObjectList
+	// hashed are the files of an unpacked archive hashed as they were
+	// written, by path: dedupe does not read them again.
+	hashed map[string]hashedFile
 }
 
 // How an entry came to the store (Origin.How).
@@ -337,7 +340,7 @@ func (s *Store) publish(staging string, m *Manifest) error {
 	if m.linked != nil {
 		release = s.keepObjectList(k, m.linked)
 	} else {
-		release = s.dedupe(staging, k)
+		release = s.dedupe(staging, k, m.hashed)
 	}
 	defer release()
 	// Read-only from here on, as Go's module cache and the Nix store:
