@@ -1,12 +1,14 @@
 package objects
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 
 	"github.com/zeebo/blake3"
@@ -360,28 +362,94 @@ func (b *Batch) Commit() error {
 		return nil
 	}
 	temps := make([]string, 0, len(b.pending)+len(b.written))
-	for _, tmp := range b.pending {
-		temps = append(temps, tmp)
-	}
-	for _, w := range b.written {
-		temps = append(temps, w.path)
-	}
-	if err := syncTemps(b.s.dir, temps); err != nil {
-		return fmt.Errorf("commit objects: %w", err)
-	}
+	finals := make([]string, 0, len(b.pending)+len(b.written))
 	for final, tmp := range b.pending {
-		if err := b.s.publish(tmp, final); err != nil {
-			return fmt.Errorf("commit object %s: %w", filepath.Base(final), err)
-		}
-		delete(b.pending, final)
+		temps, finals = append(temps, tmp), append(finals, final)
 	}
 	for final, w := range b.written {
-		if err := b.s.publishWritten(w, final); err != nil {
-			return fmt.Errorf("commit object %s: %w", filepath.Base(final), err)
-		}
-		delete(b.written, final)
+		temps, finals = append(temps, w.path), append(finals, final)
 	}
-	return nil
+	// The shards the objects go into are made while the sync waits for
+	// the disk: a new store has none, and making 256 directories one by
+	// one as the objects are named costs about as much as the sync.
+	shards := make(chan struct{})
+	go func() {
+		defer close(shards)
+		b.s.makeShards(finals)
+	}()
+	err := syncTemps(b.s.dir, temps)
+	<-shards
+	if err != nil {
+		return fmt.Errorf("commit objects: %w", err)
+	}
+	// Named on as many goroutines as there are cores: each name is a
+	// link(2) into its own shard.
+	done := make([]bool, len(finals))
+	var (
+		mu    sync.Mutex
+		next  int
+		first error
+		wg    sync.WaitGroup
+	)
+	for range min(runtime.GOMAXPROCS(0), len(finals)) {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				i := next
+				next++
+				stop := first != nil || i >= len(finals)
+				mu.Unlock()
+				if stop {
+					return
+				}
+				final := finals[i]
+				var err error
+				if tmp, ok := b.pending[final]; ok {
+					err = b.s.publish(tmp, final)
+				} else {
+					err = b.s.publishWritten(b.written[final], final)
+				}
+				if err != nil {
+					mu.Lock()
+					first = cmp.Or(first, fmt.Errorf("commit object %s: %w", filepath.Base(final), err))
+					mu.Unlock()
+					continue
+				}
+				done[i] = true
+			}
+		})
+	}
+	wg.Wait()
+	for i, final := range finals {
+		if done[i] {
+			delete(b.pending, final)
+			delete(b.written, final)
+		}
+	}
+	return first
+}
+
+// makeShards makes the shard directories of finals that are not there,
+// reading the store's directory once rather than trying each. It is a
+// head start: publish makes a shard still missing (or removed meanwhile)
+// itself, and reports what fails.
+func (s *Store) makeShards(finals []string) {
+	names, err := readNames(s.dir)
+	if err != nil {
+		return // publish finds out
+	}
+	have := make(map[string]bool, len(names))
+	for _, n := range names {
+		have[n] = true
+	}
+	for _, final := range finals {
+		shard := filepath.Dir(final)
+		if n := filepath.Base(shard); !have[n] {
+			have[n] = true
+			// Best effort, as above.
+			_ = s.mkShard(shard)
+		}
+	}
 }
 
 // Close removes the temps of objects not committed, and forgets the
