@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rezup/rezup/cas"
@@ -225,7 +226,10 @@ func readPackedManifest(e cache.Entry, staging string) (*Manifest, error) {
 // the bulk of the one sync pass (the writes of Unpack go to disk while the
 // rest runs; publish's sync then has only the manifest and any rewritten
 // large file left to write), python starting to confirm the base
-// interpreters, and the large files being relocated.
+// interpreters, and the large files being relocated. settle returns once
+// the files are relocated, leaving the sync and the check running for
+// publish to wait for (m.settled) before the build goes into place: the
+// build's files are shared through the object store meanwhile.
 func (s *Store) settle(ctx context.Context, e cache.Entry, m *Manifest, staging string, rel *pyenv.Relocator, unseen []string, trust pyenv.Trust) error {
 	syncErr := make(chan error, 1)
 	go func() {
@@ -261,8 +265,14 @@ func (s *Store) settle(ctx context.Context, e cache.Entry, m *Manifest, staging 
 				len(bin), m.Prefix, filepath.Join(s.opt.Root.EntryDir(e.Key), strings.TrimPrefix(bin[0], staging)))
 		}
 	}
-	// Both goroutines are waited for; the first error is the one to act on.
-	return cmp.Or(<-baseErr, relErr, <-syncErr)
+	// Both goroutines are waited for, once; the base interpreter's error
+	// is the one to act on first.
+	settled := sync.OnceValue(func() error { return cmp.Or(<-baseErr, <-syncErr) })
+	if relErr != nil {
+		return cmp.Or(settled(), relErr)
+	}
+	m.settled = settled
+	return nil
 }
 
 // packModTime is the mtime of every file in an archive rezup packs.

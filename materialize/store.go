@@ -167,6 +167,10 @@ type Manifest struct {
 	// hashed are the files of an unpacked archive hashed as they were
 	// written, by path: dedupe does not read them again.
 	hashed map[string]hashedFile
+	// settled waits for what settle left running for a fetched build
+	// (its sync, the check of its base interpreters), and says how it
+	// went; publish calls it before the build goes into place.
+	settled func() error
 }
 
 // How an entry came to the store (Origin.How).
@@ -309,6 +313,10 @@ func (s *Store) stage(k cas.Key) (string, error) {
 // remove it with discard.
 func (s *Store) publish(staging string, m *Manifest) error {
 	k := m.Key
+	if m.settled != nil {
+		// Whatever fails here, nothing settle started outlives publish.
+		defer m.settled()
+	}
 	if k.IsZero() {
 		return errors.New("publish: the manifest has no key")
 	}
@@ -343,6 +351,12 @@ func (s *Store) publish(staging string, m *Manifest) error {
 		release = s.dedupe(staging, k, m.hashed)
 	}
 	defer release()
+	if m.settled != nil {
+		if err := m.settled(); err != nil {
+			s.removeObjectList(k) // of a build that will not be
+			return err
+		}
+	}
 	// Read-only from here on, as Go's module cache and the Nix store:
 	// the archive records canonical modes, so packing it later gives the
 	// digest it would have given writable.
