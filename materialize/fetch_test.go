@@ -323,3 +323,64 @@ func openCache(t *testing.T, dir string) *cache.Cache {
 	}
 	return c
 }
+
+// A fetched build links the objects an earlier build put, though it
+// hashed its files as it unpacked them, after reading each such object
+// once: one rewritten in place (by its owner, or root) is not linked,
+// and the build keeps its own file, with the right bytes.
+func TestFetchedBuildsLinkVerifiedObjects(t *testing.T) {
+	ctx := context.Background()
+	sc := openCache(t, filepath.Join(t.TempDir(), "cache"))
+	admin := newStore(t, filepath.Join(t.TempDir(), "admin"), sc, nil)
+	keys := []cas.Key{cas.KeyOf([]byte("shared 1")), cas.KeyOf([]byte("shared 2")), cas.KeyOf([]byte("shared 3"))}
+	for _, k := range keys {
+		fakeEntry(t, admin, k)
+		if _, err := admin.Publish(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep := &countingReporter{}
+	node := newStore(t, filepath.Join(t.TempDir(), "node"), sc, rep)
+	cfg := func(k cas.Key) string { return filepath.Join(node.opt.Root.EntryDir(k), "venv", "rez", "pyvenv.cfg") }
+	for _, k := range keys[:2] {
+		if _, err := node.made(ctx, Request{Key: k}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, err := os.Stat(cfg(keys[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.Stat(cfg(keys[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !os.SameFile(a, b) {
+		t.Fatalf("two fetched builds' pyvenv.cfg (the same bytes) are not one inode")
+	}
+	want, err := os.ReadFile(cfg(keys[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Rewritten in place: the object and both builds, one inode.
+	os.Chmod(cfg(keys[0]), 0o644)
+	if err := os.WriteFile(cfg(keys[0]), append([]byte("# rewritten\n"), want...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.made(ctx, Request{Key: keys[2]}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := os.Stat(cfg(keys[2]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if os.SameFile(a, c) {
+		t.Error("the third build links the object rewritten in place")
+	}
+	if got, err := os.ReadFile(cfg(keys[2])); err != nil || string(got) != string(want) {
+		t.Errorf("the third build's pyvenv.cfg: %q (%v), want %q", got, err, want)
+	}
+	if n := rep.count("warning: the files of " + keys[2].String()); n != 1 {
+		t.Errorf("%d warnings about the third build's files, want 1: %q", n, rep.lines)
+	}
+}

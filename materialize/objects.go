@@ -430,32 +430,33 @@ func (s *Store) linkTree(st *objects.Store, dir string, prefix []byte, hashed ma
 	if err != nil {
 		return nil, stats, err
 	}
+	// With hard links, a file this build is the first to have becomes
+	// the object itself: nothing is copied (nor read again, when it was
+	// hashed as it was written). Otherwise (clones, another filesystem),
+	// the object is a copy, put.
+	adopt := s.opt.LinkMode == objects.Hardlink
 	candidates := files[:0]
 	for i, f := range files {
 		if named[i] {
 			stats.prefixed++
 			continue
 		}
-		f.had = st.Has(f.ref.Digest, f.ref.Exec)
+		// AdoptWritten looks for the object itself: one lstat, not two,
+		// for each of a fresh store's files.
+		if !f.hashed || !adopt {
+			f.had = st.Has(f.ref.Digest, f.ref.Exec)
+		}
 		candidates = append(candidates, f)
 	}
 	files = candidates
 
 	b := st.NewBatch()
 	defer b.Close() // what was not committed goes
-	// With hard links, a file this build is the first to have becomes
-	// the object itself: nothing is copied (nor read again, when it was
-	// hashed as it was written). Otherwise (clones, another filesystem),
-	// the object is a copy, put.
-	adopt := s.opt.LinkMode == objects.Hardlink
 	err = forEach(len(files), func(i int) error {
 		f := &files[i]
 		if f.had {
 			return nil
 		}
-		mu.Lock()
-		stats.put++
-		mu.Unlock()
 		if adopt {
 			var adopted bool
 			var err error
@@ -468,9 +469,21 @@ func (s *Store) linkTree(st *objects.Store, dir string, prefix []byte, hashed ma
 				return err
 			}
 			if f.adopted = adopted; adopted {
+				mu.Lock()
+				stats.put++
+				mu.Unlock()
+				return nil
+			}
+			if f.hashed && st.Has(f.ref.Digest, f.ref.Exec) {
+				// In the store before this build: read once, then linked,
+				// as any object that was there (below).
+				f.had = true
 				return nil
 			}
 		}
+		mu.Lock()
+		stats.put++
+		mu.Unlock()
 		return putFile(b, f)
 	})
 	if err != nil {
