@@ -476,13 +476,17 @@ func unpack(r io.Reader, dest string, want cas.Digest, opt UnpackOptions) (Unpac
 	}
 
 	src := &hashingReader{r: r, h: blake3.New()}
-	// Every read of r goes through src on this goroutine, so the hash sees
-	// each byte once and in order.
+	// Every read of r goes through src on the one goroutine that
+	// decompresses, ahead of this one, which parses the tar stream and
+	// makes directories: the hash sees each byte once and in order. src
+	// is this goroutine's again once the decompressor has stopped.
 	zr, err := zstdReader(src)
 	if err != nil {
 		return UnpackStats{}, err
 	}
 	defer zr.Close()
+	ahead := decompressAhead(zr)
+	defer ahead.stop() // before zr.Close, and nothing reads r once Unpack returns
 
 	x := &extractor{
 		dest:       dest,
@@ -499,46 +503,52 @@ func unpack(r io.Reader, dest string, want cas.Digest, opt UnpackOptions) (Unpac
 	// Every return waits for the writers: nothing may write into dest
 	// once Unpack has returned, least of all while the caller removes it.
 	defer x.w.wait()
+	// stats reads src: the decompressor is stopped first.
+	stats := func() UnpackStats {
+		ahead.stop()
+		return x.stats(src)
+	}
 	// corrupt classifies a failure of the compressed stream: an error
 	// reading r is r's, anything else is the archive's.
 	corrupt := func(what string, err error) error {
+		ahead.stop()
 		if src.err != nil {
 			return fmt.Errorf("read archive: %w", src.err)
 		}
 		return fmt.Errorf("%w: %s: %v", ErrCorrupt, what, err)
 	}
 
-	tr := tar.NewReader(zr)
+	tr := tar.NewReader(ahead)
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return x.stats(src), corrupt("read tar header", err)
+			return stats(), corrupt("read tar header", err)
 		}
 		if err := x.w.err(); err != nil {
-			return x.stats(src), err
+			return stats(), err
 		}
 		if err := x.entry(hdr, tr); err != nil {
 			if errors.Is(err, errArchiveRead) {
-				return x.stats(src), corrupt(hdr.Name, err)
+				return stats(), corrupt(hdr.Name, err)
 			}
-			return x.stats(src), err
+			return stats(), err
 		}
 	}
 
-	if err := checkEnd(zr, src, want, corrupt); err != nil {
-		return x.stats(src), err
+	if err := checkEnd(ahead, src, want, corrupt); err != nil {
+		return stats(), err
 	}
 	if err := x.w.wait(); err != nil {
-		return x.stats(src), err
+		return stats(), err
 	}
 	if err := x.finishDirs(); err != nil {
-		return x.stats(src), err
+		return stats(), err
 	}
 	x.tick.done(Progress{Bytes: x.bytes, Files: x.files})
-	return x.stats(src), nil
+	return stats(), nil
 }
 
 // orDefault fills in DefaultLimits for the limits not set.
@@ -557,7 +567,7 @@ func (l Limits) orDefault() Limits {
 // the archive: the rest (padding, the zstd checksum, anything appended)
 // must be read so that the digest covers every byte. Then it checks the
 // digest.
-func checkEnd(zr io.Reader, src *hashingReader, want cas.Digest, corrupt func(string, error) error) error {
+func checkEnd(zr *ahead, src *hashingReader, want cas.Digest, corrupt func(string, error) error) error {
 	n, err := io.Copy(io.Discard, io.LimitReader(zr, maxTrailing+1))
 	if err != nil {
 		return corrupt("after tar end", err)
@@ -565,6 +575,7 @@ func checkEnd(zr io.Reader, src *hashingReader, want cas.Digest, corrupt func(st
 	if n > maxTrailing {
 		return corrupt("after tar end", fmt.Errorf("more than %d bytes of trailing data", maxTrailing))
 	}
+	zr.stop() // done: it met the end of the zstd stream
 	if _, err := io.Copy(io.Discard, src); err != nil {
 		return fmt.Errorf("read archive: %w", err)
 	}
@@ -1087,8 +1098,100 @@ func (t *progressTicker) done(p Progress) {
 	}
 }
 
+// ahead decompresses on its own goroutine, a few chunks ahead of its
+// reader (the tar parser), as `zstd -dc | tar -x` does with two
+// processes: the decompression runs on one core while the tar stream is
+// parsed on another. It reads its source on that one goroutine, in order.
+type ahead struct {
+	full chan []byte // decompressed chunks, in order
+	free chan []byte // chunks read, to fill again
+	quit chan struct{}
+	done chan struct{}
+	once sync.Once
+	err  error  // what ended the stream (io.EOF at its end); set before full is closed
+	buf  []byte // the chunk being read
+	off  int
+}
+
+const (
+	aheadChunks    = 4
+	aheadChunkSize = 128 << 10
+)
+
+// errStopped is what an ahead reader returns once stopped.
+var errStopped = errors.New("decompression stopped")
+
+func decompressAhead(r io.Reader) *ahead {
+	a := &ahead{
+		full: make(chan []byte, aheadChunks),
+		free: make(chan []byte, aheadChunks),
+		quit: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	for range aheadChunks {
+		a.free <- make([]byte, aheadChunkSize)
+	}
+	go func() {
+		defer close(a.done)
+		defer close(a.full)
+		for {
+			var buf []byte
+			select {
+			case buf = <-a.free:
+			case <-a.quit:
+				a.err = errStopped
+				return
+			}
+			n, err := io.ReadFull(r, buf)
+			if n > 0 {
+				select {
+				case a.full <- buf[:n]:
+				case <-a.quit:
+					a.err = errStopped
+					return
+				}
+			}
+			switch {
+			case err == io.ErrUnexpectedEOF:
+				a.err = io.EOF
+				return
+			case err != nil:
+				a.err = err
+				return
+			}
+		}
+	}()
+	return a
+}
+
+func (a *ahead) Read(p []byte) (int, error) {
+	if a.off == len(a.buf) {
+		if a.buf != nil {
+			a.free <- a.buf[:cap(a.buf)] // never blocks: there are aheadChunks chunks
+			a.buf, a.off = nil, 0
+		}
+		buf, ok := <-a.full
+		if !ok {
+			return 0, a.err
+		}
+		a.buf = buf
+	}
+	n := copy(p, a.buf[a.off:])
+	a.off += n
+	return n, nil
+}
+
+// stop ends the decompression, and returns once its goroutine is done
+// (it may be reading the source: stop waits for that read to return).
+// The source is the caller's again. It is safe to call more than once.
+func (a *ahead) stop() {
+	a.once.Do(func() { close(a.quit) })
+	<-a.done
+}
+
 // zstdReader is the decoder Unpack uses: synchronous, so that every read
-// of r happens on the caller's goroutine, and with a bounded window.
+// of r happens on the goroutine that reads it (ahead's), and with a
+// bounded window.
 func zstdReader(r io.Reader) (*zstd.Decoder, error) {
 	return zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxWindow))
 }
