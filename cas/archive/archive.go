@@ -145,7 +145,9 @@ type UnpackOptions struct {
 	// at most RewriteMax bytes before it is written: it gets the path the
 	// file is extracted to and its bytes, and returns new bytes, or nil to
 	// keep them. It runs on several goroutines at once. Larger files are
-	// streamed to disk without it and listed in UnpackStats.Unseen.
+	// streamed to disk without it and listed in UnpackStats.Unseen. The
+	// bytes it is given are Unpack's, used again once the file is
+	// written: it keeps no reference to them.
 	Rewrite func(path string, data []byte) []byte
 	// Relink, when set, may replace the target of each symlink: it gets
 	// the target and returns a new one, or "" to keep it.
@@ -153,11 +155,11 @@ type UnpackOptions struct {
 	// Written, when set, is called on a writer goroutine for each regular
 	// file of at most RewriteMax bytes once it is on disk, whole and
 	// closed: its path, the bytes it holds (Rewrite's, when Rewrite
-	// replaced them) and its mode. A caller hashes a file there from the
-	// bytes it was written from, instead of reading it back. It runs on
-	// several goroutines at once, before the archive's digest is checked:
-	// Unpack may still fail. Larger files are listed in
-	// UnpackStats.Unseen, as with Rewrite.
+	// replaced them; the caller's only during the call) and its mode. A
+	// caller hashes a file there from the bytes it was written from,
+	// instead of reading it back. It runs on several goroutines at once,
+	// before the archive's digest is checked: Unpack may still fail.
+	// Larger files are listed in UnpackStats.Unseen, as with Rewrite.
 	Written func(path string, data []byte, perm fs.FileMode)
 	// ReadOnly creates regular files without write bits (their canonical
 	// mode less the umask and 0222), for a caller that makes the tree
@@ -849,13 +851,15 @@ func (x *extractor) writeFile(name string, hdr *tar.Header, perm fs.FileMode, da
 		// write on a writer, so that file creation overlaps decompression.
 		// hdr.Size is the tar reader's bound on data, so a short read is a
 		// truncated archive.
-		b := make([]byte, hdr.Size)
+		buf := getBuf(hdr.Size)
+		b := (*buf)[:hdr.Size]
 		if _, err := io.ReadFull(data, b); err != nil {
+			putBuf(buf)
 			return fmt.Errorf("%w: %w", errArchiveRead, err)
 		}
 		x.bytes += hdr.Size
 		x.tick.maybe(Progress{Bytes: x.bytes, Files: x.files})
-		x.w.submit(fileJob{path: p, name: hdr.Name, data: b, perm: perm, mtime: hdr.ModTime})
+		x.w.submit(fileJob{path: p, name: hdr.Name, data: b, buf: buf, perm: perm, mtime: hdr.ModTime})
 		return nil
 	}
 	if x.listUnseen {
@@ -919,8 +923,36 @@ func finishFile(f *os.File, p string, perm fs.FileMode, mtime time.Time) error {
 type fileJob struct {
 	path, name string
 	data       []byte
+	buf        *[]byte // what data was read into: back to its pool once written
 	perm       fs.FileMode
 	mtime      time.Time
+}
+
+// Small files are read into buffers used again once written: a build's
+// worth of allocations (and the page faults of fresh memory) would
+// otherwise be the garbage of every unpack. Two sizes: most files of a
+// venv fit the small one.
+const smallBuf = 16 << 10
+
+var (
+	smallBufs = sync.Pool{New: func() any { b := make([]byte, smallBuf); return &b }}
+	largeBufs = sync.Pool{New: func() any { b := make([]byte, RewriteMax); return &b }}
+)
+
+// getBuf returns a buffer of at least n (at most RewriteMax) bytes.
+func getBuf(n int64) *[]byte {
+	if n <= smallBuf {
+		return smallBufs.Get().(*[]byte)
+	}
+	return largeBufs.Get().(*[]byte)
+}
+
+func putBuf(b *[]byte) {
+	if cap(*b) == smallBuf {
+		smallBufs.Put(b)
+	} else {
+		largeBufs.Put(b)
+	}
 }
 
 // writers create small files in parallel. Only the reading goroutine
@@ -949,21 +981,8 @@ func startWriters(rewrite func(string, []byte) []byte, written func(string, []by
 		go func() {
 			defer w.wg.Done()
 			for j := range w.jobs {
-				if w.err() != nil {
-					continue // drain: the unpack has failed
-				}
-				if w.rewrite != nil {
-					if b := w.rewrite(j.path, j.data); b != nil {
-						j.data = b
-					}
-				}
-				if err := j.write(); err != nil {
-					w.fail(err)
-					continue
-				}
-				if w.written != nil {
-					w.written(j.path, j.data, j.perm)
-				}
+				w.do(j)
+				putBuf(j.buf)
 			}
 		}()
 	}
@@ -978,6 +997,25 @@ func (j fileJob) write() error {
 		return refuse(j.name, "duplicate entry")
 	}
 	return err
+}
+
+// do writes the job's file, unless the unpack has failed already.
+func (w *writers) do(j fileJob) {
+	if w.err() != nil {
+		return // drain: the unpack has failed
+	}
+	if w.rewrite != nil {
+		if b := w.rewrite(j.path, j.data); b != nil {
+			j.data = b
+		}
+	}
+	if err := j.write(); err != nil {
+		w.fail(err)
+		return
+	}
+	if w.written != nil {
+		w.written(j.path, j.data, j.perm)
+	}
 }
 
 func (w *writers) submit(j fileJob) { w.jobs <- j }
