@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -141,9 +142,22 @@ func (s *Store) unpack(ctx context.Context, e cache.Entry, staging, final string
 	var hashed *hashedFiles
 	if s.opt.LinkMode != objects.Copy {
 		hashed = newHashedFiles(staging, final)
-		opt.Written = hashed.written
+	}
+	fl := startFlusher(staging)
+	flushing := fl.wait
+	defer func() {
+		if flushing != nil {
+			flushing()
+		}
+	}()
+	opt.Written = func(p string, data []byte, perm fs.FileMode) {
+		if hashed != nil {
+			hashed.written(p, data, perm)
+		}
+		fl.wrote(len(data))
 	}
 	st, err := archive.Unpack(cr, staging, e.Digest, opt)
+	fl.stop()
 	if err != nil {
 		if cr.err != nil && errors.Is(err, cr.err) {
 			return nil, s.cacheError(ctx, fmt.Errorf("read the archive of %s from %s: %w", e.Key, s.opt.Cache, err))
@@ -164,8 +178,79 @@ func (s *Store) unpack(ctx context.Context, e cache.Entry, staging, final string
 	if hashed != nil {
 		m.hashed = hashed.files
 	}
+	// A sync the flusher still runs is waited for with settle's.
+	settled := m.settled
+	m.settled = sync.OnceValue(func() error {
+		fl.wait()
+		return settled()
+	})
+	flushing = nil
 	return m, nil
 }
+
+// flushEvery is how many bytes an unpack writes between two syncs of its
+// flusher.
+const flushEvery = 4 << 20
+
+// flusher gets an unpack's files written to disk while the unpack runs:
+// a sync of the staging tree's filesystem each time flushEvery bytes more
+// were written, on a goroutine of its own, so that the one sync the tree
+// needs before it is published (settle's, publish's) finds most of it on
+// disk already, instead of waiting for all of it then. It is only a head
+// start: a sync it could not do is left to those.
+type flusher struct {
+	staging string
+	kick    chan struct{}
+	quit    chan struct{}
+	done    chan struct{}
+	mu      sync.Mutex
+	pending int // bytes written since the last kick
+}
+
+func startFlusher(staging string) *flusher {
+	f := &flusher{staging: staging, kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(f.done)
+		for {
+			select {
+			case <-f.kick:
+			case <-f.quit:
+				return
+			}
+			select {
+			case <-f.quit:
+				return // the unpack is over: the syncs that follow it take the rest
+			default:
+			}
+			// Best effort, as above: the syncs before publishing report.
+			_ = fsx.SyncTree(f.staging)
+		}
+	}()
+	return f
+}
+
+// wrote counts n more bytes written, and starts a sync when flushEvery
+// have been since the last: at once, or once the one running is done.
+func (f *flusher) wrote(n int) {
+	f.mu.Lock()
+	f.pending += n
+	kick := f.pending >= flushEvery
+	if kick {
+		f.pending = 0
+	}
+	f.mu.Unlock()
+	if kick {
+		select {
+		case f.kick <- struct{}{}:
+		default: // one is waiting to start already
+		}
+	}
+}
+
+// stop tells the flusher the unpack is over: it starts no more syncs.
+// wait returns once the one it runs, if any, is done.
+func (f *flusher) stop() { close(f.quit) }
+func (f *flusher) wait() { <-f.done }
 
 // unpackOptions report the progress of unpacking e, and relocate on the
 // way through, while each file's bytes are in memory: nothing is read
