@@ -139,10 +139,7 @@ func (s *Store) unpack(ctx context.Context, e cache.Entry, staging, final string
 	// small file hashed from the bytes it was written from, for dedupe:
 	// nothing is chmod'ed or read back per file.
 	opt.ReadOnly = true
-	var hashed *hashedFiles
-	if s.opt.LinkMode != objects.Copy {
-		hashed = newHashedFiles(staging, final)
-	}
+	tree := newUnpackedTree(staging, final, s.opt.LinkMode != objects.Copy)
 	fl := startFlusher(staging)
 	flushing := fl.wait
 	defer func() {
@@ -151,9 +148,7 @@ func (s *Store) unpack(ctx context.Context, e cache.Entry, staging, final string
 		}
 	}()
 	opt.Written = func(p string, data []byte, perm fs.FileMode) {
-		if hashed != nil {
-			hashed.written(p, data, perm)
-		}
+		tree.written(p, data, perm)
 		fl.wrote(len(data))
 	}
 	st, err := archive.Unpack(cr, staging, e.Digest, opt)
@@ -175,9 +170,10 @@ func (s *Store) unpack(ctx context.Context, e cache.Entry, staging, final string
 	if rel != nil {
 		m.Prefix = final
 	}
-	if hashed != nil {
-		m.hashed = hashed.files
+	if err := tree.addLarge(st.Unseen); err != nil {
+		return nil, err
 	}
+	m.unpacked = tree
 	// A sync the flusher still runs is waited for with settle's.
 	settled := m.settled
 	m.settled = sync.OnceValue(func() error {

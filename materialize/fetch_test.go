@@ -134,6 +134,11 @@ func TestFetchRelocatesAndBuildsOnce(t *testing.T) {
 	if m.Prefix != node.opt.Root.EntryDir(k) {
 		t.Errorf("manifest prefix %s, want %s", m.Prefix, node.opt.Root.EntryDir(k))
 	}
+	// Counted from what the unpack wrote, relocated files included, as a
+	// walk of the build counts them.
+	if files, bytes, err := treeSize(node.opt.Root.EntryDir(k)); err != nil || m.Files != files || m.Bytes != bytes {
+		t.Errorf("manifest counts %d files, %d bytes; the build holds %d, %d (%v)", m.Files, m.Bytes, files, bytes, err)
+	}
 	script := filepath.Join(node.opt.Root.EntryDir(k), "venv", "rez", "bin", "rez", "rez-env")
 	out, err := exec.Command(script).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "1" {

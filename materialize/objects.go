@@ -219,12 +219,13 @@ type dedupeStats struct {
 }
 
 // dedupe makes the complete build staged in staging, for entry k, share
-// its files through the object store, and writes its object list. The
-// files in hashed (an unpack's, see hashedFiles) are not read again. It
-// returns what releases the object store's lock: the caller calls it once
-// the build is published or discarded. It never fails: a failure is one
-// warning, and the files not linked by then stay plain files.
-func (s *Store) dedupe(staging string, k cas.Key, hashed map[string]hashedFile) (release func()) {
+// its files through the object store, and writes its object list. An
+// unpacked archive's tree (unpacked, nil for a build) is not walked, and
+// its small files not read again. It returns what releases the object
+// store's lock: the caller calls it once the build is published or
+// discarded. It never fails: a failure is one warning, and the files not
+// linked by then stay plain files.
+func (s *Store) dedupe(staging string, k cas.Key, unpacked *unpackedTree) (release func()) {
 	release = func() {}
 	if s.opt.LinkMode == objects.Copy {
 		s.opt.Reporter.Debugf("link mode copy: the files of %s are its own", k)
@@ -245,7 +246,7 @@ func (s *Store) dedupe(staging string, k cas.Key, hashed map[string]hashedFile) 
 		warn(err)
 		return release
 	}
-	list, stats, err := s.linkTree(st, staging, []byte(root.EntryDir(k)), hashed)
+	list, stats, err := s.linkTree(st, staging, []byte(root.EntryDir(k)), unpacked)
 	s.opt.Reporter.Debugf("shared the files of %s in %v: %d file(s), %d naming the prefix kept, %d object(s) put; %d hard-linked, %d cloned, %d copied, %d left as they were",
 		k, time.Since(start).Round(time.Millisecond), stats.files, stats.prefixed, stats.put, stats.hardlinked, stats.cloned, stats.copied, stats.bad)
 	if err != nil {
@@ -318,99 +319,134 @@ type stagedFile struct {
 	// adopted: the file itself became its object (objects.Batch.Adopt),
 	// so it is a hard link of it already.
 	adopted bool
-	// hashed: ref.Digest was taken as the file was written (hashedFiles),
+	// hashed: ref.Digest was taken as the file was written (unpackedTree),
 	// with the mode perm; it is not read again.
 	hashed bool
 	perm   fs.FileMode
 }
 
-// hashedFile is what an unpack's writer knew of a file it had just
-// written from bytes in memory: its digest and whether it names the
-// build's prefix, so that dedupe reads it neither to hash it nor to look
-// for the prefix.
-type hashedFile struct {
-	digest cas.Digest
+// unpackedTree is every regular file an unpack wrote, by path, as it
+// knew them: the small ones from the bytes they were written from
+// (archive.UnpackOptions.Written: size, mode, whether they name the
+// build's prefix, and, for dedupe, their digest), the large ones
+// (UnpackStats.Unseen) as they are once relocated. An archive's tree has
+// no other regular files: publish counts the tree, and dedupe lists its
+// files, from it, walking nothing, and dedupe reads none of the small
+// ones again. The writers call written on several goroutines at once.
+type unpackedTree struct {
+	prefix []byte // the build's final prefix
+	meta   string // its .rezup directory: the manifest, never shared
+	hash   bool   // hash the small files, for dedupe
+	mu     sync.Mutex
+	files  map[string]unpackedFile
+}
+
+// unpackedFile is a regular file of an unpackedTree.
+type unpackedFile struct {
 	size   int64
 	perm   fs.FileMode
+	digest cas.Digest
+	hashed bool // digest is the file's
 	named  bool // holds the prefix: the build's own
+	meta   bool // in .rezup
 }
 
-// hashedFiles collects, by path, the hashedFile of each file an unpack
-// writes (archive.UnpackOptions.Written), for dedupe. The writers call
-// written on several goroutines at once.
-type hashedFiles struct {
-	prefix []byte // the build's final prefix
-	meta   string // its .rezup directory, left out (the manifest)
-	mu     sync.Mutex
-	files  map[string]hashedFile
-}
-
-func newHashedFiles(staging, final string) *hashedFiles {
-	return &hashedFiles{
+func newUnpackedTree(staging, final string, hash bool) *unpackedTree {
+	return &unpackedTree{
 		prefix: []byte(final),
 		meta:   filepath.Join(staging, ".rezup") + string(filepath.Separator),
-		files:  map[string]hashedFile{},
+		hash:   hash,
+		files:  map[string]unpackedFile{},
 	}
 }
 
-// written hashes data, the bytes the file at path was just written from,
-// unless it names the prefix (bytecode aside, as scanFile).
-func (h *hashedFiles) written(path string, data []byte, perm fs.FileMode) {
-	if strings.HasPrefix(path, h.meta) {
-		return
+// written records the file at path, just written from data, hashing it
+// unless it names the prefix (bytecode aside, as scanFile) or is
+// metadata.
+func (t *unpackedTree) written(path string, data []byte, perm fs.FileMode) {
+	f := unpackedFile{size: int64(len(data)), perm: perm, meta: strings.HasPrefix(path, t.meta)}
+	if !f.meta {
+		f.named = !pyenv.IsBytecode(path) && bytes.Contains(data, t.prefix)
+		if !f.named && t.hash {
+			f.digest, f.hashed = cas.DigestOf(data), true
+		}
 	}
-	f := hashedFile{size: int64(len(data)), perm: perm}
-	f.named = !pyenv.IsBytecode(path) && bytes.Contains(data, h.prefix)
-	if !f.named {
-		f.digest = cas.DigestOf(data)
+	t.mu.Lock()
+	t.files[path] = f
+	t.mu.Unlock()
+}
+
+// addLarge records the files too large for the writers (Unseen), as they
+// are on disk: relocated already, and read later by dedupe.
+func (t *unpackedTree) addLarge(paths []string) error {
+	for _, p := range paths {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		t.files[p] = unpackedFile{size: fi.Size(), perm: fi.Mode().Perm(), meta: strings.HasPrefix(p, t.meta)}
 	}
-	h.mu.Lock()
-	h.files[path] = f
-	h.mu.Unlock()
+	return nil
+}
+
+// size counts the tree's regular files and their bytes as treeSize
+// would, the file at skip (the manifest) aside.
+func (t *unpackedTree) size(skip string) (files, bytes int64) {
+	for p, f := range t.files {
+		if p != skip {
+			files++
+			bytes += f.size
+		}
+	}
+	return files, bytes
 }
 
 // linkTree puts the files of the tree at dir that do not hold prefix into
 // st (one batch, one commit) and replaces each by a link to its object. It
-// returns the objects the tree now links or clones. The files in hashed
+// returns the objects the tree now links or clones. With unpacked (an
+// archive's tree), the tree is not walked, and the files unpacked hashed
 // are neither read nor stat'ed: their digests and modes are known. An
 // error stops it with the files not linked yet left as they were.
-func (s *Store) linkTree(st *objects.Store, dir string, prefix []byte, hashed map[string]hashedFile) (ObjectList, dedupeStats, error) {
+func (s *Store) linkTree(st *objects.Store, dir string, prefix []byte, unpacked *unpackedTree) (ObjectList, dedupeStats, error) {
 	var stats dedupeStats
 	var files []stagedFile
-	named := map[int]bool{}
-	meta := filepath.Join(dir, ".rezup")
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		switch {
-		case err != nil:
-			return err
-		case p == meta:
-			return filepath.SkipDir // the manifest: rewritten by every publish
-		case !d.Type().IsRegular():
-			return nil
-		}
-		if h, ok := hashed[p]; ok {
-			if h.named {
-				named[len(files)] = true
+	var named []bool // by index in files: holds the prefix
+	if unpacked != nil {
+		for p, f := range unpacked.files {
+			if f.meta {
+				continue // the manifest: rewritten by every publish
 			}
-			files = append(files, stagedFile{path: p, size: h.size, ref: ObjectRef{Digest: h.digest, Exec: h.perm&0o111 != 0}, hashed: true, perm: h.perm})
+			files = append(files, stagedFile{path: p, size: f.size, ref: ObjectRef{Digest: f.digest, Exec: f.perm&0o111 != 0}, hashed: f.hashed, perm: f.perm})
+			named = append(named, f.named)
+		}
+	} else {
+		meta := filepath.Join(dir, ".rezup")
+		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			switch {
+			case err != nil:
+				return err
+			case p == meta:
+				return filepath.SkipDir // the manifest: rewritten by every publish
+			case !d.Type().IsRegular():
+				return nil
+			}
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			files = append(files, stagedFile{path: p, size: info.Size(), ref: ObjectRef{Exec: info.Mode().Perm()&0o111 != 0}})
 			return nil
-		}
-		info, err := d.Info()
+		})
 		if err != nil {
-			return err
+			return nil, stats, err
 		}
-		files = append(files, stagedFile{path: p, size: info.Size(), ref: ObjectRef{Exec: info.Mode().Perm()&0o111 != 0}})
-		return nil
-	})
-	if err != nil {
-		return nil, stats, err
+		named = make([]bool, len(files))
 	}
 	stats.files = len(files)
 
 	// Hashing is the cost: one file per core at a time.
-	var mu sync.Mutex
-	err = forEach(len(files), func(i int) error {
-		if files[i].hashed {
+	err := forEach(len(files), func(i int) error {
+		if files[i].hashed || named[i] {
 			return nil
 		}
 		// Bytecode is never relocated: shared whatever prefix it names.
@@ -418,13 +454,8 @@ func (s *Store) linkTree(st *objects.Store, dir string, prefix []byte, hashed ma
 		if pyenv.IsBytecode(files[i].path) {
 			find = nil
 		}
-		d, n, err := scanFile(files[i].path, find)
-		files[i].ref.Digest = d
-		if n {
-			mu.Lock()
-			named[i] = true
-			mu.Unlock()
-		}
+		var err error
+		files[i].ref.Digest, named[i], err = scanFile(files[i].path, find)
 		return err
 	})
 	if err != nil {
@@ -435,6 +466,7 @@ func (s *Store) linkTree(st *objects.Store, dir string, prefix []byte, hashed ma
 	// hashed as it was written). Otherwise (clones, another filesystem),
 	// the object is a copy, put.
 	adopt := s.opt.LinkMode == objects.Hardlink
+	var mu sync.Mutex
 	candidates := files[:0]
 	for i, f := range files {
 		if named[i] {

@@ -164,9 +164,9 @@ type Manifest struct {
 	// objects (fetched by index, delta.go): publish writes it, and does
 	// not hash and link the files again. nil: dedupe does.
 	linked ObjectList
-	// hashed are the files of an unpacked archive hashed as they were
-	// written, by path: dedupe does not read them again.
-	hashed map[string]hashedFile
+	// unpacked is the tree of a build unpacked from an archive, as the
+	// unpack wrote it: publish and dedupe do not walk it.
+	unpacked *unpackedTree
 	// settled waits for what settle left running for a fetched build
 	// (its sync, the check of its base interpreters), and says how it
 	// went; publish calls it before the build goes into place.
@@ -320,11 +320,15 @@ func (s *Store) publish(staging string, m *Manifest) error {
 	if k.IsZero() {
 		return errors.New("publish: the manifest has no key")
 	}
-	files, bytes, err := treeSize(staging)
-	if err != nil {
-		return err
+	if m.unpacked != nil {
+		m.Files, m.Bytes = m.unpacked.size(manifestIn(staging))
+	} else {
+		files, bytes, err := treeSize(staging)
+		if err != nil {
+			return err
+		}
+		m.Files, m.Bytes = files, bytes
 	}
-	m.Files, m.Bytes = files, bytes
 	if err := os.MkdirAll(filepath.Join(staging, ".rezup"), 0o777); err != nil {
 		return err
 	}
@@ -348,7 +352,7 @@ func (s *Store) publish(staging string, m *Manifest) error {
 	if m.linked != nil {
 		release = s.keepObjectList(k, m.linked)
 	} else {
-		release = s.dedupe(staging, k, m.hashed)
+		release = s.dedupe(staging, k, m.unpacked)
 	}
 	defer release()
 	if m.settled != nil {

@@ -159,7 +159,8 @@ type UnpackOptions struct {
 	// caller hashes a file there from the bytes it was written from,
 	// instead of reading it back. It runs on several goroutines at once,
 	// before the archive's digest is checked: Unpack may still fail.
-	// Larger files are listed in UnpackStats.Unseen, as with Rewrite.
+	// Larger files are listed in UnpackStats.Unseen, as with Rewrite:
+	// between them, every regular file Unpack writes.
 	Written func(path string, data []byte, perm fs.FileMode)
 	// ReadOnly creates regular files without write bits (their canonical
 	// mode less the umask and 0222), for a caller that makes the tree
