@@ -170,7 +170,7 @@ func (s *Store) unpack(ctx context.Context, e cache.Entry, staging, final string
 	if rel != nil {
 		m.Prefix = final
 	}
-	if err := tree.addLarge(st.Unseen); err != nil {
+	if err := tree.unpacked(st); err != nil {
 		return nil, err
 	}
 	m.unpacked = tree

@@ -21,6 +21,7 @@ import (
 	"github.com/zeebo/blake3"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/archive"
 	"github.com/rezup/rezup/cas/objects"
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/internal/pyenv"
@@ -339,6 +340,8 @@ type unpackedTree struct {
 	hash   bool   // hash the small files, for dedupe
 	mu     sync.Mutex
 	files  map[string]unpackedFile
+	// dirs are its directories, with their modes (UnpackStats.Dirs).
+	dirs map[string]fs.FileMode
 }
 
 // unpackedFile is a regular file of an unpackedTree.
@@ -376,10 +379,12 @@ func (t *unpackedTree) written(path string, data []byte, perm fs.FileMode) {
 	t.mu.Unlock()
 }
 
-// addLarge records the files too large for the writers (Unseen), as they
-// are on disk: relocated already, and read later by dedupe.
-func (t *unpackedTree) addLarge(paths []string) error {
-	for _, p := range paths {
+// unpacked records what the unpack says once done: its directories, and
+// the files too large for the writers (Unseen), as they are on disk:
+// relocated already, and read later by dedupe.
+func (t *unpackedTree) unpacked(st archive.UnpackStats) error {
+	t.dirs = st.Dirs
+	for _, p := range st.Unseen {
 		fi, err := os.Lstat(p)
 		if err != nil {
 			return err

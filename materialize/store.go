@@ -342,7 +342,13 @@ func (s *Store) publish(staging string, m *Manifest) error {
 		return err
 	}
 	// Written last, and synced with the rest of the tree just below.
-	if err := fsx.ReplaceStaged(manifestIn(staging), append(b, '\n'), 0o666); err != nil {
+	// Read-only at once in an unpacked tree, whose files are all so (see
+	// below); made so with the rest in another.
+	perm := fs.FileMode(0o666)
+	if m.unpacked != nil {
+		perm = 0o444
+	}
+	if err := fsx.ReplaceStaged(manifestIn(staging), append(b, '\n'), perm); err != nil {
 		return err
 	}
 	// The build is complete: its files go into the object store, and
@@ -363,8 +369,17 @@ func (s *Store) publish(staging string, m *Manifest) error {
 	}
 	// Read-only from here on, as Go's module cache and the Nix store:
 	// the archive records canonical modes, so packing it later gives the
-	// digest it would have given writable.
-	if err := fsx.MakeReadOnly(staging); err != nil {
+	// digest it would have given writable. An unpacked tree's files are
+	// read-only already (unpacked so, relocated keeping their mode, linked
+	// to read-only objects, the manifest above): its directories, which
+	// the unpack lists, are all that is left, and nothing is walked.
+	if m.unpacked != nil {
+		for dir, mode := range m.unpacked.dirs {
+			if err := os.Chmod(dir, mode&^0o222); err != nil {
+				return fmt.Errorf("make %s read-only: %w", k, err)
+			}
+		}
+	} else if err := fsx.MakeReadOnly(staging); err != nil {
 		return fmt.Errorf("make %s read-only: %w", k, err)
 	}
 	start := time.Now()

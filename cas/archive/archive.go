@@ -186,6 +186,9 @@ type UnpackStats struct {
 	// paths of the regular files they did not see because they are larger
 	// than RewriteMax.
 	Unseen []string
+	// Dirs are the directories Unpack made (dest aside), by path, with
+	// the mode it left each with.
+	Dirs map[string]fs.FileMode
 }
 
 // Pack writes the tree under root to w as a tar (PAX) stream compressed
@@ -551,7 +554,12 @@ func unpack(r io.Reader, dest string, want cas.Digest, opt UnpackOptions) (Unpac
 		return stats(), err
 	}
 	x.tick.done(Progress{Bytes: x.bytes, Files: x.files})
-	return stats(), nil
+	st := stats()
+	st.Dirs = make(map[string]fs.FileMode, len(x.dirs))
+	for n, d := range x.dirs {
+		st.Dirs[x.path(n)] = d.perm
+	}
+	return st, nil
 }
 
 // orDefault fills in DefaultLimits for the limits not set.

@@ -552,6 +552,9 @@ func TestUnpackWrittenReadOnly(t *testing.T) {
 	if !slices.Equal(st.Unseen, []string{bigPath}) {
 		t.Errorf("Unseen = %q, want %q", st.Unseen, bigPath)
 	}
+	if want := map[string]os.FileMode{filepath.Join(dest, "bin"): dirPerm()}; !maps.Equal(st.Dirs, want) {
+		t.Errorf("Dirs = %v, want %v", st.Dirs, want)
+	}
 	for p, want := range map[string]os.FileMode{rez: exe, keep: data, bigPath: data, filepath.Join(dest, "bin"): os.ModeDir | dirPerm()} {
 		fi, err := os.Lstat(p)
 		if err != nil || fi.Mode() != want {
