@@ -323,7 +323,7 @@ func (s *Store) settle(ctx context.Context, e cache.Entry, m *Manifest, staging 
 	go func() {
 		start := time.Now()
 		for _, v := range m.Venvs {
-			if err := pyenv.CheckBase(ctx, filepath.Join(staging, "venv", v), trust, s.opt.Environ); err != nil {
+			if err := pyenv.CheckBaseCached(ctx, filepath.Join(staging, "venv", v), trust, s.opt.Environ, s.pipCache()); err != nil {
 				baseErr <- fmt.Errorf("venv %s: %w", v, err)
 				return
 			}
