@@ -306,7 +306,7 @@ func (b *Batch) AdoptWritten(d cas.Digest, exec bool, path string, perm fs.FileM
 	if dup || b.s.Has(d, exec) {
 		return false, nil
 	}
-	if ok, err := b.canLink(path); !ok || err != nil {
+	if ok, err := b.canLink(path, name(d, exec)); !ok || err != nil {
 		return false, err
 	}
 	if want := objectPerm(exec); perm.Perm() != want {
@@ -324,14 +324,15 @@ func (b *Batch) AdoptWritten(d cas.Digest, exec bool, path string, perm fs.FileM
 }
 
 // canLink tells whether the store can hold a hard link of the file at
-// path, trying it once per batch (a link under a temp name, removed).
-func (b *Batch) canLink(path string) (bool, error) {
+// path, trying it once per batch: a link under a temp name of object n
+// (which gc sweeps, should a crash leave it), removed at once.
+func (b *Batch) canLink(path, n string) (bool, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.linkable != nil {
 		return *b.linkable, nil
 	}
-	probe := filepath.Join(b.s.dir, fsx.RandomName(".link-probe.")+fsx.TempSuffix)
+	probe := filepath.Join(b.s.dir, fsx.RandomName("."+n+".")+fsx.TempSuffix)
 	err := os.Link(path, probe)
 	if err != nil && !linkFallsBack(err) {
 		return false, fmt.Errorf("adopt %s: %w", path, err)
