@@ -164,6 +164,13 @@ type Manifest struct {
 	// objects (fetched by index, delta.go): publish writes it, and does
 	// not hash and link the files again. nil: dedupe does.
 	linked ObjectList
+	// unpacked is the tree of a build unpacked from an archive, as the
+	// unpack wrote it: publish and dedupe do not walk it.
+	unpacked *unpackedTree
+	// settled waits for what settle left running for a fetched build
+	// (its sync, the check of its base interpreters), and says how it
+	// went; publish calls it before the build goes into place.
+	settled func() error
 }
 
 // How an entry came to the store (Origin.How).
@@ -306,14 +313,22 @@ func (s *Store) stage(k cas.Key) (string, error) {
 // remove it with discard.
 func (s *Store) publish(staging string, m *Manifest) error {
 	k := m.Key
+	if m.settled != nil {
+		// Whatever fails here, nothing settle started outlives publish.
+		defer m.settled()
+	}
 	if k.IsZero() {
 		return errors.New("publish: the manifest has no key")
 	}
-	files, bytes, err := treeSize(staging)
-	if err != nil {
-		return err
+	if m.unpacked != nil {
+		m.Files, m.Bytes = m.unpacked.size(manifestIn(staging))
+	} else {
+		files, bytes, err := treeSize(staging)
+		if err != nil {
+			return err
+		}
+		m.Files, m.Bytes = files, bytes
 	}
-	m.Files, m.Bytes = files, bytes
 	if err := os.MkdirAll(filepath.Join(staging, ".rezup"), 0o777); err != nil {
 		return err
 	}
@@ -327,7 +342,13 @@ func (s *Store) publish(staging string, m *Manifest) error {
 		return err
 	}
 	// Written last, and synced with the rest of the tree just below.
-	if err := fsx.ReplaceStaged(manifestIn(staging), append(b, '\n'), 0o666); err != nil {
+	// Read-only at once in an unpacked tree, whose files are all so (see
+	// below); made so with the rest in another.
+	perm := fs.FileMode(0o666)
+	if m.unpacked != nil {
+		perm = 0o444
+	}
+	if err := fsx.ReplaceStaged(manifestIn(staging), append(b, '\n'), perm); err != nil {
 		return err
 	}
 	// The build is complete: its files go into the object store, and
@@ -337,13 +358,28 @@ func (s *Store) publish(staging string, m *Manifest) error {
 	if m.linked != nil {
 		release = s.keepObjectList(k, m.linked)
 	} else {
-		release = s.dedupe(staging, k)
+		release = s.dedupe(staging, k, m.unpacked)
 	}
 	defer release()
+	if m.settled != nil {
+		if err := m.settled(); err != nil {
+			s.removeObjectList(k) // of a build that will not be
+			return err
+		}
+	}
 	// Read-only from here on, as Go's module cache and the Nix store:
 	// the archive records canonical modes, so packing it later gives the
-	// digest it would have given writable.
-	if err := fsx.MakeReadOnly(staging); err != nil {
+	// digest it would have given writable. An unpacked tree's files are
+	// read-only already (unpacked so, relocated keeping their mode, linked
+	// to read-only objects, the manifest above): its directories, which
+	// the unpack lists, are all that is left, and nothing is walked.
+	if m.unpacked != nil {
+		for dir, mode := range m.unpacked.dirs {
+			if err := os.Chmod(dir, mode&^0o222); err != nil {
+				return fmt.Errorf("make %s read-only: %w", k, err)
+			}
+		}
+	} else if err := fsx.MakeReadOnly(staging); err != nil {
 		return fmt.Errorf("make %s read-only: %w", k, err)
 	}
 	start := time.Now()
