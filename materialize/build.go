@@ -141,6 +141,16 @@ func (s *Store) materialize(ctx context.Context, req Request) (err error) {
 	publish := !req.ForPublish
 	if sc := s.opt.Cache; sc != nil {
 		e, err := s.lookup(ctx, sc, k, pin, req.ForPublish)
+		if newerFormat(err) {
+			// A newer rezup's entry or pin: never a silent miss. As a
+			// failed cache, it is told once and built over, without the
+			// farm lease and unpublished (the cache keeps what it has).
+			if p == nil {
+				return s.cacheError(ctx, err)
+			}
+			s.opt.Reporter.Warnf("%v; building locally", err)
+			return s.buildHere(ctx, k, p, false)
+		}
 		if errors.Is(err, cache.ErrNotFound) && s.farmBuild(ctx, req) {
 			s.opt.Reporter.Debugf("cache miss for %s in %s: %v", k, sc, err)
 			lease, got, lerr := sc.AcquireBuild(ctx, k, s.leaseOptions())
@@ -188,6 +198,14 @@ func (s *Store) materialize(ctx context.Context, req Request) (err error) {
 		}
 	}
 	return s.buildHere(ctx, k, p, publish)
+}
+
+// newerFormat says whether err is the miss of an entry, or a pin, of a
+// format this rezup does not know (cache.MissFormat): a newer rezup
+// published it.
+func newerFormat(err error) bool {
+	var miss *cache.MissError
+	return errors.As(err, &miss) && miss.Reason == cache.MissFormat
 }
 
 // farmBuild reports whether a miss is built under the farm lease (see

@@ -207,6 +207,9 @@ func (s *Store) unpackFiles(ctx context.Context, e cache.Entry, staging, final s
 		err = s.settle(ctx, e, m, staging, rel, made.relocate, trust)
 	}
 	if cerr := <-committed; cerr != nil {
+		if err == nil && m.settled != nil {
+			_ = m.settled() // nothing settle started outlives the fetch; the commit's error is the one to say
+		}
 		return nil, nil, fmt.Errorf("store the fetched objects: %w", cerr)
 	}
 	if err != nil {

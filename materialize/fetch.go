@@ -7,15 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/cas/archive"
 	"github.com/rezup/rezup/cas/backend"
 	"github.com/rezup/rezup/cas/cache"
+	"github.com/rezup/rezup/cas/objects"
 	"github.com/rezup/rezup/internal/envlist"
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/internal/pyenv"
@@ -130,7 +133,25 @@ func (s *Store) unpack(ctx context.Context, e cache.Entry, staging, final string
 		return nil, fmt.Errorf("entry of %s: %w", e.Key, err)
 	}
 	start := time.Now()
-	st, err := archive.Unpack(cr, staging, e.Digest, s.unpackOptions(e, staging, rel))
+	opt := s.unpackOptions(e, staging, rel)
+	// Read-only from the start (publish makes the tree so), and each
+	// small file hashed from the bytes it was written from, for dedupe:
+	// nothing is chmod'ed or read back per file.
+	opt.ReadOnly = true
+	tree := newUnpackedTree(staging, final, s.opt.LinkMode != objects.Copy)
+	fl := startFlusher(staging)
+	flushing := fl.wait
+	defer func() {
+		if flushing != nil {
+			flushing()
+		}
+	}()
+	opt.Written = func(p string, data []byte, perm fs.FileMode) {
+		tree.written(p, data, perm)
+		fl.wrote(len(data))
+	}
+	st, err := archive.Unpack(cr, staging, e.Digest, opt)
+	fl.stop()
 	if err != nil {
 		if cr.err != nil && errors.Is(err, cr.err) {
 			return nil, s.cacheError(ctx, fmt.Errorf("read the archive of %s from %s: %w", e.Key, s.opt.Cache, err))
@@ -148,8 +169,83 @@ func (s *Store) unpack(ctx context.Context, e cache.Entry, staging, final string
 	if rel != nil {
 		m.Prefix = final
 	}
+	if err := tree.unpacked(st); err != nil {
+		return nil, err
+	}
+	m.unpacked = tree
+	// A sync the flusher still runs is waited for with settle's.
+	settled := m.settled
+	m.settled = sync.OnceValue(func() error {
+		fl.wait()
+		return settled()
+	})
+	flushing = nil
 	return m, nil
 }
+
+// flushEvery is how many bytes an unpack writes between two syncs of its
+// flusher.
+const flushEvery = 4 << 20
+
+// flusher gets an unpack's files written to disk while the unpack runs:
+// a sync of the staging tree's filesystem each time flushEvery bytes more
+// were written, on a goroutine of its own, so that the one sync the tree
+// needs before it is published (settle's, publish's) finds most of it on
+// disk already, instead of waiting for all of it then. It is only a head
+// start: a sync it could not do is left to those.
+type flusher struct {
+	staging string
+	kick    chan struct{}
+	quit    chan struct{}
+	done    chan struct{}
+	mu      sync.Mutex
+	pending int // bytes written since the last kick
+}
+
+func startFlusher(staging string) *flusher {
+	f := &flusher{staging: staging, kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(f.done)
+		for {
+			select {
+			case <-f.kick:
+			case <-f.quit:
+				return
+			}
+			select {
+			case <-f.quit:
+				return // the unpack is over: the syncs that follow it take the rest
+			default:
+			}
+			// Best effort, as above: the syncs before publishing report.
+			_ = fsx.SyncTree(f.staging)
+		}
+	}()
+	return f
+}
+
+// wrote counts n more bytes written, and starts a sync when flushEvery
+// have been since the last: at once, or once the one running is done.
+func (f *flusher) wrote(n int) {
+	f.mu.Lock()
+	f.pending += n
+	kick := f.pending >= flushEvery
+	if kick {
+		f.pending = 0
+	}
+	f.mu.Unlock()
+	if kick {
+		select {
+		case f.kick <- struct{}{}:
+		default: // one is waiting to start already
+		}
+	}
+}
+
+// stop tells the flusher the unpack is over: it starts no more syncs.
+// wait returns once the one it runs, if any, is done.
+func (f *flusher) stop() { close(f.quit) }
+func (f *flusher) wait() { <-f.done }
 
 // unpackOptions report the progress of unpacking e, and relocate on the
 // way through, while each file's bytes are in memory: nothing is read
@@ -210,7 +306,10 @@ func readPackedManifest(e cache.Entry, staging string) (*Manifest, error) {
 // the bulk of the one sync pass (the writes of Unpack go to disk while the
 // rest runs; publish's sync then has only the manifest and any rewritten
 // large file left to write), python starting to confirm the base
-// interpreters, and the large files being relocated.
+// interpreters, and the large files being relocated. settle returns once
+// the files are relocated, leaving the sync and the check running for
+// publish to wait for (m.settled) before the build goes into place: the
+// build's files are shared through the object store meanwhile.
 func (s *Store) settle(ctx context.Context, e cache.Entry, m *Manifest, staging string, rel *pyenv.Relocator, unseen []string, trust pyenv.Trust) error {
 	syncErr := make(chan error, 1)
 	go func() {
@@ -223,7 +322,7 @@ func (s *Store) settle(ctx context.Context, e cache.Entry, m *Manifest, staging 
 	go func() {
 		start := time.Now()
 		for _, v := range m.Venvs {
-			if err := pyenv.CheckBase(ctx, filepath.Join(staging, "venv", v), trust, s.opt.Environ); err != nil {
+			if err := pyenv.CheckBaseCached(ctx, filepath.Join(staging, "venv", v), trust, s.opt.Environ, s.pipCache()); err != nil {
 				baseErr <- fmt.Errorf("venv %s: %w", v, err)
 				return
 			}
@@ -246,8 +345,14 @@ func (s *Store) settle(ctx context.Context, e cache.Entry, m *Manifest, staging 
 				len(bin), m.Prefix, filepath.Join(s.opt.Root.EntryDir(e.Key), strings.TrimPrefix(bin[0], staging)))
 		}
 	}
-	// Both goroutines are waited for; the first error is the one to act on.
-	return cmp.Or(<-baseErr, relErr, <-syncErr)
+	// Both goroutines are waited for, once; the base interpreter's error
+	// is the one to act on first.
+	settled := sync.OnceValue(func() error { return cmp.Or(<-baseErr, <-syncErr) })
+	if relErr != nil {
+		return cmp.Or(settled(), relErr)
+	}
+	m.settled = settled
+	return nil
 }
 
 // packModTime is the mtime of every file in an archive rezup packs.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -133,6 +134,11 @@ func TestFetchRelocatesAndBuildsOnce(t *testing.T) {
 	if m.Prefix != node.opt.Root.EntryDir(k) {
 		t.Errorf("manifest prefix %s, want %s", m.Prefix, node.opt.Root.EntryDir(k))
 	}
+	// Counted from what the unpack wrote, relocated files included, as a
+	// walk of the build counts them.
+	if files, bytes, err := treeSize(node.opt.Root.EntryDir(k)); err != nil || m.Files != files || m.Bytes != bytes {
+		t.Errorf("manifest counts %d files, %d bytes; the build holds %d, %d (%v)", m.Files, m.Bytes, files, bytes, err)
+	}
 	script := filepath.Join(node.opt.Root.EntryDir(k), "venv", "rez", "bin", "rez", "rez-env")
 	out, err := exec.Command(script).CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "1" {
@@ -150,6 +156,45 @@ func TestFetchRelocatesAndBuildsOnce(t *testing.T) {
 		!strings.Contains(strings.Join(rep.lines, "\n"), "e.g. "+filepath.Join(newPrefix, "venv", "rez", "lib", "_big.so")) {
 		t.Errorf("the large binary holding the prefix was reported %d times, want once, by its final path: %q", n, rep.lines)
 	}
+	// Its files share the object store: the small ones hashed as they
+	// were unpacked, the large ones read once unpacked; those that name
+	// the new prefix (relocated) are its own. All read-only.
+	venv := filepath.Join(newPrefix, "venv", "rez")
+	for rel, shared := range map[string]bool{"pyvenv.cfg": true, "lib/_big.so": true, "bin/rez/rez-env": false, "lib/big.py": false} {
+		p := filepath.Join(venv, rel)
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm()&0o222 != 0 {
+			t.Errorf("%s: mode %v, want read-only", rel, fi.Mode())
+		}
+		if got := sameAsAnObject(t, node.opt.Root.ObjectsDir(), fi); got != shared {
+			t.Errorf("%s: an object's inode: %v, want %v", rel, got, shared)
+		}
+	}
+	if l, err := node.ObjectList(k); err != nil || len(l) != 2 {
+		t.Errorf("object list: %v (%v), want the 2 shared files' objects", l, err)
+	}
+}
+
+// sameAsAnObject tells whether fi is the inode of an object in dir.
+func sameAsAnObject(t *testing.T, dir string, fi os.FileInfo) bool {
+	t.Helper()
+	found := false
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		if ofi, err := os.Stat(p); err == nil && os.SameFile(fi, ofi) {
+			found = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
 }
 
 func TestEnsureMissAndCorrupt(t *testing.T) {
@@ -282,4 +327,65 @@ func openCache(t *testing.T, dir string) *cache.Cache {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// A fetched build links the objects an earlier build put, though it
+// hashed its files as it unpacked them, after reading each such object
+// once: one rewritten in place (by its owner, or root) is not linked,
+// and the build keeps its own file, with the right bytes.
+func TestFetchedBuildsLinkVerifiedObjects(t *testing.T) {
+	ctx := context.Background()
+	sc := openCache(t, filepath.Join(t.TempDir(), "cache"))
+	admin := newStore(t, filepath.Join(t.TempDir(), "admin"), sc, nil)
+	keys := []cas.Key{cas.KeyOf([]byte("shared 1")), cas.KeyOf([]byte("shared 2")), cas.KeyOf([]byte("shared 3"))}
+	for _, k := range keys {
+		fakeEntry(t, admin, k)
+		if _, err := admin.Publish(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep := &countingReporter{}
+	node := newStore(t, filepath.Join(t.TempDir(), "node"), sc, rep)
+	cfg := func(k cas.Key) string { return filepath.Join(node.opt.Root.EntryDir(k), "venv", "rez", "pyvenv.cfg") }
+	for _, k := range keys[:2] {
+		if _, err := node.made(ctx, Request{Key: k}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, err := os.Stat(cfg(keys[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.Stat(cfg(keys[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !os.SameFile(a, b) {
+		t.Fatalf("two fetched builds' pyvenv.cfg (the same bytes) are not one inode")
+	}
+	want, err := os.ReadFile(cfg(keys[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Rewritten in place: the object and both builds, one inode.
+	os.Chmod(cfg(keys[0]), 0o644)
+	if err := os.WriteFile(cfg(keys[0]), append([]byte("# rewritten\n"), want...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.made(ctx, Request{Key: keys[2]}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := os.Stat(cfg(keys[2]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if os.SameFile(a, c) {
+		t.Error("the third build links the object rewritten in place")
+	}
+	if got, err := os.ReadFile(cfg(keys[2])); err != nil || string(got) != string(want) {
+		t.Errorf("the third build's pyvenv.cfg: %q (%v), want %q", got, err, want)
+	}
+	if n := rep.count("warning: the files of " + keys[2].String()); n != 1 {
+		t.Errorf("%d warnings about the third build's files, want 1: %q", n, rep.lines)
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"testing"
+
+	"github.com/rezup/rezup/internal/testkit"
 )
 
 // Every test of this package fails loudly on a Hold dropped without
@@ -14,7 +16,7 @@ func TestMain(m *testing.M) {
 		panic(fmt.Sprintf("materialize: the hold on %s became unreachable without Close", name))
 	}
 	leakedHold.Store(&hook)
-	os.Exit(m.Run())
+	os.Exit(testkit.Main(m))
 }
 
 // made is Materialize for tests that want the manifest and not the hold.

@@ -21,6 +21,7 @@ import (
 	"github.com/zeebo/blake3"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/archive"
 	"github.com/rezup/rezup/cas/objects"
 	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/internal/pyenv"
@@ -219,11 +220,13 @@ type dedupeStats struct {
 }
 
 // dedupe makes the complete build staged in staging, for entry k, share
-// its files through the object store, and writes its object list. It
-// returns what releases the object store's lock: the caller calls it once
-// the build is published or discarded. It never fails: a failure is one
-// warning, and the files not linked by then stay plain files.
-func (s *Store) dedupe(staging string, k cas.Key) (release func()) {
+// its files through the object store, and writes its object list. An
+// unpacked archive's tree (unpacked, nil for a build) is not walked, and
+// its small files not read again. It returns what releases the object
+// store's lock: the caller calls it once the build is published or
+// discarded. It never fails: a failure is one warning, and the files not
+// linked by then stay plain files.
+func (s *Store) dedupe(staging string, k cas.Key, unpacked *unpackedTree) (release func()) {
 	release = func() {}
 	if s.opt.LinkMode == objects.Copy {
 		s.opt.Reporter.Debugf("link mode copy: the files of %s are its own", k)
@@ -244,7 +247,7 @@ func (s *Store) dedupe(staging string, k cas.Key) (release func()) {
 		warn(err)
 		return release
 	}
-	list, stats, err := s.linkTree(st, staging, []byte(root.EntryDir(k)))
+	list, stats, err := s.linkTree(st, staging, []byte(root.EntryDir(k)), unpacked)
 	s.opt.Reporter.Debugf("shared the files of %s in %v: %d file(s), %d naming the prefix kept, %d object(s) put; %d hard-linked, %d cloned, %d copied, %d left as they were",
 		k, time.Since(start).Round(time.Millisecond), stats.files, stats.prefixed, stats.put, stats.hardlinked, stats.cloned, stats.copied, stats.bad)
 	if err != nil {
@@ -317,87 +320,207 @@ type stagedFile struct {
 	// adopted: the file itself became its object (objects.Batch.Adopt),
 	// so it is a hard link of it already.
 	adopted bool
+	// hashed: ref.Digest was taken as the file was written (unpackedTree),
+	// with the mode perm; it is not read again.
+	hashed bool
+	perm   fs.FileMode
+}
+
+// unpackedTree is every regular file an unpack wrote, by path, as it
+// knew them: the small ones from the bytes they were written from
+// (archive.UnpackOptions.Written: size, mode, whether they name the
+// build's prefix, and, for dedupe, their digest), the large ones
+// (UnpackStats.Unseen) as they are once relocated. An archive's tree has
+// no other regular files: publish counts the tree, and dedupe lists its
+// files, from it, walking nothing, and dedupe reads none of the small
+// ones again. The writers call written on several goroutines at once.
+type unpackedTree struct {
+	prefix []byte // the build's final prefix
+	meta   string // its .rezup directory: the manifest, never shared
+	hash   bool   // hash the small files, for dedupe
+	mu     sync.Mutex
+	files  map[string]unpackedFile
+	// dirs are its directories, with their modes (UnpackStats.Dirs).
+	dirs map[string]fs.FileMode
+}
+
+// unpackedFile is a regular file of an unpackedTree.
+type unpackedFile struct {
+	size   int64
+	perm   fs.FileMode
+	digest cas.Digest
+	hashed bool // digest is the file's
+	named  bool // holds the prefix: the build's own
+	meta   bool // in .rezup
+}
+
+func newUnpackedTree(staging, final string, hash bool) *unpackedTree {
+	return &unpackedTree{
+		prefix: []byte(final),
+		meta:   filepath.Join(staging, ".rezup") + string(filepath.Separator),
+		hash:   hash,
+		files:  map[string]unpackedFile{},
+	}
+}
+
+// written records the file at path, just written from data, hashing it
+// unless it names the prefix (bytecode aside, as scanFile) or is
+// metadata.
+func (t *unpackedTree) written(path string, data []byte, perm fs.FileMode) {
+	f := unpackedFile{size: int64(len(data)), perm: perm, meta: strings.HasPrefix(path, t.meta)}
+	if !f.meta {
+		f.named = !pyenv.IsBytecode(path) && bytes.Contains(data, t.prefix)
+		if !f.named && t.hash {
+			f.digest, f.hashed = cas.DigestOf(data), true
+		}
+	}
+	t.mu.Lock()
+	t.files[path] = f
+	t.mu.Unlock()
+}
+
+// unpacked records what the unpack says once done: its directories, and
+// the files too large for the writers (Unseen), as they are on disk:
+// relocated already, and read later by dedupe.
+func (t *unpackedTree) unpacked(st archive.UnpackStats) error {
+	t.dirs = st.Dirs
+	for _, p := range st.Unseen {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		t.files[p] = unpackedFile{size: fi.Size(), perm: fi.Mode().Perm(), meta: strings.HasPrefix(p, t.meta)}
+	}
+	return nil
+}
+
+// size counts the tree's regular files and their bytes as treeSize
+// would, the file at skip (the manifest) aside.
+func (t *unpackedTree) size(skip string) (files, bytes int64) {
+	for p, f := range t.files {
+		if p != skip {
+			files++
+			bytes += f.size
+		}
+	}
+	return files, bytes
 }
 
 // linkTree puts the files of the tree at dir that do not hold prefix into
 // st (one batch, one commit) and replaces each by a link to its object. It
-// returns the objects the tree now links or clones. An error stops it with
-// the files not linked yet left as they were.
-func (s *Store) linkTree(st *objects.Store, dir string, prefix []byte) (ObjectList, dedupeStats, error) {
+// returns the objects the tree now links or clones. With unpacked (an
+// archive's tree), the tree is not walked, and the files unpacked hashed
+// are neither read nor stat'ed: their digests and modes are known. An
+// error stops it with the files not linked yet left as they were.
+func (s *Store) linkTree(st *objects.Store, dir string, prefix []byte, unpacked *unpackedTree) (ObjectList, dedupeStats, error) {
 	var stats dedupeStats
 	var files []stagedFile
-	meta := filepath.Join(dir, ".rezup")
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		switch {
-		case err != nil:
-			return err
-		case p == meta:
-			return filepath.SkipDir // the manifest: rewritten by every publish
-		case !d.Type().IsRegular():
+	var named []bool // by index in files: holds the prefix
+	if unpacked != nil {
+		for p, f := range unpacked.files {
+			if f.meta {
+				continue // the manifest: rewritten by every publish
+			}
+			files = append(files, stagedFile{path: p, size: f.size, ref: ObjectRef{Digest: f.digest, Exec: f.perm&0o111 != 0}, hashed: f.hashed, perm: f.perm})
+			named = append(named, f.named)
+		}
+	} else {
+		meta := filepath.Join(dir, ".rezup")
+		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			switch {
+			case err != nil:
+				return err
+			case p == meta:
+				return filepath.SkipDir // the manifest: rewritten by every publish
+			case !d.Type().IsRegular():
+				return nil
+			}
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			files = append(files, stagedFile{path: p, size: info.Size(), ref: ObjectRef{Exec: info.Mode().Perm()&0o111 != 0}})
 			return nil
-		}
-		info, err := d.Info()
+		})
 		if err != nil {
-			return err
+			return nil, stats, err
 		}
-		files = append(files, stagedFile{path: p, size: info.Size(), ref: ObjectRef{Exec: info.Mode().Perm()&0o111 != 0}})
-		return nil
-	})
-	if err != nil {
-		return nil, stats, err
+		named = make([]bool, len(files))
 	}
 	stats.files = len(files)
 
 	// Hashing is the cost: one file per core at a time.
-	named := make([]bool, len(files))
-	err = forEach(len(files), func(i int) error {
-		var err error
+	err := forEach(len(files), func(i int) error {
+		if files[i].hashed || named[i] {
+			return nil
+		}
 		// Bytecode is never relocated: shared whatever prefix it names.
 		find := prefix
 		if pyenv.IsBytecode(files[i].path) {
 			find = nil
 		}
+		var err error
 		files[i].ref.Digest, named[i], err = scanFile(files[i].path, find)
 		return err
 	})
 	if err != nil {
 		return nil, stats, err
 	}
+	// With hard links, a file this build is the first to have becomes
+	// the object itself: nothing is copied (nor read again, when it was
+	// hashed as it was written). Otherwise (clones, another filesystem),
+	// the object is a copy, put.
+	adopt := s.opt.LinkMode == objects.Hardlink
+	var mu sync.Mutex
 	candidates := files[:0]
 	for i, f := range files {
 		if named[i] {
 			stats.prefixed++
 			continue
 		}
-		f.had = st.Has(f.ref.Digest, f.ref.Exec)
+		// AdoptWritten looks for the object itself: one lstat, not two,
+		// for each of a fresh store's files.
+		if !f.hashed || !adopt {
+			f.had = st.Has(f.ref.Digest, f.ref.Exec)
+		}
 		candidates = append(candidates, f)
 	}
 	files = candidates
 
 	b := st.NewBatch()
 	defer b.Close() // what was not committed goes
-	var mu sync.Mutex
-	// With hard links, a file this build is the first to have becomes
-	// the object itself: nothing is copied. Otherwise (clones, another
-	// filesystem), the object is a copy, put.
-	adopt := s.opt.LinkMode == objects.Hardlink
 	err = forEach(len(files), func(i int) error {
 		f := &files[i]
 		if f.had {
 			return nil
 		}
-		mu.Lock()
-		stats.put++
-		mu.Unlock()
 		if adopt {
-			adopted, err := b.Adopt(f.ref.Digest, f.ref.Exec, f.path)
+			var adopted bool
+			var err error
+			if f.hashed {
+				adopted, err = b.AdoptWritten(f.ref.Digest, f.ref.Exec, f.path, f.perm)
+			} else {
+				adopted, err = b.Adopt(f.ref.Digest, f.ref.Exec, f.path)
+			}
 			if err != nil {
 				return err
 			}
 			if f.adopted = adopted; adopted {
+				mu.Lock()
+				stats.put++
+				mu.Unlock()
+				return nil
+			}
+			if f.hashed && st.Has(f.ref.Digest, f.ref.Exec) {
+				// In the store before this build: read once, then linked,
+				// as any object that was there (below).
+				f.had = true
 				return nil
 			}
 		}
+		mu.Lock()
+		stats.put++
+		mu.Unlock()
 		return putFile(b, f)
 	})
 	if err != nil {

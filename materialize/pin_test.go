@@ -80,6 +80,17 @@ func TestPinnedFetchIgnoresTheKeysEntry(t *testing.T) {
 		t.Fatalf("a missing pinned archive: %v, want ErrNotCached and nothing fetched", err)
 	}
 
+	// A pin of a format only a newer rezup knows is no silent miss: a
+	// failure of the cache (the launcher warns and builds from the
+	// recipe) that names the version to upgrade to.
+	newer := pin
+	newer.Format, newer.RezupVersion = "files9", "9.0.0"
+	old := newStore(t, filepath.Join(t.TempDir(), "old"), sc, nil)
+	_, err = old.made(ctx, Request{Key: k, Plan: nil, Pin: &newer})
+	if !isCacheError(err) || !strings.Contains(err.Error(), `the format "files9"`) || !strings.Contains(err.Error(), "upgrade rezup to 9.0.0 or newer") || old.ready(k) {
+		t.Fatalf("a pin of a newer format: %v, want a cache error naming the format and the version to upgrade to, and nothing fetched", err)
+	}
+
 	pub := New(Options{Root: Root{Dir: filepath.Join(t.TempDir(), "pub")}, Environ: os.Environ(), Cache: sc})
 	if _, err := pub.made(ctx, Request{Key: k, ForPublish: true}); !errors.Is(err, ErrNotCached) || pub.ready(k) {
 		t.Fatalf("a publisher without trusted keys fetched an unsigned entry by key: %v", err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/objects"
 	"github.com/rezup/rezup/internal/fsx"
 )
 
@@ -51,15 +52,22 @@ func TestPublishedBuildsAreReadOnly(t *testing.T) {
 	if _, err := admin.Publish(ctx, k); err != nil {
 		t.Fatal(err)
 	}
-	node := newStore(t, filepath.Join(t.TempDir(), "node"), sc, nil)
-	m, err := node.made(ctx, Request{Key: k})
-	if err != nil {
-		t.Fatal(err)
+	// Fetched in every link mode: the unpack makes files read-only as it
+	// writes them, and publish only its directories.
+	stores := []*Store{admin}
+	for _, mode := range []objects.LinkMode{objects.Hardlink, objects.Clone, objects.Copy} {
+		node := newStore(t, filepath.Join(t.TempDir(), "node-"+mode.String()), sc, nil)
+		node.opt.LinkMode = mode
+		m, err := node.made(ctx, Request{Key: k})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Origin == nil || m.Origin.How != OriginFetched {
+			t.Fatalf("origin %+v, want fetched", m.Origin)
+		}
+		stores = append(stores, node)
 	}
-	if m.Origin == nil || m.Origin.How != OriginFetched {
-		t.Fatalf("origin %+v, want fetched", m.Origin)
-	}
-	for _, s := range []*Store{admin, node} {
+	for _, s := range stores {
 		entry := s.opt.Root.EntryDir(k)
 		if w := writable(t, entry); len(w) > 0 {
 			t.Errorf("%s is not read-only:\n%s", entry, strings.Join(w, "\n"))
@@ -77,7 +85,7 @@ func TestPublishedBuildsAreReadOnly(t *testing.T) {
 			t.Errorf("%s: %v (%v), want %v", rez, fi.Mode(), err, fsx.Perm(0o555))
 		}
 	}
-	for _, s := range []*Store{admin, node} {
+	for _, s := range stores {
 		if err := s.RemoveEntry(k, nil); err != nil {
 			t.Fatal(err)
 		}

@@ -3,7 +3,9 @@ package materialize
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -247,5 +249,86 @@ func TestStalledFetchReleasesTheLock(t *testing.T) {
 				t.Errorf("lookup after the stall: %v", err)
 			}
 		})
+	}
+}
+
+// An archive whose every entry unpacks, but whose bytes are not the
+// digest its entry names (another build of the same key, published
+// elsewhere), is refused once the stream ends: no build is made, and the
+// files its writers hashed on the way are neither objects nor temps of
+// the object store, nor listed.
+func TestMismatchedArchiveAdoptsNothing(t *testing.T) {
+	ctx := context.Background()
+	k := cas.KeyOf([]byte("mismatched test"))
+	dir := filepath.Join(t.TempDir(), "cache")
+	admin := newStore(t, filepath.Join(t.TempDir(), "admin"), openCache(t, dir), nil)
+	fakeEntry(t, admin, k)
+	if _, err := admin.Publish(ctx, k); err != nil {
+		t.Fatal(err)
+	}
+	e, err := openCache(t, dir).Lookup(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same key built and packed at another prefix: an archive that
+	// unpacks whole, under the name of the first one's digest.
+	otherDir := filepath.Join(t.TempDir(), "other-cache")
+	other := newStore(t, filepath.Join(t.TempDir(), "other"), openCache(t, otherDir), nil)
+	fakeEntry(t, other, k)
+	oe, err := other.Publish(ctx, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(otherDir, k.String(), oe.Digest.String()+archive.Ext))
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := filepath.Join(dir, k.String(), e.Digest.String()+archive.Ext)
+	os.Chmod(name, 0o644)
+	if err := os.WriteFile(name, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	entry := filepath.Join(dir, k.String(), "entry.json")
+	ej, err := os.ReadFile(entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ej = []byte(strings.Replace(string(ej), fmt.Sprintf(`"size": %d`, e.Size), fmt.Sprintf(`"size": %d`, len(b)), 1))
+	os.Chmod(entry, 0o644)
+	if err := os.WriteFile(entry, ej, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	node := newStore(t, filepath.Join(t.TempDir(), "node"), openCache(t, dir), &countingReporter{})
+	_, err = node.made(ctx, Request{Key: k, Plan: nil})
+	if !errors.Is(err, archive.ErrCorrupt) || !strings.Contains(err.Error(), "digest is") {
+		t.Fatalf("%v; want a refusal of the archive's digest", err)
+	}
+	root := node.opt.Root
+	if node.ready(k) {
+		t.Error("the mismatched archive became a build")
+	}
+	if _, err := os.Lstat(root.EntryDir(k)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s: %v, want nothing there", root.EntryDir(k), err)
+	}
+	if _, err := os.Lstat(root.objectListPath(k)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("an object list was written: %v", err)
+	}
+	if err := filepath.WalkDir(root.StoreDir(), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && filepath.Dir(p) != root.StoreDir() {
+			t.Errorf("%s: in the object store after a refused archive", p)
+		}
+		return err
+	}); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	left, err := root.TmpLeftovers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range left {
+		if l.Kind != LeftoverRefused {
+			t.Errorf("left in .tmp: %+v", l)
+		}
 	}
 }

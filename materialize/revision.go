@@ -337,11 +337,12 @@ func (r Root) stageRevision(container, name string, recipeBytes, lockBytes []byt
 		return nil, r.notWritable(revsDir, fmt.Errorf("stage revision: %w", err))
 	}
 	defer os.RemoveAll(staging) // a no-op once the rename has succeeded
-	if err := fsx.WriteFile(filepath.Join(staging, "rezup.toml"), recipeBytes, 0o666); err != nil {
+	// Its files are synced together (SyncTree, below), not one by one.
+	if err := fsx.ReplaceStaged(filepath.Join(staging, "rezup.toml"), recipeBytes, 0o666); err != nil {
 		return nil, fmt.Errorf("stage revision: %w", err)
 	}
 	if lockBytes != nil {
-		if err := fsx.WriteFile(filepath.Join(staging, resolutionFile), lockBytes, 0o666); err != nil {
+		if err := fsx.ReplaceStaged(filepath.Join(staging, resolutionFile), lockBytes, 0o666); err != nil {
 			return nil, fmt.Errorf("stage revision: %w", err)
 		}
 	}
@@ -356,13 +357,16 @@ func (r Root) stageRevision(container, name string, recipeBytes, lockBytes []byt
 	if err != nil {
 		return nil, err
 	}
-	if err := fsx.WriteFile(filepath.Join(staging, "revision.json"), append(b, '\n'), 0o666); err != nil {
+	if err := fsx.ReplaceStaged(filepath.Join(staging, "revision.json"), append(b, '\n'), 0o666); err != nil {
 		return nil, fmt.Errorf("stage revision: %w", err)
 	}
 	// Readable by every account the umask allows: the revisions of a
 	// remote root (or of a shared local root) are read by other users,
 	// and by the Python rezup.
 	if err := os.Chmod(staging, fsx.Perm(0o777)); err != nil {
+		return nil, fmt.Errorf("stage revision: %w", err)
+	}
+	if err := fsx.SyncTree(staging); err != nil {
 		return nil, fmt.Errorf("stage revision: %w", err)
 	}
 	if err := fsx.PublishDir(staging, final); err != nil {

@@ -165,6 +165,13 @@ type Manifest struct {
 	// neither hashes and links the files again nor walks the tree to
 	// count them and make them read-only. nil: dedupe and walks do.
 	made *madeTree
+	// unpacked is the tree of a build unpacked from an archive, as the
+	// unpack wrote it: publish and dedupe do not walk it.
+	unpacked *unpackedTree
+	// settled waits for what settle left running for a fetched build
+	// (its sync, the check of its base interpreters), and says how it
+	// went; publish calls it before the build goes into place.
+	settled func() error
 }
 
 // How an entry came to the store (Origin.How).
@@ -307,13 +314,20 @@ func (s *Store) stage(k cas.Key) (string, error) {
 // remove it with discard.
 func (s *Store) publish(staging string, m *Manifest) error {
 	k := m.Key
+	if m.settled != nil {
+		// Whatever fails here, nothing settle started outlives publish.
+		defer m.settled()
+	}
 	if k.IsZero() {
 		return errors.New("publish: the manifest has no key")
 	}
 	var err error
-	if m.made != nil {
+	switch {
+	case m.made != nil:
 		m.Files, m.Bytes, err = m.made.size()
-	} else {
+	case m.unpacked != nil:
+		m.Files, m.Bytes = m.unpacked.size(manifestIn(staging))
+	default:
 		m.Files, m.Bytes, err = treeSize(staging)
 	}
 	if err != nil {
@@ -332,7 +346,13 @@ func (s *Store) publish(staging string, m *Manifest) error {
 		return err
 	}
 	// Written last, and synced with the rest of the tree just below.
-	if err := fsx.ReplaceStaged(manifestIn(staging), append(b, '\n'), 0o666); err != nil {
+	// Read-only at once in an unpacked tree, whose files are all so (see
+	// below); made so with the rest in another.
+	perm := fs.FileMode(0o666)
+	if m.unpacked != nil {
+		perm = 0o444
+	}
+	if err := fsx.ReplaceStaged(manifestIn(staging), append(b, '\n'), perm); err != nil {
 		return err
 	}
 	// The build is complete: its files go into the object store, and
@@ -342,17 +362,33 @@ func (s *Store) publish(staging string, m *Manifest) error {
 	if m.made != nil {
 		release = s.keepObjectList(k, m.made.linked)
 	} else {
-		release = s.dedupe(staging, k)
+		release = s.dedupe(staging, k, m.unpacked)
 	}
 	defer release()
+	if m.settled != nil {
+		if err := m.settled(); err != nil {
+			s.removeObjectList(k) // of a build that will not be
+			return err
+		}
+	}
 	// Read-only from here on, as Go's module cache and the Nix store:
 	// the archive records canonical modes, so packing it later gives the
-	// digest it would have given writable.
-	if m.made != nil {
-		// Linked files have their object's mode, read-only: what is
-		// writable is what the delta path made itself, and the manifest.
+	// digest it would have given writable. An unpacked tree's files are
+	// read-only already (unpacked so, relocated keeping their mode, linked
+	// to read-only objects, the manifest above): its directories, which
+	// the unpack lists, are all that is left, and nothing is walked. A
+	// tree of objects' files have their objects' mode, read-only: what is
+	// writable is what the delta path made itself, and the manifest.
+	switch {
+	case m.made != nil:
 		err = fsx.MakeReadOnlyEach(append(m.made.writable, manifestIn(staging)))
-	} else {
+	case m.unpacked != nil:
+		for dir, mode := range m.unpacked.dirs {
+			if err = os.Chmod(dir, mode&^0o222); err != nil {
+				break
+			}
+		}
+	default:
 		err = fsx.MakeReadOnly(staging)
 	}
 	if err != nil {

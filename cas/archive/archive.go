@@ -22,7 +22,8 @@
 //     Small files are created by a few writer goroutines while the stream
 //     is decompressed; a caller may rewrite them on the way through
 //     (UnpackOptions.Rewrite: materialize relocates there, reading nothing
-//     twice).
+//     twice) and see each once it is written (Written: materialize hashes
+//     it there for its object store).
 //
 // archive knows nothing of caches, keys or stores; it never prints and never
 // reads the environment.
@@ -144,11 +145,28 @@ type UnpackOptions struct {
 	// at most RewriteMax bytes before it is written: it gets the path the
 	// file is extracted to and its bytes, and returns new bytes, or nil to
 	// keep them. It runs on several goroutines at once. Larger files are
-	// streamed to disk without it and listed in UnpackStats.Unseen.
+	// streamed to disk without it and listed in UnpackStats.Unseen. The
+	// bytes it is given are Unpack's, used again once the file is
+	// written: it keeps no reference to them.
 	Rewrite func(path string, data []byte) []byte
 	// Relink, when set, may replace the target of each symlink: it gets
 	// the target and returns a new one, or "" to keep it.
 	Relink func(target string) string
+	// Written, when set, is called on a writer goroutine for each regular
+	// file of at most RewriteMax bytes once it is on disk, whole and
+	// closed: its path, the bytes it holds (Rewrite's, when Rewrite
+	// replaced them; the caller's only during the call) and its mode. A
+	// caller hashes a file there from the bytes it was written from,
+	// instead of reading it back. It runs on several goroutines at once,
+	// before the archive's digest is checked: Unpack may still fail.
+	// Larger files are listed in UnpackStats.Unseen, as with Rewrite:
+	// between them, every regular file Unpack writes.
+	Written func(path string, data []byte, perm fs.FileMode)
+	// ReadOnly creates regular files without write bits (their canonical
+	// mode less the umask and 0222), for a caller that makes the tree
+	// read-only anyway: one chmod fewer per file. Directories are left
+	// writable.
+	ReadOnly bool
 }
 
 // RewriteMax is the size up to which Unpack reads a file into memory and
@@ -164,10 +182,13 @@ type UnpackStats struct {
 	Files        int64
 	Bytes        int64
 	ArchiveBytes int64
-	// Unseen lists, when UnpackOptions.Rewrite is set, the paths of the
-	// regular files it did not see because they are larger than
-	// RewriteMax.
+	// Unseen lists, when UnpackOptions.Rewrite or Written is set, the
+	// paths of the regular files they did not see because they are larger
+	// than RewriteMax.
 	Unseen []string
+	// Dirs are the directories Unpack made (dest aside), by path, with
+	// the mode it left each with.
+	Dirs map[string]fs.FileMode
 }
 
 // Pack writes the tree under root to w as a tar (PAX) stream compressed
@@ -461,13 +482,17 @@ func unpack(r io.Reader, dest string, want cas.Digest, opt UnpackOptions) (Unpac
 	}
 
 	src := &hashingReader{r: r, h: blake3.New()}
-	// Every read of r goes through src on this goroutine, so the hash sees
-	// each byte once and in order.
+	// Every read of r goes through src on the one goroutine that
+	// decompresses, ahead of this one, which parses the tar stream and
+	// makes directories: the hash sees each byte once and in order. src
+	// is this goroutine's again once the decompressor has stopped.
 	zr, err := zstdReader(src)
 	if err != nil {
 		return UnpackStats{}, err
 	}
 	defer zr.Close()
+	ahead := decompressAhead(zr)
+	defer ahead.stop() // before zr.Close, and nothing reads r once Unpack returns
 
 	x := &extractor{
 		dest:       dest,
@@ -476,53 +501,65 @@ func unpack(r io.Reader, dest string, want cas.Digest, opt UnpackOptions) (Unpac
 		leaves:     make(map[string]fs.FileMode),
 		buf:        make([]byte, copyBufSize),
 		tick:       progressTicker{fn: opt.Progress},
-		w:          startWriters(opt.Rewrite),
+		w:          startWriters(opt.Rewrite, opt.Written),
 		relink:     opt.Relink,
-		listUnseen: opt.Rewrite != nil,
+		listUnseen: opt.Rewrite != nil || opt.Written != nil,
+		readOnly:   opt.ReadOnly,
 	}
 	// Every return waits for the writers: nothing may write into dest
 	// once Unpack has returned, least of all while the caller removes it.
 	defer x.w.wait()
+	// stats reads src: the decompressor is stopped first.
+	stats := func() UnpackStats {
+		ahead.stop()
+		return x.stats(src)
+	}
 	// corrupt classifies a failure of the compressed stream: an error
 	// reading r is r's, anything else is the archive's.
 	corrupt := func(what string, err error) error {
+		ahead.stop()
 		if src.err != nil {
 			return fmt.Errorf("read archive: %w", src.err)
 		}
 		return fmt.Errorf("%w: %s: %v", ErrCorrupt, what, err)
 	}
 
-	tr := tar.NewReader(zr)
+	tr := tar.NewReader(ahead)
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return x.stats(src), corrupt("read tar header", err)
+			return stats(), corrupt("read tar header", err)
 		}
 		if err := x.w.err(); err != nil {
-			return x.stats(src), err
+			return stats(), err
 		}
 		if err := x.entry(hdr, tr); err != nil {
 			if errors.Is(err, errArchiveRead) {
-				return x.stats(src), corrupt(hdr.Name, err)
+				return stats(), corrupt(hdr.Name, err)
 			}
-			return x.stats(src), err
+			return stats(), err
 		}
 	}
 
-	if err := checkEnd(zr, src, want, corrupt); err != nil {
-		return x.stats(src), err
+	if err := checkEnd(ahead, src, want, corrupt); err != nil {
+		return stats(), err
 	}
 	if err := x.w.wait(); err != nil {
-		return x.stats(src), err
+		return stats(), err
 	}
 	if err := x.finishDirs(); err != nil {
-		return x.stats(src), err
+		return stats(), err
 	}
 	x.tick.done(Progress{Bytes: x.bytes, Files: x.files})
-	return x.stats(src), nil
+	st := stats()
+	st.Dirs = make(map[string]fs.FileMode, len(x.dirs))
+	for n, d := range x.dirs {
+		st.Dirs[x.path(n)] = d.perm
+	}
+	return st, nil
 }
 
 // orDefault fills in DefaultLimits for the limits not set.
@@ -541,7 +578,7 @@ func (l Limits) orDefault() Limits {
 // the archive: the rest (padding, the zstd checksum, anything appended)
 // must be read so that the digest covers every byte. Then it checks the
 // digest.
-func checkEnd(zr io.Reader, src *hashingReader, want cas.Digest, corrupt func(string, error) error) error {
+func checkEnd(zr *ahead, src *hashingReader, want cas.Digest, corrupt func(string, error) error) error {
 	n, err := io.Copy(io.Discard, io.LimitReader(zr, maxTrailing+1))
 	if err != nil {
 		return corrupt("after tar end", err)
@@ -549,6 +586,7 @@ func checkEnd(zr io.Reader, src *hashingReader, want cas.Digest, corrupt func(st
 	if n > maxTrailing {
 		return corrupt("after tar end", fmt.Errorf("more than %d bytes of trailing data", maxTrailing))
 	}
+	zr.stop() // done: it met the end of the zstd stream
 	if _, err := io.Copy(io.Discard, src); err != nil {
 		return fmt.Errorf("read archive: %w", err)
 	}
@@ -629,6 +667,7 @@ type extractor struct {
 	// unseen.
 	listUnseen bool
 	unseen     []string
+	readOnly   bool // UnpackOptions.ReadOnly
 }
 
 func (x *extractor) stats(src *hashingReader) UnpackStats {
@@ -663,6 +702,9 @@ func (x *extractor) entry(hdr *tar.Header, data io.Reader) error {
 	// archive says beyond executable or not (0000, a read-only directory)
 	// is not the archive's to decide.
 	perm := fsx.Perm(CanonicalMode(fs.FileMode(hdr.Mode & 0o777)))
+	if x.readOnly {
+		perm &^= 0o222
+	}
 	if hdr.Typeflag == tar.TypeDir {
 		perm = dirPerm()
 	}
@@ -818,13 +860,15 @@ func (x *extractor) writeFile(name string, hdr *tar.Header, perm fs.FileMode, da
 		// write on a writer, so that file creation overlaps decompression.
 		// hdr.Size is the tar reader's bound on data, so a short read is a
 		// truncated archive.
-		b := make([]byte, hdr.Size)
+		buf := getBuf(hdr.Size)
+		b := (*buf)[:hdr.Size]
 		if _, err := io.ReadFull(data, b); err != nil {
+			putBuf(buf)
 			return fmt.Errorf("%w: %w", errArchiveRead, err)
 		}
 		x.bytes += hdr.Size
 		x.tick.maybe(Progress{Bytes: x.bytes, Files: x.files})
-		x.w.submit(fileJob{path: p, name: hdr.Name, data: b, perm: perm, mtime: hdr.ModTime})
+		x.w.submit(fileJob{path: p, name: hdr.Name, data: b, buf: buf, perm: perm, mtime: hdr.ModTime})
 		return nil
 	}
 	if x.listUnseen {
@@ -888,8 +932,36 @@ func finishFile(f *os.File, p string, perm fs.FileMode, mtime time.Time) error {
 type fileJob struct {
 	path, name string
 	data       []byte
+	buf        *[]byte // what data was read into: back to its pool once written
 	perm       fs.FileMode
 	mtime      time.Time
+}
+
+// Small files are read into buffers used again once written: a build's
+// worth of allocations (and the page faults of fresh memory) would
+// otherwise be the garbage of every unpack. Two sizes: most files of a
+// venv fit the small one.
+const smallBuf = 16 << 10
+
+var (
+	smallBufs = sync.Pool{New: func() any { b := make([]byte, smallBuf); return &b }}
+	largeBufs = sync.Pool{New: func() any { b := make([]byte, RewriteMax); return &b }}
+)
+
+// getBuf returns a buffer of at least n (at most RewriteMax) bytes.
+func getBuf(n int64) *[]byte {
+	if n <= smallBuf {
+		return smallBufs.Get().(*[]byte)
+	}
+	return largeBufs.Get().(*[]byte)
+}
+
+func putBuf(b *[]byte) {
+	if cap(*b) == smallBuf {
+		smallBufs.Put(b)
+	} else {
+		largeBufs.Put(b)
+	}
 }
 
 // writers create small files in parallel. Only the reading goroutine
@@ -899,6 +971,7 @@ type fileJob struct {
 // refused, only which of two clashing entries is named.
 type writers struct {
 	rewrite func(path string, data []byte) []byte
+	written func(path string, data []byte, perm fs.FileMode)
 	jobs    chan fileJob
 	wg      sync.WaitGroup
 	mu      sync.Mutex
@@ -910,40 +983,48 @@ type writers struct {
 // since each spends most of its time in the kernel.
 const unpackWriters = 4
 
-func startWriters(rewrite func(string, []byte) []byte) *writers {
-	w := &writers{rewrite: rewrite, jobs: make(chan fileJob, 4*unpackWriters)}
+func startWriters(rewrite func(string, []byte) []byte, written func(string, []byte, fs.FileMode)) *writers {
+	w := &writers{rewrite: rewrite, written: written, jobs: make(chan fileJob, 4*unpackWriters)}
 	for range unpackWriters {
 		w.wg.Add(1)
 		go func() {
 			defer w.wg.Done()
 			for j := range w.jobs {
-				if w.err() != nil {
-					continue // drain: the unpack has failed
-				}
-				if w.rewrite != nil {
-					if b := w.rewrite(j.path, j.data); b != nil {
-						j.data = b
-					}
-				}
-				if err := j.write(); err != nil {
-					w.fail(err)
-				}
+				w.do(j)
+				putBuf(j.buf)
 			}
 		}()
 	}
 	return w
 }
 
+// write creates the job's file with its mode and mtime: no chmod, and
+// none of os.File's set-up, for each of thousands of small files.
 func (j fileJob) write() error {
-	f, err := createNew(j.path, j.name)
-	if err != nil {
-		return err
+	err := fsx.WriteNew(j.path, j.data, j.perm, j.mtime)
+	if errors.Is(err, fs.ErrExist) {
+		return refuse(j.name, "duplicate entry")
 	}
-	if _, err := f.Write(j.data); err != nil {
-		f.Close() // already failing; the partial file is the caller's to remove
-		return err
+	return err
+}
+
+// do writes the job's file, unless the unpack has failed already.
+func (w *writers) do(j fileJob) {
+	if w.err() != nil {
+		return // drain: the unpack has failed
 	}
-	return finishFile(f, j.path, j.perm, j.mtime)
+	if w.rewrite != nil {
+		if b := w.rewrite(j.path, j.data); b != nil {
+			j.data = b
+		}
+	}
+	if err := j.write(); err != nil {
+		w.fail(err)
+		return
+	}
+	if w.written != nil {
+		w.written(j.path, j.data, j.perm)
+	}
 }
 
 func (w *writers) submit(j fileJob) { w.jobs <- j }
@@ -1064,8 +1145,100 @@ func (t *progressTicker) done(p Progress) {
 	}
 }
 
+// ahead decompresses on its own goroutine, a few chunks ahead of its
+// reader (the tar parser), as `zstd -dc | tar -x` does with two
+// processes: the decompression runs on one core while the tar stream is
+// parsed on another. It reads its source on that one goroutine, in order.
+type ahead struct {
+	full chan []byte // decompressed chunks, in order
+	free chan []byte // chunks read, to fill again
+	quit chan struct{}
+	done chan struct{}
+	once sync.Once
+	err  error  // what ended the stream (io.EOF at its end); set before full is closed
+	buf  []byte // the chunk being read
+	off  int
+}
+
+const (
+	aheadChunks    = 4
+	aheadChunkSize = 128 << 10
+)
+
+// errStopped is what an ahead reader returns once stopped.
+var errStopped = errors.New("decompression stopped")
+
+func decompressAhead(r io.Reader) *ahead {
+	a := &ahead{
+		full: make(chan []byte, aheadChunks),
+		free: make(chan []byte, aheadChunks),
+		quit: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	for range aheadChunks {
+		a.free <- make([]byte, aheadChunkSize)
+	}
+	go func() {
+		defer close(a.done)
+		defer close(a.full)
+		for {
+			var buf []byte
+			select {
+			case buf = <-a.free:
+			case <-a.quit:
+				a.err = errStopped
+				return
+			}
+			n, err := io.ReadFull(r, buf)
+			if n > 0 {
+				select {
+				case a.full <- buf[:n]:
+				case <-a.quit:
+					a.err = errStopped
+					return
+				}
+			}
+			switch {
+			case err == io.ErrUnexpectedEOF:
+				a.err = io.EOF
+				return
+			case err != nil:
+				a.err = err
+				return
+			}
+		}
+	}()
+	return a
+}
+
+func (a *ahead) Read(p []byte) (int, error) {
+	if a.off == len(a.buf) {
+		if a.buf != nil {
+			a.free <- a.buf[:cap(a.buf)] // never blocks: there are aheadChunks chunks
+			a.buf, a.off = nil, 0
+		}
+		buf, ok := <-a.full
+		if !ok {
+			return 0, a.err
+		}
+		a.buf = buf
+	}
+	n := copy(p, a.buf[a.off:])
+	a.off += n
+	return n, nil
+}
+
+// stop ends the decompression, and returns once its goroutine is done
+// (it may be reading the source: stop waits for that read to return).
+// The source is the caller's again. It is safe to call more than once.
+func (a *ahead) stop() {
+	a.once.Do(func() { close(a.quit) })
+	<-a.done
+}
+
 // zstdReader is the decoder Unpack uses: synchronous, so that every read
-// of r happens on the caller's goroutine, and with a bounded window.
+// of r happens on the goroutine that reads it (ahead's), and with a
+// bounded window.
 func zstdReader(r io.Reader) (*zstd.Decoder, error) {
 	return zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxWindow))
 }

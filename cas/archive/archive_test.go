@@ -501,6 +501,71 @@ func TestUnpackRewrite(t *testing.T) {
 	}
 }
 
+// Written sees every small file once it is on disk, with the bytes it
+// holds (Rewrite's) and its mode; larger files are listed instead. With
+// ReadOnly, files come without write bits and directories keep theirs.
+func TestUnpackWrittenReadOnly(t *testing.T) {
+	root := t.TempDir()
+	big := strings.Repeat("big\n", RewriteMax/4+1)
+	treetest.WriteTree(t, root, []treetest.Node{
+		{Name: "bin", Kind: 'd', Perm: 0o755, MTime: treetest.At(1)},
+		{Name: "bin/rez", Kind: 'f', Perm: 0o755, Data: "#!OLD/bin/python\n", MTime: treetest.At(2)},
+		{Name: "keep.txt", Kind: 'f', Perm: 0o644, Data: "nothing to see\n", MTime: treetest.At(3)},
+		{Name: "big.so", Kind: 'f', Perm: 0o644, Data: big, MTime: treetest.At(4)},
+	})
+	archive, digest, _ := packTree(t, root, PackOptions{})
+	dest := t.TempDir()
+	t.Cleanup(func() { treetest.MakeRemovable(dest) })
+	type seenFile struct {
+		data string
+		perm os.FileMode
+	}
+	var mu sync.Mutex
+	seen := map[string]seenFile{}
+	st, err := Unpack(bytes.NewReader(archive), dest, digest, UnpackOptions{
+		ReadOnly: true,
+		Rewrite: func(p string, data []byte) []byte {
+			return bytes.ReplaceAll(data, []byte("OLD"), []byte("/new"))
+		},
+		Written: func(p string, data []byte, perm os.FileMode) {
+			// On disk, whole, when it is called.
+			b, err := os.ReadFile(p)
+			if err != nil || !bytes.Equal(b, data) {
+				t.Errorf("Written(%s): on disk %q (%v), given %q", p, b, err, data)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if _, ok := seen[p]; ok {
+				t.Errorf("Written(%s) twice", p)
+			}
+			seen[p] = seenFile{string(data), perm}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rez, keep, bigPath := filepath.Join(dest, "bin", "rez"), filepath.Join(dest, "keep.txt"), filepath.Join(dest, "big.so")
+	exe, data := fsx.Perm(0o555), fsx.Perm(0o444)
+	if want := map[string]seenFile{rez: {"#!/new/bin/python\n", exe}, keep: {"nothing to see\n", data}}; !maps.Equal(seen, want) {
+		t.Errorf("Written saw %v, want %v", seen, want)
+	}
+	if !slices.Equal(st.Unseen, []string{bigPath}) {
+		t.Errorf("Unseen = %q, want %q", st.Unseen, bigPath)
+	}
+	if want := map[string]os.FileMode{filepath.Join(dest, "bin"): dirPerm()}; !maps.Equal(st.Dirs, want) {
+		t.Errorf("Dirs = %v, want %v", st.Dirs, want)
+	}
+	for p, want := range map[string]os.FileMode{rez: exe, keep: data, bigPath: data, filepath.Join(dest, "bin"): os.ModeDir | dirPerm()} {
+		fi, err := os.Lstat(p)
+		if err != nil || fi.Mode() != want {
+			t.Errorf("%s: %v (%v), want %v", p, fi.Mode(), err, want)
+		}
+	}
+	if fi, err := os.Lstat(rez); err != nil || !fi.ModTime().Equal(treetest.At(2)) {
+		t.Errorf("%s: mtime %v (%v), want %v", rez, fi.ModTime(), err, treetest.At(2))
+	}
+}
+
 func TestPackFile(t *testing.T) {
 	src := t.TempDir()
 	treetest.WriteTree(t, src, treetest.SampleTree())

@@ -319,7 +319,10 @@ func (e Entry) check() (MissReason, string) {
 			return MissBadEntry, "names no index"
 		}
 	default:
-		return MissFormat, fmt.Sprintf("is of the format %q, which this rezup does not know: a newer rezup published it", e.Format)
+		if e.RezupVersion == "" {
+			return MissFormat, fmt.Sprintf("is of the format %q, which this rezup does not know: a newer rezup published it; upgrade rezup", e.Format)
+		}
+		return MissFormat, fmt.Sprintf("is of the format %q, which this rezup does not know: rezup %s published it; upgrade rezup to %[2]s or newer", e.Format, e.RezupVersion)
 	}
 	return "", ""
 }

@@ -17,7 +17,9 @@
 //     objects with one sync (PutMissing for what Which said is missing;
 //     Batch.Link and Batch.Open to make a build of the batch's objects
 //     before its Commit, whose sync then covers the build too); Store.Put
-//     for one;
+//     for one; Adopt to make a build's own file its object, without a
+//     copy, and AdoptWritten when the caller hashed the file as it wrote
+//     it (an unpack): not read again;
 //   - Link to make a build's file (LinkMode: Hardlink, else Clone, else
 //     Copy, per file; the mode comes from REZUP_LINK_MODE through
 //     ParseLinkMode, read by the caller); Open to read an object, to write
@@ -27,7 +29,9 @@
 // Guarantees:
 //
 //   - Verified: Put hashes what it writes and stores nothing whose digest
-//     is not the one asked for (ErrCorrupt). An object's name is only ever
+//     is not the one asked for (ErrCorrupt); so does Adopt, reading the
+//     file through its new link. AdoptWritten takes the word of a caller
+//     that hashed the very bytes it wrote. An object's name is only ever
 //     given to bytes verified and synced before (Commit syncs, then links),
 //     so a crash, of the process or of the machine, never leaves a file
 //     under an object's name that does not hold that object. What a crash

@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/internal/fsx"
 )
 
 // The errors Hardlink falls back on, and those it reports.
@@ -169,5 +172,59 @@ func TestLinkAtTheLinkLimit(t *testing.T) {
 	}
 	if got != uint64(n) {
 		t.Errorf("Walk says %d links, want %d", got, n)
+	}
+}
+
+// AdoptWritten of a file on another filesystem than the store is
+// refused (its first file is tried: EXDEV), and the caller puts a copy.
+// Should one file be elsewhere than the first all the same, Commit cannot
+// link it in (EXDEV): a verified copy is put instead, and the caller's
+// file stays where it was, its own.
+func TestAdoptWrittenAcrossFilesystems(t *testing.T) {
+	s := newStore(t)
+	other := otherFilesystem(t, s.Dir())
+	write := func(dir string, seed uint64) (string, []byte) {
+		t.Helper()
+		data := content(seed, 20_000)
+		p := filepath.Join(dir, fmt.Sprint(seed))
+		if err := os.WriteFile(p, data, fsx.Perm(0o555)); err != nil {
+			t.Fatal(err)
+		}
+		return p, data
+	}
+
+	p, data := write(other, 15)
+	b := s.NewBatch()
+	defer b.Close()
+	if ok, err := b.AdoptWritten(cas.DigestOf(data), true, p, fsx.Perm(0o555)); err != nil || ok {
+		t.Fatalf("AdoptWritten across filesystems = %v, %v; want false, nil", ok, err)
+	}
+	if got := entries(t, s.Dir()); len(got) != 0 {
+		t.Errorf("the refused adoption left %v", got)
+	}
+
+	here := filepath.Join(filepath.Dir(s.Dir()), "build")
+	if err := os.Mkdir(here, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	first, firstData := write(here, 16)
+	p, data = write(other, 17)
+	b = s.NewBatch()
+	defer b.Close()
+	for _, f := range []struct {
+		path string
+		data []byte
+	}{{first, firstData}, {p, data}} { // the first tried is here
+		if ok, err := b.AdoptWritten(cas.DigestOf(f.data), true, f.path, fsx.Perm(0o555)); err != nil || !ok {
+			t.Fatalf("AdoptWritten(%s) = %v, %v; want adopted", f.path, ok, err)
+		}
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	checkMade(t, s, cas.DigestOf(firstData), true, first, firstData, true)
+	checkMade(t, s, cas.DigestOf(data), true, p, data, false)
+	if got := tempNames(t, s.Dir()); len(got) != 0 {
+		t.Errorf("temps left after Commit: %v", got)
 	}
 }

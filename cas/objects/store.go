@@ -1,12 +1,14 @@
 package objects
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 
 	"github.com/zeebo/blake3"
@@ -186,11 +188,32 @@ type Batch struct {
 	s       *Store
 	mu      sync.Mutex
 	pending map[string]string // object path -> its verified temp
+	// written: object path -> the caller's file, given its name at Commit
+	// (AdoptWritten).
+	written map[string]writtenFile
+	// linkable says whether the store can hold hard links of the files
+	// AdoptWritten is given, once the first one was tried; nil before.
+	linkable *bool
+}
+
+// writtenFile is a file AdoptWritten took the caller's word for.
+type writtenFile struct {
+	path string
+	d    cas.Digest
+	exec bool
 }
 
 // NewBatch starts a batch of objects.
 func (s *Store) NewBatch() *Batch {
-	return &Batch{s: s, pending: make(map[string]string)}
+	return &Batch{s: s, pending: make(map[string]string), written: make(map[string]writtenFile)}
+}
+
+// has reports whether the object at final is in the batch already. The
+// caller holds b.mu.
+func (b *Batch) has(final string) bool {
+	_, temp := b.pending[final]
+	_, written := b.written[final]
+	return temp || written
 }
 
 // tempFile is a temp Put writes an object to: an *os.File, or on Unix a
@@ -226,7 +249,7 @@ func (b *Batch) Put(d cas.Digest, exec bool, r io.Reader) error {
 func (b *Batch) PutMissing(d cas.Digest, exec bool, r io.Reader) (err error) {
 	final := b.s.path(d, exec)
 	b.mu.Lock()
-	_, dup := b.pending[final]
+	dup := b.has(final)
 	b.mu.Unlock()
 	if dup {
 		return nil
@@ -269,7 +292,7 @@ func (b *Batch) PutMissing(d cas.Digest, exec bool, r io.Reader) (err error) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if _, dup := b.pending[final]; dup {
+	if b.has(final) {
 		// Put at once by another goroutine of this batch: one is enough.
 		os.Remove(tmp.Name()) // best effort, as above
 		return nil
@@ -329,7 +352,7 @@ func (b *Batch) source(d cas.Digest, exec bool) string {
 func (b *Batch) Adopt(d cas.Digest, exec bool, path string) (adopted bool, err error) {
 	final := b.s.path(d, exec)
 	b.mu.Lock()
-	_, dup := b.pending[final]
+	dup := b.has(final)
 	b.mu.Unlock()
 	if dup || b.s.Has(d, exec) {
 		return false, nil
@@ -369,7 +392,7 @@ func (b *Batch) Adopt(d cas.Digest, exec bool, path string) (adopted bool, err e
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if _, dup := b.pending[final]; dup {
+	if b.has(final) {
 		// Adopted or put at once by another goroutine: one is enough.
 		os.Remove(tmp) // best effort, as above
 		return false, nil
@@ -378,9 +401,75 @@ func (b *Batch) Adopt(d cas.Digest, exec bool, path string) (adopted bool, err e
 	return true, nil
 }
 
+// AdoptWritten is Adopt for a file the caller has just written itself,
+// from bytes it hashed to d as it wrote them (an unpack does): the
+// caller's word is taken, and the file is not read again. Nothing is
+// linked into the store before Commit, which gives the file the object's
+// name straight from path, once synced; until then the caller must
+// neither write, move nor remove it. perm is the mode the caller created
+// it with: a file created read-only already, as objects are, is not
+// chmod'ed again.
+//
+// adopted is false, with a nil error, when the object is in the store or
+// in the batch already: the caller links the file to it. It is false too
+// when the store cannot hold hard links of the caller's files (another
+// filesystem, no hard links: the first file a batch is given is linked
+// into the store once, under a temp name, to find out; the files a batch
+// adopts this way are all on one filesystem): the caller Puts a copy.
+// Should Commit fail to link one in all the same, it stores a copy, read
+// from path and verified as Put does.
+func (b *Batch) AdoptWritten(d cas.Digest, exec bool, path string, perm fs.FileMode) (adopted bool, err error) {
+	final := b.s.path(d, exec)
+	b.mu.Lock()
+	dup := b.has(final)
+	b.mu.Unlock()
+	if dup || b.s.Has(d, exec) {
+		return false, nil
+	}
+	if ok, err := b.canLink(path, name(d, exec)); !ok || err != nil {
+		return false, err
+	}
+	if want := objectPerm(exec); perm.Perm() != want {
+		if err := os.Chmod(path, want); err != nil {
+			return false, fmt.Errorf("adopt object %s: %w", name(d, exec), err)
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.has(final) {
+		return false, nil // adopted at once by another goroutine
+	}
+	b.written[final] = writtenFile{path: path, d: d, exec: exec}
+	return true, nil
+}
+
+// canLink tells whether the store can hold a hard link of the file at
+// path, trying it once per batch: a link under a temp name of object n
+// (which gc sweeps, should a crash leave it), removed at once.
+func (b *Batch) canLink(path, n string) (bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.linkable != nil {
+		return *b.linkable, nil
+	}
+	probe := filepath.Join(b.s.dir, fsx.RandomName("."+n+".")+fsx.TempSuffix)
+	err := os.Link(path, probe)
+	if err != nil && !linkFallsBack(err) {
+		return false, fmt.Errorf("adopt %s: %w", path, err)
+	}
+	ok := err == nil
+	if ok {
+		// Best effort: a leftover temp is recognised by its name and swept.
+		_ = os.Remove(probe)
+	}
+	b.linkable = &ok
+	return ok, nil
+}
+
 // Commit makes the batch's objects durable, then visible: it syncs them
 // (one syncfs of the store's filesystem on Linux for more than a few, an
-// fsync each otherwise), then links each under its name, never over a
+// fsync each otherwise), then links each under its name (the files
+// AdoptWritten took, straight from the caller's path), never over a
 // file already there (another process put the same object: it is the
 // same content). So a name is only ever given to bytes that were verified
 // and are on disk: whatever the moment of a crash, a file under an
@@ -390,27 +479,103 @@ func (b *Batch) Adopt(d cas.Digest, exec bool, path string) (adopted bool, err e
 func (b *Batch) Commit() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if len(b.pending) == 0 {
+	if len(b.pending) == 0 && len(b.written) == 0 {
 		return nil
 	}
-	temps := make([]string, 0, len(b.pending))
-	for _, tmp := range b.pending {
-		temps = append(temps, tmp)
+	temps := make([]string, 0, len(b.pending)+len(b.written))
+	finals := make([]string, 0, len(b.pending)+len(b.written))
+	for final, tmp := range b.pending {
+		temps, finals = append(temps, tmp), append(finals, final)
 	}
-	if err := syncTemps(b.s.dir, temps); err != nil {
+	for final, w := range b.written {
+		temps, finals = append(temps, w.path), append(finals, final)
+	}
+	// The shards the objects go into are made while the sync waits for
+	// the disk: a new store has none, and making 256 directories one by
+	// one as the objects are named costs about as much as the sync.
+	shards := make(chan struct{})
+	go func() {
+		defer close(shards)
+		b.s.makeShards(finals)
+	}()
+	err := syncTemps(b.s.dir, temps)
+	<-shards
+	if err != nil {
 		return fmt.Errorf("commit objects: %w", err)
 	}
-	for final, tmp := range b.pending {
-		if err := b.s.publish(tmp, final); err != nil {
-			return fmt.Errorf("commit object %s: %w", filepath.Base(final), err)
-		}
-		delete(b.pending, final)
+	// Named on as many goroutines as there are cores: each name is a
+	// link(2) into its own shard.
+	done := make([]bool, len(finals))
+	var (
+		mu    sync.Mutex
+		next  int
+		first error
+		wg    sync.WaitGroup
+	)
+	for range min(runtime.GOMAXPROCS(0), len(finals)) {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				i := next
+				next++
+				stop := first != nil || i >= len(finals)
+				mu.Unlock()
+				if stop {
+					return
+				}
+				final := finals[i]
+				var err error
+				if tmp, ok := b.pending[final]; ok {
+					err = b.s.publish(tmp, final)
+				} else {
+					err = b.s.publishWritten(b.written[final], final)
+				}
+				if err != nil {
+					mu.Lock()
+					first = cmp.Or(first, fmt.Errorf("commit object %s: %w", filepath.Base(final), err))
+					mu.Unlock()
+					continue
+				}
+				done[i] = true
+			}
+		})
 	}
-	return nil
+	wg.Wait()
+	for i, final := range finals {
+		if done[i] {
+			delete(b.pending, final)
+			delete(b.written, final)
+		}
+	}
+	return first
 }
 
-// Close removes the temps of objects not committed. It is safe to call
-// more than once, and after Commit.
+// makeShards makes the shard directories of finals that are not there,
+// reading the store's directory once rather than trying each. It is a
+// head start: publish makes a shard still missing (or removed meanwhile)
+// itself, and reports what fails.
+func (s *Store) makeShards(finals []string) {
+	names, err := readNames(s.dir)
+	if err != nil {
+		return // publish finds out
+	}
+	have := make(map[string]bool, len(names))
+	for _, n := range names {
+		have[n] = true
+	}
+	for _, final := range finals {
+		shard := filepath.Dir(final)
+		if n := filepath.Base(shard); !have[n] {
+			have[n] = true
+			// Best effort, as above.
+			_ = s.mkShard(shard)
+		}
+	}
+}
+
+// Close removes the temps of objects not committed, and forgets the
+// files AdoptWritten took (the caller's, left where they are). It is safe
+// to call more than once, and after Commit.
 func (b *Batch) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -421,6 +586,7 @@ func (b *Batch) Close() error {
 		}
 		delete(b.pending, final)
 	}
+	clear(b.written)
 	return first
 }
 
@@ -441,6 +607,32 @@ func (s *Store) publish(tmp, final string) error {
 		if rerr := os.Remove(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 			return rerr
 		}
+	}
+	return err
+}
+
+// publishWritten gives the synced file an AdoptWritten took the object's
+// name: a hard link, which leaves the caller's file where it is. A file
+// already under the name is the same object: it stays. Where no hard link
+// can be made, a copy is put instead.
+func (s *Store) publishWritten(w writtenFile, final string) error {
+	err := os.Link(w.path, final)
+	if errors.Is(err, fs.ErrNotExist) {
+		if merr := s.mkShard(filepath.Dir(final)); merr != nil {
+			return merr
+		}
+		err = os.Link(w.path, final)
+	}
+	switch {
+	case err == nil, errors.Is(err, fs.ErrExist):
+		return nil
+	case linkFallsBack(err):
+		f, oerr := fsx.OpenRegular(w.path)
+		if oerr != nil {
+			return oerr
+		}
+		defer f.Close() // read-only
+		return s.Put(w.d, w.exec, f)
 	}
 	return err
 }

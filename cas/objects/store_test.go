@@ -3,8 +3,10 @@ package objects
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -395,6 +397,104 @@ func TestCommitOfASweptTemp(t *testing.T) {
 	}
 	if s.Has(d, false) {
 		t.Error("an object appeared without its temp")
+	}
+}
+
+// A Commit of hundreds of objects, put or adopted as written, into a new
+// store names each in its shard, and makes the shards they need and no
+// other. One whose temp was swept meanwhile fails the Commit, and is
+// never named; Close removes what the Commit left.
+func TestCommitMany(t *testing.T) {
+	s := newStore(t)
+	build := filepath.Join(filepath.Dir(s.Dir()), "build")
+	if err := os.Mkdir(build, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	b := s.NewBatch()
+	defer b.Close()
+	type object struct {
+		d    cas.Digest
+		exec bool
+	}
+	var objs []object
+	want := map[string]bool{}
+	for i := range 600 {
+		data := content(uint64(1000+i), 100+i)
+		o := object{cas.DigestOf(data), i%3 == 0}
+		if i%2 == 0 {
+			if err := b.Put(o.d, o.exec, bytes.NewReader(data)); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			p := filepath.Join(build, fmt.Sprint(i))
+			perm := objectPerm(o.exec)
+			if err := os.WriteFile(p, data, perm); err != nil {
+				t.Fatal(err)
+			}
+			if ok, err := b.AdoptWritten(o.d, o.exec, p, perm); err != nil || !ok {
+				t.Fatalf("AdoptWritten = %v, %v", ok, err)
+			}
+		}
+		objs = append(objs, o)
+		want[o.d.String()[:2]] = true
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if !s.Has(o.d, o.exec) {
+			t.Fatalf("object %s missing after Commit", o.d)
+		}
+	}
+	shards, err := readNames(s.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, n := range shards {
+		got[n] = true
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("%d shards made, %d needed", len(got), len(want))
+	}
+
+	// One temp swept among many.
+	var ds []cas.Digest
+	for i := range 40 {
+		data := content(uint64(5000+i), 200)
+		d := cas.DigestOf(data)
+		if err := b.Put(d, false, bytes.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+		ds = append(ds, d)
+	}
+	temps, err := s.Temps()
+	if err != nil || len(temps) != len(ds) {
+		t.Fatalf("Temps = %d, %v; want %d", len(temps), err, len(ds))
+	}
+	if err := s.RemoveTemp(temps[7]); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Commit with a swept temp = %v, want ErrNotExist", err)
+	}
+	swept := 0
+	for _, d := range ds {
+		if strings.HasPrefix(filepath.Base(temps[7].Path), "."+d.String()+".") {
+			swept++
+			if s.Has(d, false) {
+				t.Errorf("the object whose temp was swept was named")
+			}
+		}
+	}
+	if swept != 1 {
+		t.Fatalf("%d objects have the swept temp's name", swept)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := tempNames(t, s.Dir()); len(got) != 0 {
+		t.Errorf("temps left after Close: %v", got)
 	}
 }
 

@@ -238,4 +238,33 @@ func TestNodesBuildWhenTheNetworkCacheFails(t *testing.T) {
 		!strings.Contains(errs[0], "building here failed too: build ") || !strings.Contains(errs[0], "pip install") {
 		t.Errorf("cache and wheels gone: exit %d, want one error line naming both causes:\n%s", res.Code, res.Stderr)
 	}
+
+	// A pin of a format only a newer rezup knows, the cache up: one
+	// warning, then one error line naming the version to upgrade to
+	// and why the build failed.
+	revs := revisions(t, f.remote, "prod")
+	meta := filepath.Join(f.remote, "prod", "revisions", revs[0], "revision.json")
+	b, err := os.ReadFile(meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatal(err)
+	}
+	pin := raw["archive"].(map[string]any)
+	pin["format"], pin["rezup_version"] = "files9", "9.0.0"
+	if b, err = json.Marshal(raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(meta, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res = runTimed(t, node(t, srv.URL+"/rezup"), 3*time.Minute, "use", "prod", "--", "rez-env")
+	errs = errorLines(strings.Split(res.Stderr, "\n"))
+	const upgrade = `the format "files9", which this rezup does not know: rezup 9.0.0 published it; upgrade rezup to 9.0.0 or newer`
+	if res.Code != 1 || len(errs) != 1 || !strings.Contains(errs[0], upgrade) || !strings.Contains(errs[0], "building here failed too: build ") ||
+		strings.Count(res.Stderr, "rezup: warning: ") != 1 || !strings.Contains(res.Stderr, upgrade+"; building remote revision") {
+		t.Errorf("a pin of a newer format, no wheels: exit %d, want one warning and one error line naming the version to upgrade to:\n%s", res.Code, res.Stderr)
+	}
 }

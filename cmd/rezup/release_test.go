@@ -140,11 +140,26 @@ func TestReleaseArchives(t *testing.T) {
 		t.Errorf("SHA256SUMS lists files that are not in dist: %v", listed)
 	}
 
-	// What each archive must hold, byte for byte.
-	hostBin := filepath.Join(dist, "rezup-"+version+"-"+host)
+	// The host's programs name the version given and the commit of HEAD.
+	exe := ""
 	if runtime.GOOS == "windows" {
-		hostBin += ".exe"
+		exe = ".exe"
 	}
+	hostBin := filepath.Join(dist, "rezup-"+version+"-"+host+exe)
+	head, err := exec.Command("git", "rev-parse", "--short=12", "HEAD").Output()
+	if err != nil {
+		t.Fatalf("git rev-parse HEAD: %v", err)
+	}
+	for _, program := range []string{"rezup", "rezup-net"} {
+		cmd := exec.Command(filepath.Join(dist, program+"-"+version+"-"+host+exe), "--version")
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "REZUP_NO_UPGRADE=1"}
+		out, err := cmd.Output()
+		if want := program + " " + version + " (commit " + strings.TrimSpace(string(head)); err != nil || !strings.HasPrefix(string(out), want) {
+			t.Errorf("the release's %s --version: %v, printed %q; want %q…", program, err, out, want)
+		}
+	}
+
+	// What each archive must hold, byte for byte.
 	common := map[string][]byte{}
 	for _, f := range []string{"LICENSE", "README.md"} {
 		common[f] = releaseRead(t, filepath.Join("../..", f))
@@ -205,6 +220,22 @@ func TestReleaseArchives(t *testing.T) {
 		for name := range want {
 			if !seen[name] {
 				t.Errorf("%s%s has no %s", top, target.archive, name)
+			}
+		}
+	}
+
+	// man renders the page the archive ships, as a user reads it once
+	// installed, with the sections README's man page section promises.
+	{
+		cmd := exec.Command(testkit.RequireTool(t, "man"), "-l", filepath.Join(dist, "man", "rezup.1"))
+		cmd.Env = append(os.Environ(), "MANPAGER=cat", "PAGER=cat", "MANWIDTH=100", "LC_ALL=C.UTF-8")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("man -l rezup.1: %v", err)
+		}
+		for _, want := range []string{"ENVIRONMENT", "EXIT STATUS", "REZUP_CACHE_IDLE"} {
+			if !bytes.Contains(out, []byte(want)) {
+				t.Errorf("man -l of the released rezup.1 shows no %s", want)
 			}
 		}
 	}

@@ -7,6 +7,10 @@
 //   - PublishDir: rename a fully written staging directory into place and
 //     fsync the parent. The staging directory must be on the same
 //     filesystem, which callers guarantee by staging beside the target.
+//     Inside a staging directory, files are written without a sync each:
+//     ReplaceStaged (temp and rename), WriteNew (a new file, in four
+//     system calls, as an unpack writes thousands); SyncTree syncs the
+//     tree as a whole before PublishDir.
 //   - Lock: flock(2) shared or exclusive, returning the unlock func with
 //     the error, so a caller cannot forget to release it. A shared lock
 //     works on a lock file the caller can only read, and so does the

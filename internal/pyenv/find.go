@@ -181,6 +181,19 @@ type Trust struct {
 // execs the real interpreter). Failures wrap ErrNoPython and name the
 // interpreter and version needed.
 func CheckBase(ctx context.Context, venvDir string, trust Trust, env []string) error {
+	return checkBase(ctx, venvDir, trust, env, "")
+}
+
+// CheckBaseCached is CheckBase remembering in cacheDir (see memo) the
+// version each trusted interpreter said it is: a later check of a venv of
+// the same interpreter runs no python while that interpreter's file is
+// unchanged (same resolved path, size and mtime). Which interpreter is
+// trusted is decided anew each time, as CheckBase decides it.
+func CheckBaseCached(ctx context.Context, venvDir string, trust Trust, env []string, cacheDir string) error {
+	return checkBase(ctx, venvDir, trust, env, cacheDir)
+}
+
+func checkBase(ctx context.Context, venvDir string, trust Trust, env []string, cacheDir string) error {
 	cfgPath := filepath.Join(venvDir, "pyvenv.cfg")
 	cfg, err := readPyvenvCfg(cfgPath)
 	if err != nil {
@@ -285,21 +298,43 @@ func CheckBase(ctx context.Context, venvDir string, trust Trust, env []string) e
 	if len(parts) < 3 {
 		return nil // nothing precise to compare against
 	}
-	// Only the version matters here, and this check runs on every
-	// materialize: skip site (-S) and the imports of a full Probe, which
-	// cost three times the interpreter's bare start.
-	out, err := output(ctx, trusted, []string{"-E", "-s", "-S", "-c", versionScript}, env)
+	got, err := baseVersion(ctx, trusted, env, cacheDir)
 	if err != nil {
 		return fmt.Errorf("base interpreter %s (python %s): %w", trusted, version, err)
 	}
-	if got := strings.TrimSpace(string(out)); got != version {
+	if got != version {
 		return fmt.Errorf("base interpreter %s is python %s, the venv needs python %s: %w", base, got, version, ErrNoPython)
 	}
 	return nil
 }
 
-// versionScript prints major.minor.micro, on Python 2.7 and 3.x alike.
-const versionScript = `import sys; sys.stdout.write("%d.%d.%d" % tuple(sys.version_info[:3]))`
+// baseVersion is the major.minor.micro version of the trusted interpreter
+// exe, from its memo in cacheDir when that holds, else from running it.
+// Only the version matters here, and this check runs on every fetch: skip
+// site (-S) and the imports of a full Probe, which cost three times the
+// interpreter's bare start. The answer is remembered only when exe is the
+// interpreter itself (its sys.executable resolves to exe's file), never a
+// shim or a script that might run another one tomorrow.
+func baseVersion(ctx context.Context, exe string, env []string, cacheDir string) (string, error) {
+	var v string
+	if loadMemo(cacheDir, "version", exe, &v) {
+		return v, nil
+	}
+	st, stamped := stamps(exe)
+	out, err := output(ctx, exe, []string{"-E", "-s", "-S", "-c", versionScript}, env)
+	if err != nil {
+		return "", err
+	}
+	v, self, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	if real, err := filepath.EvalSymlinks(self); stamped && self != "" && err == nil && real == st[0].Path {
+		storeMemo(cacheDir, "version", exe, st, v)
+	}
+	return v, nil
+}
+
+// versionScript prints major.minor.micro, then the interpreter's own
+// path on a line of its own, on Python 2.7 and 3.x alike.
+const versionScript = `import sys; sys.stdout.write("%d.%d.%d\n%s" % (tuple(sys.version_info[:3]) + (sys.executable,)))`
 
 // readPyvenvCfg reads a venv's pyvenv.cfg, a small regular file (see
 // fsx.ReadMeta): an archive may hold anything under that name.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rezup/rezup/internal/pyid"
 )
@@ -190,6 +191,69 @@ func TestCheckBase(t *testing.T) {
 				t.Fatalf("error is not one line: %q", err)
 			}
 		})
+	}
+}
+
+// CheckBaseCached runs a trusted interpreter once for its version while
+// its file is unchanged, and again once it changes (upgraded in place:
+// the new version is seen); trust is decided anew each time; an
+// interpreter whose sys.executable is another file (a shim, a wrapper)
+// is never remembered.
+func TestCheckBaseCached(t *testing.T) {
+	ctx := context.Background()
+	home := t.TempDir()
+	runs := filepath.Join(t.TempDir(), "runs")
+	exe := filepath.Join(home, "python3.11")
+	interp := func(version, self string) {
+		t.Helper()
+		fakeExe(t, exe, "echo run >> "+runs+"; printf '"+version+"\\n"+self+"'")
+	}
+	count := func() int {
+		b, _ := os.ReadFile(runs)
+		return strings.Count(string(b), "run")
+	}
+	venv := t.TempDir()
+	if err := os.WriteFile(filepath.Join(venv, "pyvenv.cfg"), []byte("home = "+home+"\nversion = 3.11.7\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cache, onPath := t.TempDir(), Trust{PathEnv: home}
+
+	interp("3.11.7", exe)
+	for i := range 3 {
+		if err := CheckBaseCached(ctx, venv, onPath, nil, cache); err != nil {
+			t.Fatalf("check %d: %v", i, err)
+		}
+	}
+	if n := count(); n != 1 {
+		t.Errorf("the interpreter ran %d times for 3 checks, want 1", n)
+	}
+	if err := CheckBaseCached(ctx, venv, Trust{}, nil, cache); !errors.Is(err, ErrNoPython) || !strings.Contains(err.Error(), "is not an interpreter of this machine") {
+		t.Errorf("remembered, but not trusted now: %v, want a refusal", err)
+	}
+
+	// Upgraded in place: the same size, another mtime (set, not waited
+	// for: a coarse clock may give two writes one), and another answer.
+	interp("3.11.9", exe)
+	upgraded := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := os.Chtimes(exe, upgraded, upgraded); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckBaseCached(ctx, venv, onPath, nil, cache); err == nil || !strings.Contains(err.Error(), "is python 3.11.9, the venv needs python 3.11.7") {
+		t.Errorf("after the upgrade: %v, want the new version refused", err)
+	}
+	if n := count(); n != 2 {
+		t.Errorf("the upgraded interpreter ran %d times in all, want 2", n)
+	}
+
+	// Another file runs: not remembered.
+	interp("3.11.7", filepath.Join(t.TempDir(), "python3.11"))
+	for range 2 {
+		if err := CheckBaseCached(ctx, venv, onPath, nil, cache); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := count(); n != 4 {
+		t.Errorf("a wrapper's answer was remembered: %d runs in all, want 4", n)
 	}
 }
 

@@ -2,8 +2,11 @@ package testkit
 
 import (
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -94,11 +97,47 @@ func processDir() (string, error) {
 //	func TestMain(m *testing.M) { os.Exit(testkit.Main(m)) }
 //
 // Without it those fixtures stay in the system temp dir.
+//
+// First, when python3 on PATH is a script (a version manager's shim, as
+// pyenv's), it puts the directory of the interpreter the shim runs
+// first on the process's PATH, which sessions and every child inherit:
+// each start of a pyenv shim runs bash scripts for about half a second of
+// CPU, paid by every python the tests start. rezup's handling of shims is
+// tested on its own (internal/pyenv's fake shims).
 func Main(m *testing.M) int {
+	unshimPython()
 	code := m.Run()
 	if procDir.dir != "" {
 		// Best effort: a leftover temp dir costs disk space, not correctness.
 		_ = os.RemoveAll(procDir.dir)
 	}
 	return code
+}
+
+// unshimPython puts the real interpreter behind a python3 shim first on
+// PATH (see Main). Best effort: anything unexpected leaves PATH as it is.
+func unshimPython() {
+	shim, err := exec.LookPath("python3")
+	if err != nil {
+		return
+	}
+	head := make([]byte, 2)
+	f, err := os.Open(shim)
+	if err != nil {
+		return
+	}
+	_, err = io.ReadFull(f, head)
+	f.Close()
+	if err != nil || string(head) != "#!" {
+		return // an executable, not a script
+	}
+	out, err := exec.Command(shim, "-c", "import sys; print(sys.executable)").Output()
+	real := strings.TrimSpace(string(out))
+	if err != nil || !filepath.IsAbs(real) || filepath.Dir(real) == filepath.Dir(shim) {
+		return
+	}
+	if fi, err := os.Stat(filepath.Join(filepath.Dir(real), "python3")); err != nil || fi.IsDir() {
+		return // the directory has no python3 to find first
+	}
+	os.Setenv("PATH", filepath.Dir(real)+string(os.PathListSeparator)+os.Getenv("PATH"))
 }
