@@ -368,9 +368,13 @@ func (s *Store) build(ctx context.Context, p *Plan, staging string) (*Manifest, 
 }
 
 // compile byte-compiles the relocated tree, venv by venv and the shared
-// libs, as hash pycs named at the final prefix (pyenv.Venv.Compile): pip
-// installed with --no-compile, so the tree holds no install-time mtime
-// and two builds of the same packages are byte-identical. It then makes
+// libs, as hash pycs that name their sources relative to the build
+// ("venv/rez/lib/…", pyenv.Venv.Compile): pip installed with --no-compile,
+// so the tree holds no install-time mtime, and no pyc names the prefix,
+// so two builds of the same packages have byte-identical pycs whatever
+// their keys and roots, and a new revision shares every pyc of the
+// packages it did not change (objects.go; import fixes co_filename up to
+// the real source, as for pip's own, see pyenv.CopyInto). It then makes
 // pip's RECORD files say what relocation and the removed console scripts
 // left (pyenv.RehashRecords): as pip wrote them, they hash scripts whose
 // shebang named the staging dir, a random name.
@@ -407,7 +411,7 @@ func (b *staged) compile(ctx context.Context, rez pyenv.Venv, venvs []string) er
 				skip = []string{"pip"}
 			}
 		}
-		if err := v.CompileExcept(ctx, b.p.Interps[spec], site, filepath.Join(b.final, rel), skip, b.s.opt.Environ, b.s.opt.Log); err != nil {
+		if err := v.CompileExcept(ctx, b.p.Interps[spec], site, rel, skip, b.s.opt.Environ, b.s.opt.Log); err != nil {
 			return fmt.Errorf("venv %s: %w", name, err)
 		}
 		if err := pyenv.RehashRecords(site, filepath.Join(b.final, rel)); err != nil {
@@ -417,7 +421,7 @@ func (b *staged) compile(ctx context.Context, rez pyenv.Venv, venvs []string) er
 	}
 	if sh := r.Shared; sh != nil {
 		lib := filepath.Join("libs", sh.Name)
-		if err := rez.Compile(ctx, b.p.Interps[r.Rez.Python], filepath.Join(b.dir, lib), filepath.Join(b.final, lib), b.s.opt.Environ, b.s.opt.Log); err != nil {
+		if err := rez.Compile(ctx, b.p.Interps[r.Rez.Python], filepath.Join(b.dir, lib), lib, b.s.opt.Environ, b.s.opt.Log); err != nil {
 			return fmt.Errorf("shared libs %s: %w", sh.Name, err)
 		}
 		if err := pyenv.RehashRecords(filepath.Join(b.dir, lib), filepath.Join(b.final, lib)); err != nil {

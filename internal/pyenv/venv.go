@@ -461,10 +461,14 @@ func (t *tailWriter) Tail() string { return tail(t.buf, tailLines) }
 
 // Compile byte-compiles the Python sources under dir (a site-packages, or
 // a --target lib dir) with the venv's python, as checked-hash pycs whose
-// recorded file names are under asDir, where dir will be at run time. It
-// is what makes two builds of the same packages byte-identical: pip's own
-// compilation (skip it with `install --no-compile`) writes timestamp pycs,
-// which embed each source's mtime, and the staging path.
+// recorded file names are under asDir (compileall -d). It is what makes
+// two builds of the same packages byte-identical: pip's own compilation
+// (skip it with `install --no-compile`) writes timestamp pycs, which
+// embed each source's mtime, and the staging path. A relative asDir
+// (dir's path within the build) keeps the build's prefix out of the pycs
+// too: import replaces the recorded name with the source's real path
+// (the pyc of a checked-hash pyc always has its source), so it shows
+// only in a compile-time traceback.
 //
 // checked-hash rather than unchecked-hash: a pyc is then used only while
 // its source hashes the same, at the cost of reading the source at
