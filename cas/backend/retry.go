@@ -112,18 +112,23 @@ func (r *Retrying) Unwrap() Backend { return r.Backend }
 // read.
 type tries struct {
 	n, stalls int
+	last      error // the error of the last try that was retried
 }
 
 // again decides, after a try failed with err, whether to try once more;
 // if so, it reports the retry and waits the backoff. When it gives up it
 // returns the error to return: err, or the context's error when the
-// context ended the wait.
+// context ended the wait. When the context ended a retry, err (its error,
+// a deadline) names the error that made it a retry too: a cache that
+// refuses connections is not mistaken for a slow one.
 func (r *Retrying) again(ctx context.Context, t *tries, op, name string, err error) (bool, error) {
 	t.n++
 	if errors.Is(err, ErrStalled) {
 		t.stalls++
 	}
 	switch {
+	case ctx.Err() != nil && t.last != nil:
+		return false, fmt.Errorf("%w (the try before: %v)", err, t.last)
 	case ctx.Err() != nil, errors.Is(err, ErrExist), IsPermanent(err):
 		return false, err
 	case t.n >= r.o.Attempts, t.stalls >= stallAttempts:
@@ -132,6 +137,7 @@ func (r *Retrying) again(ctx context.Context, t *tries, op, name string, err err
 		}
 		return false, err
 	}
+	t.last = err
 	wait := r.backoff(t.n)
 	if r.o.OnRetry != nil {
 		r.o.OnRetry(op, name, t.n, wait, err)

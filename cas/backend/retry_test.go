@@ -374,6 +374,44 @@ func TestRetryCancelStopsBackoff(t *testing.T) {
 	}
 }
 
+// A context that ends during a retry (a deadline, while the try waits
+// on the network) names the error that made it a retry: the warning of a
+// cache that refuses connections says so, not only that it was slow.
+func TestRetryCutByTheContextNamesTheTryBefore(t *testing.T) {
+	b := &ctxStat{Backend: newFault(t)}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := Retry(b, RetryOptions{Sleep: func(context.Context, time.Duration) error { return nil },
+		OnRetry: func(string, string, int, time.Duration, error) { cancel() }})
+	_, err := r.Stat(ctx, "k/obj")
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "(the try before: stat: 503") {
+		t.Fatalf("err = %v, want the context's error naming the 503 of the try before", err)
+	}
+	if b.n != 2 {
+		t.Errorf("%d tries, want 2", b.n)
+	}
+	// A first try cut by the context has no try before to name.
+	b.n = 0
+	if _, err := r.Stat(ctx, "k/obj"); !errors.Is(err, context.Canceled) || strings.Contains(err.Error(), "try before") || b.n != 0 {
+		t.Errorf("a call with a done context: %v, %d tries", err, b.n)
+	}
+}
+
+// ctxStat's Stat fails with its context's error once that is done, and
+// with a 503 before.
+type ctxStat struct {
+	Backend
+	n int
+}
+
+func (c *ctxStat) Stat(ctx context.Context, name string) (ObjectInfo, error) {
+	c.n++
+	if err := ctx.Err(); err != nil {
+		return ObjectInfo{}, fmt.Errorf("stat: %w", err)
+	}
+	return ObjectInfo{}, fmt.Errorf("stat: %w", errUnavailable)
+}
+
 // A download cut twice mid-stream yields the exact bytes, resumed where
 // each cut stopped; resuming counts its tries afresh once bytes flow.
 func TestRetryResumesCutDownload(t *testing.T) {
