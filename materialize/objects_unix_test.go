@@ -278,21 +278,18 @@ func TestLinkModes(t *testing.T) {
 	}
 }
 
-// An object store on another filesystem (tmpfs here) cannot be
+// An object store on another filesystem (a tmpfs, or the disk when the
+// temp dir is a tmpfs) cannot be
 // hard-linked: each file is cloned or copied instead, and the build is
 // complete and read-only all the same. -D counts the fallbacks.
 func TestObjectsOnAnotherFilesystem(t *testing.T) {
-	shm, err := os.MkdirTemp("/dev/shm", "rezup-objects-")
-	if err != nil {
-		t.Skipf("no /dev/shm: %v", err)
-	}
-	t.Cleanup(func() { testkit.Writable(t, shm); os.RemoveAll(shm) })
 	rep := &linkReporter{}
 	s := linkStore(t, objects.Hardlink, rep)
 	if err := os.MkdirAll(s.opt.Root.StoreDir(), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Symlink(shm, s.opt.Root.ObjectsDir()); err != nil {
+	other := testkit.OtherFilesystem(t, s.opt.Root.StoreDir())
+	if err := os.Symlink(other, s.opt.Root.ObjectsDir()); err != nil {
 		t.Fatal(err)
 	}
 	a := stagedBuild(t, s, cas.KeyOf([]byte("a")), maps.Clone(sharedFiles))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/internal/fsx"
+	"github.com/rezup/rezup/internal/testkit"
 )
 
 // The errors Hardlink falls back on, and those it reports.
@@ -54,43 +55,11 @@ func devOf(t testing.TB, p string) uint64 {
 	return uint64(st.Dev)
 }
 
-// otherFilesystem returns a new directory, removed when t ends, on
-// another filesystem than dir: /dev/shm (tmpfs) on Linux, or one of the
-// usual temp and home directories. It ends t, saying why, when there is
-// none.
-func otherFilesystem(t *testing.T, dir string) string {
-	t.Helper()
-	dev := devOf(t, dir)
-	candidates := []string{"/dev/shm", os.TempDir(), "/tmp", "/var/tmp", "/run/shm"}
-	if home, err := os.UserHomeDir(); err == nil {
-		candidates = append(candidates, home)
-	}
-	var tried []string
-	for _, c := range candidates {
-		fi, err := os.Stat(c)
-		if err != nil || !fi.IsDir() {
-			continue
-		}
-		tried = append(tried, c)
-		if devOf(t, c) == dev {
-			continue
-		}
-		other, err := os.MkdirTemp(c, "rezup-objects-")
-		if err != nil {
-			continue
-		}
-		t.Cleanup(func() { os.RemoveAll(other) }) // a temp dir of this test; its read-only files go with it
-		return other
-	}
-	skipOrFail(t, "no writable directory on another filesystem than %s (tried %v): the cross-filesystem fallback needs one (/dev/shm, a tmpfs, is one on Linux)", dir, tried)
-	return ""
-}
-
 // Hardlink into a tree on another filesystem copies, per file, for real
 // (EXDEV): a clone cannot cross filesystems either.
 func TestLinkAcrossFilesystems(t *testing.T) {
 	s := newStore(t)
-	other := otherFilesystem(t, s.Dir())
+	other := testkit.OtherFilesystem(t, s.Dir())
 	data := content(12, 300_000)
 	for _, exec := range []bool{false, true} {
 		d := put(t, s, data, exec)
@@ -121,7 +90,16 @@ func TestLinkAtTheLinkLimit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipped in -short: reaching ext4's link limit makes 65,000 links (a few seconds)")
 	}
-	s := newStore(t)
+	// A tmpfs has no link limit: when the temp dir is one (CI's), the
+	// store goes on another filesystem, the disk's.
+	dir := t.TempDir()
+	if testkit.OnTmpfs(dir) {
+		dir = testkit.OtherFilesystem(t, dir)
+	}
+	s, err := Open(filepath.Join(dir, "objects"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	data := content(13, 10_000)
 	d := put(t, s, data, false)
 	other := put(t, s, content(14, 100), false)
@@ -182,7 +160,7 @@ func TestLinkAtTheLinkLimit(t *testing.T) {
 // file stays where it was, its own.
 func TestAdoptWrittenAcrossFilesystems(t *testing.T) {
 	s := newStore(t)
-	other := otherFilesystem(t, s.Dir())
+	other := testkit.OtherFilesystem(t, s.Dir())
 	write := func(dir string, seed uint64) (string, []byte) {
 		t.Helper()
 		data := content(seed, 20_000)
