@@ -297,6 +297,11 @@ func TestDeltaFetchLinksAndFetchesOnlyWhatIsMissing(t *testing.T) {
 				break
 			}
 		}
+		// Its files were verified as they were fetched: publish does not
+		// hash them again (dedupe, which reads every file, did not run).
+		if n := rep.count("shared the files of " + k.String()); n != 0 {
+			t.Errorf("the files of %s, fetched by index, were hashed again to be shared: %q", k, rep.lines)
+		}
 	}
 	check(ka)
 
