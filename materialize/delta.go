@@ -306,6 +306,12 @@ func (s *Store) fetchObjects(ctx context.Context, k cas.Key, b *objects.Batch, i
 	// transfers of the process anyway); missing is only read meanwhile.
 	var nFetched, nBytes atomic.Int64
 	opt := cache.FetchOptions{Gap: fetchGap, Parallel: backend.DefaultTransfers}
+	// The objects are written back while they are fetched, as an
+	// archive's files while it is unpacked (flusher): the batch's commit
+	// then syncs what is left, not the whole fetch (for 89 MiB, 210 ms
+	// after the fetch without it).
+	fl := startFlusher(objectsDir(s.opt.Root))
+	defer fl.stop() // a sync it runs ends on its own; the commit's waits for the same writes
 	err = s.opt.Cache.FetchContentsWith(ctx, ix, need, opt, func(c files.Content, r io.Reader) error {
 		// The first mode from what arrives; a second one is copied from
 		// the first once it is put.
@@ -318,6 +324,7 @@ func (s *Store) fetchObjects(ctx context.Context, k cas.Key, b *objects.Batch, i
 			}
 			return &localError{fmt.Errorf("store object %s: %w", c.Digest, err)}
 		}
+		fl.wrote(int(c.Size))
 		files, bytes := nFetched.Add(1), nBytes.Add(c.Size)
 		s.opt.Reporter.Progress(what, archive.Progress{Files: files, Bytes: bytes}, total)
 		return nil

@@ -187,9 +187,9 @@ func (s *Store) unpack(ctx context.Context, e cache.Entry, staging, final string
 // flusher.
 const flushEvery = 4 << 20
 
-// flusher gets an unpack's files written to disk while the unpack runs:
-// a sync of the staging tree's filesystem each time flushEvery bytes more
-// were written, on a goroutine of its own, so that the one sync the tree
+// flusher gets an unpack's files (or a delta fetch's objects) written to
+// disk while the unpack runs: a sync of the staging tree's filesystem
+// each time flushEvery bytes more were written, on a goroutine of its own, so that the one sync the tree
 // needs before it is published (settle's, publish's) finds most of it on
 // disk already, instead of waiting for all of it then. It is only a head
 // start: a sync it could not do is left to those.
