@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"syscall"
 
-	"github.com/rezup/rezup/internal/envlist"
 	"github.com/rezup/rezup/internal/fsx"
 )
 
@@ -17,12 +16,11 @@ import (
 // materialize.Hold.File): its descriptor is made inheritable first, so
 // the command (and whatever it starts) keeps the entry in use for as long
 // as it runs. The command's exit status and
-// signals are then rezup's own. Exec returns only on failure.
-func Exec(argv []string, environ []string, hold *os.File) error {
-	if len(argv) == 0 {
-		return errNoCommand
-	}
-	path, err := envlist.LookPath(argv[0], environ)
+// signals are then rezup's own. check, when not nil, looks at the path
+// the command was found at first (see materialize.Target.CheckCommand);
+// its error is Exec's. Exec returns only on failure.
+func Exec(argv []string, environ []string, hold *os.File, check func(path string) error) error {
+	path, err := lookPath(argv, environ, check)
 	if err != nil {
 		return err
 	}
@@ -44,12 +42,9 @@ func Exec(argv []string, environ []string, hold *os.File) error {
 // terminal does not hang it up), stdin from /dev/null, stdout and stderr
 // inherited. hold's descriptor is passed as fd 3, so the command keeps the
 // entry in use after rezup returns; a command that closes descriptors it
-// does not know gives that up. Start does not wait.
-func Start(argv []string, environ []string, hold *os.File) (pid int, err error) {
-	if len(argv) == 0 {
-		return 0, errNoCommand
-	}
-	path, err := envlist.LookPath(argv[0], environ)
+// does not know gives that up. check is as for Exec. Start does not wait.
+func Start(argv []string, environ []string, hold *os.File, check func(path string) error) (pid int, err error) {
+	path, err := lookPath(argv, environ, check)
 	if err != nil {
 		return 0, err
 	}

@@ -50,11 +50,11 @@ func TestExecExitStatusIsTheCommands(t *testing.T) {
 }
 
 func TestExecNotFound(t *testing.T) {
-	err := Exec([]string{"no-such-command"}, []string{"PATH=" + t.TempDir()}, nil)
+	err := Exec([]string{"no-such-command"}, []string{"PATH=" + t.TempDir()}, nil, nil)
 	if !errors.Is(err, envlist.ErrNotFound) {
 		t.Fatalf("err = %v, want envlist.ErrNotFound", err)
 	}
-	if err := Exec(nil, nil, nil); err == nil {
+	if err := Exec(nil, nil, nil, nil); err == nil {
 		t.Fatal("Exec(nil) did not fail")
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"runtime"
 	"syscall"
 
-	"github.com/rezup/rezup/internal/envlist"
 	"golang.org/x/sys/windows"
 )
 
@@ -19,11 +18,10 @@ import (
 // stdio, and waits for it: Windows has no exec. rezup holds hold, the
 // in-use lock, meanwhile, and ignores Ctrl+C, which the command receives
 // too. A non-zero exit is returned as *ExitError; nil means exit code 0.
-func Exec(argv []string, environ []string, hold *os.File) error {
-	if len(argv) == 0 {
-		return errNoCommand
-	}
-	path, err := envlist.LookPath(argv[0], environ)
+// check, when not nil, looks at the path the command was found at first;
+// its error is Exec's.
+func Exec(argv []string, environ []string, hold *os.File, check func(path string) error) error {
+	path, err := lookPath(argv, environ, check)
 	if err != nil {
 		return err
 	}
@@ -54,11 +52,8 @@ func Exec(argv []string, environ []string, hold *os.File) error {
 // stdout and stderr inherited, and returns at once. Windows file locks
 // belong to the process that took them, so hold cannot be handed on: the
 // entry stops being in use when rezup exits.
-func Start(argv []string, environ []string, hold *os.File) (pid int, err error) {
-	if len(argv) == 0 {
-		return 0, errNoCommand
-	}
-	path, err := envlist.LookPath(argv[0], environ)
+func Start(argv []string, environ []string, hold *os.File, check func(path string) error) (pid int, err error) {
+	path, err := lookPath(argv, environ, check)
 	if err != nil {
 		return 0, err
 	}

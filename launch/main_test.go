@@ -53,11 +53,11 @@ func runHelper(mode string, args []string) int {
 	}
 	switch mode {
 	case "exec", "exec-keep":
-		err := Exec(args[1:], os.Environ(), hold)
+		err := Exec(args[1:], os.Environ(), hold, nil)
 		fmt.Fprintln(os.Stderr, "helper: Exec returned:", err)
 		return 99
 	case "start", "start-keep":
-		pid, err := Start(args[1:], os.Environ(), hold)
+		pid, err := Start(args[1:], os.Environ(), hold, nil)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "helper:", err)
 			return 99

@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"slices"
 
 	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/cas/cache"
+	"github.com/rezup/rezup/internal/pyenv"
 	"github.com/rezup/rezup/internal/pyresolve"
 	"github.com/rezup/rezup/recipe"
 )
@@ -65,6 +69,34 @@ func (t *Target) Key() cas.Key { return t.Hold.Key() }
 
 // Close releases the target's hold; closing twice is harmless.
 func (t *Target) Close() error { return t.Hold.Close() }
+
+// CheckCommand checks a command the launch is about to run, found at
+// path: a script of the build's production bin dirs whose interpreter is
+// gone is an error wrapping fs.ErrNotExist, as execve gives for a
+// "#!" line naming a missing python. Where the venv's path is too long
+// for a "#!" line, its scripts are /bin/sh trampolines (Shebang, pip):
+// execve runs sh all the same, and only sh would say, exit 127, that
+// the build is damaged. Other commands are not read.
+func (t *Target) CheckCommand(path string) error {
+	if !slices.Contains(t.BinDirs, filepath.Dir(path)) {
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil // execve says what is wrong
+	}
+	defer f.Close() // read-only
+	var buf [1024]byte
+	n, _ := io.ReadFull(f, buf[:])
+	interp, ok := pyenv.ScriptInterpreter(buf[:n])
+	if !ok || !filepath.IsAbs(interp) {
+		return nil
+	}
+	if _, err := os.Stat(interp); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s: its interpreter %s: %w", path, interp, err)
+	}
+	return nil
+}
 
 // RevisionError is an error about the revision a launch picked (its frozen
 // recipe cannot be read, or its build cannot be made ready); Revision says

@@ -460,3 +460,57 @@ func treeOf(t *testing.T, dir string) string {
 	}
 	return b.String()
 }
+
+// A script of the build's bin dirs whose python is gone is refused before
+// it runs, as a missing "#!" interpreter is by execve, also when its path
+// is too long for a "#!" line and the script is a /bin/sh trampoline
+// (which execve runs all the same): the launch then reports the damaged
+// build. Commands elsewhere are not read.
+func TestCheckCommandFindsAMissingInterpreter(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	python := filepath.Join(dir, "venv", "bin", "python")
+	long := filepath.Join(dir, strings.Repeat("a-long-root/", 12), "python")
+	target := &materialize.Target{BinDirs: []string{bin}}
+	write := func(name, header string) string {
+		p := filepath.Join(bin, name)
+		if err := os.WriteFile(p, []byte(header+"print('hi')\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	short := write("short", pyenv.Shebang(python, []string{"-E"}))
+	tramp := write("tramp", pyenv.Shebang(long, []string{"-E"}))
+	if !strings.HasPrefix(pyenv.Shebang(long, nil), "#!/bin/sh\n") {
+		t.Fatalf("the long python does not make a trampoline: %q", pyenv.Shebang(long, nil))
+	}
+	for _, p := range []string{short, tramp} {
+		if err := target.CheckCommand(p); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s, its python missing: %v, want fs.ErrNotExist", filepath.Base(p), err)
+		}
+	}
+	outside := filepath.Join(dir, "outside")
+	if err := os.WriteFile(outside, []byte(pyenv.Shebang(long, nil)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := target.CheckCommand(outside); err != nil {
+		t.Errorf("a command outside the bin dirs: %v", err)
+	}
+	for _, p := range []string{python, long} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{short, tramp} {
+		if err := target.CheckCommand(p); err != nil {
+			t.Errorf("%s, its python there: %v", filepath.Base(p), err)
+		}
+	}
+}

@@ -246,15 +246,15 @@ func (a *app) runUse(ctx context.Context, o *useOptions) error {
 		if err != nil {
 			return err
 		}
-		err = launch.Exec(argv, env, t.Hold.File())
+		err = launch.Exec(argv, env, t.Hold.File(), nil) // the user's shell
 		cleanup()
 		return commandFailed(o.name, argv[0], a.launchFailed(o.name, t, err))
 	}
 	if o.noWait {
-		_, err := launch.Start(argv, env, t.Hold.File())
+		_, err := launch.Start(argv, env, t.Hold.File(), t.CheckCommand)
 		return commandFailed(o.name, argv[0], a.launchFailed(o.name, t, err))
 	}
-	return commandFailed(o.name, argv[0], a.launchFailed(o.name, t, launch.Exec(argv, env, t.Hold.File())))
+	return commandFailed(o.name, argv[0], a.launchFailed(o.name, t, launch.Exec(argv, env, t.Hold.File(), t.CheckCommand)))
 }
 
 // commandError is a command that `use` cannot run: not found (Code 127)

@@ -340,6 +340,15 @@ func isNameByte(c byte) bool {
 	return strings.IndexByte("._-+~@%", c) >= 0
 }
 
+// ScriptInterpreter is the interpreter a script's header names: a plain
+// "#!python flags" line, or the python of the /bin/sh trampoline pip and
+// Shebang write when that line would not fit. ok is false for anything
+// else (a binary, a script without a header).
+func ScriptInterpreter(header []byte) (interp string, ok bool) {
+	interp, _, _, ok = parseShebang(header)
+	return interp, ok
+}
+
 // parseShebang reads the interpreter and flags of a script's header, in
 // the plain "#!python flags" form or the /bin/sh form Shebang writes (and
 // distlib, whose form lacks the final newline). n is the header's length
