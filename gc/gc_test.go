@@ -402,6 +402,33 @@ func TestOlderThanCountsFromLastUse(t *testing.T) {
 	}
 }
 
+// With OlderThan, a build planned for removal that a launch used between
+// the plan and its execution is kept (a recent use is checked again).
+func TestOlderThanRecheckedAtExecute(t *testing.T) {
+	now := at(100 * day)
+	f, store := newRoot(t, now)
+	f.Entry(key(1), 10, at(0))
+	f.Revision(".main", at(0), key(1))
+	f.Entry(key(8), 10, at(0))
+	f.Stamp(key(8), now.Add(-30*day))
+	f.Entry(key(9), 10, at(0))
+	f.Stamp(key(9), now.Add(-30*day))
+	in := input(store, now)
+	in.Keep, in.OlderThan = 1, day
+	s := plan(t, in)
+	if got, want := orEmpty(titles(s.Remove)), sorted("entry "+key(8)+" unreferenced", "entry "+key(9)+" unreferenced"); !slices.Equal(got, want) {
+		t.Fatalf("remove:\n got %q\nwant %q", got, want)
+	}
+	f.Stamp(key(9), now) // a launch, meanwhile
+	res := execute(t, s)
+	if got := titles(res.Skipped); !slices.Equal(got, []string{"entry " + key(9) + " " + string(gc.ReasonRecent)}) {
+		t.Errorf("skipped %q, want the entry used since the plan", got)
+	}
+	if got := titles(res.Removed); !slices.Equal(got, []string{"entry " + key(8) + " unreferenced"}) {
+		t.Errorf("removed %q", got)
+	}
+}
+
 func TestLeftovers(t *testing.T) {
 	now := at(10 * day)
 	f, store := newRoot(t, now)
