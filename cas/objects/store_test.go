@@ -125,12 +125,7 @@ func TestPutHasLink(t *testing.T) {
 // caller may skip the fetch, and the object keeps its inode.
 func TestPutExistingReadsNothing(t *testing.T) {
 	s := newStore(t)
-	data := content(2, 1000)
-	d := put(t, s, data, false)
-	before, err := os.Lstat(s.path(d, false))
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, _, before := objectThere(t, s)
 	r := &countingReader{r: bytes.NewReader([]byte("not this"))}
 	if err := s.Put(d, false, r); err != nil {
 		t.Fatal(err)
@@ -149,12 +144,7 @@ func TestPutExistingReadsNothing(t *testing.T) {
 // same), and Commit keeps the one there, leaving no temp.
 func TestPutMissingOfAnObjectThere(t *testing.T) {
 	s := newStore(t)
-	data := content(2, 1000)
-	d := put(t, s, data, false)
-	before, err := os.Lstat(s.path(d, false))
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, data, before := objectThere(t, s)
 	b := s.NewBatch()
 	defer b.Close()
 	if err := b.PutMissing(d, false, bytes.NewReader([]byte("not this"))); !errors.Is(err, ErrCorrupt) {
@@ -354,6 +344,19 @@ func TestCommitFindsTheObjectThere(t *testing.T) {
 		t.Fatal(err)
 	}
 	commitKeeps(t, s, b, d, before)
+}
+
+// objectThere puts an object into s: its digest, its bytes, and its
+// file as it is now.
+func objectThere(t *testing.T, s *Store) (cas.Digest, []byte, os.FileInfo) {
+	t.Helper()
+	data := content(2, 1000)
+	d := put(t, s, data, false)
+	fi, err := os.Lstat(s.path(d, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, data, fi
 }
 
 // commitKeeps commits b, which put object d when the store had it
