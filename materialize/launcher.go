@@ -12,6 +12,7 @@ import (
 
 	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/cas/cache"
+	"github.com/rezup/rezup/internal/fsx"
 	"github.com/rezup/rezup/internal/pyenv"
 	"github.com/rezup/rezup/internal/pyresolve"
 	"github.com/rezup/rezup/recipe"
@@ -81,7 +82,9 @@ func (t *Target) CheckCommand(path string) error {
 	if !slices.Contains(t.BinDirs, filepath.Dir(path)) {
 		return nil
 	}
-	f, err := os.Open(path)
+	// Only a regular file is read (a FIFO would block the launch; a
+	// symlink is an interpreter or a binary, not a script).
+	f, err := fsx.OpenRegular(path)
 	if err != nil {
 		return nil // execve says what is wrong
 	}
