@@ -96,7 +96,7 @@ var (
 	// ErrExist is what Put returns when the name is taken. It is an
 	// outcome, not a failure: the Cache reads it as "already published".
 	// It matches fs.ErrExist.
-	ErrExist = fmt.Errorf("object exists: %w", fs.ErrExist)
+	ErrExist = fsx.Sentinel("object exists", fs.ErrExist)
 
 	// ErrInvalidName means a backend refused an object name. It is
 	// permanent.

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/rezup/rezup/internal/fsx"
 )
 
 // ErrUnsupported means a cache location names a scheme the registry has
 // no backend for. It also matches errors.ErrUnsupported.
-var ErrUnsupported = fmt.Errorf("cache backend not supported: %w", errors.ErrUnsupported)
+var ErrUnsupported = fsx.Sentinel("cache backend not supported", errors.ErrUnsupported)
 
 // Opener opens the backend at a location of its scheme. Each backend
 // parses its own locations: the registry only picks the opener.

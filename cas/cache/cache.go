@@ -408,7 +408,7 @@ func (c *Cache) Open(ctx context.Context, e Entry) (io.ReadCloser, error) {
 // at the minimum rate (see OpenOptions): a server that trickles a byte
 // now and then, never stalling long enough for the idle timeout. It
 // matches context.DeadlineExceeded.
-var ErrTooSlow = fmt.Errorf("the shared cache is too slow: %w", context.DeadlineExceeded)
+var ErrTooSlow = fsx.Sentinel("the shared cache is too slow", context.DeadlineExceeded)
 
 // bounded is ctx with the deadline of reading size bytes of name: the
 // idle timeout, plus size at the minimum rate.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/cas/archive"
+	"github.com/rezup/rezup/internal/fsx"
 )
 
 // Format is the format name an index records; Parse refuses any other.
@@ -24,7 +25,7 @@ const Format = "rezup-index/1"
 // content read from a pack does not hash to its digest. It wraps
 // archive.ErrCorrupt, so a caller that refuses a bad archive refuses
 // these the same way. Fetching again may help; using it never does.
-var ErrCorrupt = fmt.Errorf("file index or pack: %w", archive.ErrCorrupt)
+var ErrCorrupt = fsx.Sentinel("file index or pack", archive.ErrCorrupt)
 
 // Type is the kind of an entry.
 type Type string
