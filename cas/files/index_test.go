@@ -431,3 +431,10 @@ func TestParseAccepts(t *testing.T) {
 		})
 	}
 }
+
+// TestEmptyDigest checks the written-out digest of no bytes.
+func TestEmptyDigest(t *testing.T) {
+	if want := cas.DigestOf(nil); emptyDigest != want {
+		t.Fatalf("emptyDigest = %s, want %s", emptyDigest, want)
+	}
+}
