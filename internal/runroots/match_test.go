@@ -19,17 +19,17 @@ func TestText(t *testing.T) {
 		text string
 		want []string
 	}{
-		{"argv", &argText, "/r/a/venv/bin/python\x00-E\x00/r/a/venv/bin/rez/rez\x00", []string{"/r/a/venv/bin/python", "/r/a/venv/bin/rez/rez"}},
-		{"shell script", &argText, "sh\x00-c\x00cd /r/b; exec '/r/c/bin/x'|y\x00", []string{"/r/b", "/r/c/bin/x"}},
-		{"option", &argText, "x\x00--prefix=/r/a\x00-I:/r/b\x00", []string{"/r/a", "/r/b"}},
-		{"the dir itself", &argText, "ls\x00/r\x00", []string{"/r"}},
-		{"inside another path", &argText, "ls\x00/mnt/r/a\x00./r/b\x00x/r/c\x00", nil},
-		{"a sibling", &argText, "ls\x00/r2/a\x00/r.old\x00/data/rr\x00", nil},
-		{"resolved form", &argText, "x\x00/data/r/.store/k/venv\x00", []string{"/data/r/.store/k/venv"}},
-		{"PATH", &listText, "/usr/bin:/r/a/venv/rez/bin/rez:/bin", []string{"/r/a/venv/rez/bin/rez"}},
-		{"PATH first and last", &listText, "/r/a/bin:/r/b/bin", []string{"/r/a/bin", "/r/b/bin"}},
-		{"PATH inside another", &listText, "/opt/r/a:/x/r", nil},
-		{"maps", &mapsText, "7f00-7f01 r-xp 00000000 08:01 1234   /usr/lib/libc.so.6\n" +
+		{"argv", &textKinds().arg, "/r/a/venv/bin/python\x00-E\x00/r/a/venv/bin/rez/rez\x00", []string{"/r/a/venv/bin/python", "/r/a/venv/bin/rez/rez"}},
+		{"shell script", &textKinds().arg, "sh\x00-c\x00cd /r/b; exec '/r/c/bin/x'|y\x00", []string{"/r/b", "/r/c/bin/x"}},
+		{"option", &textKinds().arg, "x\x00--prefix=/r/a\x00-I:/r/b\x00", []string{"/r/a", "/r/b"}},
+		{"the dir itself", &textKinds().arg, "ls\x00/r\x00", []string{"/r"}},
+		{"inside another path", &textKinds().arg, "ls\x00/mnt/r/a\x00./r/b\x00x/r/c\x00", nil},
+		{"a sibling", &textKinds().arg, "ls\x00/r2/a\x00/r.old\x00/data/rr\x00", nil},
+		{"resolved form", &textKinds().arg, "x\x00/data/r/.store/k/venv\x00", []string{"/data/r/.store/k/venv"}},
+		{"PATH", &textKinds().list, "/usr/bin:/r/a/venv/rez/bin/rez:/bin", []string{"/r/a/venv/rez/bin/rez"}},
+		{"PATH first and last", &textKinds().list, "/r/a/bin:/r/b/bin", []string{"/r/a/bin", "/r/b/bin"}},
+		{"PATH inside another", &textKinds().list, "/opt/r/a:/x/r", nil},
+		{"maps", &textKinds().maps, "7f00-7f01 r-xp 00000000 08:01 1234   /usr/lib/libc.so.6\n" +
 			"7f01-7f02 r-xp 00000000 08:01 99     /r/.store/k/venv/lib/x.cpython-311.so\n" +
 			"7f02-7f03 r--p 00000000 08:01 98     /r/k with space/y.so (deleted)\n" +
 			"7f03-7f04 rw-p 00000000 00:00 0      [heap]\n",
@@ -114,7 +114,7 @@ func FuzzText(f *testing.F) {
 	m := newMatcher([]string{"/r", "/"})
 	m2 := newMatcher([]string{"/r/s"})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		for _, k := range []*textKind{&argText, &listText, &mapsText} {
+		for _, k := range []*textKind{&textKinds().arg, &textKinds().list, &textKinds().maps} {
 			for _, mm := range []matcher{m, m2} {
 				mm.text(b, k, func(p []byte) {
 					if !strings.HasPrefix(string(p), "/") {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Via says where a process shows a path.
@@ -157,24 +158,29 @@ func stopSet(s string) (set [256]bool) {
 	return set
 }
 
-var (
-	// An argument: a path is all of it, or a part (--opt=/p, sh -c '/p x;
-	// y', a:/p).
-	argText = textKind{
-		starts: func(c byte) bool { return !pathNameByte(c) },
-		stop:   stopSet("\x00 \t\n\r\"'`;&|()<>:,"),
+// textKinds are the kinds of text a scan reads, made on first use: a
+// package variable would cost every rezup process its init, and only gc
+// and the launch's safety scan read them.
+var textKinds = sync.OnceValue(func() *struct{ arg, list, maps textKind } {
+	return &struct{ arg, list, maps textKind }{
+		// An argument: a path is all of it, or a part (--opt=/p, sh -c
+		// '/p x; y', a:/p).
+		arg: textKind{
+			starts: func(c byte) bool { return !pathNameByte(c) },
+			stop:   stopSet("\x00 \t\n\r\"'`;&|()<>:,"),
+		},
+		// A path list (PATH) or one path (PWD).
+		list: textKind{
+			starts: func(c byte) bool { return c == ':' || c == 0 },
+			stop:   stopSet("\x00:"),
+		},
+		// /proc/<pid>/maps: "addr perms offset dev inode      /path\n".
+		maps: textKind{
+			starts: func(c byte) bool { return c == ' ' },
+			stop:   stopSet("\x00\n"),
+		},
 	}
-	// A path list (PATH) or one path (PWD).
-	listText = textKind{
-		starts: func(c byte) bool { return c == ':' || c == 0 },
-		stop:   stopSet("\x00:"),
-	}
-	// /proc/<pid>/maps: "addr perms offset dev inode      /path\n".
-	mapsText = textKind{
-		starts: func(c byte) bool { return c == ' ' },
-		stop:   stopSet("\x00\n"),
-	}
-)
+})
 
 // pathNameByte reports whether c may be part of a file name, so that a
 // path naming a watched dir inside another path (/mnt/r for a watched /r)

@@ -167,7 +167,7 @@ func (sc *scanner) process(name string) (r result) {
 		r.partial = true
 	}
 	r.seen = true
-	sc.m.text(b, &argText, func(p []byte) { rec.add(ViaCmdline, p) })
+	sc.m.text(b, &textKinds().arg, func(p []byte) { rec.add(ViaCmdline, p) })
 	emptyCmdline := err == nil && len(b) == 0
 
 	exe, err := sc.readlink(pd, "exe")
@@ -201,10 +201,10 @@ func (sc *scanner) process(name string) (r result) {
 		r.partial = true
 	} else {
 		if v, ok := envValue(b, "PATH"); ok {
-			sc.m.text(v, &listText, func(p []byte) { rec.add(ViaPATH, p) })
+			sc.m.text(v, &textKinds().list, func(p []byte) { rec.add(ViaPATH, p) })
 		}
 		if v, ok := envValue(b, "PWD"); ok {
-			sc.m.text(v, &listText, func(p []byte) { rec.add(ViaPWD, p) })
+			sc.m.text(v, &textKinds().list, func(p []byte) { rec.add(ViaPWD, p) })
 		}
 	}
 
@@ -212,7 +212,7 @@ func (sc *scanner) process(name string) (r result) {
 	if classify(err) == denied {
 		r.partial = true
 	} else {
-		sc.m.text(b, &mapsText, func(p []byte) { rec.add(ViaMaps, p) })
+		sc.m.text(b, &textKinds().maps, func(p []byte) { rec.add(ViaMaps, p) })
 	}
 
 	if sc.fds(pd, &rec) == denied {
