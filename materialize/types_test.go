@@ -4,11 +4,13 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/internal/pyenv"
 	"github.com/rezup/rezup/internal/pyid"
 )
@@ -187,5 +189,44 @@ func mustWrite(t *testing.T, path, body string) {
 	}
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Every field of revision.json survives a round trip through Meta's
+// decoder, which lists the fields again (see UnmarshalJSON): a field added
+// to Meta and not to it fails here. A null pin reads as none.
+func TestMetaRoundTrip(t *testing.T) {
+	k := cas.KeyOf([]byte("a"))
+	m := Meta{
+		Key: k, RemoteKey: cas.KeyOf([]byte("b")), RezupVersion: "1.0.0", Creator: "u", Hostname: "h",
+		RevisionPath: "/r/c/revisions/1", Venvs: []string{"rez", "tools"}, RezVersion: "3.2.1",
+		Archive: &cache.Entry{Key: k, Digest: cas.DigestOf([]byte("x")), Size: 10, Files: 2, Bytes: 20, Prefix: "/p",
+			Interpreter: pyid.ID{Implementation: "cpython", Version: "3.11.9", Platform: "linux-x86_64"},
+			Created:     time.Unix(1700000000, 0).UTC(), RezupVersion: "1.0.0"},
+		Signatures: []string{"admin:c2ln"},
+		keyed:      true,
+	}
+	v := reflect.ValueOf(m)
+	for i := range v.NumField() {
+		if f := v.Type().Field(i); f.IsExported() && v.Field(i).IsZero() {
+			t.Fatalf("set Meta.%s in this test", f.Name)
+		}
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Meta
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back, m) {
+		t.Fatalf("round trip of %s:\n got %+v\nwant %+v", b, back, m)
+	}
+	if err := json.Unmarshal([]byte(`{"key": "`+k.String()+`", "archive": null}`), &back); err != nil || back.Archive != nil {
+		t.Fatalf("null pin: %+v, %v", back.Archive, err)
+	}
+	if err := json.Unmarshal([]byte(`{"key": "`+k.String()+`", "archive": {"size": "big"}}`), &back); err == nil {
+		t.Fatalf("a pin that is not an entry: no error")
 	}
 }
