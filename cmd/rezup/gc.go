@@ -279,7 +279,7 @@ func (d *days) String() string {
 	}
 	v := time.Duration(*d)
 	if v%(24*time.Hour) == 0 {
-		return fmt.Sprintf("%dd", v/(24*time.Hour))
+		return strconv.FormatInt(int64(v/(24*time.Hour)), 10) + "d"
 	}
 	return v.String()
 }
