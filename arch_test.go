@@ -42,6 +42,7 @@ var layers = map[string]struct {
 	"cas/internal/treetest":   {[]string{"internal/fsx"}, nil},
 	"internal/fsx":            {nil, []string{"golang.org/x/sys"}},
 	"internal/envlist":        {nil, []string{}},
+	"internal/oneproc":        {nil, []string{}},
 	"internal/pyid":           {nil, []string{}},
 	"internal/pyout":          {nil, []string{}},
 	"internal/proc":           {nil, []string{"golang.org/x/sys"}},
@@ -59,7 +60,7 @@ var layers = map[string]struct {
 	// Everything but the test packages: rezup never imports them.
 	"cmd/rezup": {[]string{"recipe", "cas", "cas/archive", "cas/backend", "cas/backend/helper",
 		"cas/cache", "cas/files", "cas/objects", "internal/envlist", "internal/fsx", "internal/pyenv", "internal/pyid", "internal/pyout",
-		"internal/pyresolve", "internal/selfupdate", "internal/proc", "internal/runroots", "materialize", "launch", "gc"}, nil},
+		"internal/pyresolve", "internal/selfupdate", "internal/proc", "internal/runroots", "internal/oneproc", "materialize", "launch", "gc"}, nil},
 	"cmd/rezup-bench": {nil, nil}, // any
 	"":                {nil, nil}, // this package: the architecture tests
 }

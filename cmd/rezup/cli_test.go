@@ -10,10 +10,15 @@ import (
 	"time"
 
 	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/internal/oneproc"
 	"github.com/rezup/rezup/internal/testkit"
 )
 
-func TestMain(m *testing.M) { os.Exit(testkit.Main(m)) }
+// TestMain gives the test binary its Ps back (see internal/oneproc).
+func TestMain(m *testing.M) {
+	oneproc.All()
+	os.Exit(testkit.Main(m))
+}
 
 // newUser is a new user with a fresh HOME, the rezup binary and a wheel
 // house that pip installs from offline. A test that builds revisions with

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rezup/rezup/internal/oneproc"
 	"github.com/rezup/rezup/launch"
 	"github.com/rezup/rezup/recipe"
 )
@@ -24,6 +25,12 @@ func (a *app) preRun(cmd *cobra.Command) error {
 	}
 	if v, err := cmd.Flags().GetBool("version"); err == nil && v {
 		return nil
+	}
+	switch {
+	case cmd == cmd.Root(), cmd.Name() == "use", cmd.Name() == "env":
+		// A launch: one P until it fetches or builds (OpenCache).
+	default:
+		oneproc.All()
 	}
 	a.startEnviron = a.environ
 	if err := a.runInitScript(cmd); err != nil {
