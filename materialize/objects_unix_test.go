@@ -431,6 +431,7 @@ func distinctContent(t *testing.T, roots ...string) (size, blocks int64) {
 // each inode once) little more than their distinct content, against ten
 // times one build without the object store.
 func TestDiskUseOfTenBuilds(t *testing.T) {
+	t.Parallel()
 	testkit.SkipShort(t, "slow: a real build, packed under ten keys and fetched ten times (TestBuildsShareFiles covers two builds)")
 	ctx := context.Background()
 	sc := openCache(t, filepath.Join(t.TempDir(), "cache"))

@@ -27,6 +27,7 @@ import (
 // made); TestLockedBuildsAreReproducible builds a lock, with an isolated
 // extension.
 func TestBuildsAreReproducible(t *testing.T) {
+	t.Parallel()
 	testkit.SkipShort(t, "slow: builds one recipe twice to compare the archives (TestAddSaltRuleAndFrozen covers building, cas/archive's TestPackIsReproducible packing)")
 	ctx := context.Background()
 	r, root, aside := reproducibleSetup(t, false)
@@ -171,6 +172,7 @@ func (r *debugReporter) has(sub string) bool {
 // it (PIP_CONFIG_FILE set sends the install to pip) into venvs made in
 // place. Both archives must have the same digest.
 func TestLockedBuildsAreReproducible(t *testing.T) {
+	t.Parallel()
 	testkit.SkipShort(t, "slow: builds one lock twice to compare the archives (TestAddSaltRuleAndFrozen and TestLockBuildsEveryVenv cover building a lock, internal/pyresolve's TestInstallArgsInstallTheLock pip installing one, cas/archive's TestPackIsReproducible packing)")
 	ctx := context.Background()
 	r, root, aside := reproducibleSetup(t, true)

@@ -17,8 +17,11 @@ import (
 // (never on a time): a benchmark that stopped measuring what it says
 // fails here, in CI, before anyone quotes its figures.
 //
-// They run one after the other, never in parallel: the fleet's check that
-// nothing is left running looks at every child of this process.
+// The fleet's runs one after the other, never beside another test: its
+// check that nothing is left running looks at every child of this process
+// (and reaps the zombies among them). The other modes run in parallel,
+// after it: go test starts no parallel test before every sequential one
+// has ended.
 
 func TestMain(m *testing.M) {
 	code := testkit.Main(m)
@@ -74,6 +77,7 @@ func report(t *testing.T, out *bytes.Buffer, start time.Time, problems []string)
 }
 
 func TestSmokeLaunch(t *testing.T) {
+	t.Parallel()
 	bin := smoke(t)
 	start := time.Now()
 	var out bytes.Buffer
@@ -90,6 +94,7 @@ func TestSmokeLaunch(t *testing.T) {
 }
 
 func TestSmokeStore(t *testing.T) {
+	t.Parallel()
 	bin := smoke(t)
 	start := time.Now()
 	var out bytes.Buffer
@@ -101,6 +106,7 @@ func TestSmokeStore(t *testing.T) {
 }
 
 func TestSmokeBuild(t *testing.T) {
+	t.Parallel()
 	bin := smoke(t)
 	testkit.RequireTool(t, buildPython)
 	start := time.Now()
@@ -135,6 +141,7 @@ func TestSmokeFleet(t *testing.T) {
 // TestSmokeDelta runs the delta benchmark with a package of 1 MB and the
 // three revisions: every figure is printed and the counts hold.
 func TestSmokeDelta(t *testing.T) {
+	t.Parallel()
 	bin := smoke(t)
 	start := time.Now()
 	var out bytes.Buffer

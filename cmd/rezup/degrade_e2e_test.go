@@ -189,8 +189,11 @@ func TestNodesBuildWhenTheNetworkCacheFails(t *testing.T) {
 				if tc.fault == "" {
 					label = "s3 wrong secret"
 				}
+				// One after the other, in this test's slot: parallel, they
+				// queued behind every other test of the package, and this
+				// test, which goes on after them, ended last, alone, by
+				// tens of seconds. Each fault costs a few seconds.
 				t.Run(label+"/"+name, func(t *testing.T) {
-					t.Parallel()
 					loc, env := "s3://studio/rezup", wrongSecret
 					if tc.fault != "" {
 						fs, err := testsrv.StartFault(srv.URL, tc.fault, 500*time.Millisecond)

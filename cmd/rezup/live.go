@@ -28,7 +28,8 @@ type liveLine struct {
 	pip       string
 	pending   []byte // pip's output since its last newline
 	ticking   bool
-	done      chan struct{}
+	done      chan struct{} // closed: the redraws stop
+	exited    chan struct{} // closed by the redraws once they stopped
 	stopped   bool
 }
 
@@ -45,8 +46,8 @@ func (l *liveLine) setStep(msg string) {
 	l.step, l.stepStart, l.pip = msg, l.now(), ""
 	if !l.ticking {
 		l.ticking = true
-		l.done = make(chan struct{})
-		go l.tick(l.done)
+		l.done, l.exited = make(chan struct{}), make(chan struct{})
+		go l.tick(l.done, l.exited)
 	}
 }
 
@@ -71,7 +72,8 @@ func (l *liveLine) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (l *liveLine) tick(done chan struct{}) {
+func (l *liveLine) tick(done, exited chan struct{}) {
+	defer close(exited)
 	t := time.NewTicker(liveEvery)
 	defer t.Stop()
 	for {
@@ -116,10 +118,18 @@ func (l *liveLine) draw() {
 // stop ends the redraws and erases the line, for good.
 func (l *liveLine) stop() {
 	l.mu.Lock()
+	var exited chan struct{}
 	if !l.stopped && l.ticking {
 		close(l.done)
+		exited = l.exited
 	}
 	l.stopped = true
 	l.mu.Unlock()
+	// A draw that read the line before stopped was set prints it after
+	// this lock: erase only once the redraws have ended, or that line
+	// stays on the terminal.
+	if exited != nil {
+		<-exited
+	}
 	l.a.endProgress()
 }

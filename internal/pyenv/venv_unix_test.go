@@ -41,6 +41,7 @@ func runRez(t *testing.T, script string, env []string, args ...string) testkit.R
 // them, then move the venv to a much longer path, relocate it and run
 // them again.
 func TestVenv(t *testing.T) {
+	t.Parallel()
 	py := probedPython(t)
 	wheels := testkit.WheelHouse(t)
 	ctx := context.Background()
@@ -246,6 +247,7 @@ func TestVenv(t *testing.T) {
 // matches every file, uninstalled whole by pip, and the same bytes in two
 // venvs.
 func TestCopiedPip(t *testing.T) {
+	t.Parallel()
 	py := probedPython(t)
 	ctx := context.Background()
 	pipCache := t.TempDir()

@@ -26,6 +26,7 @@ import (
 // of the scripts that name it), the same modes, and the same RECORD rows:
 // a build must be byte-identical whichever way its lock was installed.
 func TestInstallWheelsAsPip(t *testing.T) {
+	t.Parallel()
 	py := probedPython(t)
 	ctx := context.Background()
 	house := t.TempDir()

@@ -95,6 +95,7 @@ func only(t *testing.T, v *VenvResolution, name string) Dist {
 // wheel rebuilt in place changes the hash and the key; moving the
 // directory does not change the key.
 func TestResolveFindLinks(t *testing.T) {
+	t.Parallel()
 	wh := t.TempDir()
 	p113 := writeWheel(t, wh, testkit.RezWheel(testkit.RezVersion))
 	opts := []string{"--no-index", "--find-links", wh}
@@ -216,6 +217,7 @@ func installLock(t *testing.T, v *VenvResolution, options []string) ([]string, [
 // A lock installs exactly its versions, with --no-deps and
 // --require-hashes, although the find-links directory offers newer ones.
 func TestInstallArgsInstallTheLock(t *testing.T) {
+	t.Parallel()
 	wh := t.TempDir()
 	writeWheel(t, wh, testkit.RezWheel(testkit.RezVersion))
 	ext := testkit.ExtensionWheel("foo", "1.0")
@@ -252,6 +254,7 @@ func TestInstallArgsInstallTheLock(t *testing.T) {
 // Each source kind round-trips through pip: resolved, then installed from
 // InstallArgs by real pip.
 func TestSourceKinds(t *testing.T) {
+	t.Parallel()
 	testkit.RequireTool(t, "git")
 	wh := t.TempDir()
 	whl := writeWheel(t, wh, testkit.RezWheel(testkit.RezVersion))

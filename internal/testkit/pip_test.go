@@ -80,6 +80,7 @@ func decode[T any](t *testing.T, out string) T {
 }
 
 func TestFixturesInstallWithRealPip(t *testing.T) {
+	t.Parallel()
 	testkit.SkipShort(t, "slow: eight pip installs of the fixtures, one after another (every build of the library tests installs them: materialize's add tests rez, extensions and libs, internal/pyresolve's TestSourceKinds the source projects)")
 	python := testkit.Python(t)
 	v := &pipVenv{dir: filepath.Join(t.TempDir(), "venv"), env: cleanEnv(), wheelhouse: testkit.WheelHouse(t)}

@@ -14,6 +14,7 @@ import (
 
 // The layout is the Python rezup's, file by file.
 func TestPythonRezupRevisionLayout(t *testing.T) {
+	t.Parallel()
 	testkit.SkipShort(t, "slow: a venv and a pip install, for the fixture of cmd/rezup's tests of Python-built revisions, which are out of the fast tier too")
 	root := t.TempDir()
 	made := time.Unix(1619780350, 588625000)

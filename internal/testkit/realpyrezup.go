@@ -177,13 +177,15 @@ func (p *PyRezup) MustRun(s *Session, args ...string) Result {
 
 // Script runs python code with the Python rezup importable, in env
 // (nil: a clean copy of the test process's), with stdin as its input,
-// and returns what it printed on stdout. It fails the test when the
-// script fails.
+// and returns what it printed on stdout. Its TMPDIR is a t.TempDir, so
+// what it makes with tempfile goes when t ends. It fails the test when
+// the script fails.
 func (p *PyRezup) Script(t testing.TB, env []string, stdin []byte, code string, args ...string) []byte {
 	t.Helper()
 	if env == nil {
 		env = pythonRezupEnv()
 	}
+	env = append(slices.DeleteFunc(slices.Clone(env), func(kv string) bool { return strings.HasPrefix(kv, "TMPDIR=") }), "TMPDIR="+t.TempDir())
 	ctx, cancel := context.WithTimeout(context.Background(), RunTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, p.Python, append([]string{"-c", code}, args...)...)

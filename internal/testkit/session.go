@@ -127,8 +127,9 @@ var passedEnv = []string{
 
 // NewSession returns a session running bin. Its environment holds
 // passedEnv from the test process, HOME (and USERPROFILE), a user cache
-// shared by the process's sessions (XDG_CACHE_HOME), and pip's quiet
-// settings; no REZUP_* or PIP_* variable leaks in. Package sources
+// shared by the process's sessions (XDG_CACHE_HOME), a temp dir of its
+// own (TMPDIR, removed when t ends), and pip's quiet settings; no REZUP_*
+// or PIP_* variable leaks in. Package sources
 // belong in the recipe (see RecipeTOML).
 func NewSession(t testing.TB, bin string) *Session {
 	t.Helper()
@@ -152,7 +153,33 @@ func NewSession(t testing.TB, bin string) *Session {
 	if dir, err := processDir(); err == nil {
 		env["XDG_CACHE_HOME"] = filepath.Join(dir, "cache")
 	}
+	tmp := sessionTemp(t)
+	for _, k := range []string{"TMPDIR", "TEMP", "TMP"} {
+		env[k] = tmp
+	}
 	return &Session{T: t, Bin: bin, Home: home, Env: env}
+}
+
+// sessionTemp is the temp dir of one session's commands: pip's build and
+// unpack dirs go there, and what a pip killed mid-install leaves is
+// removed with it when t ends, not left in the system temp dir for every
+// run. It is beside t's temp dirs, not in them, and mode 1777 (as /tmp):
+// a session may run as another account, which cannot enter t.TempDir.
+func sessionTemp(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "rezup-session-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Best effort: a grandchild the test killed may still be writing
+		// here; a leftover costs disk space, not correctness.
+		_ = os.RemoveAll(dir)
+	})
+	return dir
 }
 
 // Result is one finished command.
