@@ -53,57 +53,6 @@ type Meta struct {
 	keyed bool
 }
 
-// UnmarshalJSON reads revision.json. A "key" or "remote_key" that is
-// empty or not a key (a hand edit, another tool) reads as the zero key, so
-// the revision stays readable and is treated as one without a key, rather
-// than being passed over as corrupt.
-//
-// It decodes a flat struct of strings, and the pin only when there is
-// one: encoding/json builds the decoder of each struct type on its first
-// use in a process, and for a field of type *cache.Entry that of the
-// entry, its time and its interpreter too. Every launch reads a
-// revision.json; most have no pin.
-func (m *Meta) UnmarshalJSON(b []byte) error {
-	var aux struct {
-		Key          string          `json:"key"`
-		RemoteKey    string          `json:"remote_key"`
-		RezupVersion string          `json:"rezup_version"`
-		Creator      string          `json:"creator"`
-		Hostname     string          `json:"hostname"`
-		RevisionPath string          `json:"revision_path"`
-		Venvs        []string        `json:"venvs"`
-		RezVersion   string          `json:"rez_version"`
-		Archive      json.RawMessage `json:"archive"`
-		Signatures   []string        `json:"signatures"`
-	}
-	if err := json.Unmarshal(b, &aux); err != nil {
-		return err
-	}
-	var pin *cache.Entry
-	if len(aux.Archive) > 0 && string(aux.Archive) != "null" {
-		pin = new(cache.Entry)
-		if err := json.Unmarshal(aux.Archive, pin); err != nil {
-			return fmt.Errorf("its archive pin: %w", err)
-		}
-	}
-	*m = Meta{
-		RezupVersion: aux.RezupVersion,
-		Creator:      aux.Creator,
-		Hostname:     aux.Hostname,
-		RevisionPath: aux.RevisionPath,
-		Venvs:        aux.Venvs,
-		RezVersion:   aux.RezVersion,
-		Archive:      pin,
-		Signatures:   aux.Signatures,
-		keyed:        aux.Key != "",
-	}
-	// A malformed key is a key this revision does not have: ParseKey
-	// returns the zero key with its error.
-	m.Key, _ = cas.ParseKey(aux.Key)
-	m.RemoteKey, _ = cas.ParseKey(aux.RemoteKey)
-	return nil
-}
-
 // namesKey reports whether revision.json names a key, usable or not: the
 // Python rezup never writes one.
 func (m *Meta) namesKey() bool { return m.keyed || !m.Key.IsZero() }
@@ -274,9 +223,13 @@ func (r *Revision) setMeta(m *Meta) {
 // unreadable.
 func readMeta(revDir string) (*Meta, error) {
 	path := filepath.Join(revDir, "revision.json")
+	b, err := fsx.ReadMeta(path, fsx.MaxJSONMeta)
+	if err != nil {
+		return nil, err // already names path
+	}
 	var m Meta
-	if err := readJSONMeta(path, &m); err != nil {
-		return nil, err
+	if err := m.UnmarshalJSON(b); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	if err := checkVenvNames(path, m.Venvs); err != nil {
 		return nil, err

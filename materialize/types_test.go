@@ -230,3 +230,56 @@ func TestMetaRoundTrip(t *testing.T) {
 		t.Fatalf("a pin that is not an entry: no error")
 	}
 }
+
+// Meta's token-by-token decoder reads revision.json as encoding/json
+// decodes it into the same fields: same values, and an error for the
+// same inputs.
+func TestMetaDecodesAsEncodingJSON(t *testing.T) {
+	k := cas.KeyOf([]byte("a")).String()
+	entry := `{"key":"` + k + `","digest":"` + cas.DigestOf([]byte("x")).String() + `","size":10,"files":2,"bytes":20,"prefix":"/p","interpreter":{"implementation":"cpython","version":"3.11.9","platform":"linux-x86_64"},"created":"2023-11-14T22:13:20Z","rezup_version":"1.0.0"}`
+	inputs := []string{
+		`{}`, `null`, ` {"key": "` + k + `"} `, `{"rezup_version": "3.1.0", "creator": "u", "hostname": "h", "venvs": ["rez"], "extra": 1}`,
+		`{"key": "` + k + `", "remote_key": "zz", "revision_path": "/r", "rez_version": "3.2.1", "signatures": ["a:b", "c:d"]}`,
+		`{"KEY": "` + k + `", "Venvs": ["a"], "CREATOR": "x"}`, // names match without case
+		`{"creator": "a", "creator": "b", "venvs": ["a"], "venvs": ["b", "c"]}`,
+		`{"creator": null, "venvs": null, "signatures": [], "archive": null}`,
+		`{"venvs": ["a", null, "\u00e9\n\"q\""]}`,
+		`{"archive": ` + entry + `}`, `{"archive": ` + entry + `, "archive": null}`,
+		`{"x": {"y": [1, {"z": null}], "w": "v"}, "key": "` + k + `", "n": -1.5e3, "t": true}`,
+		// Refused by both.
+		``, `[]`, `"s"`, `{`, `{"key": 1}`, `{"venvs": "rez"}`, `{"venvs": [1]}`, `{"venvs": [["a"]]}`,
+		`{"creator": {}}`, `{"archive": "x"}`, `{"archive": {"size": "big"}}`, `{"x": [}`, `{} {}`, `{}x`,
+		`{"key": "a",}`, `{"key" "a"}`,
+	}
+	for _, in := range inputs {
+		var got Meta
+		gotErr := got.UnmarshalJSON([]byte(in))
+		var ref struct {
+			Key          string       `json:"key"`
+			RemoteKey    string       `json:"remote_key"`
+			RezupVersion string       `json:"rezup_version"`
+			Creator      string       `json:"creator"`
+			Hostname     string       `json:"hostname"`
+			RevisionPath string       `json:"revision_path"`
+			Venvs        []string     `json:"venvs"`
+			RezVersion   string       `json:"rez_version"`
+			Archive      *cache.Entry `json:"archive"`
+			Signatures   []string     `json:"signatures"`
+		}
+		refErr := json.Unmarshal([]byte(in), &ref)
+		if (gotErr != nil) != (refErr != nil) {
+			t.Errorf("%s: error %v, encoding/json's %v", in, gotErr, refErr)
+			continue
+		}
+		if refErr != nil {
+			continue
+		}
+		want := Meta{RezupVersion: ref.RezupVersion, Creator: ref.Creator, Hostname: ref.Hostname, RevisionPath: ref.RevisionPath,
+			Venvs: ref.Venvs, RezVersion: ref.RezVersion, Archive: ref.Archive, Signatures: ref.Signatures, keyed: ref.Key != ""}
+		want.Key, _ = cas.ParseKey(ref.Key)
+		want.RemoteKey, _ = cas.ParseKey(ref.RemoteKey)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s:\n got %+v\nwant %+v", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,148 @@
+package materialize
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/rezup/rezup/cas"
+	"github.com/rezup/rezup/cas/cache"
+)
+
+// UnmarshalJSON reads revision.json. A "key" or "remote_key" that is
+// empty or not a key (a hand edit, another tool) reads as the zero key, so
+// the revision stays readable and is treated as one without a key, rather
+// than being passed over as corrupt.
+//
+// Every launch reads a revision.json, so it is read token by token, as
+// encoding/json would decode it into Meta's fields (names matched without
+// case, the last of a name winning, null leaving a field as it is, other
+// names skipped whatever they hold, a value of the wrong type an error)
+// but without reflection: building the decoders of a struct type on its
+// first use in a process cost a warm launch about a twentieth of its
+// CPU. The pin, when there is one, is decoded by encoding/json.
+// TestMetaDecodesAsEncodingJSON holds the two to the same results.
+func (m *Meta) UnmarshalJSON(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok == nil {
+		return trailing(dec) // null: nothing, as encoding/json
+	}
+	if tok != json.Delim('{') {
+		return fmt.Errorf("revision.json holds %v, not an object", tok)
+	}
+	var key, remoteKey string
+	var f Meta
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		name, _ := tok.(string)
+		switch {
+		case strings.EqualFold(name, "key"):
+			err = jsonString(dec, name, &key)
+		case strings.EqualFold(name, "remote_key"):
+			err = jsonString(dec, name, &remoteKey)
+		case strings.EqualFold(name, "rezup_version"):
+			err = jsonString(dec, name, &f.RezupVersion)
+		case strings.EqualFold(name, "creator"):
+			err = jsonString(dec, name, &f.Creator)
+		case strings.EqualFold(name, "hostname"):
+			err = jsonString(dec, name, &f.Hostname)
+		case strings.EqualFold(name, "revision_path"):
+			err = jsonString(dec, name, &f.RevisionPath)
+		case strings.EqualFold(name, "rez_version"):
+			err = jsonString(dec, name, &f.RezVersion)
+		case strings.EqualFold(name, "venvs"):
+			err = jsonStrings(dec, name, &f.Venvs)
+		case strings.EqualFold(name, "signatures"):
+			err = jsonStrings(dec, name, &f.Signatures)
+		case strings.EqualFold(name, "archive"):
+			var pin *cache.Entry // null: none
+			if err = dec.Decode(&pin); err != nil {
+				err = fmt.Errorf("its archive pin: %w", err)
+			}
+			f.Archive = pin
+		default:
+			var skip json.RawMessage
+			err = dec.Decode(&skip)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return err
+	}
+	if err := trailing(dec); err != nil {
+		return err
+	}
+	// A malformed key is a key this revision does not have: ParseKey
+	// returns the zero key with its error.
+	f.Key, _ = cas.ParseKey(key)
+	f.RemoteKey, _ = cas.ParseKey(remoteKey)
+	f.keyed = key != ""
+	*m = f
+	return nil
+}
+
+// trailing fails when dec has more than white space after the value.
+func trailing(dec *json.Decoder) error {
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("revision.json: data after its object")
+	}
+	return nil
+}
+
+// jsonString reads the string value of field name into s; null leaves s
+// as it is.
+func jsonString(dec *json.Decoder, name string, s *string) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	switch v := tok.(type) {
+	case string:
+		*s = v
+	case nil:
+	default:
+		return fmt.Errorf("revision.json: %q is %v, not a string", name, tok)
+	}
+	return nil
+}
+
+// jsonStrings reads the array of strings of field name into list; null
+// makes it nil, a null element "".
+func jsonStrings(dec *json.Decoder, name string, list *[]string) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok == nil {
+		*list = nil
+		return nil
+	}
+	if tok != json.Delim('[') {
+		return fmt.Errorf("revision.json: %q is %v, not an array of strings", name, tok)
+	}
+	l := []string{}
+	for dec.More() {
+		var s string
+		if err := jsonString(dec, name, &s); err != nil {
+			return err
+		}
+		l = append(l, s)
+	}
+	if _, err := dec.Token(); err != nil { // the closing bracket
+		return err
+	}
+	*list = l
+	return nil
+}
