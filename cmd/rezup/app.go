@@ -20,6 +20,7 @@ import (
 	"github.com/rezup/rezup/cas/objects"
 	"github.com/rezup/rezup/internal/envlist"
 	"github.com/rezup/rezup/internal/fsx"
+	"github.com/rezup/rezup/internal/oneproc"
 	"github.com/rezup/rezup/materialize"
 	"github.com/rezup/rezup/recipe"
 )
@@ -27,6 +28,10 @@ import (
 // app holds what every command resolves once: the environment, home and
 // output streams. Packages below get typed options built from it.
 type app struct {
+	// armInterrupts makes SIGINT and SIGTERM cancel the run's context
+	// (see interruptible, makes); nil in tests that build an app alone.
+	armInterrupts func()
+
 	environ        []string
 	stdout, stderr io.Writer
 	debug          bool
@@ -721,6 +726,19 @@ func (a *app) endProgressLocked() {
 		fmt.Fprint(a.stderr, "\r\033[K")
 		a.progressShown = false
 	}
+}
+
+// makes is called before the run makes anything: by every command but
+// the launches (use, env, bare rezup) as it starts, and by a launch once
+// it must fetch or build, or upgrade rezup. It arms the interrupts (a
+// signal then cancels the run, which takes back what it made) and gives
+// the process back its Ps (internal/oneproc); a warm launch has neither
+// to pay for.
+func (a *app) makes() {
+	if a.armInterrupts != nil {
+		a.armInterrupts()
+	}
+	oneproc.All()
 }
 
 // stopLive erases the live status line for good: the command is done, or

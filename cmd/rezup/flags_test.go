@@ -406,3 +406,42 @@ func TestParseRate(t *testing.T) {
 		}
 	}
 }
+
+// A launch builds only its own command; anything else gets the whole
+// tree, so that help lists, and mistakes are matched against, every
+// command.
+func TestCommandForBuildsWhatARunNeeds(t *testing.T) {
+	all := []string{"add", "completion", "diff", "drop", "env", "gc", "key", "pull", "resolve", "status", "use"}
+	tests := []struct {
+		args []string
+		want []string // the root's commands, but help
+	}{
+		{[]string{"use", "--", "true"}, []string{"use"}},
+		{[]string{"use", "prod"}, []string{"use"}},
+		{[]string{"env", "prod"}, []string{"env"}},
+		{[]string{}, nil},     // bare rezup: use .main from the root
+		{[]string{"-V"}, nil}, // the root's flags only
+		{[]string{"-D", "-q"}, nil},
+		{[]string{"use", "--help"}, all},
+		{[]string{"use", "-h"}, all},
+		{[]string{"-D", "use"}, all}, // a flag first: the whole tree
+		{[]string{"add"}, all},
+		{[]string{"pul", "--all"}, all}, // a typo is matched against every command
+		{[]string{"completion", "bash"}, all},
+		{[]string{"--help"}, all},
+		{nil, all}, // command(): man pages, completion scripts
+	}
+	for _, tt := range tests {
+		root := testApp(t).commandFor(tt.args)
+		var got []string
+		for _, c := range root.Commands() {
+			if !c.Hidden && c.Name() != "help" {
+				got = append(got, c.Name())
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("commandFor(%q): commands %q, want %q", tt.args, got, tt.want)
+		}
+	}
+}

@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rezup/rezup/internal/oneproc"
 	"github.com/rezup/rezup/launch"
 	"github.com/rezup/rezup/recipe"
 )
@@ -28,9 +27,9 @@ func (a *app) preRun(cmd *cobra.Command) error {
 	}
 	switch {
 	case cmd == cmd.Root(), cmd.Name() == "use", cmd.Name() == "env":
-		// A launch: one P until it fetches or builds (OpenCache).
+		// A launch: makes is called once it fetches or builds (OpenCache).
 	default:
-		oneproc.All()
+		a.makes()
 	}
 	a.startEnviron = a.environ
 	if err := a.runInitScript(cmd); err != nil {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/rezup/rezup/internal/pyenv"
@@ -31,11 +32,12 @@ func run(args, environ []string, stdout, stderr io.Writer) (code int) {
 			code = 1
 		}
 	}()
-	ctx, stop := interruptible(context.Background())
+	ctx, arm, stop := interruptible(context.Background())
 	defer stop()
 	app := newApp(environ, stdout, stderr)
+	app.armInterrupts = arm
 	defer app.closeNet()
-	cmd := app.command()
+	cmd := app.commandFor(args)
 	cmd.SetArgs(args)
 	ran, err := cmd.ExecuteContextC(ctx)
 	app.stopLive()
@@ -78,21 +80,27 @@ func (i *interrupted) code() int {
 	return 130
 }
 
-// interruptible returns a context that SIGINT and SIGTERM cancel, with
-// an *interrupted as its cause; stop stops listening.
-func interruptible(parent context.Context) (ctx context.Context, stop func()) {
+// interruptible returns a context that SIGINT and SIGTERM cancel, once
+// arm was called, with an *interrupted as its cause; stop stops
+// listening. Until arm, the signals keep their default, which ends
+// rezup: a warm launch makes nothing that an interrupt must take back,
+// and watching for signals (a goroutine, the runtime's signal loop) was a
+// twentieth of its CPU. app.makes arms it before anything is made.
+func interruptible(parent context.Context) (ctx context.Context, arm, stop func()) {
 	ctx, cancel := context.WithCancelCause(parent)
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	done := make(chan struct{})
-	go func() {
-		select {
-		case sig := <-sigs:
-			cancel(&interrupted{sig})
-		case <-done:
-		}
-	}()
-	return ctx, func() {
+	arm = sync.OnceFunc(func() {
+		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+		go func() {
+			select {
+			case sig := <-sigs:
+				cancel(&interrupted{sig})
+			case <-done:
+			}
+		}()
+	})
+	return ctx, arm, func() {
 		signal.Stop(sigs)
 		close(done)
 		cancel(nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -21,13 +22,77 @@ import (
 // command lines are tested without the binary.
 
 // command is rezup's whole command tree.
-func (a *app) command() *cobra.Command {
+func (a *app) command() *cobra.Command { return a.commandFor(nil) }
+
+// namedCommand is a command of rezup and how to build it.
+type namedCommand struct {
+	name  string
+	build func() *cobra.Command
+}
+
+// commandFor is the command tree a run with args needs. A launch gets
+// only its own: `rezup use …` and `rezup env …` the root and that
+// command, bare `rezup` and `rezup -V` (only flags of the root) the root
+// alone. Building every command, with its flags and help, cost a warm
+// launch a tenth of its own CPU. Everything else (the other commands,
+// help, completion, a word that names no command, a flag before the
+// command) gets the whole tree, so that help lists, and mistakes are
+// matched against, every command.
+func (a *app) commandFor(args []string) *cobra.Command {
+	commands := []namedCommand{
+		{"use", func() *cobra.Command { return a.useCommand(nil) }},
+		{"add", func() *cobra.Command { return a.addCommand(nil) }},
+		{"status", func() *cobra.Command { return a.statusCommand(nil) }},
+		{"drop", func() *cobra.Command { return a.dropCommand(nil) }},
+		{"pull", func() *cobra.Command { return a.pullCommand(nil) }},
+		{"env", func() *cobra.Command { return a.envCommand(nil) }},
+		{"resolve", func() *cobra.Command { return a.resolveCommand(nil) }},
+		{"completion", func() *cobra.Command { return a.completionCommand(nil) }},
+		{"gc", func() *cobra.Command { return a.gcCommand(nil) }},
+		{"key", func() *cobra.Command { return a.keyCommand(nil) }},
+		{"diff", func() *cobra.Command { return a.diffCommand(nil) }},
+	}
 	root := a.rootCommand(nil)
-	root.AddCommand(a.useCommand(nil), a.addCommand(nil), a.statusCommand(nil), a.dropCommand(nil), a.pullCommand(nil), a.envCommand(nil), a.resolveCommand(nil), a.completionCommand(nil), a.gcCommand(nil), a.keyCommand(nil), a.diffCommand(nil))
-	root.AddCommand(a.buildCommands()...)
+	switch i := commandNamed(commands, args); {
+	case i >= 0:
+		root.AddCommand(commands[i].build())
+	case args != nil && onlyRootFlags(args):
+	default:
+		for _, c := range commands {
+			root.AddCommand(c.build())
+		}
+		root.AddCommand(a.buildCommands()...)
+	}
 	root.SetHelpCommand(helpCommand())
 	a.completeContainerNames(root)
 	return root
+}
+
+// commandNamed is the index of the launch command (use, env) args'
+// first word names, or -1: when it names another, or none, or args ask
+// for help.
+func commandNamed(commands []namedCommand, args []string) int {
+	if len(args) == 0 || askHelp(args) || args[0] != "use" && args[0] != "env" {
+		return -1
+	}
+	return slices.IndexFunc(commands, func(c namedCommand) bool { return c.name == args[0] })
+}
+
+// onlyRootFlags reports whether args are only flags of the root (no
+// word, no help): the root alone runs them.
+func onlyRootFlags(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "-V", "--version", "-L", "--latest", "-D", "--debug", "-q", "--quiet", "--no-upgrade":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func askHelp(args []string) bool {
+	return slices.Contains(args, "-h") || slices.Contains(args, "--help")
 }
 
 // rootOptions is what bare `rezup` is told.

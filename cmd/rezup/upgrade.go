@@ -63,6 +63,7 @@ func (a *app) checkUpgrade(cmd *cobra.Command) error {
 	if !selfupdate.Due(stamp, pause, now) {
 		return nil
 	}
+	a.makes() // it may install a rezup
 	rel, err := selfupdate.Newest(source, runtime.GOOS, runtime.GOARCH)
 	note := "source " + source
 	if err == nil {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/internal/envlist"
-	"github.com/rezup/rezup/internal/oneproc"
 	"github.com/rezup/rezup/launch"
 	"github.com/rezup/rezup/materialize"
 	"github.com/rezup/rezup/recipe"
@@ -116,7 +115,7 @@ func (a *app) acquireWith(ctx context.Context, c *container, local, create bool)
 	l := &materialize.Launcher{
 		Store: store,
 		OpenCache: func(frozen *recipe.Recipe) (*cache.Cache, error) {
-			oneproc.All() // a fetch or a build follows
+			a.makes() // a fetch or a build follows
 			if frozen == nil {
 				return a.cache(c)
 			}
