@@ -129,6 +129,16 @@ func launchBench(w io.Writer, o launchOptions) (*launchReport, error) {
 			cmds[i].env, cmds[i].dir = benchEnv(), o.tmp
 		}
 	}
+	// Every binary starts from the same state: read back from disk (see
+	// evict), then warmed up by the first runs.
+	for _, b := range []string{empty, o.bin, o.vs} {
+		if b == "" {
+			continue
+		}
+		if err := evict(b); err != nil {
+			return nil, err
+		}
+	}
 	times := map[string][]time.Duration{}
 	for i := range o.n + o.warmup {
 		for j := range cmds {
