@@ -194,7 +194,18 @@ func copyTestBinary() (string, error) {
 // its accounts left in it, when t ends.
 func SharedDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "rezup-shared-")
+	return sharedTemp(t, "rezup-shared-", func(dir string, err error) {
+		// As root: read-only builds are no obstacle.
+		t.Errorf("testkit: remove %s: %v", dir, err)
+	})
+}
+
+// sharedTemp makes a directory under the system temp dir, mode 1777 (as
+// /tmp: every account can enter and write in it), removed when t ends;
+// failed is told when it cannot be.
+func sharedTemp(t testing.TB, prefix string, failed func(dir string, err error)) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,9 +213,8 @@ func SharedDir(t testing.TB) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		// As root: read-only builds are no obstacle.
 		if err := os.RemoveAll(dir); err != nil {
-			t.Errorf("testkit: remove %s: %v", dir, err)
+			failed(dir, err)
 		}
 	})
 	return dir

@@ -167,19 +167,9 @@ func NewSession(t testing.TB, bin string) *Session {
 // a session may run as another account, which cannot enter t.TempDir.
 func sessionTemp(t testing.TB) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "rezup-session-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o1777); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		// Best effort: a grandchild the test killed may still be writing
-		// here; a leftover costs disk space, not correctness.
-		_ = os.RemoveAll(dir)
-	})
-	return dir
+	// Best effort: a grandchild the test killed may still be writing
+	// there; a leftover costs disk space, not correctness.
+	return sharedTemp(t, "rezup-session-", func(string, error) {})
 }
 
 // Result is one finished command.
