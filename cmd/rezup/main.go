@@ -84,8 +84,9 @@ func (i *interrupted) code() int {
 // arm was called, with an *interrupted as its cause; stop stops
 // listening. Until arm, the signals keep their default, which ends
 // rezup: a warm launch makes nothing that an interrupt must take back,
-// and watching for signals (a goroutine, the runtime's signal loop) was a
-// twentieth of its CPU. app.makes arms it before anything is made.
+// and watching for signals (a goroutine, the runtime's signal loop and
+// its thread) cost it a few percent of its time. app.makes arms it
+// before anything is made.
 func interruptible(parent context.Context) (ctx context.Context, arm, stop func()) {
 	ctx, cancel := context.WithCancelCause(parent)
 	sigs := make(chan os.Signal, 2)
