@@ -26,7 +26,7 @@ func (a *app) preRun(cmd *cobra.Command) error {
 		return nil
 	}
 	switch {
-	case cmd == cmd.Root(), cmd.Name() == "use", cmd.Name() == "env":
+	case cmd == cmd.Root(), launches(cmd.Name()):
 		// A launch: makes is called once it fetches or builds (OpenCache).
 	default:
 		a.makes()

@@ -68,11 +68,16 @@ func (a *app) commandFor(args []string) *cobra.Command {
 	return root
 }
 
-// commandNamed is the index of the launch command (use, env) args'
-// first word names, or -1: when it names another, or none, or args ask
-// for help.
+// launches reports whether the command named name is a launch (use,
+// env; bare rezup is the root's): one that builds only its own command
+// (commandFor) and makes nothing until it must fetch or build
+// (app.makes).
+func launches(name string) bool { return name == "use" || name == "env" }
+
+// commandNamed is the index of the launch command args' first word
+// names, or -1: when it names another, or none, or args ask for help.
 func commandNamed(commands []namedCommand, args []string) int {
-	if len(args) == 0 || askHelp(args) || args[0] != "use" && args[0] != "env" {
+	if len(args) == 0 || !launches(args[0]) || slices.Contains(args, "-h") || slices.Contains(args, "--help") {
 		return -1
 	}
 	return slices.IndexFunc(commands, func(c namedCommand) bool { return c.name == args[0] })
@@ -89,10 +94,6 @@ func onlyRootFlags(args []string) bool {
 		}
 	}
 	return true
-}
-
-func askHelp(args []string) bool {
-	return slices.Contains(args, "-h") || slices.Contains(args, "--help")
 }
 
 // rootOptions is what bare `rezup` is told.
