@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/rezup/rezup/cas"
@@ -39,31 +40,23 @@ func (m *Meta) UnmarshalJSON(b []byte) error {
 	}
 	var key, remoteKey string
 	var f Meta
+	fields := []metaField{
+		{name: "key", str: &key}, {name: "remote_key", str: &remoteKey}, {name: "rezup_version", str: &f.RezupVersion},
+		{name: "creator", str: &f.Creator}, {name: "hostname", str: &f.Hostname}, {name: "revision_path", str: &f.RevisionPath},
+		{name: "rez_version", str: &f.RezVersion}, {name: "venvs", list: &f.Venvs}, {name: "signatures", list: &f.Signatures},
+	}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
 			return err
 		}
 		name, _ := tok.(string)
+		i := slices.IndexFunc(fields, func(fd metaField) bool { return strings.EqualFold(name, fd.name) })
 		switch {
-		case strings.EqualFold(name, "key"):
-			err = jsonString(dec, name, &key)
-		case strings.EqualFold(name, "remote_key"):
-			err = jsonString(dec, name, &remoteKey)
-		case strings.EqualFold(name, "rezup_version"):
-			err = jsonString(dec, name, &f.RezupVersion)
-		case strings.EqualFold(name, "creator"):
-			err = jsonString(dec, name, &f.Creator)
-		case strings.EqualFold(name, "hostname"):
-			err = jsonString(dec, name, &f.Hostname)
-		case strings.EqualFold(name, "revision_path"):
-			err = jsonString(dec, name, &f.RevisionPath)
-		case strings.EqualFold(name, "rez_version"):
-			err = jsonString(dec, name, &f.RezVersion)
-		case strings.EqualFold(name, "venvs"):
-			err = jsonStrings(dec, name, &f.Venvs)
-		case strings.EqualFold(name, "signatures"):
-			err = jsonStrings(dec, name, &f.Signatures)
+		case i >= 0 && fields[i].str != nil:
+			err = jsonString(dec, name, fields[i].str)
+		case i >= 0:
+			err = jsonStrings(dec, name, fields[i].list)
 		case strings.EqualFold(name, "archive"):
 			var pin *cache.Entry // null: none
 			if err = dec.Decode(&pin); err != nil {
@@ -91,6 +84,14 @@ func (m *Meta) UnmarshalJSON(b []byte) error {
 	f.keyed = key != ""
 	*m = f
 	return nil
+}
+
+// metaField is a field of revision.json read token by token: a string
+// (str) or an array of strings (list).
+type metaField struct {
+	name string
+	str  *string
+	list *[]string
 }
 
 // trailing fails when dec has more than white space after the value.
