@@ -36,7 +36,7 @@ func (m *Meta) UnmarshalJSON(b []byte) error {
 		return trailing(dec) // null: nothing, as encoding/json
 	}
 	if tok != json.Delim('{') {
-		return fmt.Errorf("revision.json holds %v, not an object", tok)
+		return fmt.Errorf("revision.json holds %s, not an object: rewrite it, or remove the revision", jsonKind(tok))
 	}
 	var key, remoteKey string
 	var f Meta
@@ -86,6 +86,26 @@ func (m *Meta) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// jsonKind names the kind of JSON value tok starts, never the value: a
+// string read from the file could hold a newline, and an error is one
+// line.
+func jsonKind(tok json.Token) string {
+	switch tok.(type) {
+	case string:
+		return "a string"
+	case float64, json.Number:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case nil:
+		return "null"
+	}
+	if tok == json.Delim('[') {
+		return "an array"
+	}
+	return "an object"
+}
+
 // metaField is a field of revision.json read token by token: a string
 // (str) or an array of strings (list).
 type metaField struct {
@@ -114,7 +134,7 @@ func jsonString(dec *json.Decoder, name string, s *string) error {
 		*s = v
 	case nil:
 	default:
-		return fmt.Errorf("revision.json: %q is %v, not a string", name, tok)
+		return fmt.Errorf("revision.json: %q is %s, not a string", name, jsonKind(tok))
 	}
 	return nil
 }
@@ -131,7 +151,7 @@ func jsonStrings(dec *json.Decoder, name string, list *[]string) error {
 		return nil
 	}
 	if tok != json.Delim('[') {
-		return fmt.Errorf("revision.json: %q is %v, not an array of strings", name, tok)
+		return fmt.Errorf("revision.json: %q is %s, not an array of strings", name, jsonKind(tok))
 	}
 	l := []string{}
 	for dec.More() {
