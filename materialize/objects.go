@@ -251,12 +251,14 @@ type dedupeStats struct {
 // its small files not read again. It returns what releases the object
 // store's lock: the caller calls it once the build is published or
 // discarded. It never fails: a failure is one warning, and the files not
-// linked by then stay plain files.
-func (s *Store) dedupe(staging string, k cas.Key, unpacked *unpackedTree) (release func()) {
+// linked by then stay plain files. list is the object list it wrote, not
+// synced yet ("" for none): publish's sync makes it durable with the
+// build.
+func (s *Store) dedupe(staging string, k cas.Key, unpacked *unpackedTree) (release func(), list string) {
 	release = func() {}
 	if s.opt.LinkMode == objects.Copy {
 		s.opt.Reporter.Debugf("link mode copy: the files of %s are its own", k)
-		return release
+		return release, ""
 	}
 	start := time.Now()
 	warn := func(err error) {
@@ -266,35 +268,42 @@ func (s *Store) dedupe(staging string, k cas.Key, unpacked *unpackedTree) (relea
 	release, err := s.lockObjects()
 	if err != nil {
 		warn(err)
-		return release
+		return release, ""
 	}
 	st, err := objects.Open(root.ObjectsDir())
 	if err != nil {
 		warn(err)
-		return release
+		return release, ""
 	}
-	list, stats, err := s.linkTree(st, staging, []byte(root.EntryDir(k)), unpacked)
+	linked, stats, err := s.linkTree(st, staging, []byte(root.EntryDir(k)), unpacked)
 	s.opt.Reporter.Debugf("shared the files of %s in %v: %d file(s), %d naming the prefix kept, %d object(s) put; %d hard-linked, %d cloned, %d copied, %d left as they were",
 		k, time.Since(start).Round(time.Millisecond), stats.files, stats.prefixed, stats.put, stats.hardlinked, stats.cloned, stats.copied, stats.bad)
 	if err != nil {
 		warn(err)
 	}
-	if err := s.writeObjectList(k, list); err != nil {
+	list, err = s.writeObjectList(k, linked)
+	if err != nil {
 		warn(fmt.Errorf("write its object list: %w", err))
 	}
-	return release
+	return release, list
 }
 
 // writeObjectList writes list as build k's object list (none: removes
-// it). It is called with the object store's lock held, before the build
-// is in place: gc, once it holds the lock, sees every object a build
-// links named.
-func (s *Store) writeObjectList(k cas.Key, list ObjectList) error {
+// it), and returns its path ("" for none). It is called with the object
+// store's lock held, before the build is in place: gc, once it holds the
+// lock, sees every object a build links named. It is not synced here:
+// publish syncs it with the build (fsx.SyncTree), before the build goes
+// into place, in the one sync pass the build needs anyway.
+func (s *Store) writeObjectList(k cas.Key, list ObjectList) (string, error) {
 	if len(list) == 0 {
 		s.removeObjectList(k)
-		return nil
+		return "", nil
 	}
-	return fsx.WriteFile(s.opt.Root.objectListPath(k), list.marshal(), 0o666)
+	p := s.opt.Root.objectListPath(k)
+	if err := fsx.ReplaceStaged(p, list.marshal(), 0o666); err != nil {
+		return "", err
+	}
+	return p, nil
 }
 
 // lockObjects holds the object store's lock shared, waiting for gc's
@@ -321,20 +330,21 @@ func (s *Store) lockObjects() (release func(), err error) {
 // already links of objects (fetched by index): under the object store's
 // lock, as dedupe writes its list, so that gc, once it holds the lock,
 // sees every object the build links named. It returns what releases the
-// lock. A failure is one warning: the objects are then kept by their
-// hard links alone (gc removes no object a build links).
-func (s *Store) keepObjectList(k cas.Key, list ObjectList) (release func()) {
+// lock, and the path of the list, for publish to sync ("" for none). A
+// failure is one warning: the objects are then kept by their hard links
+// alone (gc removes no object a build links).
+func (s *Store) keepObjectList(k cas.Key, linked ObjectList) (release func(), list string) {
 	warn := func(err error) {
 		s.opt.Reporter.Warnf("the object list of %s is not written: %v", k, err)
 	}
 	release, err := s.lockObjects()
 	if err == nil {
-		err = s.writeObjectList(k, list)
+		list, err = s.writeObjectList(k, linked)
 	}
 	if err != nil {
 		warn(err)
 	}
-	return release
+	return release, list
 }
 
 // stagedFile is a regular file of a staged build that names no prefix.

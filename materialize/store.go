@@ -359,10 +359,11 @@ func (s *Store) publish(staging string, m *Manifest) error {
 	// become links to it. The object store's lock is held until the build
 	// is in place (see objects.go).
 	var release func()
+	var list string // the build's object list, synced with it below
 	if m.made != nil {
-		release = s.keepObjectList(k, m.made.linked)
+		release, list = s.keepObjectList(k, m.made.linked)
 	} else {
-		release = s.dedupe(staging, k, m.unpacked)
+		release, list = s.dedupe(staging, k, m.unpacked)
 	}
 	defer release()
 	if m.settled != nil {
@@ -395,7 +396,11 @@ func (s *Store) publish(staging string, m *Manifest) error {
 		return fmt.Errorf("make %s read-only: %w", k, err)
 	}
 	start := time.Now()
-	if err := fsx.SyncTree(staging); err != nil {
+	var also []string
+	if list != "" {
+		also = append(also, list)
+	}
+	if err := fsx.SyncTree(staging, also...); err != nil {
 		return err
 	}
 	s.opt.Reporter.Debugf("synced %s in %v", staging, time.Since(start).Round(time.Millisecond))

@@ -153,11 +153,29 @@ func SyncDir(dir string) error {
 	return nil
 }
 
-// SyncTree makes everything under root durable: the one sync pass before a
-// staged tree is published. On Linux that is one syncfs(2) of root's
-// filesystem; elsewhere every file and directory is fsynced.
-func SyncTree(root string) error {
-	return syncTree(root)
+// SyncTree makes everything under root durable, and with it each file of
+// also and its name in its directory (files written with ReplaceStaged
+// outside the tree, that must be on disk before the tree is published):
+// the one sync pass before a staged tree is published. On Linux that is
+// one syncfs(2) of root's filesystem, which covers the files of also on
+// it; elsewhere, and for a file of also on another filesystem, every file
+// and directory is fsynced.
+func SyncTree(root string, also ...string) error {
+	if err := syncTree(root); err != nil {
+		return err
+	}
+	for _, p := range also {
+		if sameFS(root, p) {
+			continue
+		}
+		if err := syncPath(p); err != nil {
+			return err
+		}
+		if err := syncPath(filepath.Dir(p)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func syncEach(root string) error {
@@ -168,15 +186,21 @@ func syncEach(root string) error {
 		if !d.Type().IsRegular() && !d.IsDir() {
 			return nil
 		}
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		serr := f.Sync()
-		cerr := f.Close()
-		if serr != nil && !errors.Is(serr, errSyncUnsupported) {
-			return fmt.Errorf("sync %s: %w", path, serr)
-		}
-		return cerr
+		return syncPath(path)
 	})
+}
+
+// syncPath fsyncs the file or directory at path; a filesystem that cannot
+// fsync a directory is not a failure.
+func syncPath(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	serr := f.Sync()
+	cerr := f.Close()
+	if serr != nil && !errors.Is(serr, errSyncUnsupported) {
+		return fmt.Errorf("sync %s: %w", path, serr)
+	}
+	return cerr
 }

@@ -106,4 +106,16 @@ func TestSyncTree(t *testing.T) {
 	if err := SyncTree(filepath.Join(dir, "missing")); err == nil {
 		t.Fatal("SyncTree of a missing dir succeeded")
 	}
+	// A file beside the tree, synced with it; one that is not there is
+	// an error, not a file taken as synced.
+	beside := filepath.Join(t.TempDir(), "list")
+	if err := ReplaceStaged(beside, []byte("x"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := SyncTree(filepath.Join(dir, "a"), beside); err != nil {
+		t.Fatalf("SyncTree with a file beside it: %v", err)
+	}
+	if err := SyncTree(dir, filepath.Join(dir, "gone")); err == nil {
+		t.Fatal("SyncTree of a missing file beside the tree succeeded")
+	}
 }

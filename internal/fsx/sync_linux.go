@@ -22,3 +22,10 @@ func syncTree(root string) error {
 	}
 	return nil
 }
+
+// sameFS tells whether p is on the filesystem of root, whose syncfs then
+// covers it: both are there and have one device.
+func sameFS(root, p string) bool {
+	var a, b unix.Stat_t
+	return unix.Stat(root, &a) == nil && unix.Lstat(p, &b) == nil && a.Dev == b.Dev
+}

@@ -339,3 +339,22 @@ func TestMakeReadOnly(t *testing.T) {
 		})
 	}
 }
+
+// sameFS decides whether SyncTree's one syncfs covers a file: only one on
+// root's own filesystem.
+func TestSameFS(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "f")
+	if err := os.WriteFile(f, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if !sameFS(dir, f) {
+		t.Errorf("sameFS(%s, a file in it) = false", dir)
+	}
+	if sameFS(dir, "/proc/version") {
+		t.Errorf("sameFS(%s, /proc/version) = true: procfs is another filesystem", dir)
+	}
+	if sameFS(dir, filepath.Join(dir, "missing")) {
+		t.Error("sameFS of a missing file = true")
+	}
+}
