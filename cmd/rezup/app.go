@@ -321,9 +321,11 @@ func (a *app) oncePerDay(name string) bool {
 	if fi, err := os.Stat(stamp); err == nil && now.Sub(fi.ModTime()) < 24*time.Hour {
 		return false
 	}
-	// A stamp that cannot be written only repeats the message.
+	// A stamp that cannot be written only repeats the message, and so
+	// does one a crash loses: it is not synced, which would cost a fresh
+	// node's first command a wait for the disk.
 	if err := os.MkdirAll(dir, 0o777); err == nil {
-		_ = fsx.WriteFile(stamp, nil, 0o666)
+		_ = fsx.ReplaceStaged(stamp, nil, 0o666)
 		_ = os.Chtimes(stamp, now, now)
 	}
 	return true

@@ -95,7 +95,9 @@ func storeMemo(dir, kind, exe string, stamps []stamp, v any) {
 	if os.MkdirAll(dir, 0o777) != nil {
 		return
 	}
-	_ = fsx.WriteFile(memoFile(dir, kind, exe), data, 0o666) // advisory: see above
+	// Advisory (see above), so never synced: a build waits for this
+	// write, and one torn by a crash is as none.
+	_ = fsx.ReplaceStaged(memoFile(dir, kind, exe), data, 0o666)
 }
 
 // stamps stamps every path, false when one cannot be.
