@@ -128,6 +128,7 @@ func (s *Store) unpack(ctx context.Context, e cache.Entry, staging, final string
 	// refused transfer), not the archive's nor this disk's.
 	cr := &readErr{r: backend.ContextReader(ctx, rc)}
 	s.opt.Reporter.Infof("fetching %s (%s)", e.Key, HumanSize(e.Size))
+	s.prefetchBase(ctx, e, trust)
 	rel, err := pyenv.NewRelocator(e.Prefix, final)
 	if err != nil {
 		return nil, fmt.Errorf("entry of %s: %w", e.Key, err)
@@ -298,6 +299,13 @@ func readPackedManifest(e cache.Entry, staging string) (*Manifest, error) {
 		return nil, fmt.Errorf("archive of %s was built at %s, its entry says %s: %w", e.Key, m.Prefix, e.Prefix, archive.ErrCorrupt)
 	}
 	return &m, nil
+}
+
+// prefetchBase starts python on what settle's base-interpreter check will
+// most likely ask, while the entry is fetched: the version of the
+// interpreter of e's python version on PATH (see pyenv.PrefetchBase).
+func (s *Store) prefetchBase(ctx context.Context, e cache.Entry, trust pyenv.Trust) {
+	pyenv.PrefetchBase(ctx, e.Interpreter.Version, trust, s.opt.Environ, s.pipCache())
 }
 
 // settle finishes an unpacked entry: it syncs it, confirms that the base

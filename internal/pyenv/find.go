@@ -210,20 +210,7 @@ func checkBase(ctx context.Context, venvDir string, trust Trust, env []string, c
 	if version == "" {
 		version = cfg["version_info"] // virtualenv's spelling: 3.11.7.final.0
 	}
-	parts := strings.Split(version, ".")
-	if len(parts) > 3 {
-		parts = parts[:3]
-	}
-	version = strings.Join(parts, ".")
-
-	var names []string
-	if len(parts) >= 2 {
-		names = append(names, "python"+parts[0]+"."+parts[1])
-	}
-	if len(parts) >= 1 && parts[0] != "" {
-		names = append(names, "python"+parts[0])
-	}
-	names = append(names, "python")
+	version, parts, names := baseNames(version)
 	needs := ""
 	if version != "" {
 		needs = " (python " + version + ")"
@@ -259,7 +246,6 @@ func checkBase(ctx context.Context, venvDir string, trust Trust, env []string, c
 			break
 		}
 	}
-	firstOnPath := ""
 	for _, dir := range filepath.SplitList(trust.PathEnv) {
 		if trusted != "" {
 			break
@@ -269,17 +255,15 @@ func checkBase(ctx context.Context, venvDir string, trust Trust, env []string, c
 		}
 		for _, n := range names {
 			for _, cand := range executableNames(n) {
-				p := filepath.Join(dir, cand)
-				if firstOnPath == "" {
-					if info, err := os.Stat(p); err == nil && isExecutable(p, info) {
-						firstOnPath = p
-					}
-				}
-				if trusted == "" && same(p) {
+				if p := filepath.Join(dir, cand); trusted == "" && same(p) {
 					trusted = p
 				}
 			}
 		}
+	}
+	firstOnPath := ""
+	if trusted == "" {
+		firstOnPath = pathInterpreter(trust.PathEnv, names)
 	}
 	if trusted == "" && firstOnPath != "" {
 		// Maybe a shim: ask the interpreter on PATH (trusted: the user
@@ -316,6 +300,17 @@ func checkBase(ctx context.Context, venvDir string, trust Trust, env []string, c
 // interpreter itself (its sys.executable resolves to exe's file), never a
 // shim or a script that might run another one tomorrow.
 func baseVersion(ctx context.Context, exe string, env []string, cacheDir string) (string, error) {
+	if done, ok := prefetches.Load(exe); ok {
+		select {
+		case <-done.(chan struct{}):
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+	return runBaseVersion(ctx, exe, env, cacheDir)
+}
+
+func runBaseVersion(ctx context.Context, exe string, env []string, cacheDir string) (string, error) {
 	var v string
 	if loadMemo(cacheDir, "version", exe, &v) {
 		return v, nil
@@ -330,6 +325,79 @@ func baseVersion(ctx context.Context, exe string, env []string, cacheDir string)
 		storeMemo(cacheDir, "version", exe, st, v)
 	}
 	return v, nil
+}
+
+// prefetches are the runs PrefetchBase started, by interpreter path,
+// each a channel closed once its answer is in its memo (or not to be).
+var prefetches sync.Map
+
+// PrefetchBase starts, on a goroutine of its own, what a later
+// CheckBaseCached of a venv of python version is most likely to run: the
+// version of the first interpreter on trust's PATH under the names that
+// version gives (python3.11, python3, python), read from its memo in
+// cacheDir or from running it, and remembered there. A check that then
+// needs that interpreter's version waits for this run and reads its
+// memo, instead of starting python again: a fetch overlaps python's start
+// with its download and unpack. It runs only an interpreter CheckBase
+// trusts (on PATH: the user runs it anyway), and decides nothing: which
+// interpreter a venv may use is decided by the check, as ever, from its
+// pyvenv.cfg. ctx bounds the run. Without a version, a cacheDir (nowhere
+// to hand the answer over) or an interpreter of those names, it does
+// nothing.
+func PrefetchBase(ctx context.Context, version string, trust Trust, env []string, cacheDir string) {
+	if cacheDir == "" || version == "" {
+		return
+	}
+	_, _, names := baseNames(version)
+	exe := pathInterpreter(trust.PathEnv, names)
+	if exe == "" {
+		return
+	}
+	done := make(chan struct{})
+	if _, running := prefetches.LoadOrStore(exe, done); running {
+		return
+	}
+	go func() {
+		defer close(done)
+		_, _ = runBaseVersion(ctx, exe, env, cacheDir) // an error is the check's to meet
+	}()
+}
+
+// baseNames is a venv's python version cut to major.minor.micro, its
+// parts, and the names its base interpreter may have, most precise first.
+func baseNames(version string) (string, []string, []string) {
+	parts := strings.Split(version, ".")
+	if len(parts) > 3 {
+		parts = parts[:3]
+	}
+	var names []string
+	if len(parts) >= 2 {
+		names = append(names, "python"+parts[0]+"."+parts[1])
+	}
+	if len(parts) >= 1 && parts[0] != "" {
+		names = append(names, "python"+parts[0])
+	}
+	names = append(names, "python")
+	return strings.Join(parts, "."), parts, names
+}
+
+// pathInterpreter is the first executable of names in the absolute
+// directories of pathEnv, directory by directory, as checkBase looks.
+func pathInterpreter(pathEnv string, names []string) string {
+	for _, dir := range filepath.SplitList(pathEnv) {
+		if dir == "" || !filepath.IsAbs(dir) {
+			continue // as lookPath: never the current directory
+		}
+		for _, n := range names {
+			for _, cand := range executableNames(n) {
+				p := filepath.Join(dir, cand)
+				if info, err := os.Stat(p); err == nil && isExecutable(p, info) {
+					return p
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // versionScript prints major.minor.micro, then the interpreter's own

@@ -257,6 +257,47 @@ func TestCheckBaseCached(t *testing.T) {
 	}
 }
 
+// A check that comes while PrefetchBase still runs the interpreter waits
+// for that run, and reads what it remembered: python starts once. A
+// prefetch without a version, without a cache or with no interpreter of
+// the version's names on PATH runs nothing.
+func TestPrefetchBase(t *testing.T) {
+	ctx := context.Background()
+	home := t.TempDir()
+	runs := filepath.Join(t.TempDir(), "runs")
+	exe := filepath.Join(home, "python3.11")
+	// Slow enough that the check below starts while it runs.
+	fakeExe(t, exe, "echo run >> "+runs+"; sleep 0.3; printf '3.11.7\\n"+exe+"'")
+	count := func() int {
+		b, _ := os.ReadFile(runs)
+		return strings.Count(string(b), "run")
+	}
+	venv := t.TempDir()
+	if err := os.WriteFile(filepath.Join(venv, "pyvenv.cfg"), []byte("home = "+home+"\nversion = 3.11.7\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cache, onPath := t.TempDir(), Trust{PathEnv: home}
+
+	for _, c := range []struct{ name, version, cache string }{
+		{"no version", "", cache},
+		{"no cache", "3.11.7", ""},
+		{"no interpreter of its names", "2.7.18", cache},
+	} {
+		PrefetchBase(ctx, c.version, onPath, nil, c.cache)
+		if _, started := prefetches.Load(exe); started {
+			t.Fatalf("%s: a prefetch started", c.name)
+		}
+	}
+
+	PrefetchBase(ctx, "3.11.7", onPath, nil, cache)
+	if err := CheckBaseCached(ctx, venv, onPath, nil, cache); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 1 {
+		t.Errorf("the interpreter ran %d times for a prefetch and a check, want 1", n)
+	}
+}
+
 // pyvenv.cfg comes from an archive: it must be a small regular file.
 func TestCheckBaseReadsPyvenvCfgSafely(t *testing.T) {
 	dir := t.TempDir()
