@@ -140,7 +140,7 @@ func (s *Store) unpackFiles(ctx context.Context, e cache.Entry, staging, final s
 		}
 		return nil, nil, s.cacheError(ctx, err)
 	}
-	s.prefetchBase(ctx, e, trust)
+	defer s.prefetchBase(ctx, e, trust)()
 	rel, err := pyenv.NewRelocator(e.Prefix, final)
 	if err != nil {
 		return nil, nil, fmt.Errorf("entry of %s: %w", e.Key, err)

@@ -128,7 +128,7 @@ func (s *Store) unpack(ctx context.Context, e cache.Entry, staging, final string
 	// refused transfer), not the archive's nor this disk's.
 	cr := &readErr{r: backend.ContextReader(ctx, rc)}
 	s.opt.Reporter.Infof("fetching %s (%s)", e.Key, HumanSize(e.Size))
-	s.prefetchBase(ctx, e, trust)
+	defer s.prefetchBase(ctx, e, trust)()
 	rel, err := pyenv.NewRelocator(e.Prefix, final)
 	if err != nil {
 		return nil, fmt.Errorf("entry of %s: %w", e.Key, err)
@@ -304,8 +304,10 @@ func readPackedManifest(e cache.Entry, staging string) (*Manifest, error) {
 // prefetchBase starts python on what settle's base-interpreter check will
 // most likely ask, while the entry is fetched: the version of the
 // interpreter of e's python version on PATH (see pyenv.PrefetchBase).
-func (s *Store) prefetchBase(ctx context.Context, e cache.Entry, trust pyenv.Trust) {
-	pyenv.PrefetchBase(ctx, e.Interpreter.Version, trust, s.opt.Environ, s.pipCache())
+// The fetch calls stop as it returns: a fetch that fails early leaves no
+// python running, nor a memo written after it.
+func (s *Store) prefetchBase(ctx context.Context, e cache.Entry, trust pyenv.Trust) (stop func()) {
+	return pyenv.PrefetchBase(ctx, e.Interpreter.Version, trust, s.opt.Environ, s.pipCache())
 }
 
 // settle finishes an unpacked entry: it syncs it, confirms that the base

@@ -341,26 +341,33 @@ var prefetches sync.Map
 // with its download and unpack. It runs only an interpreter CheckBase
 // trusts (on PATH: the user runs it anyway), and decides nothing: which
 // interpreter a venv may use is decided by the check, as ever, from its
-// pyvenv.cfg. ctx bounds the run. Without a version, a cacheDir (nowhere
-// to hand the answer over) or an interpreter of those names, it does
-// nothing.
-func PrefetchBase(ctx context.Context, version string, trust Trust, env []string, cacheDir string) {
+// pyvenv.cfg. ctx bounds the run; stop ends it (killing python, if it
+// still runs) and returns once it is over: nothing it started outlives
+// the caller. Without a version, a cacheDir (nowhere to hand the answer
+// over) or an interpreter of those names, it does nothing.
+func PrefetchBase(ctx context.Context, version string, trust Trust, env []string, cacheDir string) (stop func()) {
+	stop = func() {}
 	if cacheDir == "" || version == "" {
-		return
+		return stop
 	}
 	_, _, names := baseNames(version)
 	exe := pathInterpreter(trust.PathEnv, names)
 	if exe == "" {
-		return
+		return stop
 	}
 	done := make(chan struct{})
 	if _, running := prefetches.LoadOrStore(exe, done); running {
-		return
+		return stop // its starter stops it
 	}
+	ctx, cancel := context.WithCancel(ctx)
 	go func() {
 		defer close(done)
 		_, _ = runBaseVersion(ctx, exe, env, cacheDir) // an error is the check's to meet
 	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // baseNames is a venv's python version cut to major.minor.micro, its

@@ -289,12 +289,34 @@ func TestPrefetchBase(t *testing.T) {
 		}
 	}
 
-	PrefetchBase(ctx, "3.11.7", onPath, nil, cache)
+	stop := PrefetchBase(ctx, "3.11.7", onPath, nil, cache)
 	if err := CheckBaseCached(ctx, venv, onPath, nil, cache); err != nil {
 		t.Fatal(err)
 	}
+	stop()
 	if n := count(); n != 1 {
 		t.Errorf("the interpreter ran %d times for a prefetch and a check, want 1", n)
+	}
+
+	// Stopped while python runs: it is killed, and remembers nothing.
+	other := t.TempDir()
+	slow := fakeExe(t, filepath.Join(other, "python3.12"), "echo run >> "+runs+"; sleep 5; printf '3.12.1\\n"+filepath.Join(other, "python3.12")+"'")
+	stop = PrefetchBase(ctx, "3.12.1", Trust{PathEnv: other}, nil, cache)
+	for deadline := time.Now().Add(10 * time.Second); count() < 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the prefetch never ran the interpreter")
+		}
+	}
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(4 * time.Second):
+		t.Fatal("stop did not end the prefetch's python")
+	}
+	var v string
+	if loadMemo(cache, "version", slow, &v) {
+		t.Errorf("a stopped prefetch remembered %q", v)
 	}
 }
 
