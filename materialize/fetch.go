@@ -140,6 +140,14 @@ func (s *Store) unpack(ctx context.Context, e cache.Entry, staging, final string
 	// nothing is chmod'ed or read back per file.
 	opt.ReadOnly = true
 	tree := newUnpackedTree(staging, final, s.opt.LinkMode != objects.Copy)
+	if s.opt.LinkMode == objects.Hardlink {
+		// Each file is taken as its object as it is written (see
+		// unpackedTree.batch). A store that cannot be opened is left
+		// for dedupe to report.
+		if st, err := objects.Open(s.opt.Root.ObjectsDir()); err == nil {
+			tree.batch = st.NewBatch()
+		}
+	}
 	fl := startFlusher(staging)
 	flushing := fl.wait
 	defer func() {

@@ -374,20 +374,27 @@ type unpackedTree struct {
 	prefix []byte // the build's final prefix
 	meta   string // its .rezup directory: the manifest, never shared
 	hash   bool   // hash the small files, for dedupe
-	mu     sync.Mutex
-	files  map[string]unpackedFile
+	// batch, when set (hard links), takes each hashed file as its object
+	// as it is written (objects.Batch.AdoptWritten), for dedupe to
+	// commit: a fresh node's pull then has nothing left to look up per
+	// file once the unpack ends. It names nothing: Commit does, once
+	// synced.
+	batch *objects.Batch
+	mu    sync.Mutex
+	files map[string]unpackedFile
 	// dirs are its directories, with their modes (UnpackStats.Dirs).
 	dirs map[string]fs.FileMode
 }
 
 // unpackedFile is a regular file of an unpackedTree.
 type unpackedFile struct {
-	size   int64
-	perm   fs.FileMode
-	digest cas.Digest
-	hashed bool // digest is the file's
-	named  bool // holds the prefix: the build's own
-	meta   bool // in .rezup
+	size    int64
+	perm    fs.FileMode
+	digest  cas.Digest
+	hashed  bool // digest is the file's
+	named   bool // holds the prefix: the build's own
+	meta    bool // in .rezup
+	adopted bool // taken by the tree's batch as its object
 }
 
 func newUnpackedTree(staging, final string, hash bool) *unpackedTree {
@@ -408,6 +415,11 @@ func (t *unpackedTree) written(path string, data []byte, perm fs.FileMode) {
 		f.named = !pyenv.IsBytecode(path) && bytes.Contains(data, t.prefix)
 		if !f.named && t.hash {
 			f.digest, f.hashed = cas.DigestOf(data), true
+		}
+		if f.hashed && t.batch != nil {
+			// Not adopted (an error: another filesystem, say), dedupe
+			// tries the file again as any other.
+			f.adopted, _ = t.batch.AdoptWritten(f.digest, perm&0o111 != 0, path, perm)
 		}
 	}
 	t.mu.Lock()
@@ -457,7 +469,7 @@ func (s *Store) linkTree(st *objects.Store, dir string, prefix []byte, unpacked 
 			if f.meta {
 				continue // the manifest: rewritten by every publish
 			}
-			files = append(files, stagedFile{path: p, size: f.size, ref: ObjectRef{Digest: f.digest, Exec: f.perm&0o111 != 0}, hashed: f.hashed, perm: f.perm})
+			files = append(files, stagedFile{path: p, size: f.size, ref: ObjectRef{Digest: f.digest, Exec: f.perm&0o111 != 0}, hashed: f.hashed, perm: f.perm, adopted: f.adopted})
 			named = append(named, f.named)
 		}
 	} else {
@@ -516,7 +528,7 @@ func (s *Store) linkTree(st *objects.Store, dir string, prefix []byte, unpacked 
 		}
 		// AdoptWritten looks for the object itself: one lstat, not two,
 		// for each of a fresh store's files.
-		if !f.hashed || !adopt {
+		if (!f.hashed || !adopt) && !f.adopted {
 			f.had = st.Has(f.ref.Digest, f.ref.Exec)
 		}
 		candidates = append(candidates, f)
@@ -524,10 +536,19 @@ func (s *Store) linkTree(st *objects.Store, dir string, prefix []byte, unpacked 
 	files = candidates
 
 	b := st.NewBatch()
+	if unpacked != nil && unpacked.batch != nil {
+		b = unpacked.batch // holding the files it adopted as they were written
+	}
 	defer b.Close() // what was not committed goes
 	err = forEach(len(files), func(i int) error {
 		f := &files[i]
 		if f.had {
+			return nil
+		}
+		if f.adopted {
+			mu.Lock()
+			stats.put++
+			mu.Unlock()
 			return nil
 		}
 		if adopt {
