@@ -146,6 +146,15 @@ func (s *Store) unpack(ctx context.Context, e cache.Entry, staging, final string
 		// for dedupe to report.
 		if st, err := objects.Open(s.opt.Root.ObjectsDir()); err == nil {
 			tree.batch = st.NewBatch()
+			if e.Files >= shardsAheadFrom {
+				// Made while the unpack runs, not at the commit.
+				shards := make(chan struct{})
+				go func() {
+					defer close(shards)
+					_ = st.MakeShards() // the commit makes, or reports, what is missing
+				}()
+				defer func() { <-shards }()
+			}
 		}
 	}
 	fl := startFlusher(staging)

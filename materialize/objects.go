@@ -238,6 +238,13 @@ func (s *Store) LockObjects(ctx context.Context, wait time.Duration) (*fsx.Lock,
 	return l, err
 }
 
+// shardsAheadFrom is how many files an archive must hold for its unpack
+// to make the object store's missing shard directories while it runs
+// (objects.Store.MakeShards): that many files' objects land in most of
+// the 256 shards, and a fresh node's commit would otherwise make them
+// one by one while the build waits.
+const shardsAheadFrom = 256
+
 // dedupeStats counts what dedupe did, for -D.
 type dedupeStats struct {
 	files, prefixed                 int

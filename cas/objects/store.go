@@ -496,7 +496,7 @@ func (b *Batch) Commit() error {
 	shards := make(chan struct{})
 	go func() {
 		defer close(shards)
-		b.s.makeShards(finals)
+		_ = b.s.makeShards(finals) // a head start: publish makes or reports the rest
 	}()
 	err := syncTemps(b.s.dir, temps)
 	<-shards
@@ -550,27 +550,43 @@ func (b *Batch) Commit() error {
 	return first
 }
 
+// MakeShards makes every shard directory that is not there yet: the 256
+// of a new store, made while the caller has other work going (an unpack
+// of many files, whose objects will land in most of them) rather than
+// while a Commit waits. A shard it fails to make is made, or reported, by
+// the Commit that needs it.
+func (s *Store) MakeShards() error {
+	finals := make([]string, 256)
+	for i := range finals {
+		finals[i] = filepath.Join(s.dir, fmt.Sprintf("%02x", i), "_")
+	}
+	return s.makeShards(finals)
+}
+
 // makeShards makes the shard directories of finals that are not there,
-// reading the store's directory once rather than trying each. It is a
-// head start: publish makes a shard still missing (or removed meanwhile)
-// itself, and reports what fails.
-func (s *Store) makeShards(finals []string) {
+// reading the store's directory once rather than trying each, and returns
+// the first failure. It is a head start: publish makes a shard still
+// missing (or removed meanwhile) itself, and reports what fails.
+func (s *Store) makeShards(finals []string) error {
 	names, err := readNames(s.dir)
 	if err != nil {
-		return // publish finds out
+		return err // publish finds out
 	}
 	have := make(map[string]bool, len(names))
 	for _, n := range names {
 		have[n] = true
 	}
+	var first error
 	for _, final := range finals {
 		shard := filepath.Dir(final)
 		if n := filepath.Base(shard); !have[n] {
 			have[n] = true
-			// Best effort, as above.
-			_ = s.mkShard(shard)
+			if err := s.mkShard(shard); err != nil && first == nil {
+				first = err
+			}
 		}
 	}
+	return first
 }
 
 // Close removes the temps of objects not committed, and forgets the

@@ -701,3 +701,47 @@ func TestBatchLinkBeforeCommit(t *testing.T) {
 		t.Errorf("temps left: %v", got)
 	}
 }
+
+// MakeShards makes the 256 shard directories a new store lacks, and only
+// those: a shard there already, and what it holds, stay as they are.
+func TestMakeShards(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "objects"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(s.Dir(), "ab"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	kept := filepath.Join(s.Dir(), "ab", "kept")
+	if err := os.WriteFile(kept, nil, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := s.MakeShards(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names, err := readNames(s.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(names)
+	if len(names) != 256 || names[0] != "00" || names[255] != "ff" {
+		t.Fatalf("the store holds %d names (%v…), want the 256 shards 00 to ff", len(names), names[:min(3, len(names))])
+	}
+	for _, n := range names {
+		if fi, err := os.Lstat(filepath.Join(s.Dir(), n)); err != nil || !fi.IsDir() {
+			t.Errorf("%s: %v, %v: want a directory", n, fi, err)
+		}
+	}
+	if _, err := os.Lstat(kept); err != nil {
+		t.Errorf("a shard there already lost its file: %v", err)
+	}
+	// Nothing to make them in: the error says so.
+	if err := os.RemoveAll(s.Dir()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MakeShards(); err == nil {
+		t.Error("MakeShards of a store whose directory is gone: no error")
+	}
+}
