@@ -194,6 +194,23 @@ func TestCheckBase(t *testing.T) {
 	}
 }
 
+// baseVenv is a venv of python 3.11.7 whose pyvenv.cfg names home as its
+// base interpreter's directory (empty: the test writes its fake
+// interpreters there), with runs, the file those append a line to each
+// time they run, and count, the lines there.
+func baseVenv(t *testing.T) (home, venv, runs string, count func() int) {
+	t.Helper()
+	home, venv = t.TempDir(), t.TempDir()
+	runs = filepath.Join(t.TempDir(), "runs")
+	if err := os.WriteFile(filepath.Join(venv, "pyvenv.cfg"), []byte("home = "+home+"\nversion = 3.11.7\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return home, venv, runs, func() int {
+		b, _ := os.ReadFile(runs)
+		return strings.Count(string(b), "run")
+	}
+}
+
 // CheckBaseCached runs a trusted interpreter once for its version while
 // its file is unchanged, and again once it changes (upgraded in place:
 // the new version is seen); trust is decided anew each time; an
@@ -201,20 +218,11 @@ func TestCheckBase(t *testing.T) {
 // is never remembered.
 func TestCheckBaseCached(t *testing.T) {
 	ctx := context.Background()
-	home := t.TempDir()
-	runs := filepath.Join(t.TempDir(), "runs")
+	home, venv, runs, count := baseVenv(t)
 	exe := filepath.Join(home, "python3.11")
 	interp := func(version, self string) {
 		t.Helper()
 		fakeExe(t, exe, "echo run >> "+runs+"; printf '"+version+"\\n"+self+"'")
-	}
-	count := func() int {
-		b, _ := os.ReadFile(runs)
-		return strings.Count(string(b), "run")
-	}
-	venv := t.TempDir()
-	if err := os.WriteFile(filepath.Join(venv, "pyvenv.cfg"), []byte("home = "+home+"\nversion = 3.11.7\n"), 0o644); err != nil {
-		t.Fatal(err)
 	}
 	cache, onPath := t.TempDir(), Trust{PathEnv: home}
 
@@ -263,19 +271,10 @@ func TestCheckBaseCached(t *testing.T) {
 // the version's names on PATH runs nothing.
 func TestPrefetchBase(t *testing.T) {
 	ctx := context.Background()
-	home := t.TempDir()
-	runs := filepath.Join(t.TempDir(), "runs")
+	home, venv, runs, count := baseVenv(t)
 	exe := filepath.Join(home, "python3.11")
 	// Slow enough that the check below starts while it runs.
 	fakeExe(t, exe, "echo run >> "+runs+"; sleep 0.3; printf '3.11.7\\n"+exe+"'")
-	count := func() int {
-		b, _ := os.ReadFile(runs)
-		return strings.Count(string(b), "run")
-	}
-	venv := t.TempDir()
-	if err := os.WriteFile(filepath.Join(venv, "pyvenv.cfg"), []byte("home = "+home+"\nversion = 3.11.7\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	cache, onPath := t.TempDir(), Trust{PathEnv: home}
 
 	for _, c := range []struct{ name, version, cache string }{
