@@ -35,7 +35,7 @@ func newAddFixture(t *testing.T, sc *cache.Cache) *addFixture {
 	}
 	f.addWheel(t, testkit.RezWheel("2.113.0"))
 	f.s = New(Options{Root: Root{Dir: filepath.Join(base, "root")}, Environ: os.Environ(), Cache: sc,
-		Reporter: f.rep, Version: "test", PipCache: filepath.Join(base, "pipcache")})
+		Reporter: f.rep, Version: "test", PipCache: testkit.PipCache(t)})
 	f.writeRecipe(t, "")
 	return f
 }

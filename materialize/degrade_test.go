@@ -71,7 +71,7 @@ func TestLaunchBuildsWhenTheCacheFails(t *testing.T) {
 			nodeRoot := filepath.Join(t.TempDir(), "node")
 			testkit.WritableAtEnd(t, nodeRoot) // its build is read-only
 			node := New(Options{Root: Root{Dir: nodeRoot}, Environ: os.Environ(), Reporter: rep, Version: "test",
-				PipCache: filepath.Join(t.TempDir(), "pip")})
+				PipCache: testkit.PipCache(t)})
 			l := &Launcher{Store: node, Remote: remote, OpenCache: func(*recipe.Recipe) (*cache.Cache, error) { return broken, nil }}
 			target, err := l.Pick(context.Background(), "lk", false)
 			if err != nil {
@@ -94,7 +94,7 @@ func TestLaunchBuildsWhenTheCacheFails(t *testing.T) {
 	if err := os.RemoveAll(admin.wheels); err != nil {
 		t.Fatal(err)
 	}
-	node := New(Options{Root: Root{Dir: filepath.Join(t.TempDir(), "node")}, Environ: os.Environ(), Version: "test"})
+	node := New(Options{Root: Root{Dir: filepath.Join(t.TempDir(), "node")}, Environ: os.Environ(), Version: "test", PipCache: testkit.PipCache(t)})
 	l := &Launcher{Store: node, Remote: remote, OpenCache: func(*recipe.Recipe) (*cache.Cache, error) { return broken, nil }}
 	_, err := l.Pick(context.Background(), "lk", false)
 	first, _, _ := strings.Cut(fmt.Sprint(err), "\n") // pip's words follow, for the error printer's excerpt

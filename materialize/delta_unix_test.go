@@ -500,7 +500,7 @@ func TestDeltaRemoteRevisionPinsTheIndex(t *testing.T) {
 	cnt := &countingBackend{Backend: backend.NewDirBackend(dir, backend.DirOptions{})}
 	nodeRoot := filepath.Join(t.TempDir(), "node")
 	testkit.WritableAtEnd(t, nodeRoot)
-	node := New(Options{Root: Root{Dir: nodeRoot}, Environ: os.Environ(), Reporter: rep, Version: "test"})
+	node := New(Options{Root: Root{Dir: nodeRoot}, Environ: os.Environ(), Reporter: rep, Version: "test", PipCache: testkit.PipCache(t)})
 	l := &Launcher{Store: node, Remote: remote, OpenCache: func(*recipe.Recipe) (*cache.Cache, error) { return cache.NewCache(cnt), nil }}
 	target, err := l.Pick(context.Background(), "lk", false)
 	if err != nil {

@@ -93,7 +93,7 @@ func fakeEntry(t *testing.T, s *Store, k cas.Key) {
 // again when the test ends.
 func newStore(t *testing.T, root string, sc *cache.Cache, rep Reporter) *Store {
 	testkit.WritableAtEnd(t, root)
-	return New(Options{Root: Root{Dir: root}, Environ: os.Environ(), Cache: sc, Reporter: rep, Version: "test"})
+	return New(Options{Root: Root{Dir: root}, Environ: os.Environ(), Cache: sc, Reporter: rep, Version: "test", PipCache: testkit.PipCache(t)})
 }
 
 func TestFetchRelocatesAndBuildsOnce(t *testing.T) {

@@ -231,7 +231,7 @@ func linkStore(t *testing.T, mode objects.LinkMode, rep Reporter) *Store {
 	t.Helper()
 	root := filepath.Join(t.TempDir(), "root")
 	testkit.WritableAtEnd(t, root)
-	return New(Options{Root: Root{Dir: root}, LinkMode: mode, Reporter: rep})
+	return New(Options{Root: Root{Dir: root}, LinkMode: mode, Reporter: rep, PipCache: testkit.PipCache(t)})
 }
 
 // In every link mode two builds have the same files, read-only, and those

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rezup/rezup/cas"
 	"github.com/rezup/rezup/cas/cache"
+	"github.com/rezup/rezup/internal/testkit"
 )
 
 // A pinned fetch takes the pinned archive and nothing else: an entry.json
@@ -91,7 +92,7 @@ func TestPinnedFetchIgnoresTheKeysEntry(t *testing.T) {
 		t.Fatalf("a pin of a newer format: %v, want a cache error naming the format and the version to upgrade to, and nothing fetched", err)
 	}
 
-	pub := New(Options{Root: Root{Dir: filepath.Join(t.TempDir(), "pub")}, Environ: os.Environ(), Cache: sc})
+	pub := New(Options{Root: Root{Dir: filepath.Join(t.TempDir(), "pub")}, Environ: os.Environ(), Cache: sc, PipCache: testkit.PipCache(t)})
 	if _, err := pub.made(ctx, Request{Key: k, ForPublish: true}); !errors.Is(err, ErrNotCached) || pub.ready(k) {
 		t.Fatalf("a publisher without trusted keys fetched an unsigned entry by key: %v", err)
 	}

@@ -213,7 +213,7 @@ func TestLockedBuildsAreReproducible(t *testing.T) {
 	// The second, from the lock alone, installed by pip.
 	rep2 := &debugReporter{}
 	s2 := New(Options{Root: Root{Dir: root}, Environ: append(os.Environ(), "PIP_CONFIG_FILE="+os.DevNull),
-		Cache: openCache(t, filepath.Join(t.TempDir(), "cache")), Reporter: rep2, Version: "test"})
+		Cache: openCache(t, filepath.Join(t.TempDir(), "cache")), Reporter: rep2, Version: "test", PipCache: testkit.PipCache(t)})
 	p2, err := s2.plan(ctx, r, lock)
 	if err != nil {
 		t.Fatal(err)

@@ -2,8 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,9 +17,22 @@ import (
 	"github.com/rezup/rezup/internal/testkit"
 )
 
-// TestMain gives the test binary its Ps back (see internal/oneproc).
+// TestMain gives the test binary its Ps back (see internal/oneproc), and
+// the parallel tests as many slots as it has Ps, which is go test's
+// default: the testing package takes -test.parallel's default from
+// GOMAXPROCS when the test binary starts, after oneproc's init has put it
+// on one P, so that without this the package's parallel tests ran one at
+// a time. A -parallel given on the command line is kept.
 func TestMain(m *testing.M) {
 	oneproc.All()
+	flag.Parse()
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
+	if !given {
+		if err := flag.Set("test.parallel", strconv.Itoa(runtime.GOMAXPROCS(0))); err != nil {
+			panic(err) // the testing package defines the flag
+		}
+	}
 	os.Exit(testkit.Main(m))
 }
 

@@ -17,6 +17,7 @@ import (
 // what to do; a root that is a file is a disk error whose hint is about
 // the root, never "fix the recipe".
 func TestRecipeDirAndRootFile(t *testing.T) {
+	t.Parallel()
 	s, wh := newUser(t)
 	if err := os.Mkdir(filepath.Join(s.Home, "rezup.toml"), 0o755); err != nil {
 		t.Fatal(err)

@@ -148,6 +148,7 @@ func TestKeyGenerateRefuses(t *testing.T) {
 
 // The binary, as an admin types it.
 func TestKeyGenerateCommand(t *testing.T) {
+	t.Parallel()
 	s, _ := newUser(t)
 	res := s.MustRun("key", "generate", "studio-1")
 	pub := strings.TrimSpace(res.Stdout)

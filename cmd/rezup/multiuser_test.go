@@ -265,6 +265,7 @@ func checkModes(t *testing.T, root string, dir fs.FileMode, files, binFiles []fs
 // cannot write, and changes nothing there; a first materialization by B
 // fails in one line naming the directory.
 func TestSecondAccountUsesASharedLocalRoot(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	shared := filepath.Join(s.base, "shared")
 	a := s.admin(t, "022")
@@ -367,6 +368,7 @@ else:
 // root the admin pre-warmed with pull and the node account cannot write;
 // the Python rezup, as nobody, reads the remote revision this rezup wrote.
 func TestNodeAccountUsesAdminsRemoteRevision(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	remote := filepath.Join(s.base, "remote")
 	node := filepath.Join(s.base, "node")
@@ -435,6 +437,7 @@ func TestNodeAccountUsesAdminsRemoteRevision(t *testing.T) {
 // staging area and revisions directories of the group-shared roots are
 // sticky, as /tmp is.
 func TestGroupUmaskMakesGroupWritableRoots(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	remote := filepath.Join(s.base, "remote")
 	local := filepath.Join(s.base, "local")
@@ -484,6 +487,7 @@ func TestGroupUmaskMakesGroupWritableRoots(t *testing.T) {
 // A complete build in a read-only local root (a read-only bind mount in a
 // private mount namespace) launches, with its use-stamp left as it was.
 func TestReadOnlyLocalRootLaunches(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	testkit.RequireTool(t, "mount")
 	root := filepath.Join(s.base, "ro")

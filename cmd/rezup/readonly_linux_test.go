@@ -75,6 +75,7 @@ func gcAs(t *testing.T, acct *account, args ...string) gc.Report {
 // whose it is, and exits 0; member1's gc removes it and its read-only
 // build.
 func TestGroupMembersCannotTouchEachOthersBuilds(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	s.wheels = shareWheels(t, s)
 	shared := filepath.Join(s.base, "shared")
@@ -220,6 +221,7 @@ func hostileModes(t *testing.T, src []byte) []byte {
 // every launch downloaded it again and failed, and gc failed on what it
 // left.
 func TestHostileArchiveModesDoNotStopANode(t *testing.T) {
+	t.Parallel()
 	s := newSite(t)
 	remote := filepath.Join(s.base, "remote")
 	admin := s.admin(t, "022")

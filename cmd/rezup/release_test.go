@@ -23,6 +23,7 @@ import (
 // cobra/doc (and the Markdown renderer it brings) is only in the build
 // scripts/release makes to write the man pages, never in rezup itself.
 func TestManPagesStayOutOfRezup(t *testing.T) {
+	t.Parallel()
 	testkit.RequireTool(t, "go")
 	deps := func(tags ...string) string {
 		args := append([]string{"list", "-deps"}, tags...)
@@ -43,6 +44,7 @@ func TestManPagesStayOutOfRezup(t *testing.T) {
 
 // A bad command line is refused in one line, before anything is built.
 func TestReleaseScriptRefusesBadArguments(t *testing.T) {
+	t.Parallel()
 	testkit.RequireTool(t, "bash")
 	script, err := filepath.Abs("../../scripts/release")
 	if err != nil {
@@ -80,6 +82,7 @@ func TestReleaseScriptRefusesBadArguments(t *testing.T) {
 // every file in dist/. A second run with another umask and time zone
 // writes the same bytes.
 func TestReleaseArchives(t *testing.T) {
+	t.Parallel()
 	testkit.SkipShort(t, "slow: builds rezup and rezup-net for two targets with scripts/release")
 	for _, tool := range []string{"bash", "go", "git", "gzip"} {
 		testkit.RequireTool(t, tool)

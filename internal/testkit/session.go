@@ -150,14 +150,37 @@ func NewSession(t testing.TB, bin string) *Session {
 	// builds unpack and compile there once (materialize.Options.PipCache)
 	// serves them all, as it serves all the roots of one user. An account
 	// that cannot read it (setpriv nobody) falls back to its root's.
-	if dir, err := processDir(); err == nil {
-		env["XDG_CACHE_HOME"] = filepath.Join(dir, "cache")
+	if dir, err := userCache(); err == nil {
+		env["XDG_CACHE_HOME"] = dir
 	}
 	tmp := sessionTemp(t)
 	for _, k := range []string{"TMPDIR", "TEMP", "TMP"} {
 		env[k] = tmp
 	}
 	return &Session{T: t, Bin: bin, Home: home, Env: env}
+}
+
+// PipCache is the pip cache of the test process's user: rezup/pip in
+// the user cache directory every session has as XDG_CACHE_HOME (see
+// NewSession), where rezup keeps it. A library test gives its stores this
+// materialize.Options.PipCache, as rezup does every root of one user: the
+// interpreter's bundled pip is then unpacked and compiled, and python
+// probed, once per test process, not once per root. Other tests share it.
+func PipCache(t testing.TB) string {
+	t.Helper()
+	dir, err := userCache()
+	if err != nil {
+		t.Fatalf("testkit: %v", err)
+	}
+	return filepath.Join(dir, "rezup", "pip")
+}
+
+func userCache() (string, error) {
+	dir, err := processDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "cache"), nil
 }
 
 // sessionTemp is the temp dir of one session's commands: pip's build and
