@@ -343,11 +343,15 @@ var prefetches sync.Map
 // interpreter a venv may use is decided by the check, as ever, from its
 // pyvenv.cfg. ctx bounds the run; stop ends it (killing python, if it
 // still runs) and returns once it is over: nothing it started outlives
-// the caller. Without a version, a cacheDir (nowhere to hand the answer
-// over) or an interpreter of those names, it does nothing.
+// the caller. Without a version (digits and dots), a cacheDir (nowhere
+// to hand the answer over) or an interpreter of those names, it does
+// nothing.
 func PrefetchBase(ctx context.Context, version string, trust Trust, env []string, cacheDir string) (stop func()) {
 	stop = func() {}
-	if cacheDir == "" || version == "" {
+	// The version comes from a cache entry: anything but digits and dots
+	// (a cache writer's "3/x.11") would make the names it gives paths
+	// below PATH's directories.
+	if cacheDir == "" || !versionSpec().MatchString(version) {
 		return stop
 	}
 	_, _, names := baseNames(version)

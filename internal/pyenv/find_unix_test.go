@@ -277,14 +277,20 @@ func TestPrefetchBase(t *testing.T) {
 	fakeExe(t, exe, "echo run >> "+runs+"; sleep 0.3; printf '3.11.7\\n"+exe+"'")
 	cache, onPath := t.TempDir(), Trust{PathEnv: home}
 
+	// A version that is not digits and dots (from a cache writer) names
+	// no interpreter, not even one below PATH's directories.
+	below := fakeExe(t, filepath.Join(home, "python3", "x.11"), "echo run >> "+runs)
 	for _, c := range []struct{ name, version, cache string }{
 		{"no version", "", cache},
 		{"no cache", "3.11.7", ""},
 		{"no interpreter of its names", "2.7.18", cache},
+		{"a path for a version", "3/x.11", cache},
 	} {
 		PrefetchBase(ctx, c.version, onPath, nil, c.cache)
-		if _, started := prefetches.Load(exe); started {
-			t.Fatalf("%s: a prefetch started", c.name)
+		for _, p := range []string{exe, below} {
+			if _, started := prefetches.Load(p); started {
+				t.Fatalf("%s: a prefetch of %s started", c.name, p)
+			}
 		}
 	}
 
