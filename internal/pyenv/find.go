@@ -246,24 +246,12 @@ func checkBase(ctx context.Context, venvDir string, trust Trust, env []string, c
 			break
 		}
 	}
-	for _, dir := range filepath.SplitList(trust.PathEnv) {
-		if trusted != "" {
-			break
-		}
-		if dir == "" || !filepath.IsAbs(dir) {
-			continue // as lookPath: never the current directory
-		}
-		for _, n := range names {
-			for _, cand := range executableNames(n) {
-				if p := filepath.Join(dir, cand); trusted == "" && same(p) {
-					trusted = p
-				}
-			}
-		}
-	}
 	firstOnPath := ""
 	if trusted == "" {
-		firstOnPath = pathInterpreter(trust.PathEnv, names)
+		trusted = pathInterpreter(trust.PathEnv, names, same)
+	}
+	if trusted == "" {
+		firstOnPath = pathInterpreter(trust.PathEnv, names, executable)
 	}
 	if trusted == "" && firstOnPath != "" {
 		// Maybe a shim: ask the interpreter on PATH (trusted: the user
@@ -355,7 +343,7 @@ func PrefetchBase(ctx context.Context, version string, trust Trust, env []string
 		return stop
 	}
 	_, _, names := baseNames(version)
-	exe := pathInterpreter(trust.PathEnv, names)
+	exe := pathInterpreter(trust.PathEnv, names, executable)
 	if exe == "" {
 		return stop
 	}
@@ -392,23 +380,28 @@ func baseNames(version string) (string, []string, []string) {
 	return strings.Join(parts, "."), parts, names
 }
 
-// pathInterpreter is the first executable of names in the absolute
-// directories of pathEnv, directory by directory, as checkBase looks.
-func pathInterpreter(pathEnv string, names []string) string {
+// pathInterpreter is the first file of names in the absolute directories
+// of pathEnv, directory by directory, for which ok holds ("" for none).
+func pathInterpreter(pathEnv string, names []string, ok func(p string) bool) string {
 	for _, dir := range filepath.SplitList(pathEnv) {
 		if dir == "" || !filepath.IsAbs(dir) {
 			continue // as lookPath: never the current directory
 		}
 		for _, n := range names {
 			for _, cand := range executableNames(n) {
-				p := filepath.Join(dir, cand)
-				if info, err := os.Stat(p); err == nil && isExecutable(p, info) {
+				if p := filepath.Join(dir, cand); ok(p) {
 					return p
 				}
 			}
 		}
 	}
 	return ""
+}
+
+// executable tells whether p is an executable file (symlinks followed).
+func executable(p string) bool {
+	info, err := os.Stat(p)
+	return err == nil && isExecutable(p, info)
 }
 
 // versionScript prints major.minor.micro, then the interpreter's own
