@@ -496,7 +496,11 @@ func (b *Batch) Commit() error {
 	shards := make(chan struct{})
 	go func() {
 		defer close(shards)
-		_ = b.s.makeShards(finals) // a head start: publish makes or reports the rest
+		shardDirs := make([]string, len(finals))
+		for i, final := range finals {
+			shardDirs[i] = filepath.Dir(final)
+		}
+		_ = b.s.makeShards(shardDirs) // a head start: publish makes or reports the rest
 	}()
 	err := syncTemps(b.s.dir, temps)
 	<-shards
@@ -556,18 +560,18 @@ func (b *Batch) Commit() error {
 // while a Commit waits. A shard it fails to make is made, or reported, by
 // the Commit that needs it.
 func (s *Store) MakeShards() error {
-	finals := make([]string, 256)
-	for i := range finals {
-		finals[i] = filepath.Join(s.dir, fmt.Sprintf("%02x", i), "_")
+	shards := make([]string, 256)
+	for i := range shards {
+		shards[i] = filepath.Join(s.dir, fmt.Sprintf("%02x", i))
 	}
-	return s.makeShards(finals)
+	return s.makeShards(shards)
 }
 
-// makeShards makes the shard directories of finals that are not there,
+// makeShards makes the shard directories of shards that are not there,
 // reading the store's directory once rather than trying each, and returns
 // the first failure. It is a head start: publish makes a shard still
 // missing (or removed meanwhile) itself, and reports what fails.
-func (s *Store) makeShards(finals []string) error {
+func (s *Store) makeShards(shards []string) error {
 	names, err := readNames(s.dir)
 	if err != nil {
 		return err // publish finds out
@@ -577,8 +581,7 @@ func (s *Store) makeShards(finals []string) error {
 		have[n] = true
 	}
 	var first error
-	for _, final := range finals {
-		shard := filepath.Dir(final)
+	for _, shard := range shards {
 		if n := filepath.Base(shard); !have[n] {
 			have[n] = true
 			if err := s.mkShard(shard); err != nil && first == nil {
