@@ -140,23 +140,9 @@ func (s *Store) unpack(ctx context.Context, e cache.Entry, staging, final string
 	// nothing is chmod'ed or read back per file.
 	opt.ReadOnly = true
 	tree := newUnpackedTree(staging, final, s.opt.LinkMode != objects.Copy)
-	if s.opt.LinkMode == objects.Hardlink {
-		// Each file is taken as its object as it is written (see
-		// unpackedTree.batch). A store that cannot be opened is left
-		// for dedupe to report.
-		if st, err := objects.Open(s.opt.Root.ObjectsDir()); err == nil {
-			tree.batch = st.NewBatch()
-			if e.Files >= shardsAheadFrom {
-				// Made while the unpack runs, not at the commit.
-				shards := make(chan struct{})
-				go func() {
-					defer close(shards)
-					_ = st.MakeShards() // the commit makes, or reports, what is missing
-				}()
-				defer func() { <-shards }()
-			}
-		}
-	}
+	var shardsMade func()
+	tree.batch, shardsMade = s.adoptAhead(e)
+	defer shardsMade()
 	fl := startFlusher(staging)
 	flushing := fl.wait
 	defer func() {
@@ -316,6 +302,31 @@ func readPackedManifest(e cache.Entry, staging string) (*Manifest, error) {
 		return nil, fmt.Errorf("archive of %s was built at %s, its entry says %s: %w", e.Key, m.Prefix, e.Prefix, archive.ErrCorrupt)
 	}
 	return &m, nil
+}
+
+// adoptAhead is, with hard links, the batch an unpack of e hands each
+// file it hashed to as it writes it (see unpackedTree.batch), and, for an
+// entry of shardsAheadFrom files or more, the store's missing shard
+// directories made meanwhile, not at the commit; wait returns once they
+// are. A store that cannot be opened gives no batch: dedupe reports it.
+func (s *Store) adoptAhead(e cache.Entry) (b *objects.Batch, wait func()) {
+	wait = func() {}
+	if s.opt.LinkMode != objects.Hardlink {
+		return nil, wait
+	}
+	st, err := objects.Open(s.opt.Root.ObjectsDir())
+	if err != nil {
+		return nil, wait
+	}
+	if e.Files >= shardsAheadFrom {
+		shards := make(chan struct{})
+		go func() {
+			defer close(shards)
+			_ = st.MakeShards() // the commit makes, or reports, what is missing
+		}()
+		wait = func() { <-shards }
+	}
+	return st.NewBatch(), wait
 }
 
 // prefetchBase starts python on what settle's base-interpreter check will
