@@ -119,6 +119,8 @@ func TestStoreCheck(t *testing.T) {
 		{"a pull of another key", func(r *storeReport) { r.pull.nodes[0].key = "bbbb" }, `links "bbbb", want the admin's aaaa`},
 		{"a pull unlike its untar", func(r *storeReport) { r.pull.nodes[0].untarred = 6 }, "holds 7 entries, the untar of its archive 6"},
 		{"the pull not run", func(r *storeReport) { r.pull = nil }, "pull: not run"},
+		{"a round of -vs missing", func(r *storeReport) { r.pull.vs, r.pull.vsKeys = true, nil }, "0 rounds of -vs recorded, want 1"},
+		{"a pull of -vs of another key", func(r *storeReport) { r.pull.vs, r.pull.vsKeys = true, []string{"bbbb"} }, `node of -vs links "bbbb"`},
 	} {
 		r := good()
 		tt.edit(r)
@@ -150,7 +152,7 @@ func TestParseFlags(t *testing.T) {
 		{"-only", "launch", "-n", "3", "-vs", exe},
 		{"-only", "fleet", "-caches", "dir,http,s3", "-nodes", "4", "-fleet-timeout", "3m"},
 		{"-only", "build", "-rounds", "1"},
-		{"-only", "store", "-rounds", "1", "-rezup", exe},
+		{"-only", "store", "-rounds", "1", "-rezup", exe, "-vs", exe},
 		{"-only", "delta", "-rounds", "1", "-delta-mb", "1", "-delta-builds", "3"},
 	}
 	for _, args := range good {
@@ -174,7 +176,7 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"-only", "build", "-rounds", "0"}, "-rounds is 0"},
 		{[]string{"-vs", "/no/such/rezup"}, "-vs: /no/such/rezup: no such file"},
 		{[]string{"-vs", t.TempDir()}, "is not an executable file"},
-		{[]string{"-only", "build", "-vs", exe}, "-vs does not apply to -only build: it is for the default run and -only launch"},
+		{[]string{"-only", "build", "-vs", exe}, "-vs does not apply to -only build: it is for the default run, -only launch and -only store"},
 		{[]string{"-only", "launch", "-nodes", "4"}, "-nodes does not apply to -only launch: it is for -only fleet"},
 		{[]string{"-only", "fleet", "-n", "4"}, "-n does not apply to -only fleet"},
 		{[]string{"fleet"}, `unexpected argument "fleet"`},

@@ -5,6 +5,7 @@
 //
 //	go run ./cmd/rezup-bench                   # store, then launch
 //	go run ./cmd/rezup-bench -only launch -vs /path/to/an/older/rezup
+//	go run ./cmd/rezup-bench -only store -vs /path/to/an/older/rezup
 //	go run ./cmd/rezup-bench -only fleet -caches dir,http,s3 -nodes 100
 //	go run ./cmd/rezup-bench -only build
 //	go run ./cmd/rezup-bench -only delta
@@ -14,7 +15,7 @@
 //   - store (storeBench, pullBench): the archive path on a synthetic tree
 //     (pack, cold materialize, reuse) against tar and zstd, then a fresh
 //     node's whole `rezup pull` of a published build against `zstd -dc |
-//     tar -x` of the same archive;
+//     tar -x` of the same archive, and against a second rezup's pull (-vs);
 //   - launch (launchBench): `rezup use -- true` and `rezup --version`
 //     against a second rezup binary (-vs), an empty static Go program,
 //     `true` and `python3 -c pass`, alternating;
@@ -53,7 +54,7 @@ type options struct {
 	n            int
 	rounds       int
 	bin          string // rezup to measure; "" builds ./cmd/rezup
-	vs           string // a second rezup for the launch benchmark; "" for none
+	vs           string // a second rezup for the launch and pull benchmarks; "" for none
 	keep         bool
 	nodes        int
 	caches       []string
@@ -66,7 +67,7 @@ type options struct {
 // default run (store, then launch).
 var flagModes = map[string][]string{
 	"n":             {"", "launch"},
-	"vs":            {"", "launch"},
+	"vs":            {"", "launch", "store"},
 	"rounds":        {"", "store", "build", "delta"},
 	"delta-mb":      {"delta"},
 	"delta-builds":  {"delta"},
@@ -81,7 +82,7 @@ func parseFlags(args []string) (options, error) {
 	fs.SetOutput(io.Discard) // parse errors are returned, as one line
 	fs.IntVar(&o.n, "n", 200, "launch: runs of each command")
 	fs.StringVar(&o.bin, "rezup", "", "rezup binary to measure (default: build ./cmd/rezup with CGO_ENABLED=0, as releases are)")
-	fs.StringVar(&o.vs, "vs", "", "launch: a second rezup binary to time in the same run (its own HOME, root and revision)")
+	fs.StringVar(&o.vs, "vs", "", "launch and store: a second rezup binary to time in the same run (its own HOME, root and revision; in store, its own fresh nodes' pulls)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (its path is printed)")
 	fs.IntVar(&o.rounds, "rounds", 5, "store and build: rounds of each comparison")
 	fs.StringVar(&o.only, "only", "", `run only "launch", "store", "fleet", "build" or "delta" (fleet, build and delta run only when asked)`)
@@ -171,7 +172,10 @@ func modeNames(ms []string) string {
 			s = append(s, "-only "+m)
 		}
 	}
-	return strings.Join(s, " and ")
+	if len(s) < 3 {
+		return strings.Join(s, " and ")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
 }
 
 // executable returns the absolute path of p after checking that it is an
@@ -242,7 +246,7 @@ func run(w io.Writer, o options) error {
 		problems = verdict(w, "build", r.check())
 	default:
 		if o.only != "launch" {
-			r, err := storeBench(w, storeOptions{bin: o.bin, tmp: filepath.Join(tmp, "store"), rounds: o.rounds, shape: fullVenv})
+			r, err := storeBench(w, storeOptions{bin: o.bin, vs: o.vs, tmp: filepath.Join(tmp, "store"), rounds: o.rounds, shape: fullVenv})
 			if err != nil {
 				return err
 			}

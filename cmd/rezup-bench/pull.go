@@ -18,6 +18,10 @@ type pullReport struct {
 	key      string // the admin's build
 	archives int    // archives of the key in the cache: the admin's one
 	nodes    []pullNode
+	// vsKeys is, with -vs, the key each recorded round's fresh node of
+	// the second rezup links ("" for none).
+	vs     bool
+	vsKeys []string
 }
 
 // pullNode is one recorded round: a fresh node's root after `rezup pull`,
@@ -36,6 +40,14 @@ func (r *pullReport) check() []string {
 	if len(r.nodes) != r.rounds {
 		p = append(p, fmt.Sprintf("pull: %d rounds recorded, want %d", len(r.nodes), r.rounds))
 	}
+	if r.vs && len(r.vsKeys) != r.rounds {
+		p = append(p, fmt.Sprintf("pull: %d rounds of -vs recorded, want %d", len(r.vsKeys), r.rounds))
+	}
+	for i, k := range r.vsKeys {
+		if k != r.key {
+			p = append(p, fmt.Sprintf("pull: round %d's node of -vs links %q, want the admin's %s", i+1, k, r.key))
+		}
+	}
 	for i, n := range r.nodes {
 		if n.fetched != 1 || n.builds != 0 {
 			p = append(p, fmt.Sprintf("pull: round %d's node fetched %d builds and built %d, want 1 and 0", i+1, n.fetched, n.builds))
@@ -52,12 +64,16 @@ func (r *pullReport) check() []string {
 
 // pullBench publishes a real build as an admin does (`rezup add --remote
 // --skip-use` of the test wheels, into the remote root's directory
-// cache), then times, rounds times, alternating: a fresh node's whole
-// `rezup pull` (a process start, the remote revision, fetch, verify,
-// unpack, relocate, sync, rename), and `zstd -dc ARCHIVE | tar -x -C DIR`
-// of the same archive, straight from the cache, and that plus `sync -f`.
-// Each timing starts with no dirty page left to write back.
-func pullBench(w io.Writer, bin, tmp string, rounds int, userCache string) (*pullReport, error) {
+// cache), then times, rounds times, each side first in turn: a fresh
+// node's whole `rezup pull` (a process start, the remote revision, fetch,
+// verify, unpack, relocate, sync, rename), the same of the second rezup vs
+// when there is one (a comparator, such as a build of f809166), and `zstd
+// -dc ARCHIVE | tar -x -C DIR` of the same archive, straight from the
+// cache, and that plus `sync -f`. Each timing starts with no dirty page
+// left to write back. Besides the medians of each side, it reports the
+// median of the rounds' ratios: the disk's state drifts from round to
+// round, and weighs on both sides of one round alike.
+func pullBench(w io.Writer, bin, vs, tmp string, rounds int, userCache string) (*pullReport, error) {
 	wheels, admin, remote := filepath.Join(tmp, "wheels"), filepath.Join(tmp, "admin"), filepath.Join(tmp, "remote")
 	if err := testkit.WheelHouseAt(wheels); err != nil {
 		return nil, err
@@ -96,52 +112,117 @@ func pullBench(w io.Writer, bin, tmp string, rounds int, userCache string) (*pul
 	}
 	fmt.Fprintf(w, "pull: the nodes' PATH is %s (the base interpreter's directory, as on a farm node)\n", nodePath)
 
-	var pulls, untar, untarSync []time.Duration
+	env := func(home, root string) []string {
+		return append(homeEnv(home, userCache), "PATH="+nodePath, "REZUP_ROOT_LOCAL="+root, "REZUP_ROOT_REMOTE="+remote)
+	}
+	sides := []string{"pull", "untar"}
+	if vs != "" {
+		sides = []string{"pull", "vs", "untar"}
+		r.vs = true
+	}
+	var pulls, vsPulls, untar, untarSync, paired, vsPaired []time.Duration
 	for i := range rounds + 1 { // the first round warms the page cache
-		node := filepath.Join(tmp, fmt.Sprintf("node-%02d", i))
-		home, root := filepath.Join(node, "home"), filepath.Join(node, "root")
-		if err := os.MkdirAll(home, 0o755); err != nil {
-			return nil, err
+		dir := filepath.Join(tmp, fmt.Sprintf("round-%02d", i))
+		took := map[string]time.Duration{}
+		// Each side goes first in turn: the disk's state (its writeback,
+		// the inodes freed by the round before) weighs on whichever runs
+		// first, and so on none of them more than on the others.
+		for j := range sides {
+			side := sides[(i+j)%len(sides)]
+			d, err := pullSide(side, filepath.Join(dir, side), archive, bin, vs, env, took)
+			if err != nil {
+				return nil, err
+			}
+			took[side] = d
 		}
-		if err := quiesce(); err != nil {
-			return nil, err
-		}
-		p, err := timed(append(homeEnv(home, userCache), "PATH="+nodePath, "REZUP_ROOT_LOCAL="+root, "REZUP_ROOT_REMOTE="+remote), home, nil, bin, "pull")
-		if err != nil {
-			return nil, fmt.Errorf("a fresh node: %w", err)
-		}
-		dest := filepath.Join(tmp, fmt.Sprintf("untar-%02d", i))
-		if err := os.MkdirAll(dest, 0o755); err != nil {
-			return nil, err
-		}
-		if err := quiesce(); err != nil {
-			return nil, err
-		}
-		start := time.Now()
-		if err := sh(fmt.Sprintf("zstd -dcq %s | tar -x -C %s", quote(archive), quote(dest))); err != nil {
-			return nil, err
-		}
-		u := time.Since(start)
-		if err := exec.Command("sync", "-f", dest).Run(); err != nil {
-			return nil, fmt.Errorf("sync -f: %w", err)
-		}
-		us := time.Since(start)
 		if i > 0 {
-			pulls, untar, untarSync = append(pulls, p), append(untar, u), append(untarSync, us)
-			n, err := pulledNode(root, dest)
+			pulls, untar, untarSync = append(pulls, took["pull"]), append(untar, took["untar"]), append(untarSync, took["untar+sync"])
+			paired = append(paired, perMille(took["pull"], took["untar"]))
+			n, err := pulledNode(filepath.Join(dir, "pull", "root"), filepath.Join(dir, "untar"))
 			if err != nil {
 				return nil, err
 			}
 			r.nodes = append(r.nodes, n)
+			if vs != "" {
+				vsPulls, vsPaired = append(vsPulls, took["vs"]), append(vsPaired, perMille(took["pull"], took["vs"]))
+				keys, err := revisionKeys(filepath.Join(dir, "vs", "root"), ".main")
+				if err != nil {
+					return nil, err
+				}
+				r.vsKeys = append(r.vsKeys, lastOr(keys, ""))
+			}
 		}
-		os.RemoveAll(node) // space only: the temp dir goes at the end
-		os.RemoveAll(dest) // likewise
+		os.RemoveAll(dir) // space only: the temp dir goes at the end
 	}
 	mp, mu, mus := median(pulls), median(untar), median(untarSync)
 	fmt.Fprintf(w, "pull (fresh node), median: %v vs zstd -dc | tar -x %v: %s (issue 18's target: <= 1.00x); vs the same plus sync -f %v: %s (%d rounds, alternating; %s)\n",
 		ms(mp), ms(mu), ratio(mp, mu), ms(mus), ratio(mp, mus), rounds, fileSizeString(archive))
+	fmt.Fprintf(w, "  paired: the median of each round's pull / untar is %s\n", perMilleString(median(paired)))
+	if vs != "" {
+		mv := median(vsPulls)
+		fmt.Fprintf(w, "  -vs %s: a fresh node's pull, median %v: this pull is %s of it (paired: %s); it is %s the untar\n",
+			filepath.Base(vs), ms(mv), ratio(mp, mv), perMilleString(median(vsPaired)), ratio(mv, mu))
+	}
 	fmt.Fprintf(w, "  the admin's build + publish: %v; a fresh node's pull is %s of it\n", built.Round(time.Millisecond), ratio(mp, built))
 	return r, nil
+}
+
+// pullSide times one side of a round of the pull comparison in dir: a
+// fresh node's `rezup pull` of bin ("pull") or of vs ("vs"), or the untar
+// of the archive, recording also the untar plus `sync -f` in took. Each
+// starts with no dirty page left to write back.
+func pullSide(side, dir, archive, bin, vs string, env func(home, root string) []string, took map[string]time.Duration) (time.Duration, error) {
+	if side == "untar" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return 0, err
+		}
+		if err := quiesce(); err != nil {
+			return 0, err
+		}
+		start := time.Now()
+		if err := sh(fmt.Sprintf("zstd -dcq %s | tar -x -C %s", quote(archive), quote(dir))); err != nil {
+			return 0, err
+		}
+		u := time.Since(start)
+		if err := exec.Command("sync", "-f", dir).Run(); err != nil {
+			return 0, fmt.Errorf("sync -f: %w", err)
+		}
+		took["untar+sync"] = time.Since(start)
+		return u, nil
+	}
+	exe := bin
+	if side == "vs" {
+		exe = vs
+	}
+	home, root := filepath.Join(dir, "home"), filepath.Join(dir, "root")
+	if err := os.MkdirAll(home, 0o755); err != nil {
+		return 0, err
+	}
+	if err := quiesce(); err != nil {
+		return 0, err
+	}
+	d, err := timed(env(home, root), home, nil, exe, "pull")
+	if err != nil {
+		return 0, fmt.Errorf("a fresh node of %s: %w", exe, err)
+	}
+	return d, nil
+}
+
+// perMille is a/b in thousandths, as a duration so that median takes it.
+func perMille(a, b time.Duration) time.Duration {
+	if b <= 0 {
+		return 0
+	}
+	return time.Duration(1000 * float64(a) / float64(b))
+}
+
+func perMilleString(d time.Duration) string { return fmt.Sprintf("%.2fx", float64(d)/1000) }
+
+func lastOr(s []string, none string) string {
+	if len(s) == 0 {
+		return none
+	}
+	return s[len(s)-1]
 }
 
 // pulledNode counts what a fresh node's pull left in its root, and the
@@ -164,9 +245,7 @@ func pulledNode(root, dest string) (pullNode, error) {
 	if err != nil {
 		return n, err
 	}
-	if len(keys) > 0 {
-		n.key = keys[len(keys)-1]
-	}
+	n.key = lastOr(keys, "")
 	if n.key != "" {
 		if n.tree, err = countTree(filepath.Join(root, ".store", n.key)); err != nil {
 			return n, err

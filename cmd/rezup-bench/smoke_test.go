@@ -98,9 +98,13 @@ func TestSmokeStore(t *testing.T) {
 	bin := smoke(t)
 	start := time.Now()
 	var out bytes.Buffer
-	r, err := storeBench(&out, storeOptions{bin: bin, tmp: t.TempDir(), rounds: 1, shape: smallVenv, userCache: userCache(t)})
+	// The same binary as -vs: the pull comparison runs its third side.
+	r, err := storeBench(&out, storeOptions{bin: bin, vs: bin, tmp: t.TempDir(), rounds: 1, shape: smallVenv, userCache: userCache(t)})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, &out)
+	}
+	if !r.pull.vs || len(r.pull.vsKeys) != 1 {
+		t.Errorf("the pull comparison recorded %d rounds of -vs (vs %v), want 1", len(r.pull.vsKeys), r.pull.vs)
 	}
 	report(t, &out, start, r.check())
 }

@@ -36,6 +36,7 @@ const reuseRuns = 1000
 
 type storeOptions struct {
 	bin    string // rezup, for the pull
+	vs     string // a second rezup whose pull is timed too; "" for none
 	tmp    string // an empty or missing directory of the benchmark's own
 	rounds int
 	shape  venvShape
@@ -243,7 +244,7 @@ func storeBench(w io.Writer, o storeOptions) (*storeReport, error) {
 	}
 	fmt.Fprintf(w, "reuse (Store.Materialize of a ready entry), median: %v (p90 %v, %d runs)\n", median(hot).Round(time.Microsecond), percentile(hot, 0.9).Round(time.Microsecond), reuseRuns)
 
-	if r.pull, err = pullBench(w, o.bin, filepath.Join(tmp, "pull"), rounds, o.userCache); err != nil {
+	if r.pull, err = pullBench(w, o.bin, o.vs, filepath.Join(tmp, "pull"), rounds, o.userCache); err != nil {
 		return nil, err
 	}
 	return r, nil
