@@ -32,23 +32,27 @@ func TestGraceBoundaries(t *testing.T) {
 	f.Stamp(key(2), inside) // likewise, a nanosecond younger
 
 	s := plan(t, in)
-	wantRemove := sorted(
-		"revision .main/"+oldRev+" not-ready",
-		"staging .main/.staging-edge stale",
-		"staging venv-edge stale",
-		"lock "+key(1)+" no-build",
-	)
-	if got := orEmpty(titles(s.Remove)); !slices.Equal(got, wantRemove) {
-		t.Errorf("remove:\n got %q\nwant %q", got, wantRemove)
-	}
-	wantKept := sorted(
-		"revision dev/"+youngRev+" grace",
-		"staging .main/.staging-inside grace",
-		"staging venv-inside grace",
-		"lock "+key(2)+" grace",
-	)
-	if got := orEmpty(titles(s.Kept)); !slices.Equal(got, wantKept) {
-		t.Errorf("kept:\n got %q\nwant %q", got, wantKept)
+	for _, c := range []struct {
+		what  string
+		items []gc.Item
+		want  []string
+	}{
+		{"remove", s.Remove, sorted(
+			"revision .main/"+oldRev+" not-ready",
+			"staging .main/.staging-edge stale",
+			"staging venv-edge stale",
+			"lock "+key(1)+" no-build",
+		)},
+		{"kept", s.Kept, sorted(
+			"revision dev/"+youngRev+" grace",
+			"staging .main/.staging-inside grace",
+			"staging venv-inside grace",
+			"lock "+key(2)+" grace",
+		)},
+	} {
+		if got := orEmpty(titles(c.items)); !slices.Equal(got, c.want) {
+			t.Errorf("%s:\n got %q\nwant %q", c.what, got, c.want)
+		}
 	}
 }
 
