@@ -166,3 +166,35 @@ func TestGCInAGroupSharedRoot(t *testing.T) {
 		}
 	}
 }
+
+// A gc of a root this account cannot write (another account's, a
+// read-only mount) takes the gc lock through a read-only descriptor, which
+// still keeps a second gc out; with no lock file there, it takes none.
+func TestLockOfARootThisAccountCannotWrite(t *testing.T) {
+	if arg, ok := testkit.Child(t); ok {
+		ctx := context.Background()
+		withFile, without := filepath.Join(arg, "with-lock-file"), filepath.Join(arg, "without")
+		l, err := gc.Lock(ctx, materialize.Root{Dir: withFile}, false)
+		if err != nil || l == nil {
+			t.Fatalf("lock of a root with a lock file this account may only read: %v, %v; want a lock", l, err)
+		}
+		defer l.Close()
+		if l2, err := gc.Lock(ctx, materialize.Root{Dir: withFile}, false); !errors.Is(err, gc.ErrRunning) {
+			t.Errorf("a second gc while the first holds the read-only lock: %v, %v; want ErrRunning", l2, err)
+		}
+		if l, err := gc.Lock(ctx, materialize.Root{Dir: without}, false); err != nil || l != nil {
+			t.Errorf("lock of a root with no lock file, not writable: %v, %v; want none, and no error", l, err)
+		}
+		return
+	}
+	base := testkit.SharedDir(t)
+	for _, d := range []string{"with-lock-file", "without"} {
+		if err := os.Mkdir(filepath.Join(base, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(base, "with-lock-file", ".gc.lock"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Member1.RunAs(t, base)
+}
