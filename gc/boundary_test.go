@@ -10,6 +10,8 @@ import (
 
 	"github.com/rezup/rezup/cas/cache"
 	"github.com/rezup/rezup/gc"
+	"github.com/rezup/rezup/internal/testkit"
+	"github.com/rezup/rezup/materialize"
 )
 
 // Each grace rule of the local root keeps what is younger than the grace,
@@ -121,8 +123,18 @@ func TestCacheGraceAndOlderThanBoundaries(t *testing.T) {
 	f.Stamp(key(4), now.Add(-in.OlderThan+time.Nanosecond))
 	f.Entry(key(5), 10, at(0))
 	f.Revision(".main", at(0), key(5)) // the latest; no revision names the cache's keys
+	remote := testkit.NewFakeRoot(t, filepath.Join(t.TempDir(), "remote"))
+	remote.Revision(".main", at(0), key(6)) // keyed: nothing to warn of
+	in.Remote = &materialize.Root{Dir: remote.Dir, Remote: true}
 
 	s := plan(t, in)
+	// Every remote revision names its key: no warning of keyless ones.
+	// (Other warnings depend on the machine: processes it cannot read.)
+	for _, w := range s.Warnings {
+		if strings.Contains(w, "name no key") {
+			t.Errorf("warning with no keyless revision: %q", w)
+		}
+	}
 	pick := func(items []gc.Item) []string {
 		var out []string
 		for _, it := range items {
