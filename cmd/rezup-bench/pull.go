@@ -18,8 +18,8 @@ type pullReport struct {
 	key      string // the admin's build
 	archives int    // archives of the key in the cache: the admin's one
 	nodes    []pullNode
-	// vsKeys is, with -vs, the key each recorded round's fresh node of
-	// the second rezup links ("" for none).
+	// vs says the rounds timed a second rezup's pull too (-vs); vsKeys is
+	// the key each recorded round's fresh node of it links ("" for none).
 	vs     bool
 	vsKeys []string
 }
@@ -155,7 +155,7 @@ func pullBench(w io.Writer, bin, vs, tmp string, rounds int, userCache string) (
 		os.RemoveAll(dir) // space only: the temp dir goes at the end
 	}
 	mp, mu, mus := median(pulls), median(untar), median(untarSync)
-	fmt.Fprintf(w, "pull (fresh node), median: %v vs zstd -dc | tar -x %v: %s (issue 18's target: <= 1.00x); vs the same plus sync -f %v: %s (%d rounds, alternating; %s)\n",
+	fmt.Fprintf(w, "pull (fresh node), median: %v vs zstd -dc | tar -x %v: %s (issue 18's target: <= 1.00x); vs the same plus sync -f %v: %s (%d rounds, each side first in turn; %s)\n",
 		ms(mp), ms(mu), ratio(mp, mu), ms(mus), ratio(mp, mus), rounds, fileSizeString(archive))
 	fmt.Fprintf(w, "  paired: the median of each round's pull / untar is %s\n", perMilleString(median(paired)))
 	if vs != "" {
