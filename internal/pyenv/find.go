@@ -364,20 +364,28 @@ func PrefetchBase(ctx context.Context, version string, trust Trust, env []string
 
 // baseNames is a venv's python version cut to major.minor.micro, its
 // parts, and the names its base interpreter may have, most precise first.
+// The version comes from pyvenv.cfg or a cache entry, both an archive's
+// word: only parts of digits go into a name, so that a version such as
+// "3/sub.11" never names a path below a directory (home, PATH's).
 func baseNames(version string) (string, []string, []string) {
 	parts := strings.Split(version, ".")
 	if len(parts) > 3 {
 		parts = parts[:3]
 	}
 	var names []string
-	if len(parts) >= 2 {
+	if len(parts) >= 2 && digits(parts[0]) && digits(parts[1]) {
 		names = append(names, "python"+parts[0]+"."+parts[1])
 	}
-	if len(parts) >= 1 && parts[0] != "" {
+	if digits(parts[0]) {
 		names = append(names, "python"+parts[0])
 	}
 	names = append(names, "python")
 	return strings.Join(parts, "."), parts, names
+}
+
+// digits tells whether s is one or more ASCII digits.
+func digits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }
 
 // pathInterpreter is the first file of names in the absolute directories

@@ -138,6 +138,12 @@ func TestCheckBase(t *testing.T) {
 	attacker := t.TempDir()
 	marker := filepath.Join(t.TempDir(), "ran")
 	fakeExe(t, filepath.Join(attacker, "python3.11"), "touch "+marker+"; printf 3.11.7")
+	// A version that names a path below PATH's directories: the archive
+	// holds it as its base, and a file below a directory on PATH (which a
+	// cache writer might reach) has that name; running it leaves the marker.
+	pathHome, belowPath := t.TempDir(), t.TempDir()
+	fakeExe(t, filepath.Join(pathHome, "python3", "sub.11"), "touch "+marker+"; printf 3.11.7")
+	fakeExe(t, filepath.Join(belowPath, "python3", "sub.11"), "touch "+marker+"; printf 3.11.7")
 	other := t.TempDir()
 	fakeExe(t, filepath.Join(other, "python3.11"), `printf '{"executable": "`+filepath.Join(other, "python3.11")+`", "implementation": "cpython", "version": "3.11.7", "platform": "linux-x86_64"}'`)
 
@@ -171,6 +177,8 @@ func TestCheckBase(t *testing.T) {
 		{"hostile home", "home = " + attacker + "\nversion = 3.11.7\n", Trust{PathEnv: strings.Join([]string{other, home, shims}, string(os.PathListSeparator))},
 			"base interpreter " + filepath.Join(attacker, "python3.11") + " (python 3.11.7) is not an interpreter of this machine", true},
 		{"hostile home, nothing on PATH", "home = " + attacker + "\nversion = 3.11.7\n", Trust{}, "is not an interpreter of this machine", true},
+		{"a path for a version", "home = " + pathHome + "\nversion = 3/sub.11.7\n", Trust{PathEnv: belowPath},
+			"base interpreter " + filepath.Join(pathHome, "python") + " (python 3/sub.11.7) not found", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
