@@ -34,6 +34,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -347,11 +348,12 @@ func homeEnv(home, userCache string) []string {
 	return env
 }
 
-func median(d []time.Duration) time.Duration { return percentile(d, 0.5) }
+func median[T cmp.Ordered](d []T) T { return percentile(d, 0.5) }
 
-func percentile(d []time.Duration, p float64) time.Duration {
+func percentile[T cmp.Ordered](d []T, p float64) T {
 	if len(d) == 0 {
-		return 0
+		var zero T
+		return zero
 	}
 	s := slices.Clone(d)
 	slices.Sort(s)

@@ -120,7 +120,9 @@ func pullBench(w io.Writer, bin, vs, tmp string, rounds int, userCache string) (
 		sides = []string{"pull", "vs", "untar"}
 		r.vs = true
 	}
-	var pulls, vsPulls, untar, untarSync, paired, vsPaired []time.Duration
+	var pulls, vsPulls, untar, untarSync []time.Duration
+	var paired, vsPaired []float64 // each round's pull / untar, pull / vs
+
 	for i := range rounds + 1 { // the first round warms the page cache
 		dir := filepath.Join(tmp, fmt.Sprintf("round-%02d", i))
 		took := map[string]time.Duration{}
@@ -129,27 +131,25 @@ func pullBench(w io.Writer, bin, vs, tmp string, rounds int, userCache string) (
 		// first, and so on none of them more than on the others.
 		for j := range sides {
 			side := sides[(i+j)%len(sides)]
-			d, err := pullSide(side, filepath.Join(dir, side), archive, bin, vs, env, took)
-			if err != nil {
+			if err := pullSide(side, filepath.Join(dir, side), archive, bin, vs, env, took); err != nil {
 				return nil, err
 			}
-			took[side] = d
 		}
 		if i > 0 {
 			pulls, untar, untarSync = append(pulls, took["pull"]), append(untar, took["untar"]), append(untarSync, took["untar+sync"])
-			paired = append(paired, perMille(took["pull"], took["untar"]))
+			paired = append(paired, float64(took["pull"])/float64(took["untar"]))
 			n, err := pulledNode(filepath.Join(dir, "pull", "root"), filepath.Join(dir, "untar"))
 			if err != nil {
 				return nil, err
 			}
 			r.nodes = append(r.nodes, n)
 			if vs != "" {
-				vsPulls, vsPaired = append(vsPulls, took["vs"]), append(vsPaired, perMille(took["pull"], took["vs"]))
+				vsPulls, vsPaired = append(vsPulls, took["vs"]), append(vsPaired, float64(took["pull"])/float64(took["vs"]))
 				keys, err := revisionKeys(filepath.Join(dir, "vs", "root"), ".main")
 				if err != nil {
 					return nil, err
 				}
-				r.vsKeys = append(r.vsKeys, lastOr(keys, ""))
+				r.vsKeys = append(r.vsKeys, newest(keys))
 			}
 		}
 		os.RemoveAll(dir) // space only: the temp dir goes at the end
@@ -157,38 +157,38 @@ func pullBench(w io.Writer, bin, vs, tmp string, rounds int, userCache string) (
 	mp, mu, mus := median(pulls), median(untar), median(untarSync)
 	fmt.Fprintf(w, "pull (fresh node), median: %v vs zstd -dc | tar -x %v: %s (issue 18's target: <= 1.00x); vs the same plus sync -f %v: %s (%d rounds, each side first in turn; %s)\n",
 		ms(mp), ms(mu), ratio(mp, mu), ms(mus), ratio(mp, mus), rounds, fileSizeString(archive))
-	fmt.Fprintf(w, "  paired: the median of each round's pull / untar is %s\n", perMilleString(median(paired)))
+	fmt.Fprintf(w, "  paired: the median of each round's pull / untar is %.2fx\n", median(paired))
 	if vs != "" {
 		mv := median(vsPulls)
-		fmt.Fprintf(w, "  -vs %s: a fresh node's pull, median %v: this pull is %s of it (paired: %s); it is %s the untar\n",
-			filepath.Base(vs), ms(mv), ratio(mp, mv), perMilleString(median(vsPaired)), ratio(mv, mu))
+		fmt.Fprintf(w, "  -vs %s: a fresh node's pull, median %v: this pull is %s of it (paired: %.2fx); it is %s the untar\n",
+			filepath.Base(vs), ms(mv), ratio(mp, mv), median(vsPaired), ratio(mv, mu))
 	}
 	fmt.Fprintf(w, "  the admin's build + publish: %v; a fresh node's pull is %s of it\n", built.Round(time.Millisecond), ratio(mp, built))
 	return r, nil
 }
 
-// pullSide times one side of a round of the pull comparison in dir: a
-// fresh node's `rezup pull` of bin ("pull") or of vs ("vs"), or the untar
-// of the archive, recording also the untar plus `sync -f` in took. Each
-// starts with no dirty page left to write back.
-func pullSide(side, dir, archive, bin, vs string, env func(home, root string) []string, took map[string]time.Duration) (time.Duration, error) {
+// pullSide times one side of a round of the pull comparison in dir, into
+// took[side]: a fresh node's `rezup pull` of bin ("pull") or of vs
+// ("vs"), or the untar of the archive ("untar", and the untar plus `sync
+// -f` as "untar+sync"). Each starts with no dirty page left to write back.
+func pullSide(side, dir, archive, bin, vs string, env func(home, root string) []string, took map[string]time.Duration) error {
 	if side == "untar" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return 0, err
+			return err
 		}
 		if err := quiesce(); err != nil {
-			return 0, err
+			return err
 		}
 		start := time.Now()
 		if err := sh(fmt.Sprintf("zstd -dcq %s | tar -x -C %s", quote(archive), quote(dir))); err != nil {
-			return 0, err
+			return err
 		}
-		u := time.Since(start)
+		took["untar"] = time.Since(start)
 		if err := exec.Command("sync", "-f", dir).Run(); err != nil {
-			return 0, fmt.Errorf("sync -f: %w", err)
+			return fmt.Errorf("sync -f: %w", err)
 		}
 		took["untar+sync"] = time.Since(start)
-		return u, nil
+		return nil
 	}
 	exe := bin
 	if side == "vs" {
@@ -196,33 +196,26 @@ func pullSide(side, dir, archive, bin, vs string, env func(home, root string) []
 	}
 	home, root := filepath.Join(dir, "home"), filepath.Join(dir, "root")
 	if err := os.MkdirAll(home, 0o755); err != nil {
-		return 0, err
+		return err
 	}
 	if err := quiesce(); err != nil {
-		return 0, err
+		return err
 	}
 	d, err := timed(env(home, root), home, nil, exe, "pull")
 	if err != nil {
-		return 0, fmt.Errorf("a fresh node of %s: %w", exe, err)
+		return fmt.Errorf("a fresh node of %s: %w", exe, err)
 	}
-	return d, nil
+	took[side] = d
+	return nil
 }
 
-// perMille is a/b in thousandths, as a duration so that median takes it.
-func perMille(a, b time.Duration) time.Duration {
-	if b <= 0 {
-		return 0
+// newest is the last of keys, a container's revisions' keys oldest
+// first ("" for none).
+func newest(keys []string) string {
+	if len(keys) == 0 {
+		return ""
 	}
-	return time.Duration(1000 * float64(a) / float64(b))
-}
-
-func perMilleString(d time.Duration) string { return fmt.Sprintf("%.2fx", float64(d)/1000) }
-
-func lastOr(s []string, none string) string {
-	if len(s) == 0 {
-		return none
-	}
-	return s[len(s)-1]
+	return keys[len(keys)-1]
 }
 
 // pulledNode counts what a fresh node's pull left in its root, and the
@@ -245,7 +238,7 @@ func pulledNode(root, dest string) (pullNode, error) {
 	if err != nil {
 		return n, err
 	}
-	n.key = lastOr(keys, "")
+	n.key = newest(keys)
 	if n.key != "" {
 		if n.tree, err = countTree(filepath.Join(root, ".store", n.key)); err != nil {
 			return n, err
